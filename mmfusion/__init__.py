@@ -1,0 +1,85 @@
+"""mmfusion: multimodal classification with swappable encoder, fusion and head plugins.
+
+The public API is imported lazily so that ``import mmfusion`` (and the ``mmfusion`` command) start
+without importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .hookspecs import hookimpl
+
+__version__ = "0.1.0"
+
+_EXPORTS: dict[str, str] = {
+    # interfaces
+    "ComponentConfig": "mmfusion.interfaces.config",
+    "EncoderConfig": "mmfusion.interfaces.config",
+    "FusionConfig": "mmfusion.interfaces.config",
+    "HeadConfig": "mmfusion.interfaces.config",
+    "DatasetConfig": "mmfusion.interfaces.config",
+    "Encoder": "mmfusion.interfaces.encoder",
+    "EncoderOutput": "mmfusion.interfaces.encoder",
+    "Fusion": "mmfusion.interfaces.fusion",
+    "Classifier": "mmfusion.interfaces.classifier",
+    "Modality": "mmfusion.interfaces.modality",
+    "CellContext": "mmfusion.interfaces.modality",
+    "BadValueError": "mmfusion.interfaces.modality",
+    "DatasetSource": "mmfusion.interfaces.dataset",
+    "DatasetTables": "mmfusion.interfaces.dataset",
+    # plugins and registry
+    "Registry": "mmfusion.registry",
+    "get_registry": "mmfusion.registry",
+    "load_registry": "mmfusion.registry",
+    # spec and model
+    "Spec": "mmfusion.spec",
+    "ModelSpec": "mmfusion.spec",
+    "EncoderSpec": "mmfusion.spec",
+    "FusionSpec": "mmfusion.spec",
+    "HeadSpec": "mmfusion.spec",
+    "load_spec": "mmfusion.spec",
+    "spec_json_schema": "mmfusion.spec",
+    "MultimodalModel": "mmfusion.model",
+    "Batch": "mmfusion.batch",
+    "make_batch": "mmfusion.batch",
+    "build_model": "mmfusion.builder",
+    "build_fusion": "mmfusion.builder",
+    # errors
+    "MMFusionError": "mmfusion.errors",
+    "SpecError": "mmfusion.errors",
+    "PluginError": "mmfusion.errors",
+    "WeightsError": "mmfusion.errors",
+    "DataError": "mmfusion.errors",
+}
+
+__all__ = ["__version__", "hookimpl", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mmfusion' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .batch import Batch, make_batch
+    from .builder import build_fusion, build_model
+    from .errors import DataError, MMFusionError, PluginError, SpecError, WeightsError
+    from .interfaces.classifier import Classifier
+    from .interfaces.config import ComponentConfig, DatasetConfig, EncoderConfig, FusionConfig, HeadConfig
+    from .interfaces.dataset import DatasetSource, DatasetTables
+    from .interfaces.encoder import Encoder, EncoderOutput
+    from .interfaces.fusion import Fusion
+    from .interfaces.modality import BadValueError, CellContext, Modality
+    from .model import MultimodalModel
+    from .registry import Registry, get_registry, load_registry
+    from .spec import EncoderSpec, FusionSpec, HeadSpec, ModelSpec, Spec, load_spec, spec_json_schema

@@ -1,0 +1,58 @@
+"""Assembling a :class:`MultimodalModel` from a validated spec through the registry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .errors import MMFusionError, PluginError
+from .interfaces.config import FusionConfig
+from .interfaces.fusion import Fusion
+from .model import MultimodalModel
+from .registry import Registry, get_registry
+from .spec.model_spec import ModelSpec
+from .spec.spec import Spec
+
+
+def _construct(what: str, factory, *args):  # type: ignore[no-untyped-def]
+    try:
+        return factory(*args)
+    except MMFusionError:
+        raise
+    except Exception as exc:  # a plugin's bug or a library error: say which component
+        raise PluginError(f"building {what} failed: {type(exc).__name__}: {exc}") from exc
+
+
+def build_fusion(config: FusionConfig, input_dims: Mapping[str, int], *, registry: Registry | None = None) -> Fusion:
+    """Instantiate one fusion from its config; composite fusions use this to build their inner fusion."""
+    cls = (registry or get_registry()).get("fusion", config.type)
+    return _construct(f"fusion ({config.type})", cls, config, input_dims)
+
+
+def build_model(spec: Spec | ModelSpec, num_classes: int, *, registry: Registry | None = None) -> MultimodalModel:
+    """Instantiate encoders, fusion and head from a spec.
+
+    Args:
+        spec: a whole spec or its ``model`` section.
+        num_classes: number of labels the head predicts.
+        registry: where component classes are looked up (default: the process-wide registry).
+
+    Raises:
+        PluginError: a component could not be built (the message names it).
+        WeightsError: requested weights are not available offline.
+    """
+    model_spec = spec.model if isinstance(spec, Spec) else spec
+    registry = registry or get_registry()
+    if num_classes < 2:
+        raise MMFusionError(f"a classifier needs at least 2 classes, got {num_classes}")
+    encoders = {}
+    for modality, config in model_spec.encoders.items():
+        cls = registry.get("encoder", config.type)
+        what = f"encoder '{modality}' ({config.type})"
+        encoder = _construct(what, cls, config)
+        encoder.set_frozen(config.freeze)
+        encoders[modality] = encoder
+    input_dims = {m: enc.output_dim for m, enc in encoders.items()}
+    fusion = build_fusion(model_spec.fusion, input_dims, registry=registry)
+    head_cls = registry.get("head", model_spec.head.type)
+    head = _construct(f"head ({model_spec.head.type})", head_cls, model_spec.head, fusion.output_dim, num_classes)
+    return MultimodalModel(encoders, fusion, head)

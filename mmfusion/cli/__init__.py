@@ -1,0 +1,64 @@
+"""The ``mmfusion`` command. Sub-commands import torch and plugins only when they run."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+from .. import __version__
+from ..errors import MMFusionError
+
+
+class _Group(click.Group):
+    """Turns user-facing errors into a clear message and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        try:
+            return super().invoke(ctx)
+        except MMFusionError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.secho("interrupted", fg="yellow", err=True)
+            sys.exit(130)
+        except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+            raise
+        except Exception as exc:  # a bug: say so briefly; the traceback only on request
+            if os.environ.get("MMFUSION_DEBUG"):
+                traceback.print_exc()
+            click.secho(
+                f"internal error: {type(exc).__name__}: {exc}\n"
+                "  (set MMFUSION_DEBUG=1 to see the traceback, and please report it)",
+                fg="red", err=True,
+            )
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mmfusion")
+def cli() -> None:
+    """Multimodal classification with swappable encoder, fusion and head plugins.
+
+    Write a spec (YAML), check it with `mmfusion build`, then train, evaluate, predict and
+    compare fusions. Components come from plugins: `mmfusion plugins` lists them.
+    """
+
+
+def _register_commands() -> None:
+    from .build import build
+    from .plugins import plugins
+    from .schema import schema
+
+    for command in (build, plugins, schema):
+        cli.add_command(command)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="mmfusion")

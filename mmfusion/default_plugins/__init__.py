@@ -1,0 +1,17 @@
+"""Built-in components, registered through the same hooks as third-party plugins.
+
+Each module is one plugin; heavy libraries (torchvision, timm, transformers) are imported inside
+the components that need them, so listing plugins stays fast.
+"""
+
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "mmfusion.default_plugins.modalities",
+    "mmfusion.default_plugins.torchvision_resnet",
+    "mmfusion.default_plugins.timm_image",
+    "mmfusion.default_plugins.hf_text",
+    "mmfusion.default_plugins.concat",
+    "mmfusion.default_plugins.attention",
+    "mmfusion.default_plugins.missing_modality",
+    "mmfusion.default_plugins.linear_head",
+    "mmfusion.default_plugins.mlp_head",
+)

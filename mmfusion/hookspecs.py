@@ -1,0 +1,62 @@
+"""The plugin contract: the hooks a plugin may implement.
+
+A plugin is a module (or object) with functions decorated by :data:`mmfusion.hookimpl` and named
+after the hooks below. Third-party plugins are found through the ``mmfusion`` entry-point group;
+the built-in components are registered through exactly the same hooks (see
+:mod:`mmfusion.default_plugins`). Every hook takes no arguments and returns a list of component
+*classes*; mmfusion instantiates them from a validated spec.
+
+Hooks are called with keyword arguments only, so new optional arguments can be added without
+breaking existing plugins.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT_NAME = "mmfusion"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def mmfusion_modalities() -> list[type]:
+    """Return :class:`mmfusion.Modality` subclasses: kinds of raw input (``image``, ``text``, ...).
+
+    A modality says how one sample's value is read from data cells (an image path becomes a PIL
+    image, a text cell a string) and when that value is absent. Add one to bring a new kind of
+    input (tabular columns, audio files) to every dataset without touching the core.
+    """
+
+
+@hookspec
+def mmfusion_encoders() -> list[type]:
+    """Return :class:`mmfusion.Encoder` subclasses, each with a unique ``name`` and a ``Config``.
+
+    An encoder turns the raw values of one modality into a pooled vector and, where it can, a token
+    sequence with its padding mask.
+    """
+
+
+@hookspec
+def mmfusion_fusions() -> list[type]:
+    """Return :class:`mmfusion.Fusion` subclasses.
+
+    A fusion combines the encoder outputs of all modalities into one vector per sample, honouring
+    the per-sample ``present`` masks.
+    """
+
+
+@hookspec
+def mmfusion_heads() -> list[type]:
+    """Return :class:`mmfusion.Classifier` subclasses: classifier heads mapping the fused vector to logits."""
+
+
+@hookspec
+def mmfusion_datasets() -> list[type]:
+    """Return :class:`mmfusion.DatasetSource` subclasses: named sources of labelled tables.
+
+    A dataset source yields pandas DataFrames (train, and optionally validation and test) whose
+    columns the spec's ``data`` section maps to modalities.
+    """

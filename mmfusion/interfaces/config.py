@@ -1,0 +1,47 @@
+"""Pydantic base classes for component configs.
+
+A component's ``Config`` is a frozen pydantic model that forbids unknown keys and whose ``type``
+field is a ``Literal`` equal to the component's ``name``. The spec picks the config class by
+``type`` through the plugin registry, so any installed plugin's config validates like a built-in's.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..paths import SpecLocation
+
+
+class ComponentConfig(BaseModel):
+    """Base of every component config: frozen, no unknown keys, discriminated by ``type``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
+
+    type: str = Field(description="Name of the component (its registry name, or 'distribution:name').")
+
+
+class EncoderConfig(ComponentConfig):
+    """Options shared by all encoders."""
+
+    freeze: bool = Field(
+        False,
+        description="Keep the encoder's weights fixed (eval mode, no gradients). Frozen encoders' outputs "
+        "can be cached during training.",
+    )
+    weights: SpecLocation | None = Field(
+        None,
+        description="Weights to load: a local file or folder, or 'package:pkg/relative/path' inside an "
+        "installed Python package. Never downloaded.",
+    )
+
+
+class FusionConfig(ComponentConfig):
+    """Base of fusion configs."""
+
+
+class HeadConfig(ComponentConfig):
+    """Base of classifier-head configs."""
+
+
+class DatasetConfig(ComponentConfig):
+    """Base of dataset-source configs."""

@@ -1,0 +1,53 @@
+"""The dataset-source contract: a named source of labelled tables (train / validation / test)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .config import DatasetConfig
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass
+class DatasetTables:
+    """What a dataset source provides.
+
+    Attributes:
+        train: the training table.
+        validation: a validation table, or None to split one off ``train``.
+        test: a test table, or None.
+        root: folder that relative image paths are resolved against.
+        columns: default modality → column(s) mapping, used when the spec gives none.
+        label_column: default label column.
+        labels: the label set in a meaningful order, when the source knows it.
+        names: display names of the tables' sources (file names) for error messages.
+    """
+
+    train: pd.DataFrame
+    validation: pd.DataFrame | None = None
+    test: pd.DataFrame | None = None
+    root: Path | None = None
+    columns: dict[str, str | list[str]] = field(default_factory=dict)
+    label_column: str | None = None
+    labels: list[str] | None = None
+    names: dict[str, str] = field(default_factory=dict)
+
+
+class DatasetSource:
+    """Base class of dataset sources: built with its config, :meth:`load` returns the tables."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[DatasetConfig]]
+
+    def __init__(self, config: DatasetConfig) -> None:
+        self.config = config
+
+    def load(self) -> DatasetTables:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        return self.config.model_dump(mode="json")

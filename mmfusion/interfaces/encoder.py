@@ -1,0 +1,129 @@
+"""The encoder contract: raw values of one modality → pooled vector (+ token sequence)."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from .config import EncoderConfig
+
+
+class EncoderOutput(NamedTuple):
+    """What an encoder returns for a batch of B samples.
+
+    Attributes:
+        pooled: ``[B, D]`` one vector per sample.
+        tokens: ``[B, T, D]`` a token sequence (text tokens, image patches or grid cells), or None
+            when the encoder has none.
+        token_mask: ``[B, T]`` bool, True for real tokens and False for padding; None means all real.
+    """
+
+    pooled: Tensor
+    tokens: Tensor | None = None
+    token_mask: Tensor | None = None
+
+    def as_tokens(self) -> tuple[Tensor, Tensor]:
+        """Return ``(tokens [B,T,D], mask [B,T])``, using the pooled vector as a single token if needed."""
+        if self.tokens is None:
+            tokens = self.pooled.unsqueeze(1)
+            return tokens, torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
+        if self.token_mask is None:
+            return self.tokens, torch.ones(self.tokens.shape[:2], dtype=torch.bool, device=self.tokens.device)
+        return self.tokens, self.token_mask
+
+
+class Encoder(nn.Module):
+    """Base class of encoders.
+
+    Subclasses set the class attributes ``name``, ``Config`` and ``modality``, set
+    ``self.output_dim`` (and ``self.provides_tokens``) in ``__init__``, and implement
+    :meth:`preprocess`, :meth:`forward` and :meth:`example_input`. Dimensions are attributes, never
+    probed with a dummy forward pass.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type[EncoderConfig]]
+    modality: ClassVar[str]
+
+    output_dim: int
+    provides_tokens: bool = False
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.config = config
+        self._frozen = False
+
+    # ----- data side -------------------------------------------------------------------------
+    def preprocess(self, value: Any, *, train: bool = False) -> dict[str, Tensor]:
+        """Turn one raw value (a PIL image, a string, ...) into unbatched tensors.
+
+        Args:
+            value: one sample's raw value, as produced by the encoder's modality.
+            train: True when preparing a training sample (encoders may augment).
+        """
+        raise NotImplementedError
+
+    def preprocess_batch(self, values: Sequence[Any], *, train: bool = False) -> list[dict[str, Tensor]]:
+        """Preprocess many values at once; override when batching is faster (tokenizers)."""
+        return [self.preprocess(value, train=train) for value in values]
+
+    def collate(self, items: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
+        """Batch preprocessed items. The default stacks equally shaped tensors; override to pad."""
+        return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+    def example_input(self, rng: random.Random) -> Any:
+        """Return one plausible raw value, used for dummy batches and the conformance kit."""
+        raise NotImplementedError
+
+    def augments(self) -> bool:
+        """Whether ``preprocess(train=True)`` differs from ``train=False`` (disables feature caching)."""
+        return False
+
+    # ----- model side ------------------------------------------------------------------------
+    def forward(self, inputs: dict[str, Tensor]) -> EncoderOutput:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def set_frozen(self, frozen: bool) -> None:
+        """Freeze (no gradients, always eval mode: batch-norm statistics stay fixed) or unfreeze."""
+        self._frozen = frozen
+        self.requires_grad_(not frozen)
+        if frozen:
+            super().train(False)
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen
+
+    def train(self, mode: bool = True) -> Encoder:
+        return super().train(mode and not self._frozen)
+
+    def feature_key(self) -> str:
+        """A string that changes whenever the encoder's raw-value → features function may change.
+
+        Used to key the on-disk feature cache of frozen encoders. The default combines the class,
+        the config and the size and modification time of the weights file, if any.
+        """
+        parts: dict[str, Any] = {
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "config": self.config.model_dump(mode="json"),
+        }
+        weights = getattr(self, "weights_path", None)
+        if weights is not None and Path(weights).exists():
+            stat = Path(weights).stat()
+            parts["weights"] = [str(weights), stat.st_size, int(stat.st_mtime)]
+        return json.dumps(parts, sort_keys=True)
+
+    @classmethod
+    def conformance_configs(cls, workdir: Path) -> list[EncoderConfig]:
+        """Small configs that build offline, used by :mod:`mmfusion.testing`.
+
+        Args:
+            workdir: an empty folder the encoder may write tiny weights or vocabularies into.
+        """
+        return [cls.Config()]

@@ -1,0 +1,80 @@
+"""The modality contract: how one sample's value of a kind of input is read from table cells.
+
+A modality turns the cells of its column(s) in one row into a *reference* (cheap, picklable: a
+resolved path, a string, a dict of numbers) when the table is loaded, and the reference into the
+raw value an encoder preprocesses (a PIL image, a string) when the sample is used. Empty cells
+mean the modality is absent for that row; present-but-bad cells raise :class:`BadValueError`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import DataError
+
+
+class BadValueError(DataError):
+    """A present cell whose value cannot be used (a missing or unreadable file, an unparsable number)."""
+
+
+@dataclass(frozen=True)
+class CellContext:
+    """Where cells come from: for resolving relative paths and for naming the row in errors.
+
+    Attributes:
+        source: the file name (or ``"DataFrame"``) the row comes from.
+        row: the row's number as the user sees it (CSV: the line number, header = line 1).
+        columns: the column names the cells come from.
+        root: folder that relative paths are resolved against, or None for the working directory.
+    """
+
+    source: str
+    row: int
+    columns: tuple[str, ...]
+    root: Path | None = None
+
+    def where(self) -> str:
+        return f"{self.source}, row {self.row}, column {', '.join(repr(c) for c in self.columns)}"
+
+
+def is_empty_cell(cell: Any) -> bool:
+    """True for None, NaN and blank strings: the cell holds no value."""
+    if cell is None:
+        return True
+    if isinstance(cell, float) and math.isnan(cell):
+        return True
+    if isinstance(cell, str) and not cell.strip():
+        return True
+    try:  # pandas.NA and numpy NaN-likes without importing pandas
+        return bool(cell != cell)
+    except (TypeError, ValueError):
+        return False
+
+
+class Modality:
+    """Base class of modalities. Subclasses set ``name`` and implement :meth:`parse`."""
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+    #: whether one input of this modality may be read from several columns (e.g. title + body)
+    multiple_columns: ClassVar[bool] = False
+
+    def parse(self, cells: Sequence[Any], context: CellContext) -> Any | None:
+        """Return a reference to the row's value, or None when the modality is absent for the row.
+
+        Raises:
+            BadValueError: the cells hold a value that cannot be used.
+        """
+        raise NotImplementedError
+
+    def load(self, reference: Any) -> Any:
+        """Turn a reference into the raw value an encoder preprocesses (runs in data-loader workers)."""
+        return reference
+
+    def fingerprint(self, reference: Any) -> str:
+        """A string identifying the value, for the feature cache (same value → same fingerprint)."""
+        return repr(reference)

@@ -1,0 +1,239 @@
+"""The component registry: kind → name → component class, built from the plugin hooks.
+
+One name, one class: when two plugins provide the same name, the bare name is ambiguous and using
+it is an error naming both sources; ``distribution:name`` picks one. Invalid components and hooks
+that raise are recorded as failures; the rest of the registry still works.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from .errors import AmbiguousComponentError, UnknownComponentError, did_you_mean
+from .plugins import LoadedPlugins, PluginFailure, PluginInfo, load_plugins
+
+#: component kind → the hook that provides it
+KINDS: dict[str, str] = {
+    "modality": "mmfusion_modalities",
+    "encoder": "mmfusion_encoders",
+    "fusion": "mmfusion_fusions",
+    "head": "mmfusion_heads",
+    "dataset": "mmfusion_datasets",
+}
+_NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ComponentEntry:
+    """One registered component: its kind, name, class and the plugin that provides it."""
+
+    kind: str
+    name: str
+    cls: type
+    plugin: PluginInfo
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.plugin.distribution}:{self.name}"
+
+    @property
+    def modality(self) -> str | None:
+        return getattr(self.cls, "modality", None)
+
+
+def _base_class(kind: str) -> type:
+    """The interface class a component of ``kind`` must subclass (imported lazily: torch)."""
+    if kind == "modality":
+        from .interfaces.modality import Modality
+
+        return Modality
+    if kind == "encoder":
+        from .interfaces.encoder import Encoder
+
+        return Encoder
+    if kind == "fusion":
+        from .interfaces.fusion import Fusion
+
+        return Fusion
+    if kind == "head":
+        from .interfaces.classifier import Classifier
+
+        return Classifier
+    from .interfaces.dataset import DatasetSource
+
+    return DatasetSource
+
+
+def _config_base(kind: str) -> type | None:
+    from .interfaces import config
+
+    return {
+        "encoder": config.EncoderConfig,
+        "fusion": config.FusionConfig,
+        "head": config.HeadConfig,
+        "dataset": config.DatasetConfig,
+    }.get(kind)
+
+
+def component_problem(kind: str, cls: Any) -> str | None:
+    """Why ``cls`` cannot be registered as a ``kind`` component, or None if it can."""
+    base = _base_class(kind)
+    if not isinstance(cls, type) or not issubclass(cls, base):
+        return f"{cls!r} is not a subclass of {base.__module__}.{base.__name__}"
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        return f"{cls.__qualname__}.name must be a lower-case identifier, got {name!r}"
+    config_base = _config_base(kind)
+    if config_base is not None:
+        config = getattr(cls, "Config", None)
+        if not isinstance(config, type) or not issubclass(config, config_base):
+            return f"{cls.__qualname__}.Config must subclass {config_base.__name__}"
+        type_field = config.model_fields.get("type")
+        if type_field is None or type_field.default != name:
+            return (
+                f"{cls.__qualname__}.Config.type must default to the component name {name!r} "
+                f"(declare `type: Literal[{name!r}] = {name!r}`)"
+            )
+    if kind == "encoder" and not isinstance(getattr(cls, "modality", None), str):
+        return f"{cls.__qualname__}.modality must name the modality the encoder consumes"
+    return None
+
+
+class Registry:
+    """Components by kind and name, with the plugins they came from and what failed to load."""
+
+    def __init__(
+        self,
+        entries: Iterable[ComponentEntry],
+        plugins: Iterable[PluginInfo] = (),
+        failures: Iterable[PluginFailure] = (),
+    ) -> None:
+        self.plugins: list[PluginInfo] = list(plugins)
+        self.failures: list[PluginFailure] = list(failures)
+        self._by_kind: dict[str, dict[str, list[ComponentEntry]]] = {kind: {} for kind in KINDS}
+        for entry in entries:
+            same = self._by_kind[entry.kind].setdefault(entry.name, [])
+            if not any(existing.cls is entry.cls for existing in same):
+                same.append(entry)
+
+    # ----- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_plugins(cls, loaded: LoadedPlugins) -> Registry:
+        """Call every plugin's hooks one by one so that a failing hook is attributed to its plugin."""
+        entries: list[ComponentEntry] = []
+        failures = list(loaded.failures)
+        for kind, hook_name in KINDS.items():
+            hook = getattr(loaded.manager.hook, hook_name)
+            for impl in hook.get_hookimpls():
+                info = loaded.plugins.get(impl.plugin_name)
+                if info is None:
+                    continue
+                try:
+                    result = impl.function()
+                except Exception as exc:
+                    failures.append(
+                        PluginFailure(info.distribution, info.module, f"hook {hook_name}",
+                                      f"{type(exc).__name__}: {exc}", info.version)
+                    )
+                    continue
+                if not isinstance(result, (list, tuple)):
+                    failures.append(
+                        PluginFailure(info.distribution, info.module, f"hook {hook_name}",
+                                      f"must return a list of classes, returned {type(result).__name__}",
+                                      info.version)
+                    )
+                    continue
+                for component in result:
+                    problem = component_problem(kind, component)
+                    if problem:
+                        failures.append(
+                            PluginFailure(info.distribution, info.module, f"hook {hook_name}", problem,
+                                          info.version)
+                        )
+                    else:
+                        entries.append(ComponentEntry(kind, component.name, component, info))
+        return cls(entries, loaded.plugins.values(), failures)
+
+    # ----- lookup ------------------------------------------------------------------------------
+    def names(self, kind: str) -> list[str]:
+        """Sorted names of the components of one kind (ambiguous names included once)."""
+        return sorted(self._by_kind[kind])
+
+    def entries(self, kind: str | None = None) -> list[ComponentEntry]:
+        """All entries, or those of one kind, sorted by kind then name."""
+        kinds = [kind] if kind else list(KINDS)
+        return [e for k in kinds for name in sorted(self._by_kind[k]) for e in self._by_kind[k][name]]
+
+    def conflicts(self) -> list[list[ComponentEntry]]:
+        """Groups of entries that share a kind and a name (each group is one duplicate-name error)."""
+        return [same for kind in KINDS for same in self._by_kind[kind].values() if len(same) > 1]
+
+    def resolve(self, kind: str, name: str) -> ComponentEntry:
+        """Find the component ``name`` (or ``distribution:name``) of ``kind``.
+
+        Raises:
+            UnknownComponentError: no plugin provides it (the message suggests close names).
+            AmbiguousComponentError: several plugins provide it and the name is not qualified.
+        """
+        table = self._by_kind[kind]
+        if ":" in name:
+            dist, _, short = name.partition(":")
+            for entry in table.get(short, []):
+                if _normalise(entry.plugin.distribution) == _normalise(dist):
+                    return entry
+            providers = ", ".join(e.qualified_name for e in table.get(short, [])) or "none"
+            raise UnknownComponentError(
+                f"no {kind} '{short}' from distribution '{dist}' (providers of '{short}': {providers})"
+            )
+        same = table.get(name)
+        if not same:
+            raise UnknownComponentError(self.unknown_message(kind, name))
+        if len(same) > 1:
+            raise AmbiguousComponentError(duplicate_message(same))
+        return same[0]
+
+    def get(self, kind: str, name: str) -> type:
+        """The class of component ``name`` of ``kind`` (see :meth:`resolve`)."""
+        return self.resolve(kind, name).cls
+
+    def unknown_message(self, kind: str, name: str) -> str:
+        available = ", ".join(self.names(kind)) or "(none)"
+        return (
+            f"unknown {kind} '{name}'{did_you_mean(name, self.names(kind))}\n"
+            f"  available: {available} (is the plugin that provides it installed? `mmfusion plugins`)"
+        )
+
+
+def duplicate_message(same: list[ComponentEntry]) -> str:
+    first = same[0]
+    sources = " and ".join(f"{e.plugin.distribution} ({e.cls.__module__}.{e.cls.__qualname__})" for e in same)
+    qualified = " or ".join(f"'{e.qualified_name}'" for e in same)
+    return f"{first.kind} name '{first.name}' is provided by {sources}; write {qualified} to choose one"
+
+
+def _normalise(distribution: str) -> str:
+    return re.sub(r"[-_.]+", "-", distribution).lower()
+
+
+def load_registry(*, autoload: bool | None = None, extra: Iterable[object] = ()) -> Registry:
+    """Load plugins and build a fresh registry (see :func:`mmfusion.plugins.load_plugins`)."""
+    return Registry.from_plugins(load_plugins(autoload=autoload, extra=extra))
+
+
+@lru_cache(maxsize=1)
+def _default_registry() -> Registry:
+    return load_registry()
+
+
+def get_registry() -> Registry:
+    """The process-wide registry (built-ins plus installed plugins), built on first use."""
+    return _default_registry()
+
+
+def reset_registry() -> None:
+    """Forget the process-wide registry so that the next :func:`get_registry` rebuilds it."""
+    _default_registry.cache_clear()

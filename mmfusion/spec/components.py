@@ -1,0 +1,128 @@
+"""Spec fields that hold a component config, resolved by ``type`` through the plugin registry.
+
+``EncoderSpec``, ``FusionSpec``, ``HeadSpec`` and ``DatasetSpec`` are annotated types usable in any
+pydantic model, including a plugin's own config (a fusion wrapping an inner fusion declares
+``inner: FusionSpec``). The config class is looked up when the spec is validated, so every
+installed plugin's component validates like a built-in. The registry comes from the validation
+context (``context={"registry": ...}``) or is the process-wide one.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from pydantic import SerializeAsAny, ValidationError, ValidationInfo, ValidatorFunctionWrapHandler, WrapValidator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from ..errors import AmbiguousComponentError, UnknownComponentError, did_you_mean
+from ..interfaces.config import ComponentConfig, DatasetConfig, EncoderConfig, FusionConfig, HeadConfig
+from ..registry import Registry, get_registry
+
+#: Set while generating a JSON schema: the registry whose components the schema lists.
+SCHEMA_REGISTRY: contextvars.ContextVar[Registry | None] = contextvars.ContextVar("schema_registry", default=None)
+#: Placeholder key for a reference to a component config's schema (see spec_json_schema).
+PENDING_REF = "x-mmfusion-component"
+#: Set while generating a JSON schema: config classes met so far, keyed by "kind.name".
+SCHEMA_CONFIGS: contextvars.ContextVar[dict[str, type] | None] = contextvars.ContextVar("schema_configs", default=None)
+
+
+def registry_from(info: ValidationInfo | None) -> Registry:
+    context = info.context if info is not None else None
+    if isinstance(context, dict) and context.get("registry") is not None:
+        return context["registry"]
+    return get_registry()
+
+
+def _error(loc: tuple[str | int, ...], kind: str, message: str, value: Any) -> InitErrorDetails:
+    return {"type": PydanticCustomError(kind, message.replace("{", "{{").replace("}", "}}")), "loc": loc,
+            "input": value}
+
+
+def _reraise(errors: list[InitErrorDetails], title: str) -> ValidationError:
+    return ValidationError.from_exception_data(title, errors)
+
+
+def _as_details(exc: ValidationError) -> list[InitErrorDetails]:
+    """Turn a ValidationError's errors back into details we can raise again with more of our own."""
+    details: list[InitErrorDetails] = []
+    for err in exc.errors(include_url=False):
+        details.append(_error(tuple(err["loc"]), err["type"], err["msg"], err.get("input")))
+    return details
+
+
+@dataclass(frozen=True)
+class ComponentSlot:
+    """Annotation metadata: this field holds a config of a component of ``kind``."""
+
+    kind: str
+
+    def validate(self, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        if isinstance(value, ComponentConfig):
+            return value
+        if isinstance(value, str):  # shorthand: `head: linear`
+            value = {"type": value}
+        if not isinstance(value, dict):
+            raise PydanticCustomError(
+                "component_mapping", "expected a mapping with a 'type' key naming a {kind}", {"kind": self.kind}
+            )
+        registry = registry_from(info)
+        type_name = value.get("type")
+        if not isinstance(type_name, str):
+            names = ", ".join(registry.names(self.kind))
+            raise _reraise(
+                [_error(("type",), "missing_type", f"missing 'type': which {self.kind}? available: {names}",
+                        type_name)], self.kind)
+        try:
+            entry = registry.resolve(self.kind, type_name)
+        except (UnknownComponentError, AmbiguousComponentError) as exc:
+            raise _reraise([_error(("type",), "unknown_component", str(exc), type_name)], self.kind) from None
+
+        config_cls = entry.cls.Config
+        fields = config_cls.model_fields
+        errors: list[InitErrorDetails] = []
+        clean = {"type": entry.name}
+        for key, item in value.items():
+            if key == "type":
+                continue
+            if key not in fields:
+                allowed = ", ".join(sorted(k for k in fields if k != "type"))
+                errors.append(_error(
+                    (key,), "unknown_parameter",
+                    f"unknown parameter '{key}' for {self.kind} '{entry.name}'{did_you_mean(key, fields)}\n"
+                    f"  parameters of {entry.name}: {allowed}", item))
+            else:
+                clean[key] = item
+        try:
+            config = config_cls.model_validate(clean, context=info.context)
+        except ValidationError as exc:
+            errors.extend(_as_details(exc))
+            config = None
+        if errors:
+            raise _reraise(errors, self.kind)
+        return config
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        registry = SCHEMA_REGISTRY.get()
+        configs = SCHEMA_CONFIGS.get()
+        if registry is None or configs is None:
+            return handler(core_schema)
+        options = []
+        for entry in registry.entries(self.kind):
+            key = f"{self.kind}.{entry.name}"
+            configs.setdefault(key, entry.cls.Config)
+            # resolved into "$ref"s by spec_json_schema, after pydantic has tidied its own definitions
+            options.append({PENDING_REF: key})
+        return {"oneOf": options, "description": f"A {self.kind}, chosen by its 'type'."}
+
+
+def component_field(kind: str, base: type[ComponentConfig]) -> Any:
+    slot = ComponentSlot(kind)
+    return Annotated[SerializeAsAny[base], WrapValidator(slot.validate), slot]
+
+
+EncoderSpec = component_field("encoder", EncoderConfig)
+FusionSpec = component_field("fusion", FusionConfig)
+HeadSpec = component_field("head", HeadConfig)
+DatasetSpec = component_field("dataset", DatasetConfig)

@@ -1,0 +1,95 @@
+"""Helpers shared by the checks: building offline, configs per component, state-dict round trips."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+_WORKDIRS: dict[type, Path] = {}
+
+
+class ConformanceError(AssertionError):
+    """A component does not meet the mmfusion contract; the message says which part and how."""
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConformanceError(message)
+
+
+def workdir_for(component: type) -> Path:
+    """A folder (kept for the process' lifetime) where a component may write tiny test assets."""
+    if component not in _WORKDIRS:
+        path = Path(tempfile.mkdtemp(prefix=f"mmfusion-conformance-{component.__name__}-"))
+        atexit.register(shutil.rmtree, path, True)
+        _WORKDIRS[component] = path
+    return _WORKDIRS[component]
+
+
+def configs_for(component: type) -> list[Any]:
+    configs = component.conformance_configs(workdir_for(component))
+    require(bool(configs), f"{component.__name__}.conformance_configs() returned no configs")
+    return list(configs)
+
+
+@contextlib.contextmanager
+def network_blocked() -> Iterator[None]:
+    """Make any network access fail (and tell Hugging Face libraries to stay offline)."""
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise ConformanceError("the component tried to use the network while being built; it must build offline")
+
+    saved_env = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
+    saved = (socket.socket.connect, socket.create_connection, socket.getaddrinfo)
+    os.environ["HF_HUB_OFFLINE"] = os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    socket.socket.connect, socket.create_connection, socket.getaddrinfo = refuse, refuse, refuse  # type: ignore
+    try:
+        yield
+    finally:
+        socket.socket.connect, socket.create_connection, socket.getaddrinfo = saved  # type: ignore
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def roundtrip_state(source: nn.Module, target: nn.Module, folder: Path) -> None:
+    """Save ``source`` with safetensors and load it into ``target`` (the run-directory format)."""
+    from safetensors.torch import load_file, save_file
+
+    path = folder / "state.safetensors"
+    state = {k: v.detach().clone().contiguous() for k, v in source.state_dict().items()}
+    save_file(state, str(path))
+    missing, unexpected = target.load_state_dict(load_file(str(path)), strict=False)
+    require(not missing and not unexpected,
+            f"state_dict round trip through safetensors lost keys: missing={missing} unexpected={unexpected}")
+
+
+def close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-4) -> bool:
+    return a.shape == b.shape and torch.allclose(a.float(), b.float(), atol=atol, rtol=1e-3)
+
+
+def config_roundtrip(component: type, config: Any) -> None:
+    cls = component.Config
+    require(config.type == component.name, f"config type {config.type!r} differs from name {component.name!r}")
+    again = cls.model_validate(config.model_dump(mode="json"))
+    require(again == config, f"{cls.__name__} does not survive a JSON round trip: {config!r} → {again!r}")
+    require(cls.model_config.get("extra") == "forbid",
+            f"{cls.__name__} must forbid unknown keys (inherit from an mmfusion config base class)")
+    try:
+        cls.model_validate({**config.model_dump(mode="json"), "surely_not_a_parameter": 1})
+    except Exception:
+        pass
+    else:
+        raise ConformanceError(f"{cls.__name__} accepted an unknown parameter; typos would pass silently")

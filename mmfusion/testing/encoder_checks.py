@@ -1,0 +1,128 @@
+"""Checks every encoder must pass."""
+
+from __future__ import annotations
+
+import random
+
+import torch
+
+from ..interfaces.encoder import Encoder, EncoderOutput
+from .common import close, config_roundtrip, configs_for, network_blocked, require, roundtrip_state, workdir_for
+
+
+def _build(component: type[Encoder], config) -> Encoder:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    with network_blocked():
+        encoder = component(config)
+    return encoder.eval()
+
+
+def _encode(encoder: Encoder, values: list) -> EncoderOutput:  # type: ignore[type-arg]
+    items = encoder.preprocess_batch(values)
+    require(len(items) == len(values), "preprocess_batch must return one item per value")
+    with torch.no_grad():
+        return encoder(encoder.collate(items))
+
+
+def _examples(encoder: Encoder, n: int = 3) -> list:  # type: ignore[type-arg]
+    rng = random.Random(0)
+    return [encoder.example_input(rng) for _ in range(n)]
+
+
+def check_encoder_config(component: type[Encoder]) -> None:
+    """Configs round-trip through JSON, forbid unknown keys and carry the component's name as type."""
+    for config in configs_for(component):
+        config_roundtrip(component, config)
+    require(isinstance(component.modality, str) and component.modality, "encoder must declare a modality")
+
+
+def check_encoder_builds_offline(component: type[Encoder]) -> None:
+    """Building never touches the network and sets integer output_dim / bool provides_tokens."""
+    for config in configs_for(component):
+        encoder = _build(component, config)
+        require(isinstance(encoder.output_dim, int) and encoder.output_dim > 0,
+                f"output_dim must be a positive int attribute, got {encoder.output_dim!r}")
+        require(isinstance(encoder.provides_tokens, bool), "provides_tokens must be a bool")
+
+
+def check_encoder_output_dims(component: type[Encoder]) -> None:
+    """forward returns pooled [B, output_dim] and, when provides_tokens, tokens [B, T, output_dim] + mask."""
+    for config in configs_for(component):
+        encoder = _build(component, config)
+        out = _encode(encoder, _examples(encoder))
+        require(isinstance(out, EncoderOutput), f"forward must return EncoderOutput, got {type(out).__name__}")
+        require(tuple(out.pooled.shape) == (3, encoder.output_dim),
+                f"pooled has shape {tuple(out.pooled.shape)}, expected (3, {encoder.output_dim})")
+        require(bool(torch.isfinite(out.pooled).all()), "pooled holds non-finite values")
+        if encoder.provides_tokens:
+            require(out.tokens is not None, "provides_tokens is True but forward returned no tokens")
+            require(out.tokens.ndim == 3 and out.tokens.shape[0] == 3 and out.tokens.shape[2] == encoder.output_dim,
+                    f"tokens have shape {tuple(out.tokens.shape)}, expected (3, T, {encoder.output_dim})")
+            if out.token_mask is not None:
+                require(out.token_mask.dtype == torch.bool and out.token_mask.shape == out.tokens.shape[:2],
+                        "token_mask must be bool [B, T]")
+        else:
+            require(out.tokens is None, "provides_tokens is False but forward returned tokens")
+
+
+def check_encoder_batch_independence(component: type[Encoder]) -> None:
+    """A sample's output does not depend on the other samples in its batch (padding is masked)."""
+    for config in configs_for(component):
+        encoder = _build(component, config)
+        values = _examples(encoder)
+        together = _encode(encoder, values)
+        alone = _encode(encoder, values[:1])
+        require(close(together.pooled[:1], alone.pooled, atol=1e-3),
+                "the pooled output of a sample changes when other samples share its batch (is padding masked?)")
+
+
+def check_encoder_deterministic(component: type[Encoder]) -> None:
+    """In eval mode the same input gives the same output."""
+    for config in configs_for(component):
+        encoder = _build(component, config)
+        values = _examples(encoder)
+        require(close(_encode(encoder, values).pooled, _encode(encoder, values).pooled, atol=1e-6),
+                "two eval-mode forward passes on the same input differ")
+
+
+def check_encoder_state_dict_roundtrip(component: type[Encoder]) -> None:
+    """Weights saved with safetensors and loaded into a fresh instance give the same outputs."""
+    for config in configs_for(component):
+        first = _build(component, config)
+        torch.manual_seed(1)
+        with network_blocked():
+            second = component(config).eval()
+        roundtrip_state(first, second, workdir_for(component))
+        values = _examples(first)
+        require(close(_encode(first, values).pooled, _encode(second, values).pooled, atol=1e-5),
+                "outputs differ after loading the saved state_dict (is some state not in state_dict?)")
+
+
+def check_encoder_freeze(component: type[Encoder]) -> None:
+    """A frozen encoder has no trainable parameters and stays in eval mode; unfrozen ones get gradients."""
+    for config in configs_for(component):
+        encoder = _build(component, config)
+        encoder.set_frozen(True)
+        encoder.train()
+        require(not encoder.training, "a frozen encoder must stay in eval mode when .train() is called")
+        require(not any(p.requires_grad for p in encoder.parameters()), "a frozen encoder has trainable parameters")
+        encoder.set_frozen(False)
+        encoder.train()
+        params = [p for p in encoder.parameters()]
+        if params:
+            out = encoder(encoder.collate(encoder.preprocess_batch(_examples(encoder, 2))))
+            pooled = out.pooled.float()
+            (pooled * torch.randn(pooled.shape, generator=torch.Generator().manual_seed(0))).sum().backward()
+            require(any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in params),
+                    "no parameter received a gradient from the pooled output")
+
+
+ENCODER_CHECKS = [
+    check_encoder_config,
+    check_encoder_builds_offline,
+    check_encoder_output_dims,
+    check_encoder_batch_independence,
+    check_encoder_deterministic,
+    check_encoder_state_dict_roundtrip,
+    check_encoder_freeze,
+]

@@ -1,0 +1,174 @@
+"""Checks every fusion must pass, on synthetic encoder outputs of three modalities."""
+
+from __future__ import annotations
+
+import torch
+
+from ..interfaces.encoder import EncoderOutput
+from ..interfaces.fusion import Fusion
+from .common import close, config_roundtrip, configs_for, network_blocked, require, roundtrip_state, workdir_for
+
+#: modality → (dim, token count or None): one pooled-only modality, two with (padded) tokens
+INPUTS = {"text": (12, 5), "image": (8, 4), "extra": (6, None)}
+#: rows 0..4: all present, then each modality missing in turn, then only one present
+PRESENT = {"extra": [1, 0, 1, 1, 0], "image": [1, 1, 0, 1, 1], "text": [1, 1, 1, 0, 0]}
+
+
+def make_outputs(batch: int = 5, seed: int = 0, inputs=INPUTS) -> dict[str, EncoderOutput]:  # type: ignore[no-untyped-def]
+    g = torch.Generator().manual_seed(seed)
+    outputs = {}
+    for m, (dim, count) in inputs.items():
+        pooled = torch.randn(batch, dim, generator=g)
+        if count is None:
+            outputs[m] = EncoderOutput(pooled)
+        else:
+            tokens = torch.randn(batch, count, dim, generator=g)
+            mask = torch.ones(batch, count, dtype=torch.bool)
+            mask[0, -2:] = False  # sample 0 has two padding tokens
+            outputs[m] = EncoderOutput(pooled, tokens, mask)
+    return outputs
+
+
+def make_present(batch: int = 5) -> dict[str, torch.Tensor]:
+    return {m: torch.tensor(v[:batch], dtype=torch.bool) for m, v in PRESENT.items()}
+
+
+def _build(component: type[Fusion], config, dims=None) -> Fusion:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    with network_blocked():
+        fusion = component(config, dims or {m: d for m, (d, _) in INPUTS.items()})
+    return fusion.eval()
+
+
+def _run(fusion: Fusion, outputs, present) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    with torch.no_grad():
+        return fusion(outputs, present)
+
+
+def check_fusion_config(component: type[Fusion]) -> None:
+    """Configs round-trip through JSON, forbid unknown keys and carry the component's name as type."""
+    for config in configs_for(component):
+        config_roundtrip(component, config)
+
+
+def check_fusion_output_dims(component: type[Fusion]) -> None:
+    """forward returns finite [B, output_dim] for mixed presence, including single-modality rows."""
+    for config in configs_for(component):
+        fusion = _build(component, config)
+        require(isinstance(fusion.output_dim, int) and fusion.output_dim > 0, "output_dim must be a positive int")
+        require(fusion.modalities == sorted(INPUTS), "self.modalities must be the input modalities, sorted")
+        out = _run(fusion, make_outputs(), make_present())
+        require(tuple(out.shape) == (5, fusion.output_dim),
+                f"output has shape {tuple(out.shape)}, expected (5, {fusion.output_dim})")
+        require(bool(torch.isfinite(out).all()), "output holds non-finite values (all-masked attention?)")
+
+
+def check_fusion_absent_modality_ignored(component: type[Fusion]) -> None:
+    """Changing an absent modality's features (or another sample) leaves a sample's output unchanged."""
+    for config in configs_for(component):
+        fusion = _build(component, config)
+        present = make_present()
+        base = _run(fusion, make_outputs(), present)
+        for m in INPUTS:
+            for row in (i for i in range(5) if not present[m][i]):
+                changed = make_outputs()
+                o = changed[m]
+                pooled = o.pooled.clone()
+                pooled[row] = pooled[row] * 5 + 3
+                tokens = None
+                if o.tokens is not None:
+                    tokens = o.tokens.clone()
+                    tokens[row] = tokens[row] * 5 + 3
+                changed[m] = EncoderOutput(pooled, tokens, o.token_mask)
+                out = _run(fusion, changed, present)
+                require(close(out[row], base[row], atol=1e-5),
+                        f"sample {row}'s output changed when its absent modality '{m}' changed: absent "
+                        "features reach the output (use the present mask)")
+        other = make_outputs(seed=7)
+        mixed = {m: EncoderOutput(*(None if t is None else torch.cat([t[:1], s[1:]])
+                                    for t, s in zip(make_outputs()[m], other[m]))) for m in INPUTS}
+        require(close(_run(fusion, mixed, present)[0], base[0], atol=1e-5),
+                "sample 0's output depends on the other samples in the batch")
+
+
+def check_fusion_padding_ignored(component: type[Fusion]) -> None:
+    """Tokens masked out by token_mask do not influence the output."""
+    for config in configs_for(component):
+        fusion = _build(component, config)
+        present = make_present()
+        base = _run(fusion, make_outputs(), present)
+        changed = make_outputs()
+        o = changed["text"]
+        tokens = o.tokens.clone()
+        tokens[0, -2:] = 100.0
+        changed["text"] = EncoderOutput(o.pooled, tokens, o.token_mask)
+        require(close(_run(fusion, changed, present)[0], base[0], atol=1e-5),
+                "padding tokens (token_mask False) changed the output")
+
+
+def check_fusion_modality_order(component: type[Fusion]) -> None:
+    """The order of the mappings passed in does not matter (modalities iterate in sorted order)."""
+    for config in configs_for(component):
+        fusion = _build(component, config)
+        outputs, present = make_outputs(), make_present()
+        reordered_out = dict(reversed(list(outputs.items())))
+        reordered_present = dict(reversed(list(present.items())))
+        require(close(_run(fusion, outputs, present), _run(fusion, reordered_out, reordered_present), atol=1e-6),
+                "the output depends on the order of the modality mappings")
+        # built with input_dims in another order: same parameter names and shapes
+        other = _build(component, config, dims=dict(reversed([(m, d) for m, (d, _) in INPUTS.items()])))
+        require({k: v.shape for k, v in fusion.state_dict().items()} == {k: v.shape for k, v in other.state_dict().items()},
+                "parameters depend on the order of input_dims")
+
+
+def check_fusion_state_dict_roundtrip(component: type[Fusion]) -> None:
+    """Weights saved with safetensors and loaded into a fresh instance give the same outputs."""
+    for config in configs_for(component):
+        first = _build(component, config)
+        torch.manual_seed(1)
+        second = component(config, {m: d for m, (d, _) in INPUTS.items()}).eval()
+        roundtrip_state(first, second, workdir_for(component))
+        outputs, present = make_outputs(), make_present()
+        require(close(_run(first, outputs, present), _run(second, outputs, present), atol=1e-6),
+                "outputs differ after loading the saved state_dict")
+
+
+def check_fusion_trainable(component: type[Fusion]) -> None:
+    """In training mode gradients reach the fusion's parameters and the encoder outputs."""
+    for config in configs_for(component):
+        fusion = _build(component, config).train()
+        outputs = make_outputs()
+        leaf = outputs["image"].pooled.requires_grad_(True)
+        image = outputs["image"]
+        if image.tokens is not None:
+            image.tokens.requires_grad_(True)
+        out = fusion(outputs, make_present())
+        # a random projection, not .sum(): the sum of a LayerNorm output has no gradient
+        (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(0))).sum().backward()
+        params = list(fusion.parameters())
+        if params:
+            require(any(p.grad is not None for p in params), "no fusion parameter received a gradient")
+        grads = [t.grad for t in (leaf, image.tokens) if t is not None]
+        require(any(g is not None and bool(g.abs().sum() > 0) for g in grads),
+                "no gradient reaches the encoder outputs: fine-tuning encoders would be impossible")
+
+
+def check_fusion_single_modality(component: type[Fusion]) -> None:
+    """A fusion also works when the model has a single modality (unimodal baselines)."""
+    for config in configs_for(component):
+        fusion = _build(component, config, dims={"image": 8})
+        outputs = {"image": make_outputs()["image"]}
+        out = _run(fusion, outputs, {"image": torch.ones(5, dtype=torch.bool)})
+        require(tuple(out.shape) == (5, fusion.output_dim), "wrong output shape with a single modality")
+
+
+FUSION_CHECKS = [
+    check_fusion_config,
+    check_fusion_output_dims,
+    check_fusion_absent_modality_ignored,
+    check_fusion_padding_ignored,
+    check_fusion_modality_order,
+    check_fusion_state_dict_roundtrip,
+    check_fusion_trainable,
+    check_fusion_single_modality,
+]

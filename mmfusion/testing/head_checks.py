@@ -1,0 +1,57 @@
+"""Checks every classifier head must pass."""
+
+from __future__ import annotations
+
+import torch
+
+from ..interfaces.classifier import Classifier
+from .common import close, config_roundtrip, configs_for, require, roundtrip_state, workdir_for
+
+
+def _build(component: type[Classifier], config) -> Classifier:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    return component(config, 16, 5).eval()
+
+
+def check_head_config(component: type[Classifier]) -> None:
+    """Configs round-trip through JSON, forbid unknown keys and carry the component's name as type."""
+    for config in configs_for(component):
+        config_roundtrip(component, config)
+
+
+def check_head_output(component: type[Classifier]) -> None:
+    """Logits are [B, num_classes], finite, and a sample's logits do not depend on its batch."""
+    for config in configs_for(component):
+        head = _build(component, config)
+        x = torch.randn(4, 16)
+        with torch.no_grad():
+            logits = head(x)
+            alone = head(x[:1])
+        require(tuple(logits.shape) == (4, 5), f"logits have shape {tuple(logits.shape)}, expected (4, 5)")
+        require(bool(torch.isfinite(logits).all()), "logits hold non-finite values")
+        require(close(logits[:1], alone), "a sample's logits depend on the other samples in the batch")
+
+
+def check_head_state_dict_roundtrip(component: type[Classifier]) -> None:
+    """Weights saved with safetensors and loaded into a fresh instance give the same logits."""
+    for config in configs_for(component):
+        first = _build(component, config)
+        torch.manual_seed(1)
+        second = component(config, 16, 5).eval()
+        roundtrip_state(first, second, workdir_for(component))
+        x = torch.randn(3, 16)
+        with torch.no_grad():
+            require(close(first(x), second(x)), "logits differ after loading the saved state_dict")
+
+
+def check_head_trainable(component: type[Classifier]) -> None:
+    """Gradients reach the head's parameters and its input."""
+    for config in configs_for(component):
+        head = _build(component, config).train()
+        x = torch.randn(4, 16, requires_grad=True)
+        logits = head(x)
+        (logits * torch.randn(logits.shape, generator=torch.Generator().manual_seed(0))).sum().backward()
+        require(x.grad is not None and bool(x.grad.abs().sum() > 0), "no gradient reaches the head's input")
+
+
+HEAD_CHECKS = [check_head_config, check_head_output, check_head_state_dict_roundtrip, check_head_trainable]

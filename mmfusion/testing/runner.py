@@ -1,0 +1,77 @@
+"""Which checks apply to a component, running them, and the pytest parametrisation."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .common import ConformanceError
+
+Check = Callable[[type], None]
+
+
+def checks_for(component: type) -> list[Check]:
+    """The checks that apply to ``component`` (an Encoder, Fusion or Classifier subclass)."""
+    from ..interfaces.classifier import Classifier
+    from ..interfaces.encoder import Encoder
+    from ..interfaces.fusion import Fusion
+
+    if isinstance(component, type) and issubclass(component, Encoder):
+        from .encoder_checks import ENCODER_CHECKS
+
+        return list(ENCODER_CHECKS)
+    if isinstance(component, type) and issubclass(component, Fusion):
+        from .fusion_checks import FUSION_CHECKS
+
+        return list(FUSION_CHECKS)
+    if isinstance(component, type) and issubclass(component, Classifier):
+        from .head_checks import HEAD_CHECKS
+
+        return list(HEAD_CHECKS)
+    raise TypeError(f"{component!r} is not an mmfusion Encoder, Fusion or Classifier subclass")
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    component: str
+    check: str
+    passed: bool
+    message: str = ""
+    seconds: float = 0.0
+
+
+def run_checks(component: type) -> list[CheckResult]:
+    """Run every applicable check, collecting failures instead of stopping at the first."""
+    results = []
+    for check in checks_for(component):
+        started = time.perf_counter()
+        try:
+            check(component)
+        except ConformanceError as exc:
+            results.append(CheckResult(component.__name__, check.__name__, False, str(exc),
+                                       time.perf_counter() - started))
+        except Exception as exc:
+            last = traceback.extract_tb(exc.__traceback__)[-1]
+            results.append(CheckResult(
+                component.__name__, check.__name__, False,
+                f"raised {type(exc).__name__}: {exc} (at {last.filename}:{last.lineno})",
+                time.perf_counter() - started))
+        else:
+            results.append(CheckResult(component.__name__, check.__name__, True, "",
+                                       time.perf_counter() - started))
+    return results
+
+
+def parametrize_with_checks(components: Sequence[type]) -> Any:
+    """A ``pytest.mark.parametrize`` over (component, check) pairs, with readable test ids."""
+    import pytest
+
+    params = [
+        pytest.param(component, check, id=f"{component.__name__}-{check.__name__}")
+        for component in components
+        for check in checks_for(component)
+    ]
+    return pytest.mark.parametrize(("component", "check"), params)

@@ -1,0 +1,102 @@
+"""Loading weights files generically: safetensors or (weights-only) torch files, matched to a module.
+
+Keys are matched by name (ignoring common wrapper prefixes) and, when the names follow another
+library's convention but the tensors line up, by order with every shape checked. Nothing is
+unpickled beyond tensors (``torch.load(weights_only=True)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from .errors import WeightsError
+from .paths import resolve_location
+
+_WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module", "net")
+_PREFIXES = ("module.", "model.", "_orig_mod.")
+_FOLDER_FILES = ("model.safetensors", "pytorch_model.bin", "model.pth", "weights.safetensors")
+
+
+def load_state_dict_file(path: Path, *, what: str = "weights") -> dict[str, Tensor]:
+    """Read tensors from a ``.safetensors`` file, a torch file or a folder holding one of them."""
+    if path.is_dir():
+        for name in _FOLDER_FILES:
+            if (path / name).exists():
+                return load_state_dict_file(path / name, what=what)
+        raise WeightsError(f"{what}: folder {path} holds none of {', '.join(_FOLDER_FILES)}")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsError(f"{what}: cannot read {path}: {type(exc).__name__}: {exc}") from exc
+    for key in _WRAPPER_KEYS:  # training checkpoints often nest the weights
+        if isinstance(state, Mapping) and key in state and isinstance(state[key], Mapping):
+            state = state[key]
+    if not isinstance(state, Mapping) or not all(isinstance(v, Tensor) for v in state.values()):
+        raise WeightsError(f"{what}: {path} does not hold a mapping of names to tensors")
+    return dict(state)
+
+
+def _strip(key: str) -> str:
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _PREFIXES:
+            if key.startswith(prefix):
+                key, changed = key[len(prefix):], True
+    return key
+
+
+def match_state_dict(
+    target: Mapping[str, Tensor], source: Mapping[str, Tensor], *, what: str = "weights"
+) -> dict[str, Tensor]:
+    """Map ``source`` tensors onto the keys of ``target``.
+
+    By name first (wrapper prefixes such as ``module.`` ignored). If names do not cover the target
+    but the tensors line up in order with equal shapes, by order; the source may then hold extra
+    tensors at its end (a classification head the target has no use for).
+
+    Raises:
+        WeightsError: neither way matches; the message lists what is missing or mis-shaped.
+    """
+    by_name = {_strip(k): v for k, v in source.items()}
+    matched = {k: by_name[_strip(k)] for k in target if _strip(k) in by_name}
+    shape_errors = [k for k, v in matched.items() if tuple(v.shape) != tuple(target[k].shape)]
+    if len(matched) == len(target) and not shape_errors:
+        return matched
+    if len(source) >= len(target) and all(
+        tuple(s.shape) == tuple(t.shape) for s, t in zip(source.values(), target.values())
+    ):
+        return dict(zip(target.keys(), source.values()))
+    missing = [k for k in target if _strip(k) not in by_name]
+    detail = []
+    if missing:
+        detail.append(f"{len(missing)} of {len(target)} tensors missing (e.g. {', '.join(missing[:3])})")
+    if shape_errors:
+        k = shape_errors[0]
+        detail.append(
+            f"{len(shape_errors)} with other shapes (e.g. {k}: file {tuple(by_name[_strip(k)].shape)}, "
+            f"model {tuple(target[k].shape)})"
+        )
+    raise WeightsError(
+        f"{what}: the file's tensors do not fit the model: {'; '.join(detail)}. Names did not match and "
+        f"matching by order failed too (file has {len(source)} tensors, model {len(target)}). "
+        "Check that the weights are for this architecture."
+    )
+
+
+def load_weights_into(module: nn.Module, location: str, *, what: str = "weights") -> Path:
+    """Load a local or ``package:`` weights file into ``module``; returns the resolved path."""
+    path = resolve_location(location, what=what)
+    source = load_state_dict_file(path, what=what)
+    state = module.state_dict()
+    module.load_state_dict(match_state_dict(state, source, what=f"{what} ({path})"))
+    return path
