@@ -117,7 +117,8 @@ def check_fusion_modality_order(component: type[Fusion]) -> None:
                 "the output depends on the order of the modality mappings")
         # built with input_dims in another order: same parameter names and shapes
         other = _build(component, config, dims=dict(reversed([(m, d) for m, (d, _) in INPUTS.items()])))
-        require({k: v.shape for k, v in fusion.state_dict().items()} == {k: v.shape for k, v in other.state_dict().items()},
+        shapes = {k: v.shape for k, v in fusion.state_dict().items()}
+        require(shapes == {k: v.shape for k, v in other.state_dict().items()},
                 "parameters depend on the order of input_dims")
 
 

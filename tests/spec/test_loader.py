@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from mmfusion.errors import SpecError
 from mmfusion.spec import load_spec, spec_to_yaml
@@ -40,7 +41,7 @@ def test_valid_spec_loads_with_concrete_configs_and_round_trips(tmp_path: Path, 
 
 def test_spec_is_frozen(tmp_path: Path, tiny_bert: Path) -> None:
     spec = load_spec(_good(tmp_path, tiny_bert))
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         spec.model.fusion.modality_dropout = 0.5  # type: ignore[misc]
 
 

@@ -1,0 +1,64 @@
+"""Every registered component passes the conformance kit; the kit catches real contract violations."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pytest
+import torch
+
+from mmfusion import Fusion, FusionConfig
+from mmfusion.registry import get_registry
+from mmfusion.testing import parametrize_with_checks, run_checks
+
+COMPONENTS = [entry.cls for kind in ("encoder", "fusion", "head") for entry in get_registry().entries(kind)]
+
+
+@parametrize_with_checks(COMPONENTS)
+def test_registered_component_conforms(component, check) -> None:  # type: ignore[no-untyped-def]
+    check(component)
+
+
+class LeakyConfig(FusionConfig):
+    type: Literal["leaky"] = "leaky"
+
+
+class LeakyFusion(Fusion):
+    """Ignores the present mask: absent (filler) features reach the output."""
+
+    name = "leaky"
+    Config = LeakyConfig
+
+    def __init__(self, config, input_dims):  # type: ignore[no-untyped-def]
+        super().__init__(config, input_dims)
+        self.proj = torch.nn.ModuleDict({m: torch.nn.Linear(d, 4) for m, d in self.input_dims.items()})
+        self.output_dim = 4
+
+    def forward(self, outputs, present):  # type: ignore[no-untyped-def]
+        return sum(self.proj[m](outputs[m].pooled) for m in self.modalities)
+
+
+class WrongDimFusion(LeakyFusion):
+    """Declares a width its forward does not produce."""
+
+    def __init__(self, config, input_dims):  # type: ignore[no-untyped-def]
+        super().__init__(config, input_dims)
+        self.output_dim = 5
+
+
+def test_kit_reports_a_fusion_that_ignores_present_masks() -> None:
+    results = {r.check: r for r in run_checks(LeakyFusion)}
+    assert not results["check_fusion_absent_modality_ignored"].passed
+    assert "absent modality" in results["check_fusion_absent_modality_ignored"].message
+    assert results["check_fusion_output_dims"].passed and results["check_fusion_config"].passed
+
+
+def test_kit_reports_a_wrong_output_dim() -> None:
+    results = {r.check: r for r in run_checks(WrongDimFusion)}
+    assert not results["check_fusion_output_dims"].passed
+    assert "expected (5, 5)" in results["check_fusion_output_dims"].message
+
+
+def test_parametrize_with_checks_rejects_non_components() -> None:
+    with pytest.raises(TypeError, match="not an mmfusion"):
+        parametrize_with_checks([int])
