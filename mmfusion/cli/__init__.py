@@ -49,10 +49,13 @@ def cli() -> None:
 
 def _register_commands() -> None:
     from .build import build
+    from .evaluate import evaluate
     from .plugins import plugins
+    from .predict import predict
     from .schema import schema
+    from .train import train
 
-    for command in (build, plugins, schema):
+    for command in (build, train, evaluate, predict, plugins, schema):
         cli.add_command(command)
 
 

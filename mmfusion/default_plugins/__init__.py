@@ -14,4 +14,6 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mmfusion.default_plugins.missing_modality",
     "mmfusion.default_plugins.linear_head",
     "mmfusion.default_plugins.mlp_head",
+    "mmfusion.default_plugins.csv_dataset",
+    "mmfusion.default_plugins.easy_vqa_dataset",
 )

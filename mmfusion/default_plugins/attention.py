@@ -64,6 +64,7 @@ class AttentionFusion(Fusion):
         self.transformer = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
         self.output_dim = dim
+        self.uses_tokens = config.use_tokens
 
     def forward(self, outputs: Mapping[str, EncoderOutput], present: Mapping[str, Tensor]) -> Tensor:
         batch = present[self.modalities[0]].shape[0]

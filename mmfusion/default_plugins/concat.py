@@ -44,6 +44,7 @@ class ConcatFusion(Fusion):
         widths = [dim or d for d in self.input_dims.values()]
         self.output_dim = sum(widths) + (len(widths) if config.presence_flags else 0)
         self.dropout = nn.Dropout(config.dropout)
+        self.uses_tokens = False
 
     def forward(self, outputs: Mapping[str, EncoderOutput], present: Mapping[str, Tensor]) -> Tensor:
         parts, flags = [], []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from collections.abc import Sequence
@@ -64,6 +65,7 @@ class HFTextEncoder(Encoder):
     name = "hf_text"
     Config = HFTextConfig
     modality = "text"
+    preprocess_up_front = True
     config: HFTextConfig
 
     def __init__(self, config: HFTextConfig) -> None:
@@ -91,7 +93,7 @@ class HFTextEncoder(Encoder):
                 self.model = AutoModel.from_config(model_config, add_pooling_layer=False)
             except TypeError:
                 self.model = AutoModel.from_config(model_config)
-        self.weights_path: Path | None = None
+        self.weights_path: Path | None = Path(folder) if config.pretrained else None
         if config.weights is not None:
             self.weights_path = load_weights_into(self.model, config.weights, what="hf_text weights")
         tokenizer_folder = resolve_hf_folder(config.tokenizer, what="hf_text tokenizer") if config.tokenizer else folder
@@ -138,7 +140,7 @@ class HFTextEncoder(Encoder):
 
 def write_tiny_bert(folder: Path, *, hidden_size: int = 32, layers: int = 2) -> Path:
     """Write a tiny randomly initialised BERT with a small word-level vocabulary (for tests, offline)."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from transformers import BertConfig, BertModel
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -146,9 +148,13 @@ def write_tiny_bert(folder: Path, *, hidden_size: int = 32, layers: int = 2) -> 
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     words = sorted(set(_EXAMPLE_WORDS) | set("yes no triangle rectangle one two three four".split()))
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *"abcdefghijklmnopqrstuvwxyz"]
+    letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+    # whole words for common ones, single characters and "##" continuations so that any word tokenises
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *letters, *(f"##{c}" for c in letters)]
     (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True).save_pretrained(folder)
+    # a vocab.txt and a tokenizer config are what every transformers version loads a BERT tokenizer from
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": 128}), encoding="utf-8")
     torch.manual_seed(0)
     config = BertConfig(vocab_size=len(vocab), hidden_size=hidden_size, num_hidden_layers=layers,
                         num_attention_heads=2, intermediate_size=hidden_size * 2, max_position_embeddings=128)

@@ -32,6 +32,7 @@ class ImageEncoder(Encoder):
     """Base of image encoders: PIL image → ``{"pixels": [3, H, W]}`` with the model's statistics."""
 
     modality = "image"
+    prefers_channels_last = True
     config: ImageEncoderConfig
 
     def setup_transform(self, defaults: dict[str, Any]) -> None:

@@ -64,6 +64,7 @@ class MissingModalityFusion(Fusion):
             {m: nn.Parameter(torch.randn(d) * 0.02) for m, d in self.input_dims.items()}
         )
         self.output_dim = self.inner.output_dim
+        self.uses_tokens = self.inner.uses_tokens
 
     def forward(self, outputs: Mapping[str, EncoderOutput], present: Mapping[str, Tensor]) -> Tensor:
         if self.training and self.config.modality_dropout > 0:

@@ -25,6 +25,11 @@ class DatasetTables:
         label_column: default label column.
         labels: the label set in a meaningful order, when the source knows it.
         names: display names of the tables' sources (file names) for error messages.
+        first_row: the number users see for a table's first data row (2 for CSV files: their line
+            number, the header being line 1; 0 for DataFrames: the positional index).
+        row_kind: what those numbers count, for messages: "line" (files) or "row" (DataFrames).
+        group_column: rows sharing a value here (e.g. one image with several questions) are kept
+            in the same split when validation/test rows are split off train.
     """
 
     train: pd.DataFrame
@@ -35,6 +40,9 @@ class DatasetTables:
     label_column: str | None = None
     labels: list[str] | None = None
     names: dict[str, str] = field(default_factory=dict)
+    first_row: int = 0
+    row_kind: str = "row"
+    group_column: str | None = None
 
 
 class DatasetSource:

@@ -53,6 +53,10 @@ class Encoder(nn.Module):
 
     output_dim: int
     provides_tokens: bool = False
+    #: preprocess all distinct values once up front (cheap per value, e.g. tokenising) instead of per epoch
+    preprocess_up_front: ClassVar[bool] = False
+    #: convolutional image encoders run faster in channels_last memory format
+    prefers_channels_last: ClassVar[bool] = False
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
@@ -100,6 +104,11 @@ class Encoder(nn.Module):
     def frozen(self) -> bool:
         return self._frozen
 
+    @property
+    def pretrained(self) -> bool:
+        """Whether pretrained weights were loaded (such encoders train with ``train.encoder_lr``)."""
+        return getattr(self, "weights_path", None) is not None
+
     def train(self, mode: bool = True) -> Encoder:
         return super().train(mode and not self._frozen)
 
@@ -115,8 +124,9 @@ class Encoder(nn.Module):
         }
         weights = getattr(self, "weights_path", None)
         if weights is not None and Path(weights).exists():
-            stat = Path(weights).stat()
-            parts["weights"] = [str(weights), stat.st_size, int(stat.st_mtime)]
+            files = sorted(p for p in Path(weights).rglob("*") if p.is_file()) if Path(weights).is_dir() else [
+                Path(weights)]
+            parts["weights"] = [[str(p), p.stat().st_size, int(p.stat().st_mtime)] for p in files]
         return json.dumps(parts, sort_keys=True)
 
     @classmethod

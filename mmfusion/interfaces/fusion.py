@@ -26,6 +26,8 @@ class Fusion(nn.Module):
     Config: ClassVar[type[FusionConfig]]
 
     output_dim: int
+    #: whether forward reads token sequences (False: only pooled vectors; caches may skip tokens)
+    uses_tokens: bool = True
 
     def __init__(self, config: FusionConfig, input_dims: Mapping[str, int]) -> None:
         super().__init__()

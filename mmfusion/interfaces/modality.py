@@ -27,18 +27,21 @@ class CellContext:
 
     Attributes:
         source: the file name (or ``"DataFrame"``) the row comes from.
-        row: the row's number as the user sees it (CSV: the line number, header = line 1).
+        row: the row's number as the user sees it (for CSV files, its line number: header = line 1).
         columns: the column names the cells come from.
         root: folder that relative paths are resolved against, or None for the working directory.
+        row_kind: what ``row`` counts: "line" for files, "row" for DataFrames.
     """
 
     source: str
     row: int
     columns: tuple[str, ...]
     root: Path | None = None
+    row_kind: str = "row"
 
     def where(self) -> str:
-        return f"{self.source}, row {self.row}, column {', '.join(repr(c) for c in self.columns)}"
+        columns = ", ".join(repr(c) for c in self.columns)
+        return f"{self.source} {self.row_kind} {self.row} (column {columns})"
 
 
 def is_empty_cell(cell: Any) -> bool:

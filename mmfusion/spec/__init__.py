@@ -1,13 +1,20 @@
 """The YAML spec: pydantic models whose component configs are resolved through the plugin registry."""
 
 from .components import DatasetSpec, EncoderSpec, FusionSpec, HeadSpec
+from .data_spec import DataSpec, RowLimits, SplitSpec
 from .loader import load_spec, spec_to_yaml, validate_spec
 from .model_spec import ModelSpec
 from .schema import spec_json_schema
 from .spec import Spec
+from .train_spec import EarlyStoppingSpec, TrainSpec
 
 __all__ = [
+    "DataSpec",
     "DatasetSpec",
+    "EarlyStoppingSpec",
+    "RowLimits",
+    "SplitSpec",
+    "TrainSpec",
     "EncoderSpec",
     "FusionSpec",
     "HeadSpec",

@@ -1,0 +1,43 @@
+"""The Python API, mirroring the CLI: fit a spec, evaluate a run, predict with a run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .interfaces.dataset import DatasetTables
+from .registry import Registry
+from .spec.loader import load_spec
+from .spec.spec import Spec
+from .training.trainer import FitResult, Trainer
+
+
+def _as_spec(spec: Spec | str | Path | Mapping[str, Any], registry: Registry | None) -> Spec:
+    return spec if isinstance(spec, Spec) else load_spec(spec, registry=registry)
+
+
+def fit(spec: Spec | str | Path | Mapping[str, Any], *, out: str | Path, train: Any = None, validation: Any = None,
+        test: Any = None, image_root: str | Path | None = None, device: str = "auto", resume: bool = False,
+        progress: bool = False, registry: Registry | None = None) -> FitResult:
+    """Train a spec and write a run directory.
+
+    Args:
+        spec: a Spec, a path to a spec file, or a spec mapping.
+        out: the run directory to write.
+        train, validation, test: pandas DataFrames to use instead of the spec's ``data.source``
+            (columns as in ``data.columns``); relative image paths resolve against ``image_root``.
+        device: auto, cpu, cuda[:N] or mps.
+        resume: continue the run in ``out`` after its last finished epoch.
+        progress: show progress bars and status lines.
+
+    Returns:
+        The run directory, per-epoch history, best epoch and test metrics.
+    """
+    from .data.tables import as_dataset_tables
+
+    tables: DatasetTables | None = None
+    if train is not None:
+        tables = as_dataset_tables(train, validation, test, root=image_root)
+    return Trainer(_as_spec(spec, registry), out, device=device, resume=resume, progress=progress, tables=tables,
+                   registry=registry).fit()

@@ -1,0 +1,56 @@
+"""``mmfusion evaluate RUN``: metrics, per-class report, confusion matrix, robustness to absent modalities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .output import console, print_json
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--data", type=click.Path(path_type=Path), default=None,
+              help="CSV/TSV/Parquet with the training columns (default: the run's test split).")
+@click.option("--image-root", type=click.Path(path_type=Path), default=None,
+              help="Folder relative image paths resolve against (default: the data file's folder).")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Report folder (default: RUN/eval/<data>).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--batch-size", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--markdown", "as_markdown", is_flag=True, help="Print the report as markdown.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def evaluate(run_dir: Path, data: Path | None, image_root: Path | None, out: Path | None, device: str,
+             batch_size: int | None, as_json: bool, as_markdown: bool, quiet: bool) -> None:
+    """Evaluate the model of RUN_DIR: accuracy, macro-F1, per class, and with each modality removed."""
+    from ..evaluation.evaluate import evaluate_run
+
+    report = evaluate_run(run_dir, data, out=out, image_root=image_root, device=device, batch_size=batch_size,
+                          progress=not (quiet or as_json or as_markdown))
+    if as_json:
+        print_json(report.as_dict())
+        return
+    if as_markdown:
+        click.echo(report.to_markdown())
+        return
+    from rich.table import Table
+
+    out_console = console()
+    out_console.print(f"[bold]{report.data}[/bold]: {report.rows} rows — accuracy {report.accuracy:.4f}, "
+                      f"macro-F1 {report.macro_f1:.4f}")
+    table = Table(title="robustness: modalities removed from every sample")
+    for column in ("condition", "accuracy", "macro-F1"):
+        table.add_column(column, justify="left" if column == "condition" else "right")
+    for row in report.robustness:
+        table.add_row(row["condition"], f"{row['accuracy']:.4f}", f"{row['macro_f1']:.4f}")
+    out_console.print(table)
+    classes = Table(title="per class")
+    for column in ("class", "precision", "recall", "F1", "support"):
+        classes.add_column(column, justify="left" if column == "class" else "right")
+    for name in report.labels:
+        row = report.per_class[name]
+        classes.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1-score']:.3f}",
+                        str(int(row["support"])))
+    out_console.print(classes)
+    out_console.print(f"report: {report.files['markdown']} (and report.json, confusion_matrix.png, robustness.png)")

@@ -1,0 +1,82 @@
+"""``mmfusion predict RUN``: classify one sample (--image/--text/--input) or a table (--csv)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import MMFusionError
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.option("--image", default=None, help="Image file for the modality named 'image'.")
+@click.option("--text", default=None, help="Text for the modality named 'text'.")
+@click.option("--input", "inputs", multiple=True, metavar="MODALITY=VALUE",
+              help="A value for any modality (repeatable), e.g. --input photo=cat.png.")
+@click.option("--csv", "table", type=click.Path(path_type=Path), default=None,
+              help="Classify every row of a CSV/TSV/Parquet file with the training columns.")
+@click.option("--output", type=click.Path(path_type=Path), default=None, help="Write results to this file.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default=None,
+              help="Output format (default: json for one sample, csv for --csv).")
+@click.option("--top-k", type=int, default=3, show_default=True)
+@click.option("--plot", type=click.Path(path_type=Path), default=None,
+              help="PNG with the image beside a bar chart of class probabilities (one sample).")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True)
+def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[str, ...], table: Path | None,
+            output: Path | None, fmt: str | None, top_k: int, plot: Path | None, device: str,
+            batch_size: int) -> None:
+    """Predict labels with class probabilities using the model of RUN_DIR."""
+    from ..inference.predictor import Predictor
+
+    sample: dict[str, str] = {}
+    if image is not None:
+        sample["image"] = image
+    if text is not None:
+        sample["text"] = text
+    for item in inputs:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise MMFusionError(f"--input expects MODALITY=VALUE, got '{item}'")
+        sample[name.strip()] = value
+    if table is None and not sample:
+        raise MMFusionError("nothing to predict: give --image/--text/--input for one sample or --csv FILE")
+    if table is not None and sample:
+        raise MMFusionError("give either one sample (--image/--text/--input) or --csv, not both")
+    predictor = Predictor(run_dir, device=device, batch_size=batch_size)
+    if table is not None:
+        result = predictor.predict_table(table, top_k=top_k)
+        text_out = result.to_json(orient="records", indent=2) if fmt == "json" else result.to_csv(index=False)
+        _emit(text_out, output)
+        if output is not None:
+            click.echo(f"wrote {len(result)} predictions to {output}", err=True)
+        return
+    prediction = predictor.predict([sample], top_k=top_k, root=Path.cwd())[0]
+    if fmt == "csv":
+        lines = ["label,probability"] + [f"{label},{p:.6f}" for label, p in prediction.top]
+        _emit("\n".join(lines) + "\n", output)
+    else:
+        _emit(json.dumps(prediction.as_dict(), indent=2) + "\n", output)
+    if plot is not None:
+        from PIL import Image
+
+        from ..evaluation.plots import prediction_plot
+
+        picture = None
+        image_value = sample.get("image")
+        if image_value and Path(image_value).is_file():
+            picture = Image.open(image_value).convert("RGB")
+        probabilities = [prediction.probabilities[label] for label in predictor.labels]
+        prediction_plot(picture, sample.get("text"), predictor.labels, probabilities, plot)
+        click.echo(f"wrote {plot}", err=True)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")

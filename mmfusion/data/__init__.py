@@ -1,0 +1,1 @@
+"""From tables to batches: splits, labels, column mapping, per-row parsing, preprocessing, feature cache."""

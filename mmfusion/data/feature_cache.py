@@ -1,0 +1,179 @@
+"""Frozen encoders run once: their outputs for every distinct value, cached on disk.
+
+The cache folder of an encoder is keyed by a hash of ``encoder.feature_key()`` (class, config,
+weights file), so changing the encoder uses a new folder. Inside, each value is keyed by its
+modality fingerprint (an image's path, size and modification time; a text's content), so changed
+data is recomputed and unchanged data is reused across runs, splits and ablation variants.
+Shards are safetensors files plus a JSON list of fingerprints, written atomically; a shard counts
+only once its JSON exists, so an interrupted extraction keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..batch import collate_modality
+from ..interfaces.encoder import Encoder, EncoderOutput
+from ..interfaces.modality import Modality
+from ..io import write_json_atomic, write_safetensors_atomic
+
+SHARD_SIZE = 2048
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("MMFUSION_CACHE_DIR") or Path.home() / ".cache" / "mmfusion")
+
+
+@dataclass
+class FeatureStore:
+    """Encoder outputs of distinct values: pooled ``[U, D]`` and tokens packed as ``[sum T, D]`` + offsets."""
+
+    pooled: Tensor
+    tokens: Tensor | None
+    offsets: Tensor
+
+    def __len__(self) -> int:
+        return int(self.pooled.shape[0])
+
+    def gather(self, rows: Tensor, *, with_tokens: bool = True) -> EncoderOutput:
+        """Outputs for ``rows`` (indexes into the store; absent samples may point anywhere)."""
+        pooled = self.pooled[rows].float()
+        if self.tokens is None or not with_tokens:
+            return EncoderOutput(pooled)
+        starts, lengths = self.offsets[rows], self.offsets[rows + 1] - self.offsets[rows]
+        width = max(int(lengths.max()), 1)
+        steps = torch.arange(width)
+        mask = steps.unsqueeze(0) < lengths.unsqueeze(1)
+        index = (starts.unsqueeze(1) + steps.unsqueeze(0)).clamp(max=max(self.tokens.shape[0] - 1, 0))
+        tokens = self.tokens[index].float() * mask.unsqueeze(-1)
+        return EncoderOutput(pooled, tokens, mask)
+
+
+def _folder(cache_dir: Path, encoder: Encoder) -> Path:
+    key = encoder.feature_key()
+    folder = cache_dir / "features" / hashlib.sha256(key.encode()).hexdigest()[:24]
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / "encoder.json").exists():
+        write_json_atomic(folder / "encoder.json", json.loads(key))
+    return folder
+
+
+def _shard_index(folder: Path) -> dict[str, tuple[Path, int]]:
+    index: dict[str, tuple[Path, int]] = {}
+    for listing in sorted(folder.glob("shard-*.json")):
+        shard = listing.with_suffix(".safetensors")
+        if shard.exists():
+            for row, fingerprint in enumerate(json.loads(listing.read_text(encoding="utf-8"))):
+                index[fingerprint] = (shard, row)
+    return index
+
+
+def _write_shard(folder: Path, fingerprints: list[str], outputs: list[tuple[Tensor, Tensor | None]]) -> None:
+    pooled = torch.stack([p for p, _ in outputs]).to(torch.float16).contiguous()
+    tensors = {"pooled": pooled}
+    if outputs[0][1] is not None:
+        lengths = torch.tensor([t.shape[0] for _, t in outputs], dtype=torch.long)
+        tensors["tokens"] = torch.cat([t for _, t in outputs]).to(torch.float16).contiguous()
+        tensors["lengths"] = lengths
+    name = hashlib.sha1("".join(fingerprints).encode()).hexdigest()[:16]
+    write_safetensors_atomic(folder / f"shard-{name}.safetensors", tensors)
+    write_json_atomic(folder / f"shard-{name}.json", fingerprints)
+
+
+def _compute(encoder: Encoder, modality: Modality, references: Sequence[Any], device: torch.device,
+             autocast: Callable[[], Any], channels_last: bool) -> list[tuple[Tensor, Tensor | None]]:
+    raw = [modality.load(ref) for ref in references]
+    items = encoder.preprocess_batch(raw)
+    inputs, _ = collate_modality(encoder, items)
+    inputs = {k: v.to(device) for k, v in inputs.items()}
+    if channels_last:
+        inputs = {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v for k, v in inputs.items()}
+    with torch.inference_mode(), autocast():
+        out = encoder(inputs)
+    pooled = out.pooled.float().cpu()
+    results = []
+    if out.tokens is None:
+        return [(p, None) for p in pooled]
+    tokens, mask = out.as_tokens()
+    tokens, mask = tokens.float().cpu(), mask.cpu()
+    for i in range(len(references)):
+        results.append((pooled[i], tokens[i][mask[i]]))
+    return results
+
+
+def build_feature_store(
+    encoder: Encoder,
+    modality: Modality,
+    references: Sequence[Any],
+    *,
+    cache_dir: Path,
+    device: torch.device,
+    autocast: Callable[[], Any],
+    batch_size: int = 64,
+    channels_last: bool = False,
+    advance: Callable[[int], None] | None = None,
+) -> tuple[FeatureStore, dict[str, int], int]:
+    """Outputs of ``encoder`` for the distinct ``references``, computing only what the cache lacks.
+
+    Returns:
+        The store, a fingerprint → store-row map, and how many values had to be computed.
+    """
+    folder = _folder(cache_dir, encoder)
+    wanted: dict[str, Any] = {}
+    for ref in references:
+        if ref is not None:
+            wanted.setdefault(modality.fingerprint(ref), ref)
+    index = _shard_index(folder)
+    missing = [fp for fp in wanted if fp not in index]
+    encoder.eval()
+    for start in range(0, len(missing), SHARD_SIZE):
+        chunk = missing[start:start + SHARD_SIZE]
+        outputs: list[tuple[Tensor, Tensor | None]] = []
+        for b in range(0, len(chunk), batch_size):
+            part = chunk[b:b + batch_size]
+            outputs.extend(_compute(encoder, modality, [wanted[fp] for fp in part], device, autocast, channels_last))
+            if advance:
+                advance(len(part))
+        _write_shard(folder, chunk, outputs)
+    if missing:
+        index = _shard_index(folder)
+    if advance and len(wanted) > len(missing):
+        advance(len(wanted) - len(missing))
+    return _assemble(list(wanted), index), {fp: row for row, fp in enumerate(wanted)}, len(missing)
+
+
+def _assemble(fingerprints: list[str], index: dict[str, tuple[Path, int]]) -> FeatureStore:
+    from safetensors.torch import load_file
+
+    by_shard: dict[Path, list[tuple[int, int]]] = {}
+    for position, fp in enumerate(fingerprints):
+        shard, row = index[fp]
+        by_shard.setdefault(shard, []).append((position, row))
+    pooled: list[Tensor | None] = [None] * len(fingerprints)
+    tokens: list[Tensor | None] = [None] * len(fingerprints)
+    for shard, wanted in by_shard.items():
+        data = load_file(str(shard))
+        offsets = None
+        if "lengths" in data:
+            offsets = torch.zeros(len(data["lengths"]) + 1, dtype=torch.long)
+            offsets[1:] = torch.cumsum(data["lengths"], 0)
+        for position, row in wanted:
+            pooled[position] = data["pooled"][row]
+            if offsets is not None:
+                tokens[position] = data["tokens"][offsets[row]:offsets[row + 1]]
+    if not fingerprints:
+        return FeatureStore(torch.zeros(0, 1, dtype=torch.float16), None, torch.zeros(1, dtype=torch.long))
+    has_tokens = all(t is not None for t in tokens)
+    offsets = torch.zeros(len(fingerprints) + 1, dtype=torch.long)
+    if has_tokens:
+        offsets[1:] = torch.cumsum(torch.tensor([t.shape[0] for t in tokens]), 0)  # type: ignore[union-attr]
+    return FeatureStore(torch.stack(pooled), torch.cat(tokens) if has_tokens else None, offsets)  # type: ignore

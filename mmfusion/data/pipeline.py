@@ -1,0 +1,161 @@
+"""Everything between prepared tables and batches for one model: parsing, caching, loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import DataError
+from ..interfaces.modality import Modality
+from ..model import MultimodalModel
+from ..progress import Reporter
+from ..registry import Registry, get_registry
+from ..spec.data_spec import DataSpec
+from .columns import resolve_columns
+from .feature_cache import build_feature_store
+from .labels import LabelSet
+from .parsing import ParsedTable, parse_table
+from .samples import CachedModality, Collator, SampleDataset, epoch_order, iterate_batches, pretokenize
+from .tables import PreparedTables
+
+
+def modality_handlers(model: MultimodalModel, registry: Registry | None = None) -> dict[str, Modality]:
+    """The modality object (how to read cells) for each of the model's inputs."""
+    registry = registry or get_registry()
+    handlers = {}
+    for name, encoder in model.encoders.items():
+        try:
+            handlers[name] = registry.get("modality", encoder.modality)()
+        except Exception as exc:
+            raise DataError(f"encoder '{name}' consumes modality '{encoder.modality}': {exc}") from None
+    return handlers
+
+
+@dataclass
+class DataPipeline:
+    """Parsed tables of a run and the machinery to turn them into batches."""
+
+    model: MultimodalModel
+    labels: LabelSet
+    tables: dict[str, ParsedTable]
+    modalities: dict[str, Modality]
+    columns: dict[str, list[str]]
+    live: list[str]
+    cached: dict[str, dict[str, CachedModality]] = field(default_factory=dict)
+    pretokenized: dict[str, dict[str, list[Any]]] = field(default_factory=dict)
+    num_workers: int = 0
+    computed: dict[str, int] = field(default_factory=dict)
+
+    def dataset(self, split: str, *, train: bool) -> SampleDataset:
+        return SampleDataset(self.tables[split], self.model.encoders, self.modalities, self.live, train=train,
+                             pretokenized=self.pretokenized.get(split))
+
+    def collator(self, split: str) -> Collator:
+        fillers = {}
+        for m in self.live:  # a batch where nobody has modality m still needs a well-formed input
+            enc = self.model.encoders[m]
+            import random
+
+            fillers[m] = enc.preprocess(enc.example_input(random.Random(0)))
+        return Collator(self.tables[split], self.model.encoders, self.live, self.cached.get(split, {}), fillers)
+
+    def batches(self, split: str, batch_size: int, *, shuffle: bool = False, train: bool = False, seed: int = 0,
+                epoch: int = 0, balanced: bool = False) -> Iterator:
+        table = self.tables[split]
+        labels = torch.from_numpy(table.labels) if table.labels is not None else None
+        order = epoch_order(labels, len(table), seed=seed, epoch=epoch, shuffle=shuffle, balanced=balanced)
+        return iterate_batches(self.dataset(split, train=train), self.collator(split), order, batch_size,
+                               self.num_workers)
+
+    def num_batches(self, split: str, batch_size: int) -> int:
+        return (len(self.tables[split]) + batch_size - 1) // batch_size
+
+
+def auto_workers(live: Sequence[str], model: MultimodalModel, pretokenized: Mapping[str, Any]) -> int:
+    """Loader processes only when live modalities need per-sample work and spare cores exist."""
+    import os
+
+    per_sample = [m for m in live if m not in pretokenized]
+    cores = os.cpu_count() or 1
+    return 0 if not per_sample or cores <= 2 else min(4, cores // 2)
+
+
+def build_pipeline(
+    model: MultimodalModel,
+    data: DataSpec,
+    prepared: PreparedTables,
+    labels: LabelSet | None,
+    *,
+    splits: Sequence[str] | None = None,
+    cache: bool = True,
+    cache_dir: Path | None = None,
+    device: torch.device | None = None,
+    autocast: Any = None,
+    channels_last: bool = False,
+    num_workers: int | None = None,
+    reporter: Reporter | None = None,
+    registry: Registry | None = None,
+) -> DataPipeline:
+    """Parse the tables, run frozen encoders once (cached), pre-tokenise text; ready to batch."""
+    import contextlib
+
+    from .feature_cache import default_cache_dir
+
+    reporter = reporter or Reporter(enabled=False)
+    device = device or torch.device("cpu")
+    autocast = autocast or contextlib.nullcontext
+    modalities = modality_handlers(model, registry)
+    splits = [s for s in (splits or list(prepared.tables)) if s in prepared.tables]
+    train_name = prepared.names.get(splits[0], splits[0])
+    columns = resolve_columns(model.encoders, modalities, data.columns, prepared.columns,
+                              prepared.tables[splits[0]].columns, train_name)
+    label_column = prepared.label_column
+    tables: dict[str, ParsedTable] = {}
+    for split in splits:
+        table = prepared.tables[split]
+        tables[split] = parse_table(
+            table, split=split, source=prepared.names.get(split, split), modalities=modalities, columns=columns,
+            root=prepared.root, on_bad_image=data.on_bad_image, labels=labels,
+            label_column=label_column if labels is not None and label_column in table.columns else None,
+            row_kind=prepared.row_kind,
+        )
+        for m, messages in tables[split].bad.items():
+            reporter.warn(f"{split}: {len(messages)} unusable '{m}' value(s) treated as absent "
+                          f"(data.on_bad_image: absent), e.g. {messages[0]}")
+        nothing = sum(1 for i in range(len(tables[split]))
+                      if all(tables[split].references[m][i] is None for m in modalities))
+        if nothing:
+            reporter.warn(f"{split}: {nothing} row(s) have no modality at all; the model sees only placeholders")
+
+    frozen = [m for m, enc in model.encoders.items() if enc.frozen and not enc.augments()]
+    cached_names = frozen if cache else []
+    live = [m for m in model.encoders if m not in cached_names]
+    pipeline = DataPipeline(model, labels or LabelSet([]), tables, modalities, columns, live)
+    for m in cached_names:
+        encoder, modality = model.encoders[m], modalities[m]
+        references = [ref for t in tables.values() for ref in t.references[m]]
+        distinct = len({modality.fingerprint(r) for r in references if r is not None})
+        with reporter.task(f"encoding {m} ({encoder.config.type}, cached)", distinct) as advance:
+            store, positions, computed = build_feature_store(
+                encoder.to(device), modality, references, cache_dir=cache_dir or default_cache_dir(), device=device,
+                autocast=autocast, channels_last=channels_last and encoder.prefers_channels_last,
+                advance=lambda n: advance(n))
+        pipeline.computed[m] = computed
+        reporter.log(f"{m}: {distinct} distinct values, {computed} encoded now, {distinct - computed} from the cache")
+        for split, table in tables.items():
+            rows = torch.tensor([-1 if r is None else positions[modality.fingerprint(r)]
+                                 for r in table.references[m]], dtype=torch.long)
+            pipeline.cached.setdefault(split, {})[m] = CachedModality(store, rows, model.fusion.uses_tokens)
+    for m in live:
+        encoder = model.encoders[m]
+        if encoder.preprocess_up_front and not encoder.augments():
+            for split, table in tables.items():
+                pipeline.pretokenized.setdefault(split, {})[m] = pretokenize(encoder, modalities[m],
+                                                                               table.references[m])
+    pipeline.num_workers = num_workers if num_workers is not None else auto_workers(
+        live, model, {m for s in pipeline.pretokenized.values() for m in s})
+    return pipeline

@@ -1,0 +1,120 @@
+"""Getting the train / validation / test tables: from a dataset source or DataFrames, split and limited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DataError
+from ..interfaces.dataset import DatasetTables
+from ..registry import Registry, get_registry
+from ..spec.data_spec import DataSpec
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+ROW_COLUMN = "__mmfusion_row__"
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class PreparedTables:
+    """The tables a run uses, each with a ``__mmfusion_row__`` column of user-facing row numbers."""
+
+    tables: dict[str, pd.DataFrame]
+    names: dict[str, str]
+    root: Path | None = None
+    columns: dict[str, str | list[str]] = field(default_factory=dict)
+    label_column: str | None = None
+    labels: list[str] | None = None
+    row_kind: str = "row"
+    notes: list[str] = field(default_factory=list)
+
+
+def source_tables(data: DataSpec, registry: Registry | None = None) -> DatasetTables:
+    """Load the tables of the spec's dataset source."""
+    registry = registry or get_registry()
+    source_cls = registry.get("dataset", data.source.type)
+    return source_cls(data.source).load()
+
+
+def as_dataset_tables(train: Any, validation: Any = None, test: Any = None, *, root: str | Path | None = None
+                      ) -> DatasetTables:
+    """Wrap DataFrames given through the Python API (relative image paths resolve against ``root``)."""
+    import pandas as pd
+
+    for name, table in (("train", train), ("validation", validation), ("test", test)):
+        if table is not None and not isinstance(table, pd.DataFrame):
+            raise DataError(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
+    return DatasetTables(train=train, validation=validation, test=test, root=Path(root) if root else None,
+                         names={"train": "train DataFrame", "validation": "validation DataFrame",
+                                "test": "test DataFrame"})
+
+
+def _numbered(table: pd.DataFrame, first_row: int) -> pd.DataFrame:
+    table = table.reset_index(drop=True).copy()
+    table[ROW_COLUMN] = range(first_row, first_row + len(table))
+    return table
+
+
+def _split_off(table: pd.DataFrame, fraction: float, seed: int, label_column: str | None,
+               group_column: str | None, notes: list[str], what: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split ``fraction`` of the rows off, stratified by label (or grouped, keeping groups together)."""
+    from sklearn.model_selection import GroupShuffleSplit, train_test_split
+
+    if group_column and group_column in table.columns:
+        splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+        keep, held = next(splitter.split(table, groups=table[group_column]))
+        return table.iloc[keep], table.iloc[held]
+    stratify = None
+    if label_column and label_column in table.columns:
+        counts = table[label_column].value_counts()
+        if (counts >= 2).all() and int(round(len(table) * fraction)) >= len(counts):
+            stratify = table[label_column]
+        else:
+            notes.append(f"{what} split is not stratified: some labels have fewer than 2 rows")
+    keep_rows, held_rows = train_test_split(table, test_size=fraction, random_state=seed, stratify=stratify)
+    return keep_rows, held_rows
+
+
+def prepare_tables(data: DataSpec, tables: DatasetTables) -> PreparedTables:
+    """Number rows, split validation/test off train where needed, and apply row limits."""
+    if tables.train is None or len(tables.train) == 0:
+        raise DataError("the training table is empty")
+    notes: list[str] = []
+    label_column = data.label or tables.label_column or "label"
+    prepared = {"train": _numbered(tables.train, tables.first_row)}
+    for split in ("validation", "test"):
+        table = getattr(tables, split)
+        if table is not None:
+            prepared[split] = _numbered(table, tables.first_row)
+    names = {s: tables.names.get(s, f"{s} table") for s in SPLITS}
+    for split, fraction in (("test", data.split.test), ("validation", data.split.validation)):
+        if split not in prepared and fraction > 0:
+            prepared["train"], prepared[split] = _split_off(
+                prepared["train"], fraction, data.split.seed, label_column, tables.group_column, notes, split)
+            names[split] = f"{names['train']} ({split} split)"
+    for split in SPLITS:
+        limit = getattr(data.limit, split)
+        if split in prepared and limit is not None and len(prepared[split]) > limit:
+            prepared[split] = prepared[split].sample(n=limit, random_state=data.split.seed).sort_values(ROW_COLUMN)
+            notes.append(f"{split}: using {limit} of its rows (data.limit.{split})")
+    return PreparedTables(
+        tables={k: v.reset_index(drop=True) for k, v in prepared.items()}, names=names, root=tables.root,
+        columns=dict(tables.columns), label_column=label_column, labels=tables.labels, row_kind=tables.row_kind,
+        notes=notes,
+    )
+
+
+def load_prepared_tables(data: DataSpec, tables: DatasetTables | None = None,
+                         registry: Registry | None = None) -> PreparedTables:
+    """Tables from the given DataFrames (Python API) or the spec's source, prepared for a run."""
+    return prepare_tables(data, tables if tables is not None else source_tables(data, registry))
+
+
+def with_table(prepared: PreparedTables, split: str, table: pd.DataFrame, name: str) -> PreparedTables:
+    """A copy of ``prepared`` with one table replaced (e.g. evaluation data given on the command line)."""
+    tables = dict(prepared.tables)
+    tables[split] = _numbered(table, 2 if name.endswith((".csv", ".tsv")) else 0)
+    return replace(prepared, tables=tables, names={**prepared.names, split: name})

@@ -1,0 +1,56 @@
+"""Dataset source ``csv``: CSV, TSV or Parquet files for train and, optionally, validation and test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from ..data.files import read_table
+from ..hookspecs import hookimpl
+from ..interfaces.config import DatasetConfig
+from ..interfaces.dataset import DatasetSource, DatasetTables
+from ..paths import SpecLocation
+
+
+class CsvConfig(DatasetConfig):
+    type: Literal["csv"] = "csv"
+    train: SpecLocation = Field(description="Training table (.csv, .tsv or .parquet).")
+    validation: SpecLocation | None = Field(None, description="Validation table (default: split off train).")
+    test: SpecLocation | None = Field(None, description="Test table.")
+    image_root: SpecLocation | None = Field(
+        None, description="Folder relative image paths are resolved against (default: the train file's folder)."
+    )
+    format: Literal["auto", "csv", "tsv", "parquet"] = Field("auto", description="auto: from the file suffix.")
+
+
+class CsvDataset(DatasetSource):
+    """Tables from files; image paths inside them resolve against ``image_root``."""
+
+    name = "csv"
+    Config = CsvConfig
+    config: CsvConfig
+
+    def load(self) -> DatasetTables:
+        cfg = self.config
+        train_path = Path(cfg.train)
+        tables = {"train": read_table(train_path, cfg.format)}
+        names = {"train": train_path.name}
+        for split in ("validation", "test"):
+            location = getattr(cfg, split)
+            if location is not None:
+                tables[split] = read_table(Path(location), cfg.format)
+                names[split] = Path(location).name
+        root = Path(cfg.image_root) if cfg.image_root else train_path.resolve().parent
+        if not root.is_dir():
+            raise DataError(f"image_root {root} is not a folder")
+        parquet = cfg.format == "parquet" or train_path.suffix.lower() in {".parquet", ".pq"}
+        return DatasetTables(train=tables["train"], validation=tables.get("validation"), test=tables.get("test"),
+                             root=root, names=names, first_row=0 if parquet else 2,
+                             row_kind="row" if parquet else "line")
+
+
+@hookimpl
+def mmfusion_datasets() -> list[type]:
+    return [CsvDataset]

@@ -1,0 +1,1 @@
+"""Metrics, reports, robustness to absent modalities, and plots."""

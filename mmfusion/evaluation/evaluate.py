@@ -1,0 +1,140 @@
+"""Evaluating a run: metrics, per-class report, confusion matrix, and accuracy with modalities removed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data.files import read_table
+from ..data.labels import LabelSet
+from ..data.pipeline import build_pipeline
+from ..data.tables import PreparedTables, load_prepared_tables, with_table
+from ..devices import resolve_device
+from ..errors import DataError
+from ..io import write_json_atomic, write_text_atomic
+from ..progress import Reporter
+from ..registry import Registry
+from ..runs import LoadedRun, load_run
+from ..training.precision import resolve_precision
+from ..training.steps import predict_batches
+from .metrics import confusion, per_class_report, summary_metrics
+from .plots import confusion_matrix_plot, robustness_plot
+from .report import evaluation_markdown
+
+
+@dataclass
+class EvaluationReport:
+    """Metrics of a run on one table, with and without each modality."""
+
+    data: str
+    rows: int
+    accuracy: float
+    macro_f1: float
+    per_class: dict[str, Any]
+    confusion: list[list[int]]
+    labels: list[str]
+    robustness: list[dict[str, Any]]
+    out_dir: Path | None = None
+    files: dict[str, str] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["out_dir"] = str(self.out_dir) if self.out_dir else None
+        return data
+
+    def to_markdown(self) -> str:
+        return evaluation_markdown(self)
+
+
+def _evaluation_tables(run: LoadedRun, data: Any, image_root: str | Path | None,
+                       registry: Registry | None) -> tuple[PreparedTables, str]:
+    """The run's own test split, or a file / DataFrame given by the user (same columns as training)."""
+    spec_data = run.spec.data
+    if spec_data is None:
+        raise DataError("the run's spec has no data section; pass the data to evaluate")
+    if data is None:
+        prepared = load_prepared_tables(spec_data, registry=registry)
+        if "test" not in prepared.tables:
+            raise DataError("the run's data has no test table (data.source test or data.split.test); "
+                            "pass one with --data FILE")
+        return prepared, "test"
+    import pandas as pd
+
+    # the columns training used, so that new data needs only the same column names
+    base = PreparedTables(tables={}, names={}, columns=dict(run.inputs.get("columns", {})),
+                          label_column=run.inputs.get("label_column") or spec_data.label or "label")
+    if isinstance(data, pd.DataFrame):
+        prepared = with_table(base, "evaluation", data, "DataFrame")
+        prepared.root = Path(image_root) if image_root else None
+        prepared.row_kind = "row"
+    else:
+        path = Path(data)
+        prepared = with_table(base, "evaluation", read_table(path), path.name)
+        prepared.root = Path(image_root) if image_root else path.resolve().parent
+        prepared.row_kind = "line" if path.suffix.lower() in {".csv", ".tsv"} else "row"
+    return prepared, "evaluation"
+
+
+def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Path | None = None,
+                 image_root: str | Path | None = None, device: str = "auto", batch_size: int | None = None,
+                 progress: bool = False, registry: Registry | None = None) -> EvaluationReport:
+    """Evaluate a run on its test split or on ``data`` (a file or DataFrame with the training columns).
+
+    Writes report.json, report.md, confusion_matrix.png and robustness.png to ``out`` (default:
+    RUN/eval/<data name>).
+    """
+    reporter = Reporter(progress)
+    target = resolve_device(device)
+    if not isinstance(run, LoadedRun):
+        run = load_run(run, device=target, registry=registry)
+    model = run.model.to(target).eval()
+    prepared, split = _evaluation_tables(run, data, image_root, registry)
+    labels = LabelSet(run.labels)
+    precision = resolve_precision(run.spec.train.precision, target)
+    cache_dir = Path(run.spec.train.cache_dir) if run.spec.train.cache_dir else None
+    pipeline = build_pipeline(model, run.spec.data, prepared, labels, splits=[split],
+                              cache=run.spec.train.cache_features, cache_dir=cache_dir, device=target,
+                              autocast=precision.autocast, reporter=reporter, registry=registry)
+    size = batch_size or run.spec.train.eval_batch_size or 4 * run.spec.train.batch_size
+    channels_last = [m for m, e in model.encoders.items() if e.prefers_channels_last and run.spec.train.channels_last]
+    conditions: list[tuple[str, list[str]]] = [("all modalities", [])]
+    if len(model.modalities) > 1:
+        conditions += [(f"without {m}", [m]) for m in model.modalities]
+    results = {}
+    for name, absent in conditions:
+        with reporter.task(f"evaluating: {name}", pipeline.num_batches(split, size)) as advance:
+            results[name] = predict_batches(model, pipeline.batches(split, size), autocast=precision.autocast,
+                                            device=target, absent=absent, channels_last=channels_last,
+                                            advance=advance)
+    full = results["all modalities"]
+    y, y_hat = full.labels, full.predicted
+    metrics = summary_metrics(y, y_hat, len(labels))
+    robustness = [{"condition": name, "rows": int(len(r.labels)),
+                   **summary_metrics(r.labels, r.predicted, len(labels))} for name, r in results.items()]
+    table_name = prepared.names.get(split, split)
+    report = EvaluationReport(
+        data=table_name, rows=int(len(y)), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
+        per_class=per_class_report(y, y_hat, labels.names), confusion=confusion(y, y_hat, len(labels)).tolist(),
+        labels=labels.names, robustness=robustness)
+    folder = Path(out) if out else run.paths.root / "eval" / _slug(table_name)
+    report.out_dir = folder
+    import numpy as np
+
+    report.files = {
+        "confusion_matrix": str(confusion_matrix_plot(np.array(report.confusion), labels.names,
+                                                      folder / "confusion_matrix.png",
+                                                      title=f"Confusion matrix: {table_name}")),
+        "robustness": str(robustness_plot(robustness, folder / "robustness.png")),
+        "json": str(folder / "report.json"),
+        "markdown": str(folder / "report.md"),
+    }
+    write_json_atomic(folder / "report.json", report.as_dict())
+    write_text_atomic(folder / "report.md", report.to_markdown())
+    return report
+
+
+def _slug(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "data"

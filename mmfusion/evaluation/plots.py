@@ -1,0 +1,109 @@
+"""PNG plots: training curves, confusion matrix, robustness, class probabilities (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:  # type: ignore[no-untyped-def]
+    from ..io import _atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
+    _pyplot().close(fig)
+    return path
+
+
+def training_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """Loss (train, validation), validation accuracy and macro-F1 per epoch."""
+    plt = _pyplot()
+    epochs = [row["epoch"] for row in history]
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(11, 4))
+    ax_loss.plot(epochs, [row["train_loss"] for row in history], marker="o", label="train")
+    if any(row.get("val_loss") is not None for row in history):
+        ax_loss.plot(epochs, [row.get("val_loss") for row in history], marker="o", label="validation")
+    ax_loss.set_xlabel("epoch")
+    ax_loss.set_ylabel("loss")
+    ax_loss.set_title("Loss")
+    ax_loss.legend()
+    for key, label in (("val_accuracy", "validation accuracy"), ("val_macro_f1", "validation macro-F1")):
+        if any(row.get(key) is not None for row in history):
+            ax_metric.plot(epochs, [row.get(key) for row in history], marker="o", label=label)
+    ax_metric.set_xlabel("epoch")
+    ax_metric.set_ylim(0, 1.02)
+    ax_metric.set_title("Validation metrics")
+    ax_metric.legend()
+    for ax in (ax_loss, ax_metric):
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    return _save(fig, path)
+
+
+def confusion_matrix_plot(matrix: np.ndarray, names: Sequence[str], path: Path, title: str = "Confusion matrix"
+                          ) -> Path:
+    """Counts with row-normalised colours (true label down, predicted across)."""
+    plt = _pyplot()
+    size = max(4.5, 0.55 * len(names) + 2)
+    fig, ax = plt.subplots(figsize=(size + 1, size))
+    rows = matrix.sum(axis=1, keepdims=True)
+    normalised = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
+    image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(names)), labels=names, rotation=45, ha="right")
+    ax.set_yticks(range(len(names)), labels=names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if matrix[i, j]:
+                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if normalised[i, j] > 0.5 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of true label")
+    return _save(fig, path)
+
+
+def robustness_plot(rows: Sequence[Mapping[str, Any]], path: Path, metric: str = "accuracy") -> Path:
+    """Bars of a metric with all modalities and with each one removed."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(4, 1.3 * len(rows) + 1), 3.6))
+    names = [row["condition"] for row in rows]
+    values = [row[metric] for row in rows]
+    bars = ax.bar(names, values, color=["#4c72b0"] + ["#dd8452"] * (len(rows) - 1))
+    ax.bar_label(bars, labels=[f"{v:.3f}" for v in values], padding=2)
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel(metric)
+    ax.set_title(f"{metric} with modalities removed")
+    return _save(fig, path)
+
+
+def prediction_plot(image: Any, text: str | None, labels: Sequence[str], probabilities: Sequence[float], path: Path,
+                    top: int = 10) -> Path:
+    """The input image (if any) beside a bar chart of the most likely classes."""
+    plt = _pyplot()
+    order = np.argsort(probabilities)[::-1][:top]
+    fig, axes = plt.subplots(1, 2 if image is not None else 1, figsize=(10 if image is not None else 6, 4))
+    axes = np.atleast_1d(axes)
+    if image is not None:
+        axes[0].imshow(image)
+        axes[0].axis("off")
+        if text:
+            axes[0].set_title(text if len(text) < 60 else text[:57] + "...", fontsize=9)
+    bar_ax = axes[-1]
+    bar_ax.barh([labels[i] for i in order][::-1], [probabilities[i] for i in order][::-1], color="#4c72b0")
+    bar_ax.set_xlim(0, 1)
+    bar_ax.set_xlabel("probability")
+    bar_ax.set_title("Predicted classes" if image is not None or not text else text[:60])
+    return _save(fig, path)

@@ -1,0 +1,147 @@
+"""``Predictor``: load a run once, then classify samples or tables in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..batch import make_batch
+from ..data.pipeline import modality_handlers
+from ..devices import resolve_device
+from ..errors import DataError
+from ..interfaces.modality import BadValueError, CellContext
+from ..registry import Registry
+from ..runs import LoadedRun, load_run
+from ..training.precision import resolve_precision
+from ..training.steps import prepare_batch
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The most likely label, the top-k labels and every class probability for one sample."""
+
+    label: str
+    probability: float
+    top: list[tuple[str, float]]
+    probabilities: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "probability": self.probability,
+                "top": [{"label": k, "probability": v} for k, v in self.top], "probabilities": self.probabilities}
+
+
+class Predictor:
+    """Classify with a trained run. The model, tokenizers and transforms load once.
+
+    Args:
+        run: a run directory (or an already loaded run).
+        device: auto, cpu, cuda[:N] or mps.
+        batch_size: samples per forward pass.
+    """
+
+    def __init__(self, run: str | Path | LoadedRun, *, device: str = "auto", batch_size: int = 64,
+                 registry: Registry | None = None) -> None:
+        self.device = resolve_device(device)
+        self.run = run if isinstance(run, LoadedRun) else load_run(run, device=self.device, registry=registry)
+        self.model = self.run.model.to(self.device).eval()
+        self.labels = self.run.labels
+        self.batch_size = batch_size
+        self.precision = resolve_precision(self.run.spec.train.precision, self.device)
+        self.handlers = modality_handlers(self.model, registry)
+        self.channels_last = [m for m, e in self.model.encoders.items()
+                              if e.prefers_channels_last and self.run.spec.train.channels_last]
+        for m in self.channels_last:
+            self.model.encoders[m].to(memory_format=torch.channels_last)
+
+    @property
+    def modalities(self) -> list[str]:
+        return self.model.modalities
+
+    def _raw(self, sample: Mapping[str, Any], where: str, root: Path | None) -> dict[str, Any]:
+        unknown = sorted(set(sample) - set(self.modalities))
+        if unknown:
+            raise DataError(f"{where}: unknown input(s) {', '.join(unknown)}; this model reads "
+                            f"{', '.join(self.modalities)}")
+        raw: dict[str, Any] = {}
+        for m in self.modalities:
+            value = sample.get(m)
+            cells = list(value) if isinstance(value, (list, tuple)) else [value]
+            try:
+                ref = self.handlers[m].parse(cells, CellContext(where, 0, (m,), root))
+            except BadValueError as exc:
+                raise DataError(str(exc)) from None
+            raw[m] = None if ref is None else self.handlers[m].load(ref)
+        if all(v is None for v in raw.values()):
+            raise DataError(f"{where}: no input given; give at least one of {', '.join(self.modalities)}")
+        return raw
+
+    def predict_proba(self, samples: Sequence[Mapping[str, Any]], *, root: str | Path | None = None,
+                      source: str = "input") -> np.ndarray:
+        """Class probabilities ``[N, num_classes]``; a sample maps modality → raw value (absent: None/missing).
+
+        Image values may be PIL images or paths (relative paths resolve against ``root``).
+        """
+        base = Path(root) if root else None
+        probabilities = []
+        for start in range(0, len(samples), self.batch_size):
+            chunk = samples[start:start + self.batch_size]
+            raw = [self._raw(s, f"{source} sample {start + i}", base) for i, s in enumerate(chunk)]
+            batch = prepare_batch(make_batch(self.model, raw), self.device, self.channels_last)
+            with torch.inference_mode(), self.precision.autocast():
+                logits = self.model(batch).float()
+            probabilities.append(torch.softmax(logits, dim=1).cpu().numpy())
+        return np.concatenate(probabilities) if probabilities else np.zeros((0, len(self.labels)))
+
+    def predict(self, samples: Sequence[Mapping[str, Any]], *, top_k: int = 3, root: str | Path | None = None
+                ) -> list[Prediction]:
+        """Top-k predictions for each sample."""
+        return [self._prediction(row, top_k) for row in self.predict_proba(samples, root=root)]
+
+    def predict_one(self, top_k: int = 3, **inputs: Any) -> Prediction:
+        """``predict_one(image="cat.png", text="a cat")``."""
+        return self.predict([inputs], top_k=top_k)[0]
+
+    def predict_table(self, table: Any, *, root: str | Path | None = None, top_k: int = 3) -> Any:
+        """Predictions for a DataFrame or a CSV/TSV/Parquet file with the training columns.
+
+        Returns:
+            The input table with ``predicted``, ``probability`` and one ``p_<label>`` column per class.
+        """
+        import pandas as pd
+
+        from ..data.files import read_table
+
+        source = "DataFrame"
+        if not isinstance(table, pd.DataFrame):
+            path = Path(table)
+            table, source = read_table(path), path.name
+            root = root or path.resolve().parent
+        columns: dict[str, Any] = self.run.inputs.get("columns") or {m: m for m in self.modalities}
+        missing = sorted({c for cols in columns.values() for c in ([cols] if isinstance(cols, str) else cols)}
+                         - set(map(str, table.columns)))
+        if missing:
+            raise DataError(f"{source} lacks the column(s) {', '.join(missing)} the model was trained with "
+                            f"(columns: {', '.join(map(str, table.columns))})")
+        samples = []
+        for _, row in table.iterrows():
+            samples.append({m: (row[cols] if isinstance(cols, str) else [row[c] for c in cols])
+                            for m, cols in columns.items()})
+        probabilities = self.predict_proba(samples, root=root, source=source)
+        out = table.copy()
+        best = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, dtype=int)
+        out["predicted"] = [self.labels[i] for i in best]
+        out["probability"] = probabilities.max(axis=1) if len(probabilities) else []
+        for i, label in enumerate(self.labels):
+            out[f"p_{label}"] = probabilities[:, i]
+        return out
+
+    def _prediction(self, probabilities: np.ndarray, top_k: int) -> Prediction:
+        order = np.argsort(probabilities)[::-1]
+        top = [(self.labels[i], float(probabilities[i])) for i in order[:max(1, top_k)]]
+        return Prediction(top[0][0], top[0][1], top,
+                          {label: float(p) for label, p in zip(self.labels, probabilities)})

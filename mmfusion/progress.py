@@ -1,0 +1,71 @@
+"""Progress bars (rich) and status lines; silent when disabled (tests, library use)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+class Reporter:
+    """Prints status lines and shows progress bars; ``enabled=False`` keeps quiet except warnings."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self._progress: Any = None
+        self._console: Any = None
+        if enabled:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, highlight=False)
+
+    def log(self, message: str) -> None:
+        if self._console is not None:
+            self._console.print(message)
+
+    def warn(self, message: str) -> None:
+        if self._console is not None:
+            self._console.print(f"[yellow]warning:[/yellow] {message}")
+        else:
+            import warnings
+
+            warnings.warn(message, stacklevel=2)
+
+    @contextlib.contextmanager
+    def live(self) -> Iterator[None]:
+        """Keep one progress display open for several tasks (epochs and batches)."""
+        if not self.enabled:
+            yield
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=self._console,
+                      transient=False) as progress:
+            self._progress = progress
+            try:
+                yield
+            finally:
+                self._progress = None
+
+    @contextlib.contextmanager
+    def task(self, description: str, total: int) -> Iterator[Callable[..., None]]:
+        """A bar; yields ``advance(n=1, info="")``. The bar is removed when done unless it is the outer one."""
+        progress = self._progress
+        if progress is None and self.enabled:
+            with self.live():
+                with self.task(description, total) as advance:
+                    yield advance
+            return
+        if progress is None:
+            yield lambda n=1, info="": None
+            return
+        task_id = progress.add_task(description, total=total, info="")
+
+        def advance(n: int = 1, info: str = "") -> None:
+            progress.update(task_id, advance=n, info=info)
+
+        try:
+            yield advance
+        finally:
+            progress.remove_task(task_id)

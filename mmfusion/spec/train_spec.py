@@ -1,0 +1,52 @@
+"""The ``train:`` section: optimisation, precision, schedule, checkpoints and the feature cache."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EarlyStoppingSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    patience: int = Field(3, ge=1, description="Epochs without improvement of the monitored metric before stopping.")
+    min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
+
+
+class TrainSpec(BaseModel):
+    """How to fit the model. Every field has a default, so `train:` may be omitted."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(32, ge=1)
+    eval_batch_size: int | None = Field(None, ge=1, description="Default: 4 × batch_size.")
+    lr: float = Field(1e-3, gt=0, description="Learning rate of new layers: fusion, head, randomly initialised encoders.")
+    encoder_lr: float = Field(2e-5, gt=0, description="Learning rate of pretrained encoders that are not frozen.")
+    weight_decay: float = Field(0.01, ge=0)
+    scheduler: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup: float = Field(0.05, ge=0, lt=1, description="Fraction of the optimisation steps spent warming up.")
+    grad_accum_steps: int = Field(1, ge=1, description="Batches whose gradients are summed before a step.")
+    clip_grad_norm: float | None = Field(1.0, gt=0, description="Clip the gradient norm (null: no clipping).")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="auto: bf16 on GPUs and on CPUs with native bf16 (AMX / AVX512-BF16), else fp32. "
+        "fp16 (with gradient scaling) needs CUDA.",
+    )
+    channels_last: bool = Field(True, description="channels_last memory format for image (CNN) encoders.")
+    imbalance: Literal["none", "class_weights", "balanced_sampler"] = Field(
+        "none", description="Counter class imbalance with weighted loss or a class-balanced sampler."
+    )
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    seed: int = 0
+    monitor: Literal["val_accuracy", "val_macro_f1", "val_loss"] = Field(
+        "val_macro_f1", description="Metric that picks the best checkpoint and drives early stopping."
+    )
+    early_stopping: EarlyStoppingSpec | None = None
+    cache_features: bool = Field(
+        True, description="Run frozen encoders once and cache their outputs on disk (keyed by encoder and data)."
+    )
+    cache_dir: str | None = Field(None, description="Feature cache folder (default: $MMFUSION_CACHE_DIR or "
+                                                     "~/.cache/mmfusion).")
+    num_workers: int | None = Field(None, ge=0, description="Data-loading processes (default: automatic).")
