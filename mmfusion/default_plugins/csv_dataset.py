@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..data.files import read_table
+from ..errors import DataError
 from ..hookspecs import hookimpl
 from ..interfaces.config import DatasetConfig
 from ..interfaces.dataset import DatasetSource, DatasetTables

@@ -22,7 +22,8 @@ class TrainSpec(BaseModel):
     epochs: int = Field(10, ge=1)
     batch_size: int = Field(32, ge=1)
     eval_batch_size: int | None = Field(None, ge=1, description="Default: 4 × batch_size.")
-    lr: float = Field(1e-3, gt=0, description="Learning rate of new layers: fusion, head, randomly initialised encoders.")
+    lr: float = Field(
+        1e-3, gt=0, description="Learning rate of new layers: fusion, head, randomly initialised encoders.")
     encoder_lr: float = Field(2e-5, gt=0, description="Learning rate of pretrained encoders that are not frozen.")
     weight_decay: float = Field(0.01, ge=0)
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
