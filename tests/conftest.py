@@ -33,3 +33,50 @@ def write_spec(folder: Path, text: str, name: str = "spec.yaml") -> Path:
     path = folder / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+XOR_SPEC = """\
+model:
+  encoders:
+    image: {{type: timm, model_name: test_efficientnet, image_size: 32, freeze: {freeze}}}
+    text: {{type: hf_text, path: {bert}, freeze: {freeze}, pooling: mean}}
+  fusion: {fusion}
+  head: {{type: mlp, hidden_dims: [32], dropout: 0.0}}
+data:
+  source: {{type: csv, train: {csv}}}
+  split: {{validation: 0.2, test: 0.2}}
+train:
+  epochs: {epochs}
+  batch_size: 16
+  lr: 0.01
+  warmup: 0.0
+  cache_dir: {cache}
+"""
+
+
+@pytest.fixture(scope="session")
+def xor_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """300 rows where label = XOR(image colour, text keyword): each modality alone is at chance."""
+    from mmfusion.testing.data import make_xor_dataset
+
+    return make_xor_dataset(tmp_path_factory.mktemp("xor"), n=300)
+
+
+@pytest.fixture(scope="session")
+def feature_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("feature-cache")
+
+
+def xor_spec(folder: Path, csv: Path, bert: Path, cache: Path, *, epochs: int = 12, freeze: bool = True,
+             fusion: str = "{type: concat, projection_dim: 32}", name: str = "spec.yaml", extra: str = "") -> Path:
+    text = XOR_SPEC.format(freeze=str(freeze).lower(), bert=bert, fusion=fusion, csv=csv, epochs=epochs, cache=cache)
+    return write_spec(folder, text + extra, name)
+
+
+@pytest.fixture(scope="session")
+def xor_run(xor_data: Path, tiny_bert: Path, feature_cache: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore
+    """One trained image + text run on the XOR data, shared by the tests that only read it."""
+    from mmfusion.api import fit
+
+    folder = tmp_path_factory.mktemp("xor-run")
+    return fit(xor_spec(folder, xor_data, tiny_bert, feature_cache), out=folder / "run")

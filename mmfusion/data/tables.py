@@ -90,10 +90,12 @@ def prepare_tables(data: DataSpec, tables: DatasetTables) -> PreparedTables:
         if table is not None:
             prepared[split] = _numbered(table, tables.first_row)
     names = {s: tables.names.get(s, f"{s} table") for s in SPLITS}
+    original = len(prepared["train"])
     for split, fraction in (("test", data.split.test), ("validation", data.split.validation)):
         if split not in prepared and fraction > 0:
+            share = fraction * original / len(prepared["train"])  # fractions are of the original table
             prepared["train"], prepared[split] = _split_off(
-                prepared["train"], fraction, data.split.seed, label_column, tables.group_column, notes, split)
+                prepared["train"], share, data.split.seed, label_column, tables.group_column, notes, split)
             names[split] = f"{names['train']} ({split} split)"
     for split in SPLITS:
         limit = getattr(data.limit, split)

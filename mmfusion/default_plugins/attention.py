@@ -31,7 +31,9 @@ class AttentionConfig(FusionConfig):
     mlp_ratio: float = Field(2.0, gt=0, description="Feed-forward width as a multiple of dim.")
     dropout: float = Field(0.1, ge=0, lt=1)
     use_tokens: bool = Field(True, description="Attend over token sequences (false: one pooled token per modality).")
-    pooling: Literal["cls", "mean"] = Field("cls", description="Fusion-token output, or mean over visible tokens.")
+    pooling: Literal["mean", "cls"] = Field(
+        "mean", description="Mean of the visible tokens after attention (every token has looked at the other "
+        "modalities), or the fusion token's output alone.")
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> AttentionConfig:
@@ -50,9 +52,10 @@ class AttentionFusion(Fusion):
     def __init__(self, config: AttentionConfig, input_dims: Mapping[str, int]) -> None:
         super().__init__(config, input_dims)
         dim = config.dim
-        self.projections = nn.ModuleDict(
-            {m: nn.Sequential(nn.Linear(d, dim), nn.LayerNorm(dim)) for m, d in self.input_dims.items()}
-        )
+        # normalise first: encoders' feature scales differ by orders of magnitude
+        self.projections = nn.ModuleDict({
+            m: nn.Sequential(nn.LayerNorm(d), nn.Linear(d, dim), nn.LayerNorm(dim)) for m, d in self.input_dims.items()
+        })
         self.modality_embedding = nn.Parameter(torch.zeros(len(self.modalities), dim))
         self.fusion_token = nn.Parameter(torch.zeros(1, 1, dim))
         nn.init.normal_(self.modality_embedding, std=0.02)

@@ -20,6 +20,9 @@ class ConcatConfig(FusionConfig):
     projection_dim: int | None = Field(
         None, ge=1, description="Project each modality to this width (Linear + LayerNorm + GELU) first."
     )
+    input_norm: bool = Field(
+        True, description="LayerNorm each modality's vector first: encoders' feature scales differ by orders of "
+        "magnitude.")
     presence_flags: bool = Field(
         True, description="Append one 0/1 flag per modality, so an absent modality's zeros are not read as data."
     )
@@ -41,6 +44,8 @@ class ConcatFusion(Fusion):
             if dim
             else {}
         )
+        self.norms = nn.ModuleDict({m: nn.LayerNorm(d) for m, d in self.input_dims.items()} if config.input_norm
+                                   else {})
         widths = [dim or d for d in self.input_dims.values()]
         self.output_dim = sum(widths) + (len(widths) if config.presence_flags else 0)
         self.dropout = nn.Dropout(config.dropout)
@@ -50,6 +55,8 @@ class ConcatFusion(Fusion):
         parts, flags = [], []
         for m in self.modalities:
             vector = outputs[m].pooled
+            if m in self.norms:
+                vector = self.norms[m](vector)
             if m in self.projections:
                 vector = self.projections[m](vector)
             flag = present[m].to(vector.dtype).unsqueeze(1)

@@ -34,7 +34,7 @@ def test_attention_validates_heads_and_attends_over_tokens() -> None:
     # changing one visible token of a present modality changes the output: tokens are attended
     changed = dict(outputs)
     tokens = outputs["image"].tokens.clone()
-    tokens[0, 1] += 5
+    tokens[0, 1] = torch.randn(tokens.shape[-1])
     changed["image"] = outputs["image"]._replace(tokens=tokens)
     assert not torch.allclose(fusion(changed, present)[0], base[0])
     pooled_only = AttentionFusion(AttentionConfig(dim=16, num_heads=2, use_tokens=False), DIMS).eval()
@@ -67,5 +67,5 @@ def test_missing_modality_uses_placeholders_and_drops_only_in_training() -> None
     present = make_present()
     out = fusion(outputs, present)
     # row 1 lacks 'extra': its slot holds the learned placeholder, flagged present for the inner concat
-    assert torch.allclose(out[1, :6], fusion.placeholder_pooled["extra"])
+    assert torch.allclose(out[1, :6], fusion.inner.norms["extra"](fusion.placeholder_pooled["extra"]))
     assert out[1, -3] == 1.0

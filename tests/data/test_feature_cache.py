@@ -1,0 +1,62 @@
+"""The frozen-feature cache: computed once, reused, invalidated when the encoder or the data change."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from mmfusion.data.feature_cache import build_feature_store
+from mmfusion.default_plugins.hf_text import HFTextConfig, HFTextEncoder
+from mmfusion.default_plugins.modalities import ImageModality, TextModality
+from mmfusion.default_plugins.timm_image import TimmConfig, TimmEncoder
+
+
+def _build(encoder, modality, refs, cache: Path):  # type: ignore[no-untyped-def]
+    return build_feature_store(encoder, modality, refs, cache_dir=cache, device=torch.device("cpu"),
+                               autocast=contextlib.nullcontext, batch_size=2)
+
+
+def test_text_features_are_cached_and_match_a_direct_forward(tmp_path: Path, tiny_bert: Path) -> None:
+    encoder = HFTextEncoder(HFTextConfig(path=str(tiny_bert), pooling="mean")).eval()
+    texts = ["a red circle", "is there a blue shape in the image", "a red circle", None, "green"]
+    store, positions, computed = _build(encoder, TextModality(), texts, tmp_path)
+    assert computed == 3 and len(store) == 3
+    rows = torch.tensor([positions[t] for t in ["green", "a red circle"]])
+    cached = store.gather(rows)
+    with torch.no_grad():
+        direct = encoder(encoder.collate(encoder.preprocess_batch(["green", "a red circle"])))
+    assert torch.allclose(cached.pooled, direct.pooled, atol=1e-2)  # stored as float16
+    n = [int(m.sum()) for m in direct.token_mask]
+    assert cached.token_mask.sum(1).tolist() == n
+    assert torch.allclose(cached.tokens[0, :n[0]], direct.tokens[0, :n[0]], atol=1e-2)
+    assert not cached.tokens[0, n[0]:].any()  # padding is zero and masked
+
+    _, _, again = _build(encoder, TextModality(), texts + ["a new text"], tmp_path)
+    assert again == 1  # only the new value
+    other = HFTextEncoder(HFTextConfig(path=str(tiny_bert), pooling="cls")).eval()
+    _, _, recomputed = _build(other, TextModality(), texts, tmp_path)
+    assert recomputed == 3  # another encoder config: another cache folder
+
+
+def test_changed_image_file_is_recomputed(tmp_path: Path) -> None:
+    from PIL import Image
+
+    paths = []
+    for i, colour in enumerate([(255, 0, 0), (0, 0, 255)]):
+        path = tmp_path / f"{i}.png"
+        Image.new("RGB", (16, 16), colour).save(path)
+        paths.append(str(path))
+    encoder = TimmEncoder(TimmConfig(model_name="test_efficientnet", image_size=32)).eval()
+    store, _, computed = _build(encoder, ImageModality(), paths, tmp_path / "cache")
+    assert computed == 2 and store.tokens is not None
+    assert store.gather(torch.tensor([0, 1])).tokens.shape == (2, 1, encoder.output_dim)
+    _, _, computed = _build(encoder, ImageModality(), paths, tmp_path / "cache")
+    assert computed == 0
+    Image.new("RGB", (16, 16), (0, 255, 0)).save(paths[0])
+    os.utime(paths[0], (time.time() + 5, time.time() + 5))
+    _, _, computed = _build(encoder, ImageModality(), paths, tmp_path / "cache")
+    assert computed == 1

@@ -1,0 +1,57 @@
+"""Evaluating a run: metrics, per-class report, confusion matrix, robustness without each modality."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mmfusion.errors import DataError, MMFusionError
+from mmfusion.evaluation.evaluate import evaluate_run
+
+
+@pytest.fixture
+def run_dir(xor_run) -> Path:  # type: ignore[no-untyped-def]
+    return xor_run.run_dir
+
+
+def test_report_on_the_runs_test_split(run_dir: Path) -> None:
+    report = evaluate_run(run_dir)
+    assert report.rows == 60 and report.accuracy >= 0.9
+    conditions = {row["condition"]: row for row in report.robustness}
+    assert set(conditions) == {"all modalities", "without image", "without text"}
+    assert conditions["all modalities"]["accuracy"] == report.accuracy
+    for name in ("without image", "without text"):  # XOR: one modality alone cannot do it
+        assert conditions[name]["accuracy"] < report.accuracy - 0.2
+    assert sum(map(sum, report.confusion)) == 60 and report.labels == ["different", "same"]
+    assert set(report.per_class) >= {"different", "same", "macro avg"}
+    saved = json.loads((report.out_dir / "report.json").read_text())
+    assert saved["accuracy"] == report.accuracy
+    markdown = (report.out_dir / "report.md").read_text()
+    assert "| without text |" in markdown and "confusion_matrix.png" in markdown
+    assert (report.out_dir / "confusion_matrix.png").stat().st_size > 1000
+    assert (report.out_dir / "robustness.png").stat().st_size > 1000
+
+
+def test_report_on_a_given_file_with_absent_modalities(run_dir: Path, xor_data: Path, tmp_path: Path) -> None:
+    table = pd.read_csv(xor_data).head(40)
+    table.loc[:9, "text"] = ""
+    table["image"] = [str(xor_data.parent / p) for p in table["image"]]
+    path = tmp_path / "new.csv"
+    table.to_csv(path, index=False)
+    report = evaluate_run(run_dir, path, out=tmp_path / "report")
+    assert report.rows == 40 and report.data == "new.csv"
+    assert (tmp_path / "report" / "report.md").exists()
+
+
+def test_bad_evaluation_data_is_named(run_dir: Path, xor_data: Path, tmp_path: Path) -> None:
+    table = pd.read_csv(xor_data).head(5)
+    table.loc[2, "label"] = "maybe"
+    path = tmp_path / "bad.csv"
+    table.to_csv(path, index=False)
+    with pytest.raises(DataError, match="unknown label 'maybe' in lines 4"):
+        evaluate_run(run_dir, path, image_root=xor_data.parent)
+    with pytest.raises(MMFusionError, match="not a run directory"):
+        evaluate_run(tmp_path)

@@ -1,0 +1,50 @@
+"""Predictor: one sample or a table, batched; probabilities; clear errors for bad inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from mmfusion.errors import DataError
+from mmfusion.inference.predictor import Predictor
+
+
+@pytest.fixture(scope="module")
+def predictor(xor_run) -> Predictor:  # type: ignore[no-untyped-def]
+    return Predictor(xor_run.run_dir, batch_size=7)
+
+
+def test_single_samples_and_batches_agree(predictor: Predictor, xor_data: Path) -> None:
+    table = pd.read_csv(xor_data).head(20)
+    samples = [{"image": str(xor_data.parent / p), "text": t} for p, t in zip(table["image"], table["text"])]
+    batched = predictor.predict_proba(samples)
+    assert batched.shape == (20, 2) and np.allclose(batched.sum(1), 1, atol=1e-5)
+    one = predictor.predict_one(image=Image.open(xor_data.parent / table["image"][3]), text=table["text"][3])
+    assert np.allclose([one.probabilities[k] for k in predictor.labels], batched[3], atol=1e-4)
+    predicted = [predictor.labels[i] for i in batched.argmax(1)]
+    assert np.mean(np.array(predicted) == table["label"].to_numpy()) >= 0.85
+    assert one.top[0] == (one.label, one.probability) and len(one.top) == 2
+
+
+def test_absent_modality_and_table_prediction(predictor: Predictor, xor_data: Path) -> None:
+    only_text = predictor.predict([{"text": "a shape alpha"}])[0]
+    assert abs(sum(only_text.probabilities.values()) - 1) < 1e-5
+    out = predictor.predict_table(xor_data)
+    assert len(out) == 300 and {"predicted", "probability", "p_same", "p_different"} <= set(out.columns)
+    assert np.allclose(out["p_same"] + out["p_different"], 1, atol=1e-5)
+
+
+def test_bad_inputs_are_clear(predictor: Predictor, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="does not exist"):
+        predictor.predict([{"image": str(tmp_path / "missing.png"), "text": "x"}])
+    with pytest.raises(DataError, match="unknown input"):
+        predictor.predict([{"audio": "x.wav"}])
+    with pytest.raises(DataError, match="no input given"):
+        predictor.predict([{}])
+    pd.DataFrame({"picture": ["a.png"], "text": ["x"]}).to_csv(tmp_path / "t.csv", index=False)
+    with pytest.raises(DataError, match="lacks the column"):
+        predictor.predict_table(tmp_path / "t.csv")
