@@ -46,6 +46,15 @@ _EXPORTS: dict[str, str] = {
     "make_batch": "mmfusion.batch",
     "build_model": "mmfusion.builder",
     "build_fusion": "mmfusion.builder",
+    # workflow
+    "fit": "mmfusion.api",
+    "evaluate": "mmfusion.api",
+    "Predictor": "mmfusion.api",
+    "Prediction": "mmfusion.api",
+    "FitResult": "mmfusion.api",
+    "EvaluationReport": "mmfusion.api",
+    "load_run": "mmfusion.runs",
+    "make_xor_dataset": "mmfusion.testing.data",
     # errors
     "MMFusionError": "mmfusion.errors",
     "SpecError": "mmfusion.errors",
@@ -71,6 +80,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .api import EvaluationReport, FitResult, Prediction, Predictor, evaluate, fit
     from .batch import Batch, make_batch
     from .builder import build_fusion, build_model
     from .errors import DataError, MMFusionError, PluginError, SpecError, WeightsError
@@ -82,4 +92,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .interfaces.modality import BadValueError, CellContext, Modality
     from .model import MultimodalModel
     from .registry import Registry, get_registry, load_registry
+    from .runs import load_run
     from .spec import EncoderSpec, FusionSpec, HeadSpec, ModelSpec, Spec, load_spec, spec_json_schema
+    from .testing.data import make_xor_dataset

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .evaluation.evaluate import EvaluationReport, evaluate_run
+from .inference.predictor import Prediction, Predictor
 from .interfaces.dataset import DatasetTables
 from .registry import Registry
 from .spec.loader import load_spec
@@ -41,3 +43,13 @@ def fit(spec: Spec | str | Path | Mapping[str, Any], *, out: str | Path, train: 
         tables = as_dataset_tables(train, validation, test, root=image_root)
     return Trainer(_as_spec(spec, registry), out, device=device, resume=resume, progress=progress, tables=tables,
                    registry=registry).fit()
+
+
+def evaluate(run: str | Path, data: Any = None, *, out: str | Path | None = None, image_root: str | Path | None = None,
+             device: str = "auto", progress: bool = False, registry: Registry | None = None) -> EvaluationReport:
+    """Evaluate a run on its test split or on ``data`` (file or DataFrame); see :func:`evaluate_run`."""
+    return evaluate_run(run, data, out=out, image_root=image_root, device=device, progress=progress,
+                        registry=registry)
+
+
+__all__ = ["EvaluationReport", "FitResult", "Prediction", "Predictor", "evaluate", "fit"]
