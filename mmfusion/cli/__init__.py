@@ -16,6 +16,10 @@ class _Group(click.Group):
     """Turns user-facing errors into a clear message and a non-zero exit, never a traceback."""
 
     def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
+        import warnings
+
+        # warnings from mmfusion (e.g. rows treated as absent) as one plain line, not a source excerpt
+        warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
         try:
             return super().invoke(ctx)
         except MMFusionError as exc:
