@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .errors import MMFusionError, PluginError
-from .interfaces.config import FusionConfig
+from torch import Tensor
+
+from .errors import MMFusionError, PluginError, SpecError
+from .interfaces.classifier import Classifier
+from .interfaces.config import FusionConfig, HeadConfig
 from .interfaces.fusion import Fusion
 from .model import MultimodalModel
 from .registry import Registry, get_registry
@@ -22,10 +25,31 @@ def _construct(what: str, factory, *args):  # type: ignore[no-untyped-def]
         raise PluginError(f"building {what} failed: {type(exc).__name__}: {exc}") from exc
 
 
-def build_fusion(config: FusionConfig, input_dims: Mapping[str, int], *, registry: Registry | None = None) -> Fusion:
-    """Instantiate one fusion from its config; composite fusions use this to build their inner fusion."""
+def build_fusion(config: FusionConfig, input_dims: Mapping[str, int], *, num_classes: int | None = None,
+                 registry: Registry | None = None) -> Fusion:
+    """Instantiate one fusion from its config; composite fusions use this to build their inner fusion.
+
+    Raises:
+        PluginError: the fusion outputs logits (late fusion) but no ``num_classes`` was given, e.g.
+            when it is wrapped by another fusion.
+    """
     cls = (registry or get_registry()).get("fusion", config.type)
+    if getattr(cls, "produces_logits", False):
+        if num_classes is None:
+            raise PluginError(f"fusion '{config.type}' outputs class logits itself; it cannot sit inside "
+                              "another fusion")
+        return _construct(f"fusion ({config.type})", cls, config, input_dims, num_classes)
     return _construct(f"fusion ({config.type})", cls, config, input_dims)
+
+
+class FusionLogits(Classifier):
+    """Stands in for the head when the fusion already outputs class logits (late fusion)."""
+
+    name = "none"
+    Config = HeadConfig
+
+    def forward(self, features: Tensor) -> Tensor:
+        return features
 
 
 def build_model(spec: Spec | ModelSpec, num_classes: int, *, registry: Registry | None = None) -> MultimodalModel:
@@ -52,7 +76,14 @@ def build_model(spec: Spec | ModelSpec, num_classes: int, *, registry: Registry 
         encoder.set_frozen(config.freeze)
         encoders[modality] = encoder
     input_dims = {m: enc.output_dim for m, enc in encoders.items()}
-    fusion = build_fusion(model_spec.fusion, input_dims, registry=registry)
-    head_cls = registry.get("head", model_spec.head.type)
-    head = _construct(f"head ({model_spec.head.type})", head_cls, model_spec.head, fusion.output_dim, num_classes)
+    fusion = build_fusion(model_spec.fusion, input_dims, num_classes=num_classes, registry=registry)
+    if getattr(fusion, "produces_logits", False):
+        if model_spec.head is not None:
+            raise SpecError(f"model.head: fusion '{model_spec.fusion.type}' outputs class logits itself; "
+                            "remove the `head:` section")
+        head: Classifier = FusionLogits(HeadConfig(type="none"), fusion.output_dim, num_classes)
+    else:
+        head_config = model_spec.head or registry.get("head", "linear").Config()  # the default head
+        head_cls = registry.get("head", head_config.type)
+        head = _construct(f"head ({head_config.type})", head_cls, head_config, fusion.output_dim, num_classes)
     return MultimodalModel(encoders, fusion, head)

@@ -40,5 +40,6 @@ def summarize(model: MultimodalModel) -> list[ComponentSummary]:
     rows.append(ComponentSummary("fusion", model.fusion.config.type, ", ".join(model.fusion.modalities),
                                  model.fusion.output_dim, total, trainable))
     total, trainable = _count(model.head)
-    rows.append(ComponentSummary("head", model.head.config.type, "", model.head.num_classes, total, trainable))
+    head_type = "(in fusion)" if model.head.config.type == "none" else model.head.config.type
+    rows.append(ComponentSummary("head", head_type, "", model.head.num_classes, total, trainable))
     return rows

@@ -28,6 +28,9 @@ class Fusion(nn.Module):
     output_dim: int
     #: whether forward reads token sequences (False: only pooled vectors; caches may skip tokens)
     uses_tokens: bool = True
+    #: a fusion that outputs class logits itself (late fusion) is built with ``num_classes=`` as a
+    #: third argument, and the model then has no separate head
+    produces_logits: ClassVar[bool] = False
 
     def __init__(self, config: FusionConfig, input_dims: Mapping[str, int]) -> None:
         super().__init__()

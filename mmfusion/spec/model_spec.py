@@ -20,9 +20,9 @@ class ModelSpec(BaseModel):
         description="One encoder per modality, keyed by the modality's name in this spec (e.g. image, text)."
     )
     fusion: FusionSpec = Field(description="How the encoder outputs are combined.")  # type: ignore[valid-type]
-    head: HeadSpec = Field(  # type: ignore[valid-type]
-        default_factory=lambda: {"type": "linear"}, validate_default=True,
-        description="The classifier head on the fused vector.",
+    head: HeadSpec | None = Field(  # type: ignore[valid-type]
+        None, description="The classifier head on the fused vector (default: linear; none for fusions that "
+        "output logits themselves, such as late).",
     )
 
     @field_validator("encoders")

@@ -1,9 +1,12 @@
 """Small generated datasets with a known answer, for tests, demos and plugin authors.
 
-``make_xor_dataset`` writes coloured images and short texts where the label is the XOR of the
-image's colour and the text's keyword: each modality alone is at chance, together they decide the
-label exactly. A model that fuses well reaches high accuracy; an image-only or text-only model
-cannot beat 50%.
+``make_xor_dataset`` writes coloured images and short texts where the label depends on both the
+image's colour tone (warm or cool) and the text's keyword (alpha or beta):
+
+- ``task="xor"`` (2 classes): the XOR of the two. Each modality alone is exactly at chance (50%);
+  only a model that combines features of both (not just their decisions) gets it right.
+- ``task="pairs"`` (4 classes): the pair itself. Each modality alone gets at most 50% (chance 25%);
+  any fusion, even averaging per-modality decisions, can reach 100%.
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ FILLER = "the a shape image shows small large is in of".split()
 
 
 def make_xor_dataset(folder: str | Path, n: int = 200, *, seed: int = 0, image_size: int = 32,
-                     missing_text: int = 0, missing_image: int = 0, name: str = "data.csv") -> Path:
+                     missing_text: int = 0, missing_image: int = 0, name: str = "data.csv",
+                     task: str = "xor") -> Path:
     """Write ``images/*.png`` and ``name`` (columns image, text, label) into ``folder``.
 
     Args:
         n: rows.
+        task: "xor" or "pairs" (see the module docstring).
         missing_text / missing_image: the last rows get an empty text / image cell (absent modality).
 
     Returns:
@@ -37,7 +42,10 @@ def make_xor_dataset(folder: str | Path, n: int = 200, *, seed: int = 0, image_s
     rows = []
     for i in range(n):
         tone, key = rng.choice(sorted(COLOURS)), rng.choice(sorted(KEYWORDS))
-        label = "same" if (tone == "warm") == (key == "alpha") else "different"
+        if task == "pairs":
+            label = f"{tone}-{key}"
+        else:
+            label = "same" if (tone == "warm") == (key == "alpha") else "different"
         colour = tuple(min(255, max(0, c + rng.randint(-20, 20))) for c in rng.choice(COLOURS[tone]))
         image = Image.new("RGB", (image_size, image_size), colour)
         path = f"images/{i:05d}.png"

@@ -33,10 +33,20 @@ def make_present(batch: int = 5) -> dict[str, torch.Tensor]:
     return {m: torch.tensor(v[:batch], dtype=torch.bool) for m, v in PRESENT.items()}
 
 
+NUM_CLASSES = 5
+
+
+def construct(component: type[Fusion], config, dims):  # type: ignore[no-untyped-def]
+    """Build a fusion; those that output logits themselves also get ``num_classes``."""
+    if getattr(component, "produces_logits", False):
+        return component(config, dims, NUM_CLASSES)
+    return component(config, dims)
+
+
 def _build(component: type[Fusion], config, dims=None) -> Fusion:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
     with network_blocked():
-        fusion = component(config, dims or {m: d for m, (d, _) in INPUTS.items()})
+        fusion = construct(component, config, dims or {m: d for m, (d, _) in INPUTS.items()})
     return fusion.eval()
 
 
@@ -127,7 +137,7 @@ def check_fusion_state_dict_roundtrip(component: type[Fusion]) -> None:
     for config in configs_for(component):
         first = _build(component, config)
         torch.manual_seed(1)
-        second = component(config, {m: d for m, (d, _) in INPUTS.items()}).eval()
+        second = construct(component, config, {m: d for m, (d, _) in INPUTS.items()}).eval()
         roundtrip_state(first, second, workdir_for(component))
         outputs, present = make_outputs(), make_present()
         require(close(_run(first, outputs, present), _run(second, outputs, present), atol=1e-6),

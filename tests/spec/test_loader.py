@@ -57,7 +57,8 @@ def test_unknown_fusion_type_names_line_path_and_suggestion(tmp_path: Path) -> N
                                "    type: atention\n")
     assert f"{tmp_path / 'spec.yaml'}:5: model.fusion.type: unknown fusion 'atention' — did you mean 'attention'?" \
         in message
-    assert "available: attention, concat, missing_modality" in message
+    assert "available: attention, concat, film, gated, late, low_rank_tensor, mean, missing_modality, sum, tensor" \
+        in message
 
 
 def test_unknown_parameter_suggests_the_right_one(tmp_path: Path) -> None:
