@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "Modality": "mmfusion.interfaces.modality",
     "CellContext": "mmfusion.interfaces.modality",
     "BadValueError": "mmfusion.interfaces.modality",
+    "Corruption": "mmfusion.interfaces.corruption",
     "DatasetSource": "mmfusion.interfaces.dataset",
     "DatasetTables": "mmfusion.interfaces.dataset",
     # plugins and registry
@@ -85,6 +86,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .builder import build_fusion, build_model
     from .errors import DataError, MMFusionError, PluginError, SpecError, WeightsError
     from .interfaces.classifier import Classifier
+    from .interfaces.corruption import Corruption
     from .interfaces.config import ComponentConfig, DatasetConfig, EncoderConfig, FusionConfig, HeadConfig
     from .interfaces.dataset import DatasetSource, DatasetTables
     from .interfaces.encoder import Encoder, EncoderOutput

@@ -54,6 +54,15 @@ def mmfusion_heads() -> list[type]:
 
 
 @hookspec
+def mmfusion_corruptions() -> list[type]:
+    """Return :class:`mmfusion.Corruption` subclasses: ways to degrade one modality's raw values.
+
+    ``mmfusion evaluate --corrupt`` and ablation sweeps apply them at several intensities to
+    measure robustness curves (accuracy against corruption intensity).
+    """
+
+
+@hookspec
 def mmfusion_datasets() -> list[type]:
     """Return :class:`mmfusion.DatasetSource` subclasses: named sources of labelled tables.
 

@@ -23,6 +23,7 @@ KINDS: dict[str, str] = {
     "fusion": "mmfusion_fusions",
     "head": "mmfusion_heads",
     "dataset": "mmfusion_datasets",
+    "corruption": "mmfusion_corruptions",
 }
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -63,6 +64,10 @@ def _base_class(kind: str) -> type:
         from .interfaces.classifier import Classifier
 
         return Classifier
+    if kind == "corruption":
+        from .interfaces.corruption import Corruption
+
+        return Corruption
     from .interfaces.dataset import DatasetSource
 
     return DatasetSource
@@ -98,8 +103,8 @@ def component_problem(kind: str, cls: Any) -> str | None:
                 f"{cls.__qualname__}.Config.type must default to the component name {name!r} "
                 f"(declare `type: Literal[{name!r}] = {name!r}`)"
             )
-    if kind == "encoder" and not isinstance(getattr(cls, "modality", None), str):
-        return f"{cls.__qualname__}.modality must name the modality the encoder consumes"
+    if kind in {"encoder", "corruption"} and not isinstance(getattr(cls, "modality", None), str):
+        return f"{cls.__qualname__}.modality must name the modality it applies to"
     return None
 
 

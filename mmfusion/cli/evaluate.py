@@ -18,15 +18,22 @@ from .output import console, print_json
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Report folder (default: RUN/eval/<data>).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--batch-size", type=int, default=None)
+@click.option("--corrupt", "corrupt", multiple=True, metavar="INPUT:CORRUPTION[=I1,I2,..]",
+              help="Robustness curve: corrupt one input at these intensities in [0, 1] (repeatable), e.g. "
+              "image:gaussian_noise=0,0.1,0.3 or text:word_dropout.")
+@click.option("--robustness-curves", is_flag=True,
+              help="Every available corruption of every input at intensities 0, .25, .5, .75, 1.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print the report as markdown.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def evaluate(run_dir: Path, data: Path | None, image_root: Path | None, out: Path | None, device: str,
-             batch_size: int | None, as_json: bool, as_markdown: bool, quiet: bool) -> None:
+             batch_size: int | None, corrupt: tuple[str, ...], robustness_curves: bool, as_json: bool,
+             as_markdown: bool, quiet: bool) -> None:
     """Evaluate the model of RUN_DIR: accuracy, macro-F1, per class, and with each modality removed."""
     from ..evaluation.evaluate import evaluate_run
 
     report = evaluate_run(run_dir, data, out=out, image_root=image_root, device=device, batch_size=batch_size,
+                          corruptions=True if robustness_curves else list(corrupt),
                           progress=not (quiet or as_json or as_markdown))
     if as_json:
         print_json(report.as_dict())
@@ -53,4 +60,14 @@ def evaluate(run_dir: Path, data: Path | None, image_root: Path | None, out: Pat
         classes.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1-score']:.3f}",
                         str(int(row["support"])))
     out_console.print(classes)
-    out_console.print(f"report: {report.files['markdown']} (and report.json, confusion_matrix.png, robustness.png)")
+    if report.corruption_summary:
+        curves = Table(title="robustness curves (relative robustness = mean accuracy / clean accuracy)")
+        for column in ("input", "corruption", "clean", "worst", "mean", "relative"):
+            curves.add_column(column, justify="left" if column in {"input", "corruption"} else "right")
+        for row in report.corruption_summary:
+            curves.add_row(row["modality"], row["corruption"], f"{row['clean_accuracy']:.4f}",
+                           f"{row['worst_accuracy']:.4f}", f"{row['mean_accuracy']:.4f}",
+                           f"{row['relative_robustness']:.3f}")
+        out_console.print(curves)
+    others = ", ".join(Path(v).name for k, v in report.files.items() if k != "markdown")
+    out_console.print(f"report: {report.files['markdown']} (and {others})")

@@ -99,8 +99,12 @@ def build_pipeline(
     num_workers: int | None = None,
     reporter: Reporter | None = None,
     registry: Registry | None = None,
+    modality_overrides: Mapping[str, Modality] | None = None,
 ) -> DataPipeline:
-    """Parse the tables, run frozen encoders once (cached), pre-tokenise text; ready to batch."""
+    """Parse the tables, run frozen encoders once (cached), pre-tokenise text; ready to batch.
+
+    ``modality_overrides`` replaces how some inputs are read (e.g. corrupted for robustness curves).
+    """
     import contextlib
 
     from .feature_cache import default_cache_dir
@@ -108,7 +112,7 @@ def build_pipeline(
     reporter = reporter or Reporter(enabled=False)
     device = device or torch.device("cpu")
     autocast = autocast or contextlib.nullcontext
-    modalities = modality_handlers(model, registry)
+    modalities = {**modality_handlers(model, registry), **(modality_overrides or {})}
     splits = [s for s in (splits or list(prepared.tables)) if s in prepared.tables]
     train_name = prepared.names.get(splits[0], splits[0])
     columns = resolve_columns(model.encoders, modalities, data.columns, prepared.columns,

@@ -22,4 +22,5 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mmfusion.default_plugins.mlp_head",
     "mmfusion.default_plugins.csv_dataset",
     "mmfusion.default_plugins.easy_vqa_dataset",
+    "mmfusion.default_plugins.corruptions",
 )

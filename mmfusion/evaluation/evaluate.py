@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..data.files import read_table
 from ..data.labels import LabelSet
-from ..data.pipeline import build_pipeline
+from ..data.pipeline import build_pipeline, modality_handlers
 from ..data.tables import PreparedTables, load_prepared_tables, with_table
 from ..devices import resolve_device
 from ..errors import DataError
@@ -18,8 +19,9 @@ from ..registry import Registry
 from ..runs import LoadedRun, load_run
 from ..training.precision import resolve_precision
 from ..training.steps import predict_batches
+from .corruption_curves import CorruptedModality, CorruptionPlan, check_plans, default_plans, summarise_curves
 from .metrics import confusion, per_class_report, summary_metrics
-from .plots import confusion_matrix_plot, robustness_plot
+from .plots import confusion_matrix_plot, corruption_curves_plot, robustness_plot
 from .report import evaluation_markdown
 
 
@@ -35,6 +37,8 @@ class EvaluationReport:
     confusion: list[list[int]]
     labels: list[str]
     robustness: list[dict[str, Any]]
+    corruption_curves: list[dict[str, Any]] = field(default_factory=list)
+    corruption_summary: list[dict[str, Any]] = field(default_factory=list)
     out_dir: Path | None = None
     files: dict[str, str] = field(default_factory=dict)
 
@@ -78,11 +82,16 @@ def _evaluation_tables(run: LoadedRun, data: Any, image_root: str | Path | None,
 
 def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Path | None = None,
                  image_root: str | Path | None = None, device: str = "auto", batch_size: int | None = None,
-                 progress: bool = False, registry: Registry | None = None) -> EvaluationReport:
+                 corruptions: Sequence[CorruptionPlan | str] | bool = (), progress: bool = False,
+                 registry: Registry | None = None) -> EvaluationReport:
     """Evaluate a run on its test split or on ``data`` (a file or DataFrame with the training columns).
 
-    Writes report.json, report.md, confusion_matrix.png and robustness.png to ``out`` (default:
-    RUN/eval/<data name>).
+    Args:
+        corruptions: robustness curves to measure: plans (or ``"image:blur=0,0.5,1"`` strings), or
+            True for every registered corruption of every input at intensities 0, .25, .5, .75, 1.
+
+    Writes report.json, report.md, confusion_matrix.png, robustness.png (and corruption_curves.png)
+    to ``out`` (default: RUN/eval/<data name>).
     """
     reporter = Reporter(progress)
     target = resolve_device(device)
@@ -107,6 +116,12 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
             results[name] = predict_batches(model, pipeline.batches(split, size), autocast=precision.autocast,
                                             device=target, absent=absent, channels_last=channels_last,
                                             advance=advance)
+    plans: list[CorruptionPlan] = (default_plans(model, registry) if corruptions is True else
+                                   [p if isinstance(p, CorruptionPlan) else CorruptionPlan.parse(p)
+                                    for p in (corruptions or [])])
+    curves = _corruption_curves(model, run, prepared, split, labels, plans, target=target, precision=precision,
+                                size=size, channels_last=channels_last, cache_dir=cache_dir, reporter=reporter,
+                                registry=registry, clean=results["all modalities"])
     full = results["all modalities"]
     y, y_hat = full.labels, full.predicted
     metrics = summary_metrics(y, y_hat, len(labels))
@@ -116,7 +131,8 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     report = EvaluationReport(
         data=table_name, rows=int(len(y)), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
         per_class=per_class_report(y, y_hat, labels.names), confusion=confusion(y, y_hat, len(labels)).tolist(),
-        labels=labels.names, robustness=robustness)
+        labels=labels.names, robustness=robustness, corruption_curves=curves,
+        corruption_summary=summarise_curves(curves))
     folder = Path(out) if out else run.paths.root / "eval" / _slug(table_name)
     report.out_dir = folder
     import numpy as np
@@ -126,12 +142,41 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
                                                       folder / "confusion_matrix.png",
                                                       title=f"Confusion matrix: {table_name}")),
         "robustness": str(robustness_plot(robustness, folder / "robustness.png")),
+        **({"corruption_curves": str(corruption_curves_plot(curves, folder / "corruption_curves.png"))}
+           if curves else {}),
         "json": str(folder / "report.json"),
         "markdown": str(folder / "report.md"),
     }
     write_json_atomic(folder / "report.json", report.as_dict())
     write_text_atomic(folder / "report.md", report.to_markdown())
     return report
+
+
+def _corruption_curves(model, run, prepared, split, labels, plans, *, target, precision, size,  # type: ignore
+                       channels_last, cache_dir, reporter, registry, clean) -> list[dict[str, Any]]:
+    """Accuracy with one input corrupted at each intensity (intensity 0 reuses the clean result)."""
+    corruptions = check_plans(plans, model, registry)
+    handlers = modality_handlers(model, registry)
+    rows = []
+    for plan in plans:
+        for intensity in plan.intensities:
+            if intensity == 0:
+                result = clean
+            else:
+                override = {plan.modality: CorruptedModality(handlers[plan.modality], corruptions[plan.corruption],
+                                                             intensity)}
+                pipeline = build_pipeline(model, run.spec.data, prepared, labels, splits=[split],
+                                          cache=run.spec.train.cache_features, cache_dir=cache_dir, device=target,
+                                          autocast=precision.autocast, reporter=Reporter(False), registry=registry,
+                                          modality_overrides=override)
+                with reporter.task(f"{plan.modality} {plan.corruption} @ {intensity:g}",
+                                   pipeline.num_batches(split, size)) as advance:
+                    result = predict_batches(model, pipeline.batches(split, size), autocast=precision.autocast,
+                                             device=target, channels_last=channels_last, advance=advance)
+            metrics = summary_metrics(result.labels, result.predicted, len(labels))
+            rows.append({"modality": plan.modality, "corruption": plan.corruption, "intensity": intensity,
+                         **metrics})
+    return rows
 
 
 def _slug(name: str) -> str:

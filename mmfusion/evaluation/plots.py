@@ -107,3 +107,34 @@ def prediction_plot(image: Any, text: str | None, labels: Sequence[str], probabi
     bar_ax.set_xlabel("probability")
     bar_ax.set_title("Predicted classes" if image is not None or not text else text[:60])
     return _save(fig, path)
+
+
+def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, series: str | None = None) -> Path:
+    """Accuracy against corruption intensity, one panel per (modality, corruption).
+
+    Args:
+        rows: dicts with modality, corruption, intensity, accuracy (and ``series`` for several models).
+        series: the key whose values get one line each (e.g. "variant"); None for a single model.
+    """
+    plt = _pyplot()
+    panels = sorted({(r["modality"], r["corruption"]) for r in rows})
+    columns = min(3, len(panels))
+    lines = (len(panels) + columns - 1) // columns
+    fig, axes = plt.subplots(lines, columns, figsize=(4.2 * columns, 3.4 * lines), squeeze=False)
+    for ax, (modality, corruption) in zip(axes.flat, panels):
+        points = [r for r in rows if r["modality"] == modality and r["corruption"] == corruption]
+        names = sorted({r[series] for r in points}) if series else [None]
+        for name in names:
+            mine = sorted((r for r in points if series is None or r[series] == name), key=lambda r: r["intensity"])
+            ax.plot([r["intensity"] for r in mine], [r["accuracy"] for r in mine], marker="o", label=name)
+        ax.set_title(f"{modality}: {corruption}")
+        ax.set_xlabel("intensity")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(0, 1.02)
+        ax.grid(alpha=0.3)
+        if series:
+            ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -12,6 +12,15 @@ def evaluation_markdown(report: Any) -> str:
              "| condition | accuracy | macro-F1 |", "|---|---:|---:|"]
     for row in report.robustness:
         lines.append(f"| {row['condition']} | {row['accuracy']:.4f} | {row['macro_f1']:.4f} |")
+    if report.corruption_summary:
+        lines += ["", "## Robustness curves: one input corrupted", "",
+                  "relative robustness = mean accuracy over the intensity range / clean accuracy", "",
+                  "| input | corruption | clean | worst | mean | relative robustness |", "|---|---|---:|---:|---:|---:|"]
+        for row in report.corruption_summary:
+            lines.append(f"| {row['modality']} | {row['corruption']} | {row['clean_accuracy']:.4f} | "
+                         f"{row['worst_accuracy']:.4f} | {row['mean_accuracy']:.4f} | "
+                         f"{row['relative_robustness']:.3f} |")
+        lines += ["", "![corruption curves](corruption_curves.png)"]
     lines += ["", "## Per class", "", "| class | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
     for name in report.labels:
         row = report.per_class.get(name, {})

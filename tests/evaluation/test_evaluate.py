@@ -55,3 +55,20 @@ def test_bad_evaluation_data_is_named(run_dir: Path, xor_data: Path, tmp_path: P
         evaluate_run(run_dir, path, image_root=xor_data.parent)
     with pytest.raises(MMFusionError, match="not a run directory"):
         evaluate_run(tmp_path)
+
+
+def test_corruption_curves(run_dir: Path, tmp_path: Path) -> None:
+    report = evaluate_run(run_dir, corruptions=["image:occlusion=0,0.5,1", "text:word_dropout=0,1"],
+                          out=tmp_path / "curves")
+    points = {(r["modality"], r["corruption"], r["intensity"]): r["accuracy"] for r in report.corruption_curves}
+    assert len(points) == 5
+    assert points[("image", "occlusion", 0.0)] == report.accuracy  # intensity 0 is the clean data
+    assert points[("text", "word_dropout", 1.0)] < report.accuracy - 0.2  # no words left: XOR breaks
+    summary = {(r["modality"], r["corruption"]): r for r in report.corruption_summary}
+    assert 0 < summary[("text", "word_dropout")]["relative_robustness"] < 1
+    assert (tmp_path / "curves" / "corruption_curves.png").stat().st_size > 1000
+    assert "Robustness curves" in (tmp_path / "curves" / "report.md").read_text()
+    with pytest.raises(MMFusionError, match="applies to image inputs"):
+        evaluate_run(run_dir, corruptions=["text:blur"])
+    with pytest.raises(MMFusionError, match="cannot corrupt 'audio'"):
+        evaluate_run(run_dir, corruptions=["audio:blur"])

@@ -1,0 +1,21 @@
+"""The corruption contract: degrade one raw value of a modality at an intensity in [0, 1]."""
+
+from __future__ import annotations
+
+import random
+from typing import Any, ClassVar
+
+
+class Corruption:
+    """Base class of corruptions. Subclasses set ``name``, ``modality`` and implement :meth:`apply`.
+
+    ``apply`` must return the value unchanged at intensity 0 and be deterministic given ``rng``
+    (mmfusion seeds it per sample, so a corrupted test set is the same for every model compared).
+    """
+
+    name: ClassVar[str]
+    modality: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def apply(self, value: Any, intensity: float, rng: random.Random) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
