@@ -86,8 +86,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .builder import build_fusion, build_model
     from .errors import DataError, MMFusionError, PluginError, SpecError, WeightsError
     from .interfaces.classifier import Classifier
-    from .interfaces.corruption import Corruption
     from .interfaces.config import ComponentConfig, DatasetConfig, EncoderConfig, FusionConfig, HeadConfig
+    from .interfaces.corruption import Corruption
     from .interfaces.dataset import DatasetSource, DatasetTables
     from .interfaces.encoder import Encoder, EncoderOutput
     from .interfaces.fusion import Fusion

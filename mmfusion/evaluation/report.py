@@ -15,7 +15,8 @@ def evaluation_markdown(report: Any) -> str:
     if report.corruption_summary:
         lines += ["", "## Robustness curves: one input corrupted", "",
                   "relative robustness = mean accuracy over the intensity range / clean accuracy", "",
-                  "| input | corruption | clean | worst | mean | relative robustness |", "|---|---|---:|---:|---:|---:|"]
+                  "| input | corruption | clean | worst | mean | relative robustness |",
+                  "|---|---|---:|---:|---:|---:|"]
         for row in report.corruption_summary:
             lines.append(f"| {row['modality']} | {row['corruption']} | {row['clean_accuracy']:.4f} | "
                          f"{row['worst_accuracy']:.4f} | {row['mean_accuracy']:.4f} | "
