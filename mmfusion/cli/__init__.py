@@ -52,6 +52,7 @@ def cli() -> None:
 
 
 def _register_commands() -> None:
+    from .ablate import ablate
     from .build import build
     from .evaluate import evaluate
     from .plugins import plugins
@@ -59,7 +60,7 @@ def _register_commands() -> None:
     from .schema import schema
     from .train import train
 
-    for command in (build, train, evaluate, predict, plugins, schema):
+    for command in (build, train, evaluate, predict, ablate, plugins, schema):
         cli.add_command(command)
 
 

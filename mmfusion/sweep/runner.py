@@ -1,0 +1,96 @@
+"""Running a sweep: every variant × seed, sharing the feature cache, skipping what is already done."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..data.tables import load_prepared_tables
+from ..errors import SpecError
+from ..evaluation.evaluate import evaluate_run
+from ..io import read_json, write_json_atomic
+from ..progress import Reporter
+from ..registry import Registry
+from ..runs import RunPaths
+from ..training.checkpoint import POINTER
+from ..training.trainer import Trainer
+from .report import write_reports
+from .spec import load_sweep, slug
+from .variants import all_variants, variant_spec
+
+RECORD = "ablation.json"
+
+
+@dataclass
+class SweepResult:
+    """Where the sweep wrote its outputs and one record per (variant, seed) run."""
+
+    out_dir: Path
+    records: list[dict[str, Any]]
+    files: dict[str, str] = field(default_factory=dict)
+    skipped: int = 0
+    wall_seconds: float = 0.0
+
+
+def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: str = "auto",
+              progress: bool = True, registry: Registry | None = None) -> SweepResult:
+    """Train and evaluate every variant of a sweep file for every seed, then write the reports.
+
+    Runs whose ``ablation.json`` exists are skipped, interrupted trainings resume, so running the
+    same command again continues an interrupted sweep.
+    """
+    started = time.perf_counter()
+    reporter = Reporter(progress)
+    sweep = load_sweep(sweep_file)
+    base, variants = all_variants(sweep, registry)
+    out_dir = Path(out) if out else Path("runs") / f"ablate-{slug(Path(sweep_file).stem)}"
+    specs = {(v.name, seed): variant_spec(base, v, seed, registry) for v in variants for seed in sweep.seeds}
+    if "test" not in load_prepared_tables(base.data, registry=registry).tables:
+        raise SpecError(f"the base spec {sweep.base} has no test data (data.source test table or data.split.test); "
+                        "an ablation reports test metrics")
+    records, skipped = [], 0
+    total = len(specs)
+    for index, ((name, seed), spec) in enumerate(specs.items(), start=1):
+        run_dir = out_dir / "runs" / slug(name) / f"seed-{seed}"
+        record_path = run_dir / RECORD
+        if record_path.exists():
+            records.append(read_json(record_path))
+            skipped += 1
+            reporter.log(f"[{index}/{total}] {name} (seed {seed}): done before, skipped")
+            continue
+        reporter.log(f"[{index}/{total}] {name} (seed {seed}) → {run_dir}")
+        run_started = time.perf_counter()
+        paths = RunPaths(run_dir)
+        if not paths.summary.exists():
+            resume = (paths.checkpoints / POINTER).exists()
+            Trainer(spec, run_dir, device=device, resume=resume, progress=progress, registry=registry).fit()
+        corruptions = sweep.evaluate.corruptions
+        if not isinstance(corruptions, bool):  # single-input baselines skip curves of inputs they lack
+            corruptions = [c for c in corruptions if c.split(":", 1)[0] in spec.model.encoders]
+        report = evaluate_run(run_dir, device=device, corruptions=corruptions, progress=progress,
+                              registry=registry)
+        summary = read_json(paths.summary)
+        record = {
+            "variant": name, "seed": seed, "run_dir": str(run_dir), "inputs": list(spec.model.encoders),
+            "accuracy": report.accuracy, "macro_f1": report.macro_f1,
+            "without": {r["condition"].removeprefix("without "): r["accuracy"] for r in report.robustness
+                        if r["condition"].startswith("without ")},
+            "trainable_parameters": summary["trainable_parameters"], "parameters": summary["parameters"],
+            "train_seconds": round(sum(row["seconds"] for row in _history(paths)), 2),
+            "wall_seconds": round(time.perf_counter() - run_started, 2),
+            "corruption_curves": report.corruption_curves, "corruption_summary": report.corruption_summary,
+        }
+        write_json_atomic(record_path, record)
+        records.append(record)
+        reporter.log(f"    accuracy {record['accuracy']:.4f}, macro-F1 {record['macro_f1']:.4f}")
+    files = write_reports(out_dir, records, [v.name for v in variants], list(base.model.encoders))
+    return SweepResult(out_dir, records, files, skipped, time.perf_counter() - started)
+
+
+def _history(paths: RunPaths) -> list[dict[str, Any]]:
+    import csv
+
+    with paths.metrics.open(encoding="utf-8") as handle:
+        return [{"seconds": float(row["seconds"])} for row in csv.DictReader(handle)]

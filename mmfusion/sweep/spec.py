@@ -1,0 +1,76 @@
+"""The sweep file: base spec, variants (spec overrides), seeds, baselines, robustness settings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ..errors import SpecError
+from ..paths import SpecLocation
+from ..spec.loader import format_errors, parse_yaml
+
+
+class VariantSpec(BaseModel):
+    """One variant: a name, spec overrides by dotted path, and optionally a subset of the modalities."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    set: dict[str, Any] = Field(default_factory=dict, description="Dotted spec path → value, e.g. "
+                                "{'model.fusion': {type: concat}, 'train.lr': 0.003}.")
+    modalities: list[str] | None = Field(None, description="Keep only these inputs (unimodal baselines).")
+
+
+class EvaluateSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    corruptions: list[str] | bool = Field(
+        default_factory=list,
+        description="Robustness curves, e.g. ['image:gaussian_noise=0,0.25,0.5'], or true for all corruptions.")
+
+
+class SweepSpec(BaseModel):
+    """What ``mmfusion ablate`` runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base: SpecLocation = Field(description="The spec every variant starts from (relative to the sweep file).")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    baselines: bool = Field(True, description="Add '<modality> only' variants for every input of the base spec.")
+    variants: list[VariantSpec] = Field(default_factory=list)
+    evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
+
+    @field_validator("variants")
+    @classmethod
+    def _unique_names(cls, variants: list[VariantSpec]) -> list[VariantSpec]:
+        names = [slug(v.name) for v in variants]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"variant names must be distinct (after lower-casing): {', '.join(duplicates)}")
+        return variants
+
+
+def slug(name: str) -> str:
+    """A folder name for a variant: ``"Attention + dropout"`` → ``attention-dropout``."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "variant"
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    """Read and validate a sweep file; relative paths resolve against its folder.
+
+    Raises:
+        SpecError: the file is missing or invalid (file, line and path named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"sweep file {path} does not exist")
+    data, lines = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a sweep file is a mapping with `base:` and `variants:`")
+    try:
+        return SweepSpec.model_validate(data, context={"base_dir": path.resolve().parent})
+    except ValidationError as exc:
+        raise SpecError(format_errors(exc, str(path), lines)) from None

@@ -1,0 +1,68 @@
+"""Turning the base spec and a variant into the variant's spec."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from ..errors import SpecError
+from ..registry import Registry
+from ..spec.loader import load_spec, validate_spec
+from ..spec.spec import Spec
+from .spec import SweepSpec, VariantSpec
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], where: str) -> dict[str, Any]:
+    """Set ``a.b.c: value`` paths in a nested mapping (creating mappings on the way)."""
+    out = copy.deepcopy(raw)
+    for dotted, value in overrides.items():
+        keys = dotted.split(".")
+        node = out
+        for depth, key in enumerate(keys[:-1]):
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            if not isinstance(child, dict):
+                raise SpecError(f"{where}: cannot set '{dotted}': '{'.'.join(keys[:depth + 1])}' is not a mapping")
+            node = child
+        node[keys[-1]] = copy.deepcopy(value)
+    return out
+
+
+def baseline_variants(base: Spec) -> list[VariantSpec]:
+    """'<input> only' for every input of the base spec (when it has more than one)."""
+    if len(base.model.encoders) < 2:
+        return []
+    return [VariantSpec(name=f"{m} only", modalities=[m]) for m in base.model.encoders]
+
+
+def variant_spec(base: Spec, variant: VariantSpec, seed: int, registry: Registry | None = None) -> Spec:
+    """The base spec with the variant's overrides, inputs and seed.
+
+    Raises:
+        SpecError: the overrides produce an invalid spec (the message names the variant).
+    """
+    raw = base.model_dump(mode="json", exclude_none=True)
+    where = f"variant '{variant.name}'"
+    raw = apply_overrides(raw, variant.set, where)
+    if variant.modalities is not None:
+        unknown = sorted(set(variant.modalities) - set(raw["model"]["encoders"]))
+        if unknown:
+            raise SpecError(f"{where}: modalities {', '.join(unknown)} are not inputs of the base spec "
+                            f"({', '.join(raw['model']['encoders'])})")
+        raw["model"]["encoders"] = {m: raw["model"]["encoders"][m] for m in variant.modalities}
+        columns = (raw.get("data") or {}).get("columns") or {}
+        if columns:
+            raw["data"]["columns"] = {m: c for m, c in columns.items() if m in variant.modalities}
+    raw.setdefault("train", {})["seed"] = seed
+    return validate_spec(raw, source_name=where, registry=registry)
+
+
+def all_variants(sweep: SweepSpec, registry: Registry | None = None) -> tuple[Spec, list[VariantSpec]]:
+    base = load_spec(sweep.base, registry=registry)
+    if base.data is None:
+        raise SpecError(f"the base spec {sweep.base} has no data section; an ablation needs data to train on")
+    variants = (baseline_variants(base) if sweep.baselines else []) + list(sweep.variants)
+    if not variants:
+        raise SpecError("the sweep has no variants (add `variants:` or set `baselines: true`)")
+    return base, variants
