@@ -1,0 +1,83 @@
+"""Ablation sweeps: all outputs, resumption, and clear errors for bad sweep files."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mmfusion.cli import cli
+from mmfusion.errors import SpecError
+from mmfusion.sweep.runner import run_sweep
+from mmfusion.sweep.spec import load_sweep
+
+from ..conftest import write_spec, xor_spec
+
+SWEEP = """\
+base: base.yaml
+seeds: [0, 1]
+variants:
+  - name: Concat
+  - name: Gated fusion
+    set: {{model.fusion: {{type: gated, dim: 16}}, train.lr: 0.005}}
+evaluate:
+  corruptions: ["image:occlusion=0,1"{extra}]
+"""
+
+
+@pytest.fixture
+def sweep_file(xor_data: Path, tiny_bert: Path, feature_cache: Path, tmp_path: Path) -> Path:
+    xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, epochs=3, name="base.yaml")
+    return write_spec(tmp_path, SWEEP.format(extra=""), "sweep.yaml")
+
+
+def test_sweep_writes_every_output_and_resumes(sweep_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = run_sweep(sweep_file, out, progress=False)
+    variants = ["image only", "text only", "Concat", "Gated fusion"]
+    assert [(r["variant"], r["seed"]) for r in result.records] == [(v, s) for v in variants for s in (0, 1)]
+    for name in ("results.csv", "results.md", "results.png", "corruption_curves.png"):
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert len(rows) == 8 and rows[0]["accuracy_without_text"] == ""  # image only has no text to remove
+    concat = [r for r in rows if r["variant"] == "Concat"]
+    assert all(0 <= float(r["accuracy_without_text"]) <= 1 and 0 <= float(r["accuracy"]) <= 1 for r in concat)
+    markdown = (out / "results.md").read_text()
+    assert "| Concat | 2 |" in markdown and " ± " in markdown and "Does fusion pay?" in markdown
+    assert "image:occlusion" in markdown
+    assert (out / "runs" / "gated-fusion" / "seed-1" / "weights.safetensors").exists()
+    gated = load_sweep(sweep_file).variants[1]
+    assert gated.set["train.lr"] == 0.005
+
+    (out / "runs" / "concat" / "seed-1" / "ablation.json").unlink()  # as if interrupted during this run
+    again = run_sweep(sweep_file, out, progress=False)
+    assert again.skipped == 7
+    assert [r["accuracy"] for r in again.records] == [r["accuracy"] for r in result.records]
+
+
+def test_bad_sweeps_are_clear_errors(sweep_file: Path, tmp_path: Path) -> None:
+    def error(text: str) -> str:
+        path = write_spec(tmp_path, text, "bad.yaml")
+        with pytest.raises(SpecError) as info:
+            run_sweep(path, tmp_path / "never", progress=False)
+        return str(info.value)
+
+    assert "variant 'x': model.fusion.type: unknown fusion 'gatd'" in error(
+        "base: base.yaml\nvariants:\n  - name: x\n    set: {model.fusion: {type: gatd}}\n")
+    assert "modalities audio are not inputs" in error(
+        "base: base.yaml\nvariants:\n  - name: x\n    modalities: [audio]\n")
+    assert "variant names must be distinct" in error(
+        "base: base.yaml\nvariants:\n  - name: A\n  - name: a\n")
+    assert "bad.yaml:2: seedz: unknown key" in error("base: base.yaml\nseedz: [1]\n")
+    assert "no variants" in error("base: base.yaml\nbaselines: false\n")
+    assert not (tmp_path / "never").exists()  # nothing trained before the sweep was checked
+
+
+def test_ablate_command(sweep_file: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["ablate", str(sweep_file), "--out", str(tmp_path / "cli"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "Ablation results" in result.output and "8 runs" in result.output
+    missing = CliRunner().invoke(cli, ["ablate", str(tmp_path / "none.yaml")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
