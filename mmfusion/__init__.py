@@ -27,6 +27,7 @@ _EXPORTS: dict[str, str] = {
     "Modality": "mmfusion.interfaces.modality",
     "CellContext": "mmfusion.interfaces.modality",
     "BadValueError": "mmfusion.interfaces.modality",
+    "is_empty_cell": "mmfusion.interfaces.modality",
     "Corruption": "mmfusion.interfaces.corruption",
     "DatasetSource": "mmfusion.interfaces.dataset",
     "DatasetTables": "mmfusion.interfaces.dataset",
@@ -91,7 +92,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .interfaces.dataset import DatasetSource, DatasetTables
     from .interfaces.encoder import Encoder, EncoderOutput
     from .interfaces.fusion import Fusion
-    from .interfaces.modality import BadValueError, CellContext, Modality
+    from .interfaces.modality import BadValueError, CellContext, Modality, is_empty_cell
     from .model import MultimodalModel
     from .registry import Registry, get_registry, load_registry
     from .runs import load_run

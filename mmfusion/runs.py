@@ -5,6 +5,7 @@ RUN/
   spec.yaml             the resolved spec (model, data, train)
   labels.json           class names in output order
   inputs.json           modality → column(s) and the label column used in training
+  preprocessing.json    what encoders learned from the training data (e.g. standardisation)
   weights.safetensors   best model weights
   metrics.csv           one row per epoch
   summary.json          final metrics, timings, device, precision, data counts
@@ -45,6 +46,10 @@ class RunPaths:
     @property
     def inputs(self) -> Path:
         return self.root / "inputs.json"
+
+    @property
+    def preprocessing(self) -> Path:
+        return self.root / "preprocessing.json"
 
     @property
     def weights(self) -> Path:
@@ -101,6 +106,9 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registr
     spec = load_spec(paths.spec, registry=registry)
     labels = [str(x) for x in read_json(paths.labels)]
     model = build_model(spec, len(labels), registry=registry)
+    if paths.preprocessing.exists():
+        for modality, learned in read_json(paths.preprocessing).items():
+            model.encoders[modality].load_preprocessing_state(learned)
     state = load_file(str(paths.weights))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:

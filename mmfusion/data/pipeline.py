@@ -100,10 +100,13 @@ def build_pipeline(
     reporter: Reporter | None = None,
     registry: Registry | None = None,
     modality_overrides: Mapping[str, Modality] | None = None,
+    fit_split: str | None = None,
 ) -> DataPipeline:
     """Parse the tables, run frozen encoders once (cached), pre-tokenise text; ready to batch.
 
     ``modality_overrides`` replaces how some inputs are read (e.g. corrupted for robustness curves).
+    With ``fit_split``, encoders that learn their preprocessing from data (standardisation,
+    vocabularies) fit it on that split's values first.
     """
     import contextlib
 
@@ -135,6 +138,12 @@ def build_pipeline(
         if nothing:
             reporter.warn(f"{split}: {nothing} row(s) have no modality at all; the model sees only placeholders")
 
+    if fit_split is not None:
+        for m, encoder in model.encoders.items():
+            if encoder.learns_preprocessing():
+                values = [modalities[m].load(r) for r in tables[fit_split].references[m] if r is not None]
+                encoder.fit_preprocessing(values)
+                encoder.to(device)
     frozen = [m for m, enc in model.encoders.items() if enc.frozen and not enc.augments()]
     cached_names = frozen if cache else []
     live = [m for m in model.encoders if m not in cached_names]

@@ -69,16 +69,26 @@ class Predictor:
                             f"{', '.join(self.modalities)}")
         raw: dict[str, Any] = {}
         for m in self.modalities:
-            value = sample.get(m)
-            cells = list(value) if isinstance(value, (list, tuple)) else [value]
+            cells, columns = self._cells(m, sample.get(m))
             try:
-                ref = self.handlers[m].parse(cells, CellContext(where, 0, (m,), root))
+                ref = self.handlers[m].parse(cells, CellContext(where, 0, columns, root))
             except BadValueError as exc:
                 raise DataError(str(exc)) from None
             raw[m] = None if ref is None else self.handlers[m].load(ref)
         if all(v is None for v in raw.values()):
             raise DataError(f"{where}: no input given; give at least one of {', '.join(self.modalities)}")
         return raw
+
+    def _cells(self, modality: str, value: Any) -> tuple[list[Any], tuple[str, ...]]:
+        """A sample's value as table cells and their column names (multi-column modalities need both)."""
+        trained = self.run.inputs.get("columns", {}).get(modality) or [modality]
+        trained = [trained] if isinstance(trained, str) else list(trained)
+        if isinstance(value, Mapping):  # {column: cell}, e.g. a tabular row
+            return list(value.values()), tuple(str(k) for k in value)
+        if isinstance(value, (list, tuple)):
+            names = trained if len(trained) == len(value) else [f"{modality}[{i}]" for i in range(len(value))]
+            return list(value), tuple(names)
+        return [value], (trained[0] if len(trained) == 1 else modality,)
 
     def predict_proba(self, samples: Sequence[Mapping[str, Any]], *, root: str | Path | None = None,
                       source: str = "input") -> np.ndarray:

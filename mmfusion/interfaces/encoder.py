@@ -85,6 +85,26 @@ class Encoder(nn.Module):
         """Return one plausible raw value, used for dummy batches and the conformance kit."""
         raise NotImplementedError
 
+    def fit_preprocessing(self, values: Sequence[Any]) -> None:
+        """Learn data-dependent preprocessing from the training split's (present) raw values.
+
+        Called once before training, e.g. to standardise numbers or build a category vocabulary; the
+        encoder may resize its layers here. Whatever it learns must come back from
+        :meth:`preprocessing_state` so that a saved run can be rebuilt. The default learns nothing.
+        """
+
+    def preprocessing_state(self) -> dict[str, Any]:
+        """JSON-serialisable state learned by :meth:`fit_preprocessing` (saved in the run directory)."""
+        return {}
+
+    def load_preprocessing_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`preprocessing_state` (called before the weights are loaded)."""
+
+    @classmethod
+    def learns_preprocessing(cls) -> bool:
+        """Whether this encoder overrides :meth:`fit_preprocessing`."""
+        return cls.fit_preprocessing is not Encoder.fit_preprocessing
+
     def augments(self) -> bool:
         """Whether ``preprocess(train=True)`` differs from ``train=False`` (disables feature caching)."""
         return False
@@ -127,7 +147,10 @@ class Encoder(nn.Module):
             files = sorted(p for p in Path(weights).rglob("*") if p.is_file()) if Path(weights).is_dir() else [
                 Path(weights)]
             parts["weights"] = [[str(p), p.stat().st_size, int(p.stat().st_mtime)] for p in files]
-        return json.dumps(parts, sort_keys=True)
+        state = self.preprocessing_state()
+        if state:
+            parts["preprocessing"] = state
+        return json.dumps(parts, sort_keys=True, default=str)
 
     @classmethod
     def conformance_configs(cls, workdir: Path) -> list[EncoderConfig]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import torch
@@ -11,9 +12,13 @@ from .common import close, config_roundtrip, configs_for, network_blocked, requi
 
 
 def _build(component: type[Encoder], config) -> Encoder:  # type: ignore[no-untyped-def]
+    """Build (offline) and, for encoders that learn preprocessing from data, fit it on example values."""
     torch.manual_seed(0)
     with network_blocked():
         encoder = component(config)
+    if encoder.learns_preprocessing():
+        rng = random.Random(123)
+        encoder.fit_preprocessing([encoder.example_input(rng) for _ in range(16)])
     return encoder.eval()
 
 
@@ -86,12 +91,15 @@ def check_encoder_deterministic(component: type[Encoder]) -> None:
 
 
 def check_encoder_state_dict_roundtrip(component: type[Encoder]) -> None:
-    """Weights saved with safetensors and loaded into a fresh instance give the same outputs."""
+    """Learned preprocessing (as JSON) and weights (safetensors) restore a fresh instance's outputs exactly."""
     for config in configs_for(component):
         first = _build(component, config)
         torch.manual_seed(1)
         with network_blocked():
             second = component(config).eval()
+        learned = json.loads(json.dumps(first.preprocessing_state()))
+        require(isinstance(learned, dict), "preprocessing_state() must return a JSON-serialisable dict")
+        second.load_preprocessing_state(learned)  # what load_run does before loading the weights
         roundtrip_state(first, second, workdir_for(component))
         values = _examples(first)
         require(close(_encode(first, values).pooled, _encode(second, values).pooled, atol=1e-5),

@@ -147,11 +147,14 @@ class Trainer:
             model, spec.data, prepared, labels, cache=train_cfg.cache_features,
             cache_dir=Path(train_cfg.cache_dir) if train_cfg.cache_dir else None, device=self.device,
             autocast=self.precision.autocast, channels_last=bool(channels_last), num_workers=train_cfg.num_workers,
-            reporter=reporter, registry=self.registry)
+            reporter=reporter, registry=self.registry, fit_split="train")
         prepare_seconds = time.perf_counter() - extract_started
         self.paths.root.mkdir(parents=True, exist_ok=True)
         (self.paths.root / "spec.yaml").write_text(spec_to_yaml(spec), encoding="utf-8")
         write_json_atomic(self.paths.labels, labels.names)
+        learned = {m: e.preprocessing_state() for m, e in model.encoders.items() if e.preprocessing_state()}
+        if learned:
+            write_json_atomic(self.paths.preprocessing, learned)
         write_json_atomic(self.paths.inputs, {
             "columns": pipeline.columns, "label_column": prepared.label_column,
             "modalities": {m: e.modality for m, e in model.encoders.items()}})
