@@ -76,3 +76,27 @@ class Mislabelled(Classifier):
 def mmfusion_heads():
     return [Mislabelled]
 '''
+
+WRONG_DIM = '''
+from typing import Literal
+import torch
+from mmfusion import Fusion, FusionConfig, hookimpl
+
+class WrongDimConfig(FusionConfig):
+    type: Literal["wrong_dim"] = "wrong_dim"
+
+class WrongDimFusion(Fusion):
+    """Declares 5 output features but returns 4."""
+    name = "wrong_dim"
+    Config = WrongDimConfig
+    def __init__(self, config, input_dims):
+        super().__init__(config, input_dims)
+        self.proj = torch.nn.ModuleDict({m: torch.nn.Linear(d, 4) for m, d in self.input_dims.items()})
+        self.output_dim = 5
+    def forward(self, outputs, present):
+        return sum(self.proj[m](outputs[m].pooled) * present[m][:, None] for m in self.modalities)
+
+@hookimpl
+def mmfusion_fusions():
+    return [WrongDimFusion]
+'''

@@ -1,15 +1,23 @@
-"""``mmfusion plugins``: which plugins loaded, what each provides, and what failed."""
+"""``mmfusion plugins``: which plugins loaded, what each provides, what failed; ``--check`` runs the kit."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 
 from .output import console, print_json
 
+CHECKED_KINDS = ("encoder", "fusion", "head")
+
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-def plugins(as_json: bool) -> None:
+@click.option("--check", is_flag=True,
+              help="Run the conformance kit on every installed encoder, fusion and head; exit 1 if any fails.")
+@click.option("--only", multiple=True, metavar="NAME",
+              help="With --check: only these components (name or distribution:name; repeatable).")
+def plugins(as_json: bool, check: bool, only: tuple[str, ...]) -> None:
     """List plugins (distribution, version), their components and any plugin problems."""
     from ..registry import duplicate_message, get_registry
 
@@ -18,6 +26,7 @@ def plugins(as_json: bool) -> None:
     for entry in registry.entries():
         by_plugin.setdefault(entry.plugin.name, []).append(entry)
     problems = [f.describe() for f in registry.failures] + [duplicate_message(g) for g in registry.conflicts()]
+    checks = _run_checks(registry, only, progress=not as_json) if check else None
     if as_json:
         print_json({
             "plugins": [
@@ -30,8 +39,31 @@ def plugins(as_json: bool) -> None:
             "failures": [vars(f) for f in registry.failures],
             "conflicts": [[e.qualified_name for e in g] for g in registry.conflicts()],
             "problems": problems,
+            **({"checks": checks} if checks is not None else {}),
         })
-        return
+    else:
+        _print(registry, by_plugin, problems, checks)
+    if checks is not None and (problems or any(not c["passed"] for c in checks)):
+        sys.exit(1)
+
+
+def _run_checks(registry, only: tuple[str, ...], progress: bool) -> list[dict]:  # type: ignore[no-untyped-def]
+    from ..testing import run_checks
+
+    entries = [e for kind in CHECKED_KINDS for e in registry.entries(kind)
+               if not only or e.name in only or e.qualified_name in only]
+    results = []
+    for entry in entries:
+        if progress:
+            click.echo(f"checking {entry.kind} {entry.qualified_name} ...", err=True)
+        for result in run_checks(entry.cls):
+            results.append({"kind": entry.kind, "component": entry.qualified_name, "check": result.check,
+                            "passed": result.passed, "message": result.message,
+                            "seconds": round(result.seconds, 3)})
+    return results
+
+
+def _print(registry, by_plugin, problems, checks) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
     table = Table(title="mmfusion plugins")
@@ -48,7 +80,20 @@ def plugins(as_json: bool) -> None:
     out = console()
     out.print(table)
     for problem in problems:
-        out.print(f"[red]✗ {problem}[/red]")
+        out.print(f"[red]✗ {problem}[/red]", markup=True, highlight=False)
+    if checks is None:
+        return
+    summary = Table(title="conformance checks")
+    for column in ("component", "passed", "failed checks"):
+        summary.add_column(column)
+    components = list(dict.fromkeys((c["kind"], c["component"]) for c in checks))
+    for kind, name in components:
+        mine = [c for c in checks if c["component"] == name and c["kind"] == kind]
+        failed = [c for c in mine if not c["passed"]]
+        passed = f"{len(mine) - len(failed)}/{len(mine)}"
+        summary.add_row(f"{kind} {name}", f"[green]{passed}[/green]" if not failed else f"[red]{passed}[/red]",
+                        "\n".join(f"{c['check']}: {c['message']}" for c in failed))
+    out.print(summary)
 
 
 def _modality(entry) -> str | None:  # type: ignore[no-untyped-def]

@@ -170,7 +170,8 @@ def check_fusion_single_modality(component: type[Fusion]) -> None:
         fusion = _build(component, config, dims={"image": 8})
         outputs = {"image": make_outputs()["image"]}
         out = _run(fusion, outputs, {"image": torch.ones(5, dtype=torch.bool)})
-        require(tuple(out.shape) == (5, fusion.output_dim), "wrong output shape with a single modality")
+        require(tuple(out.shape) == (5, fusion.output_dim),
+                f"with a single modality the output has shape {tuple(out.shape)}, expected (5, {fusion.output_dim})")
 
 
 FUSION_CHECKS = [
