@@ -55,12 +55,13 @@ def _register_commands() -> None:
     from .ablate import ablate
     from .build import build
     from .evaluate import evaluate
+    from .new_plugin import new_plugin
     from .plugins import plugins
     from .predict import predict
     from .schema import schema
     from .train import train
 
-    for command in (build, train, evaluate, predict, ablate, plugins, schema):
+    for command in (build, train, evaluate, predict, ablate, plugins, schema, new_plugin):
         cli.add_command(command)
 
 

@@ -1,0 +1,22 @@
+"""``mmfusion new-plugin NAME``: scaffold a plugin distribution that passes the conformance kit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command("new-plugin")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["encoder", "fusion", "head"]), default="encoder", show_default=True)
+@click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("."), show_default=True,
+              help="Where to create mmfusion-<name>/.")
+def new_plugin(name: str, kind: str, directory: Path) -> None:
+    """Create mmfusion-NAME/: pyproject with the entry point, a working component, a conformance test."""
+    from ..scaffold.create import new_plugin as create
+
+    root = create(name, kind, directory)
+    click.echo(f"created {root}/ with a working {kind}. Next:\n"
+               f"  cd {root} && pip install -e '.[test]' && pytest && mmfusion plugins\n"
+               "then replace the example component with yours (docs/plugins/writing-a-plugin.md).")

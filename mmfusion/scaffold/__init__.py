@@ -1,0 +1,1 @@
+"""``mmfusion new-plugin``: a plugin distribution that starts from a passing state."""

@@ -1,0 +1,215 @@
+"""File templates of a new plugin (``$name``: component name, ``$package``: import package, ``$dist``: distribution)."""
+
+from __future__ import annotations
+
+PYPROJECT = '''\
+[build-system]
+requires = ["setuptools>=68"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "$dist"
+version = "0.1.0"
+description = "$title for mmfusion"
+readme = "README.md"
+requires-python = ">=3.10"
+dependencies = ["mmfusion>=$mmfusion_version"]
+
+[project.optional-dependencies]
+test = ["pytest>=8"]
+
+# mmfusion finds the plugin through this entry point: the module that implements the hooks.
+[project.entry-points.mmfusion]
+$name = "$package"
+
+[tool.setuptools]
+packages = ["$package"]
+'''
+
+README = '''\
+# $dist
+
+$title for [mmfusion](https://pypi.org/project/mmfusion/).
+
+```bash
+pip install -e ".[test]"
+pytest                   # the mmfusion conformance kit
+mmfusion plugins         # lists $dist with $kind '$name'
+```
+
+Use it in a spec:
+
+```yaml
+$usage
+```
+'''
+
+INIT = '''\
+"""$dist: $title."""
+
+from mmfusion import hookimpl
+
+from .$module import $config_class, $class_name
+
+__all__ = ["$config_class", "$class_name"]
+
+
+@hookimpl
+def $hook():
+    return [$class_name]
+'''
+
+TEST = '''\
+"""The mmfusion conformance kit: every check of the $kind contract, one test each."""
+
+from mmfusion.testing import parametrize_with_checks
+
+from $package import $class_name
+
+
+@parametrize_with_checks([$class_name])
+def test_conformance(component, check):
+    check(component)
+'''
+
+ENCODER = '''\
+"""$title: hashed bag-of-words text encoder (replace with your model)."""
+
+from __future__ import annotations
+
+import random
+import zlib
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from mmfusion import Encoder, EncoderConfig, EncoderOutput
+
+
+class $config_class(EncoderConfig):
+    type: Literal["$name"] = "$name"
+    buckets: int = Field(4096, ge=16, description="Hash buckets (embedding rows).")
+    dim: int = Field(64, ge=1, description="Output width.")
+    max_words: int = Field(64, ge=1)
+
+
+class $class_name(Encoder):
+    """Each word hashed to an embedding; tokens with their mask, pooled by the mean."""
+
+    name = "$name"
+    Config = $config_class
+    modality = "text"
+
+    def __init__(self, config: $config_class) -> None:
+        super().__init__(config)
+        self.embedding = nn.Embedding(config.buckets + 1, config.dim, padding_idx=0)
+        self.output_dim = config.dim
+        self.provides_tokens = True
+
+    def preprocess(self, value, *, train=False):
+        words = str(value).lower().split()[: self.config.max_words] or [""]
+        return {"ids": torch.tensor([1 + zlib.crc32(w.encode()) % self.config.buckets for w in words])}
+
+    def collate(self, items):
+        length = max(len(item["ids"]) for item in items)
+        ids = torch.zeros(len(items), length, dtype=torch.long)
+        for row, item in enumerate(items):
+            ids[row, : len(item["ids"])] = item["ids"]
+        return {"ids": ids}
+
+    def forward(self, inputs):
+        ids = inputs["ids"]
+        mask = ids > 0
+        tokens = self.embedding(ids)
+        weights = mask.unsqueeze(-1).to(tokens.dtype)
+        return EncoderOutput((tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0), tokens, mask)
+
+    def example_input(self, rng: random.Random):
+        return " ".join(rng.choice(["red", "blue", "circle", "square", "is", "the"]) for _ in range(5))
+'''
+
+FUSION = '''\
+"""$title: mean of projected modality vectors over the modalities each sample has (replace with yours)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from torch import nn
+
+from mmfusion import Fusion, FusionConfig
+
+
+class $config_class(FusionConfig):
+    type: Literal["$name"] = "$name"
+    dim: int = Field(128, ge=1, description="Output width.")
+
+
+class $class_name(Fusion):
+    """Project each modality to `dim`, average over the present ones."""
+
+    name = "$name"
+    Config = $config_class
+
+    def __init__(self, config: $config_class, input_dims) -> None:
+        super().__init__(config, input_dims)
+        self.projections = nn.ModuleDict({m: nn.Linear(d, config.dim) for m, d in self.input_dims.items()})
+        self.output_dim = config.dim
+        self.uses_tokens = False
+
+    def forward(self, outputs, present):
+        total, count = 0, 0
+        for m in self.modalities:  # sorted, so the result never depends on mapping order
+            weight = present[m].unsqueeze(1).to(outputs[m].pooled.dtype)
+            total = total + self.projections[m](outputs[m].pooled) * weight
+            count = count + weight
+        return total / count.clamp(min=1.0)
+'''
+
+HEAD = '''\
+"""$title: cosine-similarity classifier head with a learned temperature (replace with yours)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from pydantic import Field
+from torch import nn
+
+from mmfusion import Classifier, HeadConfig
+
+
+class $config_class(HeadConfig):
+    type: Literal["$name"] = "$name"
+    scale: float = Field(10.0, gt=0, description="Initial temperature of the cosine logits.")
+
+
+class $class_name(Classifier):
+    """Logits = scale · cos(x, w_c) for one learned prototype per class."""
+
+    name = "$name"
+    Config = $config_class
+
+    def __init__(self, config: $config_class, input_dim: int, num_classes: int) -> None:
+        super().__init__(config, input_dim, num_classes)
+        self.prototypes = nn.Parameter(torch.randn(num_classes, input_dim) * 0.02)
+        self.scale = nn.Parameter(torch.tensor(float(config.scale)))
+
+    def forward(self, features):
+        x = nn.functional.normalize(features, dim=-1)
+        w = nn.functional.normalize(self.prototypes, dim=-1)
+        return self.scale * x @ w.t()
+'''
+
+COMPONENTS = {
+    "encoder": {"template": ENCODER, "hook": "mmfusion_encoders", "suffix": "Encoder",
+                "usage": "model:\n  encoders:\n    text: {type: $name, dim: 64}\n  fusion: {type: concat}"},
+    "fusion": {"template": FUSION, "hook": "mmfusion_fusions", "suffix": "Fusion",
+               "usage": "model:\n  fusion: {type: $name, dim: 128}"},
+    "head": {"template": HEAD, "hook": "mmfusion_heads", "suffix": "Head",
+             "usage": "model:\n  head: {type: $name}"},
+}

@@ -1,0 +1,49 @@
+"""`mmfusion new-plugin`: the scaffold passes its own conformance tests and declares a working entry point."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mmfusion.cli import cli
+from mmfusion.registry import load_registry
+
+from ..plugin_fixtures import make_distribution
+
+
+@pytest.mark.parametrize("kind", ["encoder", "fusion", "head"])
+def test_scaffold_starts_from_a_passing_state(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = CliRunner().invoke(cli, ["new-plugin", f"my_{kind}", "--kind", kind, "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    root = tmp_path / f"mmfusion-my-{kind}"
+    assert {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} == {
+        "pyproject.toml", "README.md", f"mmfusion_my_{kind}/__init__.py", f"mmfusion_my_{kind}/{kind}.py",
+        "tests/test_conformance.py"}
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
+                           cwd=root, capture_output=True, text=True, env={"PYTHONPATH": str(root), "PATH": ""})
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert " passed" in tests.stdout and "failed" not in tests.stdout
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert project["project"]["name"] == f"mmfusion-my-{kind}"
+    entry = project["project"]["entry-points"]["mmfusion"]
+    assert entry == {f"my_{kind}": f"mmfusion_my_{kind}"}
+    # installed (a dist-info with that entry point), mmfusion discovers it
+    monkeypatch.syspath_prepend(str(root))
+    make_distribution(root, project["project"]["name"], {}, entry)
+    registry = load_registry(autoload=True)
+    assert registry.resolve({"encoder": "encoder", "fusion": "fusion", "head": "head"}[kind],
+                            f"my_{kind}").plugin.distribution == f"mmfusion-my-{kind}"
+
+
+def test_bad_names_and_existing_folders(tmp_path: Path) -> None:
+    runner = CliRunner()
+    assert "must be a lower-case identifier" in runner.invoke(cli, ["new-plugin", "9lives", "--dir",
+                                                                    str(tmp_path)]).output
+    assert runner.invoke(cli, ["new-plugin", "twice", "--dir", str(tmp_path)]).exit_code == 0
+    again = runner.invoke(cli, ["new-plugin", "twice", "--dir", str(tmp_path)])
+    assert again.exit_code == 2 and "already exists" in again.output
