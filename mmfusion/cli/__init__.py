@@ -55,13 +55,14 @@ def _register_commands() -> None:
     from .ablate import ablate
     from .build import build
     from .evaluate import evaluate
+    from .export import export
     from .new_plugin import new_plugin
     from .plugins import plugins
     from .predict import predict
     from .schema import schema
     from .train import train
 
-    for command in (build, train, evaluate, predict, ablate, plugins, schema, new_plugin):
+    for command in (build, train, evaluate, predict, ablate, export, plugins, schema, new_plugin):
         cli.add_command(command)
 
 

@@ -79,7 +79,8 @@ class MissingModalityFusion(Fusion):
                 tokens, mask = out.as_tokens()
                 first_only = torch.zeros_like(mask)
                 first_only[:, 0] = True
-                mask = torch.where(absent.unsqueeze(1), first_only, mask)
+                # logical ops rather than where() on bools: exported graphs run on more runtimes
+                mask = (mask & ~absent.unsqueeze(1)) | (first_only & absent.unsqueeze(1))
                 placeholder = self.placeholder_token[m].to(tokens.dtype)
                 tokens = torch.where(absent.view(-1, 1, 1), placeholder.expand_as(tokens), tokens)
             filled[m] = EncoderOutput(pooled, tokens, mask)

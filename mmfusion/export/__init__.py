@@ -1,0 +1,1 @@
+"""Exporting a trained run: ONNX or TorchScript models that take preprocessed tensors and presence masks."""

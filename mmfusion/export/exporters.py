@@ -1,0 +1,130 @@
+"""ONNX and TorchScript export of a run, with a JSON sidecar and a numerical check against PyTorch."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import MMFusionError
+from ..io import write_json_atomic
+from ..runs import LoadedRun, load_run
+from .metadata import export_metadata
+from .wrapper import TensorInterface, flatten, interface_for, variable_axes
+
+FORMATS = ("onnx", "torchscript")
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    metadata_path: Path
+    format: str
+    seconds: float
+    max_abs_diff: dict[str, float] = field(default_factory=dict)
+
+
+def _onnx(interface: TensorInterface, example: list[torch.Tensor], axes: list[dict[int, str]], path: Path,
+          opset: int | None) -> None:
+    try:
+        import onnxscript  # noqa: F401  (the torch.export-based exporter needs it)
+        from torch.export import Dim
+    except ImportError:
+        raise MMFusionError("ONNX export needs onnx and onnxscript: pip install 'mmfusion[export]'") from None
+    dims: dict[str, Any] = {}
+    shapes = []
+    for tensor_axes in axes:
+        spec = {}
+        for axis, name in tensor_axes.items():
+            if name not in dims:
+                dims[name] = Dim(name.replace(".", "_"), min=1, max=65536)
+            spec[axis] = dims[name]
+        shapes.append(spec)
+    kwargs = {"opset_version": opset} if opset else {}
+    torch.onnx.export(interface, tuple(example), str(path), dynamo=True, input_names=interface.input_names,
+                      output_names=["logits"], dynamic_shapes=(tuple(shapes),), external_data=False, **kwargs)
+
+
+def _torchscript(interface: TensorInterface, example: list[torch.Tensor], path: Path) -> None:
+    traced = torch.jit.trace(interface, tuple(example), check_trace=False, strict=False)
+    traced.save(str(path))
+
+
+def _run_exported(fmt: str, path: Path, names: list[str], tensors: list[torch.Tensor]) -> np.ndarray:
+    if fmt == "onnx":
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return session.run(None, {n: t.numpy() for n, t in zip(names, tensors)})[0]
+    module = torch.jit.load(str(path))
+    with torch.inference_mode():
+        return module(*tensors).numpy()
+
+
+def verify_export(fmt: str, path: Path, interface: TensorInterface, model) -> dict[str, float]:  # type: ignore
+    """Largest |exported − PyTorch| logit difference on batches with every modality and with one absent."""
+    from ..batch import example_batch
+
+    diffs = {}
+    cases = {"all present": example_batch(model, 5, with_absent=False, seed=1),
+             "some absent": example_batch(model, 5, with_absent=True, seed=2)}
+    for name, batch in cases.items():
+        tensors = flatten(batch, interface.layout)
+        with torch.inference_mode():
+            expected = interface(*tensors).numpy()
+        try:
+            got = _run_exported(fmt, path, interface.input_names, tensors)
+        except ImportError:
+            raise MMFusionError("checking the ONNX file needs onnxruntime: pip install onnxruntime "
+                                "(or export with --no-verify)") from None
+        diffs[name] = float(np.abs(got - expected).max())
+    return diffs
+
+
+def export_run(run: str | Path | LoadedRun, fmt: str, out: str | Path | None = None, *, opset: int | None = None,
+               verify: bool = True, tolerance: float = 1e-3) -> ExportResult:
+    """Export a run's model; writes the model file and ``<file>.json`` (labels, inputs, preprocessing).
+
+    Raises:
+        MMFusionError: unknown format, a component that cannot be exported, or outputs that differ
+            from PyTorch by more than ``tolerance``.
+    """
+    if fmt not in FORMATS:
+        raise MMFusionError(f"unknown export format '{fmt}'; choose one of {', '.join(FORMATS)}")
+    loaded = run if isinstance(run, LoadedRun) else load_run(run, device="cpu")
+    model = loaded.model.to("cpu").eval()
+    for encoder in model.encoders.values():
+        encoder.to(memory_format=torch.contiguous_format)
+    suffix = {"onnx": ".onnx", "torchscript": ".pt"}[fmt]
+    path = Path(out) if out else loaded.paths.root / "export" / f"model{suffix}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    interface, batch = interface_for(model)
+    example = flatten(batch, interface.layout)
+    axes = variable_axes(batch, interface.layout)
+    started = time.perf_counter()
+    try:
+        if fmt == "onnx":
+            _onnx(interface, example, axes, path, opset)
+        else:
+            _torchscript(interface, example, path)
+    except MMFusionError:
+        raise
+    except Exception as exc:
+        kinds = ", ".join(f"{m}: {e.config.type}" for m, e in model.encoders.items())
+        raise MMFusionError(
+            f"exporting to {fmt} failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+            f"components: {kinds}, fusion {model.fusion.config.type}, head {model.head.config.type}. "
+            "See docs/export.md for what can be exported.") from exc
+    seconds = time.perf_counter() - started
+    metadata_path = path.with_suffix(path.suffix + ".json")
+    write_json_atomic(metadata_path, export_metadata(loaded, interface, axes, fmt, path.name))
+    diffs = verify_export(fmt, path, interface, model) if verify else {}
+    worst = max(diffs.values(), default=0.0)
+    if worst > tolerance:
+        raise MMFusionError(f"the exported {fmt} model's logits differ from PyTorch by up to {worst:.2e} "
+                            f"(tolerance {tolerance:g}); do not use it")
+    return ExportResult(path, metadata_path, fmt, seconds, diffs)

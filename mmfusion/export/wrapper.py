@@ -1,0 +1,71 @@
+"""A plain-tensor view of the model: flat inputs (per modality its tensors, then its presence mask) → logits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..batch import Batch, example_batch
+from ..model import MultimodalModel
+
+
+class TensorInterface(nn.Module):
+    """Wraps a :class:`MultimodalModel` so that exporters see only tensors.
+
+    Inputs, in order: for each modality (sorted), its encoder input tensors (sorted by name), then
+    its ``present`` mask (bool ``[B]``). Output: logits ``[B, num_classes]``.
+    """
+
+    def __init__(self, model: MultimodalModel, layout: Sequence[tuple[str, Sequence[str]]]) -> None:
+        super().__init__()
+        self.model = model
+        self.layout = [(m, list(keys)) for m, keys in layout]
+
+    @property
+    def input_names(self) -> list[str]:
+        return [name for m, keys in self.layout for name in [*(f"{m}.{k}" for k in keys), f"{m}.present"]]
+
+    def forward(self, *tensors: Tensor) -> Tensor:
+        inputs: dict[str, dict[str, Tensor]] = {}
+        present: dict[str, Tensor] = {}
+        i = 0
+        for m, keys in self.layout:
+            inputs[m] = {}
+            for key in keys:
+                inputs[m][key] = tensors[i]
+                i += 1
+            present[m] = tensors[i]
+            i += 1
+        return self.model(Batch(inputs=inputs, present=present))
+
+
+def flatten(batch: Batch, layout: Sequence[tuple[str, Sequence[str]]]) -> list[Tensor]:
+    """A batch as the flat tensor list a :class:`TensorInterface` takes."""
+    out = []
+    for m, keys in layout:
+        out += [batch.inputs[m][k] for k in keys]
+        out.append(batch.present[m])
+    return out
+
+
+def interface_for(model: MultimodalModel, batch_size: int = 4) -> tuple[TensorInterface, Batch]:
+    """The wrapper and an example batch (with absent rows) that fixes the input layout."""
+    batch = example_batch(model, batch_size)
+    layout = [(m, sorted(batch.inputs[m])) for m in model.modalities]
+    return TensorInterface(model.eval(), layout).eval(), batch
+
+
+def variable_axes(batch: Batch, layout: Sequence[tuple[str, Sequence[str]]]) -> list[dict[int, str]]:
+    """Per flat input, which axes vary: the batch axis always; text-like ``[B, T]`` id tensors' length too."""
+    axes = []
+    for m, keys in layout:
+        for key in keys:
+            tensor = batch.inputs[m][key]
+            dims = {0: "batch"}
+            if tensor.ndim == 2 and tensor.dtype in (torch.long, torch.int32, torch.int64) and key != "categorical":
+                dims[1] = f"{m}_length"
+            axes.append(dims)
+        axes.append({0: "batch"})
+    return axes
