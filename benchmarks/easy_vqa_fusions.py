@@ -28,7 +28,7 @@ VARIANTS: dict[str, dict] = {
 
 
 def variant_spec(base: mmfusion.Spec, name: str, epochs: int | None) -> mmfusion.Spec:
-    raw = base.model_dump(mode="json", exclude_none=True)
+    raw = base.model_dump(mode="json")
     options = VARIANTS[name]
     raw["model"]["fusion"] = options["fusion"]
     if "only" in options:

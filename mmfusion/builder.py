@@ -33,7 +33,7 @@ def build_fusion(config: FusionConfig, input_dims: Mapping[str, int], *, num_cla
         PluginError: the fusion outputs logits (late fusion) but no ``num_classes`` was given, e.g.
             when it is wrapped by another fusion.
     """
-    cls = (registry or get_registry()).get("fusion", config.type)
+    cls = (registry or get_registry()).get("fusion", config.component_name)
     if getattr(cls, "produces_logits", False):
         if num_classes is None:
             raise PluginError(f"fusion '{config.type}' outputs class logits itself; it cannot sit inside "
@@ -70,7 +70,7 @@ def build_model(spec: Spec | ModelSpec, num_classes: int, *, registry: Registry 
         raise MMFusionError(f"a classifier needs at least 2 classes, got {num_classes}")
     encoders = {}
     for modality, config in model_spec.encoders.items():
-        cls = registry.get("encoder", config.type)
+        cls = registry.get("encoder", config.component_name)
         what = f"encoder '{modality}' ({config.type})"
         encoder = _construct(what, cls, config)
         encoder.set_frozen(config.freeze)
@@ -84,6 +84,6 @@ def build_model(spec: Spec | ModelSpec, num_classes: int, *, registry: Registry 
         head: Classifier = FusionLogits(HeadConfig(type="none"), fusion.output_dim, num_classes)
     else:
         head_config = model_spec.head or registry.get("head", "linear").Config()  # the default head
-        head_cls = registry.get("head", head_config.type)
+        head_cls = registry.get("head", head_config.component_name)
         head = _construct(f"head ({head_config.type})", head_cls, head_config, fusion.output_dim, num_classes)
     return MultimodalModel(encoders, fusion, head)

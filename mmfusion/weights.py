@@ -89,7 +89,8 @@ def match_state_dict(
     raise WeightsError(
         f"{what}: the file's tensors do not fit the model: {'; '.join(detail)}. Names did not match and "
         f"matching by order failed too (file has {len(source)} tensors, model {len(target)}). "
-        "Check that the weights are for this architecture."
+        "Check that the weights are for this architecture (matching by order needs a torch file: "
+        ".safetensors files do not keep the order tensors were saved in)."
     )
 
 

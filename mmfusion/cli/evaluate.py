@@ -17,7 +17,7 @@ from .output import console, print_json
               help="Folder relative image paths resolve against (default: the data file's folder).")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Report folder (default: RUN/eval/<data>).")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--batch-size", type=int, default=None)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option("--corrupt", "corrupt", multiple=True, metavar="INPUT:CORRUPTION[=I1,I2,..]",
               help="Robustness curve: corrupt one input at these intensities in [0, 1] (repeatable), e.g. "
               "image:gaussian_noise=0,0.1,0.3 or text:word_dropout.")

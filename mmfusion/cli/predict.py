@@ -22,11 +22,12 @@ from ..errors import MMFusionError
 @click.option("--output", type=click.Path(path_type=Path), default=None, help="Write results to this file.")
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default=None,
               help="Output format (default: json for one sample, csv for --csv).")
-@click.option("--top-k", type=int, default=3, show_default=True)
+@click.option("--top-k", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Labels listed per sample (with --csv: columns top1..topK and their probabilities).")
 @click.option("--plot", type=click.Path(path_type=Path), default=None,
               help="PNG with the image beside a bar chart of class probabilities (one sample).")
 @click.option("--device", default="auto", show_default=True)
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[str, ...], table: Path | None,
             output: Path | None, fmt: str | None, top_k: int, plot: Path | None, device: str,
             batch_size: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -35,6 +36,8 @@ def train(spec_file: Path, device: str, out: Path | None, resume: bool, quiet: b
     spec = load_spec(spec_file)
     run_dir = out or default_run_dir(spec_file, resume)
     result = Trainer(spec, run_dir, device=device, resume=resume, progress=not quiet).fit()
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports
+        return
     out_console = console()
     best = f"{result.best_metric:.4f}" if result.best_metric is not None else "n/a"
     out_console.print(f"[green]✓[/green] trained {len(result.history)} epoch(s); best {spec.train.monitor} {best} "

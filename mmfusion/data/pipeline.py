@@ -64,10 +64,15 @@ class DataPipeline:
         return Collator(self.tables[split], self.model.encoders, self.live, self.cached.get(split, {}), fillers)
 
     def batches(self, split: str, batch_size: int, *, shuffle: bool = False, train: bool = False, seed: int = 0,
-                epoch: int = 0, balanced: bool = False) -> Iterator:
+                epoch: int = 0, balanced: bool = False, order: torch.Tensor | None = None,
+                shard: Any = None) -> Iterator:
+        """Batches of a split in epoch order (or ``order``); ``shard`` picks one process's part of it."""
         table = self.tables[split]
         labels = torch.from_numpy(table.labels) if table.labels is not None else None
-        order = epoch_order(labels, len(table), seed=seed, epoch=epoch, shuffle=shuffle, balanced=balanced)
+        if order is None:
+            order = epoch_order(labels, len(table), seed=seed, epoch=epoch, shuffle=shuffle, balanced=balanced)
+        if shard is not None:
+            order = shard(order)
         return iterate_batches(self.dataset(split, train=train), self.collator(split), order, batch_size,
                                self.num_workers)
 

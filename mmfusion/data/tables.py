@@ -35,7 +35,10 @@ class PreparedTables:
 def source_tables(data: DataSpec, registry: Registry | None = None) -> DatasetTables:
     """Load the tables of the spec's dataset source."""
     registry = registry or get_registry()
-    source_cls = registry.get("dataset", data.source.type)
+    if data.source is None:
+        raise DataError("data.source is missing: name a dataset source (e.g. {type: csv, train: data.csv}) or "
+                        "pass DataFrames to mmfusion.fit(train=..., validation=..., test=...)")
+    source_cls = registry.get("dataset", data.source.component_name)
     return source_cls(data.source).load()
 
 

@@ -12,7 +12,7 @@ from ..data.labels import LabelSet
 from ..data.pipeline import build_pipeline, modality_handlers
 from ..data.tables import PreparedTables, load_prepared_tables, with_table
 from ..devices import resolve_device
-from ..errors import DataError
+from ..errors import DataError, MMFusionError
 from ..io import write_json_atomic, write_text_atomic
 from ..progress import Reporter
 from ..registry import Registry
@@ -58,6 +58,9 @@ def _evaluation_tables(run: LoadedRun, data: Any, image_root: str | Path | None,
     if spec_data is None:
         raise DataError("the run's spec has no data section; pass the data to evaluate")
     if data is None:
+        if spec_data.source is None:
+            raise DataError("the run was trained on DataFrames (no data.source in its spec): pass the data to "
+                            "evaluate (--data FILE, or data=DataFrame)")
         prepared = load_prepared_tables(spec_data, registry=registry)
         if "test" not in prepared.tables:
             raise DataError("the run's data has no test table (data.source test or data.split.test); "
@@ -100,11 +103,18 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     model = run.model.to(target).eval()
     prepared, split = _evaluation_tables(run, data, image_root, registry)
     labels = LabelSet(run.labels)
+    table = prepared.tables[split]
+    if prepared.label_column not in table.columns:
+        raise DataError(f"{prepared.names.get(split, split)} has no label column '{prepared.label_column}' "
+                        f"(columns: {', '.join(map(str, table.columns))}); evaluation compares predictions with "
+                        "labels — for unlabelled data use `mmfusion predict --csv`")
     precision = resolve_precision(run.spec.train.precision, target)
     cache_dir = Path(run.spec.train.cache_dir) if run.spec.train.cache_dir else None
     pipeline = build_pipeline(model, run.spec.data, prepared, labels, splits=[split],
                               cache=run.spec.train.cache_features, cache_dir=cache_dir, device=target,
                               autocast=precision.autocast, reporter=reporter, registry=registry)
+    if batch_size is not None and batch_size < 1:
+        raise MMFusionError(f"batch size must be at least 1, got {batch_size}")
     size = batch_size or run.spec.train.eval_batch_size or 4 * run.spec.train.batch_size
     channels_last = [m for m, e in model.encoders.items() if e.prefers_channels_last and run.spec.train.channels_last]
     conditions: list[tuple[str, list[str]]] = [("all modalities", [])]

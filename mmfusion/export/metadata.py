@@ -44,5 +44,5 @@ def export_metadata(run: LoadedRun, interface: TensorInterface, axes: list[dict[
                    "note": "softmax over the last axis gives class probabilities"},
         "preprocessing": {m: _preprocessing(e) for m, e in model.encoders.items()},
         "absent_modality": "give any well-formed tensors for absent rows and False in '<modality>.present'",
-        "spec": run.spec.model_dump(mode="json", exclude_none=True)["model"],
+        "spec": run.spec.model_dump(mode="json")["model"],
     }

@@ -120,7 +120,8 @@ class Predictor:
         """Predictions for a DataFrame or a CSV/TSV/Parquet file with the training columns.
 
         Returns:
-            The input table with ``predicted``, ``probability`` and one ``p_<label>`` column per class.
+            The input table with ``predicted``, ``probability``, ``top1``..``top<k>`` with
+            ``top<i>_probability`` (for ``top_k`` > 1), and one ``p_<label>`` column per class.
         """
         import pandas as pd
 
@@ -146,6 +147,11 @@ class Predictor:
         best = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, dtype=int)
         out["predicted"] = [self.labels[i] for i in best]
         out["probability"] = probabilities.max(axis=1) if len(probabilities) else []
+        if top_k > 1:
+            ranked = np.argsort(-probabilities, axis=1)[:, :top_k] if len(probabilities) else np.zeros((0, top_k), int)
+            for k in range(min(top_k, len(self.labels))):
+                out[f"top{k + 1}"] = [self.labels[i] for i in ranked[:, k]]
+                out[f"top{k + 1}_probability"] = probabilities[np.arange(len(ranked)), ranked[:, k]]
         for i, label in enumerate(self.labels):
             out[f"p_{label}"] = probabilities[:, i]
         return out

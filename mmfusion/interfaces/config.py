@@ -7,7 +7,7 @@ field is a ``Literal`` equal to the component's ``name``. The spec picks the con
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
 
 from ..paths import SpecLocation
 
@@ -18,6 +18,17 @@ class ComponentConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, protected_namespaces=())
 
     type: str = Field(description="Name of the component (its registry name, or 'distribution:name').")
+    # 'distribution:name' when the spec named the component that way (to pick one of two plugins)
+    _qualified_type: str | None = PrivateAttr(default=None)
+
+    @property
+    def component_name(self) -> str:
+        """The name to look the component up by: qualified if the spec qualified it."""
+        return self._qualified_type or self.type
+
+    @field_serializer("type")
+    def _keep_qualification(self, value: str) -> str:
+        return self._qualified_type or value
 
 
 class EncoderConfig(ComponentConfig):

@@ -101,6 +101,8 @@ class ComponentSlot:
             config = None
         if errors:
             raise _reraise(errors, self.kind)
+        if ":" in type_name:
+            config._qualified_type = entry.qualified_name
         return config
 
     def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
@@ -114,7 +116,11 @@ class ComponentSlot:
             configs.setdefault(key, entry.cls.Config)
             # resolved into "$ref"s by spec_json_schema, after pydantic has tidied its own definitions
             options.append({PENDING_REF: key})
-        return {"oneOf": options, "description": f"A {self.kind}, chosen by its 'type'."}
+        names = sorted({entry.name for entry in registry.entries(self.kind)})
+        article = "An" if self.kind[0] in "aeiou" else "A"
+        # the shorthand `head: linear` names a component whose options all keep their defaults
+        options.append({"type": "string", "enum": names})
+        return {"oneOf": options, "description": f"{article} {self.kind}, chosen by its 'type'."}
 
 
 def component_field(kind: str, base: type[ComponentConfig]) -> Any:

@@ -40,7 +40,9 @@ class DataSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source: DatasetSpec = Field(description="A dataset source, e.g. {type: csv, train: data.csv}.")  # type: ignore
+    source: DatasetSpec | None = Field(  # type: ignore[valid-type]
+        None, description="A dataset source, e.g. {type: csv, train: data.csv}; may be left out when the tables "
+        "are given as DataFrames to mmfusion.fit().")
     columns: dict[str, str | list[str]] = Field(
         default_factory=dict,
         description="Modality → column (or columns). Defaults: the source's mapping, else a column named like "

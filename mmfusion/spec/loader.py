@@ -127,4 +127,4 @@ def validate_spec(
 
 def spec_to_yaml(spec: Spec) -> str:
     """Serialise a spec back to YAML (round-trips through :func:`load_spec`)."""
-    return yaml.safe_dump(spec.model_dump(mode="json", exclude_none=True), sort_keys=False)
+    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)

@@ -24,6 +24,10 @@ def spec_json_schema(registry: Registry | None = None) -> dict[str, Any]:
                 done.add(key)
                 sub = configs[key].model_json_schema(ref_template="#/$defs/{model}")
                 defs.update(sub.pop("$defs", {}))
+                name = key.split(".", 1)[1]
+                # 'distribution:name' picks one of two plugins providing the same name
+                sub.get("properties", {})["type"] = {"type": "string", "pattern": rf"^([A-Za-z0-9_.-]+:)?{name}$",
+                                                     "default": name, "description": "the component name"}
                 defs[key] = sub
     finally:
         SCHEMA_REGISTRY.reset(reg_token)

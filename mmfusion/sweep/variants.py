@@ -42,7 +42,7 @@ def variant_spec(base: Spec, variant: VariantSpec, seed: int, registry: Registry
     Raises:
         SpecError: the overrides produce an invalid spec (the message names the variant).
     """
-    raw = base.model_dump(mode="json", exclude_none=True)
+    raw = base.model_dump(mode="json")
     where = f"variant '{variant.name}'"
     raw = apply_overrides(raw, variant.set, where)
     if variant.modalities is not None:

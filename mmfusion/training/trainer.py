@@ -19,7 +19,7 @@ from ..devices import resolve_device
 from ..errors import MMFusionError
 from ..evaluation.metrics import summary_metrics
 from ..interfaces.dataset import DatasetTables
-from ..io import read_json, write_json_atomic, write_safetensors_atomic
+from ..io import read_json, write_json_atomic, write_safetensors_atomic, write_text_atomic
 from ..progress import Reporter
 from ..registry import Registry
 from ..runs import RunPaths
@@ -27,6 +27,7 @@ from ..spec.loader import spec_to_yaml
 from ..spec.spec import Spec
 from ..summary import summarize
 from .checkpoint import POINTER, load_checkpoint, save_checkpoint
+from .distributed import from_environment, shard
 from .history import write_history
 from .optim import make_optimizer, make_scheduler
 from .precision import resolve_precision
@@ -57,6 +58,7 @@ class _Parts:
     scheduler: Any
     scaler: Any
     loss_fn: torch.nn.Module
+    trained: Any = None  # the module the training forward runs through (DDP-wrapped under torchrun)
 
 
 class TrainingInterrupted(MMFusionError):
@@ -97,10 +99,11 @@ class Trainer:
             raise MMFusionError("the spec has no `data:` section; training needs one (see docs/spec.md)")
         self.spec = spec
         self.paths = RunPaths(Path(out))
+        self.dist, device = from_environment(device)  # under torchrun: join the process group
         self.device = resolve_device(device)
         self.precision = resolve_precision(spec.train.precision, self.device)
         self.resume = resume
-        self.reporter = Reporter(progress)
+        self.reporter = Reporter(progress and self.dist.is_main)
         self.tables = tables
         self.registry = registry
         self.stop_after_epochs = stop_after_epochs
@@ -126,9 +129,16 @@ class Trainer:
 
     # ----- the run -------------------------------------------------------------------------------
     def fit(self) -> FitResult:
-        spec, train_cfg, reporter = self.spec, self.spec.train, self.reporter
+        try:
+            return self._fit()
+        finally:
+            self.dist.shutdown()
+
+    def _fit(self) -> FitResult:
+        spec, train_cfg, reporter, main = self.spec, self.spec.train, self.reporter, self.dist.is_main
         started = time.perf_counter()
         self._check_run_dir()
+        self.dist.barrier()  # every process has checked the run directory before rank 0 writes to it
         seed_everything(train_cfg.seed)
         prepared = load_prepared_tables(spec.data, self.tables, self.registry)
         for note in prepared.notes:
@@ -143,14 +153,43 @@ class Trainer:
             reporter.warn(self.precision.reason)
         reporter.log(f"device {self.device}, precision {self.precision.name} ({self.precision.reason or 'as asked'})")
         extract_started = time.perf_counter()
+        if not main:
+            self.dist.barrier()  # rank 0 fills the feature cache first; the others then read it
         pipeline = build_pipeline(
             model, spec.data, prepared, labels, cache=train_cfg.cache_features,
             cache_dir=Path(train_cfg.cache_dir) if train_cfg.cache_dir else None, device=self.device,
             autocast=self.precision.autocast, channels_last=bool(channels_last), num_workers=train_cfg.num_workers,
             reporter=reporter, registry=self.registry, fit_split="train")
+        if main:
+            self.dist.barrier()
         prepare_seconds = time.perf_counter() - extract_started
+        if main:
+            self._write_run_files(model, pipeline, prepared, labels)
+        state = self._loop(model, pipeline, channels_last)
+        history, best_epoch, best = state.history, state.best_epoch, state.best
+        self.dist.barrier()
+        from safetensors.torch import load_file
+
+        if self.paths.weights.exists():
+            model.load_state_dict(load_file(str(self.paths.weights)))
+        test_metrics = None
+        if main and "test" in pipeline.tables and pipeline.tables["test"].labels is not None:
+            test_metrics = write_test_report(model, pipeline, self.paths, labels.names, device=self.device,
+                                             autocast=self.precision.autocast, channels_last=channels_last,
+                                             batch_size=train_cfg.eval_batch_size or 4 * train_cfg.batch_size,
+                                             reporter=reporter)
+        summary = self._summary(model, pipeline, history, best_epoch, best, test_metrics, prepared.notes,
+                                prepare_seconds, time.perf_counter() - started)
+        if main:
+            write_json_atomic(self.paths.summary, summary)
+            reporter.log(f"run written to {self.paths.root}")
+        self.dist.barrier()
+        return FitResult(self.paths.root, history, best_epoch, best, test_metrics, summary)
+
+    def _write_run_files(self, model, pipeline: DataPipeline, prepared, labels: LabelSet) -> None:  # type: ignore
+        """spec.yaml, labels.json, inputs.json, preprocessing.json: what evaluate/predict need besides weights."""
         self.paths.root.mkdir(parents=True, exist_ok=True)
-        (self.paths.root / "spec.yaml").write_text(spec_to_yaml(spec), encoding="utf-8")
+        write_text_atomic(self.paths.spec, spec_to_yaml(self.spec))
         write_json_atomic(self.paths.labels, labels.names)
         learned = {m: e.preprocessing_state() for m, e in model.encoders.items() if e.preprocessing_state()}
         if learned:
@@ -158,27 +197,11 @@ class Trainer:
         write_json_atomic(self.paths.inputs, {
             "columns": pipeline.columns, "label_column": prepared.label_column,
             "modalities": {m: e.modality for m, e in model.encoders.items()}})
-        state = self._loop(model, pipeline, channels_last)
-        history, best_epoch, best = state.history, state.best_epoch, state.best
-        from safetensors.torch import load_file
-
-        if self.paths.weights.exists():
-            model.load_state_dict(load_file(str(self.paths.weights)))
-        test_metrics = None
-        if "test" in pipeline.tables and pipeline.tables["test"].labels is not None:
-            test_metrics = write_test_report(model, pipeline, self.paths, labels.names, device=self.device,
-                                             autocast=self.precision.autocast, channels_last=channels_last,
-                                             batch_size=train_cfg.eval_batch_size or 4 * train_cfg.batch_size,
-                                             reporter=reporter)
-        summary = self._summary(model, pipeline, history, best_epoch, best, test_metrics, prepared.notes,
-                                prepare_seconds, time.perf_counter() - started)
-        write_json_atomic(self.paths.summary, summary)
-        reporter.log(f"run written to {self.paths.root}")
-        return FitResult(self.paths.root, history, best_epoch, best, test_metrics, summary)
 
     def _loop(self, model, pipeline: DataPipeline, channels_last: list[str]) -> LoopState:  # type: ignore
         train_cfg, reporter = self.spec.train, self.reporter
-        batches = pipeline.num_batches("train", train_cfg.batch_size)
+        rows = len(shard(torch.arange(len(pipeline.tables["train"])), self.dist))  # this process's share
+        batches = (rows + train_cfg.batch_size - 1) // train_cfg.batch_size
         steps_per_epoch = (batches + train_cfg.grad_accum_steps - 1) // train_cfg.grad_accum_steps
         optimizer = make_optimizer(model, train_cfg, self.device)
         scheduler = make_scheduler(optimizer, train_cfg, steps_per_epoch * train_cfg.epochs)
@@ -188,8 +211,14 @@ class Trainer:
             counts = torch.bincount(torch.from_numpy(pipeline.tables["train"].labels),
                                     minlength=len(pipeline.labels)).float()
             weight = (counts.sum() / (len(counts) * counts.clamp(min=1))).to(self.device)
+        trained = model
+        if self.dist.enabled:  # gradients averaged across processes; unused: e.g. placeholders of present inputs
+            from torch.nn.parallel import DistributedDataParallel
+
+            trained = DistributedDataParallel(model, device_ids=[self.device.index] if self.device.type == "cuda"
+                                              else None, find_unused_parameters=True)
         parts = _Parts(model, pipeline, channels_last, optimizer, scheduler, scaler,
-                       torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=train_cfg.label_smoothing))
+                       torch.nn.CrossEntropyLoss(weight=weight, label_smoothing=train_cfg.label_smoothing), trained)
         state = LoopState(has_validation="validation" in pipeline.tables
                           and pipeline.tables["validation"].labels is not None)
         if not state.has_validation:
@@ -210,56 +239,84 @@ class Trainer:
                     if self.stop_after_epochs is not None and self.stop_after_epochs <= epoch < train_cfg.epochs:
                         raise TrainingInterrupted(f"stopped after epoch {epoch} as asked; continue with --resume")
         finally:
-            write_history(state.history, self.paths)  # the curves, also when stopped early or interrupted
+            if self.dist.is_main:
+                write_history(state.history, self.paths)  # the curves, also when stopped early or interrupted
         return state
 
     def _epoch(self, epoch: int, parts: _Parts, state: LoopState) -> None:
         """Train one epoch, validate, keep the best weights, checkpoint."""
         cfg, reporter, pipeline = self.spec.train, self.reporter, parts.pipeline
-        batches = pipeline.num_batches("train", cfg.batch_size)
+        sharding = (lambda order: shard(order, self.dist)) if self.dist.enabled else None
+        batches = (len(shard(torch.arange(len(pipeline.tables["train"])), self.dist)) + cfg.batch_size - 1) \
+            // cfg.batch_size
         with reporter.task(f"epoch {epoch}/{cfg.epochs}", batches) as advance:
             stats = train_epoch(
-                parts.model, pipeline.batches("train", cfg.batch_size, shuffle=True, train=True, seed=cfg.seed,
-                                              epoch=epoch, balanced=cfg.imbalance == "balanced_sampler"),
+                parts.trained, pipeline.batches("train", cfg.batch_size, shuffle=True, train=True, seed=cfg.seed,
+                                                epoch=epoch, balanced=cfg.imbalance == "balanced_sampler",
+                                                shard=sharding),
                 optimizer=parts.optimizer, scheduler=parts.scheduler, scaler=parts.scaler, loss_fn=parts.loss_fn,
                 autocast=self.precision.autocast, device=self.device, accumulate=cfg.grad_accum_steps,
                 clip=cfg.clip_grad_norm, num_batches=batches, channels_last=parts.channels_last, advance=advance)
-        row: dict[str, Any] = {"epoch": epoch, "train_loss": stats.loss, "val_loss": None, "val_accuracy": None,
+        loss_sum, samples = self.dist.sum(stats.loss * stats.samples, stats.samples)
+        row: dict[str, Any] = {"epoch": epoch, "train_loss": loss_sum / max(samples, 1), "val_loss": None,
+                               "val_accuracy": None,
                                "val_macro_f1": None, "lr": parts.optimizer.param_groups[0]["lr"],
                                "seconds": round(stats.seconds, 3),
-                               "train_samples_per_s": round(stats.samples_per_s, 3)}
+                               "train_samples_per_s": round(samples / stats.seconds, 3) if stats.seconds else None}
         if state.has_validation:
-            size = cfg.eval_batch_size or 4 * cfg.batch_size
-            with reporter.task("validating", pipeline.num_batches("validation", size)) as advance:
-                val = predict_batches(parts.model, pipeline.batches("validation", size),
-                                      autocast=self.precision.autocast, device=self.device,
-                                      channels_last=parts.channels_last, loss_fn=torch.nn.CrossEntropyLoss(),
-                                      advance=advance)
-            metrics = summary_metrics(val.labels, val.predicted, len(pipeline.labels))
-            row.update(val_loss=val.loss, val_accuracy=metrics["accuracy"], val_macro_f1=metrics["macro_f1"])
+            val_labels, val_probabilities, val_loss = self._validate(parts)
+            metrics = summary_metrics(val_labels, val_probabilities.argmax(1), len(pipeline.labels))
+            row.update(val_loss=val_loss, val_accuracy=metrics["accuracy"], val_macro_f1=metrics["macro_f1"])
         state.history.append(row)
         min_delta = cfg.early_stopping.min_delta if cfg.early_stopping else 0.0
         if not state.has_validation or _better(row[cfg.monitor], state.best,
                                                "min" if cfg.monitor == "val_loss" else "max", min_delta):
             state.best = row[cfg.monitor] if state.has_validation else None
             state.best_epoch, state.stale = epoch, 0
-            write_safetensors_atomic(self.paths.weights, parts.model.state_dict())
+            if self.dist.is_main:
+                write_safetensors_atomic(self.paths.weights, parts.model.state_dict())
         else:
             state.stale += 1
         reporter.log(self._epoch_line(row, state.best_epoch == epoch))
-        write_history(state.history, self.paths, plot=False)
-        save_checkpoint(self.paths.checkpoints, model=parts.model, optimizer=parts.optimizer,
-                        scheduler=parts.scheduler, scaler=parts.scaler,
-                        trainer_state={"epoch": epoch, "history": state.history, "best": state.best,
-                                       "best_epoch": state.best_epoch, "stale": state.stale})
+        if self.dist.is_main:
+            write_history(state.history, self.paths, plot=False)
+            save_checkpoint(self.paths.checkpoints, model=parts.model, optimizer=parts.optimizer,
+                            scheduler=parts.scheduler, scaler=parts.scaler,
+                            trainer_state={"epoch": epoch, "history": state.history, "best": state.best,
+                                           "best_epoch": state.best_epoch, "stale": state.stale})
+        self.dist.barrier()
+
+    def _validate(self, parts: _Parts):  # type: ignore[no-untyped-def]
+        """Labels, probabilities and mean loss on the validation split (each process scores its shard)."""
+        size = self.spec.train.eval_batch_size or 4 * self.spec.train.batch_size
+        n = len(parts.pipeline.tables["validation"])
+        order = shard(torch.arange(n), self.dist)
+        with self.reporter.task("validating", (len(order) + size - 1) // size) as advance:
+            val = predict_batches(parts.model, parts.pipeline.batches("validation", size, order=order),
+                                  autocast=self.precision.autocast, device=self.device,
+                                  channels_last=parts.channels_last, loss_fn=torch.nn.CrossEntropyLoss(),
+                                  advance=advance)
+        if not self.dist.enabled:
+            return val.labels, val.probabilities, val.loss
+        pieces = self.dist.gather((order.tolist(), val.labels, val.probabilities))
+        by_index = {}
+        for indices, labels, probabilities in pieces:  # padding repeats a few rows: keep each row once
+            for i, index in enumerate(indices):
+                by_index[index] = (labels[i], probabilities[i])
+        rows = [by_index[i] for i in range(n)]
+        labels = np.array([r[0] for r in rows])
+        probabilities = np.stack([r[1] for r in rows])
+        loss = float(torch.nn.functional.nll_loss(torch.log(torch.from_numpy(probabilities).clamp(min=1e-12)),
+                                                  torch.from_numpy(labels)))
+        return labels, probabilities, loss
 
     @staticmethod
-    def _epoch_line(row: dict[str, Any], is_best: bool) -> str:
+    def _epoch_line(row: dict[str, Any], is_best: bool) -> str:  # noqa: D102
         parts = [f"epoch {row['epoch']}", f"train loss {row['train_loss']:.4f}"]
         if row["val_accuracy"] is not None:
             parts += [f"val loss {row['val_loss']:.4f}", f"val acc {row['val_accuracy']:.4f}",
                       f"val macro-F1 {row['val_macro_f1']:.4f}"]
-        parts.append(f"{row['seconds']:.1f}s ({row['train_samples_per_s']:.1f} samples/s)")
+        parts.append(f"{row['seconds']:.1f}s ({row['train_samples_per_s'] or 0:.1f} samples/s)")
         return " | ".join(parts) + (" [best]" if is_best else "")
 
     def _summary(self, model, pipeline: DataPipeline, history, best_epoch, best, test_metrics, notes,  # type: ignore

@@ -72,3 +72,9 @@ def test_corruption_curves(run_dir: Path, tmp_path: Path) -> None:
         evaluate_run(run_dir, corruptions=["text:blur"])
     with pytest.raises(MMFusionError, match="cannot corrupt 'audio'"):
         evaluate_run(run_dir, corruptions=["audio:blur"])
+
+
+def test_unlabelled_data_is_a_clear_error(run_dir: Path, xor_data: Path, tmp_path: Path) -> None:
+    table = pd.read_csv(xor_data).head(5).drop(columns=["label"])
+    with pytest.raises(DataError, match="no label column 'label'.*mmfusion predict --csv"):
+        evaluate_run(run_dir, table, image_root=xor_data.parent)

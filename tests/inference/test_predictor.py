@@ -48,3 +48,9 @@ def test_bad_inputs_are_clear(predictor: Predictor, tmp_path: Path) -> None:
     pd.DataFrame({"picture": ["a.png"], "text": ["x"]}).to_csv(tmp_path / "t.csv", index=False)
     with pytest.raises(DataError, match="lacks the column"):
         predictor.predict_table(tmp_path / "t.csv")
+
+
+def test_table_top_k_columns(predictor: Predictor, xor_data: Path) -> None:
+    out = predictor.predict_table(pd.read_csv(xor_data).head(5), root=xor_data.parent, top_k=2)
+    assert list(out["top1"]) == list(out["predicted"])
+    assert np.allclose(out["top1_probability"] + out["top2_probability"], 1, atol=1e-5)

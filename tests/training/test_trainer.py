@@ -102,3 +102,18 @@ def test_training_needs_a_data_section(tmp_path: Path, tiny_bert: Path) -> None:
                                 "fusion": "concat"}})
     with pytest.raises(MMFusionError, match="no `data:` section"):
         Trainer(spec, tmp_path / "run", progress=False)
+
+
+def test_fit_on_dataframes_without_a_data_source(xor_data: Path, tiny_bert: Path, feature_cache: Path,
+                                                 tmp_path: Path) -> None:
+    import pandas as pd
+
+    table = pd.read_csv(xor_data)
+    spec = {"model": {"encoders": {"text": {"type": "hf_text", "path": str(tiny_bert), "freeze": True}},
+                      "fusion": "concat"},
+            "data": {"split": {"validation": 0.2}},
+            "train": {"epochs": 1, "cache_dir": str(feature_cache)}}
+    result = fit(spec, out=tmp_path / "run", train=table.head(200), test=table.tail(50), image_root=xor_data.parent)
+    assert result.summary["data"]["test"]["rows"] == 50
+    with pytest.raises(MMFusionError, match="data.source is missing"):
+        fit(spec, out=tmp_path / "run2")
