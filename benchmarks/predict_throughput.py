@@ -3,7 +3,7 @@
 The article classifies one sample per call and reloads the BERT tokenizer on every call, pads to 128
 tokens and runs in fp32 (``reference_predict`` below reproduces it on the reference model of
 ../shared/bench/reference_loop.py). mmfusion loads model and tokenizer once and predicts a CSV in
-batches with dynamic padding. Same architecture (ResNet50 + BERT-base sized, random init), same
+batches with dynamic padding, with PyTorch and with the ONNX Runtime backend. Same architecture (ResNet50 + BERT-base sized, random init), same
 catalog rows, same machine, each side in its own process.
 
     python benchmarks/predict_throughput.py [--rows 256] [--reference-rows 24] [--batch-size 64]
@@ -78,6 +78,13 @@ def mmfusion_child(catalog: Path, rows: int, batch_size: int, work: Path) -> Non
     started = time.perf_counter()
     predictor.predict_table(table, root=catalog / "images")
     emit(samples_per_s=len(table) / (time.perf_counter() - started), load_seconds=round(load_seconds, 2))
+    started = time.perf_counter()
+    onnx = mmfusion.Predictor(run, batch_size=batch_size, backend="onnx")  # exports once, then loads
+    emit(onnx_export_and_load_seconds=round(time.perf_counter() - started, 1))
+    onnx.predict_table(table.head(batch_size), root=catalog / "images")  # warm-up
+    started = time.perf_counter()
+    onnx.predict_table(table, root=catalog / "images")
+    emit(onnx_samples_per_s=len(table) / (time.perf_counter() - started))
 
 
 def main() -> None:
@@ -105,8 +112,12 @@ def main() -> None:
         ours_out, ours_peak = run_child([__file__, "--child", "mmfusion", str(catalog), str(args.rows),
                                          str(args.batch_size), tmp], env)
     ref, ours = parse_value(ref_out, "samples_per_s"), parse_value(ours_out, "samples_per_s")
+    onnx = parse_value(ours_out, "onnx_samples_per_s")
     print(json.dumps({"reference_samples_per_s": round(ref, 3), "mmfusion_samples_per_s": round(ours, 3),
-                      "speedup": round(ours / ref, 2), "mmfusion_load_seconds": parse_value(ours_out, "load_seconds"),
+                      "speedup": round(ours / ref, 2), "mmfusion_onnx_samples_per_s": round(onnx, 3),
+                      "onnx_speedup": round(onnx / ref, 2),
+                      "onnx_export_and_load_seconds": parse_value(ours_out, "onnx_export_and_load_seconds"),
+                      "mmfusion_load_seconds": parse_value(ours_out, "load_seconds"),
                       "reference_peak_rss_mb": ref_peak, "mmfusion_peak_rss_mb": ours_peak,
                       "cpu_count": os.cpu_count()}, indent=2))
 

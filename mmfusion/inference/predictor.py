@@ -45,8 +45,10 @@ class Predictor:
     """
 
     def __init__(self, run: str | Path | LoadedRun, *, device: str = "auto", batch_size: int = 64,
-                 registry: Registry | None = None) -> None:
-        self.device = resolve_device(device)
+                 backend: str = "torch", registry: Registry | None = None) -> None:
+        if backend not in {"torch", "onnx"}:
+            raise DataError(f"unknown backend '{backend}'; choose torch or onnx")
+        self.device = resolve_device(device if backend == "torch" else "cpu")
         self.run = run if isinstance(run, LoadedRun) else load_run(run, device=self.device, registry=registry)
         self.model = self.run.model.to(self.device).eval()
         self.labels = self.run.labels
@@ -57,6 +59,7 @@ class Predictor:
                               if e.prefers_channels_last and self.run.spec.train.channels_last]
         for m in self.channels_last:
             self.model.encoders[m].to(memory_format=torch.channels_last)
+        self.onnx = OnnxModel.for_run(self.run) if backend == "onnx" else None
 
     @property
     def modalities(self) -> list[str]:
@@ -101,9 +104,12 @@ class Predictor:
         for start in range(0, len(samples), self.batch_size):
             chunk = samples[start:start + self.batch_size]
             raw = [self._raw(s, f"{source} sample {start + i}", base) for i, s in enumerate(chunk)]
-            batch = prepare_batch(make_batch(self.model, raw), self.device, self.channels_last)
-            with torch.inference_mode(), self.precision.autocast():
-                logits = self.model(batch).float()
+            if self.onnx is not None:
+                logits = torch.from_numpy(self.onnx(make_batch(self.model, raw)))
+            else:
+                batch = prepare_batch(make_batch(self.model, raw), self.device, self.channels_last)
+                with torch.inference_mode(), self.precision.autocast():
+                    logits = self.model(batch).float()
             probabilities.append(torch.softmax(logits, dim=1).cpu().numpy())
         return np.concatenate(probabilities) if probabilities else np.zeros((0, len(self.labels)))
 
@@ -161,3 +167,37 @@ class Predictor:
         top = [(self.labels[i], float(probabilities[i])) for i in order[:max(1, top_k)]]
         return Prediction(top[0][0], top[0][1], top,
                           {label: float(p) for label, p in zip(self.labels, probabilities)})
+
+
+class OnnxModel:
+    """The run's model exported to ONNX (RUN/export/model.onnx, made on first use), run by onnxruntime."""
+
+    def __init__(self, path: Path, input_names: list[str]) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise DataError("backend onnx needs onnxruntime: pip install 'mmfusion[export]'") from None
+        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.input_names = input_names
+
+    @classmethod
+    def for_run(cls, run: LoadedRun) -> OnnxModel:
+        import json
+
+        from ..export.exporters import export_run
+
+        path = run.paths.root / "export" / "model.onnx"
+        meta = path.with_suffix(".onnx.json")
+        stale = not path.exists() or not meta.exists() or path.stat().st_mtime < run.paths.weights.stat().st_mtime
+        if stale:
+            export_run(run, "onnx", path)
+        names = [item["name"] for item in json.loads(meta.read_text(encoding="utf-8"))["inputs"]]
+        return cls(path, names)
+
+    def __call__(self, batch: Any) -> np.ndarray:
+        feeds = {}
+        for name in self.input_names:
+            modality, _, key = name.partition(".")
+            tensor = batch.present[modality] if key == "present" else batch.inputs[modality][key]
+            feeds[name] = tensor.cpu().numpy()
+        return self.session.run(None, feeds)[0]
