@@ -54,3 +54,16 @@ def test_table_top_k_columns(predictor: Predictor, xor_data: Path) -> None:
     out = predictor.predict_table(pd.read_csv(xor_data).head(5), root=xor_data.parent, top_k=2)
     assert list(out["top1"]) == list(out["predicted"])
     assert np.allclose(out["top1_probability"] + out["top2_probability"], 1, atol=1e-5)
+
+
+def test_onnx_backend_matches_torch(predictor: Predictor, xor_run, xor_data: Path) -> None:  # type: ignore
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    onnx = Predictor(xor_run.run_dir, backend="onnx", batch_size=7)
+    assert (xor_run.run_dir / "export" / "model.onnx").exists()  # exported on first use, reused after
+    table = pd.read_csv(xor_data).head(20)
+    samples = [{"image": str(xor_data.parent / p), "text": t} for p, t in zip(table["image"], table["text"])]
+    samples[3]["text"] = None  # an absent modality
+    assert np.allclose(onnx.predict_proba(samples), predictor.predict_proba(samples), atol=1e-4)
+    with pytest.raises(DataError, match="unknown backend"):
+        Predictor(xor_run.run_dir, backend="tensorrt")
