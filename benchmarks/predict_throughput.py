@@ -3,8 +3,8 @@
 The article classifies one sample per call and reloads the BERT tokenizer on every call, pads to 128
 tokens and runs in fp32 (``reference_predict`` below reproduces it on the reference model of
 ../shared/bench/reference_loop.py). mmfusion loads model and tokenizer once and predicts a CSV in
-batches with dynamic padding, with PyTorch and with the ONNX Runtime backend. Same architecture (ResNet50 + BERT-base sized, random init), same
-catalog rows, same machine, each side in its own process.
+batches with dynamic padding, with PyTorch and with the ONNX Runtime backend. Same architecture
+(ResNet50 + BERT-base sized, random init), same catalog rows, same machine, each side in its own process.
 
     python benchmarks/predict_throughput.py [--rows 256] [--reference-rows 24] [--batch-size 64]
 """

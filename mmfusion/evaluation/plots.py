@@ -118,23 +118,32 @@ def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, ser
     """
     plt = _pyplot()
     panels = sorted({(r["modality"], r["corruption"]) for r in rows})
+    names: list[Any] = sorted({r[series] for r in rows}) if series else [None]
+    # one colour and marker per series in every panel, so a variant reads the same everywhere
+    colours = plt.get_cmap("tab10" if len(names) <= 10 else "tab20").colors
+    markers = "osD^vP*Xh<>p"
+    style = {name: (colours[i % len(colours)], markers[i % len(markers)]) for i, name in enumerate(names)}
     columns = min(3, len(panels))
     lines = (len(panels) + columns - 1) // columns
     fig, axes = plt.subplots(lines, columns, figsize=(4.2 * columns, 3.4 * lines), squeeze=False)
     for ax, (modality, corruption) in zip(axes.flat, panels):
         points = [r for r in rows if r["modality"] == modality and r["corruption"] == corruption]
-        names = sorted({r[series] for r in points}) if series else [None]
         for name in names:
             mine = sorted((r for r in points if series is None or r[series] == name), key=lambda r: r["intensity"])
-            ax.plot([r["intensity"] for r in mine], [r["accuracy"] for r in mine], marker="o", label=name)
+            if not mine:
+                continue
+            colour, marker = style[name]
+            ax.plot([r["intensity"] for r in mine], [r["accuracy"] for r in mine], marker=marker, color=colour,
+                    label=name)
         ax.set_title(f"{modality}: {corruption}")
         ax.set_xlabel("intensity")
         ax.set_ylabel("accuracy")
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-        if series:
-            ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     fig.tight_layout()
+    if series:
+        handles = [plt.Line2D([], [], color=c, marker=m, label=str(n)) for n, (c, m) in style.items()]
+        fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, title=series)
     return _save(fig, path)
