@@ -14,7 +14,8 @@ from .output import console, human_count, print_json
 @click.command()
 @click.argument("spec_file", type=click.Path(path_type=Path))
 @click.option("--device", default="auto", show_default=True, help=f"One of {', '.join(DEVICE_CHOICES)}.")
-@click.option("--num-classes", type=int, default=None, help="Classes for the head (default: the spec's labels, or 2).")
+@click.option("--num-classes", type=click.IntRange(min=2), default=None,
+              help="Classes for the head (default: data.labels, else the labels in the spec's training data, else 2).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of tables.")
 @click.option("--no-forward", is_flag=True, help="Skip the forward pass on a dummy batch.")
 def build(spec_file: Path, device: str, num_classes: int | None, as_json: bool, no_forward: bool) -> None:
@@ -30,7 +31,7 @@ def build(spec_file: Path, device: str, num_classes: int | None, as_json: bool, 
 
     spec = load_spec(spec_file)
     target = resolve_device(device)
-    classes = num_classes or _labels_in_spec(spec) or 2
+    classes, classes_from = _class_count(spec, num_classes)
     started = time.perf_counter()
     model = build_model(spec, classes).to(target)
     build_seconds = time.perf_counter() - started
@@ -55,18 +56,44 @@ def build(spec_file: Path, device: str, num_classes: int | None, as_json: bool, 
             "seconds": round(time.perf_counter() - started, 3),
         }
     if as_json:
-        print_json({"spec": str(spec_file), "device": str(target), "num_classes": classes,
+        print_json({"spec": str(spec_file), "device": str(target), "num_classes": classes, "classes_from": classes_from,
                     "build_seconds": round(build_seconds, 3), "components": [r.as_dict() for r in rows],
                     "parameters": sum(r.parameters for r in rows),
                     "trainable": sum(r.trainable for r in rows), "forward": forward})
         return
     _print_table(spec_file, target, classes, rows, forward)
+    if classes_from == "placeholder":
+        console().print(f"[dim]the head has {classes} placeholder classes: the spec lists no data.labels and names "
+                        "no training data that could be read; pass --num-classes N to build the real head[/dim]")
 
 
-def _labels_in_spec(spec: object) -> int | None:
+def _class_count(spec: object, requested: int | None) -> tuple[int, str]:
+    """How many classes the head gets, and where that number came from.
+
+    The training data is read only when the spec neither lists its labels nor is told the count; data that
+    cannot be read is not an error here (``train`` reports it), the head then gets a placeholder size.
+    """
+    if requested:
+        return requested, "--num-classes"
     data = getattr(spec, "data", None)
-    labels = getattr(data, "labels", None) if data is not None else None
-    return len(labels) if labels else None
+    if data is None:
+        return 2, "placeholder"
+    if data.labels:
+        return len(data.labels), "data.labels"
+    if data.source is None:
+        return 2, "placeholder"
+    from ..data.labels import LabelSet
+    from ..data.tables import source_tables
+    from ..errors import MMFusionError
+
+    try:
+        tables = source_tables(data)
+        label_column = data.label or tables.label_column or "label"
+        labels = LabelSet.from_training_data(tables.train, label_column, given=None, source_order=tables.labels,
+                                             where=tables.names.get("train", "training table"))
+    except (MMFusionError, OSError, ValueError):
+        return 2, "placeholder"
+    return len(labels), "training data"
 
 
 def _print_table(spec_file, device, classes, rows, forward) -> None:  # type: ignore[no-untyped-def]

@@ -17,6 +17,9 @@ def new_plugin(name: str, kind: str, directory: Path) -> None:
     from ..scaffold.create import new_plugin as create
 
     root = create(name, kind, directory)
-    click.echo(f"created {root}/ with a working {kind}. Next:\n"
+    component = name.strip().lower().replace("-", "_")
+    click.echo(f"created {root}/ with a working {kind} '{component}' (use it in a spec as `type: {component}`). "
+               "Next:\n"
                f"  cd {root} && pip install -e '.[test]' && pytest && mmfusion plugins\n"
-               "then replace the example component with yours (docs/plugins/writing-a-plugin.md).")
+               "then replace the example component with yours, keeping the tests green; the plugin guide is "
+               "docs/plugins/writing-a-plugin.md in mmfusion's source repository.")

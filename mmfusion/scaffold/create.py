@@ -17,7 +17,8 @@ def new_plugin(name: str, kind: str = "encoder", directory: str | Path = ".") ->
     """Create ``mmfusion-<name>/`` holding a working ``kind`` component, its entry point and tests.
 
     Raises:
-        MMFusionError: the name is not a lower-case identifier, the kind is unknown or the folder exists.
+        MMFusionError: the name is not a lower-case identifier, the kind is unknown, an installed plugin
+            (a built-in included) already provides a ``kind`` of that name, or the folder exists.
     """
     name = name.strip().lower().replace("-", "_")
     if not _NAME_RE.match(name):
@@ -25,6 +26,7 @@ def new_plugin(name: str, kind: str = "encoder", directory: str | Path = ".") ->
                             "e.g. clip_text")
     if kind not in COMPONENTS:
         raise MMFusionError(f"unknown component kind '{kind}'; choose one of {', '.join(COMPONENTS)}")
+    _check_name_is_free(kind, name)
     dist = f"mmfusion-{name.replace('_', '-')}"
     package = f"mmfusion_{name}"
     root = Path(directory) / dist
@@ -47,3 +49,16 @@ def new_plugin(name: str, kind: str = "encoder", directory: str | Path = ".") ->
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(Template(template).substitute(values), encoding="utf-8")
     return root
+
+
+def _check_name_is_free(kind: str, name: str) -> None:
+    """Refuse a name an installed component of the same kind has: every spec using it would turn ambiguous."""
+    from ..registry import get_registry
+
+    registry = get_registry()
+    if name in registry.names(kind):
+        providers = ", ".join(sorted({e.plugin.distribution for e in registry.entries(kind) if e.name == name}))
+        raise MMFusionError(
+            f"a {kind} named '{name}' is already provided by {providers}; a second one would make every spec "
+            f"that says `type: {name}` ambiguous. Choose another name (e.g. '{name}_v2' or '<your org>_{name}')"
+        )

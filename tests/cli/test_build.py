@@ -60,6 +60,22 @@ def test_bad_specs_exit_nonzero_with_a_clear_message(tmp_path: Path, tiny_bert: 
     assert "spec.yaml:5: model.fusion" in result.output
 
 
+def test_head_size_comes_from_the_labels_of_the_training_data(tmp_path: Path, tiny_bert: Path) -> None:
+    (tmp_path / "train.csv").write_text("text,label\na,x\nb,y\nc,z\nd,x\n")
+    data = "data:\n  source: {type: csv, train: train.csv}\n  columns: {text: text}\n  label: label\n"
+    spec = write_spec(tmp_path, f"model:\n  encoders:\n    text: {{type: hf_text, path: {tiny_bert}}}\n"
+                                f"  fusion: concat\n{data}", "csv.yaml")
+    report = json.loads(CliRunner().invoke(cli, ["build", str(spec), "--json"]).output)
+    assert report["num_classes"] == 3 and report["classes_from"] == "training data"
+    assert report["forward"]["logits_shape"] == [4, 3]
+    report = json.loads(CliRunner().invoke(cli, ["build", str(spec), "--json", "--num-classes", "5"]).output)
+    assert report["num_classes"] == 5 and report["classes_from"] == "--num-classes"
+    (tmp_path / "train.csv").unlink()  # data not there yet: build still checks the model, with a placeholder head
+    result = CliRunner().invoke(cli, ["build", str(spec), "--no-forward"])
+    assert result.exit_code == 0, result.output
+    assert "(2 classes)" in result.output and "placeholder" in result.output and "--num-classes" in result.output
+
+
 def test_missing_file_weights_and_device_errors(tmp_path: Path, tiny_bert: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["build", str(tmp_path / "nope.yaml")])
@@ -81,7 +97,8 @@ def test_pretrained_example_builds_offline() -> None:
     components = {c["component"]: c for c in report["components"]}
     assert components["encoder image"]["frozen"] and components["encoder image"]["trainable"] == 0
     assert components["encoder text"]["output_dim"] == 384
-    assert report["forward"]["logits_shape"] == [4, 2]
+    assert report["forward"]["logits_shape"] == [4, 13]  # easy-VQA's 13 answers, from its dataset plugin
+    assert report["classes_from"] == "training data"
 
 
 @pytest.mark.slow

@@ -47,3 +47,17 @@ def test_bad_names_and_existing_folders(tmp_path: Path) -> None:
     assert runner.invoke(cli, ["new-plugin", "twice", "--dir", str(tmp_path)]).exit_code == 0
     again = runner.invoke(cli, ["new-plugin", "twice", "--dir", str(tmp_path)])
     assert again.exit_code == 2 and "already exists" in again.output
+
+
+@pytest.mark.parametrize(("kind", "name"), [("fusion", "concat"), ("encoder", "timm"), ("head", "mlp")])
+def test_names_of_installed_components_are_refused(kind: str, name: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["new-plugin", name, "--kind", kind, "--dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"a {kind} named '{name}' is already provided by mmfusion" in result.output
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_same_name_as_a_component_of_another_kind_is_fine(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["new-plugin", "concat", "--kind", "head", "--dir", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "head 'concat'" in result.output
