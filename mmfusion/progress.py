@@ -7,6 +7,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 
+def make_console(stderr: bool = False):  # type: ignore[no-untyped-def]
+    """A rich console at least 100 columns wide: piped output (logs, CI) would otherwise wrap at 80."""
+    import shutil
+
+    from rich.console import Console
+
+    width = max(shutil.get_terminal_size((120, 24)).columns, 100)
+    return Console(stderr=stderr, highlight=False, width=width)
+
+
 class Reporter:
     """Prints status lines and shows progress bars; ``enabled=False`` keeps quiet except warnings."""
 
@@ -15,9 +25,7 @@ class Reporter:
         self._progress: Any = None
         self._console: Any = None
         if enabled:
-            from rich.console import Console
-
-            self._console = Console(stderr=True, highlight=False)
+            self._console = make_console(stderr=True)
 
     def log(self, message: str) -> None:
         if self._console is not None:

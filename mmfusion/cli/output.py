@@ -7,13 +7,9 @@ from typing import Any
 
 
 def console(stderr: bool = False):  # type: ignore[no-untyped-def]
-    import shutil
+    from ..progress import make_console
 
-    from rich.console import Console
-
-    # piped output would otherwise be squeezed to 80 columns
-    width = max(shutil.get_terminal_size((120, 24)).columns, 100)
-    return Console(stderr=stderr, highlight=False, width=width)
+    return make_console(stderr)
 
 
 def print_json(data: Any) -> None:

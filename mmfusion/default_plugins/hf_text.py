@@ -138,8 +138,9 @@ class HFTextEncoder(Encoder):
         return [HFTextConfig(path=str(folder), pooling="cls"), HFTextConfig(path=str(folder), pooling="mean")]
 
 
-def write_tiny_bert(folder: Path, *, hidden_size: int = 32, layers: int = 2) -> Path:
+def write_tiny_bert(folder: str | Path, *, hidden_size: int = 32, layers: int = 2) -> Path:
     """Write a tiny randomly initialised BERT with a small word-level vocabulary (for tests, offline)."""
+    folder = Path(folder)
     from transformers import BertConfig, BertModel
     from transformers.utils import logging as hf_logging
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,16 +65,18 @@ class Predictor:
     def modalities(self) -> list[str]:
         return self.model.modalities
 
-    def _raw(self, sample: Mapping[str, Any], where: str, root: Path | None) -> dict[str, Any]:
+    def _raw(self, sample: Mapping[str, Any], place: CellContext, from_table: bool) -> dict[str, Any]:
+        """Parse and load one sample; ``place`` names it in errors (a table's line, or the sample's index)."""
+        where = f"{place.source} {place.row_kind} {place.row}"
         unknown = sorted(set(sample) - set(self.modalities))
         if unknown:
             raise DataError(f"{where}: unknown input(s) {', '.join(unknown)}; this model reads "
                             f"{', '.join(self.modalities)}")
         raw: dict[str, Any] = {}
         for m in self.modalities:
-            cells, columns = self._cells(m, sample.get(m))
+            cells, columns = self._cells(m, sample.get(m), from_table)
             try:
-                ref = self.handlers[m].parse(cells, CellContext(where, 0, columns, root))
+                ref = self.handlers[m].parse(cells, replace(place, columns=columns))
             except BadValueError as exc:
                 raise DataError(str(exc)) from None
             raw[m] = None if ref is None else self.handlers[m].load(ref)
@@ -82,28 +84,39 @@ class Predictor:
             raise DataError(f"{where}: no input given; give at least one of {', '.join(self.modalities)}")
         return raw
 
-    def _cells(self, modality: str, value: Any) -> tuple[list[Any], tuple[str, ...]]:
-        """A sample's value as table cells and their column names (multi-column modalities need both)."""
+    def _cells(self, modality: str, value: Any, from_table: bool) -> tuple[list[Any], tuple[str, ...]]:
+        """A sample's value as cells and the names errors call them by: the trained columns for table rows,
+        else the input's own name (``image``, ``text[1]``), since a caller's sample has no columns."""
         trained = self.run.inputs.get("columns", {}).get(modality) or [modality]
         trained = [trained] if isinstance(trained, str) else list(trained)
         if isinstance(value, Mapping):  # {column: cell}, e.g. a tabular row
             return list(value.values()), tuple(str(k) for k in value)
         if isinstance(value, (list, tuple)):
-            names = trained if len(trained) == len(value) else [f"{modality}[{i}]" for i in range(len(value))]
+            names = (trained if from_table and len(trained) == len(value)
+                     else [f"{modality}[{i}]" for i in range(len(value))])
             return list(value), tuple(names)
-        return [value], (trained[0] if len(trained) == 1 else modality,)
+        return [value], (trained[0] if from_table and len(trained) == 1 else modality,)
 
     def predict_proba(self, samples: Sequence[Mapping[str, Any]], *, root: str | Path | None = None,
-                      source: str = "input") -> np.ndarray:
+                      source: str = "input", rows: Sequence[int] | None = None, row_kind: str = "row"
+                      ) -> np.ndarray:
         """Class probabilities ``[N, num_classes]``; a sample maps modality → raw value (absent: None/missing).
 
-        Image values may be PIL images or paths (relative paths resolve against ``root``).
+        Image values may be PIL images or paths (relative paths resolve against ``root``). ``source``,
+        ``rows`` and ``row_kind`` name the samples in errors when they come from a table (its file name and
+        line numbers); without ``rows`` a sample is named by its index ("input sample 3").
         """
         base = Path(root) if root else None
+
+        def place(index: int) -> CellContext:
+            if rows is None:
+                return CellContext(source, index, (), base, row_kind="sample")
+            return CellContext(source, rows[index], (), base, row_kind=row_kind)
+
         probabilities = []
         for start in range(0, len(samples), self.batch_size):
             chunk = samples[start:start + self.batch_size]
-            raw = [self._raw(s, f"{source} sample {start + i}", base) for i, s in enumerate(chunk)]
+            raw = [self._raw(s, place(start + i), rows is not None) for i, s in enumerate(chunk)]
             if self.onnx is not None:
                 logits = torch.from_numpy(self.onnx(make_batch(self.model, raw)))
             else:
@@ -133,11 +146,13 @@ class Predictor:
 
         from ..data.files import read_table
 
-        source = "DataFrame"
+        source, first_row, row_kind = "DataFrame", 0, "row"
         if not isinstance(table, pd.DataFrame):
             path = Path(table)
             table, source = read_table(path), path.name
             root = root or path.resolve().parent
+            if path.suffix.lower() != ".parquet":  # text files: the line number (the header is line 1)
+                first_row, row_kind = 2, "line"
         columns: dict[str, Any] = self.run.inputs.get("columns") or {m: m for m in self.modalities}
         missing = sorted({c for cols in columns.values() for c in ([cols] if isinstance(cols, str) else cols)}
                          - set(map(str, table.columns)))
@@ -148,7 +163,8 @@ class Predictor:
         for _, row in table.iterrows():
             samples.append({m: (row[cols] if isinstance(cols, str) else [row[c] for c in cols])
                             for m, cols in columns.items()})
-        probabilities = self.predict_proba(samples, root=root, source=source)
+        probabilities = self.predict_proba(samples, root=root, source=source,
+                                           rows=range(first_row, first_row + len(samples)), row_kind=row_kind)
         out = table.copy()
         best = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, dtype=int)
         out["predicted"] = [self.labels[i] for i in best]
