@@ -49,7 +49,8 @@ def train_epoch(model: MultimodalModel, batches: Iterable[Batch], *, optimizer: 
         with autocast():
             logits = model(batch)
         loss = loss_fn(logits.float(), batch.labels)
-        scaled = loss / accumulate
+        group_start = index - index % accumulate  # the last group of an epoch may hold fewer batches
+        scaled = loss / min(accumulate, num_batches - group_start)
         (scaler.scale(scaled) if scaler is not None else scaled).backward()
         if (index + 1) % accumulate == 0 or index + 1 == num_batches:
             if clip is not None:
