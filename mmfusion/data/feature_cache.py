@@ -1,7 +1,7 @@
 """Frozen encoders run once: their outputs for every distinct value, cached on disk.
 
 The cache folder of an encoder is keyed by a hash of ``encoder.feature_key()`` (class, config,
-weights file), so changing the encoder uses a new folder. Inside, each value is keyed by its
+digest of the weights), so changing the encoder uses a new folder. Inside, each value is keyed by its
 modality fingerprint (an image's path, size and modification time; a text's content), so changed
 data is recomputed and unchanged data is reused across runs, splits and ablation variants.
 Shards are safetensors files plus a JSON list of fingerprints, written atomically; a shard counts

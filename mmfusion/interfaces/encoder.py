@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections.abc import Sequence
@@ -135,22 +136,28 @@ class Encoder(nn.Module):
     def feature_key(self) -> str:
         """A string that changes whenever the encoder's raw-value → features function may change.
 
-        Used to key the on-disk feature cache of frozen encoders. The default combines the class,
-        the config and the size and modification time of the weights file, if any.
+        Used to key the on-disk feature cache of frozen encoders. The default combines the class, the
+        config, the fitted preprocessing state and a digest of the parameters and buffers themselves, so
+        that two random initialisations (seeds) or two weights files never share cached features.
         """
         parts: dict[str, Any] = {
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
             "config": self.config.model_dump(mode="json"),
+            "weights": self.weights_digest(),
         }
-        weights = getattr(self, "weights_path", None)
-        if weights is not None and Path(weights).exists():
-            files = sorted(p for p in Path(weights).rglob("*") if p.is_file()) if Path(weights).is_dir() else [
-                Path(weights)]
-            parts["weights"] = [[str(p), p.stat().st_size, int(p.stat().st_mtime)] for p in files]
         state = self.preprocessing_state()
         if state:
             parts["preprocessing"] = state
         return json.dumps(parts, sort_keys=True, default=str)
+
+    def weights_digest(self) -> str:
+        """A hash of every parameter and buffer (names, dtypes, shapes, values); about 1 s per GB."""
+        digest = hashlib.blake2b(digest_size=16)
+        for name, tensor in self.state_dict().items():
+            tensor = tensor.detach().cpu().contiguous()
+            digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+        return digest.hexdigest()
 
     @classmethod
     def conformance_configs(cls, workdir: Path) -> list[EncoderConfig]:

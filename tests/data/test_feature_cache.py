@@ -60,3 +60,27 @@ def test_changed_image_file_is_recomputed(tmp_path: Path) -> None:
     os.utime(paths[0], (time.time() + 5, time.time() + 5))
     _, _, computed = _build(encoder, ImageModality(), paths, tmp_path / "cache")
     assert computed == 1
+
+
+def test_different_weights_never_share_cached_features(tmp_path: Path) -> None:
+    """Two random initialisations (e.g. sweep seeds with a frozen random-init encoder) get separate caches."""
+    from PIL import Image
+
+    path = tmp_path / "a.png"
+    Image.new("RGB", (16, 16), (200, 30, 30)).save(path)
+    config = TimmConfig(model_name="test_efficientnet", image_size=32, freeze=True)
+    torch.manual_seed(0)
+    first = TimmEncoder(config).eval()
+    torch.manual_seed(1)
+    second = TimmEncoder(config).eval()
+    assert first.feature_key() != second.feature_key()
+    same = TimmEncoder(config).eval()
+    same.load_state_dict(first.state_dict())
+    assert same.feature_key() == first.feature_key()
+    store_one, _, computed = _build(first, ImageModality(), [str(path)], tmp_path / "cache")
+    assert computed == 1
+    store_two, _, computed = _build(second, ImageModality(), [str(path)], tmp_path / "cache")
+    assert computed == 1  # not first's features
+    with torch.inference_mode():
+        direct = second(second.collate([second.preprocess(Image.open(path).convert("RGB"))])).pooled
+    assert torch.allclose(store_two.gather(torch.tensor([0])).pooled, direct, atol=1e-5)
