@@ -148,6 +148,10 @@ def build_feature_store(
         index = _shard_index(folder)
     if advance and len(wanted) > len(missing):
         advance(len(wanted) - len(missing))
+    if not wanted:  # every sample lacks this input: one zero row for the (masked) absent samples to point at
+        width = encoder.output_dim
+        tokens = torch.zeros(1, width, dtype=torch.float16) if encoder.provides_tokens else None
+        return FeatureStore(torch.zeros(1, width, dtype=torch.float16), tokens, torch.tensor([0, 1])), {}, 0
     return _assemble(list(wanted), index), {fp: row for row, fp in enumerate(wanted)}, len(missing)
 
 
@@ -170,8 +174,6 @@ def _assemble(fingerprints: list[str], index: dict[str, tuple[Path, int]]) -> Fe
             pooled[position] = data["pooled"][row]
             if offsets is not None:
                 tokens[position] = data["tokens"][offsets[row]:offsets[row + 1]]
-    if not fingerprints:
-        return FeatureStore(torch.zeros(0, 1, dtype=torch.float16), None, torch.zeros(1, dtype=torch.long))
     has_tokens = all(t is not None for t in tokens)
     offsets = torch.zeros(len(fingerprints) + 1, dtype=torch.long)
     if has_tokens:

@@ -84,3 +84,13 @@ def test_different_weights_never_share_cached_features(tmp_path: Path) -> None:
     with torch.inference_mode():
         direct = second(second.collate([second.preprocess(Image.open(path).convert("RGB"))])).pooled
     assert torch.allclose(store_two.gather(torch.tensor([0])).pooled, direct, atol=1e-5)
+
+
+def test_an_input_absent_from_every_row_gives_masked_rows_of_the_right_width(tmp_path: Path, tiny_bert: Path
+                                                                            ) -> None:
+    encoder = HFTextEncoder(HFTextConfig(path=str(tiny_bert))).eval()
+    store, rows, computed = _build(encoder, TextModality(), [None, None, None], tmp_path / "cache")
+    assert computed == 0 and rows == {}
+    out = store.gather(torch.tensor([0, 0, 0]))
+    assert out.pooled.shape == (3, encoder.output_dim)
+    assert out.tokens is not None and out.tokens.shape[0] == 3 and out.tokens.shape[2] == encoder.output_dim

@@ -44,6 +44,11 @@ def test_report_on_a_given_file_with_absent_modalities(run_dir: Path, xor_data: 
     report = evaluate_run(run_dir, path, out=tmp_path / "report")
     assert report.rows == 40 and report.data == "new.csv"
     assert (tmp_path / "report" / "report.md").exists()
+    # an input absent from every row (e.g. measuring text-only performance on a file without images)
+    table["image"] = ""
+    table.to_csv(path, index=False)
+    report = evaluate_run(run_dir, path, out=tmp_path / "no-images")
+    assert report.rows == 40 and 0 <= report.accuracy <= 1
 
 
 def test_bad_evaluation_data_is_named(run_dir: Path, xor_data: Path, tmp_path: Path) -> None:
