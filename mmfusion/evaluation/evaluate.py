@@ -17,7 +17,7 @@ from ..io import write_json_atomic, write_text_atomic
 from ..progress import Reporter
 from ..registry import Registry
 from ..runs import LoadedRun, load_run
-from ..training.precision import resolve_precision
+from ..training.precision import inference_precision
 from ..training.steps import predict_batches
 from .corruption_curves import CorruptedModality, CorruptionPlan, check_plans, default_plans, summarise_curves
 from .metrics import confusion, per_class_report, summary_metrics
@@ -108,7 +108,7 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
         raise DataError(f"{prepared.names.get(split, split)} has no label column '{prepared.label_column}' "
                         f"(columns: {', '.join(map(str, table.columns))}); evaluation compares predictions with "
                         "labels — for unlabelled data use `mmfusion predict --csv`")
-    precision = resolve_precision(run.spec.train.precision, target)
+    precision = inference_precision(run.spec.train.precision, target)
     cache_dir = Path(run.spec.train.cache_dir) if run.spec.train.cache_dir else None
     pipeline = build_pipeline(model, run.spec.data, prepared, labels, splits=[split],
                               cache=run.spec.train.cache_features, cache_dir=cache_dir, device=target,

@@ -17,7 +17,7 @@ from ..errors import DataError
 from ..interfaces.modality import BadValueError, CellContext
 from ..registry import Registry
 from ..runs import LoadedRun, load_run
-from ..training.precision import resolve_precision
+from ..training.precision import inference_precision
 from ..training.steps import prepare_batch
 
 
@@ -53,7 +53,7 @@ class Predictor:
         self.model = self.run.model.to(self.device).eval()
         self.labels = self.run.labels
         self.batch_size = batch_size
-        self.precision = resolve_precision(self.run.spec.train.precision, self.device)
+        self.precision = inference_precision(self.run.spec.train.precision, self.device)
         self.handlers = modality_handlers(self.model, registry)
         self.channels_last = [m for m, e in self.model.encoders.items()
                               if e.prefers_channels_last and self.run.spec.train.channels_last]

@@ -66,3 +66,16 @@ def resolve_precision(requested: str, device: torch.device) -> Precision:
     if kind == "cpu":
         return Precision("fp32", kind, "CPU without native bf16: fp32 is faster here")
     return Precision("fp32", kind, f"{kind}: fp32")
+
+
+def inference_precision(trained: str, device: torch.device) -> Precision:
+    """The precision to run a trained model at on ``device``, which may not be the one it was trained on.
+
+    Inference needs no gradient scaling, and any setting's weights are fp32, so a run trained with fp16 (CUDA
+    only) or with bf16 still evaluates and predicts elsewhere: fp16 off CUDA and bf16 on a CPU that only
+    emulates it fall back to what ``auto`` picks for the device.
+    """
+    if (trained == "fp16" and device.type != "cuda") or (
+            trained == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16()):
+        return resolve_precision("auto", device)
+    return resolve_precision(trained, device)

@@ -71,3 +71,21 @@ def test_onnx_backend_matches_torch(predictor: Predictor, xor_run, xor_data: Pat
     assert np.allclose(onnx.predict_proba(samples), predictor.predict_proba(samples), atol=1e-4)
     with pytest.raises(DataError, match="unknown backend"):
         Predictor(xor_run.run_dir, backend="tensorrt")
+
+
+def test_a_run_trained_with_fp16_on_a_gpu_predicts_on_the_cpu(predictor: Predictor, xor_run, xor_data: Path,  # type: ignore
+                                                            tmp_path: Path) -> None:
+    import shutil
+
+    import yaml
+
+    copy = tmp_path / "fp16-run"
+    shutil.copytree(xor_run.run_dir, copy)
+    spec = yaml.safe_load((copy / "spec.yaml").read_text())
+    spec.setdefault("train", {})["precision"] = "fp16"
+    (copy / "spec.yaml").write_text(yaml.safe_dump(spec))
+    table = pd.read_csv(xor_data).head(6)
+    samples = [{"image": str(xor_data.parent / i), "text": t} for i, t in zip(table["image"], table["text"])]
+    moved = Predictor(copy, device="cpu")
+    assert moved.precision.name != "fp16"
+    assert np.allclose(moved.predict_proba(samples), predictor.predict_proba(samples), atol=1e-4)
