@@ -54,7 +54,10 @@ class ImageModality(Modality):
         if isinstance(reference, str):
             stat = Path(reference).stat()
             return f"{reference}:{stat.st_size}:{stat.st_mtime_ns}"
-        return hashlib.sha1(reference.tobytes()).hexdigest()
+        # an in-memory image: its pixels, and its size and mode (equal bytes can be different images)
+        digest = hashlib.sha1(f"{reference.mode}:{reference.size}:".encode())
+        digest.update(reference.tobytes())
+        return digest.hexdigest()
 
 
 class TextModality(Modality):

@@ -228,6 +228,9 @@ class Trainer:
                                     scaler=scaler)
             state = LoopState(state.has_validation, saved["history"], saved["best"], saved["best_epoch"],
                               saved["stale"], saved["epoch"] + 1)
+            if saved["best_epoch"] == saved["epoch"] and self.dist.is_main:
+                # the checkpointed model is the best one; its weights file may not have been written
+                write_safetensors_atomic(self.paths.weights, model.state_dict())
             reporter.log(f"resuming after epoch {saved['epoch']}")
         try:
             with reporter.live():
@@ -260,7 +263,7 @@ class Trainer:
         loss_sum, samples = self.dist.sum(stats.loss * stats.samples, stats.samples)
         row: dict[str, Any] = {"epoch": epoch, "train_loss": loss_sum / max(samples, 1), "val_loss": None,
                                "val_accuracy": None,
-                               "val_macro_f1": None, "lr": parts.optimizer.param_groups[0]["lr"],
+                               "val_macro_f1": None, "lr": _new_layers_lr(parts.optimizer),
                                "seconds": round(stats.seconds, 3),
                                "train_samples_per_s": round(samples / stats.seconds, 3) if stats.seconds else None}
         if state.has_validation:
@@ -273,17 +276,19 @@ class Trainer:
                                                "min" if cfg.monitor == "val_loss" else "max", min_delta):
             state.best = row[cfg.monitor] if state.has_validation else None
             state.best_epoch, state.stale = epoch, 0
-            if self.dist.is_main:
-                write_safetensors_atomic(self.paths.weights, parts.model.state_dict())
         else:
             state.stale += 1
         reporter.log(self._epoch_line(row, state.best_epoch == epoch))
         if self.dist.is_main:
             write_history(state.history, self.paths, plot=False)
+            # the checkpoint first: a crash between the two writes leaves a checkpoint whose model is the
+            # best one, and resuming rewrites the weights from it (see _restore_best_weights)
             save_checkpoint(self.paths.checkpoints, model=parts.model, optimizer=parts.optimizer,
                             scheduler=parts.scheduler, scaler=parts.scaler,
                             trainer_state={"epoch": epoch, "history": state.history, "best": state.best,
                                            "best_epoch": state.best_epoch, "stale": state.stale})
+            if state.best_epoch == epoch:
+                write_safetensors_atomic(self.paths.weights, parts.model.state_dict())
         self.dist.barrier()
 
     def _validate(self, parts: _Parts):  # type: ignore[no-untyped-def]
@@ -346,3 +351,9 @@ class Trainer:
             "notes": notes,
             "total_seconds": round(total_seconds, 2),
         }
+
+
+def _new_layers_lr(optimizer: torch.optim.Optimizer) -> float:
+    """The learning rate of the new layers (``train.lr``), the one metrics.csv reports; encoders' is scaled alike."""
+    groups = optimizer.param_groups
+    return next((g["lr"] for g in groups if str(g.get("name", "")).startswith("new")), groups[0]["lr"])

@@ -71,6 +71,24 @@ def test_resume_after_an_interruption_ends_with_identical_weights(xor_data: Path
     resumed = load_file(str(tmp_path / "resumed" / "checkpoints" / "epoch-0004" / "model.safetensors"))
     assert straight.keys() == resumed.keys()
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    best = load_file(str(tmp_path / "straight" / "weights.safetensors"))
+    assert all(torch.equal(best[k], load_file(str(tmp_path / "resumed" / "weights.safetensors"))[k]) for k in best)
+
+
+def test_a_crash_between_checkpoint_and_best_weights_is_repaired_on_resume(xor_data: Path, tiny_bert: Path,
+                                                                           feature_cache: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file
+
+    spec = load_spec(xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, epochs=2))
+    with pytest.raises(TrainingInterrupted):
+        Trainer(spec, tmp_path / "run", progress=False, stop_after_epochs=1).fit()
+    (tmp_path / "run" / "weights.safetensors").unlink()  # as if the process died right after the checkpoint
+    one_epoch = spec.model_copy(update={"train": spec.train.model_copy(update={"epochs": 1})})
+    Trainer(one_epoch, tmp_path / "run", progress=False, resume=True).fit()  # nothing left to train
+    assert (tmp_path / "run" / "weights.safetensors").exists()
+    checkpoint = load_file(str(tmp_path / "run" / "checkpoints" / "epoch-0001" / "model.safetensors"))
+    weights = load_file(str(tmp_path / "run" / "weights.safetensors"))
+    assert all(torch.equal(checkpoint[k], weights[k]) for k in checkpoint)
 
 
 def test_existing_run_and_missing_checkpoint_are_clear_errors(fused_run, xor_data: Path, tiny_bert: Path,  # type: ignore
@@ -95,6 +113,8 @@ def test_fine_tuning_live_encoders_with_options(xor_data: Path, tiny_bert: Path,
     assert result.summary["cached_modalities"] == []
     assert result.summary["trainable_parameters"] == result.summary["parameters"]
     assert len(result.history) == 2  # early stopping: no epoch improves by 0.5 after the first
+    # metrics.csv reports the new layers' learning rate (train.lr = 0.01 with a schedule), not the encoders' 2e-5
+    assert all(2e-4 < row["lr"] <= 0.01 for row in result.history)
 
 
 def test_training_needs_a_data_section(tmp_path: Path, tiny_bert: Path) -> None:
