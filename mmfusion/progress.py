@@ -26,6 +26,8 @@ class Reporter:
         self._console: Any = None
         if enabled:
             self._console = make_console(stderr=True)
+        # bars only where someone watches: in logs and pipes they would leave empty lines behind
+        self._bars = enabled and bool(self._console is not None and self._console.is_terminal)
 
     def log(self, message: str) -> None:
         if self._console is not None:
@@ -42,7 +44,7 @@ class Reporter:
     @contextlib.contextmanager
     def live(self) -> Iterator[None]:
         """Keep one progress display open for several tasks (epochs and batches)."""
-        if not self.enabled:
+        if not self._bars:
             yield
             return
         from rich.progress import (
@@ -67,7 +69,7 @@ class Reporter:
     def task(self, description: str, total: int) -> Iterator[Callable[..., None]]:
         """A bar; yields ``advance(n=1, info="")``. The bar is removed when done unless it is the outer one."""
         progress = self._progress
-        if progress is None and self.enabled:
+        if progress is None and self._bars:
             with self.live():
                 with self.task(description, total) as advance:
                     yield advance
