@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,17 +12,19 @@ from typing import Any
 from ..data.tables import load_prepared_tables
 from ..errors import SpecError
 from ..evaluation.evaluate import evaluate_run
-from ..io import read_json, write_json_atomic
+from ..io import read_json, write_json_atomic, write_text_atomic
 from ..progress import Reporter
 from ..registry import Registry
 from ..runs import RunPaths
+from ..spec.spec import Spec
 from ..training.checkpoint import POINTER
 from ..training.trainer import Trainer
 from .report import write_reports
 from .spec import load_sweep, slug
-from .variants import all_variants, variant_spec
+from .variants import all_variants, check_variants_build, variant_spec
 
 RECORD = "ablation.json"
+SPEC_DIGEST = "variant-spec.sha256"
 
 
 @dataclass
@@ -46,7 +50,10 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
     sweep = load_sweep(sweep_file)
     base, variants = all_variants(sweep, registry)
     out_dir = Path(out) if out else Path("runs") / f"ablate-{slug(Path(sweep_file).stem)}"
-    specs = {(v.name, seed): variant_spec(base, v, seed, registry) for v in variants for seed in sweep.seeds}
+    folder = Path(sweep_file).resolve().parent
+    specs = {(v.name, seed): variant_spec(base, v, seed, registry, base_dir=folder)
+             for v in variants for seed in sweep.seeds}
+    check_variants_build({v.name: specs[(v.name, sweep.seeds[0])] for v in variants}, registry)
     if "test" not in load_prepared_tables(base.data, registry=registry).tables:
         raise SpecError(f"the base spec {sweep.base} has no test data (data.source test table or data.split.test); "
                         "an ablation reports test metrics")
@@ -55,6 +62,7 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
     for index, ((name, seed), spec) in enumerate(specs.items(), start=1):
         run_dir = out_dir / "runs" / slug(name) / f"seed-{seed}"
         record_path = run_dir / RECORD
+        digest = _check_same_spec(run_dir, spec, name, seed)
         if record_path.exists():
             records.append(read_json(record_path))
             skipped += 1
@@ -74,6 +82,7 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
         summary = read_json(paths.summary)
         record = {
             "variant": name, "seed": seed, "run_dir": str(run_dir), "inputs": list(spec.model.encoders),
+            "spec_digest": digest,
             "accuracy": report.accuracy, "macro_f1": report.macro_f1,
             "without": {r["condition"].removeprefix("without "): r["accuracy"] for r in report.robustness
                         if r["condition"].startswith("without ")},
@@ -94,3 +103,24 @@ def _history(paths: RunPaths) -> list[dict[str, Any]]:
 
     with paths.metrics.open(encoding="utf-8") as handle:
         return [{"seconds": float(row["seconds"])} for row in csv.DictReader(handle)]
+
+
+def _check_same_spec(run_dir: Path, spec: Spec, name: str, seed: int) -> str:
+    """The digest of a variant's spec, written into its run folder the first time; a later sweep whose variant
+    differs (an edited ``set:``) must not reuse or resume that run under other settings.
+
+    Raises:
+        SpecError: the folder holds a run of a different spec.
+    """
+    digest = hashlib.sha256(json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    marker = run_dir / SPEC_DIGEST
+    if marker.exists():
+        if marker.read_text(encoding="utf-8").strip() != digest:
+            raise SpecError(f"{run_dir} holds a run of variant '{name}' (seed {seed}) with a different spec than the "
+                            "sweep now asks for; use another --out, or delete that folder to rerun it")
+    elif run_dir.exists() and any(run_dir.iterdir()):
+        pass  # a run from before digests were recorded: trusted as it is
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(marker, digest + "\n")
+    return digest

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
-from ..errors import SpecError
+from ..errors import MMFusionError, SpecError
 from ..registry import Registry
 from ..spec.loader import load_spec, validate_spec
 from ..spec.spec import Spec
-from .spec import SweepSpec, VariantSpec
+from .spec import SweepSpec, VariantSpec, slug
 
 
 def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any], where: str) -> dict[str, Any]:
@@ -36,8 +37,12 @@ def baseline_variants(base: Spec) -> list[VariantSpec]:
     return [VariantSpec(name=f"{m} only", modalities=[m]) for m in base.model.encoders]
 
 
-def variant_spec(base: Spec, variant: VariantSpec, seed: int, registry: Registry | None = None) -> Spec:
+def variant_spec(base: Spec, variant: VariantSpec, seed: int, registry: Registry | None = None,
+                 base_dir: str | Path | None = None) -> Spec:
     """The base spec with the variant's overrides, inputs and seed.
+
+    Relative paths in the overrides resolve against ``base_dir`` (the sweep file's folder); the base spec's
+    own paths are already resolved against the base spec's folder.
 
     Raises:
         SpecError: the overrides produce an invalid spec (the message names the variant).
@@ -55,14 +60,37 @@ def variant_spec(base: Spec, variant: VariantSpec, seed: int, registry: Registry
         if columns:
             raw["data"]["columns"] = {m: c for m, c in columns.items() if m in variant.modalities}
     raw.setdefault("train", {})["seed"] = seed
-    return validate_spec(raw, source_name=where, registry=registry)
+    return validate_spec(raw, source_name=where, registry=registry, base_dir=base_dir)
+
+
+def check_variants_build(specs: dict[str, Spec], registry: Registry | None = None) -> None:
+    """Assemble every variant's model once before anything trains, so that a variant that cannot be built
+    (e.g. a baseline whose fusion is conditioned on the input it lacks) fails the sweep at once, not hours in.
+
+    Raises:
+        SpecError: naming the variant and the reason.
+    """
+    from ..builder import build_model
+
+    for name, spec in specs.items():
+        try:
+            build_model(spec, 2, registry=registry)
+        except MMFusionError as exc:
+            raise SpecError(f"variant '{name}' cannot be built: {exc}") from None
 
 
 def all_variants(sweep: SweepSpec, registry: Registry | None = None) -> tuple[Spec, list[VariantSpec]]:
     base = load_spec(sweep.base, registry=registry)
     if base.data is None:
         raise SpecError(f"the base spec {sweep.base} has no data section; an ablation needs data to train on")
-    variants = (baseline_variants(base) if sweep.baselines else []) + list(sweep.variants)
+    baselines = baseline_variants(base) if sweep.baselines else []
+    folders = {slug(b.name): b.name for b in baselines}
+    for variant in sweep.variants:
+        if slug(variant.name) in folders:
+            raise SpecError(f"variant '{variant.name}' would share the run folder '{slug(variant.name)}' with the "
+                            f"automatic baseline '{folders[slug(variant.name)]}'; rename it, or set "
+                            "`baselines: false` to define the baselines yourself")
+    variants = baselines + list(sweep.variants)
     if not variants:
         raise SpecError("the sweep has no variants (add `variants:` or set `baselines: true`)")
     return base, variants

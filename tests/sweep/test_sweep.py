@@ -56,6 +56,11 @@ def test_sweep_writes_every_output_and_resumes(sweep_file: Path, tmp_path: Path)
     assert again.skipped == 7
     assert [r["accuracy"] for r in again.records] == [r["accuracy"] for r in result.records]
 
+    # an edited variant must not reuse (or resume) the runs made with the old settings
+    sweep_file.write_text(sweep_file.read_text().replace("train.lr: 0.005", "train.lr: 0.002"))
+    with pytest.raises(SpecError, match="gated-fusion.*different spec than the sweep now asks for"):
+        run_sweep(sweep_file, out, progress=False)
+
 
 def test_bad_sweeps_are_clear_errors(sweep_file: Path, tmp_path: Path) -> None:
     def error(text: str) -> str:
@@ -72,6 +77,11 @@ def test_bad_sweeps_are_clear_errors(sweep_file: Path, tmp_path: Path) -> None:
         "base: base.yaml\nvariants:\n  - name: A\n  - name: a\n")
     assert "bad.yaml:2: seedz: unknown key" in error("base: base.yaml\nseedz: [1]\n")
     assert "no variants" in error("base: base.yaml\nbaselines: false\n")
+    assert "would share the run folder 'text-only' with the automatic baseline 'text only'" in error(
+        "base: base.yaml\nvariants:\n  - name: Text only\n    modalities: [text]\n")
+    assert "variant 'film on text' cannot be built" in error(  # conditioned on an input the variant lacks
+        "base: base.yaml\nvariants:\n  - name: film on text\n    modalities: [image]\n"
+        "    set: {model.fusion: {type: film, dim: 16, condition_on: text}}\n")
     assert not (tmp_path / "never").exists()  # nothing trained before the sweep was checked
 
 
@@ -81,3 +91,21 @@ def test_ablate_command(sweep_file: Path, tmp_path: Path) -> None:
     assert "Ablation results" in result.output and "8 runs" in result.output
     missing = CliRunner().invoke(cli, ["ablate", str(tmp_path / "none.yaml")])
     assert missing.exit_code == 2 and "does not exist" in missing.output
+
+
+def test_relative_paths_in_overrides_resolve_against_the_sweep_file(sweep_file: Path, tiny_bert: Path,
+                                                                    tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from mmfusion.sweep.variants import all_variants, variant_spec
+
+    shutil.copytree(tiny_bert, tmp_path / "tiny-model")
+    path = write_spec(tmp_path, "base: base.yaml\nvariants:\n  - name: other text\n"
+                                "    set: {model.encoders.text.path: tiny-model}\n", "paths.yaml")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    base, variants = all_variants(load_sweep(path))
+    spec = variant_spec(base, variants[-1], 0, base_dir=tmp_path)
+    assert spec.model.encoders["text"].path == str((tmp_path / "tiny-model").resolve())
