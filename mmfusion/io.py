@@ -12,12 +12,28 @@ from typing import Any
 from torch import Tensor
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()  # read once, at import: os.umask can only be read by setting it
+
+
 def _atomic(path: Path, write) -> None:  # type: ignore[no-untyped-def]
+    """Write to a temporary file beside ``path``, flush it to disk, then rename it over ``path``.
+
+    The file gets the permissions an ordinary ``open(path, "w")`` would (mkstemp's are owner-only).
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -15,6 +15,7 @@ from ..io import write_text_atomic
 
 def _stats(values: Sequence[float]) -> tuple[float, float]:
     array = np.asarray([v for v in values if v is not None], dtype=float)
+    array = array[np.isfinite(array)]  # one undefined value (e.g. robustness of a 0-accuracy run) hides no others
     if not len(array):
         return float("nan"), float("nan")
     return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
