@@ -21,13 +21,19 @@ _PREFIXES = ("module.", "model.", "_orig_mod.")
 _FOLDER_FILES = ("model.safetensors", "pytorch_model.bin", "model.pth", "weights.safetensors")
 
 
+def weights_file(path: Path, *, what: str = "weights") -> Path:
+    """The file a weights location means: itself, or the first of the usual names inside a folder."""
+    if not path.is_dir():
+        return path
+    for name in _FOLDER_FILES:
+        if (path / name).exists():
+            return path / name
+    raise WeightsError(f"{what}: folder {path} holds none of {', '.join(_FOLDER_FILES)}")
+
+
 def load_state_dict_file(path: Path, *, what: str = "weights") -> dict[str, Tensor]:
     """Read tensors from a ``.safetensors`` file, a torch file or a folder holding one of them."""
-    if path.is_dir():
-        for name in _FOLDER_FILES:
-            if (path / name).exists():
-                return load_state_dict_file(path / name, what=what)
-        raise WeightsError(f"{what}: folder {path} holds none of {', '.join(_FOLDER_FILES)}")
+    path = weights_file(path, what=what)
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -55,27 +61,37 @@ def _strip(key: str) -> str:
     return key
 
 
+def _optional(key: str) -> bool:
+    """Bookkeeping buffers that older files lack and PyTorch itself does not require (BatchNorm's step count)."""
+    return key.endswith("num_batches_tracked")
+
+
 def match_state_dict(
-    target: Mapping[str, Tensor], source: Mapping[str, Tensor], *, what: str = "weights"
+    target: Mapping[str, Tensor], source: Mapping[str, Tensor], *, what: str = "weights", by_order: bool = True
 ) -> dict[str, Tensor]:
-    """Map ``source`` tensors onto the keys of ``target``.
+    """Map ``source`` tensors onto the keys of ``target`` (optional buffers the source lacks are left out).
 
     By name first (wrapper prefixes such as ``module.`` ignored). If names do not cover the target
-    but the tensors line up in order with equal shapes, by order; the source may then hold extra
-    tensors at its end (a classification head the target has no use for).
+    but the tensors line up in order with equal shapes, by order (only when ``by_order``: a file format
+    that keeps the saving order); the source may then hold extra tensors at its end (a classification
+    head the target has no use for).
 
     Raises:
         WeightsError: neither way matches; the message lists what is missing or mis-shaped.
     """
     by_name = {_strip(k): v for k, v in source.items()}
-    matched = {k: by_name[_strip(k)] for k in target if _strip(k) in by_name}
+    required = {k: v for k, v in target.items() if not (_optional(k) and _strip(k) not in by_name)}
+    matched = {k: by_name[_strip(k)] for k in required if _strip(k) in by_name}
     shape_errors = [k for k, v in matched.items() if tuple(v.shape) != tuple(target[k].shape)]
-    if len(matched) == len(target) and not shape_errors:
+    if len(matched) == len(required) and not shape_errors:
         return matched
-    if len(source) >= len(target) and all(
-        tuple(s.shape) == tuple(t.shape) for s, t in zip(source.values(), target.values())
-    ):
-        return dict(zip(target.keys(), source.values()))
+    essential = {k: v for k, v in target.items() if not _optional(k)}
+    for candidate in (target, essential) if by_order else ():  # with the counters, or a file without them
+        if len(source) >= len(candidate) and all(
+            tuple(s.shape) == tuple(t.shape) for s, t in zip(source.values(), candidate.values())
+        ):
+            return dict(zip(candidate.keys(), source.values()))
+    target = required
     missing = [k for k in target if _strip(k) not in by_name]
     detail = []
     if missing:
@@ -86,11 +102,11 @@ def match_state_dict(
             f"{len(shape_errors)} with other shapes (e.g. {k}: file {tuple(by_name[_strip(k)].shape)}, "
             f"model {tuple(target[k].shape)})"
         )
+    order = (f"matching by order failed too (file has {len(source)} tensors, model {len(target)})" if by_order
+             else "matching by order is not tried for .safetensors files, which do not keep the saving order")
     raise WeightsError(
         f"{what}: the file's tensors do not fit the model: {'; '.join(detail)}. Names did not match and "
-        f"matching by order failed too (file has {len(source)} tensors, model {len(target)}). "
-        "Check that the weights are for this architecture (matching by order needs a torch file: "
-        ".safetensors files do not keep the order tensors were saved in)."
+        f"{order}. Check that the weights are for this architecture."
     )
 
 
@@ -98,6 +114,8 @@ def load_weights_into(module: nn.Module, location: str, *, what: str = "weights"
     """Load a local or ``package:`` weights file into ``module``; returns the resolved path."""
     path = resolve_location(location, what=what)
     source = load_state_dict_file(path, what=what)
-    state = module.state_dict()
-    module.load_state_dict(match_state_dict(state, source, what=f"{what} ({path})"))
+    matched = match_state_dict(module.state_dict(), source, what=f"{what} ({path})",
+                               by_order=weights_file(path).suffix != ".safetensors")
+    left_out = [k for k in module.state_dict() if k not in matched]  # only optional buffers can be
+    module.load_state_dict(matched, strict=not left_out)
     return path
