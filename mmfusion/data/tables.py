@@ -64,20 +64,31 @@ def _numbered(table: pd.DataFrame, first_row: int) -> pd.DataFrame:
 def _split_off(table: pd.DataFrame, fraction: float, seed: int, label_column: str | None,
                group_column: str | None, notes: list[str], what: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split ``fraction`` of the rows off, stratified by label (or grouped, keeping groups together)."""
+    import pandas as pd
     from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
     if group_column and group_column in table.columns:
         splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
         keep, held = next(splitter.split(table, groups=table[group_column]))
         return table.iloc[keep], table.iloc[held]
-    stratify = None
-    if label_column and label_column in table.columns:
-        counts = table[label_column].value_counts()
-        if (counts >= 2).all() and int(round(len(table) * fraction)) >= len(counts):
-            stratify = table[label_column]
-        else:
-            notes.append(f"{what} split is not stratified: some labels have fewer than 2 rows")
-    keep_rows, held_rows = train_test_split(table, test_size=fraction, random_state=seed, stratify=stratify)
+    if not label_column or label_column not in table.columns:
+        keep_rows, held_rows = train_test_split(table, test_size=fraction, random_state=seed)
+        return keep_rows, held_rows
+    counts = table[label_column].value_counts()
+    single = table[label_column].map(counts) < 2
+    rest = table[~single] if single.any() else table
+    test_size: float | int = fraction
+    if single.any():  # a label seen once stays in training, where the model can learn it
+        notes.append(f"{what} split: {int(single.sum())} row(s) whose label occurs once stay in training")
+        test_size = max(1, min(int(round(len(table) * fraction)), len(rest) - 1))
+    held = int(round(len(rest) * fraction)) if isinstance(test_size, float) else test_size
+    kinds = rest[label_column].nunique()
+    stratify = rest[label_column] if held >= kinds and len(rest) - held >= kinds else None
+    if stratify is None:
+        notes.append(f"{what} split is not stratified: too few rows for one of each label on both sides")
+    keep_rows, held_rows = train_test_split(rest, test_size=test_size, random_state=seed, stratify=stratify)
+    if single.any():
+        keep_rows = pd.concat([keep_rows, table[single]])
     return keep_rows, held_rows
 
 
@@ -94,6 +105,7 @@ def prepare_tables(data: DataSpec, tables: DatasetTables) -> PreparedTables:
             prepared[split] = _numbered(table, tables.first_row)
     names = {s: tables.names.get(s, f"{s} table") for s in SPLITS}
     original = len(prepared["train"])
+    labels = tables.labels or _distinct_labels(prepared["train"], label_column)  # before splits and limits
     for split, fraction in (("test", data.split.test), ("validation", data.split.validation)):
         if split not in prepared and fraction > 0:
             share = fraction * original / len(prepared["train"])  # fractions are of the original table
@@ -107,9 +119,20 @@ def prepare_tables(data: DataSpec, tables: DatasetTables) -> PreparedTables:
             notes.append(f"{split}: using {limit} of its rows (data.limit.{split})")
     return PreparedTables(
         tables={k: v.reset_index(drop=True) for k, v in prepared.items()}, names=names, root=tables.root,
-        columns=dict(tables.columns), label_column=label_column, labels=tables.labels, row_kind=tables.row_kind,
+        columns=dict(tables.columns), label_column=label_column, labels=labels, row_kind=tables.row_kind,
         notes=notes,
     )
+
+
+def _distinct_labels(table: pd.DataFrame, column: str) -> list[str] | None:
+    """The sorted labels of the whole training table, so that a label whose rows all went to a split (or were
+    cut by a row limit) is still one of the model's classes; None leaves the checks to the trainer."""
+    from ..interfaces.modality import is_empty_cell
+
+    if column not in table.columns:
+        return None
+    values = sorted({str(v).strip() for v in table[column] if not is_empty_cell(v)})
+    return values if len(values) >= 2 else None
 
 
 def load_prepared_tables(data: DataSpec, tables: DatasetTables | None = None,

@@ -35,6 +35,26 @@ def test_stratified_seeded_split_keeps_row_numbers() -> None:
     assert again.tables["test"]["text"].tolist() == prepared.tables["test"]["text"].tolist()
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_a_label_with_one_row_stays_in_training_and_the_rest_is_stratified(seed: int) -> None:
+    table = _table(60)
+    table.loc[7, "label"] = "rare"
+    prepared = prepare_tables(_spec(split={"validation": 0.2, "test": 0.2, "seed": seed}), DatasetTables(train=table))
+    assert "rare" in set(prepared.tables["train"]["label"])
+    assert {k: len(v) for k, v in prepared.tables.items()} == {"train": 36, "validation": 12, "test": 12}
+    for split in ("validation", "test"):
+        assert set(prepared.tables[split]["label"]) == {"a", "b"}  # still stratified: both labels on each side
+    assert prepared.labels == ["a", "b", "rare"]
+    assert any("occurs once stay in training" in note for note in prepared.notes)
+
+
+def test_labels_come_from_the_whole_table_even_when_a_limit_drops_one() -> None:
+    table = _table(40)
+    table.loc[0:1, "label"] = "c"
+    prepared = prepare_tables(_spec(limit={"train": 5}), DatasetTables(train=table))
+    assert prepared.labels == ["a", "b", "c"] and len(prepared.tables["train"]) == 5
+
+
 def test_group_split_keeps_groups_together_and_given_tables_are_kept() -> None:
     prepared = prepare_tables(_spec(split={"validation": 0.2}),
                               DatasetTables(train=_table(), test=_table(10), group_column="group"))
