@@ -105,7 +105,7 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registr
             raise MMFusionError(f"{paths.root} is not a run directory: {required.name} is missing{hint}")
     spec = load_spec(paths.spec, registry=registry)
     labels = [str(x) for x in read_json(paths.labels)]
-    model = build_model(spec, len(labels), registry=registry)
+    model = build_model(_architecture_only(spec), len(labels), registry=registry)
     if paths.preprocessing.exists():
         for modality, learned in read_json(paths.preprocessing).items():
             model.encoders[modality].load_preprocessing_state(learned)
@@ -118,3 +118,17 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registr
     summary = read_json(paths.summary) if paths.summary.exists() else {}
     inputs = read_json(paths.inputs) if paths.inputs.exists() else {"columns": {}, "label_column": None}
     return LoadedRun(paths, spec, labels, model, summary, inputs)
+
+
+def _architecture_only(spec: Spec) -> Spec:
+    """The spec with every encoder's ``weights`` cleared and ``pretrained`` off: the run's own weights file
+    holds every value, so loading a run needs neither the original weights files nor a model cache (a run
+    copied to another machine still loads). Encoders' ``weights``/``pretrained`` must not change architecture.
+    """
+    encoders = {}
+    for modality, config in spec.model.encoders.items():
+        update: dict[str, object] = {"weights": None}
+        if "pretrained" in type(config).model_fields:
+            update["pretrained"] = False
+        encoders[modality] = config.model_copy(update=update)
+    return spec.model_copy(update={"model": spec.model.model_copy(update={"encoders": encoders})})

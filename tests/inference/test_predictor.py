@@ -89,3 +89,22 @@ def test_a_run_trained_with_fp16_on_a_gpu_predicts_on_the_cpu(predictor: Predict
     moved = Predictor(copy, device="cpu")
     assert moved.precision.name != "fp16"
     assert np.allclose(moved.predict_proba(samples), predictor.predict_proba(samples), atol=1e-4)
+
+
+def test_a_run_loads_without_the_weights_files_it_was_trained_from(predictor: Predictor, xor_run,  # type: ignore
+                                                                   xor_data: Path, tmp_path: Path) -> None:
+    """The run's weights.safetensors holds every value: a run copied to a machine without the original
+    pretrained weights files (or model caches) still loads and predicts the same."""
+    import shutil
+
+    import yaml
+
+    copy = tmp_path / "copied-run"
+    shutil.copytree(xor_run.run_dir, copy)
+    spec = yaml.safe_load((copy / "spec.yaml").read_text())
+    spec["model"]["encoders"]["image"].update(weights=str(tmp_path / "gone" / "imagenet.pth"), pretrained=True)
+    (copy / "spec.yaml").write_text(yaml.safe_dump(spec))
+    table = pd.read_csv(xor_data).head(6)
+    samples = [{"image": str(xor_data.parent / i), "text": t} for i, t in zip(table["image"], table["text"])]
+    moved = Predictor(copy, device="cpu")
+    assert np.allclose(moved.predict_proba(samples), predictor.predict_proba(samples), atol=1e-5)
