@@ -47,6 +47,7 @@ class ImageEncoder(Encoder):
         mode = getattr(T.InterpolationMode, (cfg.interpolation or defaults.get("interpolation", "bilinear")).upper())
         self.image_size, self.mean, self.std = int(size), tuple(mean), tuple(std)
         self.crop_pct = float(crop_pct)
+        self.interpolation = mode.value
         tail = [T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)]
         self.eval_transform = T.Compose(
             [T.Resize(int(round(size / crop_pct)), interpolation=mode, antialias=True), T.CenterCrop(size), *tail]
@@ -76,7 +77,9 @@ class ImageEncoder(Encoder):
     def preprocessing(self) -> dict[str, Any]:
         """The preprocessing in effect, for summaries and exported models."""
         return {"image_size": self.image_size, "mean": list(self.mean), "std": list(self.std),
-                "crop_pct": self.crop_pct}
+                "crop_pct": self.crop_pct, "interpolation": self.interpolation,
+                "steps": "RGB; resize the shorter side to round(image_size / crop_pct) with this interpolation "
+                         "(antialiased); center-crop image_size; scale to [0, 1]; (x - mean) / std; NCHW"}
 
 
 def grid_to_tokens(features: Tensor) -> Tensor:

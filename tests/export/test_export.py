@@ -60,6 +60,8 @@ def test_onnx_matches_pytorch_with_absent_modalities(fusion: dict, tmp_path: Pat
     assert [i["name"] for i in meta["inputs"]] == ["image.pixels", "image.present", "text.attention_mask",
                                                    "text.input_ids", "text.present"]
     assert meta["preprocessing"]["image"]["image_size"] == 32
+    image = meta["preprocessing"]["image"]
+    assert image["interpolation"] in {"bilinear", "bicubic"} and "center-crop" in image["steps"]
     assert meta["preprocessing"]["text"]["max_length"] == 128
 
 

@@ -115,6 +115,16 @@ class TabularEncoder(Encoder):
         return {"numeric": {c: [self.means[c], self.stds[c]] for c in self.config.numeric},
                 "categorical": self.vocab}
 
+    def preprocessing(self) -> dict[str, Any]:
+        """How to build the input tensors outside Python (exported models' JSON; the values are ``learned``)."""
+        return {
+            "numeric_columns": list(self.config.numeric), "categorical_columns": list(self.config.categorical),
+            "numeric": "float32 [batch, columns]: (value - mean) / std with learned.numeric[column] = [mean, std]; "
+                       "a missing value is NaN",
+            "categorical": f"int64 [batch, columns]: {MISSING} for a missing value, {UNSEEN} for a category not in "
+                           "learned.categorical[column], else 2 + its position there",
+        }
+
     def load_preprocessing_state(self, state: dict[str, Any]) -> None:
         for column, (mean, std) in state.get("numeric", {}).items():
             self.means[column], self.stds[column] = float(mean), float(std)

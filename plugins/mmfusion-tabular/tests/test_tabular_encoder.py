@@ -33,6 +33,9 @@ def test_standardisation_and_vocabulary_are_learned_from_training_values() -> No
     assert encoder.preprocess({"size": None, "shop": None})["categorical"].tolist() == [1]  # missing
     assert math.isnan(encoder.preprocess({"size": None, "shop": "a"})["numeric"][0])
     assert encoder.embeddings["shop"].num_embeddings == 3
+    described = encoder.preprocessing()  # what an exported model's JSON tells non-Python callers
+    assert described["categorical_columns"] == ["shop"] and "2 + its position" in described["categorical"]
+    assert encoder.preprocess({"size": "10", "shop": "a"})["categorical"].tolist() == [2]  # as described
 
 
 def test_missing_numbers_are_hidden_or_imputed() -> None:
