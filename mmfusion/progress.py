@@ -20,8 +20,10 @@ def make_console(stderr: bool = False):  # type: ignore[no-untyped-def]
 class Reporter:
     """Prints status lines and shows progress bars; ``enabled=False`` keeps quiet except warnings."""
 
-    def __init__(self, enabled: bool = True) -> None:
+    def __init__(self, enabled: bool = True, *, silent: bool = False) -> None:
+        """``silent`` also drops warnings: for repeated passes over data whose warnings were already shown."""
         self.enabled = enabled
+        self.silent = silent
         self._progress: Any = None
         self._console: Any = None
         if enabled:
@@ -34,6 +36,8 @@ class Reporter:
             self._console.print(message)
 
     def warn(self, message: str) -> None:
+        if self.silent:
+            return
         if self._console is not None:
             self._console.print(f"[yellow]warning:[/yellow] {message}")
         else:

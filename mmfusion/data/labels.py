@@ -14,6 +14,12 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+def _user_columns(table: pd.DataFrame) -> list[str]:
+    from .tables import user_columns
+
+    return user_columns(table)
+
+
 def _rows(rows: Sequence[int], limit: int = 8) -> str:
     shown = ", ".join(str(r) for r in rows[:limit])
     return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
@@ -38,7 +44,7 @@ class LabelSet:
         if source_order:
             return cls(source_order)
         if column not in table.columns:
-            raise DataError(f"{where}: no label column '{column}'; columns are {', '.join(map(str, table.columns))}. "
+            raise DataError(f"{where}: no label column '{column}'; columns are {', '.join(_user_columns(table))}. "
                             "Set data.label to the column that holds the labels.")
         values = sorted({str(v).strip() for v in table[column] if not is_empty_cell(v)})
         if len(values) < 2:
@@ -50,7 +56,7 @@ class LabelSet:
                row_kind: str = "row") -> np.ndarray:
         """Label ids for every row; empty or unknown labels are an error naming the rows."""
         if column not in table.columns:
-            raise DataError(f"{where}: no label column '{column}'; columns are {', '.join(map(str, table.columns))}")
+            raise DataError(f"{where}: no label column '{column}'; columns are {', '.join(_user_columns(table))}")
         ids = np.empty(len(table), dtype=np.int64)
         empty, unknown = [], {}
         for i, value in enumerate(table[column].tolist()):

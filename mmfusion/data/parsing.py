@@ -104,7 +104,8 @@ def parse_table(
         references[name] = refs
     if errors:
         more = f"\n  ... and {len(errors) - _MAX_REPORTED} more" if len(errors) > _MAX_REPORTED else ""
-        hint = ("\n  (set data.on_bad_image: absent to treat unusable images as absent instead)"
+        hint = ("\n  (to treat unusable images as absent instead: data.on_bad_image: absent in the spec, or "
+                "`mmfusion evaluate --on-bad-image absent`)"
                 if any("image file" in e for e in errors) else "")
         raise DataError(f"{len(errors)} unusable value(s) in {source}:\n  " + "\n  ".join(errors[:_MAX_REPORTED])
                         + more + hint)

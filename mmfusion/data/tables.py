@@ -55,6 +55,11 @@ def as_dataset_tables(train: Any, validation: Any = None, test: Any = None, *, r
                                 "test": "test DataFrame"})
 
 
+def user_columns(table: pd.DataFrame) -> list[str]:
+    """The table's column names as the user wrote them (without mmfusion's row-number column), for messages."""
+    return [str(c) for c in table.columns if c != ROW_COLUMN]
+
+
 def _numbered(table: pd.DataFrame, first_row: int) -> pd.DataFrame:
     table = table.reset_index(drop=True).copy()
     table[ROW_COLUMN] = range(first_row, first_row + len(table))

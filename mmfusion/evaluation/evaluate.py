@@ -10,7 +10,7 @@ from typing import Any
 from ..data.files import read_table
 from ..data.labels import LabelSet
 from ..data.pipeline import build_pipeline, modality_handlers
-from ..data.tables import PreparedTables, load_prepared_tables, with_table
+from ..data.tables import PreparedTables, load_prepared_tables, user_columns, with_table
 from ..devices import resolve_device
 from ..errors import DataError, MMFusionError
 from ..io import write_json_atomic, write_text_atomic
@@ -86,12 +86,14 @@ def _evaluation_tables(run: LoadedRun, data: Any, image_root: str | Path | None,
 def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Path | None = None,
                  image_root: str | Path | None = None, device: str = "auto", batch_size: int | None = None,
                  corruptions: Sequence[CorruptionPlan | str] | bool = (), progress: bool = False,
-                 registry: Registry | None = None) -> EvaluationReport:
+                 registry: Registry | None = None, on_bad_image: str | None = None) -> EvaluationReport:
     """Evaluate a run on its test split or on ``data`` (a file or DataFrame with the training columns).
 
     Args:
         corruptions: robustness curves to measure: plans (or ``"image:blur=0,0.5,1"`` strings), or
             True for every registered corruption of every input at intensities 0, .25, .5, .75, 1.
+        on_bad_image: "error" or "absent" for missing/unreadable image files in the evaluated data
+            (default: the run's ``data.on_bad_image``).
 
     Writes report.json, report.md, confusion_matrix.png, robustness.png (and corruption_curves.png)
     to ``out`` (default: RUN/eval/<data name>).
@@ -106,11 +108,13 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     table = prepared.tables[split]
     if prepared.label_column not in table.columns:
         raise DataError(f"{prepared.names.get(split, split)} has no label column '{prepared.label_column}' "
-                        f"(columns: {', '.join(map(str, table.columns))}); evaluation compares predictions with "
+                        f"(columns: {', '.join(user_columns(table))}); evaluation compares predictions with "
                         "labels — for unlabelled data use `mmfusion predict --csv`")
     precision = inference_precision(run.spec.train.precision, target)
     cache_dir = Path(run.spec.train.cache_dir) if run.spec.train.cache_dir else None
-    pipeline = build_pipeline(model, run.spec.data, prepared, labels, splits=[split],
+    data_spec = run.spec.data if on_bad_image is None else run.spec.data.model_copy(
+        update={"on_bad_image": on_bad_image})
+    pipeline = build_pipeline(model, data_spec, prepared, labels, splits=[split],
                               cache=run.spec.train.cache_features, cache_dir=cache_dir, device=target,
                               autocast=precision.autocast, reporter=reporter, registry=registry)
     if batch_size is not None and batch_size < 1:
@@ -129,7 +133,8 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     plans: list[CorruptionPlan] = (default_plans(model, registry) if corruptions is True else
                                    [p if isinstance(p, CorruptionPlan) else CorruptionPlan.parse(p)
                                     for p in (corruptions or [])])
-    curves = _corruption_curves(model, run, prepared, split, labels, plans, target=target, precision=precision,
+    curves = _corruption_curves(model, data_spec, run, prepared, split, labels, plans, target=target,
+                                precision=precision,
                                 size=size, channels_last=channels_last, cache_dir=cache_dir, reporter=reporter,
                                 registry=registry, clean=results["all modalities"])
     full = results["all modalities"]
@@ -162,7 +167,8 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     return report
 
 
-def _corruption_curves(model, run, prepared, split, labels, plans, *, target, precision, size,  # type: ignore
+def _corruption_curves(model, data_spec, run, prepared, split, labels, plans, *, target, precision,  # type: ignore
+                       size,
                        channels_last, cache_dir, reporter, registry, clean) -> list[dict[str, Any]]:
     """Accuracy with one input corrupted at each intensity (intensity 0 reuses the clean result)."""
     corruptions = check_plans(plans, model, registry)
@@ -175,9 +181,10 @@ def _corruption_curves(model, run, prepared, split, labels, plans, *, target, pr
             else:
                 override = {plan.modality: CorruptedModality(handlers[plan.modality], corruptions[plan.corruption],
                                                              intensity)}
-                pipeline = build_pipeline(model, run.spec.data, prepared, labels, splits=[split],
+                pipeline = build_pipeline(model, data_spec, prepared, labels, splits=[split],
                                           cache=run.spec.train.cache_features, cache_dir=cache_dir, device=target,
-                                          autocast=precision.autocast, reporter=Reporter(False), registry=registry,
+                                          autocast=precision.autocast, reporter=Reporter(False, silent=True),
+                                          registry=registry,
                                           modality_overrides=override)
                 with reporter.task(f"{plan.modality} {plan.corruption} @ {intensity:g}",
                                    pipeline.num_batches(split, size)) as advance:

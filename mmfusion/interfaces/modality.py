@@ -40,6 +40,8 @@ class CellContext:
     row_kind: str = "row"
 
     def where(self) -> str:
+        if self.row_kind == "sample":  # a caller's sample (Predictor, --image/--text): inputs, not columns
+            return f"{self.source} sample {self.row} ({', '.join(self.columns)})"
         columns = ", ".join(repr(c) for c in self.columns)
         return f"{self.source} {self.row_kind} {self.row} (column {columns})"
 

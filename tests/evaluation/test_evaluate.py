@@ -81,5 +81,17 @@ def test_corruption_curves(run_dir: Path, tmp_path: Path) -> None:
 
 def test_unlabelled_data_is_a_clear_error(run_dir: Path, xor_data: Path, tmp_path: Path) -> None:
     table = pd.read_csv(xor_data).head(5).drop(columns=["label"])
-    with pytest.raises(DataError, match="no label column 'label'.*mmfusion predict --csv"):
+    with pytest.raises(DataError, match="no label column 'label'.*mmfusion predict --csv") as info:
         evaluate_run(run_dir, table, image_root=xor_data.parent)
+    assert "__mmfusion" not in str(info.value)  # only the user's own columns are listed
+
+
+def test_missing_images_are_an_error_or_absent_as_asked(run_dir: Path, xor_data: Path, tmp_path: Path) -> None:
+    table = pd.read_csv(xor_data).head(12)
+    table.loc[3, "image"] = "gone.png"
+    path = tmp_path / "holes.csv"
+    table.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"holes.csv line 5 .*gone.png does not exist[\s\S]*--on-bad-image absent"):
+        evaluate_run(run_dir, path, image_root=xor_data.parent)
+    report = evaluate_run(run_dir, path, image_root=xor_data.parent, on_bad_image="absent", out=tmp_path / "r")
+    assert report.rows == 12

@@ -39,7 +39,7 @@ def test_absent_modality_and_table_prediction(predictor: Predictor, xor_data: Pa
 
 
 def test_bad_inputs_are_clear(predictor: Predictor, tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"input sample 1 \(column 'image'\): image file .*missing.png does not exist"):
+    with pytest.raises(DataError, match=r"input sample 1 \(image\): image file .*missing.png does not exist"):
         predictor.predict([{"text": "fine"}, {"image": str(tmp_path / "missing.png"), "text": "x"}])
     # from a table: the file, its line and the trained column
     pd.DataFrame({"image": ["missing.png"], "text": ["x"]}).to_csv(tmp_path / "rows.csv", index=False)
