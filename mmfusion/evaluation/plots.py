@@ -109,20 +109,32 @@ def prediction_plot(image: Any, text: str | None, labels: Sequence[str], probabi
     return _save(fig, path)
 
 
-def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, series: str | None = None) -> Path:
+def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, series: str | None = None,
+                           order: Sequence[Any] = (), dashed: Sequence[Any] = ()) -> Path:
     """Accuracy against corruption intensity, one panel per (modality, corruption).
 
     Args:
         rows: dicts with modality, corruption, intensity, accuracy (and ``series`` for several models).
         series: the key whose values get one line each (e.g. "variant"); None for a single model.
+        order: the order of the series in the legend (e.g. the sweep's); others follow, sorted.
+        dashed: series drawn dashed in grey tones (e.g. single-input baselines).
     """
     plt = _pyplot()
     panels = sorted({(r["modality"], r["corruption"]) for r in rows})
-    names: list[Any] = sorted({r[series] for r in rows}) if series else [None]
+    present = {r[series] for r in rows} if series else {None}
+    names: list[Any] = [n for n in order if n in present] + sorted(present - set(order), key=str)
     # one colour and marker per series in every panel, so a variant reads the same everywhere
-    colours = plt.get_cmap("tab10" if len(names) <= 10 else "tab20").colors
+    coloured = [n for n in names if n not in dashed]
+    palette = plt.get_cmap("tab10" if len(coloured) <= 9 else "tab20").colors
+    colours = [c for c in palette if len(set(c[:3])) > 1]  # the palette's greys are for the dashed series
+    greys = ("0.45", "0.65", "0.3", "0.55")
     markers = "osD^vP*Xh<>p"
-    style = {name: (colours[i % len(colours)], markers[i % len(markers)]) for i, name in enumerate(names)}
+    style = {}
+    for i, name in enumerate(names):
+        if name in dashed:
+            style[name] = (greys[dashed.index(name) % len(greys)], markers[i % len(markers)], "--")
+        else:
+            style[name] = (colours[coloured.index(name) % len(colours)], markers[i % len(markers)], "-")
     columns = min(3, len(panels))
     lines = (len(panels) + columns - 1) // columns
     fig, axes = plt.subplots(lines, columns, figsize=(4.2 * columns, 3.4 * lines), squeeze=False)
@@ -132,9 +144,9 @@ def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, ser
             mine = sorted((r for r in points if series is None or r[series] == name), key=lambda r: r["intensity"])
             if not mine:
                 continue
-            colour, marker = style[name]
+            colour, marker, line = style[name]
             ax.plot([r["intensity"] for r in mine], [r["accuracy"] for r in mine], marker=marker, color=colour,
-                    label=name)
+                    linestyle=line, label=name)
         ax.set_title(f"{modality}: {corruption}")
         ax.set_xlabel("intensity")
         ax.set_ylabel("accuracy")
@@ -144,6 +156,6 @@ def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, ser
         ax.axis("off")
     fig.tight_layout()
     if series:
-        handles = [plt.Line2D([], [], color=c, marker=m, label=str(n)) for n, (c, m) in style.items()]
+        handles = [plt.Line2D([], [], color=c, marker=m, linestyle=ls, label=str(n)) for n, (c, m, ls) in style.items()]
         fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, title=series)
     return _save(fig, path)

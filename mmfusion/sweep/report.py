@@ -52,7 +52,8 @@ def aggregate(records: Sequence[dict[str, Any]], order: Sequence[str], inputs: S
 
 def results_markdown(rows: Sequence[dict[str, Any]], inputs: Sequence[str]) -> str:
     lines = ["# Ablation results", "", "Test metrics, mean ± std over seeds. *without X*: accuracy when input X is "
-             "removed from every test sample (– where the variant does not read X).", ""]
+             "removed from every test sample (– where the variant does not read X). *train time*: the sum of the "
+             "run's epoch times (across resumptions).", ""]
     header = ["variant", "seeds", "accuracy", "macro-F1", *[f"without {m}" for m in inputs],
               "trainable params", "train time (s)"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * (len(header) - 1)]
@@ -64,17 +65,21 @@ def results_markdown(rows: Sequence[dict[str, Any]], inputs: Sequence[str]) -> s
     unimodal = [r for r in rows if len(r["inputs"]) == 1]
     fused = [r for r in rows if len(r["inputs"]) > 1]
     if unimodal and fused:
-        best_uni = max(unimodal, key=lambda r: _stats(r["accuracy"])[0])
-        best_fused = max(fused, key=lambda r: _stats(r["accuracy"])[0])
-        gain = _stats(best_fused["accuracy"])[0] - _stats(best_uni["accuracy"])[0]
+        best_uni, best_fused = _best(unimodal), _best(fused)
+        top = _stats(best_fused["accuracy"])[0]
+        tied = [r["variant"] for r in fused
+                if r is not best_fused and round(_stats(r["accuracy"])[0], 4) == round(top, 4)]
+        gain = top - _stats(best_uni["accuracy"])[0]
         verdict = "fusion pays" if gain > 0 else "fusion does not pay here"
-        lines += ["", f"**Does fusion pay?** Best fused variant *{best_fused['variant']}* "
-                      f"({_stats(best_fused['accuracy'])[0]:.4f}) vs best single input *{best_uni['variant']}* "
-                      f"({_stats(best_uni['accuracy'])[0]:.4f}): {gain:+.4f} accuracy — {verdict}."]
+        ties = f", tied with {', '.join(f'*{t}*' for t in tied)}" if tied else ""
+        lines += ["", f"**Does fusion pay?** Best fused variant *{best_fused['variant']}* ({top:.4f}{ties}) vs best "
+                      f"single input *{best_uni['variant']}* ({_stats(best_uni['accuracy'])[0]:.4f}): "
+                      f"{gain:+.4f} accuracy — {verdict}. (Best: highest mean accuracy, then the smaller std.)"]
     curve_keys = sorted({k for r in rows for k in r["relative_robustness"]})
     if curve_keys:
         lines += ["", "## Robustness curves", "", "Relative robustness (mean accuracy over the intensities / clean "
-                  "accuracy; 1 = unaffected), mean ± std over seeds.", "",
+                  "accuracy; 1 = unaffected), mean ± std over seeds. A model near chance level is trivially "
+                  "'robust': read these next to the accuracies above.", "",
                   "| variant | " + " | ".join(curve_keys) + " |", "|---|" + "---:|" * len(curve_keys)]
         for row in rows:
             cells = [_pm(row["relative_robustness"][k], 3) if k in row["relative_robustness"] else "–"
@@ -84,6 +89,11 @@ def results_markdown(rows: Sequence[dict[str, Any]], inputs: Sequence[str]) -> s
     if curve_keys:
         lines += ["", "![robustness curves](corruption_curves.png)"]
     return "\n".join(lines) + "\n"
+
+
+def _best(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Highest mean accuracy; among equal means, the smaller spread over seeds; then the first listed."""
+    return min(rows, key=lambda r: (-round(_stats(r["accuracy"])[0], 4), _stats(r["accuracy"])[1]))
 
 
 def results_csv(records: Sequence[dict[str, Any]], inputs: Sequence[str]) -> str:
@@ -137,8 +147,10 @@ def write_reports(out_dir: Path, records: Sequence[dict[str, Any]], order: Seque
     curves = [{**point, "variant": r["variant"]} for r in records for point in r.get("corruption_curves", [])]
     if curves:
         mean_curves = _mean_curves(curves)
+        baselines = [r["variant"] for r in rows if len(r["inputs"]) == 1]
         files["corruption_curves"] = str(corruption_curves_plot(mean_curves, out_dir / "corruption_curves.png",
-                                                                series="variant"))
+                                                                series="variant", order=list(order),
+                                                                dashed=baselines))
     return files
 
 
