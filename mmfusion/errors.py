@@ -39,6 +39,10 @@ class DataError(MMFusionError):
     """A data file, row, image or label is invalid."""
 
 
+class OutputError(MMFusionError):
+    """A file or folder could not be written (full disk, read-only folder, a file in the way)."""
+
+
 def did_you_mean(asked: str, choices: Iterable[str]) -> str:
     """Return ``" — did you mean 'x'?"`` for the closest choice, or an empty string."""
     matches = difflib.get_close_matches(asked, list(choices), n=1, cutoff=0.6)

@@ -1,44 +1,133 @@
-"""Atomic file writes: a reader never sees a half-written checkpoint, JSON or table."""
+"""File writes that never leave a half-written file behind and fail with a message naming the path.
+
+Every file mmfusion writes (run files, checkpoints, cached features, reports, predictions) goes
+through :func:`write_atomic`: the bytes go to a temporary file beside the target, are flushed to
+disk, and the temporary file is renamed over the target. A reader never sees half a file; a full
+disk, a read-only folder or a size limit raises :class:`~mmfusion.errors.OutputError` naming the
+path, and the temporary file is removed.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
-import tempfile
-from collections.abc import Mapping
+import re
+import secrets
+import stat
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
 
+from .errors import OutputError
 
-def _read_umask() -> int:
-    mask = os.umask(0)
+
+def describe_os_error(exc: OSError) -> str:
+    """``No space left on device`` style text for an OSError, with a hint where one helps."""
+    reason = exc.strerror or str(exc)
+    hints = {
+        errno.ENOSPC: "free some space or write elsewhere",
+        errno.EDQUOT: "free some space or write elsewhere",
+        errno.EFBIG: "the file exceeds a size limit of this system or process (ulimit -f)",
+        errno.EACCES: "choose a folder you can write to",
+        errno.EPERM: "choose a folder you can write to",
+        errno.EROFS: "the file system is read-only; choose another folder",
+    }
+    hint = hints.get(exc.errno or -1)
+    return f"{reason} ({hint})" if hint else reason
+
+
+def ensure_folder(path: Path, what: str = "folder") -> Path:
+    """Create ``path`` (and its parents) as a folder, or say why it cannot be one.
+
+    Raises:
+        OutputError: the path is an existing file, or the folder cannot be created.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputError(f"{what} {path} is an existing file, not a folder; choose another path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {what} {path}: {describe_os_error(exc)}") from None
+    return path
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows (``/proc/self/status`` on Linux).
+
+    Elsewhere it is read by setting and restoring it, at the first write rather than at import.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
-_UMASK = _read_umask()  # read once, at import: os.umask can only be read by setting it
+def check_output_file(path: Path, option: str) -> None:
+    """Fail before any work when an output path cannot become a file (a folder, or a file as its folder).
 
-
-def _atomic(path: Path, write) -> None:  # type: ignore[no-untyped-def]
-    """Write to a temporary file beside ``path``, flush it to disk, then rename it over ``path``.
-
-    The file gets the permissions an ordinary ``open(path, "w")`` would (mkstemp's are owner-only).
+    Raises:
+        OutputError: naming the option and the path.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{option} {path} is a folder; give a file path (e.g. {path / 'out.csv'})")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputError(f"{option} {path}: {parent} is a file, not a folder")
+            break
+
+
+def _write_in_place(path: Path, write: Callable[[str], None]) -> None:
+    """Devices and pipes (``/dev/stdout``, ``/dev/full``, a FIFO) are written directly: never renamed over."""
     try:
-        write(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        write(str(path))
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {describe_os_error(exc)}") from None
+
+
+def write_atomic(path: Path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp)`` to produce the file at a temporary path beside ``path``, then rename it over ``path``.
+
+    The file gets the permissions an ordinary ``open(path, "w")`` would (the umask applies).
+
+    Raises:
+        OutputError: the folder or file cannot be written (full disk, read-only, a size limit, a folder
+            in the way); nothing is left behind.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_file():
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise OutputError(f"cannot write {path}: it is a folder; give a file path")
+        _write_in_place(path, write)
+        return
+    ensure_folder(path.parent)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        write(str(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())  # some writers (safetensors) recreate the file owner-only
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {describe_os_error(exc)}") from None
+    finally:
+        if tmp.exists():
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -46,11 +135,20 @@ def write_text_atomic(path: Path, text: str) -> None:
         with open(tmp, "w", encoding="utf-8") as handle:
             handle.write(text)
 
-    _atomic(Path(path), write)
+    write_atomic(Path(path), write)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _safetensors_os_error(exc: Exception) -> OSError | None:
+    """safetensors reports I/O failures as ``SafetensorError('... (os error 28)')``: recover the OSError."""
+    match = re.search(r"os error (\d+)", str(exc))
+    if not match:
+        return None
+    code = int(match.group(1))
+    return OSError(code, os.strerror(code))
 
 
 def write_safetensors_atomic(path: Path, tensors: Mapping[str, Tensor], metadata: Mapping[str, str] | None = None
@@ -65,7 +163,19 @@ def write_safetensors_atomic(path: Path, tensors: Mapping[str, Tensor], metadata
             value = value.clone()
         seen.add(pointer)
         clean[key] = value
-    _atomic(Path(path), lambda tmp: save_file(clean, tmp, metadata=dict(metadata or {})))
+
+    def write(tmp: str) -> None:
+        try:
+            save_file(clean, tmp, metadata=dict(metadata or {}))
+        except OSError:
+            raise
+        except Exception as exc:
+            os_error = _safetensors_os_error(exc)
+            if os_error is None:
+                raise
+            raise os_error from None
+
+    write_atomic(Path(path), write)
 
 
 def read_json(path: Path) -> Any:

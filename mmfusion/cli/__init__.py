@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -25,20 +26,50 @@ class _Group(click.Group):
         except MMFusionError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(2)
+        except BrokenPipeError:  # `mmfusion predict ... | head`: the reader left; not an error of ours
+            _silence_stdout()
+            sys.exit(1)
+        except OSError as exc:
+            if exc.errno not in _ENVIRONMENT_ERRNOS:
+                raise _bug(exc) from None
+            from ..io import describe_os_error
+
+            where = f" {exc.filename}" if exc.filename else ""
+            click.secho(f"error: cannot access{where}: {describe_os_error(exc)}", fg="red", err=True)
+            sys.exit(2)
         except KeyboardInterrupt:
             click.secho("interrupted", fg="yellow", err=True)
             sys.exit(130)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as exc:  # a bug: say so briefly; the traceback only on request
-            if os.environ.get("MMFUSION_DEBUG"):
-                traceback.print_exc()
-            click.secho(
-                f"internal error: {type(exc).__name__}: {exc}\n"
-                "  (set MMFUSION_DEBUG=1 to see the traceback, and please report it)",
-                fg="red", err=True,
-            )
-            sys.exit(1)
+            raise _bug(exc) from None
+
+
+# the machine's state, not a bug of ours: reported as a plain error (exit 2) even where no mmfusion code named it
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO,
+                       errno.EMFILE, errno.ENFILE}
+
+
+def _bug(exc: BaseException) -> SystemExit:
+    """Print an internal error (the traceback only with MMFUSION_DEBUG=1) and return the exit to raise."""
+    if os.environ.get("MMFUSION_DEBUG"):
+        traceback.print_exception(exc)
+    click.secho(
+        f"internal error: {type(exc).__name__}: {exc}\n"
+        "  (set MMFUSION_DEBUG=1 to see the traceback, and please report it)",
+        fg="red", err=True,
+    )
+    return SystemExit(1)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except OSError:
+        pass
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -51,6 +51,11 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
         raise MMFusionError("nothing to predict: give --image/--text/--input for one sample or --csv FILE")
     if table is not None and sample:
         raise MMFusionError("give either one sample (--image/--text/--input) or --csv, not both")
+    from ..io import check_output_file
+
+    for option, path in (("--output", output), ("--plot", plot)):
+        if path is not None:
+            check_output_file(path, option)
     predictor = Predictor(run_dir, device=device, batch_size=batch_size, backend=backend)
     if table is not None:
         result = predictor.predict_table(table, top_k=top_k)
@@ -80,7 +85,10 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
 
 
 def _emit(text: str, output: Path | None) -> None:
+    """To stdout, or atomically to ``output`` (its folder is created; a full disk is a clear error)."""
+    from ..io import write_text_atomic
+
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text, encoding="utf-8")
+        write_text_atomic(output, text)

@@ -12,11 +12,12 @@ import click
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None, help="Write to a file.")
 def schema(output: Path | None) -> None:
     """Print the JSON schema of spec files (every installed component's options included)."""
+    from ..io import write_text_atomic
     from ..spec import spec_json_schema
 
     text = json.dumps(spec_json_schema(), indent=2)
     if output is None:
         click.echo(text)
     else:
-        output.write_text(text + "\n", encoding="utf-8")
+        write_text_atomic(output, text + "\n")
         click.echo(f"wrote {output}")

@@ -19,11 +19,12 @@ def _pyplot():  # type: ignore[no-untyped-def]
 
 
 def _save(fig, path: Path) -> Path:  # type: ignore[no-untyped-def]
-    from ..io import _atomic
+    from ..io import write_atomic
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
-    _pyplot().close(fig)
+    try:
+        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
+    finally:
+        _pyplot().close(fig)
     return path
 
 
