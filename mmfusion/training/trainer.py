@@ -19,7 +19,7 @@ from ..devices import resolve_device
 from ..errors import MMFusionError
 from ..evaluation.metrics import summary_metrics
 from ..interfaces.dataset import DatasetTables
-from ..io import read_json, write_json_atomic, write_safetensors_atomic, write_text_atomic
+from ..io import ensure_folder, read_json, write_json_atomic, write_safetensors_atomic, write_text_atomic
 from ..progress import Reporter
 from ..registry import Registry
 from ..runs import RunPaths
@@ -117,7 +117,7 @@ class Trainer:
         if not self.resume and (pointer.exists() or self.paths.weights.exists()):
             raise MMFusionError(f"{self.paths.root} already holds a run; continue it with --resume or choose "
                                 "another --out")
-        self.paths.root.mkdir(parents=True, exist_ok=True)
+        ensure_folder(self.paths.root, "run directory")
 
     def _labels(self, prepared) -> LabelSet:  # type: ignore[no-untyped-def]
         data = self.spec.data
