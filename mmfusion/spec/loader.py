@@ -12,48 +12,9 @@ from pydantic import ValidationError
 from ..errors import SpecError
 from ..registry import Registry, get_registry
 from .spec import Spec
+from .yaml_file import Loc, dotted, parse_yaml, read_yaml
 
-Loc = tuple[Any, ...]
-
-
-def _line_map(node: yaml.Node, path: Loc = (), lines: dict[Loc, int] | None = None) -> dict[Loc, int]:
-    """Map every YAML path (tuple of keys / indexes) to the 1-based line where it starts."""
-    lines = {} if lines is None else lines
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            lines[path + (key,)] = key_node.start_mark.line + 1
-            _line_map(value_node, path + (key,), lines)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            _line_map(item, path + (index,), lines)
-    return lines
-
-
-def parse_yaml(text: str, source: str) -> tuple[Any, dict[Loc, int]]:
-    """Parse YAML text, returning the data and a path → line map.
-
-    Raises:
-        SpecError: the text is not valid YAML (the message gives the line).
-    """
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"{where}: not valid YAML: {problem}") from None
-    return data, (_line_map(node) if node is not None else {})
-
-
-def dotted(loc: Loc) -> str:
-    """``('model', 'encoders', 'image', 'type')`` → ``model.encoders.image.type``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
+__all__ = ["Loc", "dotted", "format_errors", "load_spec", "parse_yaml", "spec_to_yaml", "validate_spec"]
 
 
 def _message(err: Mapping[str, Any]) -> str:
@@ -99,10 +60,8 @@ def load_spec(
         data, lines, name = dict(source), {}, "spec"
     else:
         path = Path(source)
-        if not path.is_file():
-            raise SpecError(f"spec file {path} does not exist")
         name = str(path)
-        data, lines = parse_yaml(path.read_text(encoding="utf-8"), name)
+        data, lines = read_yaml(path, "spec", "a mapping with a `model:` section")
         base_dir = path.resolve().parent if base_dir is None else base_dir
     return validate_spec(data, source_name=name, lines=lines, registry=registry, base_dir=base_dir)
 
@@ -117,12 +76,23 @@ def validate_spec(
 ) -> Spec:
     """Validate parsed spec data (see :func:`load_spec`)."""
     if not isinstance(data, Mapping):
-        raise SpecError(f"{source_name}: a spec is a mapping with a `model:` section, got {type(data).__name__}")
+        raise SpecError(f"{source_name}: a spec is a mapping with a `model:` section, got {describe(data)}")
     context = {"registry": registry or get_registry(), "base_dir": base_dir}
     try:
         return Spec.model_validate(data, context=context)
     except ValidationError as exc:
         raise SpecError(format_errors(exc, source_name, lines or {})) from None
+
+
+def describe(data: Any) -> str:
+    """What a YAML value is, for a message: ``a list``, ``the text 'hello'``."""
+    if data is None:
+        return "nothing (null)"
+    if isinstance(data, list):
+        return "a list"
+    if isinstance(data, str):
+        return f"the text {data[:40]!r}"
+    return f"{type(data).__name__} {data!r}"[:60]
 
 
 def spec_to_yaml(spec: Spec) -> str:

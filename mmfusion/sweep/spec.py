@@ -10,7 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..errors import SpecError
 from ..paths import SpecLocation
-from ..spec.loader import format_errors, parse_yaml
+from ..spec.loader import describe, format_errors
+from ..spec.yaml_file import read_yaml
 
 
 class VariantSpec(BaseModel):
@@ -65,11 +66,9 @@ def load_sweep(path: str | Path) -> SweepSpec:
         SpecError: the file is missing or invalid (file, line and path named).
     """
     path = Path(path)
-    if not path.is_file():
-        raise SpecError(f"sweep file {path} does not exist")
-    data, lines = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+    data, lines = read_yaml(path, "sweep", "a mapping with `base:` and `variants:`")
     if not isinstance(data, dict):
-        raise SpecError(f"{path}: a sweep file is a mapping with `base:` and `variants:`")
+        raise SpecError(f"{path}: a sweep file is a mapping with `base:` and `variants:`, got {describe(data)}")
     try:
         return SweepSpec.model_validate(data, context={"base_dir": path.resolve().parent})
     except ValidationError as exc:
