@@ -73,12 +73,14 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
     if plot is not None:
         from PIL import Image
 
+        from ..data.image_modes import to_rgb
         from ..evaluation.plots import prediction_plot
 
         picture = None
         image_value = sample.get("image")
         if image_value and Path(image_value).is_file():
-            picture = Image.open(image_value).convert("RGB")
+            with Image.open(image_value) as opened:
+                picture = to_rgb(opened)
         probabilities = [prediction.probabilities[label] for label in predictor.labels]
         prediction_plot(picture, sample.get("text"), predictor.labels, probabilities, plot)
         click.echo(f"wrote {plot}", err=True)

@@ -27,7 +27,9 @@ class GaussianNoise(Corruption):
         import numpy as np
         from PIL import Image
 
-        pixels = np.asarray(value.convert("RGB"), dtype=np.float32)
+        from ..data.image_modes import to_rgb
+
+        pixels = np.asarray(to_rgb(value), dtype=np.float32)
         noise = np.random.default_rng(rng.getrandbits(32)).normal(0.0, 255.0 * intensity, pixels.shape)
         return Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8))
 
@@ -59,7 +61,9 @@ class Occlusion(Corruption):
             return value
         from PIL import ImageDraw
 
-        image = value.convert("RGB").copy()
+        from ..data.image_modes import to_rgb
+
+        image = to_rgb(value)
         width, height = image.size
         side_w, side_h = round(width * intensity ** 0.5), round(height * intensity ** 0.5)
         x, y = rng.randint(0, width - side_w), rng.randint(0, height - side_h)

@@ -61,7 +61,9 @@ class ImageEncoder(Encoder):
 
     def preprocess(self, value: Any, *, train: bool = False) -> dict[str, Tensor]:
         transform = self.train_transform if train else self.eval_transform
-        return {"pixels": transform(value.convert("RGB") if hasattr(value, "convert") else value)}
+        from ..data.image_modes import to_rgb
+
+        return {"pixels": transform(to_rgb(value) if hasattr(value, "convert") else value)}
 
     def augments(self) -> bool:
         return self.config.augment

@@ -58,7 +58,7 @@ def test_missing_and_unreadable_images_are_errors_naming_file_and_line(tmp_path:
     message = str(info.value)
     assert "3 unusable value(s) in train.csv" in message
     assert "train.csv line 3 (column 'image'): image file" in message and "nope.png does not exist" in message
-    assert "train.csv line 4 (column 'image')" in message and "broken.png is unreadable" in message
+    assert "train.csv line 4 (column 'image')" in message and "broken.png is not an image Pillow can read" in message
     assert "train.csv line 5 (column 'image')" in message  # the same bad file on another line is reported too
     assert "on_bad_image: absent" in message
 

@@ -6,9 +6,11 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from mmfusion.default_plugins.modalities import ImageModality, TextModality
+from mmfusion.interfaces.modality import BadValueError
 
 
 def test_in_memory_images_with_equal_bytes_but_other_shapes_differ() -> None:
@@ -32,3 +34,71 @@ def test_image_files_change_fingerprint_when_rewritten(tmp_path: Path) -> None:
 def test_texts_are_fingerprinted_by_content() -> None:
     modality = TextModality()
     assert modality.fingerprint("a cat") == modality.fingerprint("a cat") != modality.fingerprint("a dog")
+
+
+# ----- image cells that do not name a usable picture: each says what the file is, naming file and row ----------
+def _parse_image(folder: Path, cell: str) -> None:
+    from mmfusion.interfaces.modality import CellContext
+
+    ImageModality().parse([cell], CellContext("train.csv", 7, ("image",), folder, "line"))
+
+
+def test_a_folder_is_not_called_missing(tmp_path: Path) -> None:
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(BadValueError, match=r"train\.csv line 7 \(column 'image'\): .*photos is a directory, not an "
+                                            "image file"):
+        _parse_image(tmp_path, "photos")
+
+
+def test_a_text_file_named_png_is_not_an_image_pillow_can_read(tmp_path: Path) -> None:
+    (tmp_path / "fake.png").write_text("<html>not found</html>", encoding="utf-8")
+    with pytest.raises(BadValueError, match=r"line 7 .*fake\.png is not an image Pillow can read"):
+        _parse_image(tmp_path, "fake.png")
+
+
+def test_an_empty_file_says_so(tmp_path: Path) -> None:
+    (tmp_path / "zero.jpg").write_bytes(b"")
+    with pytest.raises(BadValueError, match=r"line 7 .*zero\.jpg is empty \(0 bytes\)"):
+        _parse_image(tmp_path, "zero.jpg")
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG with only a header and an end: enough for Pillow to read its size, nothing to decode."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IEND", b""))
+
+
+def test_a_decompression_bomb_is_named_as_too_large(tmp_path: Path) -> None:
+    (tmp_path / "huge.png").write_bytes(_png_header(20_000, 10_000))  # 200 megapixels, over Pillow's 179
+    with pytest.raises(BadValueError, match=r"line 7 .*huge\.png is too large to decode safely .*200000000 pixels"):
+        _parse_image(tmp_path, "huge.png")
+
+
+def test_load_names_a_truncated_file(tmp_path: Path) -> None:
+    import numpy as np
+
+    for name in ("cut.png", "cut.jpg"):
+        whole = tmp_path / f"whole-{name}"
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(whole)
+        data = whole.read_bytes()
+        (tmp_path / name).write_bytes(data[:len(data) // 2])
+        with pytest.raises(BadValueError, match=rf"image file \S*{name} is truncated or damaged"):
+            ImageModality().load(str(tmp_path / name))
+
+
+def test_truncated_images_are_not_silently_padded() -> None:
+    """Pillow fills a cut image with grey when LOAD_TRUNCATED_IMAGES is on; nothing we load may turn it on."""
+    from PIL import ImageFile
+
+    from mmfusion.registry import get_registry
+
+    registry = get_registry()
+    for name in registry.names("encoder"):
+        registry.get("encoder", name)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
