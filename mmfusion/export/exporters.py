@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 
 from ..errors import MMFusionError
-from ..io import write_json_atomic
+from ..io import ensure_folder, write_atomic, write_json_atomic
 from ..runs import LoadedRun, load_run
 from .metadata import export_metadata
 from .wrapper import TensorInterface, flatten, interface_for, variable_axes
@@ -45,13 +46,16 @@ def _onnx(interface: TensorInterface, example: list[torch.Tensor], axes: list[di
             spec[axis] = dims[name]
         shapes.append(spec)
     kwargs = {"opset_version": opset} if opset else {}
-    torch.onnx.export(interface, tuple(example), str(path), dynamo=True, input_names=interface.input_names,
-                      output_names=["logits"], dynamic_shapes=(tuple(shapes),), external_data=False, **kwargs)
+    program = torch.onnx.export(interface, tuple(example), None, dynamo=True, input_names=interface.input_names,
+                                output_names=["logits"], dynamic_shapes=(tuple(shapes),), **kwargs)
+    write_atomic(path, lambda tmp: program.save(tmp, external_data=False))
 
 
 def _torchscript(interface: TensorInterface, example: list[torch.Tensor], path: Path) -> None:
     traced = torch.jit.trace(interface, tuple(example), check_trace=False, strict=False)
-    traced.save(str(path))
+    buffer = io.BytesIO()  # torch.jit.save aborts the process when the disk is full: serialise in memory first
+    torch.jit.save(traced, buffer)
+    write_atomic(path, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
 
 
 def _run_exported(fmt: str, path: Path, names: list[str], tensors: list[torch.Tensor]) -> np.ndarray:
@@ -101,7 +105,7 @@ def export_run(run: str | Path | LoadedRun, fmt: str, out: str | Path | None = N
         encoder.to(memory_format=torch.contiguous_format)
     suffix = {"onnx": ".onnx", "torchscript": ".pt"}[fmt]
     path = Path(out) if out else loaded.paths.root / "export" / f"model{suffix}"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_folder(path.parent)
     interface, batch = interface_for(model)
     example = flatten(batch, interface.layout)
     axes = variable_axes(batch, interface.layout)
