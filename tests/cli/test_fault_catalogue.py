@@ -1,0 +1,256 @@
+"""A catalogue of bad inputs and faults, each run through the ``mmfusion`` command line in its own process.
+
+For every case: the exit status is 2 (130 for Ctrl-C; 0 where the fault is healed with a warning), there is
+no traceback and no "internal error", the message names the culprit (file, line, key or column), and no
+partial file is left behind (no temporary file anywhere in the case's folder, no output that should not
+exist). Commands run in children forked from one warm server (see cli_forkserver.py), so the catalogue
+pays the interpreter and library start-up once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from ..conftest import xor_spec
+
+pytestmark = pytest.mark.slow
+
+SERVER = Path(__file__).with_name("cli_forkserver.py")
+
+
+class CliServer:
+    """Client of the fork server: ``run(argv, cwd=...)`` → exit code, stdout, stderr."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, str(SERVER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        text=True, bufsize=1)
+        ready = self.process.stdout.readline()  # type: ignore[union-attr]
+        if not ready.strip().startswith("{"):
+            raise RuntimeError(f"the CLI fork server did not start: {ready!r}")
+
+    def run(self, argv: list[str], *, cwd: Path, env: dict[str, str | None] | None = None, fsize: int | None = None,
+            timeout: float = 300, interrupt_when_exists: Path | None = None) -> dict:
+        request = {"argv": argv, "cwd": str(cwd), "env": env or {}, "fsize": fsize, "timeout": timeout}
+        if interrupt_when_exists is not None:
+            request.update(signal_after=timeout - 10, signal_when_exists=str(interrupt_when_exists))
+        self.process.stdin.write(json.dumps(request) + "\n")  # type: ignore[union-attr]
+        self.process.stdin.flush()  # type: ignore[union-attr]
+        return json.loads(self.process.stdout.readline())  # type: ignore[union-attr]
+
+    def close(self) -> None:
+        self.process.stdin.close()  # type: ignore[union-attr]
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server():  # type: ignore[no-untyped-def]
+    client = CliServer()
+    yield client
+    client.close()
+
+
+@dataclass
+class World:
+    """What the cases start from: the case's own folder, a small dataset, a finished run, a fast spec."""
+
+    folder: Path
+    data: Path
+    run: Path
+    bert: Path
+    cache: Path
+    mounts: list[Path] = field(default_factory=list)
+
+    def copy_run(self) -> Path:
+        target = self.folder / "run"
+        shutil.copytree(self.run, target)
+        return target
+
+    def spec(self, *, epochs: int = 1, extra: str = "", name: str = "spec.yaml", cache: Path | None = None,
+             **kwargs) -> Path:  # type: ignore[no-untyped-def]
+        return xor_spec(self.folder, self.data, self.bert, cache or self.cache, epochs=epochs, extra=extra, name=name,
+                        **kwargs)
+
+    def write(self, name: str, content: str | bytes) -> Path:
+        path = self.folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+        return path
+
+
+@dataclass
+class Case:
+    """One fault: ``setup`` prepares the folder and returns the command line (without ``mmfusion``)."""
+
+    id: str
+    setup: Callable[[World], list[str]]
+    culprit: str  # a regex the message must match: the file, line, key or column at fault
+    code: int = 2
+    fsize: int | None = None
+    absent: Callable[[World], list[Path]] = field(default=lambda world: [])  # outputs that must not exist
+    interrupt_when: Callable[[World], Path] | None = None
+    check: Callable[[World, dict], None] | None = None  # anything else to assert
+
+
+def _train(world: World, spec: Path, out: str = "out") -> list[str]:
+    return ["train", str(spec), "--out", str(world.folder / out), "--quiet"]
+
+
+# ----- outputs: user paths that cannot be written -----------------------------------------------------------
+OUTPUT_CASES = [
+    Case("predict-output-is-a-folder",
+         lambda w: ["predict", str(w.run), "--text", "alpha", "--output", str(w.folder)],
+         r"--output .* is a folder"),
+    Case("predict-output-under-a-file",
+         lambda w: ["predict", str(w.run), "--text", "alpha", "--output",
+                    str(w.write("file.txt", "x") / "preds.json")],
+         r"file\.txt is a file, not a folder"),
+    Case("predict-output-dev-full",
+         lambda w: ["predict", str(w.run), "--text", "alpha", "--output", "/dev/full"],
+         r"/dev/full: No space left on device"),
+    Case("predict-csv-output-file-size-limit",
+         lambda w: ["predict", str(w.run), "--csv", str(w.data), "--output", str(w.folder / "preds.csv")],
+         r"preds\.csv: File too large", fsize=2000, absent=lambda w: [w.folder / "preds.csv"]),
+    Case("schema-output-dev-full", lambda w: ["schema", "--output", "/dev/full"], r"/dev/full: No space left"),
+    Case("train-out-is-an-existing-file",
+         lambda w: ["train", str(w.spec()), "--out", str(w.write("taken", "x")), "--quiet"],
+         r"taken is an existing file"),
+    Case("train-disk-full-while-writing-the-run",
+         lambda w: _train(w, w.spec()), r"out/\S+: File too large", fsize=30_000,
+         absent=lambda w: [w.folder / "out" / "weights.safetensors"]),
+    Case("evaluate-report-into-a-file",
+         lambda w: ["evaluate", str(w.run), "--out", str(w.write("report", "x")), "--quiet"],
+         r"report is an existing file"),
+    Case("export-onto-dev-full-size-limit",
+         lambda w: ["export", str(w.copy_run()), "--format", "torchscript", "--no-verify", "--out",
+                    str(w.folder / "m.pt")],
+         r"m\.pt: File too large", fsize=50_000, absent=lambda w: [w.folder / "m.pt"]),
+]
+
+
+def _mounted(world: World, name: str, options: str) -> Path:
+    """A small tmpfs (read-only, or tiny so it fills up): real EROFS / ENOSPC, as root can write anywhere else."""
+    target = world.folder / name
+    target.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+    world.mounts.append(target)
+    return target
+
+
+MOUNT_CASES = [
+    Case("train-into-a-read-only-folder",
+         lambda w: _train(w, w.spec(), out=str(_mounted(w, "ro", "ro,size=1m") / "run")),
+         r"ro/run: Read-only file system"),
+    Case("evaluate-report-into-a-read-only-folder",
+         lambda w: ["evaluate", str(w.run), "--out", str(_mounted(w, "ro", "ro,size=1m") / "eval"), "--quiet"],
+         r"ro/eval\S*: Read-only file system"),
+    Case("train-onto-a-full-disk",
+         lambda w: _train(w, w.spec(), out=str(_mounted(w, "full", "size=48k") / "run")),
+         r"full/run/\S+: No space left on device"),
+    Case("feature-cache-on-a-full-disk",
+         lambda w: _train(w, w.spec(cache=_mounted(w, "full", "size=16k"))),
+         r"full/features/\S+: No space left on device"),
+]
+
+# ----- command-line values ----------------------------------------------------------------------------------
+ARGUMENT_CASES = [
+    Case("spec-file-missing", lambda w: ["build", str(w.folder / "nope.yaml")], r"nope\.yaml does not exist"),
+    Case("predict-input-without-equals", lambda w: ["predict", str(w.run), "--input", "text"],
+         r"--input expects MODALITY=VALUE, got 'text'"),
+    Case("predict-csv-missing", lambda w: ["predict", str(w.run), "--csv", str(w.folder / "none.csv")],
+         r"none\.csv does not exist"),
+    Case("predict-run-missing", lambda w: ["predict", str(w.folder / "norun"), "--text", "x"], r"norun does not exist"),
+    Case("predict-unknown-input", lambda w: ["predict", str(w.run), "--input", "audio=a.wav"], r"audio"),
+    Case("evaluate-data-without-the-columns",
+         lambda w: ["evaluate", str(w.run), "--data", str(w.write("other.csv", "a,b\n1,2\n")), "--quiet"],
+         r"other\.csv.*(image|text|label)"),
+    Case("train-resume-with-nothing-to-resume",
+         lambda w: ["train", str(w.spec()), "--out", str(w.folder / "fresh"), "--resume", "--quiet"],
+         r"nothing to resume"),
+    Case("ablate-sweep-missing", lambda w: ["ablate", str(w.folder / "sweep.yaml")], r"sweep\.yaml"),
+]
+
+
+def _interrupted(world: World, result: dict) -> None:
+    assert "interrupted" in result["stderr"]
+    lock = world.folder / "out" / ".lock"
+    assert not lock.exists(), "the run directory's lock outlived the interrupted command"
+
+
+SIGNAL_CASES = [
+    Case("ctrl-c-while-training", lambda w: _train(w, w.spec(epochs=30)), r"interrupted", code=130,
+         interrupt_when=lambda w: w.folder / "out" / "metrics.csv", check=_interrupted),
+]
+
+CASES = OUTPUT_CASES + MOUNT_CASES + ARGUMENT_CASES + SIGNAL_CASES
+
+
+@pytest.fixture
+def world(tmp_path: Path, xor_data: Path, xor_run, tiny_bert: Path, feature_cache: Path):  # type: ignore
+    folder = tmp_path / "case"
+    folder.mkdir()
+    world = World(folder, xor_data, Path(xor_run.run_dir), tiny_bert, feature_cache)
+    yield world
+    for mount in world.mounts:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def _leftovers(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if re.search(r"\.tmp$|^\.[^/]*\.\d+\.[0-9a-f]+\.tmp$", p.name)]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_fault_is_reported_clearly(case: Case, world: World, server: CliServer) -> None:
+    argv = case.setup(world)
+    interrupt = case.interrupt_when(world) if case.interrupt_when else None
+    result = server.run(argv, cwd=world.folder, fsize=case.fsize, interrupt_when_exists=interrupt)
+    output = result["stdout"] + result["stderr"]
+    shown = f"mmfusion {' '.join(argv)}\n--- exit {result['code']}\n{output}"
+    assert result["code"] == case.code, shown
+    assert "Traceback" not in output and "internal error" not in output, shown
+    assert re.search(case.culprit, result["stderr"]), shown
+    assert _leftovers(world.folder) == [], shown
+    for path in case.absent(world):
+        assert not path.exists(), f"{path} should not have been written\n{shown}"
+    if case.check is not None:
+        case.check(world, result)
+
+
+def test_the_catalogue_is_large(server: CliServer) -> None:
+    assert len({c.id for c in CASES}) == len(CASES)
+    assert len(CASES) >= 40, f"only {len(CASES)} cases"
+
+
+def test_a_second_train_into_the_same_run_fails_at_once(world: World, server: CliServer) -> None:
+    """Two `train` commands into one --out: the second stops at once naming the run; the first finishes."""
+    spec = world.spec(epochs=40)
+    out = world.folder / "shared-run"
+    first = subprocess.Popen([sys.executable, "-m", "mmfusion", "train", str(spec), "--out", str(out), "--quiet"],
+                             cwd=world.folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / ".lock").exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    started = time.monotonic()
+    second = server.run(["train", str(spec), "--out", str(out), "--quiet"], cwd=world.folder)
+    took = time.monotonic() - started
+    assert first.poll() is None, "the first command finished before the second ran: nothing was tested"
+    stdout, stderr = first.communicate(timeout=300)
+    assert first.returncode == 0, stderr
+    assert second["code"] == 2, second
+    assert "Traceback" not in second["stderr"] and "internal error" not in second["stderr"]
+    assert str(out) in second["stderr"] and took < 20
+    assert (out / "weights.safetensors").exists() and (out / "summary.json").exists()
