@@ -21,7 +21,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import MMFusionError
-from .io import read_json
+from .run_files import (
+    RESTORE,
+    RunFileError,
+    class_count_candidates,
+    labels_mismatch_error,
+    mismatches,
+    read_inputs,
+    read_labels,
+    read_preprocessing,
+    read_summary,
+    read_weights,
+    spec_mismatch_error,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -88,36 +100,90 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registr
              ) -> LoadedRun:
     """Rebuild the model of a run directory and load its best weights (safetensors, no pickle).
 
-    Raises:
-        MMFusionError: the folder is not a finished run (the message names what is missing).
-    """
-    from safetensors.torch import load_file
+    Every file is checked against the others before anything is predicted: labels.json must list as
+    many distinct names as the weights have classes, and the weights must fit the model spec.yaml
+    describes, tensor by tensor. A damaged summary.json is only a warning (it records how training went).
 
-    from .builder import build_model
+    Raises:
+        MMFusionError: the folder is not a finished run, or one of its files is damaged or does not fit
+            the others (the message names the file and says what to do).
+    """
     from .spec.loader import load_spec
 
     paths = RunPaths(Path(run_dir))
-    if not paths.root.is_dir():
-        raise MMFusionError(f"run directory {paths.root} does not exist")
-    for required in (paths.spec, paths.labels, paths.weights):
-        if not required.exists():
-            hint = " (did training finish its first epoch?)" if required == paths.weights else ""
-            raise MMFusionError(f"{paths.root} is not a run directory: {required.name} is missing{hint}")
+    _check_folder(paths)
     spec = load_spec(paths.spec, registry=registry)
-    labels = [str(x) for x in read_json(paths.labels)]
-    model = build_model(_architecture_only(spec), len(labels), registry=registry)
-    if paths.preprocessing.exists():
-        for modality, learned in read_json(paths.preprocessing).items():
-            model.encoders[modality].load_preprocessing_state(learned)
-    state = load_file(str(paths.weights))
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise MMFusionError(f"{paths.weights} does not match the model of {paths.spec}: "
-                            f"{len(missing)} missing, {len(unexpected)} unexpected tensors")
+    labels = read_labels(paths.labels)
+    weights = read_weights(paths.weights)
+    modalities = sorted(spec.model.encoders)
+    learned = read_preprocessing(paths.preprocessing, modalities)
+    model = _fitting_model(_architecture_only(spec), labels, weights, learned, paths, registry)
+    model.load_state_dict(weights)  # every key and shape checked above
     model.eval().to(device)
-    summary = read_json(paths.summary) if paths.summary.exists() else {}
-    inputs = read_json(paths.inputs) if paths.inputs.exists() else {"columns": {}, "label_column": None}
-    return LoadedRun(paths, spec, labels, model, summary, inputs)
+    inputs = read_inputs(paths.inputs, modalities)
+    return LoadedRun(paths, spec, labels, model, read_summary(paths.summary), inputs)
+
+
+def _check_folder(paths: RunPaths) -> None:
+    root = paths.root
+    if not root.exists():
+        raise MMFusionError(f"run directory {root} does not exist")
+    if not root.is_dir():
+        raise MMFusionError(f"{root} is a file, not a run directory (the folder `mmfusion train` writes, with "
+                            "spec.yaml, labels.json and weights.safetensors)")
+    for required in (paths.spec, paths.labels):
+        if not required.exists():
+            raise MMFusionError(f"{root} is not a run directory: {required.name} is missing")
+    if not paths.weights.exists():
+        raise MMFusionError(f"{root} is an unfinished run: weights.safetensors is missing (training writes it after "
+                            "its first epoch): wait for it, or continue a stopped run with "
+                            "`mmfusion train SPEC --out RUN --resume`")
+
+
+def _fitting_model(spec: Spec, labels: list[str], weights: dict[str, torch.Tensor],
+                   learned: dict[str, dict[str, Any]], paths: RunPaths, registry: Registry | None
+                   ) -> MultimodalModel:
+    """The spec's model for ``len(labels)`` classes, every tensor shaped as in the weights.
+
+    When the shapes differ only where the class count shows, labels.json is the culprit (and the message
+    says for how many classes the weights were trained); otherwise the spec changed since training.
+    """
+    asked = len(labels)
+    probe = max(asked, 2)  # a classifier has at least 2 classes: build one to learn what the weights hold
+    model = _build(spec, probe, learned, paths, registry)
+    problems = mismatches(model.state_dict(), weights)
+    if not problems and asked == probe:
+        return model
+    trained: int | None = probe if not problems else None
+    for count in class_count_candidates(model.state_dict(), weights, probe)[:3] if problems else ():
+        if not mismatches(_build(spec, count, learned, paths, registry).state_dict(), weights):
+            trained = count
+            break
+    if trained is not None or asked < 2:
+        raise labels_mismatch_error(paths.labels, asked, trained)
+    raise spec_mismatch_error(problems, paths.spec, paths.weights)
+
+
+def _build(spec: Spec, classes: int, learned: dict[str, dict[str, Any]], paths: RunPaths,
+           registry: Registry | None) -> MultimodalModel:
+    """The model for ``classes`` with what encoders learned from the data restored (it may resize layers)."""
+    from .builder import build_model
+
+    model = build_model(spec, classes, registry=registry)
+    for modality, encoder in model.encoders.items():
+        if modality in learned:
+            try:
+                encoder.load_preprocessing_state(learned[modality])
+            except MMFusionError:
+                raise
+            except Exception as exc:  # the file's content is input here: any failure means it does not fit
+                raise RunFileError(f"{paths.preprocessing}: the '{modality}' entry does not fit encoder "
+                                   f"'{encoder.config.type}' ({type(exc).__name__}: {exc}); {RESTORE}") from None
+        elif encoder.learns_preprocessing():
+            raise RunFileError(f"{paths.preprocessing} lacks '{modality}': encoder '{encoder.config.type}' learned "
+                               "its preprocessing (e.g. standardisation) from the training data, and without it "
+                               f"predictions would be wrong; {RESTORE}")
+    return model
 
 
 def _architecture_only(spec: Spec) -> Spec:

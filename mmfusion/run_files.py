@@ -1,0 +1,215 @@
+"""Reading a run directory's files defensively: a damaged or mismatched file stops with an error naming it.
+
+A run folder is read long after training wrote it, and may have been copied, edited or half restored
+since. A file that does not fit must stop evaluate / predict / export with a message that names it and
+says what to do, never yield predictions under made-up labels or a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from .errors import MMFusionError
+
+RESTORE = "restore it from a copy of the run, or retrain"
+
+
+class RunFileError(MMFusionError):
+    """A file of a run directory is missing, damaged, or does not fit the run's other files."""
+
+
+class _Unreadable(Exception):
+    """Why a JSON file could not be parsed (worded to follow the file's name)."""
+
+
+def _parse_json(path: Path) -> Any:
+    if path.is_dir():
+        raise _Unreadable("is a folder, not a file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(f"is corrupt: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise _Unreadable(f"cannot be read ({exc.strerror or exc}; check its permissions)") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        if not text.strip():
+            raise _Unreadable("is empty") from None
+        raise _Unreadable(f"is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
+
+
+def read_run_json(path: Path, *, holds: str) -> Any:
+    """Parse one JSON file of a run; ``holds`` says what it should contain (for the message).
+
+    Raises:
+        RunFileError: the file cannot be read, is not UTF-8 text or not JSON.
+    """
+    try:
+        return _parse_json(path)
+    except _Unreadable as exc:
+        raise RunFileError(f"{path} {exc}; it should hold {holds}; {RESTORE}") from None
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number" if isinstance(value, (int, float)) else type(value).__name__)
+
+
+def read_labels(path: Path) -> list[str]:
+    """The class names of ``labels.json``: a non-empty JSON list of distinct strings, as training writes it.
+
+    Raises:
+        RunFileError: anything else (the message names the file and the first offending entry).
+    """
+    holds = 'the class names in the order of the model\'s outputs, e.g. ["cat", "dog"]'
+    labels = read_run_json(path, holds=holds)
+    if not isinstance(labels, list):
+        raise RunFileError(f"{path} holds {_kind(labels)}; it should be a JSON list of {holds[4:]}; {RESTORE}")
+    if not labels:
+        raise RunFileError(f"{path} lists no labels; it should list {holds[4:]}; {RESTORE}")
+    seen: dict[str, int] = {}
+    for i, name in enumerate(labels):
+        if not isinstance(name, str):  # training writes every name as a string (a numeric label as "3")
+            raise RunFileError(f"{path}: entry {i} is {_kind(name)} ({json.dumps(name)[:40]}), not a class name "
+                               f"string; training writes class names as strings; {RESTORE}")
+        if name in seen:
+            raise RunFileError(f"{path} lists '{name}' twice (entries {seen[name]} and {i}); each class has one "
+                               f"name; {RESTORE}")
+        seen[name] = i
+    return labels
+
+
+def read_weights(path: Path) -> dict[str, Tensor]:
+    """The tensors of ``weights.safetensors``, every floating value finite.
+
+    Raises:
+        RunFileError: the file is a folder, unreadable, truncated, not safetensors, or holds NaN/inf.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if path.is_dir():
+        raise RunFileError(f"{path} is a folder, not a weights file; {RESTORE}")
+    try:
+        state = load_file(str(path))
+    except PermissionError as exc:
+        raise RunFileError(f"cannot read {path} ({exc.strerror}); check its permissions") from None
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise RunFileError(f"{path} is corrupt or truncated ({type(exc).__name__}: {exc}); retrain or restore "
+                           "it from a copy of the run") from None
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and tensor.numel() and not bool(tensor.isfinite().all()):
+            raise RunFileError(f"{path}: tensor {key} holds NaN or infinite values: the file is corrupt or "
+                               f"training diverged; {RESTORE}")
+    return state
+
+
+def _shape(tensor: Tensor) -> str:
+    return f"[{', '.join(str(d) for d in tensor.shape)}]"
+
+
+def mismatches(model_state: Mapping[str, Tensor], weights: Mapping[str, Tensor]) -> list[str]:
+    """Where ``weights`` do not fit a model's state dict, in the model's parameter order then unexpected keys."""
+    out = []
+    for key, tensor in model_state.items():
+        if key not in weights:
+            out.append(f"{key}: the spec's model has it ({_shape(tensor)}) but the weights do not")
+        elif tuple(weights[key].shape) != tuple(tensor.shape):
+            out.append(f"{key}: weights have shape {_shape(weights[key])}, the spec's model has {_shape(tensor)}")
+    out += [f"{key}: the weights have it ({_shape(weights[key])}) but the spec's model does not"
+            for key in weights if key not in model_state]
+    return out
+
+
+def class_count_candidates(model_state: Mapping[str, Tensor], weights: Mapping[str, Tensor], asked: int
+                           ) -> list[int]:
+    """Class counts the weights may have been trained for: sizes found where the model's tensors have ``asked``.
+
+    Generic (any head or logit-producing fusion): an axis that is ``asked`` long in the model but another
+    length in the weights. The caller confirms a candidate by building the model with it.
+    """
+    found: set[int] = set()
+    for key, tensor in model_state.items():
+        other = weights.get(key)
+        if other is None or other.ndim != tensor.ndim or tuple(other.shape) == tuple(tensor.shape):
+            continue
+        found.update(w for m, w in zip(tensor.shape, other.shape) if m == asked and w != asked and w >= 2)
+    return sorted(found)
+
+
+def spec_mismatch_error(problems: list[str], spec: Path, weights: Path) -> RunFileError:
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return RunFileError(
+        f"{weights} does not fit the model that {spec} describes: {problems[0]}{more}. The spec was probably "
+        f"edited after training: restore the spec.yaml the run was trained with, or retrain with the new one")
+
+
+def labels_mismatch_error(labels: Path, count: int, trained: int | None) -> RunFileError:
+    listed = f"lists {count} label{'s' if count != 1 else ''}"
+    if trained is None:
+        return RunFileError(f"{labels} {listed}; a classifier has at least 2 classes; {RESTORE}")
+    return RunFileError(f"{labels} {listed} but the weights were trained for {trained} classes; restore the "
+                        "labels.json written with these weights (class names in output order), or retrain")
+
+
+def read_preprocessing(path: Path, modalities: list[str]) -> dict[str, dict[str, Any]]:
+    """``preprocessing.json``: modality → what its encoder learned from the training data (absent: {})."""
+    if not path.exists():
+        return {}
+    learned = read_run_json(path, holds="what each encoder learned from the training data, by input name")
+    if not isinstance(learned, dict):
+        raise RunFileError(f"{path} holds {_kind(learned)}, not an object of input name → learned preprocessing; "
+                           f"{RESTORE}")
+    for modality, state in learned.items():
+        if modality not in modalities:
+            raise RunFileError(f"{path} names input '{modality}', which the run's model lacks (inputs: "
+                               f"{', '.join(modalities)}); {RESTORE}")
+        if not isinstance(state, dict):
+            raise RunFileError(f"{path}: '{modality}' holds {_kind(state)}, not an object; {RESTORE}")
+    return learned
+
+
+def read_inputs(path: Path, modalities: list[str]) -> dict[str, Any]:
+    """``inputs.json``: the training columns of each input and the label column (absent: none recorded)."""
+    if not path.exists():
+        return {"columns": {}, "label_column": None}
+    holds = 'the training columns, e.g. {"columns": {"image": ["image"]}, "label_column": "label"}'
+    inputs = read_run_json(path, holds=holds)
+    columns = inputs.get("columns", {}) if isinstance(inputs, dict) else None
+    if not isinstance(columns, dict):
+        raise RunFileError(f"{path} does not hold {holds}; {RESTORE}")
+    for modality, cols in columns.items():
+        if modality not in modalities:
+            raise RunFileError(f"{path} names input '{modality}', which the run's model lacks (inputs: "
+                               f"{', '.join(modalities)}); {RESTORE}")
+        if not (isinstance(cols, str) or (isinstance(cols, list) and all(isinstance(c, str) for c in cols))):
+            raise RunFileError(f"{path}: the columns of '{modality}' should be a column name or a list of names, "
+                               f"not {_kind(cols)}; {RESTORE}")
+    label = inputs.get("label_column")
+    if label is not None and not isinstance(label, str):
+        raise RunFileError(f"{path}: label_column should be a column name, not {_kind(label)}; {RESTORE}")
+    return inputs
+
+
+def read_summary(path: Path) -> dict[str, Any]:
+    """``summary.json``, or {} with a warning when damaged: it only records how training went, and
+    nothing that evaluate / predict / export compute depends on it."""
+    if not path.exists():
+        return {}
+    ignored = "ignored: it only records how training went, and nothing computed from the run depends on it"
+    try:
+        summary = _parse_json(path)
+    except _Unreadable as exc:
+        warnings.warn(f"{path} {exc}; {ignored}", stacklevel=3)
+        return {}
+    if not isinstance(summary, dict):
+        warnings.warn(f"{path} holds {_kind(summary)}, not the training summary object; {ignored}", stacklevel=3)
+        return {}
+    return summary
