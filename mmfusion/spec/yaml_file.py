@@ -87,15 +87,15 @@ def read_text(path: Path, what: str = "spec") -> str:
     if not path.exists():
         raise SpecError(f"{what} file {path} does not exist")
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise SpecError(f"{what} file {path} is {size / 2**20:.0f} MB; a {what} is a short YAML text file "
-                            f"(at most {MAX_FILE_BYTES // 2**20} MB) — is this the right file?")
-        raw = path.read_bytes()
+        with path.open("rb") as file:  # read no more than the limit: /dev/zero has no size but no end either
+            raw = file.read(MAX_FILE_BYTES + 1)
     except PermissionError:
         raise SpecError(f"cannot read {what} file {path}: permission denied; check the file's permissions") from None
     except OSError as exc:
         raise SpecError(f"cannot read {what} file {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise SpecError(f"{what} file {path} is over {MAX_FILE_BYTES // 2**20} MB; a {what} is a short YAML text "
+                        "file — is this the right file?")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
