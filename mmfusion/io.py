@@ -166,7 +166,8 @@ def write_safetensors_atomic(path: Path, tensors: Mapping[str, Tensor], metadata
 
     def write(tmp: str) -> None:
         try:
-            save_file(clean, tmp, metadata=dict(metadata or {}))
+            # no tensors with an empty metadata dict makes safetensors write a header it cannot read back
+            save_file(clean, tmp, metadata=dict(metadata) if metadata else None)
         except OSError:
             raise
         except Exception as exc:

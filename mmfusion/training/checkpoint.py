@@ -3,20 +3,30 @@
 Tensors go to safetensors files, everything else to JSON; nothing is pickled. Each checkpoint is a
 new folder; ``checkpoints/last.json`` is switched to it atomically once it is complete, so a crash
 while writing leaves the previous checkpoint in force.
+
+Resuming must continue exactly where the run stopped, bit for bit: every optimiser-state tensor gets
+back the memory layout of its parameter (safetensors stores contiguous tensors, while image encoders
+train in ``channels_last``, and fused AdamW assumes the state and the parameter share one layout),
+and the RNGs of torch, Python and NumPy are restored. A checkpoint that cannot be read is never
+half-applied: every file is read and checked before anything changes, an unreadable one falls back
+to an older complete checkpoint when there is one, and otherwise fails with the file named.
 """
 
 from __future__ import annotations
 
+import random
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from ..errors import MMFusionError
-from ..io import read_json, write_json_atomic, write_safetensors_atomic
+from ..io import write_json_atomic, write_safetensors_atomic
+from .checkpoint_files import FILES, POINTER, CheckpointError, Saved, find_checkpoint
 
-POINTER = "last.json"
+__all__ = ["FILES", "POINTER", "CheckpointError", "load_checkpoint", "save_checkpoint"]
 
 
 def _split_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -41,6 +51,14 @@ def _join_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> d
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
+def _host_rng_state() -> dict[str, Any]:
+    """Python's and NumPy's global RNG states as JSON (plugins may draw from them while training)."""
+    version, internal, gauss = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
+    return {"python": [version, list(internal), gauss],
+            "numpy": [name, [int(k) for k in keys], int(pos), int(has_gauss), float(cached)]}
+
+
 def save_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler: Any, scaler: Any, trainer_state: dict[str, Any]) -> Path:
     """Write a checkpoint for ``trainer_state['epoch']`` and make it the one ``--resume`` uses."""
@@ -62,6 +80,7 @@ def save_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.op
         "optimizer": opt_meta,
         "scheduler": {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"},
         "scaler": scaler.state_dict() if scaler is not None else None,
+        "host_rng": _host_rng_state(),
     })
     write_json_atomic(folder / POINTER, {"folder": target.name})
     for old in folder.glob("epoch-*"):
@@ -70,29 +89,81 @@ def save_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.op
     return target
 
 
-def load_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                    scaler: Any) -> dict[str, Any]:
-    """Restore everything saved by :func:`save_checkpoint`; returns the trainer state.
+# ----- applying a checkpoint -----------------------------------------------------------------------
+def _check_model(saved: Saved, model: torch.nn.Module) -> None:
+    """The checkpoint's tensors must be the model's, name for name and shape for shape.
 
     Raises:
-        MMFusionError: there is no complete checkpoint to resume from.
+        CheckpointError: naming the first parameter that differs.
     """
-    from safetensors.torch import load_file
+    expected = model.state_dict()
+    hint = ("the spec differs from the one this run was trained with (see spec.yaml in the run directory); "
+            "resume with that spec, or train the edited spec without --resume into another --out")
+    where = saved.folder / "model.safetensors"
+    for name, tensor in expected.items():
+        if name not in saved.model:
+            raise CheckpointError(f"cannot resume: the model has parameter '{name}' that {where} lacks; {hint}")
+        if tuple(saved.model[name].shape) != tuple(tensor.shape):
+            raise CheckpointError(f"cannot resume: parameter '{name}' has shape {tuple(tensor.shape)} in the model "
+                                  f"but {tuple(saved.model[name].shape)} in {where}; {hint}")
+    extra = [name for name in saved.model if name not in expected]
+    if extra:
+        raise CheckpointError(f"cannot resume: {where} holds parameter '{extra[0]}' that the model lacks "
+                              f"({len(extra)} such); {hint}")
 
-    pointer = folder / POINTER
-    if not pointer.exists():
-        raise MMFusionError(f"nothing to resume: {pointer} does not exist (no epoch finished yet); "
-                            "start without --resume")
-    target = folder / read_json(pointer)["folder"]
-    meta = read_json(target / "state.json")
-    model.load_state_dict(load_file(str(target / "model.safetensors")))
-    optimizer.load_state_dict(_join_optimizer(load_file(str(target / "optimizer.safetensors")), meta["optimizer"]))
-    scheduler.load_state_dict({**scheduler.state_dict(), **meta["scheduler"]})
-    if scaler is not None and meta["scaler"]:
-        scaler.load_state_dict(meta["scaler"])
-    rng = load_file(str(target / "rng.safetensors"))
-    torch.set_rng_state(rng["cpu"])
-    cuda_states = [rng[k] for k in sorted(rng) if k.startswith("cuda")]
+
+def _restore_optimizer(saved: Saved, optimizer: torch.optim.Optimizer) -> None:
+    """Load the optimiser state, giving each state tensor shaped like its parameter that parameter's layout."""
+    where = saved.folder / "optimizer.safetensors"
+    try:
+        optimizer.load_state_dict(_join_optimizer(saved.optimizer, saved.meta["optimizer"]))
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(
+            f"cannot resume: the optimiser state in {where} does not fit the model's trainable parameters ({exc}); "
+            "was `freeze` or another model option changed in the spec? Resume with the run's spec.yaml, or "
+            "train without --resume into another --out") from None
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                if not torch.is_tensor(value) or value.shape != param.shape:
+                    continue  # e.g. AdamW's scalar step
+                if value.stride() != param.stride():
+                    optimizer.state[param][key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+
+
+def _restore_rng(saved: Saved) -> None:
+    torch.set_rng_state(saved.rng["cpu"])
+    cuda_states = [saved.rng[k] for k in sorted(saved.rng) if k.startswith("cuda")]
     if cuda_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda_states)
-    return meta["trainer"]
+    host = saved.meta.get("host_rng")
+    if host is not None:  # checkpoints from before this was saved restore torch's RNGs only
+        random.setstate(host[0])
+        np.random.set_state(host[1])
+
+
+def load_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
+                    scaler: Any, warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Restore everything saved by :func:`save_checkpoint`; returns the trainer state.
+
+    Args:
+        warn: how to report a fallback to an older checkpoint (default: :func:`warnings.warn`).
+
+    Raises:
+        CheckpointError: there is no readable checkpoint, or it belongs to another model.
+    """
+    if warn is None:
+        import warnings
+
+        def warn(message: str) -> None:
+            warnings.warn(message, stacklevel=3)
+
+    saved = find_checkpoint(folder, warn)
+    _check_model(saved, model)
+    model.load_state_dict(saved.model)
+    _restore_optimizer(saved, optimizer)
+    scheduler.load_state_dict({**scheduler.state_dict(), **saved.meta["scheduler"]})
+    if scaler is not None and saved.meta["scaler"]:
+        scaler.load_state_dict(saved.meta["scaler"])
+    _restore_rng(saved)
+    return saved.meta["trainer"]
