@@ -108,6 +108,61 @@ def _train(world: World, spec: Path, out: str = "out") -> list[str]:
     return ["train", str(spec), "--out", str(world.folder / out), "--quiet"]
 
 
+# ----- spec files ------------------------------------------------------------------------------------------
+def _build(world: World, content: str | bytes, name: str = "spec.yaml") -> list[str]:
+    return ["build", str(world.write(name, content)), "--no-forward"]
+
+
+def _encoder_spec(world: World, fusion: str, head: str = "{type: linear}") -> str:
+    return (f"model:\n  encoders:\n    text: {{type: hf_text, path: {world.bert}}}\n"
+            f"  fusion: {fusion}\n  head: {head}\n")
+
+
+BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+    f"{b}: &{b} [{','.join(['*' + a] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi"))
+
+SPEC_CASES = [
+    Case("spec-duplicate-key",
+         lambda w: _build(w, "model:\n  encoders:\n    text: {type: hf_text, path: x}\n  fusion:\n    type: concat\n"
+                             "    type: attention\n"),
+         r"spec\.yaml:6: model\.fusion\.type: duplicate key \(first at line 5\)"),
+    Case("spec-alias-bomb", lambda w: _build(w, BOMB), r"spec\.yaml:9: alias \*h expands to"),
+    Case("spec-self-referring-alias",
+         lambda w: _build(w, "model: &m\n  encoders: {text: {type: hf_text, path: x}}\n  again: *m\n"),
+         r"spec\.yaml:3: alias \*m"),
+    Case("spec-binary", lambda w: _build(w, b"\x89PNG\r\n\x1a\n\x00\x00"), r"spec\.yaml:1: not UTF-8 text"),
+    Case("spec-latin-1", lambda w: _build(w, b"model:\n  encoders:\n    text: {type: hf_text, path: caf\xe9}\n"),
+         r"spec\.yaml:3: not UTF-8 text \(byte 0xe9"),
+    Case("spec-is-a-directory", lambda w: ["build", str((w.folder / "specs").resolve()), "--no-forward"]
+         if (w.folder / "specs").mkdir() is None else [], r"specs is a directory"),
+    Case("spec-empty", lambda w: _build(w, ""), r"spec\.yaml: the file is empty"),
+    Case("spec-top-level-list", lambda w: _build(w, "- a\n- b\n"), r"spec\.yaml.*got a list"),
+    Case("spec-number-key", lambda w: _build(w, "1: x\n"), r"spec\.yaml:1: .*'1' is read as a number"),
+    Case("spec-tab-indent", lambda w: _build(w, "model:\n\tencoders: {}\n"), r"spec\.yaml:2: .*indent with spaces"),
+    Case("spec-python-tag", lambda w: _build(w, "model: !!python/object/apply:os.system [echo]\n"),
+         r"spec\.yaml:1: model: the YAML tag !!python/object/apply:os\.system is not allowed"),
+    Case("spec-bad-int-tag", lambda w: _build(w, "model: {fusion: {dim: !!int abc}}\n"),
+         r"spec\.yaml:1: .*cannot read 'abc' as !!int"),
+    Case("spec-two-documents", lambda w: _build(w, "model: 1\n---\nmodel: 2\n"), r"spec\.yaml:2: .*more than one"),
+    Case("spec-unknown-fusion", lambda w: _build(w, _encoder_spec(w, "{type: atention}")),
+         r"spec\.yaml:4: model\.fusion\.type: unknown fusion 'atention' — did you mean 'attention'"),
+    Case("spec-absurd-attention-dim",
+         lambda w: _build(w, _encoder_spec(w, "{type: attention, dim: 100000000, num_heads: 4}")),
+         r"model\.fusion \(attention\): cannot build it.*dim: 100000000"),
+    Case("spec-absurd-head-width",
+         lambda w: _build(w, _encoder_spec(w, "concat", "{type: mlp, hidden_dims: [1000000000]}")),
+         r"model\.head \(mlp\): cannot build it.*hidden_dims: \[1000000000\]"),
+    Case("spec-absurd-nested-fusion",
+         lambda w: _build(w, _encoder_spec(w, "{type: missing_modality, inner: {type: attention, dim: 100000000, "
+                                               "num_heads: 4}}")),
+         r"model\.fusion\.inner \(attention\): cannot build it"),
+    Case("sweep-duplicate-key",
+         lambda w: ["ablate", str(w.write("sweep.yaml", f"base: {w.spec()}\nseeds: [0]\nseeds: [1]\n")), "--out",
+                    str(w.folder / "sweep-out")],
+         r"sweep\.yaml:3: seeds: duplicate key \(first at line 2\)", absent=lambda w: [w.folder / "sweep-out"]),
+    Case("sweep-alias-bomb", lambda w: ["ablate", str(w.write("sweep.yaml", BOMB))], r"sweep\.yaml:9: alias \*h"),
+]
+
 # ----- outputs: user paths that cannot be written -----------------------------------------------------------
 OUTPUT_CASES = [
     Case("predict-output-is-a-folder",
@@ -196,7 +251,7 @@ SIGNAL_CASES = [
          interrupt_when=lambda w: w.folder / "out" / "metrics.csv", check=_interrupted),
 ]
 
-CASES = OUTPUT_CASES + MOUNT_CASES + ARGUMENT_CASES + SIGNAL_CASES
+CASES = SPEC_CASES + OUTPUT_CASES + MOUNT_CASES + ARGUMENT_CASES + SIGNAL_CASES
 
 
 @pytest.fixture
