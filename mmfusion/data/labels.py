@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,7 +21,33 @@ def _user_columns(table: pd.DataFrame) -> list[str]:
     return user_columns(table)
 
 
-def _rows(rows: Sequence[int], limit: int = 8) -> str:
+def label_text(value: Any) -> str:
+    """A label cell as a class name: numbers read from Parquet or DataFrames as 1 or 1.0 are both "1"."""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _number(text: str) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def unlabelled_rows(table: pd.DataFrame, column: str) -> np.ndarray:
+    """A mask of the rows whose label cell is empty, blank or NaN."""
+    return np.array([is_empty_cell(v) for v in table[column].tolist()], dtype=bool)
+
+
+def format_rows(rows: Sequence[int], limit: int = 8) -> str:
     shown = ", ".join(str(r) for r in rows[:limit])
     return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
 
@@ -31,6 +58,22 @@ class LabelSet:
     def __init__(self, names: Sequence[str]) -> None:
         self.names = [str(n) for n in names]
         self.index = {name: i for i, name in enumerate(self.names)}
+        # numeric names also match their other spellings ("1.0" in a CSV for the label 1 of a Parquet file),
+        # unless two names are the same number
+        numbers = [(_number(name), i) for i, name in enumerate(self.names)]
+        counts: dict[float, int] = {}
+        for number, _ in numbers:
+            if number is not None:
+                counts[number] = counts.get(number, 0) + 1
+        self.by_number = {n: i for n, i in numbers if n is not None and counts[n] == 1}
+
+    def lookup(self, value: Any) -> int | None:
+        """The id of a label cell's class, or None when it names none."""
+        key = label_text(value)
+        if key in self.index:
+            return self.index[key]
+        number = _number(key)
+        return self.by_number.get(number) if number is not None else None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -46,7 +89,7 @@ class LabelSet:
         if column not in table.columns:
             raise DataError(f"{where}: no label column '{column}'; columns are {', '.join(_user_columns(table))}. "
                             "Set data.label to the column that holds the labels.")
-        values = sorted({str(v).strip() for v in table[column] if not is_empty_cell(v)})
+        values = sorted({label_text(v) for v in table[column] if not is_empty_cell(v)})
         if len(values) < 2:
             raise DataError(f"{where}: column '{column}' holds {len(values)} distinct label(s); a classifier "
                             "needs at least 2")
@@ -63,16 +106,17 @@ class LabelSet:
             if is_empty_cell(value):
                 empty.append(row_numbers[i])
                 continue
-            key = str(value).strip()
-            if key not in self.index:
-                unknown.setdefault(key, []).append(row_numbers[i])
+            found = self.lookup(value)
+            if found is None:
+                unknown.setdefault(label_text(value), []).append(row_numbers[i])
                 continue
-            ids[i] = self.index[key]
+            ids[i] = found
         problems = []
         if empty:
-            problems.append(f"empty label in {row_kind}s {_rows(empty)}")
+            problems.append(f"empty label in {row_kind}s {format_rows(empty)} (fill them in, or set "
+                            "data.unlabelled: drop to leave such rows out)")
         for label, rows in sorted(unknown.items()):
-            problems.append(f"unknown label '{label}' in {row_kind}s {_rows(rows)}")
+            problems.append(f"unknown label '{label}' in {row_kind}s {format_rows(rows)}")
         if problems:
             known = ", ".join(self.names)
             raise DataError(f"{where}, column '{column}': " + "; ".join(problems)

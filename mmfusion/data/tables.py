@@ -79,16 +79,20 @@ def _split_off(table: pd.DataFrame, fraction: float, seed: int, label_column: st
     if not label_column or label_column not in table.columns:
         keep_rows, held_rows = train_test_split(table, test_size=fraction, random_state=seed)
         return keep_rows, held_rows
-    counts = table[label_column].value_counts()
-    single = table[label_column].map(counts) < 2
+    from .labels import label_text
+
+    labels = table[label_column].map(label_text)  # 1 and 1.0 are one class, as they are to the label set
+    counts = labels.value_counts()
+    single = labels.map(counts) < 2
     rest = table[~single] if single.any() else table
     test_size: float | int = fraction
     if single.any():  # a label seen once stays in training, where the model can learn it
         notes.append(f"{what} split: {int(single.sum())} row(s) whose label occurs once stay in training")
         test_size = max(1, min(int(round(len(table) * fraction)), len(rest) - 1))
     held = int(round(len(rest) * fraction)) if isinstance(test_size, float) else test_size
-    kinds = rest[label_column].nunique()
-    stratify = rest[label_column] if held >= kinds and len(rest) - held >= kinds else None
+    rest_labels = labels[~single] if single.any() else labels
+    kinds = rest_labels.nunique()
+    stratify = rest_labels if held >= kinds and len(rest) - held >= kinds else None
     if stratify is None:
         notes.append(f"{what} split is not stratified: too few rows for one of each label on both sides")
     keep_rows, held_rows = train_test_split(rest, test_size=test_size, random_state=seed, stratify=stratify)
@@ -109,6 +113,9 @@ def prepare_tables(data: DataSpec, tables: DatasetTables) -> PreparedTables:
         if table is not None:
             prepared[split] = _numbered(table, tables.first_row)
     names = {s: tables.names.get(s, f"{s} table") for s in SPLITS}
+    for split in list(prepared):  # before splitting: a held-out part must not be cut from rows without labels
+        prepared[split] = without_unlabelled(prepared[split], label_column, names[split], tables.row_kind,
+                                              data.unlabelled, notes, split)
     original = len(prepared["train"])
     labels = tables.labels or _distinct_labels(prepared["train"], label_column)  # before splits and limits
     for split, fraction in (("test", data.split.test), ("validation", data.split.validation)):
@@ -129,14 +136,41 @@ def prepare_tables(data: DataSpec, tables: DatasetTables) -> PreparedTables:
     )
 
 
+def without_unlabelled(table: pd.DataFrame, column: str, name: str, row_kind: str, mode: str, notes: list[str],
+                        split: str) -> pd.DataFrame:
+    """Rows with an empty label: an error naming them (``error``) or left out and counted in ``notes`` (``drop``).
+
+    Raises:
+        DataError: empty labels with ``mode="error"``, or a label column with no label at all.
+    """
+    from .labels import format_rows, unlabelled_rows
+
+    if column not in table.columns:
+        return table  # no labels at all: the label set (train) or the test report (test) says so
+    empty = unlabelled_rows(table, column)
+    if not empty.any():
+        return table
+    rows = table.loc[empty, ROW_COLUMN].tolist()
+    if empty.all():
+        raise DataError(f"{name}: column '{column}' holds no labels: all {len(table)} {row_kind}s are empty. Is "
+                        f"data.label the right column? Columns: {', '.join(user_columns(table))}")
+    if mode != "drop":
+        raise DataError(f"{name}: {len(rows)} {row_kind}(s) have an empty label (column '{column}', {row_kind}s "
+                        f"{format_rows(rows)}). Fill them in, or set data.unlabelled: drop to leave such rows out.")
+    notes.append(f"{split}: left out {len(rows)} {row_kind}(s) of {name} with an empty label ({row_kind}s "
+                 f"{format_rows(rows)}; data.unlabelled: drop)")
+    return table[~empty]
+
+
 def _distinct_labels(table: pd.DataFrame, column: str) -> list[str] | None:
     """The sorted labels of the whole training table, so that a label whose rows all went to a split (or were
     cut by a row limit) is still one of the model's classes; None leaves the checks to the trainer."""
     from ..interfaces.modality import is_empty_cell
+    from .labels import label_text
 
     if column not in table.columns:
         return None
-    values = sorted({str(v).strip() for v in table[column] if not is_empty_cell(v)})
+    values = sorted({label_text(v) for v in table[column] if not is_empty_cell(v)})
     return values if len(values) >= 2 else None
 
 

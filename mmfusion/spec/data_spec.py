@@ -59,6 +59,11 @@ class DataSpec(BaseModel):
         description="A missing or unreadable image file: stop with an error naming file and row, or treat the "
         "image as absent for that row (counted and reported).",
     )
+    unlabelled: Literal["error", "drop"] = Field(
+        "error",
+        description="Rows whose label cell is empty or NaN: stop with an error naming them, or leave them out of "
+        "training, validation and test (before splitting; counted in the run log and summary.json notes).",
+    )
 
     @field_validator("labels")
     @classmethod
