@@ -23,7 +23,7 @@ from torch import Tensor
 
 from ..batch import collate_modality
 from ..interfaces.encoder import Encoder, EncoderOutput
-from ..interfaces.modality import Modality
+from ..interfaces.modality import BadValueError, Modality
 from ..io import write_json_atomic, write_safetensors_atomic
 
 SHARD_SIZE = 2048
@@ -89,9 +89,8 @@ def _write_shard(folder: Path, fingerprints: list[str], outputs: list[tuple[Tens
     write_json_atomic(folder / f"shard-{name}.json", fingerprints)
 
 
-def _compute(encoder: Encoder, modality: Modality, references: Sequence[Any], device: torch.device,
-             autocast: Callable[[], Any], channels_last: bool) -> list[tuple[Tensor, Tensor | None]]:
-    raw = [modality.load(ref) for ref in references]
+def _compute(encoder: Encoder, raw: Sequence[Any], device: torch.device, autocast: Callable[[], Any],
+             channels_last: bool) -> list[tuple[Tensor, Tensor | None]]:
     items = encoder.preprocess_batch(raw)
     inputs, _ = collate_modality(encoder, items)
     inputs = {k: v.to(device) for k, v in inputs.items()}
@@ -105,7 +104,7 @@ def _compute(encoder: Encoder, modality: Modality, references: Sequence[Any], de
         return [(p, None) for p in pooled]
     tokens, mask = out.as_tokens()
     tokens, mask = tokens.float().cpu(), mask.cpu()
-    for i in range(len(references)):
+    for i in range(len(raw)):
         results.append((pooled[i], tokens[i][mask[i]]))
     return results
 
@@ -121,11 +120,20 @@ def build_feature_store(
     batch_size: int = 64,
     channels_last: bool = False,
     advance: Callable[[int], None] | None = None,
+    unusable: dict[str, str] | None = None,
 ) -> tuple[FeatureStore, dict[str, int], int]:
     """Outputs of ``encoder`` for the distinct ``references``, computing only what the cache lacks.
 
+    Args:
+        unusable: where values that turn out not to load (a truncated image: its header passed the parse-time
+            check, its pixels do not decode) are collected, fingerprint → message, and left out of the store;
+            without it such a value raises.
+
     Returns:
         The store, a fingerprint → store-row map, and how many values had to be computed.
+
+    Raises:
+        BadValueError: a value does not load and ``unusable`` is None.
     """
     folder = _folder(cache_dir, encoder)
     wanted: dict[str, Any] = {}
@@ -135,24 +143,47 @@ def build_feature_store(
     index = _shard_index(folder)
     missing = [fp for fp in wanted if fp not in index]
     encoder.eval()
+    failed: list[str] = []
     for start in range(0, len(missing), SHARD_SIZE):
         chunk = missing[start:start + SHARD_SIZE]
+        done: list[str] = []
         outputs: list[tuple[Tensor, Tensor | None]] = []
         for b in range(0, len(chunk), batch_size):
             part = chunk[b:b + batch_size]
-            outputs.extend(_compute(encoder, modality, [wanted[fp] for fp in part], device, autocast, channels_last))
+            loaded = _load_each(modality, part, wanted, unusable, failed)
+            if loaded:
+                outputs.extend(_compute(encoder, list(loaded.values()), device, autocast, channels_last))
+                done.extend(loaded)
             if advance:
                 advance(len(part))
-        _write_shard(folder, chunk, outputs)
+        if done:
+            _write_shard(folder, done, outputs)
     if missing:
         index = _shard_index(folder)
     if advance and len(wanted) > len(missing):
         advance(len(wanted) - len(missing))
+    for fp in failed:
+        del wanted[fp]
     if not wanted:  # every sample lacks this input: one zero row for the (masked) absent samples to point at
         width = encoder.output_dim
         tokens = torch.zeros(1, width, dtype=torch.float16) if encoder.provides_tokens else None
         return FeatureStore(torch.zeros(1, width, dtype=torch.float16), tokens, torch.tensor([0, 1])), {}, 0
-    return _assemble(list(wanted), index), {fp: row for row, fp in enumerate(wanted)}, len(missing)
+    return _assemble(list(wanted), index), {fp: row for row, fp in enumerate(wanted)}, len(missing) - len(failed)
+
+
+def _load_each(modality: Modality, fingerprints: Sequence[str], wanted: dict[str, Any],
+               unusable: dict[str, str] | None, failed: list[str]) -> dict[str, Any]:
+    """The raw values that load, by fingerprint; failures go to ``unusable`` and ``failed`` (or raise without)."""
+    loaded = {}
+    for fp in fingerprints:
+        try:
+            loaded[fp] = modality.load(wanted[fp])
+        except BadValueError as exc:
+            if unusable is None:
+                raise
+            unusable[fp] = str(exc)
+            failed.append(fp)
+    return loaded
 
 
 def _assemble(fingerprints: list[str], index: dict[str, tuple[Path, int]]) -> FeatureStore:

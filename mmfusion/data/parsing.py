@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,6 +49,53 @@ class ParsedTable:
     def counts(self) -> dict[str, int]:
         """Rows with each modality present."""
         return {m: int(self.present(m).sum()) for m in self.references}
+
+
+def unusable_error(errors: Sequence[str], source: str) -> DataError:
+    """One error for all of a table's unusable values (the first ten shown), with the way to go on without them."""
+    more = f"\n  ... and {len(errors) - _MAX_REPORTED} more" if len(errors) > _MAX_REPORTED else ""
+    hint = ("\n  (to treat unusable images as absent instead: data.on_bad_image: absent in the spec, or "
+            "`mmfusion evaluate --on-bad-image absent`)"
+            if any("image file" in e for e in errors) else "")
+    return DataError(f"{len(errors)} unusable value(s) in {source}:\n  " + "\n  ".join(errors[:_MAX_REPORTED])
+                     + more + hint)
+
+
+class BadValues:
+    """Values found unusable after parsing (when loaded): absent and counted, or an error naming their rows."""
+
+    def __init__(self, tables: Mapping[str, ParsedTable], modalities: Mapping[str, Modality],
+                 columns: Mapping[str, list[str]], on_bad_image: str, row_kind: str) -> None:
+        self.tables, self.modalities, self.columns = tables, modalities, columns
+        self.on_bad_image, self.row_kind = on_bad_image, row_kind
+
+    def __call__(self, modality: str, unusable: Mapping[str, str]) -> None:
+        """Mark the rows whose value of ``modality`` has a fingerprint in ``unusable``.
+
+        Raises:
+            DataError: such rows exist and the modality is not an image with ``on_bad_image: absent``.
+        """
+        if not unusable:
+            return
+        handler = self.modalities[modality]
+        absent = handler.name == "image" and self.on_bad_image == "absent"
+        errors, sources = [], []
+        for table in self.tables.values():
+            references = table.references[modality]
+            for i, ref in enumerate(references):
+                problem = None if ref is None else unusable.get(handler.fingerprint(ref))
+                if problem is None:
+                    continue
+                where = CellContext(table.source, table.rows[i], tuple(self.columns[modality]),
+                                    row_kind=self.row_kind).where()
+                if absent:
+                    references[i] = None
+                    table.bad.setdefault(modality, []).append(f"{where}: {problem}")
+                else:
+                    errors.append(f"{where}: {problem}")
+                    sources += [] if table.source in sources else [table.source]
+        if errors:
+            raise unusable_error(errors, ", ".join(sources))
 
 
 def parse_table(
@@ -103,12 +150,7 @@ def parse_table(
                     refs.append(None)
         references[name] = refs
     if errors:
-        more = f"\n  ... and {len(errors) - _MAX_REPORTED} more" if len(errors) > _MAX_REPORTED else ""
-        hint = ("\n  (to treat unusable images as absent instead: data.on_bad_image: absent in the spec, or "
-                "`mmfusion evaluate --on-bad-image absent`)"
-                if any("image file" in e for e in errors) else "")
-        raise DataError(f"{len(errors)} unusable value(s) in {source}:\n  " + "\n  ".join(errors[:_MAX_REPORTED])
-                        + more + hint)
+        raise unusable_error(errors, source)
     ids = None
     if labels is not None and label_column is not None:
         ids = labels.encode(table, label_column, rows, source, row_kind)

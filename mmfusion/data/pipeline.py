@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ..errors import DataError
-from ..interfaces.modality import Modality
+from ..interfaces.modality import BadValueError, Modality
 from ..model import MultimodalModel
 from ..progress import Reporter
 from ..registry import Registry, get_registry
@@ -18,9 +18,9 @@ from ..spec.data_spec import DataSpec
 from .columns import resolve_columns
 from .feature_cache import build_feature_store
 from .labels import LabelSet
-from .parsing import ParsedTable, parse_table
+from .parsing import BadValues, ParsedTable, parse_table
 from .samples import CachedModality, Collator, SampleDataset, epoch_order, iterate_batches, pretokenize
-from .tables import PreparedTables
+from .tables import PreparedTables, without_unlabelled
 
 
 def modality_handlers(model: MultimodalModel, registry: Registry | None = None) -> dict[str, Modality]:
@@ -80,6 +80,33 @@ class DataPipeline:
         return (len(self.tables[split]) + batch_size - 1) // batch_size
 
 
+def _unusable(modality: Modality, references: Sequence[Any], reporter: Reporter, name: str) -> dict[str, str]:
+    """Fingerprint → message for the distinct values that do not load (e.g. an image truncated after its header)."""
+    distinct: dict[str, Any] = {}
+    for ref in references:
+        if ref is not None:
+            distinct.setdefault(modality.fingerprint(ref), ref)
+    unusable = {}
+    with reporter.task(f"checking {name} values load", len(distinct)) as advance:
+        for fingerprint, ref in distinct.items():
+            try:
+                modality.load(ref)
+            except BadValueError as exc:
+                unusable[fingerprint] = str(exc)
+            advance(1)
+    return unusable
+
+
+def _warn_absent(tables: Mapping[str, ParsedTable], modalities: Mapping[str, Modality], reporter: Reporter) -> None:
+    for split, table in tables.items():
+        for m, messages in table.bad.items():
+            reporter.warn(f"{split}: {len(messages)} unusable '{m}' value(s) treated as absent "
+                          f"(data.on_bad_image: absent), e.g. {messages[0]}")
+        nothing = sum(1 for i in range(len(table)) if all(table.references[m][i] is None for m in modalities))
+        if nothing:
+            reporter.warn(f"{split}: {nothing} row(s) have no modality at all; the model sees only placeholders")
+
+
 def auto_workers(live: Sequence[str], model: MultimodalModel, pretokenized: Mapping[str, Any]) -> int:
     """Loader processes only when live modalities need per-sample work and spare cores exist."""
     import os
@@ -129,19 +156,26 @@ def build_pipeline(
     tables: dict[str, ParsedTable] = {}
     for split in splits:
         table = prepared.tables[split]
+        if labels is not None and label_column in table.columns:  # tables given later, e.g. evaluate --data
+            notes: list[str] = []
+            table = without_unlabelled(table, label_column, prepared.names.get(split, split), prepared.row_kind,
+                                       data.unlabelled, notes, split).reset_index(drop=True)
+            for note in notes:
+                reporter.warn(note)
         tables[split] = parse_table(
             table, split=split, source=prepared.names.get(split, split), modalities=modalities, columns=columns,
             root=prepared.root, on_bad_image=data.on_bad_image, labels=labels,
             label_column=label_column if labels is not None and label_column in table.columns else None,
             row_kind=prepared.row_kind,
         )
-        for m, messages in tables[split].bad.items():
-            reporter.warn(f"{split}: {len(messages)} unusable '{m}' value(s) treated as absent "
-                          f"(data.on_bad_image: absent), e.g. {messages[0]}")
-        nothing = sum(1 for i in range(len(tables[split]))
-                      if all(tables[split].references[m][i] is None for m in modalities))
-        if nothing:
-            reporter.warn(f"{split}: {nothing} row(s) have no modality at all; the model sees only placeholders")
+    frozen = [m for m, enc in model.encoders.items() if enc.frozen and not enc.augments()]
+    cached_names = frozen if cache else []
+    live = [m for m in model.encoders if m not in cached_names]
+    settle = BadValues(tables, modalities, columns, data.on_bad_image, prepared.row_kind)
+    for m in model.encoders:  # decode once up front what is decoded per epoch or fitted on, so failures name rows
+        if (m in live or (fit_split is not None and model.encoders[m].learns_preprocessing())) \
+                and type(modalities[m]).load is not Modality.load:
+            settle(m, _unusable(modalities[m], [r for t in tables.values() for r in t.references[m]], reporter, m))
 
     if fit_split is not None:
         for m, encoder in model.encoders.items():
@@ -149,21 +183,21 @@ def build_pipeline(
                 values = [modalities[m].load(r) for r in tables[fit_split].references[m] if r is not None]
                 encoder.fit_preprocessing(values)
                 encoder.to(device)
-    frozen = [m for m, enc in model.encoders.items() if enc.frozen and not enc.augments()]
-    cached_names = frozen if cache else []
-    live = [m for m in model.encoders if m not in cached_names]
     pipeline = DataPipeline(model, labels or LabelSet([]), tables, modalities, columns, live)
     for m in cached_names:
         encoder, modality = model.encoders[m], modalities[m]
         references = [ref for t in tables.values() for ref in t.references[m]]
         distinct = len({modality.fingerprint(r) for r in references if r is not None})
+        unusable: dict[str, str] = {}
         with reporter.task(f"encoding {m} ({encoder.config.type}, cached)", distinct) as advance:
             store, positions, computed = build_feature_store(
                 encoder.to(device), modality, references, cache_dir=cache_dir or default_cache_dir(), device=device,
                 autocast=autocast, channels_last=channels_last and encoder.prefers_channels_last,
-                advance=lambda n: advance(n))
+                advance=lambda n: advance(n), unusable=unusable)
+        settle(m, unusable)
         pipeline.computed[m] = computed
-        reporter.log(f"{m}: {distinct} distinct values, {computed} encoded now, {distinct - computed} from the cache")
+        reporter.log(f"{m}: {distinct} distinct values, {computed} encoded now, "
+                     f"{distinct - computed - len(unusable)} from the cache")
         for split, table in tables.items():
             rows = torch.tensor([-1 if r is None else positions[modality.fingerprint(r)]
                                  for r in table.references[m]], dtype=torch.long)
@@ -174,6 +208,7 @@ def build_pipeline(
             for split, table in tables.items():
                 pipeline.pretokenized.setdefault(split, {})[m] = pretokenize(encoder, modalities[m],
                                                                                table.references[m])
+    _warn_absent(tables, modalities, reporter)
     pipeline.num_workers = num_workers if num_workers is not None else auto_workers(
         live, model, {m for s in pipeline.pretokenized.values() for m in s})
     return pipeline

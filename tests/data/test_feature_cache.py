@@ -94,3 +94,28 @@ def test_an_input_absent_from_every_row_gives_masked_rows_of_the_right_width(tmp
     out = store.gather(torch.tensor([0, 0, 0]))
     assert out.pooled.shape == (3, encoder.output_dim)
     assert out.tokens is not None and out.tokens.shape[0] == 3 and out.tokens.shape[2] == encoder.output_dim
+
+
+def test_values_that_do_not_load_are_collected_not_cached(tmp_path: Path) -> None:
+    """A JPEG cut after its header passes parsing; extraction leaves it out and says which, or raises."""
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from mmfusion.interfaces.modality import BadValueError
+
+    good, cut = tmp_path / "good.png", tmp_path / "cut.jpg"
+    Image.new("RGB", (16, 16), (10, 200, 30)).save(good)
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(cut, quality=90)
+    cut.write_bytes(cut.read_bytes()[:cut.stat().st_size // 2])
+    encoder = TimmEncoder(TimmConfig(model_name="test_efficientnet", image_size=32)).eval()
+    modality, refs = ImageModality(), [str(good), str(cut), str(good)]
+    unusable: dict[str, str] = {}
+    store, positions, computed = build_feature_store(
+        encoder, modality, refs, cache_dir=tmp_path / "cache", device=torch.device("cpu"),
+        autocast=contextlib.nullcontext, unusable=unusable)
+    assert computed == 1 and len(store) == 1 and list(positions) == [modality.fingerprint(str(good))]
+    assert list(unusable) == [modality.fingerprint(str(cut))] and "cut.jpg is truncated" in unusable[
+        modality.fingerprint(str(cut))]
+    with pytest.raises(BadValueError, match=r"cut\.jpg is truncated"):
+        _build(encoder, modality, refs, tmp_path / "cache")
