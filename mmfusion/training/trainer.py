@@ -22,6 +22,7 @@ from ..interfaces.dataset import DatasetTables
 from ..io import ensure_folder, read_json, write_json_atomic, write_safetensors_atomic, write_text_atomic
 from ..progress import Reporter
 from ..registry import Registry
+from ..runlock import RunLock
 from ..runs import RunPaths
 from ..spec.loader import spec_to_yaml
 from ..spec.spec import Spec
@@ -107,17 +108,34 @@ class Trainer:
         self.tables = tables
         self.registry = registry
         self.stop_after_epochs = stop_after_epochs
+        self._lock: RunLock | None = None
 
     # ----- set-up --------------------------------------------------------------------------------
     def _check_run_dir(self) -> None:
         pointer = self.paths.checkpoints / POINTER
+        if not self.resume or self.paths.root.exists():
+            ensure_folder(self.paths.root, "run directory")
+            self._lock_run_dir()
         if self.resume and not pointer.exists():
             raise MMFusionError(f"nothing to resume in {self.paths.root}: no finished epoch "
                                 f"({pointer} is missing); start without --resume")
         if not self.resume and (pointer.exists() or self.paths.weights.exists()):
             raise MMFusionError(f"{self.paths.root} already holds a run; continue it with --resume or choose "
                                 "another --out")
-        ensure_folder(self.paths.root, "run directory")
+
+    def _lock_run_dir(self) -> None:
+        """One writer per run directory: rank 0 holds RUN/.lock for every process of the job until fit ends."""
+        problem = None
+        if self.dist.is_main:
+            try:
+                self._lock = RunLock.acquire(self.paths.root, warn=self.reporter.warn)
+            except MMFusionError as exc:
+                problem = exc
+        message = self.dist.gather(str(problem) if problem else None)[0]  # the other ranks stop with rank 0
+        if problem is not None:
+            raise problem
+        if message:
+            raise MMFusionError(message)
 
     def _labels(self, prepared) -> LabelSet:  # type: ignore[no-untyped-def]
         data = self.spec.data
@@ -132,6 +150,9 @@ class Trainer:
         try:
             return self._fit()
         finally:
+            if self._lock is not None:  # also on errors and Ctrl-C
+                self._lock.release()
+                self._lock = None
             self.dist.shutdown()
 
     def _fit(self) -> FitResult:
@@ -225,7 +246,7 @@ class Trainer:
             reporter.warn("no validation data: the last epoch's weights are kept and early stopping is off")
         if self.resume:
             saved = load_checkpoint(self.paths.checkpoints, model=model, optimizer=optimizer, scheduler=scheduler,
-                                    scaler=scaler)
+                                    scaler=scaler, warn=reporter.warn)
             state = LoopState(state.has_validation, saved["history"], saved["best"], saved["best_epoch"],
                               saved["stale"], saved["epoch"] + 1)
             if saved["best_epoch"] == saved["epoch"] and self.dist.is_main:
