@@ -11,11 +11,12 @@ import json
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-from torch import Tensor
+from typing import TYPE_CHECKING, Any
 
 from .errors import MMFusionError
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 RESTORE = "restore it from a copy of the run, or retrain"
 
@@ -24,25 +25,26 @@ class RunFileError(MMFusionError):
     """A file of a run directory is missing, damaged, or does not fit the run's other files."""
 
 
-class _Unreadable(Exception):
+class UnreadableFile(Exception):
     """Why a JSON file could not be parsed (worded to follow the file's name)."""
 
 
-def _parse_json(path: Path) -> Any:
+def parse_json(path: Path) -> Any:
+    """A JSON file's content; ``UnreadableFile`` says why not, worded to follow the file's name."""
     if path.is_dir():
-        raise _Unreadable("is a folder, not a file")
+        raise UnreadableFile("is a folder, not a file")
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _Unreadable(f"is corrupt: not UTF-8 text (byte {exc.start})") from None
+        raise UnreadableFile(f"is corrupt: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
-        raise _Unreadable(f"cannot be read ({exc.strerror or exc}; check its permissions)") from None
+        raise UnreadableFile(f"cannot be read ({exc.strerror or exc}; check its permissions)") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         if not text.strip():
-            raise _Unreadable("is empty") from None
-        raise _Unreadable(f"is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
+            raise UnreadableFile("is empty") from None
+        raise UnreadableFile(f"is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
 
 
 def read_run_json(path: Path, *, holds: str) -> Any:
@@ -52,8 +54,8 @@ def read_run_json(path: Path, *, holds: str) -> Any:
         RunFileError: the file cannot be read, is not UTF-8 text or not JSON.
     """
     try:
-        return _parse_json(path)
-    except _Unreadable as exc:
+        return parse_json(path)
+    except UnreadableFile as exc:
         raise RunFileError(f"{path} {exc}; it should hold {holds}; {RESTORE}") from None
 
 
@@ -205,8 +207,8 @@ def read_summary(path: Path) -> dict[str, Any]:
         return {}
     ignored = "ignored: it only records how training went, and nothing computed from the run depends on it"
     try:
-        summary = _parse_json(path)
-    except _Unreadable as exc:
+        summary = parse_json(path)
+    except UnreadableFile as exc:
         warnings.warn(f"{path} {exc}; {ignored}", stacklevel=3)
         return {}
     if not isinstance(summary, dict):

@@ -125,10 +125,11 @@ def export_run(run: str | Path | LoadedRun, fmt: str, out: str | Path | None = N
             "See docs/export.md for what can be exported.") from exc
     seconds = time.perf_counter() - started
     metadata_path = path.with_suffix(path.suffix + ".json")
-    write_json_atomic(metadata_path, export_metadata(loaded, interface, axes, fmt, path.name))
     diffs = verify_export(fmt, path, interface, model) if verify else {}
     worst = max(diffs.values(), default=0.0)
-    if worst > tolerance:
+    if worst > tolerance:  # no JSON beside it: `predict --backend onnx` exports again rather than use it
+        metadata_path.unlink(missing_ok=True)
         raise MMFusionError(f"the exported {fmt} model's logits differ from PyTorch by up to {worst:.2e} "
                             f"(tolerance {tolerance:g}); do not use it")
+    write_json_atomic(metadata_path, export_metadata(loaded, interface, axes, fmt, path.name))
     return ExportResult(path, metadata_path, fmt, seconds, diffs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,9 +14,10 @@ import torch
 from ..batch import make_batch
 from ..data.pipeline import modality_handlers
 from ..devices import resolve_device
-from ..errors import DataError
+from ..errors import DataError, MMFusionError
 from ..interfaces.modality import BadValueError, CellContext
 from ..registry import Registry
+from ..run_files import UnreadableFile, parse_json
 from ..runs import LoadedRun, load_run
 from ..training.precision import inference_precision
 from ..training.steps import prepare_batch
@@ -186,29 +188,60 @@ class Predictor:
 
 
 class OnnxModel:
-    """The run's model exported to ONNX (RUN/export/model.onnx, made on first use), run by onnxruntime."""
+    """The run's model exported to ONNX (RUN/export/model.onnx, made on first use), run by onnxruntime.
 
-    def __init__(self, path: Path, input_names: list[str]) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise DataError("backend onnx needs onnxruntime: pip install 'mmfusion[export]'") from None
-        self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    The file is derived from the run's weights, so a damaged one (truncated, not ONNX, its JSON unreadable,
+    inputs or labels that no longer match) is exported again with a warning rather than failing.
+    """
+
+    def __init__(self, session: Any, input_names: list[str]) -> None:
+        self.session = session
         self.input_names = input_names
 
     @classmethod
     def for_run(cls, run: LoadedRun) -> OnnxModel:
-        import json
-
         from ..export.exporters import export_run
 
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            raise DataError("backend onnx needs onnxruntime: pip install 'mmfusion[export]'") from None
         path = run.paths.root / "export" / "model.onnx"
         meta = path.with_suffix(".onnx.json")
-        stale = not path.exists() or not meta.exists() or path.stat().st_mtime < run.paths.weights.stat().st_mtime
-        if stale:
-            export_run(run, "onnx", path)
-        names = [item["name"] for item in json.loads(meta.read_text(encoding="utf-8"))["inputs"]]
-        return cls(path, names)
+        if path.exists() and meta.exists() and path.stat().st_mtime >= run.paths.weights.stat().st_mtime:
+            try:
+                return cls._open(path, meta, run)
+            except _BrokenExport as exc:
+                warnings.warn(f"{exc}; exporting it again from {run.paths.weights.name}", stacklevel=2)
+        export_run(run, "onnx", path)
+        try:
+            return cls._open(path, meta, run)
+        except _BrokenExport as exc:
+            raise MMFusionError(f"{exc}, right after exporting it; delete {path.parent} and try again") from None
+
+    @classmethod
+    def _open(cls, path: Path, meta: Path, run: LoadedRun) -> OnnxModel:
+        import onnxruntime as ort
+
+        try:
+            info = parse_json(meta)
+        except UnreadableFile as exc:
+            raise _BrokenExport(f"{meta} {exc}") from None
+        inputs = info.get("inputs") if isinstance(info, dict) else None
+        if not (isinstance(inputs, list) and all(isinstance(i, dict) and isinstance(i.get("name"), str)
+                                                 for i in inputs)):
+            raise _BrokenExport(f"{meta} does not list the model's inputs")
+        if info.get("labels") != run.labels:
+            raise _BrokenExport(f"{meta} was exported with other labels than {run.paths.labels.name}")
+        try:
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime's errors (InvalidProtobuf, Fail, ...) derive from Exception only
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise _BrokenExport(f"{path} is corrupt or truncated ({type(exc).__name__}: {first})") from None
+        names = [item["name"] for item in inputs]
+        if sorted(names) != sorted(i.name for i in session.get_inputs()):
+            raise _BrokenExport(f"{path} takes other inputs than {meta.name} lists")
+        return cls(session, names)
 
     def __call__(self, batch: Any) -> np.ndarray:
         feeds = {}
@@ -217,3 +250,7 @@ class OnnxModel:
             tensor = batch.present[modality] if key == "present" else batch.inputs[modality][key]
             feeds[name] = tensor.cpu().numpy()
         return self.session.run(None, feeds)[0]
+
+
+class _BrokenExport(Exception):
+    """Why an exported ONNX file or its JSON cannot be used (worded as a sentence naming the file)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +109,34 @@ def test_a_run_loads_without_the_weights_files_it_was_trained_from(predictor: Pr
     samples = [{"image": str(xor_data.parent / i), "text": t} for i, t in zip(table["image"], table["text"])]
     moved = Predictor(copy, device="cpu")
     assert np.allclose(moved.predict_proba(samples), predictor.predict_proba(samples), atol=1e-5)
+
+
+@pytest.mark.parametrize("damage", ["truncated model", "garbage JSON", "JSON without inputs"])
+def test_a_damaged_onnx_export_is_exported_again(damage: str, xor_run, xor_data: Path, tmp_path: Path  # type: ignore
+                                                 ) -> None:
+    """RUN/export/model.onnx is derived from the weights: damaged, it is remade with a warning naming it."""
+    import shutil
+
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    intact = Predictor(xor_run.run_dir, backend="onnx")  # the shared run's export, made once
+    copy = Path(shutil.copytree(xor_run.run_dir, tmp_path / "run"))  # keeps modification times: still fresh
+    model, meta = copy / "export" / "model.onnx", copy / "export" / "model.onnx.json"
+    if damage == "truncated model":
+        with open(model, "r+b") as handle:
+            handle.truncate(model.stat().st_size // 3)
+        culprit = r"export/model\.onnx is corrupt or truncated \(InvalidProtobuf"
+    elif damage == "garbage JSON":
+        meta.write_bytes(b'{"inputs": [')
+        culprit = r"export/model\.onnx\.json is not valid JSON"
+    else:
+        meta.write_text('{"labels": ["different", "same"]}')
+        culprit = r"export/model\.onnx\.json does not list the model's inputs"
+    with pytest.warns(UserWarning, match=culprit + r".*; exporting it again from weights\.safetensors"):
+        onnx = Predictor(copy, backend="onnx")
+    samples = [{"image": str(xor_data.parent / "images" / "00000.png"), "text": "a shape alpha"}, {"text": "beta"}]
+    assert np.allclose(onnx.predict_proba(samples), intact.predict_proba(samples), atol=1e-6)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Predictor(copy, backend="onnx")  # healed: used as it is now
+    assert not [w for w in caught if "model.onnx" in str(w.message)]
