@@ -169,3 +169,12 @@ def test_resuming_from_a_truncated_checkpoint_names_the_file(interrupted) -> Non
     with pytest.raises(MMFusionError, match=f"checkpoint file {weights} is truncated or corrupt"):
         Trainer(load_spec(spec_file), run, progress=False, resume=True).fit()
     assert not (run / ".lock").exists()
+
+
+def test_an_optimiser_state_of_other_trainable_parameters_is_a_clear_error(tmp_path: Path) -> None:
+    _save(tmp_path, 1, *_parts())
+    model, _, scheduler = _parts()
+    frozen_conv = torch.optim.AdamW(model.fc.parameters(), lr=0.01)  # as after `freeze: true` on an encoder
+    with pytest.raises(CheckpointError, match="optimiser state in .*optimizer.safetensors does not fit the model's "
+                                              "trainable parameters .* was `freeze`"):
+        load_checkpoint(tmp_path, model=model, optimizer=frozen_conv, scheduler=scheduler, scaler=None)
