@@ -4,8 +4,11 @@ The cache folder of an encoder is keyed by a hash of ``encoder.feature_key()`` (
 digest of the weights), so changing the encoder uses a new folder. Inside, each value is keyed by its
 modality fingerprint (an image's path, size and modification time; a text's content), so changed
 data is recomputed and unchanged data is reused across runs, splits and ablation variants.
-Shards are safetensors files plus a JSON list of fingerprints, written atomically; a shard counts
-only once its JSON exists, so an interrupted extraction keeps what it finished.
+Shards are safetensors files plus a JSON listing of fingerprints, written atomically; a shard counts
+only once its listing exists, so an interrupted extraction keeps what it finished. A damaged shard or
+listing is dropped with a warning and its values computed again (see :mod:`.feature_shards`); a cache
+that cannot be written (read-only, full, a file in the way) still serves what it holds, and the rest is
+computed without caching, with a warning naming the folder and the settings that choose another.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +26,11 @@ import torch
 from torch import Tensor
 
 from ..batch import collate_modality
+from ..errors import OutputError
 from ..interfaces.encoder import Encoder, EncoderOutput
 from ..interfaces.modality import BadValueError, Modality
-from ..io import write_json_atomic, write_safetensors_atomic
+from ..io import describe_os_error, write_json_atomic
+from .feature_shards import Shard, load_shard, read_listings, shard_name, shard_tensors, write_shard
 
 SHARD_SIZE = 2048
 
@@ -58,35 +64,30 @@ class FeatureStore:
         return EncoderOutput(pooled, tokens, mask)
 
 
-def _folder(cache_dir: Path, encoder: Encoder) -> Path:
+def _folder(cache_dir: Path, encoder: Encoder) -> tuple[Path, str | None]:
+    """The encoder's cache folder, and why it cannot be written (None when it can).
+
+    ``encoder.json`` only describes the folder for people; it is rewritten when unreadable or stale.
+    """
     key = encoder.feature_key()
     folder = cache_dir / "features" / hashlib.sha256(key.encode()).hexdigest()[:24]
-    folder.mkdir(parents=True, exist_ok=True)
-    if not (folder / "encoder.json").exists():
-        write_json_atomic(folder / "encoder.json", json.loads(key))
-    return folder
+    described = json.loads(key)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            current = json.loads((folder / "encoder.json").read_bytes().decode("utf-8"))
+        except (OSError, ValueError):  # missing, unreadable, not UTF-8, not JSON
+            current = None
+        if current != described:
+            write_json_atomic(folder / "encoder.json", described)
+    except (OSError, OutputError) as exc:
+        return folder, describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
+    return folder, None
 
 
-def _shard_index(folder: Path) -> dict[str, tuple[Path, int]]:
-    index: dict[str, tuple[Path, int]] = {}
-    for listing in sorted(folder.glob("shard-*.json")):
-        shard = listing.with_suffix(".safetensors")
-        if shard.exists():
-            for row, fingerprint in enumerate(json.loads(listing.read_text(encoding="utf-8"))):
-                index[fingerprint] = (shard, row)
-    return index
-
-
-def _write_shard(folder: Path, fingerprints: list[str], outputs: list[tuple[Tensor, Tensor | None]]) -> None:
-    pooled = torch.stack([p for p, _ in outputs]).to(torch.float16).contiguous()
-    tensors = {"pooled": pooled}
-    if outputs[0][1] is not None:
-        lengths = torch.tensor([t.shape[0] for _, t in outputs], dtype=torch.long)
-        tensors["tokens"] = torch.cat([t for _, t in outputs]).to(torch.float16).contiguous()
-        tensors["lengths"] = lengths
-    name = hashlib.sha1("".join(fingerprints).encode()).hexdigest()[:16]
-    write_safetensors_atomic(folder / f"shard-{name}.safetensors", tensors)
-    write_json_atomic(folder / f"shard-{name}.json", fingerprints)
+def _unwritable(folder: Path, reason: str) -> None:
+    warnings.warn(f"feature cache {folder} cannot be written ({reason}): features are computed without caching "
+                  "this time; set MMFUSION_CACHE_DIR or train.cache_dir to a writable folder", stacklevel=3)
 
 
 def _compute(encoder: Encoder, raw: Sequence[Any], device: torch.device, autocast: Callable[[], Any],
@@ -135,12 +136,14 @@ def build_feature_store(
     Raises:
         BadValueError: a value does not load and ``unusable`` is None.
     """
-    folder = _folder(cache_dir, encoder)
+    folder, unwritable = _folder(cache_dir, encoder)
+    if unwritable:
+        _unwritable(folder, unwritable)
     wanted: dict[str, Any] = {}
     for ref in references:
         if ref is not None:
             wanted.setdefault(modality.fingerprint(ref), ref)
-    index = _shard_index(folder)
+    index, data = _cached(folder, wanted, encoder.output_dim)
     missing = [fp for fp in wanted if fp not in index]
     encoder.eval()
     failed: list[str] = []
@@ -156,10 +159,18 @@ def build_feature_store(
                 done.extend(loaded)
             if advance:
                 advance(len(part))
-        if done:
-            _write_shard(folder, done, outputs)
-    if missing:
-        index = _shard_index(folder)
+        if not done:
+            continue
+        tensors = shard_tensors(outputs)
+        shard = Shard(shard_name(folder, done), done)
+        if unwritable is None:
+            try:
+                shard = write_shard(folder, done, tensors)
+            except OutputError as exc:
+                unwritable = str(exc)
+                _unwritable(folder, unwritable)
+        data[shard.path] = tensors  # the values just computed, whether or not the cache kept them
+        index.update({fp: (shard.path, row) for row, fp in enumerate(done)})
     if advance and len(wanted) > len(missing):
         advance(len(wanted) - len(missing))
     for fp in failed:
@@ -168,7 +179,28 @@ def build_feature_store(
         width = encoder.output_dim
         tokens = torch.zeros(1, width, dtype=torch.float16) if encoder.provides_tokens else None
         return FeatureStore(torch.zeros(1, width, dtype=torch.float16), tokens, torch.tensor([0, 1])), {}, 0
-    return _assemble(list(wanted), index), {fp: row for row, fp in enumerate(wanted)}, len(missing) - len(failed)
+    store = _assemble(list(wanted), index, data)
+    return store, {fp: row for row, fp in enumerate(wanted)}, len(missing) - len(failed)
+
+
+def _cached(folder: Path, wanted: dict[str, Any], width: int
+            ) -> tuple[dict[str, tuple[Path, int]], dict[Path, dict[str, Tensor]]]:
+    """Where the cache holds each wanted value (fingerprint → shard, row) and those shards' tensors.
+
+    Shards that fail their checks are dropped here, so their values count as missing and are computed again.
+    """
+    index: dict[str, tuple[Shard, int]] = {}
+    for shard in read_listings(folder) if folder.is_dir() else []:
+        index.update({fp: (shard, row) for row, fp in enumerate(shard.fingerprints)})
+    needed = list(dict.fromkeys(index[fp][0] for fp in wanted if fp in index))
+    data: dict[Path, dict[str, Tensor]] = {}
+    for shard in needed:
+        tensors = load_shard(shard, width)
+        if tensors is None:
+            index = {fp: place for fp, place in index.items() if place[0] is not shard}
+        else:
+            data[shard.path] = tensors
+    return {fp: (shard.path, row) for fp, (shard, row) in index.items() if shard.path in data}, data
 
 
 def _load_each(modality: Modality, fingerprints: Sequence[str], wanted: dict[str, Any],
@@ -186,9 +218,8 @@ def _load_each(modality: Modality, fingerprints: Sequence[str], wanted: dict[str
     return loaded
 
 
-def _assemble(fingerprints: list[str], index: dict[str, tuple[Path, int]]) -> FeatureStore:
-    from safetensors.torch import load_file
-
+def _assemble(fingerprints: list[str], index: dict[str, tuple[Path, int]], shards: dict[Path, dict[str, Tensor]]
+              ) -> FeatureStore:
     by_shard: dict[Path, list[tuple[int, int]]] = {}
     for position, fp in enumerate(fingerprints):
         shard, row = index[fp]
@@ -196,7 +227,7 @@ def _assemble(fingerprints: list[str], index: dict[str, tuple[Path, int]]) -> Fe
     pooled: list[Tensor | None] = [None] * len(fingerprints)
     tokens: list[Tensor | None] = [None] * len(fingerprints)
     for shard, wanted in by_shard.items():
-        data = load_file(str(shard))
+        data = shards[shard]
         offsets = None
         if "lengths" in data:
             offsets = torch.zeros(len(data["lengths"]) + 1, dtype=torch.long)

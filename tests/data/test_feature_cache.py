@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
+import warnings
 from pathlib import Path
 
+import pytest
 import torch
 
+from mmfusion.data import feature_cache
 from mmfusion.data.feature_cache import build_feature_store
 from mmfusion.default_plugins.hf_text import HFTextConfig, HFTextEncoder
 from mmfusion.default_plugins.modalities import ImageModality, TextModality
@@ -119,3 +123,91 @@ def test_values_that_do_not_load_are_collected_not_cached(tmp_path: Path) -> Non
         modality.fingerprint(str(cut))]
     with pytest.raises(BadValueError, match=r"cut\.jpg is truncated"):
         _build(encoder, modality, refs, tmp_path / "cache")
+
+
+TEXTS = ["a red circle", "is there a blue shape in the image", "green", "a small square", "beta"]
+
+
+def _shards(cache: Path) -> list[Path]:
+    return sorted(cache.glob("features/*/shard-*.safetensors"))
+
+
+def _overwrite_pooled(shard: Path) -> None:
+    """Same size, other bytes: 0xFF.. is NaN in fp16 (where the pooled features lie, after the header)."""
+    header = int.from_bytes(shard.read_bytes()[:8], "little")
+    offsets = json.loads(shard.read_bytes()[8:8 + header])["pooled"]["data_offsets"]
+    with open(shard, "r+b") as handle:
+        handle.seek(8 + header + offsets[0] + 4)
+        handle.write(b"\xff" * 16)
+
+
+DAMAGE = {
+    "truncated shard": lambda s: os.truncate(s, s.stat().st_size // 2),
+    "shard cut after its header": lambda s: os.truncate(s, s.stat().st_size - 7),
+    "overwritten shard bytes": _overwrite_pooled,
+    "empty shard": lambda s: os.truncate(s, 0),
+    "deleted shard": lambda s: s.unlink(),
+    "garbage listing": lambda s: s.with_suffix(".json").write_bytes(b"\x00\xff{garbage"),
+    "listing of numbers": lambda s: s.with_suffix(".json").write_text("[1, 2]"),
+    "listing with a row too many": lambda s: s.with_suffix(".json").write_text(
+        json.dumps(json.loads(s.with_suffix(".json").read_text())["fingerprints"] + ["extra"])),
+    "listing with another size": lambda s: s.with_suffix(".json").write_text(
+        json.dumps({**json.loads(s.with_suffix(".json").read_text()), "bytes": 12})),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_shard_is_dropped_and_recomputed(damage: str, tmp_path: Path, tiny_bert: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(feature_cache, "SHARD_SIZE", 2)  # three shards: one damaged, two reused
+    encoder = HFTextEncoder(HFTextConfig(path=str(tiny_bert), pooling="mean")).eval()
+    clean, positions, computed = _build(encoder, TextModality(), TEXTS, tmp_path)
+    assert computed == 5 and len(_shards(tmp_path)) == 3
+    victim = _shards(tmp_path)[0]
+    rows = len(json.loads(victim.with_suffix(".json").read_text())["fingerprints"])
+    DAMAGE[damage](victim)
+    with pytest.warns(UserWarning, match=rf"feature cache: dropped shard .*{victim.name} \(.+\); its values are "
+                                         "computed again"):
+        store, again_positions, computed = _build(encoder, TextModality(), TEXTS, tmp_path)
+    assert computed == rows and again_positions == positions
+    every = torch.arange(len(TEXTS))
+    before, after = clean.gather(every), store.gather(every)
+    assert torch.equal(before.pooled, after.pooled) and torch.equal(before.tokens, after.tokens)
+    _, _, computed = _build(encoder, TextModality(), TEXTS, tmp_path)
+    assert computed == 0  # healed: the recomputed values were cached again
+
+
+def test_a_listing_of_the_older_plain_list_format_still_counts(tmp_path: Path, tiny_bert: Path) -> None:
+    encoder = HFTextEncoder(HFTextConfig(path=str(tiny_bert))).eval()
+    _build(encoder, TextModality(), TEXTS, tmp_path)
+    (shard,) = _shards(tmp_path)
+    listing = json.loads(shard.with_suffix(".json").read_text())
+    assert listing["rows"] == 5 and listing["bytes"] == shard.stat().st_size and listing["token_rows"] > 5
+    shard.with_suffix(".json").write_text(json.dumps(listing["fingerprints"]))  # as written before sizes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, _, computed = _build(encoder, TextModality(), TEXTS, tmp_path)
+    assert computed == 0
+
+
+def test_a_garbage_encoder_description_is_rewritten(tmp_path: Path, tiny_bert: Path) -> None:
+    encoder = HFTextEncoder(HFTextConfig(path=str(tiny_bert))).eval()
+    _build(encoder, TextModality(), TEXTS, tmp_path)
+    (described,) = tmp_path.glob("features/*/encoder.json")
+    described.write_bytes(b"\x00garbage")
+    _, _, computed = _build(encoder, TextModality(), TEXTS, tmp_path)
+    assert computed == 0 and json.loads(described.read_text()) == json.loads(encoder.feature_key())
+
+
+def test_an_unwritable_cache_computes_without_caching(tmp_path: Path, tiny_bert: Path) -> None:
+    encoder = HFTextEncoder(HFTextConfig(path=str(tiny_bert))).eval()
+    reference, _, _ = _build(encoder, TextModality(), TEXTS, tmp_path / "cache")
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("not a folder")
+    for _ in range(2):
+        with pytest.warns(UserWarning, match=r"feature cache .*a-file/features/\w+ cannot be written .*computed "
+                                             r"without caching this time; set MMFUSION_CACHE_DIR or train.cache_dir"):
+            store, _, computed = _build(encoder, TextModality(), TEXTS, in_the_way)
+        assert computed == 5
+        assert torch.equal(store.gather(torch.arange(5)).pooled, reference.gather(torch.arange(5)).pooled)
+    assert in_the_way.read_text() == "not a folder"
