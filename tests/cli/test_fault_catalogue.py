@@ -12,9 +12,12 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,10 +219,274 @@ MOUNT_CASES = [
     Case("train-onto-a-full-disk",
          lambda w: _train(w, w.spec(), out=str(_mounted(w, "full", "size=48k") / "run")),
          r"full/run/\S+: No space left on device"),
-    Case("feature-cache-on-a-full-disk",
+    Case("feature-cache-on-a-full-disk",  # heals: computed without the cache this time, with a warning
          lambda w: _train(w, w.spec(cache=_mounted(w, "full", "size=16k"))),
-         r"full/features/\S+: No space left on device"),
+         r"feature cache \S*full/features/\S+ cannot be written .*No space left on device", code=0,
+         check=lambda w, result: _finished(w.folder / "out")),
 ]
+
+# ----- data files and cells: what is wrong is named (file, line, column) ------------------------------------
+def _table(w: World, name: str, edit=None, *, fmt: str = "csv") -> Path:  # type: ignore[no-untyped-def]
+    """The world's data with absolute image paths, changed by ``edit``, written to the case folder as ``name``."""
+    import pandas as pd
+
+    table = pd.read_csv(w.data, dtype=str, keep_default_na=False)
+    table["image"] = [str(w.data.parent / p) for p in table["image"]]
+    if edit is not None:
+        edit(table)
+    path = w.folder / name
+    if fmt == "parquet":
+        table.to_parquet(path)
+    else:
+        table.to_csv(path, index=False)
+    return path
+
+
+def _spec_for(w: World, csv: Path, data_options: str = "") -> Path:
+    """The world's fast spec reading ``csv``, with extra ``data:`` options (e.g. ``on_bad_image: absent``)."""
+    spec = xor_spec(w.folder, csv, w.bert, w.cache, epochs=1)
+    if data_options:
+        spec.write_text(spec.read_text(encoding="utf-8").replace("  split:", f"  {data_options}\n  split:"),
+                        encoding="utf-8")
+    return spec
+
+
+def _not_utf8(w: World) -> Path:
+    lines = w.data.read_text(encoding="utf-8").splitlines()
+    lines[4] = lines[4].replace(",", ",caf\xe9 ", 1)  # line 5: a Latin-1 é in the text cell
+    path = w.folder / "latin.csv"
+    path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
+    return path
+
+
+def _header_only(w: World) -> Path:
+    return w.write("header.csv", "image,text,label\n")
+
+
+def _repeated_column(w: World) -> Path:
+    lines = w.data.read_text(encoding="utf-8").splitlines()
+    rows = [lines[0].replace("text", "text,text")] + [line.replace(",", ",extra,", 1) for line in lines[1:]]
+    return w.write("dup.csv", "\n".join(rows) + "\n")
+
+
+def _nan_label(table) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    table["label"] = [float(v == "same") for v in table["label"]]
+    table.loc[4, "label"] = np.nan
+
+
+def _cut_png(path: Path) -> None:
+    """Halve a PNG's pixel data, checksums kept right: Image.verify() passes, decoding fails."""
+    data = path.read_bytes()
+    at = data.index(b"IDAT") - 4
+    length = struct.unpack(">I", data[at:at + 4])[0]
+    pixels = data[at + 8:at + 8 + length][:length // 2]
+    chunk = struct.pack(">I", len(pixels)) + b"IDAT" + pixels + struct.pack(">I", zlib.crc32(b"IDAT" + pixels))
+    path.write_bytes(data[:at] + chunk + data[at + 12 + length:])
+
+
+def _damaged_images(w: World) -> tuple[Path, Path]:
+    import numpy as np
+    from PIL import Image
+
+    folder = w.folder / "img"
+    folder.mkdir(exist_ok=True)
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    png, jpg = folder / "cut.png", folder / "cut.jpg"
+    noise.save(png)
+    noise.save(jpg, quality=90)
+    _cut_png(png)
+    jpg.write_bytes(jpg.read_bytes()[:jpg.stat().st_size // 2])
+    return png, jpg
+
+
+def _with_damaged(w: World) -> Path:
+    png, jpg = _damaged_images(w)
+
+    def edit(table) -> None:  # type: ignore[no-untyped-def]
+        table.loc[1, "image"], table.loc[2, "image"] = str(png), str(jpg)  # lines 3 and 4
+
+    return _table(w, "damaged.csv", edit)
+
+
+def _png_header(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IEND", b""))
+
+
+def _image_cell(w: World, name: str, make) -> Path:  # type: ignore[no-untyped-def]
+    """The data with line 3's image cell naming what ``make(path)`` creates."""
+    target = w.folder / name
+    make(target)
+
+    def edit(table) -> None:  # type: ignore[no-untyped-def]
+        table.loc[1, "image"] = str(target)
+
+    return _table(w, "cells.csv", edit)
+
+
+def _bad_values_counted(w: World, result: dict) -> None:
+    summary = json.loads((w.folder / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert sum(s["bad_values_as_absent"].get("image", 0) for s in summary["data"].values()) == 2, summary["data"]
+    assert "treated as absent" in result["stderr"]
+
+
+def _unlabelled_noted(w: World, result: dict) -> None:
+    summary = json.loads((w.folder / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert any("left out 2 line(s) of blank.csv with an empty label (lines 3, 5" in n for n in summary["notes"])
+
+
+def _blank_labels(table) -> None:  # type: ignore[no-untyped-def]
+    table.loc[[1, 3], "label"] = ""  # lines 3 and 5
+
+
+DATA_CASES = [
+    Case("train-csv-not-utf8", lambda w: _train(w, _spec_for(w, _not_utf8(w))),
+         r"latin\.csv is not UTF-8 text: line 5 has the byte 0xe9"),
+    Case("train-csv-header-only", lambda w: _train(w, _spec_for(w, _header_only(w))),
+         r"header\.csv has a header \(image, text, label\) but no rows"),
+    Case("train-csv-empty-file", lambda w: _train(w, _spec_for(w, w.write("empty.csv", ""))),
+         r"empty\.csv is empty \(0 bytes\)"),
+    Case("train-csv-repeated-column", lambda w: _train(w, _spec_for(w, _repeated_column(w))),
+         r"dup\.csv: repeated column name\(s\) in the header: 'text' \(columns 2, 3\)"),
+    Case("train-parquet-garbage", lambda w: _train(w, _spec_for(w, w.write("garbage.parquet", "a,b\n1,2\n"))),
+         r"cannot read \S*garbage\.parquet as parquet"),
+    Case("train-empty-labels", lambda w: _train(w, _spec_for(w, _table(w, "blank.csv", _blank_labels))),
+         r"blank\.csv: 2 line\(s\) have an empty label \(column 'label', lines 3, 5\)"),
+    Case("train-nan-label-in-parquet",
+         lambda w: _train(w, _spec_for(w, _table(w, "nan.parquet", _nan_label, fmt="parquet"))),
+         r"nan\.parquet: 1 row\(s\) have an empty label \(column 'label', rows 4\)"),
+    Case("train-label-column-all-empty",
+         lambda w: _train(w, _spec_for(w, _table(w, "nolabels.csv", lambda t: t.__setitem__("label", "")))),
+         r"nolabels\.csv: column 'label' holds no labels"),
+    Case("train-unlabelled-drop-heals",
+         lambda w: _train(w, _spec_for(w, _table(w, "blank.csv", _blank_labels), "unlabelled: drop")),
+         r"^", code=0, check=_unlabelled_noted),
+    Case("evaluate-data-empty-labels",
+         lambda w: ["evaluate", str(w.run), "--data", str(_table(w, "blank.csv", _blank_labels)), "--out",
+                    str(w.folder / "report"), "--quiet"],
+         r"blank\.csv: 2 line\(s\) have an empty label .*lines 3, 5",
+         absent=lambda w: [w.folder / "report"]),
+    Case("evaluate-data-not-utf8",
+         lambda w: ["evaluate", str(w.run), "--data", str(_not_utf8(w)), "--out", str(w.folder / "report"),
+                    "--quiet"],
+         r"latin\.csv is not UTF-8 text: line 5"),
+    Case("predict-csv-header-only", lambda w: ["predict", str(w.run), "--csv", str(_header_only(w))],
+         r"header\.csv has a header \(image, text, label\) but no rows"),
+    Case("train-image-cell-is-a-folder",
+         lambda w: _train(w, _spec_for(w, _image_cell(w, "photos", lambda p: p.mkdir()))),
+         r"cells\.csv line 3 \(column 'image'\): \S*photos is a directory, not an image file"),
+    Case("train-image-cell-not-an-image",
+         lambda w: _train(w, _spec_for(w, _image_cell(w, "fake.png", lambda p: p.write_text("<html>")))),
+         r"cells\.csv line 3 \(column 'image'\): image file \S*fake\.png is not an image Pillow can read"),
+    Case("train-image-decompression-bomb",
+         lambda w: _train(w, _spec_for(w, _image_cell(w, "huge.png",
+                                                       lambda p: p.write_bytes(_png_header(20_000, 10_000))))),
+         r"cells\.csv line 3 \(column 'image'\): image file \S*huge\.png is too large to decode safely"),
+    Case("train-images-truncated-after-header",
+         lambda w: _train(w, _spec_for(w, _with_damaged(w))),
+         r"damaged\.csv.* line [34] \(column 'image'\): image file \S*cut\.(png|jpg) is truncated or damaged"),
+    Case("train-images-truncated-absent-heals",
+         lambda w: _train(w, _spec_for(w, _with_damaged(w), "on_bad_image: absent")),
+         r"treated as absent", code=0, check=_bad_values_counted),
+    Case("evaluate-data-truncated-image",
+         lambda w: ["evaluate", str(w.run), "--data", str(_with_damaged(w)), "--out", str(w.folder / "report"),
+                    "--quiet"],
+         r"damaged\.csv line 3 \(column 'image'\): image file \S*cut\.png is truncated or damaged",
+         absent=lambda w: [w.folder / "report"]),
+    Case("predict-image-is-a-folder",
+         lambda w: ["predict", str(w.run), "--image", str(w.folder), "--text", "alpha"],
+         r"is a directory, not an image file"),
+    Case("predict-image-truncated",
+         lambda w: ["predict", str(w.run), "--image", str(_damaged_images(w)[1]), "--text", "alpha"],
+         r"cut\.jpg is truncated or damaged"),
+]
+
+# ----- resuming and locking a run ----------------------------------------------------------------------------
+def _finished(run: Path) -> None:
+    assert (run / "summary.json").exists() and (run / "weights.safetensors").exists()
+    assert not (run / ".lock").exists()
+
+
+def _resume(world: World, damage: Callable[[Path], object], spec: Path | None = None) -> list[str]:
+    """Copy the finished 12-epoch run, damage it, and resume it for a 13th epoch."""
+    run = world.copy_run()
+    damage(run)
+    return ["train", str(spec or world.spec(epochs=13)), "--out", str(run), "--resume", "--quiet"]
+
+
+def _checkpoint(run: Path) -> Path:
+    return next((run / "checkpoints").glob("epoch-*"))
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:100])
+
+
+def _lock(run: Path, **holder: object) -> None:
+    (run / ".lock").write_text(json.dumps(holder), encoding="utf-8")
+
+
+def _live_pid() -> int:
+    sleeper = subprocess.Popen(["sleep", "600"])
+    LIVE.append(sleeper)
+    return sleeper.pid
+
+
+LIVE: list[subprocess.Popen] = []
+
+RESUME_CASES = [
+    Case("resume-lock-held-by-a-live-process",
+         lambda w: _resume(w, lambda r: _lock(r, host=socket.gethostname(), pid=_live_pid())),
+         r"run directory \S*run is in use: process \d+ on host"),
+    Case("resume-lock-of-another-host",
+         lambda w: _resume(w, lambda r: _lock(r, host="gpu-node-7", pid=4242)),
+         r"another host, gpu-node-7.*delete \S*run/\.lock"),
+    Case("resume-stale-lock-taken-over",
+         lambda w: _resume(w, lambda r: _lock(r, host=socket.gethostname(), pid=_dead_pid())),
+         r"took over the lock \S*run/\.lock", code=0, check=lambda w, result: _finished(w.folder / "run")),
+    Case("resume-garbage-last-json",
+         lambda w: _resume(w, lambda r: (r / "checkpoints" / "last.json").write_text("garbage")),
+         r"\S*run/checkpoints/last\.json cannot be used", code=0,
+         check=lambda w, result: _finished(w.folder / "run")),
+    Case("resume-last-json-names-a-missing-folder",
+         lambda w: _resume(w, lambda r: (r / "checkpoints" / "last.json").write_text('{"folder": "epoch-0099"}')),
+         r"epoch-0099, is missing", code=0, check=lambda w, result: _finished(w.folder / "run")),
+    Case("resume-no-complete-checkpoint",
+         lambda w: _resume(w, lambda r: ((r / "checkpoints" / "last.json").write_text("garbage"),
+                                         (_checkpoint(r) / "state.json").unlink())),
+         r"\S*run/checkpoints/last\.json cannot be used"),
+    *[Case(f"resume-truncated-{name.split('.')[0]}",
+           lambda w, name=name: _resume(w, lambda r: _truncate(_checkpoint(r) / name)),
+           rf"checkpoint file \S*run/checkpoints/epoch-\d+/{re.escape(name)} is truncated or corrupt")
+      for name in ("model.safetensors", "optimizer.safetensors", "rng.safetensors", "state.json")],
+    Case("resume-with-an-edited-head",
+         lambda w: _resume(w, lambda r: None, _edit(w.spec(epochs=13, name="edited.yaml"), "hidden_dims: [32]",
+                                                    "hidden_dims: [16]")),
+         r"parameter 'head\.layers\.0\.weight' has shape"),
+    Case("resume-frozen-run-unfrozen",
+         lambda w: _resume(w, lambda r: None, w.spec(epochs=13, freeze=False, name="unfrozen.yaml")),
+         r"optimi[sz]er state in \S*optimizer\.safetensors does not fit"),
+]
+
+
+def _edit(path: Path, old: str, new: str) -> Path:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return path
+
+
+def _dead_pid() -> int:
+    """The PID of a process that has exited (and been reaped)."""
+    probe = subprocess.Popen(["true"])
+    probe.wait()
+    return probe.pid
+
 
 # ----- command-line values ----------------------------------------------------------------------------------
 ARGUMENT_CASES = [
@@ -251,7 +518,7 @@ SIGNAL_CASES = [
          interrupt_when=lambda w: w.folder / "out" / "metrics.csv", check=_interrupted),
 ]
 
-CASES = SPEC_CASES + OUTPUT_CASES + MOUNT_CASES + ARGUMENT_CASES + SIGNAL_CASES
+CASES = SPEC_CASES + DATA_CASES + RESUME_CASES + OUTPUT_CASES + MOUNT_CASES + ARGUMENT_CASES + SIGNAL_CASES
 
 
 @pytest.fixture
@@ -260,6 +527,8 @@ def world(tmp_path: Path, xor_data: Path, xor_run, tiny_bert: Path, feature_cach
     folder.mkdir()
     world = World(folder, xor_data, Path(xor_run.run_dir), tiny_bert, feature_cache)
     yield world
+    while LIVE:
+        LIVE.pop().kill()
     for mount in world.mounts:
         subprocess.run(["umount", str(mount)], check=False)
 
