@@ -180,7 +180,8 @@ def _build(spec: Spec, classes: int, learned: dict[str, dict[str, Any]], paths: 
                 raise RunFileError(f"{paths.preprocessing}: the '{modality}' entry does not fit encoder "
                                    f"'{encoder.config.type}' ({type(exc).__name__}: {exc}); {RESTORE}") from None
         elif encoder.learns_preprocessing():
-            raise RunFileError(f"{paths.preprocessing} lacks '{modality}': encoder '{encoder.config.type}' learned "
+            where = f"lacks '{modality}'" if paths.preprocessing.exists() else "is missing"
+            raise RunFileError(f"{paths.preprocessing} {where}: encoder '{encoder.config.type}' learned "
                                "its preprocessing (e.g. standardisation) from the training data, and without it "
                                f"predictions would be wrong; {RESTORE}")
     return model

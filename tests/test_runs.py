@@ -161,3 +161,35 @@ def test_paths_that_are_not_runs(command: list[str], run_copy: Path, tmp_path: P
         result = CliRunner().invoke(cli, [str(path) if a == "{run}" else a for a in command])
         assert result.exit_code == 2, (path, result.output)
         assert message in result.output and str(path) in result.output
+
+
+@pytest.fixture(scope="module")
+def tabular_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run whose encoder learned its preprocessing (standardisation, a vocabulary) from the data."""
+    pytest.importorskip("mmfusion_tabular")
+    from mmfusion_tabular.data import make_tabular_dataset
+
+    from mmfusion.api import fit
+
+    folder = tmp_path_factory.mktemp("tabular-run")
+    spec = {"model": {"encoders": {"table": {"type": "tabular", "numeric": ["size"], "categorical": ["shop"]}},
+                      "fusion": {"type": "concat", "projection_dim": 8}, "head": {"type": "linear"}},
+            "data": {"source": {"type": "csv", "train": str(make_tabular_dataset(folder, n=60))},
+                     "columns": {"table": ["size", "shop"]}, "split": {"validation": 0.2, "test": 0.2}},
+            "train": {"epochs": 1, "batch_size": 16, "cache_dir": str(folder / "cache")}}
+    return fit(spec, out=folder / "run").run_dir
+
+
+def test_learned_preprocessing_missing_or_damaged_is_named(tabular_run: Path, tmp_path: Path) -> None:
+    run = Path(shutil.copytree(tabular_run, tmp_path / "run"))
+    learned = json.loads((run / "preprocessing.json").read_text())
+    (run / "preprocessing.json").unlink()
+    with pytest.raises(MMFusionError, match=r"preprocessing.json is missing: encoder 'tabular' learned its "
+                                            r"preprocessing .* without it predictions would be wrong"):
+        load_run(run)
+    (run / "preprocessing.json").write_text(json.dumps({"table": {**learned["table"], "categorical": {"shop": 5}}}))
+    with pytest.raises(MMFusionError, match=r"preprocessing.json: the 'table' entry does not fit encoder 'tabular' "
+                                            r"\(TypeError"):
+        load_run(run)
+    (run / "preprocessing.json").write_text(json.dumps(learned))
+    assert load_run(run).model.encoders["table"].preprocessing_state() == learned["table"]
