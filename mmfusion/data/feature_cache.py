@@ -81,6 +81,9 @@ def _folder(cache_dir: Path, encoder: Encoder) -> tuple[Path, str | None]:
         if current != described:
             write_json_atomic(folder / "encoder.json", described)
     except (OSError, OutputError) as exc:
+        in_the_way = next((p for p in (folder, *folder.parents) if p.exists() and not p.is_dir()), None)
+        if in_the_way is not None:
+            return folder, f"{in_the_way} is a file, not a folder"
         return folder, describe_os_error(exc) if isinstance(exc, OSError) else str(exc)
     return folder, None
 

@@ -205,8 +205,9 @@ def test_an_unwritable_cache_computes_without_caching(tmp_path: Path, tiny_bert:
     in_the_way = tmp_path / "a-file"
     in_the_way.write_text("not a folder")
     for _ in range(2):
-        with pytest.warns(UserWarning, match=r"feature cache .*a-file/features/\w+ cannot be written .*computed "
-                                             r"without caching this time; set MMFUSION_CACHE_DIR or train.cache_dir"):
+        with pytest.warns(UserWarning, match=r"feature cache .*a-file/features/\w+ cannot be written \(.*a-file is "
+                                             r"a file, not a folder\): features are computed without caching this "
+                                             r"time; set MMFUSION_CACHE_DIR or train.cache_dir"):
             store, _, computed = _build(encoder, TextModality(), TEXTS, in_the_way)
         assert computed == 5
         assert torch.equal(store.gather(torch.arange(5)).pooled, reference.gather(torch.arange(5)).pooled)
