@@ -406,6 +406,88 @@ DATA_CASES = [
          r"cut\.jpg is truncated or damaged"),
 ]
 
+# ----- damaged run directories and feature caches -----------------------------------------------------------
+def _damaged_run(world: World, damage: Callable[[Path], object]) -> Path:
+    run = world.copy_run()
+    damage(run)
+    return run
+
+
+def _predict(world: World, damage: Callable[[Path], object], *extra: str) -> list[str]:
+    return ["predict", str(_damaged_run(world, damage)), "--text", "alpha", *extra]
+
+
+def _edit_spec(run: Path, old: str, new: str) -> None:
+    _edit(run / "spec.yaml", old, new)
+
+
+def _copied_cache(world: World, damage: Callable[[Path], object]) -> Path:
+    """A private copy of the shared feature cache (never damage the shared one), damaged by ``damage``."""
+    cache = world.folder / "cache"
+    shutil.copytree(world.cache, cache)
+    damage(cache)
+    return cache
+
+
+def _shard(cache: Path, suffix: str) -> Path:
+    return sorted(cache.glob(f"features/*/shard-*{suffix}"))[0]
+
+
+RUN_CASES = [
+    Case("labels-json-too-long", lambda w: _predict(w, lambda r: (r / "labels.json").write_text(
+        '["different", "same", "extra"]')), r"labels\.json lists 3 labels but the weights were trained for 2 classes"),
+    Case("labels-json-duplicates", lambda w: _predict(w, lambda r: (r / "labels.json").write_text(
+        '["same", "same"]')), r"labels\.json lists 'same' twice"),
+    Case("labels-json-nested", lambda w: _predict(w, lambda r: (r / "labels.json").write_text('[["a"], ["b"]]')),
+         r"labels\.json: entry 0 is a list"),
+    Case("labels-json-binary", lambda w: _predict(w, lambda r: (r / "labels.json").write_bytes(b"\x00\xff")),
+         r"labels\.json is corrupt: not UTF-8"),
+    Case("labels-json-empty-list", lambda w: _predict(w, lambda r: (r / "labels.json").write_text("[]")),
+         r"labels\.json lists no labels"),
+    Case("weights-truncated",
+         lambda w: ["evaluate", str(_damaged_run(w, lambda r: _truncate(r / "weights.safetensors"))), "--quiet"],
+         r"weights\.safetensors is corrupt or truncated"),
+    Case("weights-is-a-folder",
+         lambda w: ["evaluate", str(_damaged_run(w, lambda r: ((r / "weights.safetensors").unlink(),
+                                                                 (r / "weights.safetensors").mkdir()))), "--quiet"],
+         r"weights\.safetensors is a folder"),
+    Case("spec-edited-after-training",
+         lambda w: ["export", str(_damaged_run(w, lambda r: _edit_spec(r, "projection_dim: 32", "projection_dim: 16"))),
+                    "--format", "torchscript"],
+         r"fusion\.\S+\.weight: weights have shape \[32, \d+\], the spec's model has \[16, \d+\]",
+         absent=lambda w: [w.folder / "run" / "export"]),
+    Case("inputs-json-garbage", lambda w: _predict(w, lambda r: (r / "inputs.json").write_text("{{{")),
+         r"inputs\.json is not valid JSON"),
+    Case("inputs-json-unknown-input",
+         lambda w: _predict(w, lambda r: (r / "inputs.json").write_text('{"columns": {"audio": ["a"]}}')),
+         r"inputs\.json names input 'audio'"),
+    Case("summary-json-garbage-is-a-warning", lambda w: _predict(w, lambda r: (r / "summary.json").write_text("{{{")),
+         r"summary\.json is not valid JSON", code=0),
+    Case("run-path-is-a-file", lambda w: ["predict", str(w.run / "labels.json"), "--text", "alpha"],
+         r"labels\.json is a file, not a run directory"),
+    Case("run-path-is-an-empty-folder", lambda w: ["evaluate", str(w.write("empty/.keep", "").parent), "--quiet"],
+         r"empty is not a run directory: spec\.yaml is missing"),
+    Case("run-without-weights",
+         lambda w: ["evaluate", str(_damaged_run(w, lambda r: (r / "weights.safetensors").unlink())), "--quiet"],
+         r"is an unfinished run: weights\.safetensors is missing"),
+    Case("onnx-export-garbage-is-rebuilt",
+         lambda w: _predict(w, lambda r: ((r / "export").mkdir(), (r / "export" / "model.onnx").write_text("garbage"),
+                                          (r / "export" / "model.onnx.json").write_text(json.dumps(
+                                              {"labels": ["different", "same"],
+                                               "inputs": [{"name": "text.input_ids"}]}))), "--backend", "onnx"),
+         r"export/model\.onnx is corrupt or truncated", code=0),
+    Case("feature-cache-truncated-shard-is-recomputed",
+         lambda w: _train(w, w.spec(cache=_copied_cache(w, lambda c: _truncate(_shard(c, ".safetensors"))))),
+         r"feature cache: dropped shard \S*shard-\S+", code=0, check=lambda w, result: _finished(w.folder / "out")),
+    Case("feature-cache-garbage-listing-is-recomputed",
+         lambda w: _train(w, w.spec(cache=_copied_cache(w, lambda c: _shard(c, ".json").write_text("garbage")))),
+         r"shard-\S+\.json is unreadable", code=0, check=lambda w, result: _finished(w.folder / "out")),
+    Case("feature-cache-is-a-file",
+         lambda w: _train(w, w.spec(cache=w.write("cachefile", "x"))),
+         r"cachefile is a file, not a folder\): features are computed without caching", code=0,
+         check=lambda w, result: _finished(w.folder / "out")),
+]
+
 # ----- resuming and locking a run ----------------------------------------------------------------------------
 def _finished(run: Path) -> None:
     assert (run / "summary.json").exists() and (run / "weights.safetensors").exists()
@@ -518,7 +600,7 @@ SIGNAL_CASES = [
          interrupt_when=lambda w: w.folder / "out" / "metrics.csv", check=_interrupted),
 ]
 
-CASES = SPEC_CASES + DATA_CASES + RESUME_CASES + OUTPUT_CASES + MOUNT_CASES + ARGUMENT_CASES + SIGNAL_CASES
+CASES = SPEC_CASES + DATA_CASES + RUN_CASES + RESUME_CASES + OUTPUT_CASES + MOUNT_CASES + ARGUMENT_CASES + SIGNAL_CASES
 
 
 @pytest.fixture
