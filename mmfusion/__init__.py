@@ -48,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     "make_batch": "mmfusion.batch",
     "build_model": "mmfusion.builder",
     "build_fusion": "mmfusion.builder",
+    "BuildContext": "mmfusion.builder",
     # workflow
     "fit": "mmfusion.api",
     "evaluate": "mmfusion.api",
@@ -84,7 +85,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     from .api import EvaluationReport, FitResult, Prediction, Predictor, evaluate, fit
     from .batch import Batch, make_batch
-    from .builder import build_fusion, build_model
+    from .builder import BuildContext, build_fusion, build_model
     from .errors import DataError, MMFusionError, PluginError, SpecError, WeightsError
     from .interfaces.classifier import Classifier
     from .interfaces.config import ComponentConfig, DatasetConfig, EncoderConfig, FusionConfig, HeadConfig

@@ -1,9 +1,18 @@
-"""Assembling a :class:`MultimodalModel` from a validated spec through the registry."""
+"""Assembling a :class:`MultimodalModel` from a validated spec through the registry.
+
+The registry travels as an argument: the builder hands every component whose constructor takes a
+``context`` keyword one :class:`BuildContext`, and composite components (a fusion wrapping an inner
+fusion) build their nested parts through it, never through the process-wide registry.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import inspect
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+from typing import Any, cast
 
 from pydantic import BaseModel
 from torch import Tensor
@@ -11,66 +20,140 @@ from torch import Tensor
 from .build_checks import failure_message, memory_problem
 from .errors import MMFusionError, PluginError, SpecError
 from .interfaces.classifier import Classifier
-from .interfaces.config import FusionConfig, HeadConfig
+from .interfaces.config import EncoderConfig, FusionConfig, HeadConfig
+from .interfaces.encoder import Encoder
 from .interfaces.fusion import Fusion
 from .model import MultimodalModel
 from .registry import Registry, get_registry
 from .spec.model_spec import ModelSpec
 from .spec.spec import Spec
 
-_BUILDING: ContextVar[tuple[str, BaseModel] | None] = ContextVar("mmfusion_building", default=None)
-"""The spec path and config of the component being built, so that a nested fusion is named by its path."""
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Where nested components come from and where the component being built sits in the spec.
+
+    Attributes:
+        registry: the registry the model is built from (the one ``load_spec`` validated against).
+        path: the spec path of the component being built, e.g. ``model.fusion``; errors name it.
+        num_classes: classes of the model, where relevant (the top-level fusion and the head).
+        config: the config of the component being built (names nested fields in error messages).
+    """
+
+    registry: Registry
+    path: str = "model"
+    num_classes: int | None = None
+    config: BaseModel | None = field(default=None, repr=False, compare=False)
+
+    def build_fusion(self, config: FusionConfig, input_dims: Mapping[str, int], *,
+                     num_classes: int | None = None) -> Fusion:
+        """Build a fusion nested in the component being built (``config.inner``) from this registry.
+
+        Args:
+            config: the nested fusion's config, a field of the component's own config.
+            input_dims: modality → width the nested fusion receives.
+            num_classes: only for a nested fusion that outputs class logits itself.
+
+        Raises:
+            PluginError: it cannot be built; the message names its spec path, e.g. ``model.fusion.inner``.
+        """
+        return _build_fusion(self._nested(config, num_classes), input_dims)
+
+    def _nested(self, config: BaseModel, num_classes: int | None) -> BuildContext:
+        name = next((f for f in type(self.config).model_fields if getattr(self.config, f, None) is config), None) \
+            if self.config is not None else None
+        path = f"{self.path}.{name}" if name else f"{self.path} (nested)"
+        return replace(self, path=path, num_classes=num_classes, config=config)
 
 
-def _construct(path: str, config: BaseModel, factory, *args):  # type: ignore[no-untyped-def]
-    """Build one component; any failure names its spec path and type (and the sizes to check)."""
-    where = f"{path} ({getattr(config, 'type', '?')})"
-    token = _BUILDING.set((path, config))
+_BUILDING: ContextVar[BuildContext | None] = ContextVar("mmfusion_building", default=None)
+"""The context of the component being built: a plugin that calls :func:`build_fusion` from its constructor
+without a context (written before BuildContext existed) still builds from the model's registry."""
+
+
+@functools.lru_cache(maxsize=None)
+def takes_context(cls: type) -> bool:
+    """Whether ``cls(...)`` accepts a ``context`` keyword (checked once per class): older plugins do not."""
     try:
-        problem = memory_problem(config, factory, args)
-        if problem is not None:
-            raise PluginError(f"{where}: {problem}")
+        parameters = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return False
+    parameter = parameters.get("context")
+    return parameter is not None and parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                                        inspect.Parameter.KEYWORD_ONLY)
+
+
+def instantiate(cls: type, *args: Any, context: BuildContext) -> Any:
+    """``cls(*args)``, plus ``context=`` when its constructor takes one (also used by the conformance kit)."""
+    return cls(*args, context=context) if takes_context(cls) else cls(*args)
+
+
+def _construct(context: BuildContext, cls: type, *args: Any) -> Any:
+    """Build one component; any failure names its spec path and type (and the sizes to check)."""
+    config = context.config
+    where = f"{context.path} ({getattr(config, 'type', '?')})"
+    factory: Callable[..., Any] = functools.partial(instantiate, cls, context=context)
+    token = _BUILDING.set(context)
+    try:
+        if config is not None:
+            problem = memory_problem(config, factory, args)
+            if problem is not None:
+                raise PluginError(f"{where}: {problem}")
         return factory(*args)
     except MMFusionError:
         raise
     except Exception as exc:  # a plugin's bug, a library error or settings it cannot meet: say which component
-        raise PluginError(f"{where}: {failure_message(exc, config)}") from exc
+        raise PluginError(f"{where}: {failure_message(exc, config or {})}") from exc
     finally:
         _BUILDING.reset(token)
 
 
-def _nested_path(config: BaseModel) -> str:
-    """``model.fusion.inner`` for a fusion built by the component being built; ``fusion`` at the top."""
-    parent = _BUILDING.get()
-    if parent is None:
-        return "fusion"
-    path, parent_config = parent
-    for name in type(parent_config).model_fields:
-        if getattr(parent_config, name, None) is config:
-            return f"{path}.{name}"
-    return f"{path} (inner fusion)"
-
-
 def build_fusion(config: FusionConfig, input_dims: Mapping[str, int], *, num_classes: int | None = None,
-                 registry: Registry | None = None) -> Fusion:
-    """Instantiate one fusion from its config; composite fusions use this to build their inner fusion.
+                 registry: Registry | None = None, context: BuildContext | None = None) -> Fusion:
+    """Instantiate one fusion from its config, on its own (a notebook, a test).
+
+    A composite fusion builds its inner fusion with ``context.build_fusion(config.inner, input_dims)``
+    instead. Called without ``context`` or ``registry`` while a model is being built, this uses that
+    build's registry; otherwise ``registry`` (default: the process-wide registry).
 
     Raises:
         PluginError: the fusion outputs logits (late fusion) but no ``num_classes`` was given, e.g.
             when it is wrapped by another fusion; or it cannot be built (its spec path named).
     """
-    return _build_fusion(_nested_path(config), config, input_dims, num_classes, registry)
+    if context is None and registry is None:
+        context = _BUILDING.get()
+    if context is not None:
+        return context.build_fusion(config, input_dims, num_classes=num_classes)
+    top = BuildContext(registry or get_registry(), path="fusion", num_classes=num_classes, config=config)
+    return _build_fusion(top, input_dims)
 
 
-def _build_fusion(path: str, config: FusionConfig, input_dims: Mapping[str, int], num_classes: int | None,
-                  registry: Registry | None) -> Fusion:
-    cls = (registry or get_registry()).get("fusion", config.component_name)
+def _build_fusion(context: BuildContext, input_dims: Mapping[str, int]) -> Fusion:
+    """Build the fusion whose config and spec path ``context`` holds."""
+    config = cast(FusionConfig, context.config)  # set by our own callers
+    cls = context.registry.get("fusion", config.component_name)
     if getattr(cls, "produces_logits", False):
-        if num_classes is None:
-            raise PluginError(f"{path}: fusion '{config.type}' outputs class logits itself; it cannot sit "
+        if context.num_classes is None:
+            raise PluginError(f"{context.path}: fusion '{config.type}' outputs class logits itself; it cannot sit "
                               "inside another fusion")
-        return _construct(path, config, cls, config, input_dims, num_classes)
-    return _construct(path, config, cls, config, input_dims)
+        return _construct(context, cls, config, input_dims, context.num_classes)
+    return _construct(context, cls, config, input_dims)
+
+
+def _build_encoder(context: BuildContext) -> Encoder:
+    """Build one encoder, then load its config's ``weights:`` unless it loaded them itself."""
+    config = cast(EncoderConfig, context.config)  # set by build_model
+    cls = context.registry.get("encoder", config.component_name)
+    encoder: Encoder = _construct(context, cls, config)
+    try:
+        encoder.load_configured_weights(what=f"{context.path}.weights")
+    except MMFusionError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"{context.path} ({config.type}): loading its weights failed: "
+                          f"{type(exc).__name__}: {exc}") from exc
+    encoder.set_frozen(config.freeze)
+    return encoder
 
 
 class FusionLogits(Classifier):
@@ -89,31 +172,31 @@ def build_model(spec: Spec | ModelSpec, num_classes: int, *, registry: Registry 
     Args:
         spec: a whole spec or its ``model`` section.
         num_classes: number of labels the head predicts.
-        registry: where component classes are looked up (default: the process-wide registry).
+        registry: where component classes are looked up (default: the process-wide registry); pass the
+            registry the spec was loaded with.
 
     Raises:
         PluginError: a component could not be built (the message names it).
         WeightsError: requested weights are not available offline.
     """
     model_spec = spec.model if isinstance(spec, Spec) else spec
-    registry = registry or get_registry()
+    root = BuildContext(registry or get_registry(), path="model", num_classes=num_classes)
     if num_classes < 2:
         raise MMFusionError(f"a classifier needs at least 2 classes, got {num_classes}")
-    encoders = {}
-    for modality, config in model_spec.encoders.items():
-        cls = registry.get("encoder", config.component_name)
-        encoder = _construct(f"model.encoders.{modality}", config, cls, config)
-        encoder.set_frozen(config.freeze)
-        encoders[modality] = encoder
+    encoders = {
+        modality: _build_encoder(replace(root, path=f"model.encoders.{modality}", num_classes=None, config=config))
+        for modality, config in model_spec.encoders.items()
+    }
     input_dims = {m: enc.output_dim for m, enc in encoders.items()}
-    fusion = _build_fusion("model.fusion", model_spec.fusion, input_dims, num_classes, registry)
+    fusion = _build_fusion(replace(root, path="model.fusion", config=model_spec.fusion), input_dims)
     if getattr(fusion, "produces_logits", False):
         if model_spec.head is not None:
             raise SpecError(f"model.head: fusion '{model_spec.fusion.type}' outputs class logits itself; "
                             "remove the `head:` section")
         head: Classifier = FusionLogits(HeadConfig(type="none"), fusion.output_dim, num_classes)
     else:
-        head_config = model_spec.head or registry.get("head", "linear").Config()  # the default head
-        head_cls = registry.get("head", head_config.component_name)
-        head = _construct("model.head", head_config, head_cls, head_config, fusion.output_dim, num_classes)
+        head_config = model_spec.head or root.registry.get("head", "linear").Config()  # the default head
+        head_cls = root.registry.get("head", head_config.component_name)
+        head = _construct(replace(root, path="model.head", config=head_config), head_cls, head_config,
+                          fusion.output_dim, num_classes)
     return MultimodalModel(encoders, fusion, head)

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import torch
 from pydantic import Field
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..errors import WeightsError
 from ..hookspecs import hookimpl
@@ -66,6 +66,7 @@ class HFTextEncoder(Encoder):
     Config = HFTextConfig
     modality = "text"
     preprocess_up_front = True
+    loads_own_weights = True  # `weights:` goes into the backbone inside __init__
     config: HFTextConfig
 
     def __init__(self, config: HFTextConfig) -> None:
@@ -121,6 +122,9 @@ class HFTextEncoder(Encoder):
 
     def example_input(self, rng: random.Random) -> Any:
         return " ".join(rng.choice(_EXAMPLE_WORDS) for _ in range(rng.randint(3, 12)))
+
+    def weights_target(self) -> nn.Module:
+        return self.model
 
     def forward(self, inputs: dict[str, Tensor]) -> EncoderOutput:
         mask = inputs["attention_mask"]

@@ -16,7 +16,8 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from ..builder import build_fusion
+from ..builder import BuildContext
+from ..errors import PluginError
 from ..hookspecs import hookimpl
 from ..interfaces.config import FusionConfig
 from ..interfaces.encoder import EncoderOutput
@@ -54,9 +55,14 @@ class MissingModalityFusion(Fusion):
     Config = MissingModalityConfig
     config: MissingModalityConfig
 
-    def __init__(self, config: MissingModalityConfig, input_dims: Mapping[str, int]) -> None:
+    def __init__(self, config: MissingModalityConfig, input_dims: Mapping[str, int], *,
+                 context: BuildContext | None = None) -> None:
         super().__init__(config, input_dims)
-        self.inner = build_fusion(config.inner, input_dims)
+        if context is None:
+            raise PluginError("missing_modality builds its inner fusion from the registry of a build context: build "
+                              "it with mmfusion.build_fusion(config, input_dims) or build_model, or pass "
+                              "context=mmfusion.BuildContext(registry)")
+        self.inner = context.build_fusion(config.inner, input_dims)
         self.placeholder_pooled = nn.ParameterDict(
             {m: nn.Parameter(torch.randn(d) * 0.02) for m, d in self.input_dims.items()}
         )

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..errors import SpecError, WeightsError, did_you_mean
 from ..hookspecs import hookimpl
@@ -50,6 +50,7 @@ class TimmEncoder(ImageEncoder):
 
     name = "timm"
     Config = TimmConfig
+    loads_own_weights = True  # `weights:` goes into the backbone inside __init__
     config: TimmConfig
 
     def __init__(self, config: TimmConfig) -> None:
@@ -81,6 +82,9 @@ class TimmEncoder(ImageEncoder):
             {"image_size": data["input_size"][-1], "mean": data["mean"], "std": data["std"],
              "crop_pct": data.get("crop_pct", 0.875), "interpolation": data.get("interpolation", "bicubic")}
         )
+
+    def weights_target(self) -> nn.Module:
+        return self.net
 
     def forward(self, inputs: dict[str, Tensor]) -> EncoderOutput:
         features = self.net.forward_features(inputs["pixels"])

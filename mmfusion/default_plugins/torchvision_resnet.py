@@ -7,7 +7,7 @@ from typing import Literal
 
 import torch
 from pydantic import Field
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..errors import WeightsError
 from ..hookspecs import hookimpl
@@ -48,6 +48,7 @@ class TorchvisionResNetEncoder(ImageEncoder):
 
     name = "torchvision_resnet"
     Config = TorchvisionResNetConfig
+    loads_own_weights = True  # `weights:` goes into the backbone inside __init__
     config: TorchvisionResNetConfig
 
     def __init__(self, config: TorchvisionResNetConfig) -> None:
@@ -70,6 +71,9 @@ class TorchvisionResNetEncoder(ImageEncoder):
             {"image_size": 224, "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "crop_pct": 0.875,
              "interpolation": "bilinear"}
         )
+
+    def weights_target(self) -> nn.Module:
+        return self.net
 
     def forward(self, inputs: dict[str, Tensor]) -> EncoderOutput:
         n = self.net

@@ -45,7 +45,8 @@ class Encoder(nn.Module):
     Subclasses set the class attributes ``name``, ``Config`` and ``modality``, set
     ``self.output_dim`` (and ``self.provides_tokens``) in ``__init__``, and implement
     :meth:`preprocess`, :meth:`forward` and :meth:`example_input`. Dimensions are attributes, never
-    probed with a dummy forward pass.
+    probed with a dummy forward pass. The config's ``weights:`` file is loaded by the builder after
+    ``__init__`` (:meth:`load_configured_weights`), so an encoder need not handle it.
     """
 
     name: ClassVar[str]
@@ -58,6 +59,11 @@ class Encoder(nn.Module):
     preprocess_up_front: ClassVar[bool] = False
     #: convolutional image encoders run faster in channels_last memory format
     prefers_channels_last: ClassVar[bool] = False
+    #: True when ``__init__`` loads ``config.weights`` itself (e.g. into a backbone before changing it); the
+    #: builder then leaves :meth:`load_configured_weights` out. Such an encoder must set ``weights_path``.
+    loads_own_weights: ClassVar[bool] = False
+    #: the weights file or folder loaded (``weights:`` or a pretrained checkpoint); None: random initialisation
+    weights_path: Path | None = None
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
@@ -129,6 +135,35 @@ class Encoder(nn.Module):
     def pretrained(self) -> bool:
         """Whether pretrained weights were loaded (such encoders train with ``train.encoder_lr``)."""
         return getattr(self, "weights_path", None) is not None
+
+    def weights_target(self) -> nn.Module:
+        """The module a ``weights:`` file is loaded into: the encoder itself by default.
+
+        Override to return a wrapped backbone (``self.net``) so that a file saved from that library's model
+        loads as it is.
+        """
+        return self
+
+    def load_configured_weights(self, *, what: str | None = None) -> Path | None:
+        """Load ``config.weights`` into :meth:`weights_target` and set ``weights_path``; the builder calls
+        this once after building, unless :attr:`loads_own_weights` says ``__init__`` already did.
+
+        Args:
+            what: how error messages name the setting (default: ``<name> weights``).
+
+        Returns:
+            The resolved weights path, or None when there was nothing to load.
+
+        Raises:
+            WeightsError: the file is missing, unreadable or does not fit the module.
+        """
+        location = getattr(self.config, "weights", None)
+        if location is None or self.loads_own_weights:
+            return None
+        from ..weights import load_weights_into
+
+        self.weights_path = load_weights_into(self.weights_target(), location, what=what or f"{self.name} weights")
+        return self.weights_path
 
     def train(self, mode: bool = True) -> Encoder:
         return super().train(mode and not self._frozen)

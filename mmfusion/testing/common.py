@@ -36,6 +36,16 @@ def workdir_for(component: type) -> Path:
     return _WORKDIRS[component]
 
 
+def instantiate(component: type, *args: Any, kind: str, num_classes: int | None = None) -> Any:
+    """Build a component as the builder does: with a build context (process-wide registry) if it takes one."""
+    from ..builder import BuildContext
+    from ..builder import instantiate as construct
+    from ..registry import get_registry
+
+    context = BuildContext(get_registry(), path=kind, num_classes=num_classes, config=args[0] if args else None)
+    return construct(component, *args, context=context)
+
+
 def configs_for(component: type) -> list[Any]:
     configs = component.conformance_configs(workdir_for(component))
     require(bool(configs), f"{component.__name__}.conformance_configs() returned no configs")

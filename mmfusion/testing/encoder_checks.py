@@ -8,14 +8,32 @@ import random
 import torch
 
 from ..interfaces.encoder import Encoder, EncoderOutput
-from .common import close, config_roundtrip, configs_for, network_blocked, require, roundtrip_state, workdir_for
+from ..errors import MMFusionError
+from .common import (
+    ConformanceError,
+    close,
+    config_roundtrip,
+    configs_for,
+    instantiate,
+    network_blocked,
+    require,
+    roundtrip_state,
+    workdir_for,
+)
+
+
+def _new(component: type[Encoder], config) -> Encoder:  # type: ignore[no-untyped-def]
+    """Build offline as the builder does: constructor (with a context if it takes one), then ``weights:``."""
+    with network_blocked():
+        encoder: Encoder = instantiate(component, config, kind="encoder")
+        encoder.load_configured_weights()
+    return encoder
 
 
 def _build(component: type[Encoder], config) -> Encoder:  # type: ignore[no-untyped-def]
     """Build (offline) and, for encoders that learn preprocessing from data, fit it on example values."""
     torch.manual_seed(0)
-    with network_blocked():
-        encoder = component(config)
+    encoder = _new(component, config)
     if encoder.learns_preprocessing():
         rng = random.Random(123)
         encoder.fit_preprocessing([encoder.example_input(rng) for _ in range(16)])
@@ -95,8 +113,7 @@ def check_encoder_state_dict_roundtrip(component: type[Encoder]) -> None:
     for config in configs_for(component):
         first = _build(component, config)
         torch.manual_seed(1)
-        with network_blocked():
-            second = component(config).eval()
+        second = _new(component, config).eval()
         learned = json.loads(json.dumps(first.preprocessing_state()))
         require(isinstance(learned, dict), "preprocessing_state() must return a JSON-serialisable dict")
         second.load_preprocessing_state(learned)  # what load_run does before loading the weights
@@ -125,6 +142,51 @@ def check_encoder_freeze(component: type[Encoder]) -> None:
                     "no parameter received a gradient from the pooled output")
 
 
+def _perturbed(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Every floating tensor moved by noise (tied tensors alike), each one a separate contiguous copy."""
+    generator = torch.Generator().manual_seed(5)
+    noise: dict[tuple[int, tuple[int, ...]], torch.Tensor] = {}
+    out = {}
+    for key, tensor in state.items():
+        tensor = tensor.detach().cpu()
+        if tensor.is_floating_point():
+            tied = (tensor.data_ptr(), tuple(tensor.shape))
+            if tied not in noise:
+                noise[tied] = torch.randn(tensor.shape, generator=generator).to(tensor.dtype) * 0.05
+            tensor = tensor + noise[tied]
+        out[key] = tensor.clone().contiguous()
+    return out
+
+
+def check_encoder_loads_weights_option(component: type[Encoder]) -> None:
+    """``weights:`` (a safetensors file saved from ``weights_target()``) really sets the parameters."""
+    from safetensors.torch import save_file
+
+    for index, config in enumerate(configs_for(component)):
+        if "weights" not in type(config).model_fields:
+            continue
+        torch.manual_seed(0)  # unfitted, like the builder's encoder: weights load before fit_preprocessing
+        saved = _perturbed(_new(component, config).weights_target().state_dict())
+        if not any(t.is_floating_point() for t in saved.values()):
+            continue  # nothing a weights file could set
+        path = workdir_for(component) / f"perturbed-{index}.safetensors"
+        save_file(saved, str(path))
+        torch.manual_seed(1)
+        try:
+            encoder = _new(component, config.model_copy(update={"weights": str(path)}))
+        except MMFusionError as exc:
+            raise ConformanceError(f"building with `weights:` naming a file saved from weights_target().state_dict() "
+                                   f"failed: {exc}") from None
+        loaded = encoder.weights_target().state_dict()
+        differing = [k for k, v in saved.items() if v.is_floating_point() and (k not in loaded or not torch.equal(loaded[k].cpu(), v))]
+        require(not differing,
+                f"`weights:` was ignored: after building with weights: {path.name}, {len(differing)} of "
+                f"{len(saved)} tensors differ from the file (e.g. {differing[:2]}). Let the builder load it (the "
+                "default), or, if __init__ loads it itself, set loads_own_weights = True and load it there")
+        require(encoder.weights_path is not None,
+                "after loading `weights:`, weights_path must name the file (it marks the encoder as pretrained)")
+
+
 ENCODER_CHECKS = [
     check_encoder_config,
     check_encoder_builds_offline,
@@ -133,4 +195,5 @@ ENCODER_CHECKS = [
     check_encoder_deterministic,
     check_encoder_state_dict_roundtrip,
     check_encoder_freeze,
+    check_encoder_loads_weights_option,
 ]

@@ -6,7 +6,16 @@ import torch
 
 from ..interfaces.encoder import EncoderOutput
 from ..interfaces.fusion import Fusion
-from .common import close, config_roundtrip, configs_for, network_blocked, require, roundtrip_state, workdir_for
+from .common import (
+    close,
+    config_roundtrip,
+    configs_for,
+    instantiate,
+    network_blocked,
+    require,
+    roundtrip_state,
+    workdir_for,
+)
 
 #: modality → (dim, token count or None): one pooled-only modality, two with (padded) tokens
 INPUTS = {"text": (12, 5), "image": (8, 4), "extra": (6, None)}
@@ -37,10 +46,10 @@ NUM_CLASSES = 5
 
 
 def construct(component: type[Fusion], config, dims):  # type: ignore[no-untyped-def]
-    """Build a fusion; those that output logits themselves also get ``num_classes``."""
+    """Build a fusion as the builder does; those that output logits themselves also get ``num_classes``."""
     if getattr(component, "produces_logits", False):
-        return component(config, dims, NUM_CLASSES)
-    return component(config, dims)
+        return instantiate(component, config, dims, NUM_CLASSES, kind="fusion", num_classes=NUM_CLASSES)
+    return instantiate(component, config, dims, kind="fusion")
 
 
 def _build(component: type[Fusion], config, dims=None) -> Fusion:  # type: ignore[no-untyped-def]

@@ -5,12 +5,16 @@ from __future__ import annotations
 import torch
 
 from ..interfaces.classifier import Classifier
-from .common import close, config_roundtrip, configs_for, require, roundtrip_state, workdir_for
+from .common import close, config_roundtrip, configs_for, instantiate, require, roundtrip_state, workdir_for
 
 
 def _build(component: type[Classifier], config) -> Classifier:  # type: ignore[no-untyped-def]
     torch.manual_seed(0)
-    return component(config, 16, 5).eval()
+    return _new(component, config).eval()
+
+
+def _new(component: type[Classifier], config) -> Classifier:  # type: ignore[no-untyped-def]
+    return instantiate(component, config, 16, 5, kind="head", num_classes=5)
 
 
 def check_head_config(component: type[Classifier]) -> None:
@@ -37,7 +41,7 @@ def check_head_state_dict_roundtrip(component: type[Classifier]) -> None:
     for config in configs_for(component):
         first = _build(component, config)
         torch.manual_seed(1)
-        second = component(config, 16, 5).eval()
+        second = _new(component, config).eval()
         roundtrip_state(first, second, workdir_for(component))
         x = torch.randn(3, 16)
         with torch.no_grad():

@@ -6,6 +6,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
+from mmfusion import BuildContext, get_registry
 from mmfusion.default_plugins.attention import AttentionConfig, AttentionFusion
 from mmfusion.default_plugins.concat import ConcatConfig, ConcatFusion
 from mmfusion.default_plugins.missing_modality import MissingModalityConfig, MissingModalityFusion, drop_modalities
@@ -55,7 +56,7 @@ def test_modality_dropout_keeps_one_modality_per_sample() -> None:
 
 def test_missing_modality_uses_placeholders_and_drops_only_in_training() -> None:
     config = MissingModalityConfig.model_validate({"inner": {"type": "concat"}, "modality_dropout": 0.5})
-    fusion = MissingModalityFusion(config, DIMS)
+    fusion = MissingModalityFusion(config, DIMS, context=BuildContext(get_registry()))
     outputs = make_outputs()
     everyone = {m: torch.ones(5, dtype=torch.bool) for m in DIMS}
     fusion.eval()
