@@ -49,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "build_model": "mmfusion.builder",
     "build_fusion": "mmfusion.builder",
     "BuildContext": "mmfusion.builder",
+    "check_forward": "mmfusion.forward_check",
     # workflow
     "fit": "mmfusion.api",
     "evaluate": "mmfusion.api",
@@ -87,6 +88,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .batch import Batch, make_batch
     from .builder import BuildContext, build_fusion, build_model
     from .errors import DataError, MMFusionError, PluginError, SpecError, WeightsError
+    from .forward_check import check_forward
     from .interfaces.classifier import Classifier
     from .interfaces.config import ComponentConfig, DatasetConfig, EncoderConfig, FusionConfig, HeadConfig
     from .interfaces.corruption import Corruption

@@ -19,13 +19,11 @@ from .output import console, human_count, print_json
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON report instead of tables.")
 @click.option("--no-forward", is_flag=True, help="Skip the forward pass on a dummy batch.")
 def build(spec_file: Path, device: str, num_classes: int | None, as_json: bool, no_forward: bool) -> None:
-    """Validate SPEC_FILE, build the model and run it on a small dummy batch (with absent modalities)."""
-    import torch
-
-    from ..batch import example_batch
+    """Validate SPEC_FILE, build the model and run it on a small dummy batch (with absent modalities),
+    checking every component's output against the width it declares."""
     from ..builder import build_model
     from ..devices import resolve_device
-    from ..errors import MMFusionError
+    from ..forward_check import check_forward
     from ..spec import load_spec
     from ..summary import summarize
 
@@ -38,23 +36,9 @@ def build(spec_file: Path, device: str, num_classes: int | None, as_json: bool, 
     rows = summarize(model)
     forward: dict[str, object] | None = None
     if not no_forward:
-        batch = example_batch(model, size=4)
-        model.eval()
-        started = time.perf_counter()
-        try:
-            with torch.inference_mode():
-                logits = model(batch.to(target))
-        except Exception as exc:
-            raise MMFusionError(f"the forward pass on a dummy batch failed: {type(exc).__name__}: {exc}") from exc
-        if tuple(logits.shape) != (len(batch), classes) or not torch.isfinite(logits).all():
-            raise MMFusionError(f"the forward pass returned {tuple(logits.shape)} logits with non-finite values "
-                                f"or the wrong shape (expected {(len(batch), classes)})")
-        forward = {
-            "batch_size": len(batch),
-            "present": {m: batch.present[m].tolist() for m in model.modalities},
-            "logits_shape": list(logits.shape),
-            "seconds": round(time.perf_counter() - started, 3),
-        }
+        report = check_forward(model, size=4, device=target, num_classes=classes)
+        forward = {"batch_size": report.batch_size, "present": report.present,
+                   "logits_shape": list(report.logits_shape), "seconds": report.seconds}
     if as_json:
         print_json({"spec": str(spec_file), "device": str(target), "num_classes": classes, "classes_from": classes_from,
                     "build_seconds": round(build_seconds, 3), "components": [r.as_dict() for r in rows],
