@@ -15,23 +15,25 @@ from ..model import MultimodalModel
 from ..progress import Reporter
 from ..registry import Registry, get_registry
 from ..spec.data_spec import DataSpec
+from .bad_values import BadValues, bad_value_policies
 from .columns import resolve_columns
 from .feature_cache import build_feature_store
 from .labels import LabelSet
-from .parsing import BadValues, ParsedTable, parse_table
+from .parsing import ParsedTable, parse_table
 from .samples import CachedModality, Collator, SampleDataset, epoch_order, iterate_batches, pretokenize
 from .tables import PreparedTables, without_unlabelled
 
 
 def modality_handlers(model: MultimodalModel, registry: Registry | None = None) -> dict[str, Modality]:
-    """The modality object (how to read cells) for each of the model's inputs."""
+    """The modality object (how to read cells) for each of the model's inputs, as read for its encoder."""
     registry = registry or get_registry()
     handlers = {}
     for name, encoder in model.encoders.items():
         try:
-            handlers[name] = registry.get("modality", encoder.modality)()
+            modality = registry.get("modality", encoder.modality)()
         except Exception as exc:
             raise DataError(f"encoder '{name}' consumes modality '{encoder.modality}': {exc}") from None
+        handlers[name] = modality.for_encoder(encoder)
     return handlers
 
 
@@ -101,7 +103,7 @@ def _warn_absent(tables: Mapping[str, ParsedTable], modalities: Mapping[str, Mod
     for split, table in tables.items():
         for m, messages in table.bad.items():
             reporter.warn(f"{split}: {len(messages)} unusable '{m}' value(s) treated as absent "
-                          f"(data.on_bad_image: absent), e.g. {messages[0]}")
+                          f"(data.on_bad_value: absent for '{m}'), e.g. {messages[0]}")
         nothing = sum(1 for i in range(len(table)) if all(table.references[m][i] is None for m in modalities))
         if nothing:
             reporter.warn(f"{split}: {nothing} row(s) have no modality at all; the model sees only placeholders")
@@ -153,6 +155,7 @@ def build_pipeline(
     columns = resolve_columns(model.encoders, modalities, data.columns, prepared.columns,
                               prepared.tables[splits[0]].columns, train_name)
     label_column = prepared.label_column
+    policies = bad_value_policies(data, {name: encoder.modality for name, encoder in model.encoders.items()})
     tables: dict[str, ParsedTable] = {}
     for split in splits:
         table = prepared.tables[split]
@@ -164,14 +167,14 @@ def build_pipeline(
                 reporter.warn(note)
         tables[split] = parse_table(
             table, split=split, source=prepared.names.get(split, split), modalities=modalities, columns=columns,
-            root=prepared.root, on_bad_image=data.on_bad_image, labels=labels,
+            root=prepared.root, on_bad_value=policies, labels=labels,
             label_column=label_column if labels is not None and label_column in table.columns else None,
             row_kind=prepared.row_kind,
         )
     frozen = [m for m, enc in model.encoders.items() if enc.frozen and not enc.augments()]
     cached_names = frozen if cache else []
     live = [m for m in model.encoders if m not in cached_names]
-    settle = BadValues(tables, modalities, columns, data.on_bad_image, prepared.row_kind)
+    settle = BadValues(tables, modalities, columns, policies, prepared.row_kind)
     for m in model.encoders:  # decode once up front what is decoded per epoch or fitted on, so failures name rows
         if (m in live or (fit_split is not None and model.encoders[m].learns_preprocessing())) \
                 and type(modalities[m]).load is not Modality.load:

@@ -19,7 +19,7 @@ class ImageModality(Modality):
 
     def parse(self, cells: Sequence[Any], context: CellContext) -> Any | None:
         if len(cells) != 1:
-            raise BadValueError(f"{context.where()}: an image input reads exactly one column")
+            raise BadValueError("an image input reads exactly one column", context)
         cell = cells[0]
         if is_empty_cell(cell):
             return None
@@ -38,7 +38,7 @@ class ImageModality(Modality):
             except Exception as exc:
                 problem = _open_problem(exc)
         if problem is not None:
-            raise BadValueError(f"{context.where()}: {problem.format(path=path)}")
+            raise BadValueError(problem.format(path=path), context)
         return str(path)
 
     def load(self, reference: Any) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,14 +86,16 @@ def _evaluation_tables(run: LoadedRun, data: Any, image_root: str | Path | None,
 def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Path | None = None,
                  image_root: str | Path | None = None, device: str = "auto", batch_size: int | None = None,
                  corruptions: Sequence[CorruptionPlan | str] | bool = (), progress: bool = False,
-                 registry: Registry | None = None, on_bad_image: str | None = None) -> EvaluationReport:
+                 registry: Registry | None = None, on_bad_image: str | None = None,
+                 on_bad_value: str | Mapping[str, str] | None = None) -> EvaluationReport:
     """Evaluate a run on its test split or on ``data`` (a file or DataFrame with the training columns).
 
     Args:
         corruptions: robustness curves to measure: plans (or ``"image:blur=0,0.5,1"`` strings), or
             True for every registered corruption of every input at intensities 0, .25, .5, .75, 1.
-        on_bad_image: "error" or "absent" for missing/unreadable image files in the evaluated data
-            (default: the run's ``data.on_bad_image``).
+        on_bad_value: "error" or "absent" (or input → either) for unusable values in the evaluated data
+            (default: the run's ``data.on_bad_value``).
+        on_bad_image: deprecated name of ``on_bad_value`` for the inputs that read images.
 
     Writes report.json, report.md, confusion_matrix.png, robustness.png (and corruption_curves.png)
     to ``out`` (default: RUN/eval/<data name>).
@@ -112,8 +114,7 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
                         "labels — for unlabelled data use `mmfusion predict --csv`")
     precision = inference_precision(run.spec.train.precision, target)
     cache_dir = Path(run.spec.train.cache_dir) if run.spec.train.cache_dir else None
-    data_spec = run.spec.data if on_bad_image is None else run.spec.data.model_copy(
-        update={"on_bad_image": on_bad_image})
+    data_spec = run.spec.data.with_bad_value_policy(on_bad_value, on_bad_image)
     pipeline = build_pipeline(model, data_spec, prepared, labels, splits=[split],
                               cache=run.spec.train.cache_features, cache_dir=cache_dir, device=target,
                               autocast=precision.autocast, reporter=reporter, registry=registry)

@@ -3,7 +3,8 @@
 A modality turns the cells of its column(s) in one row into a *reference* (cheap, picklable: a
 resolved path, a string, a dict of numbers) when the table is loaded, and the reference into the
 raw value an encoder preprocesses (a PIL image, a string) when the sample is used. Empty cells
-mean the modality is absent for that row; present-but-bad cells raise :class:`BadValueError`.
+mean the modality is absent for that row; present-but-bad cells raise :class:`BadValueError`, and the
+spec's ``data.on_bad_value`` decides, per input, whether such a row's value becomes absent or stops the run.
 """
 
 from __future__ import annotations
@@ -18,7 +19,24 @@ from ..errors import DataError
 
 
 class BadValueError(DataError):
-    """A present cell whose value cannot be used (a missing or unreadable file, an unparsable number)."""
+    """A present cell whose value cannot be used (a missing or unreadable file, an unparsable number).
+
+    Raise it from :meth:`Modality.parse` or :meth:`Modality.load` with the problem alone: the core knows
+    the input, file, row and column, names them, and applies ``data.on_bad_value`` (absent and counted,
+    or an error with the way to go on). Parsing passes ``context`` so that the error reads on its own.
+
+    Attributes:
+        problem: what is wrong with the value (``"image file x.png does not exist"``), without where.
+        context: where the cells come from, when known (``parse`` has it; ``load`` does not).
+    """
+
+    def __init__(self, problem: str, context: CellContext | None = None) -> None:
+        self.problem, self.context = problem, context
+        where = None if context is None else context.where()
+        super().__init__(problem if where is None or problem.startswith(where) else f"{where}: {problem}")
+
+    def __reduce__(self) -> tuple[Any, ...]:  # raised in data-loader workers: keep the structure
+        return type(self), (self.problem, self.context)
 
 
 @dataclass(frozen=True)
@@ -83,3 +101,13 @@ class Modality:
     def fingerprint(self, reference: Any) -> str:
         """A string identifying the value, for the feature cache (same value → same fingerprint)."""
         return repr(reference)
+
+    def for_encoder(self, encoder: Any) -> Modality:
+        """This modality as read for one encoder's input (the default: itself).
+
+        Override when what counts as a usable value depends on the encoder's config (which of a
+        table's columns must hold numbers): an unusable cell then raises :class:`BadValueError` from
+        :meth:`parse`, named by file, row and column and handled by ``data.on_bad_value``, instead of
+        failing later inside the encoder with no row to name.
+        """
+        return self

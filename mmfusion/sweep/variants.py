@@ -59,6 +59,9 @@ def variant_spec(base: Spec, variant: VariantSpec, seed: int, registry: Registry
         columns = (raw.get("data") or {}).get("columns") or {}
         if columns:
             raw["data"]["columns"] = {m: c for m, c in columns.items() if m in variant.modalities}
+        policies = (raw.get("data") or {}).get("on_bad_value")
+        if isinstance(policies, dict):  # keyed by input too: a single-input baseline keeps its own policy
+            raw["data"]["on_bad_value"] = {m: p for m, p in policies.items() if m in variant.modalities}
     raw.setdefault("train", {})["seed"] = seed
     return validate_spec(raw, source_name=where, registry=registry, base_dir=base_dir)
 

@@ -24,7 +24,7 @@ model:
 data:
   source: {{type: csv, train: {csv}}}
   split: {{validation: 0.25, test: 0.0}}
-  on_bad_image: {on_bad_image}
+  {policy}
   unlabelled: {unlabelled}
 train: {{epochs: 1, batch_size: 8, cache_dir: {cache}, num_workers: 0}}
 """
@@ -65,9 +65,10 @@ def damaged(tmp_path: Path) -> Path:
     return csv
 
 
-def _spec(folder: Path, csv: Path, *, freeze: bool, on_bad_image: str = "absent", unlabelled: str = "error") -> Path:
+def _spec(folder: Path, csv: Path, *, freeze: bool, policy: str = "on_bad_value: {image: absent}",
+          unlabelled: str = "error") -> Path:
     path = folder / "spec.yaml"
-    path.write_text(SPEC.format(freeze=str(freeze).lower(), csv=csv, on_bad_image=on_bad_image,
+    path.write_text(SPEC.format(freeze=str(freeze).lower(), csv=csv, policy=policy,
                                 unlabelled=unlabelled, cache=folder / "cache"), encoding="utf-8")
     return path
 
@@ -85,13 +86,20 @@ def test_images_that_do_not_decode_become_absent_and_are_counted(damaged: Path, 
     assert sum(part["present"]["image"] for part in data.values()) == 22
 
 
+def test_on_bad_image_still_works_as_the_old_name(damaged: Path, tmp_path: Path) -> None:
+    with pytest.warns(DeprecationWarning, match="on_bad_image is deprecated"):
+        result = fit(_spec(tmp_path, damaged, freeze=True, policy="on_bad_image: absent"), out=tmp_path / "run")
+    assert sum(part["bad_values_as_absent"].get("image", 0) for part in result.summary["data"].values()) == 2
+    assert "on_bad_image: absent" in (tmp_path / "run" / "spec.yaml").read_text()  # the run's spec loads again
+
+
 @pytest.mark.parametrize("freeze", [True, False], ids=["cached-features", "live-encoder"])
 def test_images_that_do_not_decode_are_an_error_naming_file_and_line(damaged: Path, tmp_path: Path,
                                                                      freeze: bool) -> None:
     with pytest.raises(DataError) as info:
-        fit(_spec(tmp_path, damaged, freeze=freeze, on_bad_image="error"), out=tmp_path / "run")
+        fit(_spec(tmp_path, damaged, freeze=freeze, policy="on_bad_value: error"), out=tmp_path / "run")
     message = str(info.value)
-    assert "2 unusable value(s)" in message and "on_bad_image: absent" in message
+    assert "2 unusable value(s)" in message and "data.on_bad_value: {image: absent}" in message
     assert "line 3 (column 'image'): image file" in message and "cut.png is truncated or damaged" in message
     assert "line 4 (column 'image'): image file" in message and "cut.jpg is truncated or damaged" in message
 
@@ -101,8 +109,18 @@ def test_evaluate_finds_them_too(damaged: Path, tmp_path: Path) -> None:
     run = fit(_spec(tmp_path, clean, freeze=True), out=tmp_path / "run").run_dir
     with pytest.raises(DataError, match=r"data\.csv line 3 \(column 'image'\): image file \S*cut\.png is truncated"):
         evaluate_run(run, damaged, out=tmp_path / "eval", on_bad_image="error")
+    with pytest.raises(DataError, match=r"--on-bad-value absent"):
+        evaluate_run(run, damaged, out=tmp_path / "eval", on_bad_value="error")
     report = evaluate_run(run, damaged, out=tmp_path / "eval", on_bad_image="absent")
     assert report.rows == 24
+    from click.testing import CliRunner
+
+    from mmfusion.cli import cli
+
+    result = CliRunner().invoke(cli, ["evaluate", str(run), "--data", str(damaged), "--out", str(tmp_path / "cli"),
+                                       "--on-bad-value", "absent", "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert '"rows": 24' in result.output
 
 
 def test_unlabelled_drop_leaves_rows_out_of_training_and_evaluation(tmp_path: Path) -> None:

@@ -60,17 +60,22 @@ def test_missing_and_unreadable_images_are_errors_naming_file_and_line(tmp_path:
     assert "train.csv line 3 (column 'image'): image file" in message and "nope.png does not exist" in message
     assert "train.csv line 4 (column 'image')" in message and "broken.png is not an image Pillow can read" in message
     assert "train.csv line 5 (column 'image')" in message  # the same bad file on another line is reported too
-    assert "on_bad_image: absent" in message
+    assert message.count("train.csv line") == 3  # each once: no location doubled into the problem
+    assert "data.on_bad_value: {image: absent}" in message  # the way out, from the policy
+    assert [v.input for v in info.value.values] == ["image"] * 3 and info.value.values[2].where.endswith("'image')")
 
 
-def test_on_bad_image_absent_counts_and_keeps_the_rows(tmp_path: Path) -> None:
+@pytest.mark.parametrize("policy", ["absent", {"image": "absent"}], ids=["all-inputs", "per-input"])
+def test_on_bad_value_absent_counts_and_keeps_the_rows(tmp_path: Path, policy) -> None:  # type: ignore[no-untyped-def]
     table = _table(tmp_path, [
         {"image": "images/ok.png", "title": "t", "body": "b", "label": "a"},
         {"image": "images/nope.png", "title": "t", "body": "b", "label": "a"},
     ])
-    parsed = _parse(tmp_path, table, on_bad_image="absent")
+    parsed = _parse(tmp_path, table, on_bad_value=policy)
     assert len(parsed) == 2 and parsed.present("image").tolist() == [True, False]
     assert len(parsed.bad["image"]) == 1 and "line 3" in parsed.bad["image"][0]
+    with pytest.raises(DataError, match="line 3"):
+        _parse(tmp_path, table, on_bad_value={"text": "absent"})  # the image input's policy is still error
 
 
 def test_unknown_and_empty_labels_name_the_lines(tmp_path: Path) -> None:
