@@ -24,6 +24,9 @@ KINDS: dict[str, str] = {
     "head": "mmfusion_heads",
     "dataset": "mmfusion_datasets",
     "corruption": "mmfusion_corruptions",
+    "loss": "mmfusion_losses",
+    "logger": "mmfusion_loggers",
+    "callback": "mmfusion_callbacks",
 }
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -68,6 +71,18 @@ def _base_class(kind: str) -> type:
         from .interfaces.corruption import Corruption
 
         return Corruption
+    if kind == "loss":
+        from .interfaces.loss import Loss
+
+        return Loss
+    if kind == "logger":
+        from .interfaces.logger import Logger
+
+        return Logger
+    if kind == "callback":
+        from .interfaces.callback import Callback
+
+        return Callback
     from .interfaces.dataset import DatasetSource
 
     return DatasetSource
@@ -81,6 +96,9 @@ def _config_base(kind: str) -> type | None:
         "fusion": config.FusionConfig,
         "head": config.HeadConfig,
         "dataset": config.DatasetConfig,
+        "loss": config.LossConfig,
+        "logger": config.LoggerConfig,
+        "callback": config.CallbackConfig,
     }.get(kind)
 
 
@@ -191,8 +209,10 @@ class Registry:
                 if _normalise(entry.plugin.distribution) == _normalise(dist):
                     return entry
             providers = ", ".join(e.qualified_name for e in table.get(short, [])) or "none"
+            failed = [f for f in self.load_failures(kind) if _normalise(f.distribution) == _normalise(dist)]
             raise UnknownComponentError(
                 f"no {kind} '{short}' from distribution '{dist}' (providers of '{short}': {providers})"
+                + "".join(f"\n  {f.describe()}" for f in failed)
             )
         same = table.get(name)
         if not same:
@@ -205,12 +225,21 @@ class Registry:
         """The class of component ``name`` of ``kind`` (see :meth:`resolve`)."""
         return self.resolve(kind, name).cls
 
+    def load_failures(self, kind: str) -> list[PluginFailure]:
+        """Failures that may have cost a ``kind`` component: plugins that did not import or register, and
+        that kind's hook raising or returning invalid classes."""
+        return [f for f in self.failures if f.stage in ("import", "registration") or f.stage == f"hook {KINDS[kind]}"]
+
     def unknown_message(self, kind: str, name: str) -> str:
+        """``unknown encoder 'x' — did you mean ...; available: ...`` plus the plugins that failed to load."""
         available = ", ".join(self.names(kind)) or "(none)"
-        return (
-            f"unknown {kind} '{name}'{did_you_mean(name, self.names(kind))}\n"
-            f"  available: {available} (is the plugin that provides it installed? `mmfusion plugins`)"
-        )
+        message = f"unknown {kind} '{name}'{did_you_mean(name, self.names(kind))}\n  available: {available}"
+        failed = self.load_failures(kind)
+        if not failed:
+            return message + " (is the plugin that provides it installed? `mmfusion plugins`)"
+        count = "a plugin" if len(failed) == 1 else f"{len(failed)} plugins"
+        return (message + f"\n  {count} failed to load and may provide it (fix or uninstall; `mmfusion plugins` "
+                "lists every problem):" + "".join(f"\n    {f.describe()}" for f in failed))
 
 
 def duplicate_message(same: list[ComponentEntry]) -> str:

@@ -89,3 +89,31 @@ def test_unknown_component_suggests_close_names(registry) -> None:  # type: igno
     assert "unknown fusion 'atention' — did you mean 'attention'?" in message
     assert "available: attention, concat, film, gated, late, low_rank_tensor, mean, missing_modality, sum" in message
     assert "mmfusion plugins" in message
+
+
+def test_unknown_component_message_names_plugins_that_failed_to_load(site: Path) -> None:
+    from mmfusion.errors import SpecError
+    from mmfusion.spec import load_spec
+
+    make_distribution(site, "mmfusion-broken", {"broken_plugin": BROKEN_IMPORT}, {"broken": "broken_plugin"})
+    make_distribution(site, "mmfusion-raising", {"raising_plugin": RAISING_HOOK}, {"raising": "raising_plugin"})
+    registry = load_registry(autoload=True)
+    with pytest.raises(SpecError) as info:
+        load_spec({"model": {"encoders": {"text": {"type": "clip_text"}}, "fusion": "concat"}}, registry=registry)
+    message = str(info.value)
+    assert "unknown encoder 'clip_text'" in message and "available: " in message
+    assert "a plugin failed to load and may provide it" in message
+    assert "plugin mmfusion-broken 1.0 (broken_plugin) failed at import: ImportError: libfoo.so" in message
+    assert "hook exploded" not in message  # a failing *head* hook cannot have cost an encoder
+    with pytest.raises(UnknownComponentError, match="hook exploded"):
+        registry.resolve("head", "cosine")
+    with pytest.raises(UnknownComponentError, match=r"from distribution 'mmfusion-broken'.*\n.*libfoo\.so"):
+        registry.resolve("encoder", "mmfusion-broken:clip_text")
+
+
+def test_unknown_component_without_failures_keeps_the_install_hint() -> None:
+    registry = load_registry(autoload=False)
+    with pytest.raises(UnknownComponentError) as info:
+        registry.resolve("fusion", "atention")
+    assert str(info.value).endswith("(is the plugin that provides it installed? `mmfusion plugins`)")
+    assert "did you mean 'attention'" in str(info.value)

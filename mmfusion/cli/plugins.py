@@ -18,10 +18,18 @@ CHECKED_KINDS = ("encoder", "fusion", "head")
 @click.option("--only", multiple=True, metavar="NAME",
               help="With --check: only these components (name or distribution:name; repeatable).")
 def plugins(as_json: bool, check: bool, only: tuple[str, ...]) -> None:
-    """List plugins (distribution, version), their components and any plugin problems."""
+    """List plugins (distribution, version), their components and any plugin problems.
+
+    Exits with status 1 when a plugin failed to load or two provide the same name (after printing everything),
+    or, with --check, when a check fails.
+    """
+    from ..errors import MMFusionError
     from ..registry import duplicate_message, get_registry
 
+    if only and not check:
+        raise MMFusionError("--only chooses the components --check runs the conformance kit on; add --check")
     registry = get_registry()
+    _check_only(registry, only)
     by_plugin: dict[str, list] = {p.name: [] for p in registry.plugins}
     for entry in registry.entries():
         by_plugin.setdefault(entry.plugin.name, []).append(entry)
@@ -43,8 +51,23 @@ def plugins(as_json: bool, check: bool, only: tuple[str, ...]) -> None:
         })
     else:
         _print(registry, by_plugin, problems, checks)
-    if checks is not None and (problems or any(not c["passed"] for c in checks)):
+    if problems or (checks is not None and any(not c["passed"] for c in checks)):
         sys.exit(1)
+
+
+def _check_only(registry, only: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
+    """Every --only NAME must name a checked component: a typo would otherwise check nothing and pass."""
+    from ..errors import MMFusionError, did_you_mean
+
+    entries = [e for kind in CHECKED_KINDS for e in registry.entries(kind)]
+    known = {e.name for e in entries} | {e.qualified_name for e in entries}
+    for name in only:
+        if name not in known:
+            names = sorted({e.name for e in entries})
+            failed = dict.fromkeys(f for kind in CHECKED_KINDS for f in registry.load_failures(kind))
+            raise MMFusionError(f"--only {name}: no encoder, fusion or head of that name{did_you_mean(name, known)}\n"
+                                f"  available: {', '.join(names)}"
+                                + "".join(f"\n  {f.describe()}" for f in failed))
 
 
 def _run_checks(registry, only: tuple[str, ...], progress: bool) -> list[dict]:  # type: ignore[no-untyped-def]

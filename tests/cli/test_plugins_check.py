@@ -61,3 +61,29 @@ def test_check_passes_on_a_healthy_component() -> None:
     result = CliRunner().invoke(cli, ["plugins", "--check", "--only", "mlp", "--json"])
     assert result.exit_code == 0, result.output
     assert all(c["passed"] for c in json.loads(result.stdout)["checks"])
+
+
+def test_listing_exits_1_when_a_plugin_failed_to_load(broken_site: Path) -> None:
+    result = CliRunner().invoke(cli, ["plugins", "--json"])
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)  # the whole listing is still printed
+    assert any(f["distribution"] == "mmfusion-broken" for f in report["failures"])
+    assert any(p["distribution"] == "mmfusion-wrongdim" for p in report["plugins"])
+    table = CliRunner().invoke(cli, ["plugins"])
+    assert table.exit_code == 1 and "✗ plugin mmfusion-broken" in table.output and "wrong_dim" in table.output
+
+
+def test_only_with_an_unknown_name_says_so_and_exits_2() -> None:
+    reset_registry()
+    result = CliRunner().invoke(cli, ["plugins", "--check", "--only", "atention"])
+    assert result.exit_code == 2, result.output
+    assert "--only atention: no encoder, fusion or head of that name — did you mean 'attention'?" in result.output
+    assert "available: attention, concat" in result.output and "checking" not in result.output
+    alone = CliRunner().invoke(cli, ["plugins", "--only", "concat"])
+    assert alone.exit_code == 2 and "add --check" in alone.output
+
+
+def test_only_naming_a_component_of_a_broken_plugin_names_the_failure(broken_site: Path) -> None:
+    result = CliRunner().invoke(cli, ["plugins", "--check", "--only", "broken_thing"])
+    assert result.exit_code == 2
+    assert "mmfusion-broken" in result.output and "libfoo.so" in result.output
