@@ -69,3 +69,31 @@ def mmfusion_datasets() -> list[type]:
     A dataset source yields pandas DataFrames (train, and optionally validation and test) whose
     columns the spec's ``data`` section maps to modalities.
     """
+
+
+@hookspec
+def mmfusion_losses() -> list[type]:
+    """Return :class:`mmfusion.Loss` subclasses: training objectives chosen by ``train.loss``.
+
+    A loss is built with ``(config, num_classes, class_weights=None)`` and maps logits and class
+    targets to a scalar; the same loss gives the validation loss, and its ``scores`` method turns
+    logits into the scores predictions are ranked by.
+    """
+
+
+@hookspec
+def mmfusion_loggers() -> list[type]:
+    """Return :class:`mmfusion.Logger` subclasses: where ``train.loggers`` send a run's metrics.
+
+    A logger receives the spec, every epoch's metrics and the final report (e.g. a CSV file,
+    TensorBoard event files, an MLflow run).
+    """
+
+
+@hookspec
+def mmfusion_callbacks() -> list[type]:
+    """Return :class:`mmfusion.Callback` subclasses that ``train.callbacks`` may add to the training loop.
+
+    A callback runs at fixed points of the loop (fit start, epoch start/end, batch end, validation
+    end, fit end, exception), may stop training, and may keep state across ``--resume``.
+    """

@@ -1,4 +1,4 @@
-"""Pydantic base classes for component configs.
+"""Pydantic base classes for component configs (encoders, fusions, heads, datasets, losses, loggers, callbacks).
 
 A component's ``Config`` is a frozen pydantic model that forbids unknown keys and whose ``type``
 field is a ``Literal`` equal to the component's ``name``. The spec picks the config class by
@@ -56,3 +56,15 @@ class HeadConfig(ComponentConfig):
 
 class DatasetConfig(ComponentConfig):
     """Base of dataset-source configs."""
+
+
+class LossConfig(ComponentConfig):
+    """Base of loss configs (``train.loss``)."""
+
+
+class LoggerConfig(ComponentConfig):
+    """Base of metrics-logger configs (``train.loggers``)."""
+
+
+class CallbackConfig(ComponentConfig):
+    """Base of training-callback configs (``train.callbacks``)."""
