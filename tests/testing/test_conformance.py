@@ -38,6 +38,27 @@ class LeakyFusion(Fusion):
         return sum(self.proj[m](outputs[m].pooled) for m in self.modalities)
 
 
+class LayerNormLeakyConfig(FusionConfig):
+    type: Literal["layer_norm_leaky"] = "layer_norm_leaky"
+
+
+class LayerNormLeakyFusion(Fusion):
+    """Normalises each modality's pooled vector, then ignores the present mask: LayerNorm cancels any scaling
+    and shift of the filler, so only stand-ins that differ feature by feature expose the leak."""
+
+    name = "layer_norm_leaky"
+    Config = LayerNormLeakyConfig
+
+    def __init__(self, config, input_dims):  # type: ignore[no-untyped-def]
+        super().__init__(config, input_dims)
+        self.norm = torch.nn.ModuleDict({m: torch.nn.LayerNorm(d) for m, d in self.input_dims.items()})
+        self.proj = torch.nn.ModuleDict({m: torch.nn.Linear(d, 4) for m, d in self.input_dims.items()})
+        self.output_dim = 4
+
+    def forward(self, outputs, present):  # type: ignore[no-untyped-def]
+        return sum(self.proj[m](self.norm[m](outputs[m].pooled)) for m in self.modalities)
+
+
 class WrongDimFusion(LeakyFusion):
     """Declares a width its forward does not produce."""
 
@@ -51,6 +72,13 @@ def test_kit_reports_a_fusion_that_ignores_present_masks() -> None:
     assert not results["check_fusion_absent_modality_ignored"].passed
     assert "absent modality" in results["check_fusion_absent_modality_ignored"].message
     assert results["check_fusion_output_dims"].passed and results["check_fusion_config"].passed
+
+
+def test_kit_reports_a_fusion_that_normalises_its_inputs_and_ignores_present_masks() -> None:
+    results = {r.check: r for r in run_checks(LayerNormLeakyFusion)}
+    assert not results["check_fusion_absent_modality_ignored"].passed
+    assert "absent modality" in results["check_fusion_absent_modality_ignored"].message
+    assert all(r.passed for name, r in results.items() if name != "check_fusion_absent_modality_ignored")
 
 
 def test_kit_reports_a_wrong_output_dim() -> None:
