@@ -1,4 +1,9 @@
-"""PNG plots: training curves, confusion matrix, robustness, class probabilities (matplotlib, Agg)."""
+"""PNG plots: training curves, confusion matrix, robustness, class probabilities.
+
+Figures are built with matplotlib's object-oriented API (:class:`matplotlib.figure.Figure` on its own
+Agg canvas), never through pyplot: a library must not switch the caller's backend (a notebook's
+inline plots) nor leave figures in pyplot's list of open figures.
+"""
 
 from __future__ import annotations
 
@@ -9,30 +14,28 @@ from typing import Any
 import numpy as np
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
-    import matplotlib
+def _figure(**kwargs: Any) -> Any:
+    """A figure on its own Agg canvas: no pyplot, no global backend, nothing to close."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    fig = Figure(**kwargs)
+    FigureCanvasAgg(fig)
+    return fig
 
-    return plt
 
-
-def _save(fig, path: Path) -> Path:  # type: ignore[no-untyped-def]
+def _save(fig: Any, path: Path) -> Path:
     from ..io import write_atomic
 
-    try:
-        write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
-    finally:
-        _pyplot().close(fig)
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
     return path
 
 
 def training_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """Loss (train, validation), validation accuracy and macro-F1 per epoch."""
-    plt = _pyplot()
     epochs = [row["epoch"] for row in history]
-    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = _figure(figsize=(11, 4))
+    ax_loss, ax_metric = fig.subplots(1, 2)
     ax_loss.plot(epochs, [row["train_loss"] for row in history], marker="o", label="train")
     if any(row.get("val_loss") is not None for row in history):
         ax_loss.plot(epochs, [row.get("val_loss") for row in history], marker="o", label="validation")
@@ -56,9 +59,9 @@ def training_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Path:
 def confusion_matrix_plot(matrix: np.ndarray, names: Sequence[str], path: Path, title: str = "Confusion matrix"
                           ) -> Path:
     """Counts with row-normalised colours (true label down, predicted across)."""
-    plt = _pyplot()
     size = max(4.5, 0.55 * len(names) + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    fig = _figure(figsize=(size + 1, size))
+    ax = fig.subplots()
     rows = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
     image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
@@ -78,8 +81,8 @@ def confusion_matrix_plot(matrix: np.ndarray, names: Sequence[str], path: Path, 
 
 def robustness_plot(rows: Sequence[Mapping[str, Any]], path: Path, metric: str = "accuracy") -> Path:
     """Bars of a metric with all modalities and with each one removed."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(max(4, 1.3 * len(rows) + 1), 3.6))
+    fig = _figure(figsize=(max(4, 1.3 * len(rows) + 1), 3.6))
+    ax = fig.subplots()
     names = [row["condition"] for row in rows]
     values = [row[metric] for row in rows]
     bars = ax.bar(names, values, color=["#4c72b0"] + ["#dd8452"] * (len(rows) - 1))
@@ -93,10 +96,9 @@ def robustness_plot(rows: Sequence[Mapping[str, Any]], path: Path, metric: str =
 def prediction_plot(image: Any, text: str | None, labels: Sequence[str], probabilities: Sequence[float], path: Path,
                     top: int = 10) -> Path:
     """The input image (if any) beside a bar chart of the most likely classes."""
-    plt = _pyplot()
     order = np.argsort(probabilities)[::-1][:top]
-    fig, axes = plt.subplots(1, 2 if image is not None else 1, figsize=(10 if image is not None else 6, 4))
-    axes = np.atleast_1d(axes)
+    fig = _figure(figsize=(10 if image is not None else 6, 4))
+    axes = np.atleast_1d(fig.subplots(1, 2 if image is not None else 1))
     if image is not None:
         axes[0].imshow(image)
         axes[0].axis("off")
@@ -120,13 +122,15 @@ def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, ser
         order: the order of the series in the legend (e.g. the sweep's); others follow, sorted.
         dashed: series drawn dashed in grey tones (e.g. single-input baselines).
     """
-    plt = _pyplot()
+    from matplotlib import colormaps
+    from matplotlib.lines import Line2D
+
     panels = sorted({(r["modality"], r["corruption"]) for r in rows})
     present = {r[series] for r in rows} if series else {None}
     names: list[Any] = [n for n in order if n in present] + sorted(present - set(order), key=str)
     # one colour and marker per series in every panel, so a variant reads the same everywhere
     coloured = [n for n in names if n not in dashed]
-    palette = plt.get_cmap("tab10" if len(coloured) <= 9 else "tab20").colors
+    palette = colormaps["tab10" if len(coloured) <= 9 else "tab20"].colors
     colours = [c for c in palette if len(set(c[:3])) > 1]  # the palette's greys are for the dashed series
     greys = ("0.45", "0.65", "0.3", "0.55")
     markers = "osD^vP*Xh<>p"
@@ -138,7 +142,8 @@ def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, ser
             style[name] = (colours[coloured.index(name) % len(colours)], markers[i % len(markers)], "-")
     columns = min(3, len(panels))
     lines = (len(panels) + columns - 1) // columns
-    fig, axes = plt.subplots(lines, columns, figsize=(4.2 * columns, 3.4 * lines), squeeze=False)
+    fig = _figure(figsize=(4.2 * columns, 3.4 * lines))
+    axes = fig.subplots(lines, columns, squeeze=False)
     for ax, (modality, corruption) in zip(axes.flat, panels):
         points = [r for r in rows if r["modality"] == modality and r["corruption"] == corruption]
         for name in names:
@@ -157,6 +162,6 @@ def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, ser
         ax.axis("off")
     fig.tight_layout()
     if series:
-        handles = [plt.Line2D([], [], color=c, marker=m, linestyle=ls, label=str(n)) for n, (c, m, ls) in style.items()]
+        handles = [Line2D([], [], color=c, marker=m, linestyle=ls, label=str(n)) for n, (c, m, ls) in style.items()]
         fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, title=series)
     return _save(fig, path)

@@ -110,12 +110,12 @@ def results_csv(records: Sequence[dict[str, Any]], inputs: Sequence[str]) -> str
 
 def results_plot(rows: Sequence[dict[str, Any]], path: Path) -> Path:
     """Accuracy and macro-F1 per variant with error bars (std over seeds); single-input baselines in grey."""
-    from ..evaluation.plots import _pyplot, _save
+    from ..evaluation.plots import _figure, _save
 
-    plt = _pyplot()
     names = [r["variant"] for r in rows]
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(rows) + 2), 4.2))
+    fig = _figure(figsize=(max(6, 1.1 * len(rows) + 2), 4.2))
+    ax = fig.subplots()
     for offset, key in ((-0.2, "accuracy"), (0.2, "macro_f1")):
         means = [_stats(r[key])[0] for r in rows]
         stds = [_stats(r[key])[1] for r in rows]
