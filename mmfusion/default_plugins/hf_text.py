@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -59,6 +61,48 @@ def resolve_hf_folder(location: str, *, what: str) -> str:
         ) from None
 
 
+_UNUSED_WEIGHTS = ("UNEXPECTED", "were not used when initializing")
+_REAL_PROBLEMS = ("MISSING", "MISMATCH", "newly initialized", "not initialized")
+
+
+class _UnusedWeightsFilter(logging.Filter):
+    """Drops transformers' report of checkpoint weights the model leaves unused (the pooler we build without);
+    a report of missing or mis-shaped weights still gets through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not (any(k in text for k in _UNUSED_WEIGHTS) and not any(k in text for k in _REAL_PROBLEMS))
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """For this call only: no "weights not used (pooler)" report and no progress bars from transformers.
+
+    A library must not change its host's logging: the filter is removed and the progress-bar settings of
+    transformers and huggingface_hub are restored afterwards, whatever they were.
+    """
+    from huggingface_hub import utils as hub_utils
+    from transformers.utils import logging as hf_logging
+
+    loggers = [logging.getLogger(name) for name in ("transformers.modeling_utils", "transformers.utils.loading_report")]
+    unused = _UnusedWeightsFilter()
+    bars, hub_bars_off = hf_logging.is_progress_bar_enabled(), hub_utils.are_progress_bars_disabled()
+    for logger in loggers:
+        logger.addFilter(unused)
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(unused)
+        if bars:
+            hf_logging.enable_progress_bar()
+        if hub_bars_off:
+            hub_utils.disable_progress_bars()
+        else:
+            hub_utils.enable_progress_bars()
+
+
 class HFTextEncoder(Encoder):
     """A Hugging Face text model: token states ``[B, T, D]`` with their mask, pooled by CLS or mean."""
 
@@ -72,18 +116,17 @@ class HFTextEncoder(Encoder):
     def __init__(self, config: HFTextConfig) -> None:
         super().__init__(config)
         from transformers import AutoConfig, AutoModel, AutoTokenizer
-        from transformers.utils import logging as hf_logging
 
-        hf_logging.set_verbosity_error()  # "some weights were not used (pooler)" is expected here
-        hf_logging.disable_progress_bar()
         folder = resolve_hf_folder(config.path, what="hf_text path")
         model_config = AutoConfig.from_pretrained(folder, local_files_only=True, **config.config_overrides)
         if config.pretrained:
             try:
-                self.model = AutoModel.from_pretrained(folder, config=model_config, local_files_only=True,
-                                                       add_pooling_layer=False)
+                with quiet_loading():
+                    self.model = AutoModel.from_pretrained(folder, config=model_config, local_files_only=True,
+                                                           add_pooling_layer=False)
             except TypeError:  # models without a pooler option
-                self.model = AutoModel.from_pretrained(folder, config=model_config, local_files_only=True)
+                with quiet_loading():
+                    self.model = AutoModel.from_pretrained(folder, config=model_config, local_files_only=True)
             except (OSError, ValueError, RuntimeError) as exc:
                 raise WeightsError(
                     f"hf_text: cannot load pretrained weights from {folder}: {exc}. With config_overrides that "
@@ -146,9 +189,7 @@ def write_tiny_bert(folder: str | Path, *, hidden_size: int = 32, layers: int = 
     """Write a tiny randomly initialised BERT with a small word-level vocabulary (for tests, offline)."""
     folder = Path(folder)
     from transformers import BertConfig, BertModel
-    from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()
     if (folder / "config.json").exists():
         return folder
     folder.mkdir(parents=True, exist_ok=True)
@@ -163,7 +204,8 @@ def write_tiny_bert(folder: str | Path, *, hidden_size: int = 32, layers: int = 
     torch.manual_seed(0)
     config = BertConfig(vocab_size=len(vocab), hidden_size=hidden_size, num_hidden_layers=layers,
                         num_attention_heads=2, intermediate_size=hidden_size * 2, max_position_embeddings=128)
-    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    with quiet_loading():
+        BertModel(config, add_pooling_layer=False).save_pretrained(folder)
     return folder
 
 

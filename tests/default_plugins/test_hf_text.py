@@ -61,3 +61,44 @@ def test_uncached_hub_id_fails_with_instructions(tmp_path: Path, monkeypatch) ->
 def test_missing_package_is_named() -> None:
     with pytest.raises(WeightsError, match="package 'not_a_real_pkg', which is not installed"):
         HFTextEncoder(HFTextConfig(path="package:not_a_real_pkg/model"))
+
+
+def _bert_with_pooler(tiny_bert: Path, folder: Path) -> Path:
+    """tiny_bert's tokenizer and config with weights that include a pooler (which hf_text leaves unused)."""
+    import shutil
+
+    from transformers import BertConfig, BertModel
+
+    shutil.copytree(tiny_bert, folder)
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    BertModel(BertConfig.from_pretrained(folder), add_pooling_layer=True).save_pretrained(folder)
+    return folder
+
+
+def test_building_leaves_the_hosts_transformers_logging_alone(tiny_bert: Path, tmp_path: Path,
+                                                              capfd: pytest.CaptureFixture[str]) -> None:
+    from huggingface_hub import utils as hub_utils
+    from transformers.utils import logging as hf_logging
+
+    folder = _bert_with_pooler(tiny_bert, tmp_path / "bert-with-pooler")
+    saved = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled(), hub_utils.are_progress_bars_disabled()
+    hf_logging.set_verbosity_info()
+    hf_logging.enable_progress_bar()
+    try:
+        capfd.readouterr()
+        encoder = HFTextEncoder(HFTextConfig(path=str(folder)))
+        assert hf_logging.get_verbosity() == hf_logging.INFO  # the host's choice, untouched
+        assert hf_logging.is_progress_bar_enabled() and not hub_utils.are_progress_bars_disabled()
+        err = capfd.readouterr().err
+        assert "UNEXPECTED" not in err and "were not used" not in err  # the expected pooler report stays hidden
+        assert "Loading weights" not in err
+        assert encoder.output_dim == 32
+        logger = __import__("logging").getLogger("transformers.modeling_utils")
+        assert not logger.filters  # the filter lived for the call only
+    finally:
+        hf_logging.set_verbosity(saved[0])
+        if not saved[1]:
+            hf_logging.disable_progress_bar()
+        if saved[2]:
+            hub_utils.disable_progress_bars()
