@@ -21,6 +21,8 @@ _EXPORTS: dict[str, str] = {
     "HeadConfig": "mmfusion.interfaces.config",
     "DatasetConfig": "mmfusion.interfaces.config",
     "Encoder": "mmfusion.interfaces.encoder",
+    "ImageEncoder": "mmfusion.image",
+    "ImageEncoderConfig": "mmfusion.image",
     "EncoderOutput": "mmfusion.interfaces.encoder",
     "Fusion": "mmfusion.interfaces.fusion",
     "Classifier": "mmfusion.interfaces.classifier",
@@ -89,6 +91,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .builder import BuildContext, build_fusion, build_model
     from .errors import DataError, MMFusionError, PluginError, SpecError, WeightsError
     from .forward_check import check_forward
+    from .image import ImageEncoder, ImageEncoderConfig
     from .interfaces.classifier import Classifier
     from .interfaces.config import ComponentConfig, DatasetConfig, EncoderConfig, FusionConfig, HeadConfig
     from .interfaces.corruption import Corruption

@@ -1,8 +1,14 @@
-"""What the built-in image encoders share: preprocessing options, the transform, example images."""
+"""What image encoders share: preprocessing options, the transform, example images.
+
+Public as :mod:`mmfusion.image` so that plugin image encoders get the same spec options as the built-ins.
+torchvision is imported only when a transform is built.
+"""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
@@ -11,6 +17,12 @@ from torch import Tensor
 
 from ..interfaces.config import EncoderConfig
 from ..interfaces.encoder import Encoder
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+#: what a model's data config falls back to for keys it does not give
+DEFAULTS: dict[str, Any] = {"image_size": 224, "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "crop_pct": 0.875,
+                            "interpolation": "bilinear"}
 
 
 class ImageEncoderConfig(EncoderConfig):
@@ -28,36 +40,66 @@ class ImageEncoderConfig(EncoderConfig):
     )
 
 
+@dataclass(frozen=True)
+class ImageTransforms:
+    """The settings in effect (spec over model defaults) and the eval and train transforms built from them.
+
+    Both transforms take an RGB PIL image and return normalised ``float32 [3, image_size, image_size]``.
+    """
+
+    image_size: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    crop_pct: float
+    interpolation: str
+    eval: Any
+    train: Any
+
+
+def image_transforms(config: ImageEncoderConfig, defaults: Mapping[str, Any] | None = None) -> ImageTransforms:
+    """Build the transforms for ``config``, whose unset options take ``defaults`` (the model's data config:
+    ``image_size``, ``mean``, ``std``, ``crop_pct``, ``interpolation``), then ImageNet's usual values."""
+    from torchvision.transforms import v2 as T
+
+    base = {**DEFAULTS, **(defaults or {})}
+    size = int(config.image_size or base["image_size"])
+    mean = tuple(config.mean or base["mean"])
+    std = tuple(config.std or base["std"])
+    crop_pct = float(config.crop_pct or base["crop_pct"])
+    mode = getattr(T.InterpolationMode, str(config.interpolation or base["interpolation"]).upper())
+    tail = [T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)]
+    eval_transform = T.Compose(
+        [T.Resize(int(round(size / crop_pct)), interpolation=mode, antialias=True), T.CenterCrop(size), *tail]
+    )
+    train_transform = T.Compose(
+        [T.RandomResizedCrop(size, scale=(0.6, 1.0), interpolation=mode, antialias=True), T.RandomHorizontalFlip(),
+         *tail]
+    ) if config.augment else eval_transform
+    return ImageTransforms(size, mean, std, crop_pct, mode.value, eval_transform, train_transform)  # type: ignore
+
+
 class ImageEncoder(Encoder):
-    """Base of image encoders: PIL image → ``{"pixels": [3, H, W]}`` with the model's statistics."""
+    """Base of image encoders: RGB PIL image → ``{"pixels": [3, H, W]}`` with the model's statistics.
+
+    A subclass (config subclassing :class:`ImageEncoderConfig`) calls :meth:`setup_transform` in ``__init__``
+    and reads ``inputs["pixels"]`` ``[B, 3, H, W]`` in ``forward``.
+    """
 
     modality = "image"
     prefers_channels_last = True
     config: ImageEncoderConfig
 
-    def setup_transform(self, defaults: dict[str, Any]) -> None:
-        """Build eval and train transforms from the model's data config, overridden by the spec."""
-        from torchvision.transforms import v2 as T
+    def setup_transform(self, defaults: Mapping[str, Any] | None = None) -> None:
+        """Build eval and train transforms from the model's data config, overridden by the spec.
 
-        cfg = self.config
-        size = cfg.image_size or defaults["image_size"]
-        mean = cfg.mean or defaults["mean"]
-        std = cfg.std or defaults["std"]
-        crop_pct = cfg.crop_pct or defaults.get("crop_pct", 0.875)
-        mode = getattr(T.InterpolationMode, (cfg.interpolation or defaults.get("interpolation", "bilinear")).upper())
-        self.image_size, self.mean, self.std = int(size), tuple(mean), tuple(std)
-        self.crop_pct = float(crop_pct)
-        self.interpolation = mode.value
-        tail = [T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)]
-        self.eval_transform = T.Compose(
-            [T.Resize(int(round(size / crop_pct)), interpolation=mode, antialias=True), T.CenterCrop(size), *tail]
-        )
-        self.train_transform = T.Compose(
-            [T.RandomResizedCrop(size, scale=(0.6, 1.0), interpolation=mode, antialias=True),
-             T.RandomHorizontalFlip(), *tail]
-            if cfg.augment
-            else self.eval_transform.transforms
-        )
+        Args:
+            defaults: the model's own ``image_size``, ``mean``, ``std``, ``crop_pct``, ``interpolation``;
+                missing keys take ImageNet's usual values (224, ImageNet statistics, 0.875, bilinear).
+        """
+        transforms = image_transforms(self.config, defaults)
+        self.image_size, self.mean, self.std = transforms.image_size, transforms.mean, transforms.std
+        self.crop_pct, self.interpolation = transforms.crop_pct, transforms.interpolation
+        self.eval_transform, self.train_transform = transforms.eval, transforms.train
 
     def preprocess(self, value: Any, *, train: bool = False) -> dict[str, Tensor]:
         transform = self.train_transform if train else self.eval_transform

@@ -13,10 +13,7 @@ from ..errors import WeightsError
 from ..hookspecs import hookimpl
 from ..interfaces.encoder import EncoderOutput
 from ..weights import load_weights_into
-from .image_common import ImageEncoder, ImageEncoderConfig, grid_to_tokens
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from .image_common import IMAGENET_MEAN, IMAGENET_STD, ImageEncoder, ImageEncoderConfig, grid_to_tokens
 
 
 class TorchvisionResNetConfig(ImageEncoderConfig):

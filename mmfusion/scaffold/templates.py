@@ -37,7 +37,7 @@ pytest                   # the mmfusion conformance kit
 mmfusion plugins         # lists $dist with $kind '$name'
 ```
 
-Use it in a spec:
+Use it in a spec (`mmfusion build spec.yaml` builds it and runs it once):
 
 ```yaml
 $usage
@@ -205,11 +205,16 @@ class $class_name(Classifier):
         return self.scale * x @ w.t()
 '''
 
+#: encoders a fusion or head example spec can name without any files (validated now, built from caches later)
+_ENCODERS = ("  encoders:\n"
+             "    image: {type: timm, model_name: resnet18, pretrained: true}\n"
+             "    text: {type: hf_text, path: sentence-transformers/all-MiniLM-L6-v2}\n")
+
 COMPONENTS = {
     "encoder": {"template": ENCODER, "hook": "mmfusion_encoders", "suffix": "Encoder",
                 "usage": "model:\n  encoders:\n    text: {type: $name, dim: 64}\n  fusion: {type: concat}"},
     "fusion": {"template": FUSION, "hook": "mmfusion_fusions", "suffix": "Fusion",
-               "usage": "model:\n  fusion: {type: $name, dim: 128}"},
+               "usage": "model:\n" + _ENCODERS + "  fusion: {type: $name, dim: 128}"},
     "head": {"template": HEAD, "hook": "mmfusion_heads", "suffix": "Head",
-             "usage": "model:\n  head: {type: $name}"},
+             "usage": "model:\n" + _ENCODERS + "  fusion: {type: concat}\n  head: {type: $name}"},
 }

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from mmfusion.cli import cli
 from mmfusion.registry import load_registry
+from mmfusion.scaffold.create import new_plugin
 
 from ..plugin_fixtures import make_distribution
 
@@ -53,7 +54,8 @@ def test_bad_names_and_existing_folders(tmp_path: Path) -> None:
 def test_names_of_installed_components_are_refused(kind: str, name: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["new-plugin", name, "--kind", kind, "--dir", str(tmp_path)])
     assert result.exit_code == 2
-    assert f"a {kind} named '{name}' is already provided by mmfusion" in result.output
+    article = "an" if kind == "encoder" else "a"
+    assert f"{article} {kind} named '{name}' is already provided by mmfusion" in result.output
     assert not any(tmp_path.iterdir())  # nothing written
 
 
@@ -61,3 +63,27 @@ def test_same_name_as_a_component_of_another_kind_is_fine(tmp_path: Path) -> Non
     result = CliRunner().invoke(cli, ["new-plugin", "concat", "--kind", "head", "--dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert "head 'concat'" in result.output
+
+
+@pytest.mark.parametrize("kind", ["encoder", "fusion", "head"])
+def test_the_readme_spec_is_valid(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's example spec loads, against the built-ins plus the new component, with nothing installed."""
+    import importlib
+    import re
+
+    import yaml
+
+    from mmfusion.spec import load_spec
+
+    root = new_plugin(f"my_{kind}", kind, tmp_path)
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    [block] = re.findall(r"```yaml\n(.*?)```", readme, flags=re.S)
+    monkeypatch.syspath_prepend(str(root))
+    package = importlib.import_module(f"mmfusion_my_{kind}")
+    registry = load_registry(autoload=False, extra=[package])
+    spec = load_spec(yaml.safe_load(block), registry=registry)
+    named = {"encoder": lambda: spec.model.encoders["text"].type, "fusion": lambda: spec.model.fusion.type,
+             "head": lambda: spec.model.head.type}[kind]()
+    assert named == f"my_{kind}"
+    texts = [p.read_text(encoding="utf-8") for p in root.rglob("*") if p.is_file()]
+    assert not any(re.search(r"\ba (encoder|a[a-z]+)\b", text) for text in texts)
