@@ -19,7 +19,9 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
         import warnings
 
-        # warnings from mmfusion (e.g. rows treated as absent) as one plain line, not a source excerpt
+        # warnings from mmfusion (e.g. rows treated as absent) as one plain line, not a source excerpt; restored
+        # afterwards so a caller in the same process (a notebook, CliRunner) keeps its own format
+        previous_format = warnings.formatwarning
         warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
         try:
             return super().invoke(ctx)
@@ -44,6 +46,8 @@ class _Group(click.Group):
             raise
         except Exception as exc:  # a bug: say so briefly; the traceback only on request
             raise _bug(exc) from None
+        finally:
+            warnings.formatwarning = previous_format
 
 
 # the machine's state, not a bug of ours: reported as a plain error (exit 2) even where no mmfusion code named it

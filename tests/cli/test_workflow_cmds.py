@@ -70,3 +70,11 @@ def test_predict_errors(xor_run, tmp_path: Path) -> None:  # type: ignore[no-unt
         assert result.exit_code == 2 and expected in result.output and "Traceback" not in result.output, args
     result = runner.invoke(cli, ["predict", str(tmp_path), "--text", "x"])
     assert result.exit_code == 2 and "not a run directory" in result.output
+
+
+def test_the_cli_leaves_the_callers_warning_format_alone() -> None:
+    import warnings
+
+    before = warnings.formatwarning
+    CliRunner().invoke(cli, ["schema"])
+    assert warnings.formatwarning is before
