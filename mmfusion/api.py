@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .evaluation.evaluate import EvaluationReport, evaluate_run
 from .inference.predictor import Prediction, Predictor
+from .interfaces.callback import Callback
 from .interfaces.dataset import DatasetTables
 from .registry import Registry
 from .spec.loader import load_spec
@@ -21,7 +22,7 @@ def _as_spec(spec: Spec | str | Path | Mapping[str, Any], registry: Registry | N
 
 def fit(spec: Spec | str | Path | Mapping[str, Any], *, out: str | Path, train: Any = None, validation: Any = None,
         test: Any = None, image_root: str | Path | None = None, device: str = "auto", resume: bool = False,
-        progress: bool = False, registry: Registry | None = None) -> FitResult:
+        progress: bool = False, registry: Registry | None = None, callbacks: Sequence[Callback] = ()) -> FitResult:
     """Train a spec and write a run directory.
 
     Args:
@@ -32,6 +33,8 @@ def fit(spec: Spec | str | Path | Mapping[str, Any], *, out: str | Path, train: 
         device: auto, cpu, cuda[:N] or mps.
         resume: continue the run in ``out`` after its last finished epoch.
         progress: show progress bars and status lines.
+        callbacks: :class:`mmfusion.Callback` instances to run in the training loop, after the spec's
+            ``train.callbacks``.
 
     Returns:
         The run directory, per-epoch history, best epoch and test metrics.
@@ -42,7 +45,7 @@ def fit(spec: Spec | str | Path | Mapping[str, Any], *, out: str | Path, train: 
     if train is not None:
         tables = as_dataset_tables(train, validation, test, root=image_root)
     return Trainer(_as_spec(spec, registry), out, device=device, resume=resume, progress=progress, tables=tables,
-                   registry=registry).fit()
+                   registry=registry, callbacks=callbacks).fit()
 
 
 def evaluate(run: str | Path, data: Any = None, *, out: str | Path | None = None, image_root: str | Path | None = None,

@@ -23,4 +23,9 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mmfusion.default_plugins.csv_dataset",
     "mmfusion.default_plugins.easy_vqa_dataset",
     "mmfusion.default_plugins.corruptions",
+    "mmfusion.default_plugins.losses",
+    "mmfusion.default_plugins.csv_logger",
+    "mmfusion.default_plugins.tensorboard_logger",
+    "mmfusion.default_plugins.mlflow_logger",
+    "mmfusion.default_plugins.stop_at",
 )

@@ -13,12 +13,11 @@ from ..data.pipeline import build_pipeline, modality_handlers
 from ..data.tables import PreparedTables, load_prepared_tables, user_columns, with_table
 from ..devices import resolve_device
 from ..errors import DataError, MMFusionError
+from ..inference.engine import InferenceEngine
 from ..io import write_json_atomic, write_text_atomic
 from ..progress import Reporter
 from ..registry import Registry
 from ..runs import LoadedRun, load_run
-from ..training.precision import inference_precision
-from ..training.steps import predict_batches
 from .corruption_curves import CorruptedModality, CorruptionPlan, check_plans, default_plans, summarise_curves
 from .metrics import confusion, per_class_report, summary_metrics
 from .plots import confusion_matrix_plot, corruption_curves_plot, robustness_plot
@@ -112,7 +111,8 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
         raise DataError(f"{prepared.names.get(split, split)} has no label column '{prepared.label_column}' "
                         f"(columns: {', '.join(user_columns(table))}); evaluation compares predictions with "
                         "labels — for unlabelled data use `mmfusion predict --csv`")
-    precision = inference_precision(run.spec.train.precision, target)
+    engine = InferenceEngine.for_run(model, run.spec.train, target, registry=registry)
+    precision = engine.precision
     cache_dir = Path(run.spec.train.cache_dir) if run.spec.train.cache_dir else None
     data_spec = run.spec.data.with_bad_value_policy(on_bad_value, on_bad_image)
     pipeline = build_pipeline(model, data_spec, prepared, labels, splits=[split],
@@ -121,23 +121,19 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     if batch_size is not None and batch_size < 1:
         raise MMFusionError(f"batch size must be at least 1, got {batch_size}")
     size = batch_size or run.spec.train.eval_batch_size or 4 * run.spec.train.batch_size
-    channels_last = [m for m, e in model.encoders.items() if e.prefers_channels_last and run.spec.train.channels_last]
     conditions: list[tuple[str, list[str]]] = [("all modalities", [])]
     if len(model.modalities) > 1:
         conditions += [(f"without {m}", [m]) for m in model.modalities]
     results = {}
     for name, absent in conditions:
         with reporter.task(f"evaluating: {name}", pipeline.num_batches(split, size)) as advance:
-            results[name] = predict_batches(model, pipeline.batches(split, size), autocast=precision.autocast,
-                                            device=target, absent=absent, channels_last=channels_last,
-                                            advance=advance)
+            results[name] = engine.predict(pipeline.batches(split, size), absent=absent, advance=advance)
     plans: list[CorruptionPlan] = (default_plans(model, registry) if corruptions is True else
                                    [p if isinstance(p, CorruptionPlan) else CorruptionPlan.parse(p)
                                     for p in (corruptions or [])])
-    curves = _corruption_curves(model, data_spec, run, prepared, split, labels, plans, target=target,
-                                precision=precision,
-                                size=size, channels_last=channels_last, cache_dir=cache_dir, reporter=reporter,
-                                registry=registry, clean=results["all modalities"])
+    curves = _corruption_curves(engine, data_spec, run, prepared, split, labels, plans, size=size,
+                                cache_dir=cache_dir, reporter=reporter, registry=registry,
+                                clean=results["all modalities"])
     full = results["all modalities"]
     y, y_hat = full.labels, full.predicted
     metrics = summary_metrics(y, y_hat, len(labels))
@@ -168,10 +164,10 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     return report
 
 
-def _corruption_curves(model, data_spec, run, prepared, split, labels, plans, *, target, precision,  # type: ignore
-                       size,
-                       channels_last, cache_dir, reporter, registry, clean) -> list[dict[str, Any]]:
+def _corruption_curves(engine: InferenceEngine, data_spec, run, prepared, split, labels, plans, *,  # type: ignore
+                       size, cache_dir, reporter, registry, clean) -> list[dict[str, Any]]:
     """Accuracy with one input corrupted at each intensity (intensity 0 reuses the clean result)."""
+    model, target, precision = engine.model, engine.device, engine.precision
     corruptions = check_plans(plans, model, registry)
     handlers = modality_handlers(model, registry)
     rows = []
@@ -189,8 +185,7 @@ def _corruption_curves(model, data_spec, run, prepared, split, labels, plans, *,
                                           modality_overrides=override)
                 with reporter.task(f"{plan.modality} {plan.corruption} @ {intensity:g}",
                                    pipeline.num_batches(split, size)) as advance:
-                    result = predict_batches(model, pipeline.batches(split, size), autocast=precision.autocast,
-                                             device=target, channels_last=channels_last, advance=advance)
+                    result = engine.predict(pipeline.batches(split, size), advance=advance)
             metrics = summary_metrics(result.labels, result.predicted, len(labels))
             rows.append({"modality": plan.modality, "corruption": plan.corruption, "intensity": intensity,
                          **metrics})

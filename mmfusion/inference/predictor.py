@@ -19,8 +19,7 @@ from ..interfaces.modality import BadValueError, CellContext
 from ..registry import Registry
 from ..run_files import UnreadableFile, parse_json
 from ..runs import LoadedRun, load_run
-from ..training.precision import inference_precision
-from ..training.steps import prepare_batch
+from .engine import InferenceEngine
 
 
 @dataclass(frozen=True)
@@ -55,10 +54,10 @@ class Predictor:
         self.model = self.run.model.to(self.device).eval()
         self.labels = self.run.labels
         self.batch_size = batch_size
-        self.precision = inference_precision(self.run.spec.train.precision, self.device)
+        self.engine = InferenceEngine.for_run(self.model, self.run.spec.train, self.device, registry=registry)
+        self.precision = self.engine.precision
         self.handlers = modality_handlers(self.model, registry)
-        self.channels_last = [m for m, e in self.model.encoders.items()
-                              if e.prefers_channels_last and self.run.spec.train.channels_last]
+        self.channels_last = list(self.engine.channels_last)
         for m in self.channels_last:
             self.model.encoders[m].to(memory_format=torch.channels_last)
         self.onnx = OnnxModel.for_run(self.run) if backend == "onnx" else None
@@ -104,6 +103,8 @@ class Predictor:
                       ) -> np.ndarray:
         """Class probabilities ``[N, num_classes]``; a sample maps modality → raw value (absent: None/missing).
 
+        The scores are those of the run's loss: softmax probabilities, or per-class sigmoid scores for ``bce``.
+
         Image values may be PIL images or paths (relative paths resolve against ``root``). ``source``,
         ``rows`` and ``row_kind`` name the samples in errors when they come from a table (its file name and
         line numbers); without ``rows`` a sample is named by its index ("input sample 3").
@@ -120,12 +121,10 @@ class Predictor:
             chunk = samples[start:start + self.batch_size]
             raw = [self._raw(s, place(start + i), rows is not None) for i, s in enumerate(chunk)]
             if self.onnx is not None:
-                logits = torch.from_numpy(self.onnx(make_batch(self.model, raw)))
+                logits = torch.from_numpy(self.onnx(make_batch(self.model, raw))).float()
             else:
-                batch = prepare_batch(make_batch(self.model, raw), self.device, self.channels_last)
-                with torch.inference_mode(), self.precision.autocast():
-                    logits = self.model(batch).float()
-            probabilities.append(torch.softmax(logits, dim=1).cpu().numpy())
+                logits = self.engine.logits(self.engine.prepare(make_batch(self.model, raw)))
+            probabilities.append(self.engine.scores(logits.cpu()).numpy())
         return np.concatenate(probabilities) if probabilities else np.zeros((0, len(self.labels)))
 
     def predict(self, samples: Sequence[Mapping[str, Any]], *, top_k: int = 3, root: str | Path | None = None

@@ -1,6 +1,7 @@
 """Spec fields that hold a component config, resolved by ``type`` through the plugin registry.
 
-``EncoderSpec``, ``FusionSpec``, ``HeadSpec`` and ``DatasetSpec`` are annotated types usable in any
+``EncoderSpec``, ``FusionSpec``, ``HeadSpec``, ``DatasetSpec``, ``LossSpec``, ``LoggerSpec`` and
+``CallbackSpec`` are annotated types usable in any
 pydantic model, including a plugin's own config (a fusion wrapping an inner fusion declares
 ``inner: FusionSpec``). The config class is looked up when the spec is validated, so every
 installed plugin's component validates like a built-in. The registry comes from the validation
@@ -17,7 +18,16 @@ from pydantic import SerializeAsAny, ValidationError, ValidationInfo, ValidatorF
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ..errors import AmbiguousComponentError, UnknownComponentError, did_you_mean
-from ..interfaces.config import ComponentConfig, DatasetConfig, EncoderConfig, FusionConfig, HeadConfig
+from ..interfaces.config import (
+    CallbackConfig,
+    ComponentConfig,
+    DatasetConfig,
+    EncoderConfig,
+    FusionConfig,
+    HeadConfig,
+    LoggerConfig,
+    LossConfig,
+)
 from ..registry import Registry, get_registry
 
 #: Set while generating a JSON schema: the registry whose components the schema lists.
@@ -132,3 +142,6 @@ EncoderSpec = component_field("encoder", EncoderConfig)
 FusionSpec = component_field("fusion", FusionConfig)
 HeadSpec = component_field("head", HeadConfig)
 DatasetSpec = component_field("dataset", DatasetConfig)
+LossSpec = component_field("loss", LossConfig)
+LoggerSpec = component_field("logger", LoggerConfig)
+CallbackSpec = component_field("callback", CallbackConfig)

@@ -1,10 +1,16 @@
-"""The ``train:`` section: optimisation, precision, schedule, checkpoints and the feature cache."""
+"""The ``train:`` section: optimisation, loss, precision, schedule, checkpoints, loggers, callbacks and the
+feature cache."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from .components import CallbackSpec, LoggerSpec, LossSpec, registry_from
+
+#: The logger that writes metrics.csv; always on (sweeps and resumed histories read that file).
+CSV_LOGGER = "csv"
 
 
 class EarlyStoppingSpec(BaseModel):
@@ -39,7 +45,11 @@ class TrainSpec(BaseModel):
     imbalance: Literal["none", "class_weights", "balanced_sampler"] = Field(
         "none", description="Counter class imbalance with weighted loss or a class-balanced sampler."
     )
-    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing of the cross_entropy loss "
+                                   "(the same as `loss: {type: cross_entropy, label_smoothing: ...}`).")
+    loss: LossSpec = Field(  # type: ignore[valid-type]
+        "cross_entropy", validate_default=True,
+        description="The training objective, also used for val_loss: cross_entropy, focal, bce or a plugin's.")
     seed: int = 0
     monitor: Literal["val_accuracy", "val_macro_f1", "val_loss"] = Field(
         "val_macro_f1", description="Metric that picks the best checkpoint and drives early stopping."
@@ -51,3 +61,30 @@ class TrainSpec(BaseModel):
     cache_dir: str | None = Field(None, description="Feature cache folder (default: $MMFUSION_CACHE_DIR or "
                                                      "~/.cache/mmfusion).")
     num_workers: int | None = Field(None, ge=0, description="Data-loading processes (default: automatic).")
+    loggers: list[LoggerSpec] = Field(  # type: ignore[valid-type]
+        [CSV_LOGGER], validate_default=True,
+        description="Where per-epoch metrics and the final report go: csv (metrics.csv, always on), tensorboard, "
+        "mlflow or a plugin's.")
+    callbacks: list[CallbackSpec] = Field(  # type: ignore[valid-type]
+        [], description="Training callbacks from plugins, run in this order after the built-in ones that observe "
+        "and before those that write the run directory.")
+
+    @field_validator("loggers")
+    @classmethod
+    def _csv_always(cls, loggers: list, info: ValidationInfo) -> list:
+        """metrics.csv is part of every run directory: the csv logger is added when the list lacks it."""
+        if any(getattr(logger, "type", None) == CSV_LOGGER for logger in loggers):
+            return loggers
+        return [registry_from(info).get("logger", CSV_LOGGER).Config(), *loggers]
+
+    @model_validator(mode="after")
+    def _one_label_smoothing(self) -> TrainSpec:
+        """``label_smoothing`` is the cross-entropy option; given for another loss, or twice, it is ambiguous."""
+        loss_smoothing = getattr(self.loss, "label_smoothing", None)
+        if self.label_smoothing and self.loss.type != "cross_entropy":
+            raise ValueError(f"train.label_smoothing applies to the cross_entropy loss, but train.loss is "
+                             f"'{self.loss.type}': remove train.label_smoothing")
+        if self.label_smoothing and loss_smoothing and loss_smoothing != self.label_smoothing:
+            raise ValueError(f"train.label_smoothing ({self.label_smoothing:g}) and train.loss.label_smoothing "
+                             f"({loss_smoothing:g}) disagree: set it in one place")
+        return self

@@ -1,4 +1,7 @@
-"""One pass over batches: training steps with accumulation, clipping and scaling; batched inference."""
+"""One pass over the training batches: steps with gradient accumulation, clipping and scaling.
+
+Inference (validation, test) goes through :mod:`mmfusion.inference.engine`.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +10,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..batch import Batch
+from ..inference.engine import prepare_batch
 from ..model import MultimodalModel
-
-
-def prepare_batch(batch: Batch, device: torch.device, channels_last_modalities: Sequence[str] = ()) -> Batch:
-    batch = batch.to(device, non_blocking=device.type == "cuda")
-    for m in channels_last_modalities:
-        if m in batch.inputs:
-            batch.inputs[m] = {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v
-                               for k, v in batch.inputs[m].items()}
-    return batch
 
 
 @dataclass
@@ -38,8 +32,12 @@ class EpochStats:
 def train_epoch(model: MultimodalModel, batches: Iterable[Batch], *, optimizer: torch.optim.Optimizer,
                 scheduler: Any, scaler: Any, loss_fn: nn.Module, autocast: Callable[[], Any], device: torch.device,
                 accumulate: int, clip: float | None, num_batches: int, channels_last: Sequence[str] = (),
-                advance: Callable[..., None] | None = None) -> EpochStats:
-    """Train for one epoch; gradients of ``accumulate`` batches are summed before each step."""
+                advance: Callable[..., None] | None = None,
+                on_batch_end: Callable[[int, float], None] | None = None) -> EpochStats:
+    """Train for one epoch; gradients of ``accumulate`` batches are summed before each step.
+
+    ``on_batch_end(index, loss)`` runs after every batch (training callbacks' ``on_batch_end``).
+    """
     model.train()
     optimizer.zero_grad(set_to_none=True)
     total_loss, samples = 0.0, 0
@@ -65,51 +63,11 @@ def train_epoch(model: MultimodalModel, batches: Iterable[Batch], *, optimizer: 
             optimizer.zero_grad(set_to_none=True)
             scheduler.step()
         size = len(batch)
-        total_loss += float(loss.detach()) * size
+        value = float(loss.detach())
+        total_loss += value * size
         samples += size
+        if on_batch_end is not None:
+            on_batch_end(index, value)
         if advance is not None:
             advance(1, info=f"loss {total_loss / samples:.4f}")
     return EpochStats(total_loss / max(samples, 1), samples, time.perf_counter() - started)
-
-
-@dataclass
-class Predictions:
-    """Class probabilities for every row, with the mean loss when labels were known."""
-
-    probabilities: np.ndarray
-    labels: np.ndarray | None
-    loss: float | None
-    seconds: float
-
-    @property
-    def predicted(self) -> np.ndarray:
-        return self.probabilities.argmax(axis=1)
-
-
-@torch.inference_mode()
-def predict_batches(model: MultimodalModel, batches: Iterable[Batch], *, autocast: Callable[[], Any],
-                    device: torch.device, absent: Sequence[str] = (), channels_last: Sequence[str] = (),
-                    loss_fn: nn.Module | None = None, advance: Callable[..., None] | None = None) -> Predictions:
-    """Run the model in eval mode; modalities in ``absent`` are removed from every sample."""
-    model.eval()
-    probabilities, labels = [], []
-    total_loss, samples = 0.0, 0
-    started = time.perf_counter()
-    for batch in batches:
-        batch = prepare_batch(batch, device, channels_last)
-        for m in absent:
-            batch.present[m] = torch.zeros_like(batch.present[m])
-        with autocast():
-            logits = model(batch).float()
-        probabilities.append(torch.softmax(logits, dim=1).cpu())
-        if batch.labels is not None:
-            labels.append(batch.labels.cpu())
-            if loss_fn is not None:
-                total_loss += float(loss_fn(logits, batch.labels)) * len(batch)
-        samples += len(batch)
-        if advance is not None:
-            advance(1)
-    probs = torch.cat(probabilities).numpy() if probabilities else np.zeros((0, model.num_classes))
-    y = torch.cat(labels).numpy() if labels else None
-    loss = total_loss / samples if (labels and loss_fn is not None and samples) else None
-    return Predictions(probs, y, loss, time.perf_counter() - started)

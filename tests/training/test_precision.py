@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from mmfusion.errors import MMFusionError
-from mmfusion.training import precision as precision_module
-from mmfusion.training.precision import inference_precision, resolve_precision
+from mmfusion import precision as precision_module
+from mmfusion.precision import inference_precision, resolve_precision
 
 CPU = torch.device("cpu")
 

@@ -1,0 +1,57 @@
+"""The ``csv`` logger: metrics.csv, one row per epoch, rewritten atomically after every epoch (always on)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from ..hookspecs import hookimpl
+from ..interfaces.config import LoggerConfig
+from ..interfaces.logger import Logger
+from ..io import write_text_atomic
+
+COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy", "val_macro_f1", "lr", "seconds", "train_samples_per_s"]
+
+
+class CsvLoggerConfig(LoggerConfig):
+    type: Literal["csv"] = "csv"
+
+
+class CsvLogger(Logger):
+    """RUN/metrics.csv with the columns of :data:`COLUMNS` (empty cells for missing values).
+
+    The whole file is rewritten from the rows so far, so after ``--resume`` it holds exactly the epochs of
+    the checkpoint it continued from, even if the process had died between writing it and the checkpoint.
+    """
+
+    name = "csv"
+    Config = CsvLoggerConfig
+
+    def __init__(self, config: CsvLoggerConfig, run_dir: Path) -> None:
+        super().__init__(config, run_dir)
+        self.path = self.run_dir / "metrics.csv"
+        self.rows: list[dict[str, Any]] = []
+
+    def resume(self, spec: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> None:
+        self.rows = [dict(row) for row in history]
+        self._write()
+
+    def log_metrics(self, epoch: int, metrics: Mapping[str, Any]) -> None:
+        self.rows = [row for row in self.rows if row.get("epoch", 0) < epoch] + [{**metrics, "epoch": epoch}]
+        self._write()
+
+    def _write(self) -> None:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in self.rows:
+            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in COLUMNS})
+        write_text_atomic(self.path, buffer.getvalue())
+
+
+@hookimpl
+def mmfusion_loggers() -> list[type]:
+    return [CsvLogger]

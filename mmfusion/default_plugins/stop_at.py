@@ -1,0 +1,54 @@
+"""The ``stop_at`` callback: stop training once a metric reaches a target (no epochs spent past the goal)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+
+from ..hookspecs import hookimpl
+from ..interfaces.callback import Callback
+from ..interfaces.config import CallbackConfig
+
+if TYPE_CHECKING:
+    from ..training.context import TrainingContext
+
+
+class StopAtConfig(CallbackConfig):
+    type: Literal["stop_at"] = "stop_at"
+    metric: Literal["val_accuracy", "val_macro_f1", "val_loss", "train_loss"] = Field(
+        "val_accuracy", description="The metrics.csv column to watch.")
+    value: float = Field(description="Stop after the first epoch whose metric reaches this (losses: falls to it).")
+
+
+class StopAt(Callback):
+    """Requests a stop after an epoch whose ``metric`` is at least ``value`` (at most, for losses).
+
+    It keeps no state: on ``--resume`` the last finished epoch is checked again, so a stopped run stays stopped.
+    """
+
+    name = "stop_at"
+    Config = StopAtConfig
+
+    def __init__(self, config: StopAtConfig) -> None:
+        super().__init__(config)
+        self.metric, self.value = config.metric, config.value
+
+    def _reached(self, row: dict[str, Any]) -> bool:
+        value = row.get(self.metric)
+        if value is None:
+            return False
+        return value <= self.value if self.metric.endswith("loss") else value >= self.value
+
+    def on_fit_start(self, ctx: TrainingContext) -> None:
+        if ctx.history and self._reached(ctx.history[-1]):
+            ctx.request_stop(f"stop_at: {self.metric} reached {self.value:g} at epoch {ctx.history[-1]['epoch']}")
+
+    def on_epoch_end(self, ctx: TrainingContext, row: dict[str, Any]) -> None:
+        if self._reached(row):
+            ctx.request_stop(f"stop_at: {self.metric} {row[self.metric]:.4f} reached {self.value:g}")
+
+
+@hookimpl
+def mmfusion_callbacks() -> list[type]:
+    return [StopAt]

@@ -1,0 +1,86 @@
+"""The ``tensorboard`` logger: per-epoch scalars, the spec and the final report as TensorBoard event files.
+
+Needs the ``tensorboard`` package (``pip install 'mmfusion[loggers]'``); it is imported only when a run
+asks for this logger.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ..errors import MMFusionError
+from ..hookspecs import hookimpl
+from ..interfaces.config import LoggerConfig
+from ..interfaces.logger import Logger
+
+
+def numbers(values: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """The finite numeric entries of ``values`` (flattened one level for nested mappings, e.g. test metrics)."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, bool) or value is None:
+            continue
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            out[f"{prefix}{key}"] = float(value)
+    return out
+
+
+class TensorBoardConfig(LoggerConfig):
+    type: Literal["tensorboard"] = "tensorboard"
+    log_dir: str | None = Field(None, description="Folder of the event files (default: RUN/tensorboard).")
+
+
+class TensorBoardLogger(Logger):
+    """Scalars ``train_loss``, ``val_loss``, ``val_accuracy``, ``val_macro_f1``, ``lr``, ... at step = epoch; the
+    spec as text ``spec``; the final report as text ``report`` and scalars ``test/accuracy``, ``test/macro_f1``."""
+
+    name = "tensorboard"
+    Config = TensorBoardConfig
+
+    def __init__(self, config: TensorBoardConfig, run_dir: Path) -> None:
+        super().__init__(config, run_dir)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise MMFusionError("train.loggers: tensorboard needs the tensorboard package: "
+                                "pip install tensorboard (or 'mmfusion[loggers]')") from None
+        self.log_dir = Path(config.log_dir) if config.log_dir else self.run_dir / "tensorboard"
+        self.writer = SummaryWriter(log_dir=str(self.log_dir))
+
+    def log_config(self, spec: Mapping[str, Any]) -> None:
+        self.writer.add_text("spec", "```\n" + json.dumps(spec, indent=2) + "\n```", global_step=0)
+
+    def resume(self, spec: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> None:
+        last = history[-1]["epoch"] if history else 0
+        self.writer.add_text("resumed", f"resumed after epoch {last}", global_step=last)
+
+    def log_metrics(self, epoch: int, metrics: Mapping[str, Any]) -> None:
+        for key, value in numbers(metrics).items():
+            if key != "epoch":
+                self.writer.add_scalar(key, value, global_step=epoch)
+        self.writer.flush()
+
+    def log_report(self, report: Mapping[str, Any]) -> None:
+        step = int(report.get("epochs_run") or 0)
+        test = report.get("test")
+        if isinstance(test, Mapping):
+            for key, value in numbers(test).items():
+                if key != "rows":
+                    self.writer.add_scalar(f"test/{key}", value, global_step=step)
+        self.writer.add_text("report", "```\n" + json.dumps(report, indent=2, default=str) + "\n```",
+                             global_step=step)
+        self.writer.flush()
+
+    def close(self, failed: bool = False) -> None:
+        self.writer.close()
+
+
+@hookimpl
+def mmfusion_loggers() -> list[type]:
+    return [TensorBoardLogger]

@@ -1,0 +1,133 @@
+"""The one inference path: batch preparation, precision and batched prediction.
+
+Training's validation and test report, ``evaluate`` and the ``Predictor`` all run a model through
+:class:`InferenceEngine`, so a run scores the same rows the same way wherever it is used. This module
+imports nothing from :mod:`mmfusion.training`: evaluation and prediction stand on their own.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ..batch import Batch
+from ..precision import Precision, inference_precision
+
+if TYPE_CHECKING:
+    from ..model import MultimodalModel
+    from ..registry import Registry
+    from ..spec.train_spec import TrainSpec
+
+#: How logits become the scores a prediction ranks by (a loss may say otherwise: BCE uses sigmoid).
+Scores = Callable[[torch.Tensor], torch.Tensor]
+
+
+def softmax_scores(logits: torch.Tensor) -> torch.Tensor:
+    """Class probabilities of single-label classification."""
+    return torch.softmax(logits, dim=1)
+
+
+def prepare_batch(batch: Batch, device: torch.device, channels_last_modalities: Sequence[str] = ()) -> Batch:
+    """Move a batch to ``device``; image inputs of channels_last encoders get that memory layout."""
+    batch = batch.to(device, non_blocking=device.type == "cuda")
+    for m in channels_last_modalities:
+        if m in batch.inputs:
+            batch.inputs[m] = {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v
+                               for k, v in batch.inputs[m].items()}
+    return batch
+
+
+def channels_last_inputs(model: MultimodalModel, enabled: bool) -> list[str]:
+    """The inputs whose encoders prefer channels_last, when ``train.channels_last`` is on."""
+    return [m for m, e in model.encoders.items() if enabled and e.prefers_channels_last]
+
+
+@dataclass
+class Predictions:
+    """Scores (class probabilities) for every row, with the labels and mean loss when labels were known."""
+
+    probabilities: np.ndarray
+    labels: np.ndarray | None
+    loss: float | None
+    seconds: float
+    logits: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+
+@dataclass
+class InferenceEngine:
+    """Runs a model in eval mode on batches: device move, channels_last inputs, autocast, scores.
+
+    Attributes:
+        model: the model to run (put in eval mode by every call).
+        device: where batches go.
+        precision: the autocast to run under (:func:`mmfusion.precision.inference_precision` for a run).
+        channels_last: inputs whose image tensors get the channels_last layout.
+        scores: logits → scores; softmax unless the run's loss says otherwise.
+    """
+
+    model: MultimodalModel
+    device: torch.device
+    precision: Precision
+    channels_last: Sequence[str] = ()
+    scores: Scores = softmax_scores
+
+    @classmethod
+    def for_run(cls, model: MultimodalModel, train: TrainSpec, device: torch.device, *,
+                registry: Registry | None = None) -> InferenceEngine:
+        """The engine for a trained model: the precision its training setting allows on ``device``, its
+        channels_last inputs, and the scores of its ``train.loss``."""
+        from ..losses import loss_scores
+
+        return cls(model, device, inference_precision(train.precision, device),
+                   channels_last_inputs(model, train.channels_last),
+                   loss_scores(train, model.num_classes, registry=registry))
+
+    def prepare(self, batch: Batch, absent: Sequence[str] = ()) -> Batch:
+        """The batch on the device; inputs in ``absent`` are marked absent in every sample."""
+        batch = prepare_batch(batch, self.device, self.channels_last)
+        for m in absent:
+            batch.present[m] = torch.zeros_like(batch.present[m])
+        return batch
+
+    @torch.inference_mode()
+    def logits(self, batch: Batch) -> torch.Tensor:
+        """fp32 logits of one prepared batch."""
+        self.model.eval()
+        with self.precision.autocast():
+            return self.model(batch).float()
+
+    @torch.inference_mode()
+    def predict(self, batches: Iterable[Batch], *, absent: Sequence[str] = (),
+                loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                advance: Callable[..., None] | None = None) -> Predictions:
+        """Scores for every batch; with ``loss`` and labelled batches, the row-weighted mean loss too."""
+        self.model.eval()
+        logits_list, labels = [], []
+        total_loss, samples = 0.0, 0
+        started = time.perf_counter()
+        for batch in batches:
+            batch = self.prepare(batch, absent)
+            logits = self.logits(batch)
+            logits_list.append(logits.cpu())
+            if batch.labels is not None:
+                labels.append(batch.labels.cpu())
+                if loss is not None:
+                    total_loss += float(loss(logits, batch.labels)) * len(batch)
+            samples += len(batch)
+            if advance is not None:
+                advance(1)
+        all_logits = torch.cat(logits_list) if logits_list else torch.zeros((0, self.model.num_classes))
+        y = torch.cat(labels).numpy() if labels else None
+        mean_loss = total_loss / samples if (labels and loss is not None and samples) else None
+        return Predictions(self.scores(all_logits).numpy(), y, mean_loss, time.perf_counter() - started,
+                           all_logits.numpy())
+

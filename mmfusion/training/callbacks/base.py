@@ -1,0 +1,111 @@
+"""Calling every callback's hook in order, with errors from plugin callbacks named."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ...errors import MMFusionError, PluginError
+from ...interfaces.callback import Callback
+
+if TYPE_CHECKING:
+    from ..context import TrainingContext
+
+
+def _overrides(callback: Callback, hook: str) -> bool:
+    return getattr(type(callback), hook) is not getattr(Callback, hook)
+
+
+class CallbackList:
+    """The callbacks of one fit, in the order their hooks run.
+
+    ``callbacks`` run in list order for every hook. ``finishers`` (best-weights restore, test report, summary)
+    come after them, except at ``on_fit_end``, where they run first so that every other callback's
+    ``on_fit_end`` sees the finished run (restored weights, test metrics, summary). ``named`` holds the
+    callbacks built from ``train.callbacks``: their errors are reported as the plugin's, by name and hook.
+    """
+
+    def __init__(self, callbacks: Sequence[Callback], finishers: Sequence[Callback] = (),
+                 named: Sequence[Callback] = ()) -> None:
+        self.callbacks = list(callbacks)
+        self.finishers = list(finishers)
+        self._named = {id(c) for c in named}
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.callbacks + self.finishers)
+
+    def _call(self, callback: Callback, hook: str, *args: Any) -> None:
+        try:
+            getattr(callback, hook)(*args)
+        except (MMFusionError, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if id(callback) not in self._named:
+                raise
+            raise PluginError(f"train.callbacks: callback '{callback.state_key}' ({type(callback).__module__}."
+                              f"{type(callback).__qualname__}) failed in {hook}: {type(exc).__name__}: {exc}") from exc
+
+    def _each(self, hook: str, *args: Any, order: Sequence[Callback] | None = None) -> None:
+        for callback in (self if order is None else order):
+            self._call(callback, hook, *args)
+
+    def on_fit_start(self, ctx: TrainingContext) -> None:
+        self._each("on_fit_start", ctx)
+
+    def on_epoch_start(self, ctx: TrainingContext) -> None:
+        self._each("on_epoch_start", ctx)
+
+    def batch_hook(self, ctx: TrainingContext):  # type: ignore[no-untyped-def]
+        """A per-batch function for the training step, or None when no callback overrides ``on_batch_end``."""
+        listeners = [c for c in self if _overrides(c, "on_batch_end")]
+        if not listeners:
+            return None
+
+        def on_batch_end(batch: int, loss: float) -> None:
+            for callback in listeners:
+                self._call(callback, "on_batch_end", ctx, batch, loss)
+
+        return on_batch_end
+
+    def on_validation_end(self, ctx: TrainingContext, row: dict[str, Any]) -> None:
+        self._each("on_validation_end", ctx, row)
+
+    def on_epoch_end(self, ctx: TrainingContext, row: dict[str, Any]) -> None:
+        self._each("on_epoch_end", ctx, row)
+
+    def on_fit_end(self, ctx: TrainingContext) -> None:
+        for callback in self.finishers + self.callbacks:
+            self._call(callback, "on_fit_end", ctx, ctx.result())
+
+    def on_exception(self, ctx: TrainingContext, error: BaseException) -> None:
+        """Every callback hears of the error; one failing here is a warning, so the original error is raised."""
+        for callback in self:
+            try:
+                callback.on_exception(ctx, error)
+            except Exception as exc:  # noqa: BLE001 - the training error matters more
+                ctx.reporter.warn(f"callback {callback.state_key} failed while handling an error: "
+                                  f"{type(exc).__name__}: {exc}")
+
+    # ----- state that survives --resume ----------------------------------------------------------
+    def state_dicts(self) -> dict[str, Any]:
+        """Each stateful callback's ``state_dict()``, by :attr:`Callback.state_key` (numbered when repeated)."""
+        states = {}
+        for key, callback in self._keyed():
+            state = callback.state_dict()
+            if state is not None:
+                states[key] = dict(state)
+        return states
+
+    def load_state_dicts(self, states: Mapping[str, Any]) -> None:
+        for key, callback in self._keyed():
+            if key in states:
+                callback.load_state_dict(states[key])
+
+    def _keyed(self) -> list[tuple[str, Callback]]:
+        seen: dict[str, int] = {}
+        keyed = []
+        for callback in self:
+            key = callback.state_key
+            seen[key] = seen.get(key, 0) + 1
+            keyed.append((key if seen[key] == 1 else f"{key}#{seen[key]}", callback))
+        return keyed

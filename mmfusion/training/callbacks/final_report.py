@@ -1,0 +1,90 @@
+"""After training: the best model on the test table (metrics, per-class report, confusion matrix), and
+summary.json."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ...data.pipeline import DataPipeline
+from ...evaluation.metrics import confusion, per_class_report, summary_metrics
+from ...evaluation.plots import confusion_matrix_plot
+from ...inference.engine import InferenceEngine
+from ...interfaces.callback import Callback
+from ...io import write_json_atomic
+from ...progress import Reporter
+from ...runs import RunPaths
+from ...summary import summarize
+
+if TYPE_CHECKING:
+    from ..context import TrainingContext
+
+
+def write_test_report(engine: InferenceEngine, pipeline: DataPipeline, paths: RunPaths, names: Sequence[str], *,
+                      batch_size: int, reporter: Reporter) -> dict[str, Any]:
+    """Metrics and per-class report of the test table; writes plots/confusion_matrix.png."""
+    with reporter.task("testing", pipeline.num_batches("test", batch_size)) as advance:
+        result = engine.predict(pipeline.batches("test", batch_size), advance=advance)
+    metrics = summary_metrics(result.labels, result.predicted, len(names))
+    matrix = confusion(result.labels, result.predicted, len(names))
+    confusion_matrix_plot(matrix, names, paths.plots / "confusion_matrix.png", title="Test confusion matrix")
+    reporter.log(f"test: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f} "
+                 f"({len(result.labels)} rows)")
+    return {**metrics, "rows": int(len(result.labels)),
+            "per_class": per_class_report(result.labels, result.predicted, names)}
+
+
+class TestReport(Callback):
+    """With a labelled test table: ``ctx.test_metrics`` and the test confusion matrix (main process)."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+    name = "test_report"
+
+    def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
+        test = ctx.pipeline.tables.get("test")
+        if ctx.is_main and test is not None and test.labels is not None:
+            ctx.test_metrics = write_test_report(ctx.engine, ctx.pipeline, ctx.paths, ctx.labels,
+                                                 batch_size=ctx.train.eval_batch_size or 4 * ctx.train.batch_size,
+                                                 reporter=ctx.reporter)
+
+
+class Summary(Callback):
+    """summary.json: device, precision, parameters, data counts, best epoch, the last row, test metrics, timings."""
+
+    name = "summary"
+
+    def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
+        ctx.summary = summary(ctx)
+        if ctx.is_main:
+            write_json_atomic(ctx.paths.summary, ctx.summary)
+            ctx.reporter.log(f"run written to {ctx.paths.root}")
+        ctx.dist.barrier()
+
+
+def summary(ctx: TrainingContext) -> dict[str, Any]:
+    rows, pipeline = summarize(ctx.model), ctx.pipeline
+    return {
+        "run_dir": str(ctx.paths.root),
+        "device": str(ctx.device),
+        "precision": ctx.precision.name,
+        "precision_reason": ctx.precision.reason,
+        "num_classes": len(pipeline.labels),
+        "parameters": sum(r.parameters for r in rows),
+        "trainable_parameters": sum(r.trainable for r in rows),
+        "components": [r.as_dict() for r in rows],
+        "data": {split: {"rows": len(t), "present": t.counts(),
+                         "bad_values_as_absent": {m: len(v) for m, v in t.bad.items()}}
+                 for split, t in pipeline.tables.items()},
+        "cached_modalities": sorted({m for c in pipeline.cached.values() for m in c}),
+        "encoded_now": pipeline.computed,
+        "prepare_seconds": round(ctx.timings.get("prepare_seconds", 0.0), 2),
+        "epochs_run": len(ctx.history),
+        "best_epoch": ctx.best_epoch,
+        "monitor": ctx.train.monitor,
+        "best_metric": ctx.best,
+        "final": ctx.history[-1] if ctx.history else None,
+        "test": ctx.test_metrics,
+        "notes": ctx.notes,
+        "total_seconds": round(time.perf_counter() - ctx.timings.get("started", time.perf_counter()), 2),
+    }

@@ -1,0 +1,46 @@
+"""Status lines: one per epoch, and the training curves plot (also when training stops early or fails)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ...interfaces.callback import Callback
+
+if TYPE_CHECKING:
+    from ..context import TrainingContext
+
+
+def epoch_line(row: dict[str, Any], is_best: bool) -> str:
+    parts = [f"epoch {row['epoch']}", f"train loss {row['train_loss']:.4f}"]
+    if row["val_accuracy"] is not None:
+        parts += [f"val loss {row['val_loss']:.4f}", f"val acc {row['val_accuracy']:.4f}",
+                  f"val macro-F1 {row['val_macro_f1']:.4f}"]
+    parts.append(f"{row['seconds']:.1f}s ({row['train_samples_per_s'] or 0:.1f} samples/s)")
+    return " | ".join(parts) + (" [best]" if is_best else "")
+
+
+class Progress(Callback):
+    """The epoch's line on the reporter (progress bars are the loop's)."""
+
+    name = "progress"
+
+    def on_epoch_end(self, ctx: TrainingContext, row: dict[str, Any]) -> None:
+        ctx.reporter.log(epoch_line(row, ctx.is_best))
+
+
+class TrainingCurves(Callback):
+    """plots/training_curves.png from the history, at the end (about a second: not after every epoch)."""
+
+    name = "training_curves"
+
+    def _plot(self, ctx: TrainingContext) -> None:
+        if ctx.is_main and ctx.history:
+            from ...evaluation.plots import training_curves
+
+            training_curves(ctx.history, ctx.paths.plots / "training_curves.png")
+
+    def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
+        self._plot(ctx)
+
+    def on_exception(self, ctx: TrainingContext, error: BaseException) -> None:
+        self._plot(ctx)

@@ -1,0 +1,130 @@
+"""What the training loop and its callbacks share: the built parts, the loop state, and the result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..errors import MMFusionError
+
+if TYPE_CHECKING:
+    from ..data.pipeline import DataPipeline
+    from ..inference.engine import InferenceEngine
+    from ..interfaces.loss import Loss
+    from ..model import MultimodalModel
+    from ..precision import Precision
+    from ..progress import Reporter
+    from ..registry import Registry
+    from ..runs import RunPaths
+    from ..spec.spec import Spec
+    from ..spec.train_spec import TrainSpec
+    from .callbacks.base import CallbackList
+    from .distributed import Distributed
+
+
+class TrainingInterrupted(MMFusionError):
+    """Training stopped on request after a checkpoint (``stop_after_epochs``); ``--resume`` continues it."""
+
+
+@dataclass
+class FitResult:
+    """What :func:`mmfusion.fit` returns: where the run is and how it went."""
+
+    run_dir: Path
+    history: list[dict[str, Any]]
+    best_epoch: int
+    best_metric: float | None
+    test_metrics: dict[str, Any] | None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(eq=False)
+class TrainingContext:
+    """The state of one fit, handed to every callback hook.
+
+    The parts (``model``, ``optimizer``, ``scheduler``, ``scaler``, ``loss``, ``pipeline``) are built before the
+    loop starts; the loop updates ``epoch``, ``history`` and the best-epoch fields; callbacks read them, may set
+    ``test_metrics``/``summary`` and may call :meth:`request_stop`. ``trained`` is the module the training
+    forward runs through (``model`` wrapped in DistributedDataParallel under torchrun).
+    """
+
+    spec: Spec
+    paths: RunPaths
+    model: MultimodalModel
+    pipeline: DataPipeline
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Any
+    loss: Loss
+    engine: InferenceEngine
+    device: torch.device
+    precision: Precision
+    reporter: Reporter
+    dist: Distributed
+    registry: Registry | None = None
+    trained: torch.nn.Module | None = None
+    resume: bool = False
+    has_validation: bool = False
+    #: the epoch being trained (the last finished one after the loop)
+    epoch: int = 0
+    next_epoch: int = 1
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: float | None = None
+    best_epoch: int = 0
+    #: epochs since the monitored metric last improved
+    stale: int = 0
+    should_stop: bool = False
+    stop_reason: str | None = None
+    test_metrics: dict[str, Any] | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    #: started (perf_counter at the start of fit), prepare_seconds (data and feature cache)
+    timings: dict[str, float] = field(default_factory=dict)
+    callbacks: CallbackList | None = field(default=None, repr=False)
+
+    @property
+    def train(self) -> TrainSpec:
+        return self.spec.train
+
+    @property
+    def is_main(self) -> bool:
+        """True in the process that writes the run directory (rank 0 under torchrun)."""
+        return self.dist.is_main
+
+    @property
+    def labels(self) -> list[str]:
+        return self.pipeline.labels.names
+
+    @property
+    def is_best(self) -> bool:
+        """Whether the last finished epoch is the best so far (its weights become weights.safetensors)."""
+        return bool(self.history) and self.best_epoch == self.history[-1]["epoch"]
+
+    def request_stop(self, reason: str) -> None:
+        """Stop after the current hook: no further epoch trains; the run then finishes as usual."""
+        self.should_stop = True
+        self.stop_reason = self.stop_reason or reason
+
+    def update_best(self, row: dict[str, Any]) -> None:
+        """Track the best epoch by ``train.monitor`` (the last epoch when there is no validation data)."""
+        cfg = self.train
+        min_delta = cfg.early_stopping.min_delta if cfg.early_stopping else 0.0
+        value = row[cfg.monitor]
+        mode = "min" if cfg.monitor == "val_loss" else "max"
+        if not self.has_validation or _better(value, self.best, mode, min_delta):
+            self.best = value if self.has_validation else None
+            self.best_epoch, self.stale = row["epoch"], 0
+        else:
+            self.stale += 1
+
+    def result(self) -> FitResult:
+        return FitResult(self.paths.root, self.history, self.best_epoch, self.best, self.test_metrics, self.summary)
+
+
+def _better(value: float, best: float | None, mode: str, min_delta: float) -> bool:
+    if best is None:
+        return True
+    return value > best + min_delta if mode == "max" else value < best - min_delta
