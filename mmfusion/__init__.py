@@ -20,6 +20,9 @@ _EXPORTS: dict[str, str] = {
     "FusionConfig": "mmfusion.interfaces.config",
     "HeadConfig": "mmfusion.interfaces.config",
     "DatasetConfig": "mmfusion.interfaces.config",
+    "LossConfig": "mmfusion.interfaces.config",
+    "LoggerConfig": "mmfusion.interfaces.config",
+    "CallbackConfig": "mmfusion.interfaces.config",
     "Encoder": "mmfusion.interfaces.encoder",
     "ImageEncoder": "mmfusion.image",
     "ImageEncoderConfig": "mmfusion.image",
@@ -33,6 +36,9 @@ _EXPORTS: dict[str, str] = {
     "Corruption": "mmfusion.interfaces.corruption",
     "DatasetSource": "mmfusion.interfaces.dataset",
     "DatasetTables": "mmfusion.interfaces.dataset",
+    "Loss": "mmfusion.interfaces.loss",
+    "Logger": "mmfusion.interfaces.logger",
+    "Callback": "mmfusion.interfaces.callback",
     # plugins and registry
     "Registry": "mmfusion.registry",
     "get_registry": "mmfusion.registry",
@@ -43,6 +49,9 @@ _EXPORTS: dict[str, str] = {
     "EncoderSpec": "mmfusion.spec",
     "FusionSpec": "mmfusion.spec",
     "HeadSpec": "mmfusion.spec",
+    "LossSpec": "mmfusion.spec",
+    "LoggerSpec": "mmfusion.spec",
+    "CallbackSpec": "mmfusion.spec",
     "load_spec": "mmfusion.spec",
     "spec_json_schema": "mmfusion.spec",
     "MultimodalModel": "mmfusion.model",
@@ -58,6 +67,8 @@ _EXPORTS: dict[str, str] = {
     "Predictor": "mmfusion.api",
     "Prediction": "mmfusion.api",
     "FitResult": "mmfusion.api",
+    "TrainingContext": "mmfusion.training.context",
+    "TrainingInterrupted": "mmfusion.training.context",
     "EvaluationReport": "mmfusion.api",
     "load_run": "mmfusion.runs",
     "make_xor_dataset": "mmfusion.testing.data",
@@ -92,15 +103,39 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import DataError, MMFusionError, PluginError, SpecError, WeightsError
     from .forward_check import check_forward
     from .image import ImageEncoder, ImageEncoderConfig
+    from .interfaces.callback import Callback
     from .interfaces.classifier import Classifier
-    from .interfaces.config import ComponentConfig, DatasetConfig, EncoderConfig, FusionConfig, HeadConfig
+    from .interfaces.config import (
+        CallbackConfig,
+        ComponentConfig,
+        DatasetConfig,
+        EncoderConfig,
+        FusionConfig,
+        HeadConfig,
+        LoggerConfig,
+        LossConfig,
+    )
     from .interfaces.corruption import Corruption
     from .interfaces.dataset import DatasetSource, DatasetTables
     from .interfaces.encoder import Encoder, EncoderOutput
     from .interfaces.fusion import Fusion
+    from .interfaces.logger import Logger
+    from .interfaces.loss import Loss
     from .interfaces.modality import BadValueError, CellContext, Modality, is_empty_cell
     from .model import MultimodalModel
     from .registry import Registry, get_registry, load_registry
     from .runs import load_run
-    from .spec import EncoderSpec, FusionSpec, HeadSpec, ModelSpec, Spec, load_spec, spec_json_schema
+    from .spec import (
+        CallbackSpec,
+        EncoderSpec,
+        FusionSpec,
+        HeadSpec,
+        LoggerSpec,
+        LossSpec,
+        ModelSpec,
+        Spec,
+        load_spec,
+        spec_json_schema,
+    )
     from .testing.data import make_xor_dataset
+    from .training.context import TrainingContext, TrainingInterrupted

@@ -1,6 +1,6 @@
 """The YAML spec: pydantic models whose component configs are resolved through the plugin registry."""
 
-from .components import DatasetSpec, EncoderSpec, FusionSpec, HeadSpec
+from .components import CallbackSpec, DatasetSpec, EncoderSpec, FusionSpec, HeadSpec, LoggerSpec, LossSpec
 from .data_spec import DataSpec, RowLimits, SplitSpec
 from .loader import load_spec, spec_to_yaml, validate_spec
 from .model_spec import ModelSpec
@@ -9,6 +9,7 @@ from .spec import Spec
 from .train_spec import EarlyStoppingSpec, TrainSpec
 
 __all__ = [
+    "CallbackSpec",
     "DataSpec",
     "DatasetSpec",
     "EarlyStoppingSpec",
@@ -18,6 +19,8 @@ __all__ = [
     "EncoderSpec",
     "FusionSpec",
     "HeadSpec",
+    "LoggerSpec",
+    "LossSpec",
     "ModelSpec",
     "Spec",
     "load_spec",

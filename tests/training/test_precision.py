@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mmfusion.errors import MMFusionError
 from mmfusion import precision as precision_module
+from mmfusion.errors import MMFusionError
 from mmfusion.precision import inference_precision, resolve_precision
 
 CPU = torch.device("cpu")
