@@ -1,0 +1,72 @@
+"""Built-in losses: what each computes, how the older train options map onto them, and that each learns XOR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional
+
+from mmfusion import MMFusionError
+from mmfusion.api import Predictor, evaluate, fit
+from mmfusion.default_plugins.losses import BinaryCrossEntropy, CrossEntropy, FocalLoss
+from mmfusion.losses import class_weights
+
+from ..conftest import xor_spec
+
+LOGITS = torch.tensor([[2.0, -1.0, 0.5], [0.1, 0.2, 0.3], [-1.0, 3.0, 0.0], [0.0, 0.0, 4.0]])
+TARGETS = torch.tensor([0, 2, 1, 0])
+
+
+def test_cross_entropy_with_label_smoothing_and_class_weights() -> None:
+    weights = torch.tensor([1.0, 2.0, 0.5])
+    loss = CrossEntropy(CrossEntropy.Config(label_smoothing=0.1), 3, weights)
+    expected = functional.cross_entropy(LOGITS, TARGETS, weight=weights, label_smoothing=0.1)
+    assert torch.allclose(loss(LOGITS, TARGETS), expected)
+    assert torch.allclose(loss.scores(LOGITS), torch.softmax(LOGITS, dim=1))
+
+
+def test_focal_loss_is_cross_entropy_at_gamma_zero_and_down_weights_easy_rows() -> None:
+    ce = functional.cross_entropy(LOGITS, TARGETS)
+    assert torch.allclose(FocalLoss(FocalLoss.Config(gamma=0), 3)(LOGITS, TARGETS), ce)
+    focal = FocalLoss(FocalLoss.Config(gamma=2), 3)(LOGITS, TARGETS)
+    p = torch.softmax(LOGITS, 1)[torch.arange(4), TARGETS]
+    assert torch.allclose(focal, (-(1 - p) ** 2 * p.log()).mean())
+    alpha = FocalLoss(FocalLoss.Config(gamma=0, alpha=[1.0, 0.0, 0.0]), 3)(LOGITS, TARGETS)
+    assert torch.allclose(alpha, -torch.log_softmax(LOGITS, 1)[[0, 3], [0, 0]].sum() / 4)
+    with pytest.raises(MMFusionError, match="lists 2 values, but the data has 3 classes"):
+        FocalLoss(FocalLoss.Config(alpha=[1.0, 2.0]), 3)
+    with pytest.raises(MMFusionError, match="use one of them"):
+        FocalLoss(FocalLoss.Config(alpha=0.5), 3, torch.ones(3))
+
+
+def test_bce_uses_one_hot_targets_and_sigmoid_scores() -> None:
+    loss = BinaryCrossEntropy(BinaryCrossEntropy.Config(pos_weight=2.0), 3)
+    one_hot = functional.one_hot(TARGETS, 3).float()
+    expected = functional.binary_cross_entropy_with_logits(LOGITS, one_hot, pos_weight=torch.full((3,), 2.0))
+    assert torch.allclose(loss(LOGITS, TARGETS), expected)
+    assert torch.allclose(loss.scores(LOGITS), torch.sigmoid(LOGITS))
+    assert torch.equal(loss.scores(LOGITS).argmax(1), LOGITS.argmax(1))  # the same predicted class as softmax
+
+
+def test_class_weights_are_inverse_frequencies() -> None:
+    weights = class_weights(np.array([0, 0, 0, 1]), 3)
+    assert torch.allclose(weights, torch.tensor([4 / 9, 4 / 3, 4 / 3]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["{type: focal, gamma: 2}", "bce"])
+def test_focal_and_bce_learn_xor(loss: str, xor_data: Path, tiny_bert: Path, feature_cache: Path,
+                                 tmp_path: Path) -> None:
+    spec = xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, extra=f"  loss: {loss}\n")
+    result = fit(spec, out=tmp_path / "run")
+    assert result.test_metrics["accuracy"] >= 0.85  # chance is 0.5: each input alone says nothing
+    assert evaluate(result.run_dir).accuracy == pytest.approx(result.test_metrics["accuracy"])
+    scores = Predictor(result.run_dir, device="cpu").predict_proba([{"text": "alpha"}, {"text": "beta two"}])
+    sums = scores.sum(axis=1)
+    if loss == "bce":  # sigmoid scores: one per class, not a distribution
+        assert not np.allclose(sums, 1.0)
+    else:
+        assert np.allclose(sums, 1.0, atol=1e-5)
