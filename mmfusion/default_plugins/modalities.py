@@ -1,9 +1,11 @@
-"""Built-in modalities: ``image`` (a path or an in-memory picture) and ``text`` (one or more text cells)."""
+"""Built-in modalities: ``image`` (a path, encoded bytes or an in-memory picture) and ``text`` (text cells)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +13,56 @@ from ..hookspecs import hookimpl
 from ..interfaces.modality import BadValueError, CellContext, Modality, is_empty_cell
 
 
+@dataclass(frozen=True, eq=False)
+class ImageBytes:
+    """An encoded image (PNG, JPEG...) held in memory, decoded only when a sample is used.
+
+    Parquet files and Hugging Face datasets store pictures this way; keeping them encoded costs their
+    file sizes in memory rather than their pixels. ``digest`` (of the bytes) is computed once, when the
+    cell is read, because the feature cache asks for the fingerprint several times per value.
+
+    Attributes:
+        data: the encoded image.
+        digest: BLAKE2b of ``data``: the value's identity in the feature cache.
+        name: the file name stored next to the bytes (Hugging Face's ``path``), for messages; may be None.
+    """
+
+    data: bytes
+    digest: str
+    name: str | None = None
+
+    @classmethod
+    def of(cls, data: bytes, name: str | None = None) -> ImageBytes:
+        return cls(data, hashlib.blake2b(data, digest_size=16).hexdigest(), name)
+
+    def __repr__(self) -> str:  # never the bytes themselves
+        return f"ImageBytes({len(self.data)} bytes, {self.name or self.digest[:12]})"
+
+
 class ImageModality(Modality):
-    """An image file path (relative paths resolve against the data's image root) or a PIL image."""
+    """An image: a file path (relative paths resolve against the data's image root), encoded bytes, or a PIL image.
+
+    Bytes come as ``bytes`` or as Hugging Face's image struct ``{"bytes": ..., "path": ...}`` (what
+    ``datasets`` stores and writes to Parquet); a struct without bytes names a file by its ``path``.
+    """
 
     name = "image"
-    description = "image file path (or PIL image); empty cell = absent"
+    description = "image file path, image bytes ({bytes, path} struct) or PIL image; empty cell = absent"
 
     def parse(self, cells: Sequence[Any], context: CellContext) -> Any | None:
         if len(cells) != 1:
             raise BadValueError("an image input reads exactly one column", context)
         cell = cells[0]
+        if isinstance(cell, Mapping):
+            cell, name = _struct_cell(cell, context)
+            if isinstance(cell, bytes):
+                return _parse_bytes(cell, name, context)
         if is_empty_cell(cell):
             return None
         if hasattr(cell, "convert") and hasattr(cell, "size"):  # a PIL image in a DataFrame cell
             return cell
+        if isinstance(cell, (bytes, bytearray, memoryview)):
+            return _parse_bytes(bytes(cell), None, context)
         path = Path(str(cell).strip()).expanduser()
         if not path.is_absolute() and context.root is not None:
             path = context.root / path
@@ -45,13 +83,21 @@ class ImageModality(Modality):
         """An RGB picture: every pixel mode scaled by :func:`mmfusion.data.image_modes.to_rgb`.
 
         Raises:
-            BadValueError: the file cannot be decoded (truncated, damaged), or its pixel values have no RGB
-                reading; the message names the file (or says the image was given in memory).
+            BadValueError: the file or bytes cannot be decoded (truncated, damaged), or the pixel values have
+                no RGB reading; the message names the file (or says the image was given in memory).
         """
         from PIL import Image
 
         from ..data.image_modes import ImageModeError, to_rgb
 
+        if isinstance(reference, ImageBytes):
+            try:
+                with Image.open(BytesIO(reference.data)) as image:
+                    return to_rgb(image)
+            except ImageModeError as exc:
+                raise BadValueError(f"{_bytes_subject(reference.name)}: {exc}") from None
+            except Exception as exc:
+                raise BadValueError(_bytes_problem(exc, reference.name)) from None
         if not isinstance(reference, str):
             try:
                 return to_rgb(reference)
@@ -70,6 +116,8 @@ class ImageModality(Modality):
         if isinstance(reference, str):
             stat = Path(reference).stat()
             return f"{reference}:{stat.st_size}:{stat.st_mtime_ns}"
+        if isinstance(reference, ImageBytes):  # by content: the same picture in another row or table is one entry
+            return f"bytes:{reference.digest}"
         # an in-memory image: its pixels, and its size and mode (equal bytes can be different images)
         digest = hashlib.sha1(f"{reference.mode}:{reference.size}:".encode())
         digest.update(reference.tobytes())
@@ -89,6 +137,57 @@ class TextModality(Modality):
 
     def fingerprint(self, reference: Any) -> str:
         return reference if len(reference) < 200 else hashlib.sha1(reference.encode()).hexdigest()
+
+
+def _struct_cell(cell: Mapping[Any, Any], context: CellContext) -> tuple[Any, str | None]:
+    """The bytes (preferred) or the path of Hugging Face's ``{bytes, path}`` image struct, and its name."""
+    if not {"bytes", "path"} & set(cell):
+        keys = ", ".join(repr(k) for k in list(cell)[:8])
+        raise BadValueError(f"cell holds a mapping with keys {keys}; an image cell holds a file path, image bytes "
+                            "or Hugging Face's image struct {'bytes': ..., 'path': ...}", context)
+    data, path = cell.get("bytes"), cell.get("path")
+    path = None if is_empty_cell(path) else str(path)
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data), path
+    if not is_empty_cell(data):
+        raise BadValueError(f"the image struct's 'bytes' holds a {type(data).__name__}, not bytes", context)
+    return path, path  # no bytes: the struct names a file (or nothing: the image is absent)
+
+
+def _parse_bytes(data: bytes, name: str | None, context: CellContext) -> ImageBytes:
+    """Check that bytes are a picture Pillow can read (structure only; decoding waits for load())."""
+    from PIL import Image
+
+    if not data:
+        raise BadValueError(f"{_bytes_subject(name)} are empty (0 bytes), not an image", context)
+    try:
+        with Image.open(BytesIO(data)) as image:
+            image.verify()
+    except Exception as exc:
+        raise BadValueError(_bytes_problem(exc, name, data), context) from None
+    return ImageBytes.of(data, name)
+
+
+def _bytes_subject(name: str | None) -> str:
+    return "the cell's image bytes" + (f" ({name})" if name else "")
+
+
+def _bytes_problem(exc: Exception, name: str | None, data: bytes | None = None) -> str:
+    """Why Pillow could not open or decode image bytes held in a cell, and what to do."""
+    from PIL import Image, UnidentifiedImageError
+
+    subject = _bytes_subject(name)
+    if isinstance(exc, UnidentifiedImageError):
+        start = f"; they start with {data[:16]!r}" if data else ""
+        return (f"cell holds bytes that are not an image Pillow can read (unknown format{start}"
+                f"{', from ' + name if name else ''}); the column should hold encoded PNG, JPEG, TIFF, BMP, "
+                "GIF or WebP files")
+    if isinstance(exc, Image.DecompressionBombError):
+        return (f"{subject} are too large to decode safely ({exc}); shrink the image, or if you trust it raise "
+                "PIL.Image.MAX_IMAGE_PIXELS before training from Python")
+    if "truncated" in str(exc).lower():
+        return f"{subject} are truncated or damaged ({exc}); re-export the data"
+    return f"{subject} are unreadable ({type(exc).__name__}: {exc})"
 
 
 def _file_problem(path: Path) -> str | None:

@@ -102,3 +102,74 @@ def test_truncated_images_are_not_silently_padded() -> None:
     for name in registry.names("encoder"):
         registry.get("encoder", name)
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+# ----- image bytes in cells: Hugging Face's {bytes, path} struct (also as read from Parquet) and raw bytes ---------
+def _png(colour: tuple[int, int, int], size: tuple[int, int] = (8, 8)) -> bytes:
+    from io import BytesIO
+
+    buffer = BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _parse_cell(cell: object, root: Path | None = None) -> object:
+    from mmfusion.interfaces.modality import CellContext
+
+    return ImageModality().parse([cell], CellContext("data.parquet", 3, ("image",), root, "row"))
+
+
+def test_image_bytes_are_read_from_structs_and_raw_bytes_and_decoded_on_load() -> None:
+    from mmfusion.default_plugins.modalities import ImageBytes
+
+    red = _png((255, 0, 0))
+    for cell in ({"bytes": red, "path": "red.png"}, red, bytearray(red)):
+        reference = _parse_cell(cell)
+        assert isinstance(reference, ImageBytes) and reference.data == red
+        picture = ImageModality().load(reference)
+        assert picture.mode == "RGB" and picture.size == (8, 8) and picture.getpixel((0, 0)) == (255, 0, 0)
+    assert "red.png" in repr(_parse_cell({"bytes": red, "path": "red.png"})) and "\\x89" not in repr(
+        _parse_cell(red))
+
+
+def test_a_struct_without_bytes_uses_its_path_and_an_empty_struct_is_absent(tmp_path: Path) -> None:
+    Image.new("RGB", (4, 4), (0, 0, 255)).save(tmp_path / "blue.png")
+    assert _parse_cell({"bytes": None, "path": "blue.png"}, tmp_path) == str(tmp_path / "blue.png")
+    assert _parse_cell({"bytes": None, "path": None}) is None
+    assert _parse_cell(None) is None
+
+
+def test_image_bytes_are_fingerprinted_by_content() -> None:
+    modality = ImageModality()
+    red, blue = _png((255, 0, 0)), _png((0, 0, 255))
+    first, again = _parse_cell({"bytes": red, "path": "a.png"}), _parse_cell(red)
+    assert modality.fingerprint(first) == modality.fingerprint(again)  # same picture, other row or name
+    assert modality.fingerprint(first) != modality.fingerprint(_parse_cell(blue))
+    import pickle  # references travel to data-loader workers
+
+    copy = pickle.loads(pickle.dumps(first))
+    assert modality.fingerprint(copy) == modality.fingerprint(first) and copy.data == red
+
+
+def test_bytes_that_are_not_an_image_name_row_and_column() -> None:
+    with pytest.raises(BadValueError, match=r"data\.parquet row 3 \(column 'image'\): cell holds bytes that are not "
+                                            r"an image Pillow can read .*<html>"):
+        _parse_cell({"bytes": b"<html>not found</html>", "path": None})
+    with pytest.raises(BadValueError, match=r"row 3 .*empty \(0 bytes\)"):
+        _parse_cell(b"")
+    with pytest.raises(BadValueError, match=r"row 3 .*a mapping with keys 'url'"):
+        _parse_cell({"url": "http://example.com/a.png"})
+
+
+def test_truncated_image_bytes_are_named_on_load() -> None:
+    from io import BytesIO
+
+    import numpy as np
+
+    buffer = BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    data = buffer.getvalue()
+    from mmfusion.default_plugins.modalities import ImageBytes
+
+    with pytest.raises(BadValueError, match=r"image bytes \(cut\.jpg\) are truncated or damaged"):
+        ImageModality().load(ImageBytes.of(data[:len(data) // 2], "cut.jpg"))
