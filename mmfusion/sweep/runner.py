@@ -105,6 +105,24 @@ def _history(paths: RunPaths) -> list[dict[str, Any]]:
         return [{"seconds": float(row["seconds"])} for row in csv.DictReader(handle)]
 
 
+#: train keys added after sweeps began recording digests: left out while at their defaults, so that a sweep
+#: started before they existed continues instead of refusing its own runs
+_LATER_TRAIN_KEYS = ("loss", "loggers", "callbacks")
+
+
+def spec_digest(spec: Spec) -> str:
+    """SHA-256 of the spec's JSON form (keys sorted), without later-added train keys at their defaults."""
+    from ..spec.train_spec import TrainSpec
+
+    data = spec.model_dump(mode="json")
+    defaults = TrainSpec().model_dump(mode="json")
+    train = data.get("train", {})
+    for key in _LATER_TRAIN_KEYS:
+        if key in train and train[key] == defaults[key]:
+            del train[key]
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
 def _check_same_spec(run_dir: Path, spec: Spec, name: str, seed: int) -> str:
     """The digest of a variant's spec, written into its run folder the first time; a later sweep whose variant
     differs (an edited ``set:``) must not reuse or resume that run under other settings.
@@ -112,7 +130,7 @@ def _check_same_spec(run_dir: Path, spec: Spec, name: str, seed: int) -> str:
     Raises:
         SpecError: the folder holds a run of a different spec.
     """
-    digest = hashlib.sha256(json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+    digest = spec_digest(spec)
     marker = run_dir / SPEC_DIGEST
     if marker.exists():
         if marker.read_text(encoding="utf-8").strip() != digest:
