@@ -60,8 +60,9 @@ class BuildContext:
         return _build_fusion(self._nested(config, num_classes), input_dims)
 
     def _nested(self, config: BaseModel, num_classes: int | None) -> BuildContext:
-        name = next((f for f in type(self.config).model_fields if getattr(self.config, f, None) is config), None) \
-            if self.config is not None else None
+        """The context of a part built by this component: this path plus the config field that holds it."""
+        fields = type(self.config).model_fields if self.config is not None else {}
+        name = next((f for f in fields if getattr(self.config, f, None) is config), None)
         path = f"{self.path}.{name}" if name else f"{self.path} (nested)"
         return replace(self, path=path, num_classes=num_classes, config=config)
 
