@@ -39,6 +39,11 @@ SCHEMA_CONFIGS: contextvars.ContextVar[dict[str, type] | None] = contextvars.Con
 
 
 def registry_from(info: ValidationInfo | None) -> Registry:
+    """The registry of the validation context, which ``load_spec`` sets and nested configs inherit.
+
+    Only a validation started without one (``MissingModalityConfig()`` in Python, like a top-level
+    ``load_spec`` without ``registry=``) uses the process-wide registry.
+    """
     context = info.context if info is not None else None
     if isinstance(context, dict) and context.get("registry") is not None:
         return context["registry"]
@@ -75,7 +80,8 @@ class ComponentSlot:
             value = {"type": value}
         if not isinstance(value, dict):
             raise PydanticCustomError(
-                "component_mapping", "expected a mapping with a 'type' key naming a {kind}", {"kind": self.kind}
+                "component_mapping", "expected a mapping with a 'type' key naming {kind}",
+                {"kind": f"{'an' if self.kind[0] in 'aeiou' else 'a'} {self.kind}"}
             )
         registry = registry_from(info)
         type_name = value.get("type")
