@@ -47,6 +47,18 @@ def unlabelled_rows(table: pd.DataFrame, column: str) -> np.ndarray:
     return np.array([is_empty_cell(v) for v in table[column].tolist()], dtype=bool)
 
 
+def is_label_list(value: Any) -> bool:
+    """True for a cell holding several labels (a list, tuple or array): multi-label data."""
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+def _multilabel_problem(column: str, count: int, row_kind: str = "row", rows: str | None = None) -> str:
+    where = f" ({rows})" if rows else ""
+    return (f"column '{column}' holds a list of labels in {count} {row_kind}(s){where}: multi-label data, which "
+            "single-label classification cannot use (multi-label training is not available yet). Set data.label "
+            "to a column with one label per row.")
+
+
 def format_rows(rows: Sequence[int], limit: int = 8) -> str:
     shown = ", ".join(str(r) for r in rows[:limit])
     return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
@@ -89,6 +101,9 @@ class LabelSet:
         if column not in table.columns:
             raise DataError(f"{where}: no label column '{column}'; columns are {', '.join(_user_columns(table))}. "
                             "Set data.label to the column that holds the labels.")
+        lists = sum(1 for v in table[column] if is_label_list(v))
+        if lists:
+            raise DataError(f"{where}: {_multilabel_problem(column, lists)}")
         values = sorted({label_text(v) for v in table[column] if not is_empty_cell(v)})
         if len(values) < 2:
             raise DataError(f"{where}: column '{column}' holds {len(values)} distinct label(s); a classifier "
@@ -102,7 +117,12 @@ class LabelSet:
             raise DataError(f"{where}: no label column '{column}'; columns are {', '.join(_user_columns(table))}")
         ids = np.empty(len(table), dtype=np.int64)
         empty, unknown = [], {}
-        for i, value in enumerate(table[column].tolist()):
+        values = table[column].tolist()
+        lists = sorted(row_numbers[i] for i, value in enumerate(values) if is_label_list(value))
+        if lists:
+            rows = f"{row_kind}s {format_rows(lists)}"
+            raise DataError(f"{where}: {_multilabel_problem(column, len(lists), row_kind, rows)}")
+        for i, value in enumerate(values):
             if is_empty_cell(value):
                 empty.append(row_numbers[i])
                 continue

@@ -117,7 +117,9 @@ def prepare_tables(data: DataSpec, tables: DatasetTables) -> PreparedTables:
         prepared[split] = without_unlabelled(prepared[split], label_column, names[split], tables.row_kind,
                                               data.unlabelled, notes, split)
     original = len(prepared["train"])
-    labels = tables.labels or _distinct_labels(prepared["train"], label_column)  # before splits and limits
+    # the source's label order belongs to its label column; another column's labels are found in the data
+    source_labels = tables.labels if tables.label_column in (None, label_column) else None
+    labels = source_labels or _distinct_labels(prepared["train"], label_column)  # before splits and limits
     for split, fraction in (("test", data.split.test), ("validation", data.split.validation)):
         if split not in prepared and fraction > 0:
             share = fraction * original / len(prepared["train"])  # fractions are of the original table

@@ -23,7 +23,8 @@ class DatasetTables:
         root: folder that relative image paths are resolved against.
         columns: default modality → column(s) mapping, used when the spec gives none.
         label_column: default label column.
-        labels: the label set in a meaningful order, when the source knows it.
+        labels: the labels of ``label_column`` in a meaningful order, when the source knows it (a spec that
+            picks another label column gets that column's labels instead).
         names: display names of the tables' sources (file names) for error messages.
         first_row: the number users see for a table's first data row (2 for CSV files: their line
             number, the header being line 1; 0 for DataFrames: the positional index).

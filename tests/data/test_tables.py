@@ -88,3 +88,11 @@ def test_columns_default_to_modality_names_and_errors_suggest(registry) -> None:
         resolve_columns(encoders, modalities, {"image": ["a", "b"]}, {}, ["a", "b", "text"], "train.csv")
     with pytest.raises(DataError, match="data.columns names audio"):
         resolve_columns(encoders, modalities, {"audio": "x"}, {}, ["image", "text", "x"], "train.csv")
+
+
+def test_the_source_label_order_is_used_only_for_the_source_label_column() -> None:
+    table = _table().assign(kind=lambda t: ["x" if i % 2 else "y" for i in range(len(t))])
+    own = prepare_tables(_spec(), DatasetTables(train=table, label_column="label", labels=["b", "a"]))
+    assert own.labels == ["b", "a"]  # the source's order (e.g. a ClassLabel's names), not sorted
+    other = prepare_tables(_spec(label="kind"), DatasetTables(train=table, label_column="label", labels=["b", "a"]))
+    assert other.labels == ["x", "y"]  # another column: its own labels
