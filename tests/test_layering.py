@@ -10,7 +10,7 @@ from pathlib import Path
 import mmfusion
 
 PACKAGE = Path(mmfusion.__file__).parent
-HEAVY = {"torchvision", "timm", "transformers"}
+HEAVY = {"torchvision", "timm", "transformers", "datasets"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -37,12 +37,12 @@ def _run(code: str) -> str:
 
 
 def test_cli_start_up_imports_no_torch() -> None:
-    out = _run("import sys, mmfusion.cli; print(sorted(m for m in ('torch', 'timm', 'transformers', 'torchvision') "
-               "if m in sys.modules))")
+    out = _run("import sys, mmfusion.cli; print(sorted(m for m in ('torch', 'timm', 'transformers', 'torchvision', "
+               "'datasets') if m in sys.modules))")
     assert out == "[]"
 
 
 def test_loading_plugins_imports_no_model_library() -> None:
     out = _run("import sys, mmfusion; r = mmfusion.get_registry(); assert r.names('encoder'); "
-               "print(sorted(m for m in ('timm', 'transformers', 'torchvision') if m in sys.modules))")
+               "print(sorted(m for m in ('timm', 'transformers', 'torchvision', 'datasets') if m in sys.modules))")
     assert out == "[]"

@@ -22,6 +22,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mmfusion.default_plugins.mlp_head",
     "mmfusion.default_plugins.csv_dataset",
     "mmfusion.default_plugins.easy_vqa_dataset",
+    "mmfusion.default_plugins.hf_datasets",
     "mmfusion.default_plugins.corruptions",
     "mmfusion.default_plugins.losses",
     "mmfusion.default_plugins.csv_logger",
