@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -58,7 +59,7 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
             check_output_file(path, option)
     predictor = Predictor(run_dir, device=device, batch_size=batch_size, backend=backend)
     if table is not None:
-        result = predictor.predict_table(table, top_k=top_k)
+        result = _without_image_bytes(predictor.predict_table(table, top_k=top_k))
         text_out = result.to_json(orient="records", indent=2) if fmt == "json" else result.to_csv(index=False)
         _emit(text_out, output)
         if output is not None:
@@ -84,6 +85,23 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
         probabilities = [prediction.probabilities[label] for label in predictor.labels]
         prediction_plot(picture, sample.get("text"), predictor.labels, probabilities, plot)
         click.echo(f"wrote {plot}", err=True)
+
+
+def _without_image_bytes(table: Any) -> Any:
+    """Image cells holding encoded bytes (Parquet, Hugging Face's {bytes, path} struct) shown by their path, or as
+    ``<image: N bytes>``: CSV would dump the bytes and JSON cannot hold them."""
+    from collections.abc import Mapping
+
+    def shown(cell: Any) -> Any:
+        if isinstance(cell, Mapping) and {"bytes", "path"} >= set(cell):
+            data = cell.get("bytes")
+            return cell.get("path") or (f"<image: {len(data)} bytes>" if isinstance(data, bytes) else None)
+        return f"<image: {len(cell)} bytes>" if isinstance(cell, (bytes, bytearray)) else cell
+
+    for column in table.columns:
+        if table[column].dtype == object:
+            table[column] = table[column].map(shown)
+    return table
 
 
 def _emit(text: str, output: Path | None) -> None:
