@@ -47,10 +47,10 @@ class HfSplits(BaseModel):
 
     train: str = Field("train", description="The dataset's split used for training.")
     validation: str | None = Field(
-        "auto", description="auto: the first of validation, valid, val, dev the dataset has (none: split off "
-        "train by data.split); null: always split off train.")
-    test: str | None = Field("auto", description="auto: the dataset's 'test' split if it has one; null: none "
-                             "(or split off train by data.split.test).")
+        "auto", description="auto: the first of validation, valid, val, dev the dataset has with labels (none: "
+        "split off train by data.split); null: always split off train.")
+    test: str | None = Field("auto", description="auto: the dataset's 'test' split if it has one with labels; "
+                             "null: none (or split off train by data.split.test).")
 
 
 class HfDatasetsConfig(DatasetConfig):
@@ -79,10 +79,13 @@ class HfDatasetsDataset(DatasetSource):
         local = Path(cfg.path).expanduser()
         shown = (local.name if local.exists() else cfg.path) + (f":{cfg.name}" if cfg.name else "")
         loaded = _load(datasets, cfg, local)
-        chosen = _choose_splits(loaded, cfg.splits, shown)
+        chosen, automatic = _choose_splits(loaded, cfg.splits, shown)
         tables = {role: _to_frame(datasets, dataset) for role, (_, dataset) in chosen.items()}
         features = chosen["train"][1].features
         label_column = _label_column(datasets, features)
+        for role in automatic & set(tables):  # a test split published without labels (all -1) is no test table
+            if label_column in tables[role].columns and tables[role][label_column].isna().all():
+                del tables[role], chosen[role]
         return DatasetTables(
             train=tables["train"], validation=tables.get("validation"), test=tables.get("test"),
             root=(local if local.is_dir() else local.parent).resolve() if local.exists() else None,
@@ -173,6 +176,10 @@ def _load_problem(exc: BaseException, cfg: HfDatasetsConfig, local: Path, where:
     detail = f"{type(exc).__name__}: {exc}"
     save = (f"`python -c \"import datasets; datasets.load_dataset('{cfg.path}'"
             + (f", '{cfg.name}'" if cfg.name else "") + ").save_to_disk('FOLDER')\"`")
+    if "scripts are no longer supported" in str(exc):
+        return (f"{where} is a loading script, which datasets 4 and later no longer run ({exc}). Use a copy in "
+                "Parquet or another data format (many Hub datasets have one at revision 'refs/convert/parquet'), "
+                "or install 'datasets<4' and set data.source.trust_remote_code: true")
     if local.exists():
         return f"cannot load {where} from {local.resolve()}: {detail}"
     if offline:
@@ -214,8 +221,8 @@ def _offline_mode(datasets: Any) -> Iterator[None]:
             setattr(module, name, value)
 
 
-def _choose_splits(loaded: Any, splits: HfSplits, shown: str) -> dict[str, tuple[str, Any]]:
-    """Table role (train / validation / test) → (the dataset's split name, its Dataset)."""
+def _choose_splits(loaded: Any, splits: HfSplits, shown: str) -> tuple[dict[str, tuple[str, Any]], set[str]]:
+    """Table role (train / validation / test) → (the dataset's split name, its Dataset); the roles chosen by auto."""
     if not hasattr(loaded, "keys"):  # one Dataset without splits: it is the training table
         asked = [f"{role}: {name}" for role, name in (("validation", splits.validation), ("test", splits.test))
                  if name not in (None, "auto")]
@@ -223,13 +230,14 @@ def _choose_splits(loaded: Any, splits: HfSplits, shown: str) -> dict[str, tuple
             raise DataError(f"data.source.splits asks for {', '.join(asked)}, but {shown} is a single dataset "
                             "without splits. Remove those keys (validation and test are then split off it, see "
                             "data.split).")
-        return {"train": (str(loaded.split) if loaded.split else "train", loaded)}
+        return {"train": (str(loaded.split) if loaded.split else "train", loaded)}, set()
     available = [str(name) for name in loaded.keys()]
-    chosen = {}
+    chosen, automatic = {}, set()
     for role in ("train", "validation", "test"):
         name = getattr(splits, role)
         if name == "auto":
             name = next((n for n in AUTO_SPLITS[role] if n in available), None)
+            automatic.add(role)
         if name is None:
             continue
         if name not in available:
@@ -238,7 +246,7 @@ def _choose_splits(loaded: Any, splits: HfSplits, shown: str) -> dict[str, tuple
             raise DataError(f"data.source.splits.{role}: {shown} has no split '{name}'; its splits are "
                             f"{', '.join(available)}. Name one of them{hint}.")
         chosen[role] = (name, loaded[name])
-    return chosen
+    return chosen, automatic
 
 
 def _class_label(datasets: Any, feature: Any) -> Any | None:

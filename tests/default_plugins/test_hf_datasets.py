@@ -101,6 +101,15 @@ def test_splits_are_chosen_or_left_out_and_a_missing_one_lists_what_exists(tmp_p
         _load(folder, splits={"train": "training"})
 
 
+def test_a_split_published_without_labels_is_used_only_when_named(tmp_path: Path) -> None:
+    unlabelled = _small(3).cast_column("answer", datasets.Value("int64")).map(lambda row: {"answer": -1})
+    unlabelled = unlabelled.cast_column("answer", datasets.ClassLabel(names=NAMES))
+    datasets.DatasetDict({"train": _small(4), "test": unlabelled}).save_to_disk(str(tmp_path / "saved"))
+    assert _load(tmp_path / "saved").test is None  # auto: a test split whose labels are all -1 is no test table
+    named = _load(tmp_path / "saved", splits={"test": "test"}).test
+    assert len(named) == 3 and named["answer"].isna().all()  # -1 is ClassLabel's "no label": an empty cell
+
+
 def test_a_saved_single_dataset_is_the_training_table(tmp_path: Path) -> None:
     _small(4).save_to_disk(str(tmp_path / "one"))
     tables = _load(tmp_path / "one")
@@ -115,6 +124,21 @@ def test_a_parquet_file_keeps_its_class_label_names(tmp_path: Path) -> None:
     _small(4).to_parquet(str(tmp_path / "data.parquet"))
     tables = _load(tmp_path / "data.parquet", cache_dir=str(tmp_path / "cache"))
     assert tables.train["answer"].tolist() == ["same", "different"] * 2 and tables.labels == NAMES
+
+
+def test_a_script_folder_or_a_damaged_folder_is_named(tmp_path: Path) -> None:
+    (tmp_path / "scripted").mkdir()
+    (tmp_path / "scripted" / "scripted.py").write_text("import datasets\n", encoding="utf-8")
+    if int(datasets.__version__.split(".")[0]) >= 4:
+        with pytest.raises(DataError, match="'.*scripted' is a loading script, which datasets 4 and later no longer "
+                                            "run"):
+            _load(tmp_path / "scripted")
+        with pytest.raises(DataError, match="trust_remote_code: datasets .* runs no loading scripts"):
+            _load(tmp_path / "scripted", trust_remote_code=True)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "dataset_dict.json").write_text('{"splits": ["train"]}', encoding="utf-8")
+    with pytest.raises(DataError, match=r"cannot read .*broken \(a folder written by save_to_disk\)"):
+        _load(tmp_path / "broken")
 
 
 def test_offline_a_hub_id_not_in_the_cache_names_it_and_touches_no_network(tmp_path: Path,
