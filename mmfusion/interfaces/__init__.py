@@ -1,5 +1,6 @@
-"""The contracts every component meets: configs, encoders, fusions, classifier heads, modalities, datasets.
+"""The contracts every component meets: configs, encoders, fusions, classifier heads, modalities, datasets,
+corruptions, and the training loop's losses, loggers and callbacks.
 
-Only :mod:`.config` and :mod:`.modality` are importable without torch; the rest are ``nn.Module``
-subclasses.
+:mod:`.config`, :mod:`.modality`, :mod:`.corruption`, :mod:`.logger` and :mod:`.callback` are importable
+without torch; encoders, fusions, heads and losses are ``nn.Module`` subclasses.
 """
