@@ -9,6 +9,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mmfusion.default_plugins.torchvision_resnet",
     "mmfusion.default_plugins.timm_image",
     "mmfusion.default_plugins.hf_text",
+    "mmfusion.default_plugins.hf_image",
     "mmfusion.default_plugins.concat",
     "mmfusion.default_plugins.attention",
     "mmfusion.default_plugins.missing_modality",

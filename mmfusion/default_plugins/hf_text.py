@@ -1,26 +1,30 @@
-"""Text encoder: BERT or any Hugging Face AutoModel, from a local folder, a package or the local HF cache."""
+"""Text encoder: any Hugging Face text model (BERT, MiniLM, ...) or the text tower of CLIP / SigLIP.
+
+From a local folder, a ``package:`` folder or a Hub id (downloaded into the Hugging Face cache unless offline).
+"""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
-import os
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 from torch import Tensor, nn
 
-from ..errors import WeightsError
+from ..errors import SpecError, WeightsError
 from ..hookspecs import hookimpl
 from ..interfaces.config import EncoderConfig
 from ..interfaces.encoder import Encoder, EncoderOutput
-from ..paths import SpecLocation, is_local_or_package, resolve_location
+from ..paths import SpecLocation
 from ..weights import load_weights_into
+from .hf_common import HFSource, apply_overrides, hf_source, hub_errors, hub_offline, quiet_loading
+from .hf_towers import require_single_or_known, submodule, tower_config, towers_for
+
+__all__ = ["HFTextConfig", "HFTextEncoder", "quiet_loading", "write_tiny_bert"]
 
 _EXAMPLE_WORDS = "the a red blue green small large circle square shape image shows is there what color".split()
 
@@ -28,8 +32,8 @@ _EXAMPLE_WORDS = "the a red blue green small large circle square shape image sho
 class HFTextConfig(EncoderConfig):
     type: Literal["hf_text"] = "hf_text"
     path: SpecLocation = Field(
-        description="A local Hugging Face model folder, 'package:pkg/folder', or a hub id already in the local "
-        "Hugging Face cache (never downloaded)."
+        description="A Hugging Face Hub id (e.g. bert-base-uncased, openai/clip-vit-base-patch32; downloaded into "
+        "the Hugging Face cache unless offline), a local model folder, or 'package:pkg/folder'."
     )
     pretrained: bool = Field(
         True, description="Load the weights in `path`; false builds the architecture from its config, randomly "
@@ -40,71 +44,33 @@ class HFTextConfig(EncoderConfig):
         description="Changes to the model config, e.g. {hidden_size: 768, num_hidden_layers: 12} (random init).",
     )
     tokenizer: SpecLocation | None = Field(None, description="Where the tokenizer comes from (default: path).")
-    pooling: Literal["cls", "mean"] = Field("cls", description="Pooled vector: first token, or masked mean.")
-    max_length: int = Field(128, ge=1, description="Longer texts are truncated; batches pad to their longest.")
+    pooling: Literal["cls", "mean"] = Field(
+        "cls", description="Pooled vector: the summary token ([CLS] for BERT-like models; for CLIP/SigLIP text "
+        "towers their text embedding), or the masked mean of the tokens."
+    )
+    max_length: int = Field(128, ge=1, description="Longer texts are truncated (at most the model's own limit, "
+                            "77 for CLIP); batches pad to their longest.")
+    projection: bool = Field(
+        False, description="CLIP/SigLIP text towers: pass pooled vector and tokens through the model's projection "
+        "into the space shared with the image tower (zero-shot aligned)."
+    )
 
-
-def resolve_hf_folder(location: str, *, what: str) -> str:
-    """A local folder for a spec location: a path, a package path, or a hub id in the local cache."""
-    if is_local_or_package(location):
-        return str(resolve_location(location, what=what))
-    from huggingface_hub import snapshot_download
-
-    try:
-        return snapshot_download(location, local_files_only=True)
-    except Exception:
-        raise WeightsError(
-            f"{what}: '{location}' is neither a local folder nor a model in the local Hugging Face cache "
-            f"({os.environ.get('HF_HOME', '~/.cache/huggingface')}); mmfusion never downloads at run time. "
-            f"On a machine with network access run `hf download {location}` and copy the cache here, or set "
-            "the path to a local model folder (config.json, weights, tokenizer files)."
-        ) from None
-
-
-_UNUSED_WEIGHTS = ("UNEXPECTED", "were not used when initializing")
-_REAL_PROBLEMS = ("MISSING", "MISMATCH", "newly initialized", "not initialized")
-
-
-class _UnusedWeightsFilter(logging.Filter):
-    """Drops transformers' report of checkpoint weights the model leaves unused (the pooler we build without);
-    a report of missing or mis-shaped weights still gets through."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        return not (any(k in text for k in _UNUSED_WEIGHTS) and not any(k in text for k in _REAL_PROBLEMS))
-
-
-@contextlib.contextmanager
-def quiet_loading() -> Iterator[None]:
-    """For this call only: no "weights not used (pooler)" report and no progress bars from transformers.
-
-    A library must not change its host's logging: the filter is removed and the progress-bar settings of
-    transformers and huggingface_hub are restored afterwards, whatever they were.
-    """
-    from huggingface_hub import utils as hub_utils
-    from transformers.utils import logging as hf_logging
-
-    loggers = [logging.getLogger(name) for name in ("transformers.modeling_utils", "transformers.utils.loading_report")]
-    unused = _UnusedWeightsFilter()
-    bars, hub_bars_off = hf_logging.is_progress_bar_enabled(), hub_utils.are_progress_bars_disabled()
-    for logger in loggers:
-        logger.addFilter(unused)
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        for logger in loggers:
-            logger.removeFilter(unused)
-        if bars:
-            hf_logging.enable_progress_bar()
-        if hub_bars_off:
-            hub_utils.disable_progress_bars()
-        else:
-            hub_utils.enable_progress_bars()
+    @model_serializer(mode="wrap")
+    def _omit_projection_when_off(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # specs written before `projection` existed keep their digests and feature-cache keys
+        data = handler(self)
+        if not self.projection:
+            data.pop("projection", None)
+        return data
 
 
 class HFTextEncoder(Encoder):
-    """A Hugging Face text model: token states ``[B, T, D]`` with their mask, pooled by CLS or mean."""
+    """A Hugging Face text model: token states ``[B, T, D]`` with their mask, pooled by summary token or mean.
+
+    CLIP and SigLIP checkpoints give their text tower: the summary token is CLIP's end-of-text state (its
+    text embedding before projection) or SigLIP's last position, and ``projection`` maps both the pooled
+    vector and the tokens into the space the image tower shares.
+    """
 
     name = "hf_text"
     Config = HFTextConfig
@@ -115,46 +81,84 @@ class HFTextEncoder(Encoder):
 
     def __init__(self, config: HFTextConfig) -> None:
         super().__init__(config)
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
+        from transformers import AutoConfig
 
-        folder = resolve_hf_folder(config.path, what="hf_text path")
-        model_config = AutoConfig.from_pretrained(folder, local_files_only=True, **config.config_overrides)
-        if config.pretrained:
-            try:
-                with quiet_loading():
-                    self.model = AutoModel.from_pretrained(folder, config=model_config, local_files_only=True,
-                                                           add_pooling_layer=False)
-            except TypeError:  # models without a pooler option
-                with quiet_loading():
-                    self.model = AutoModel.from_pretrained(folder, config=model_config, local_files_only=True)
-            except (OSError, ValueError, RuntimeError) as exc:
-                raise WeightsError(
-                    f"hf_text: cannot load pretrained weights from {folder}: {exc}. With config_overrides that "
-                    "change the architecture, set `pretrained: false` (random init)."
-                ) from None
-        else:
-            try:
-                self.model = AutoModel.from_config(model_config, add_pooling_layer=False)
-            except TypeError:
-                self.model = AutoModel.from_config(model_config)
-        self.weights_path: Path | None = Path(folder) if config.pretrained else None
+        source = hf_source(config.path, what="hf_text path")
+        with hub_errors(source.repo_id, what="hf_text path"), hub_offline():
+            model_config = AutoConfig.from_pretrained(source.name, local_files_only=source.local_files_only)
+        require_single_or_known(model_config, what="hf_text path", tower="text")
+        towers = towers_for(model_config)
+        if config.projection and towers is None:
+            raise SpecError(f"hf_text: projection: true needs a CLIP or SigLIP checkpoint (a text tower with a "
+                            f"projection into an image-text space); '{config.path}' is a {model_config.model_type} "
+                            "model. Remove `projection`.")
+        text_config = apply_overrides(tower_config(model_config, towers, "text"), config.config_overrides,
+                                      what="hf_text config_overrides")
+        self.model = self._load_model(source, text_config, towers)
+        self.weights_path: Path | None = source.folder if config.pretrained else None
         if config.weights is not None:
             self.weights_path = load_weights_into(self.model, config.weights, what="hf_text weights")
-        tokenizer_folder = resolve_hf_folder(config.tokenizer, what="hf_text tokenizer") if config.tokenizer else folder
-        self.tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder, local_files_only=True)
+        self.tokenizer = self._load_tokenizer(hf_source(config.tokenizer, what="hf_text tokenizer")
+                                              if config.tokenizer else source)
         self.pad_id = int(self.tokenizer.pad_token_id or 0)
-        self.output_dim = int(model_config.hidden_size)
+        self.max_length = _max_length(config.max_length, self.tokenizer, text_config)
+        # how the pooled vector is read: "first" token, "last" position (SigLIP) or the model's own ("model")
+        self._summary = "first" if towers is None else ("last" if towers.pads_to_max_length else "model")
+        self._pads_to_max_length = towers is not None and towers.pads_to_max_length
+        self._project: nn.Module | None = None
+        if config.projection:  # CLIP's text_projection, SigLIP's head
+            self._project = submodule(self.model, "text_projection") or submodule(self.model, "head")
+        self.output_dim = int(self._project.out_features if self._project is not None else text_config.hidden_size)
         self.provides_tokens = True
+
+    def _load_model(self, source: HFSource, text_config: Any, towers: Any) -> nn.Module:
+        from transformers import AutoModel
+
+        model_class = towers.text_class(self.config.projection) if towers is not None else AutoModel
+        # a plain model is built without its pooler (pooling reads the token states); towers keep theirs
+        options = {} if towers is not None else {"add_pooling_layer": False}
+        if not self.config.pretrained:
+            build = model_class if towers is not None else AutoModel.from_config
+            try:
+                return build(text_config, **options)
+            except TypeError:  # models without a pooler option
+                return build(text_config)
+        try:
+            with hub_errors(source.repo_id, what="hf_text path"), hub_offline(), quiet_loading():
+                try:
+                    return model_class.from_pretrained(source.name, config=text_config,
+                                                       local_files_only=source.local_files_only, **options)
+                except TypeError:
+                    return model_class.from_pretrained(source.name, config=text_config,
+                                                       local_files_only=source.local_files_only)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise WeightsError(
+                f"hf_text: cannot load pretrained weights from {source.name}: {exc}. With config_overrides that "
+                "change the architecture, set `pretrained: false` (random init)."
+            ) from None
+
+    def _load_tokenizer(self, source: HFSource) -> Any:
+        from transformers import AutoTokenizer
+
+        try:
+            with hub_errors(source.repo_id, what="hf_text tokenizer"), hub_offline():
+                return AutoTokenizer.from_pretrained(source.name, local_files_only=source.local_files_only)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise WeightsError(f"hf_text: cannot load a tokenizer from {source.name}: {exc}. Set `tokenizer:` to a "
+                               "folder or Hub id that has the tokenizer files.") from None
 
     def preprocess(self, value: Any, *, train: bool = False) -> dict[str, Tensor]:
         return self.preprocess_batch([value])[0]
 
     def preprocess_batch(self, values: Sequence[Any], *, train: bool = False) -> list[dict[str, Tensor]]:
-        encoded = self.tokenizer([str(v) for v in values], truncation=True, max_length=self.config.max_length)
+        encoded = self.tokenizer([str(v) for v in values], truncation=True, max_length=self.max_length)
         return [{"input_ids": torch.tensor(ids, dtype=torch.long)} for ids in encoded["input_ids"]]
 
     def collate(self, items: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
-        length = max(int(item["input_ids"].numel()) for item in items)
+        longest = max(int(item["input_ids"].numel()) for item in items)
+        # SigLIP pools its last position: every batch padded to the length it was trained with, so that a
+        # text's output does not depend on the longest text beside it
+        length = self.max_length if self._pads_to_max_length else longest
         ids = torch.full((len(items), length), self.pad_id, dtype=torch.long)
         mask = torch.zeros((len(items), length), dtype=torch.long)
         for row, item in enumerate(items):
@@ -171,18 +175,32 @@ class HFTextEncoder(Encoder):
 
     def forward(self, inputs: dict[str, Tensor]) -> EncoderOutput:
         mask = inputs["attention_mask"]
-        hidden = self.model(input_ids=inputs["input_ids"], attention_mask=mask).last_hidden_state
-        if self.config.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            weights = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-        return EncoderOutput(pooled, hidden, mask.bool())
+        # SigLIP was trained attending over its padding too (its processor passes no mask)
+        model_mask = torch.ones_like(mask) if self._pads_to_max_length else mask
+        out = self.model(input_ids=inputs["input_ids"], attention_mask=model_mask)
+        hidden = out.last_hidden_state
+        tokens = self._project(hidden) if self._project is not None else hidden
+        if self.config.pooling == "mean":
+            weights = mask.unsqueeze(-1).to(tokens.dtype)
+            pooled = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        elif self._summary == "first":
+            pooled = tokens[:, 0]
+        elif self._summary == "last":
+            pooled = tokens[:, -1]
+        else:  # CLIP: the end-of-text state, found by the model itself
+            pooled = out.text_embeds if self.config.projection else out.pooler_output
+        return EncoderOutput(pooled, tokens, mask.bool())
 
     @classmethod
     def conformance_configs(cls, workdir: Path) -> list[HFTextConfig]:
+        from .hf_image import write_tiny_vision_model
+
         folder = write_tiny_bert(workdir / "tiny-bert")
-        return [HFTextConfig(path=str(folder), pooling="cls"), HFTextConfig(path=str(folder), pooling="mean")]
+        clip = write_tiny_vision_model(workdir / "tiny-clip", "clip")
+        siglip = write_tiny_vision_model(workdir / "tiny-siglip", "siglip")
+        return [HFTextConfig(path=str(folder), pooling="cls"), HFTextConfig(path=str(folder), pooling="mean"),
+                HFTextConfig(path=str(clip), projection=True),
+                HFTextConfig(path=str(siglip), tokenizer=str(folder), projection=True)]
 
 
 def write_tiny_bert(folder: str | Path, *, hidden_size: int = 32, layers: int = 2) -> Path:
@@ -207,6 +225,14 @@ def write_tiny_bert(folder: str | Path, *, hidden_size: int = 32, layers: int = 
     with quiet_loading():
         BertModel(config, add_pooling_layer=False).save_pretrained(folder)
     return folder
+
+
+def _max_length(asked: int, tokenizer: Any, text_config: Any) -> int:
+    """``max_length`` within what the model can read: its position embeddings and its tokenizer's limit."""
+    limits = [asked, getattr(text_config, "max_position_embeddings", None)]
+    model_max = getattr(tokenizer, "model_max_length", None)
+    limits.append(model_max if isinstance(model_max, int) and model_max < 1_000_000 else None)
+    return min(int(x) for x in limits if x)
 
 
 @hookimpl

@@ -15,6 +15,7 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
+from ..errors import PluginError
 from ..interfaces.config import EncoderConfig
 from ..interfaces.encoder import Encoder
 
@@ -22,7 +23,10 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: what a model's data config falls back to for keys it does not give
 DEFAULTS: dict[str, Any] = {"image_size": 224, "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "crop_pct": 0.875,
-                            "interpolation": "bilinear"}
+                            "interpolation": "bilinear", "resize": "shorter_side"}
+#: how the picture reaches ``image_size / crop_pct`` before the centre crop: keeping its aspect ratio (timm,
+#: torchvision) or stretched to a square, as many Hugging Face image processors do (ViT, SigLIP)
+RESIZE_MODES = ("shorter_side", "square")
 
 
 class ImageEncoderConfig(EncoderConfig):
@@ -54,11 +58,13 @@ class ImageTransforms:
     interpolation: str
     eval: Any
     train: Any
+    resize: str = "shorter_side"
 
 
 def image_transforms(config: ImageEncoderConfig, defaults: Mapping[str, Any] | None = None) -> ImageTransforms:
     """Build the transforms for ``config``, whose unset options take ``defaults`` (the model's data config:
-    ``image_size``, ``mean``, ``std``, ``crop_pct``, ``interpolation``), then ImageNet's usual values."""
+    ``image_size``, ``mean``, ``std``, ``crop_pct``, ``interpolation``, and ``resize``, one of
+    :data:`RESIZE_MODES`), then ImageNet's usual values."""
     from torchvision.transforms import v2 as T
 
     base = {**DEFAULTS, **(defaults or {})}
@@ -67,15 +73,21 @@ def image_transforms(config: ImageEncoderConfig, defaults: Mapping[str, Any] | N
     std = tuple(config.std or base["std"])
     crop_pct = float(config.crop_pct or base["crop_pct"])
     mode = getattr(T.InterpolationMode, str(config.interpolation or base["interpolation"]).upper())
+    resize = str(base["resize"])
+    if resize not in RESIZE_MODES:
+        raise PluginError(f"an image encoder asked for resize {resize!r}; the modes are {', '.join(RESIZE_MODES)}")
     tail = [T.ToImage(), T.ToDtype(torch.float32, scale=True), T.Normalize(mean, std)]
+    side = int(round(size / crop_pct))
     eval_transform = T.Compose(
-        [T.Resize(int(round(size / crop_pct)), interpolation=mode, antialias=True), T.CenterCrop(size), *tail]
+        [T.Resize(side if resize == "shorter_side" else (side, side), interpolation=mode, antialias=True),
+         T.CenterCrop(size), *tail]
     )
     train_transform = T.Compose(
         [T.RandomResizedCrop(size, scale=(0.6, 1.0), interpolation=mode, antialias=True), T.RandomHorizontalFlip(),
          *tail]
     ) if config.augment else eval_transform
-    return ImageTransforms(size, mean, std, crop_pct, mode.value, eval_transform, train_transform)  # type: ignore
+    return ImageTransforms(size, mean, std, crop_pct, mode.value, eval_transform, train_transform,  # type: ignore
+                           resize)
 
 
 class ImageEncoder(Encoder):
@@ -93,12 +105,14 @@ class ImageEncoder(Encoder):
         """Build eval and train transforms from the model's data config, overridden by the spec.
 
         Args:
-            defaults: the model's own ``image_size``, ``mean``, ``std``, ``crop_pct``, ``interpolation``;
-                missing keys take ImageNet's usual values (224, ImageNet statistics, 0.875, bilinear).
+            defaults: the model's own ``image_size``, ``mean``, ``std``, ``crop_pct``, ``interpolation`` and
+                ``resize`` (``shorter_side`` or ``square``); missing keys take ImageNet's usual values (224,
+                ImageNet statistics, 0.875, bilinear, shorter side).
         """
         transforms = image_transforms(self.config, defaults)
         self.image_size, self.mean, self.std = transforms.image_size, transforms.mean, transforms.std
         self.crop_pct, self.interpolation = transforms.crop_pct, transforms.interpolation
+        self.resize = transforms.resize
         self.eval_transform, self.train_transform = transforms.eval, transforms.train
 
     def preprocess(self, value: Any, *, train: bool = False) -> dict[str, Tensor]:
@@ -120,10 +134,13 @@ class ImageEncoder(Encoder):
 
     def preprocessing(self) -> dict[str, Any]:
         """The preprocessing in effect, for summaries and exported models."""
+        resize = getattr(self, "resize", "shorter_side")
+        first = ("resize the shorter side to round(image_size / crop_pct)" if resize == "shorter_side" else
+                 "resize to a square of round(image_size / crop_pct) on each side (aspect ratio not kept)")
         return {"image_size": self.image_size, "mean": list(self.mean), "std": list(self.std),
-                "crop_pct": self.crop_pct, "interpolation": self.interpolation,
-                "steps": "RGB; resize the shorter side to round(image_size / crop_pct) with this interpolation "
-                         "(antialiased); center-crop image_size; scale to [0, 1]; (x - mean) / std; NCHW"}
+                "crop_pct": self.crop_pct, "interpolation": self.interpolation, "resize": resize,
+                "steps": f"RGB; {first} with this interpolation (antialiased); center-crop image_size; scale to "
+                         "[0, 1]; (x - mean) / std; NCHW"}
 
 
 def grid_to_tokens(features: Tensor) -> Tensor:

@@ -8,41 +8,97 @@ from typing import Any, Literal
 from pydantic import Field
 from torch import Tensor, nn
 
-from ..errors import SpecError, WeightsError, did_you_mean
+from ..errors import MMFusionError, SpecError, WeightsError, did_you_mean
 from ..hookspecs import hookimpl
 from ..interfaces.encoder import EncoderOutput
+from ..offline import offline_variable
 from ..weights import load_weights_into
 from .image_common import ImageEncoder, ImageEncoderConfig, grid_to_tokens
 
 
 class TimmConfig(ImageEncoderConfig):
     type: Literal["timm"] = "timm"
-    model_name: str = Field(description="Any name from `timm.list_models()`, e.g. tf_efficientnet_lite0.")
+    model_name: str = Field(description="Any name from `timm.list_models()`, e.g. tf_efficientnet_lite0, or with "
+                            "a pretrained tag, e.g. resnet18.a1_in1k.")
     pretrained: bool = Field(
-        False, description="timm's pretrained weights, only if already in the local Hugging Face cache."
+        False, description="timm's pretrained weights, downloaded by timm into the Hugging Face cache on first use "
+        "(offline: only from the cache)."
     )
     tokens: bool = Field(True, description="Return the feature grid / patch tokens (for attention fusion).")
     model_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra timm.create_model arguments.")
 
 
-def _cached_pretrained_file(timm: Any, model_name: str) -> str:
-    """Path of the model's pretrained weights in the local HF cache, or a WeightsError saying how to add them."""
+_HUB_FILES = ("model.safetensors", "open_clip_model.safetensors", "open_clip_pytorch_model.bin", "pytorch_model.bin")
+_INSTEAD = "set `weights:` to a local file (any .safetensors/.pth state dict for this architecture)"
+
+
+def _sources(timm: Any, model_name: str) -> tuple[str | None, str | None, str | None]:
+    """Where timm gets the model's pretrained weights: (Hub id with any @revision, its file name, URL)."""
     cfg = timm.models.get_pretrained_cfg(model_name)
-    hub_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    if cfg is None:
+        return None, None, None
+    return getattr(cfg, "hf_hub_id", None) or None, getattr(cfg, "hf_hub_filename", None), cfg.url or None
+
+
+def _cached_pretrained_file(timm: Any, model_name: str) -> str | None:
+    """The model's pretrained weights file in timm's caches (Hugging Face, then torch hub), without network."""
+    hub_id, filename, url = _sources(timm, model_name)
     if hub_id:
         from huggingface_hub import try_to_load_from_cache
 
-        for filename in ("model.safetensors", "open_clip_pytorch_model.bin", "pytorch_model.bin"):
-            found = try_to_load_from_cache(hub_id, filename)
+        repo, _, revision = hub_id.partition("@")
+        for name in (filename,) if filename else _HUB_FILES:
+            found = try_to_load_from_cache(repo, name, revision=revision or None)
             if isinstance(found, str):
                 return found
-    where = f"the Hugging Face repo {hub_id}" if hub_id else "timm's model hub"
-    raise WeightsError(
-        f"pretrained: true asks for timm '{model_name}' weights from {where}, which are not in the local cache; "
-        f"mmfusion never downloads at run time. On a machine with network access run "
-        f"`hf download {hub_id or model_name}` and copy the Hugging Face cache here, or set `weights:` to a "
-        f"local file (any .safetensors/.pth state dict for this architecture)."
+    if url:
+        cached = _torch_hub_path(url)
+        if cached.is_file():
+            return str(cached)
+    return None
+
+
+def _torch_hub_path(url: str) -> Path:
+    from urllib.parse import urlparse
+
+    import torch
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+
+
+def _offline_problem(timm: Any, model_name: str, variable: str) -> WeightsError:
+    hub_id, _, url = _sources(timm, model_name)
+    if hub_id:
+        where, fetch = f"the Hugging Face repo {hub_id}", (f"run `hf download {hub_id.partition('@')[0]}` and copy "
+                                                           "the Hugging Face cache here")
+    elif url:
+        where, fetch = url, f"download {url} and put it at {_torch_hub_path(url)}"
+    else:
+        return WeightsError(f"timm has no pretrained weights for '{model_name}'; remove `pretrained: true` or "
+                            f"{_INSTEAD}")
+    return WeightsError(
+        f"pretrained: true asks for timm '{model_name}' weights from {where}, which are not in the local cache, "
+        f"and offline mode is on ({variable}=1), so nothing is downloaded. Run once with network access (without "
+        f"{variable}) to download them, or on a machine with network access {fetch}, or {_INSTEAD}."
     )
+
+
+def _pretrained_problem(exc: Exception, timm: Any, model_name: str) -> WeightsError:
+    """One error, naming the model and where its weights come from, for pretrained weights timm failed to load."""
+    from .hf_common import hub_problem, is_hub_failure
+
+    hub_id, _, url = _sources(timm, model_name)
+    what = f"timm '{model_name}' pretrained weights"
+    if hub_id is None and url is None:
+        return WeightsError(f"timm has no pretrained weights for '{model_name}'; remove `pretrained: true` or "
+                            f"{_INSTEAD}")
+    if hub_id and is_hub_failure(exc):
+        return hub_problem(exc, hub_id.partition("@")[0], what=what, instead=_INSTEAD)
+    if url and not hub_id and isinstance(exc, OSError):  # urllib's URLError and HTTPError
+        return WeightsError(f"{what}: downloading {url} failed ({type(exc).__name__}: {exc}). Check the network; "
+                            f"or, to work without it, put the file at {_torch_hub_path(url)}, or {_INSTEAD}.")
+    return WeightsError(f"{what}: cannot load them ({type(exc).__name__}: {exc}). If model_kwargs change the "
+                        f"architecture, the pretrained weights cannot fit it: remove `pretrained: true` or {_INSTEAD}.")
 
 
 class TimmEncoder(ImageEncoder):
@@ -64,12 +120,22 @@ class TimmEncoder(ImageEncoder):
             )
         kwargs = dict(config.model_kwargs)
         self.weights_path: Path | None = None
-        if config.pretrained and config.weights is None:
-            kwargs["pretrained_cfg_overlay"] = {"file": _cached_pretrained_file(timm, config.model_name)}
-            self.weights_path = Path(kwargs["pretrained_cfg_overlay"]["file"])
-        net = timm.create_model(
-            config.model_name, pretrained=config.pretrained and config.weights is None, num_classes=0, **kwargs
-        )
+        pretrained = config.pretrained and config.weights is None
+        variable = offline_variable()
+        if pretrained and variable is not None:  # offline: the cached file, handed to timm as a local file
+            cached = _cached_pretrained_file(timm, config.model_name)
+            if cached is None:
+                raise _offline_problem(timm, config.model_name, variable)
+            kwargs["pretrained_cfg_overlay"] = {"file": cached}
+        try:  # online, timm downloads into its caches itself, as it does for its own users
+            net = timm.create_model(config.model_name, pretrained=pretrained, num_classes=0, **kwargs)
+        except Exception as exc:
+            if not pretrained or isinstance(exc, TypeError | MMFusionError):  # TypeError: a wrong model_kwargs key
+                raise
+            raise _pretrained_problem(exc, timm, config.model_name) from None
+        if pretrained:
+            hub_id, _, url = _sources(timm, config.model_name)
+            self.weights_path = Path(_cached_pretrained_file(timm, config.model_name) or hub_id or url or "")
         if config.weights is not None:
             self.weights_path = load_weights_into(net, config.weights, what=f"timm {config.model_name} weights")
         self.net = net

@@ -1,9 +1,14 @@
-"""Image encoder: torchvision ResNet (18/34/50/101/152); the layer-4 grid cells are its tokens."""
+"""Image encoder: torchvision ResNet (18/34/50/101/152); the layer-4 grid cells are its tokens.
+
+ImageNet weights (`pretrained: true`) load as torchvision loads them: through the torch hub cache.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlparse
 
 import torch
 from pydantic import Field
@@ -12,6 +17,7 @@ from torch import Tensor, nn
 from ..errors import WeightsError
 from ..hookspecs import hookimpl
 from ..interfaces.encoder import EncoderOutput
+from ..offline import offline_variable
 from ..weights import load_weights_into
 from .image_common import IMAGENET_MEAN, IMAGENET_STD, ImageEncoder, ImageEncoderConfig, grid_to_tokens
 
@@ -20,24 +26,41 @@ class TorchvisionResNetConfig(ImageEncoderConfig):
     type: Literal["torchvision_resnet"] = "torchvision_resnet"
     arch: Literal["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"] = "resnet50"
     pretrained: bool = Field(
-        False, description="torchvision's ImageNet weights, only if already in the local torch hub cache."
+        False, description="torchvision's ImageNet weights, downloaded by torchvision into the torch hub cache "
+        "($TORCH_HOME/hub/checkpoints) on first use (offline: only from the cache)."
     )
     tokens: bool = Field(True, description="Return the final feature grid as tokens (for attention fusion).")
 
 
-def _cached_torchvision_weights(arch: str) -> Path:
+def _imagenet_state_dict(arch: str) -> tuple[dict[str, Tensor], Path]:
+    """torchvision's default ImageNet weights for ``arch``, as torchvision loads them: from the torch hub cache,
+    downloaded there (hash-checked) first unless offline. Returns the state dict and the cached file.
+
+    Raises:
+        WeightsError: offline without the cached file, or the download failed; the message says what to do.
+    """
     import torchvision
 
     weights = torchvision.models.get_model_weights(arch).DEFAULT
-    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
-    if not path.is_file():
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
+    instead = ("set `weights:` to a local weights file, or use `pretrained: false` for random initialisation")
+    variable = offline_variable()
+    if variable is not None and not path.is_file():
         raise WeightsError(
-            f"pretrained: true asks for torchvision's {arch} ImageNet weights, which are not in the local cache "
-            f"({path}); mmfusion never downloads at run time. Download {weights.url} on a machine with network "
-            f"access and put it at that path, or set `weights:` to a local weights file, or use "
-            "`pretrained: false` for random initialisation."
+            f"pretrained: true asks for torchvision's {arch} ImageNet weights, which are not in the torch hub cache "
+            f"({path}), and offline mode is on ({variable}=1), so nothing is downloaded. Run once with network "
+            f"access (without {variable}), or download {weights.url} on a machine with network access and put it "
+            f"at that path, or {instead}."
         )
-    return path
+    try:
+        state = weights.get_state_dict(progress=sys.stderr.isatty(), check_hash=True)
+    except (OSError, RuntimeError) as exc:  # URLError/HTTPError (no network, 404), a hash mismatch, a bad file
+        raise WeightsError(
+            f"pretrained: true asks for torchvision's {arch} ImageNet weights, and getting {weights.url} into the "
+            f"torch hub cache ({path}) failed: {type(exc).__name__}: {exc}. Check the network (or proxy); to work "
+            f"without it, put that file at that path and set MMFUSION_OFFLINE=1, or {instead}."
+        ) from None
+    return state, path
 
 
 class TorchvisionResNetEncoder(ImageEncoder):
@@ -53,15 +76,18 @@ class TorchvisionResNetEncoder(ImageEncoder):
         import torchvision
 
         net = torchvision.models.get_model(config.arch, weights=None)
+        self.weights_path: Path | None = None
+        if config.pretrained and config.weights is None:
+            state, self.weights_path = _imagenet_state_dict(config.arch)
+            try:
+                net.load_state_dict(state)  # torchvision's own file for this very architecture: names match
+            except RuntimeError as exc:
+                raise WeightsError(f"torchvision {config.arch} weights: {self.weights_path} does not fit the model "
+                                   f"({str(exc).splitlines()[0]}); delete it to download it again") from None
         self.output_dim = int(net.fc.in_features)
         net.fc = torch.nn.Identity()
-        self.weights_path: Path | None = None
         if config.weights is not None:
             self.weights_path = load_weights_into(net, config.weights, what=f"torchvision {config.arch} weights")
-        elif config.pretrained:
-            self.weights_path = load_weights_into(
-                net, str(_cached_torchvision_weights(config.arch)), what=f"torchvision {config.arch} weights"
-            )
         self.net = net
         self.provides_tokens = config.tokens
         self.setup_transform(

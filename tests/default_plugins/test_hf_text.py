@@ -1,4 +1,4 @@
-"""hf_text encoder: real MiniLM from a package, pooling, padding masks, offline-only hub ids."""
+"""hf_text encoder: real MiniLM from a package, pooling, padding masks, CLIP/SigLIP text towers, offline hub ids."""
 
 from __future__ import annotations
 
@@ -48,14 +48,15 @@ def test_random_init_with_config_overrides(tiny_bert: Path) -> None:
     assert encoder.output_dim == 48
 
 
-def test_uncached_hub_id_fails_with_instructions(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_offline_an_uncached_hub_id_fails_with_instructions(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import huggingface_hub.constants as hf_constants
 
-    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path))  # the suite runs with HF_HUB_OFFLINE=1
     with pytest.raises(WeightsError) as info:
         HFTextEncoder(HFTextConfig(path="bert-base-uncased"))
     message = str(info.value)
-    assert "never downloads" in message and "hf download bert-base-uncased" in message
+    assert "'bert-base-uncased'" in message and "offline mode is on" in message and "nothing is downloaded" in message
+    assert "hf download bert-base-uncased" in message and "local model folder" in message
 
 
 def test_missing_package_is_named() -> None:

@@ -1,4 +1,4 @@
-"""timm encoder: real EfficientNet-Lite0 weights from a package, tokens, offline-only pretrained."""
+"""timm encoder: real EfficientNet-Lite0 weights from a package, tokens, offline pretrained (downloads: test_downloads)."""
 
 from __future__ import annotations
 
@@ -46,14 +46,36 @@ def test_unknown_model_name_suggests() -> None:
         TimmEncoder(TimmConfig(model_name="resnet_18"))
 
 
-def test_pretrained_without_local_cache_says_how_to_supply_weights(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_offline_pretrained_without_local_cache_says_how_to_supply_weights(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     import huggingface_hub.constants as hf_constants
 
-    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path))  # the suite runs with HF_HUB_OFFLINE=1
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(WeightsError) as info:
         TimmEncoder(TimmConfig(model_name="resnet18", pretrained=True))
     message = str(info.value)
-    assert "never downloads" in message and "hf download" in message and "weights:" in message
+    assert "'resnet18'" in message and "offline mode is on" in message and "nothing is downloaded" in message
+    assert "hf download timm/resnet18.a1_in1k" in message and "weights:" in message
+
+
+def test_offline_pretrained_uses_the_cached_file(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A file in the Hugging Face cache where timm would download it is used without the network."""
+    import huggingface_hub.constants as hf_constants
+    import timm
+    from safetensors.torch import save_file
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("MMFUSION_OFFLINE", "1")
+    torch.manual_seed(4)
+    source = timm.create_model("test_efficientnet")
+    snapshot = tmp_path / "models--timm--test_efficientnet.r160_in1k" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot.parents[1] / "refs").mkdir()
+    (snapshot.parents[1] / "refs" / "main").write_text("0" * 40)
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, str(snapshot / "model.safetensors"))
+    encoder = TimmEncoder(TimmConfig(model_name="test_efficientnet", pretrained=True))
+    assert torch.equal(encoder.net.conv_stem.weight, source.conv_stem.weight)
+    assert encoder.weights_path == snapshot / "model.safetensors" and encoder.pretrained
 
 
 def test_weights_that_do_not_fit_fail_clearly(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""torchvision ResNet encoder: architectures, grid tokens, local weights, no downloads."""
+"""torchvision ResNet encoder: architectures, grid tokens, local weights, offline cache (downloads: test_downloads)."""
 
 from __future__ import annotations
 
@@ -48,9 +48,26 @@ def test_local_weights_file_loads(tmp_path: Path, suffix: str) -> None:
     assert encoder.weights_path == path
 
 
-def test_pretrained_without_cache_fails_with_instructions(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_offline_pretrained_without_cache_fails_with_instructions(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("MMFUSION_OFFLINE", "1")
     with pytest.raises(WeightsError) as info:
         TorchvisionResNetEncoder(TorchvisionResNetConfig(arch="resnet18", pretrained=True))
     message = str(info.value)
-    assert "never downloads" in message and str(tmp_path) in message and "weights:" in message
+    assert "offline mode is on (MMFUSION_OFFLINE=1)" in message and "nothing is downloaded" in message
+    assert str(tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth") in message and "weights:" in message
+
+
+def test_offline_pretrained_uses_the_torch_hub_cache(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import torchvision
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setenv("MMFUSION_OFFLINE", "1")
+    torch.manual_seed(5)
+    source = torchvision.models.resnet18()
+    cached = tmp_path / "hub" / "checkpoints" / "resnet18-f37072fd.pth"
+    cached.parent.mkdir(parents=True)
+    torch.save(source.state_dict(), cached)  # where torchvision itself downloads it to
+    encoder = TorchvisionResNetEncoder(TorchvisionResNetConfig(arch="resnet18", pretrained=True))
+    assert torch.equal(encoder.net.layer4[1].conv2.weight, source.layer4[1].conv2.weight)
+    assert encoder.weights_path == cached and encoder.pretrained

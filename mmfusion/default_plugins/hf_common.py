@@ -1,0 +1,225 @@
+"""Loading Hugging Face models the way transformers does: a local folder, a ``package:`` folder or a Hub id.
+
+A Hub id downloads into the Hugging Face cache (``HF_HOME``) on first use and is read from there afterwards,
+as with ``AutoModel.from_pretrained`` alone. In offline mode (:mod:`mmfusion.offline`) only the cache is
+read. Every failure (a wrong id, a missing file, no network, offline without a cached copy) becomes one
+:class:`~mmfusion.errors.WeightsError` that names the id and says what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import SpecError, WeightsError, did_you_mean
+from ..offline import offline_variable
+from ..paths import PACKAGE_PREFIX, resolve_location
+
+
+@dataclass(frozen=True)
+class HFSource:
+    """Where a model comes from: ``name`` is what ``from_pretrained`` gets (a folder path or a Hub id)."""
+
+    name: str
+    repo_id: str | None  # None for local folders
+    folder: Path | None  # the local folder, or the cached snapshot holding the Hub id's config.json
+
+    @property
+    def local_files_only(self) -> bool:
+        """Whether transformers must stay off the network: local folders, or any Hub id in offline mode."""
+        return self.repo_id is None or offline_variable() is not None
+
+
+def _looks_like_path(location: str) -> bool:
+    """A location no Hub id can be (ids are ``name`` or ``user/name``): it was meant as a local path."""
+    return (location.startswith((".", "/", "~", "\\")) or location.count("/") > 1 or "\\" in location
+            or location.endswith((".json", ".safetensors", ".bin", ".pth")))
+
+
+def hf_source(location: str, *, what: str) -> HFSource:
+    """Resolve a spec location; a Hub id's config.json is fetched (or found in the cache) now, so that a
+    wrong id, no network or offline mode fails here, with a message naming the id.
+
+    Raises:
+        WeightsError: the location is neither an existing path nor a usable Hub id.
+    """
+    if location.startswith(PACKAGE_PREFIX) or Path(location).expanduser().exists():
+        folder = resolve_location(location, what=what)
+        return HFSource(str(folder), None, folder)
+    if _looks_like_path(location):
+        raise WeightsError(f"{what}: '{location}' does not exist (looked at {Path(location).expanduser().resolve()}) "
+                           "and is not a Hugging Face Hub id (user/name)")
+    from huggingface_hub import hf_hub_download
+
+    with hub_errors(location, what=what):
+        with hub_offline():
+            config_file = hf_hub_download(location, "config.json", local_files_only=offline_variable() is not None)
+    return HFSource(location, location, Path(config_file).parent)
+
+
+@contextlib.contextmanager
+def hub_offline() -> Iterator[None]:
+    """While loading, keep huggingface_hub itself offline when mmfusion's switch says so.
+
+    huggingface_hub reads HF_HUB_OFFLINE once, at import, and does not know MMFUSION_OFFLINE, so a call made
+    deep inside transformers or timm could still try the network; its switch is set for the call, then restored.
+    """
+    if offline_variable() is None:
+        yield
+        return
+    from huggingface_hub import constants
+
+    saved = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and not any(current is s for s in seen):
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def _kinds(exc: BaseException) -> set[str]:
+    """Class names (with their bases) along the exception's cause chain: transformers wraps Hub errors in
+    OSError, raised ``from`` the huggingface_hub error that says what happened."""
+    return {cls.__name__ for e in _chain(exc) for cls in type(e).__mro__}
+
+
+def _detail(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def hub_problem(exc: BaseException, repo_id: str, *, what: str,
+                instead: str = "set the path to a local model folder or a 'package:' folder") -> WeightsError:
+    """One error for a failed Hub load, by what went wrong, naming ``repo_id`` and what to do.
+
+    Args:
+        instead: the local alternative to suggest (the option the spec can set instead of a download).
+    """
+    from huggingface_hub import constants
+
+    kinds = _kinds(exc)
+    detail = _detail(_chain(exc)[-1])
+    cache, endpoint = constants.HF_HUB_CACHE, constants.ENDPOINT
+    supply = (f"download it once where there is network (a run without offline mode, or `hf download {repo_id}`) "
+              f"and copy the Hugging Face cache ({cache}) here, or {instead}")
+    variable = offline_variable()
+    if variable is not None and kinds & {"LocalEntryNotFoundError", "OfflineModeIsEnabled", "EntryNotFoundError"}:
+        return WeightsError(f"{what}: '{repo_id}' (or a file it needs) is not in the local Hugging Face cache, and "
+                            f"offline mode is on ({variable}=1), so nothing is downloaded. To supply it, {supply}.")
+    if "GatedRepoError" in kinds:
+        return WeightsError(f"{what}: '{repo_id}' is a gated model on the Hugging Face Hub: accept its terms on its "
+                            f"page ({endpoint}/{repo_id}) and log in with `hf auth login`. ({detail})")
+    if "RepositoryNotFoundError" in kinds:
+        return WeightsError(f"{what}: '{repo_id}' is neither a local folder (looked at {Path(repo_id).resolve()}) nor "
+                            f"a model on the Hugging Face Hub ({endpoint}) that this machine may read. Check the id "
+                            "(user/name, as on huggingface.co/models); a private model needs `hf auth login` first.")
+    if "RevisionNotFoundError" in kinds:
+        return WeightsError(f"{what}: the Hub model '{repo_id}' has no such revision ({detail})")
+    if "RemoteEntryNotFoundError" in kinds:
+        return WeightsError(f"{what}: the Hub model '{repo_id}' lacks a file mmfusion needs ({detail}); is it a "
+                            "transformers model (config.json and weights)?")
+    if kinds & {"LocalEntryNotFoundError", "ConnectError", "ConnectionError", "TimeoutException", "NetworkError",
+                "OfflineModeIsEnabled"}:
+        return WeightsError(f"{what}: cannot download '{repo_id}': the Hugging Face Hub ({endpoint}) cannot be "
+                            f"reached and the model is not in the local cache ({cache}). Check the network (proxy, "
+                            f"HF_ENDPOINT). To work without network, {supply}; with MMFUSION_OFFLINE=1 only the cache "
+                            f"is used. ({detail})")
+    return WeightsError(f"{what}: cannot load '{repo_id}': {detail}")
+
+
+#: what huggingface_hub, httpx and transformers raise when a download fails (class names, bases included)
+_HUB_FAILURES = {"HfHubHTTPError", "EntryNotFoundError", "OfflineModeIsEnabled", "RepositoryNotFoundError",
+                 "RevisionNotFoundError", "GatedRepoError", "HTTPError", "NetworkError", "TimeoutException",
+                 "ConnectionError"}
+
+
+def is_hub_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it was raised from) is a failed Hub request: no such id or file, no network."""
+    return bool(_kinds(exc) & _HUB_FAILURES)
+
+
+@contextlib.contextmanager
+def hub_errors(repo_id: str | None, *, what: str, instead: str | None = None) -> Iterator[None]:
+    """Turn a failed download of Hub id ``repo_id`` into :func:`hub_problem`'s error; anything else (and any
+    failure with a local folder, ``repo_id`` None) passes through for the caller to explain."""
+    try:
+        yield
+    except Exception as exc:
+        if repo_id is None or isinstance(exc, WeightsError) or not is_hub_failure(exc):
+            raise
+        raise hub_problem(exc, repo_id, what=what, **({"instead": instead} if instead else {})) from None
+
+
+def apply_overrides(model_config: Any, overrides: Mapping[str, Any], *, what: str) -> Any:
+    """Set ``config_overrides`` on a transformers config; a key the config does not have is an error, not a
+    setting that silently changes nothing.
+
+    Raises:
+        SpecError: an override names no setting of this config.
+    """
+    unknown = [key for key in overrides if not hasattr(model_config, key)]
+    if unknown:
+        known = sorted(k for k in model_config.to_dict() if not k.startswith("_"))
+        raise SpecError(f"{what}: '{unknown[0]}' is not a setting of the {type(model_config).__name__}"
+                        f"{did_you_mean(unknown[0], known)}; its settings: {', '.join(known)}")
+    for key, value in overrides.items():
+        setattr(model_config, key, value)
+    return model_config
+
+
+_UNUSED_WEIGHTS = ("UNEXPECTED", "were not used when initializing")
+_REAL_PROBLEMS = ("MISSING", "MISMATCH", "newly initialized", "not initialized")
+
+
+class _UnusedWeightsFilter(logging.Filter):
+    """Drops transformers' report of checkpoint weights the model leaves unused (a pooler we build without, the
+    other tower of a CLIP checkpoint); a report of missing or mis-shaped weights still gets through."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not (any(k in text for k in _UNUSED_WEIGHTS) and not any(k in text for k in _REAL_PROBLEMS))
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """For this call only: no "weights not used" report and no "Loading weights" bar from transformers.
+
+    Download bars (huggingface_hub's) stay as the host set them: a first download can take minutes. A library
+    must not change its host's logging: the filter is removed and the progress-bar settings of transformers
+    and huggingface_hub are restored afterwards, whatever they were.
+    """
+    from huggingface_hub import utils as hub_utils
+    from transformers.utils import logging as hf_logging
+
+    loggers = [logging.getLogger(name) for name in ("transformers.modeling_utils", "transformers.utils.loading_report")]
+    unused = _UnusedWeightsFilter()
+    bars, hub_bars_off = hf_logging.is_progress_bar_enabled(), hub_utils.are_progress_bars_disabled()
+    for logger in loggers:
+        logger.addFilter(unused)
+    hf_logging.disable_progress_bar()  # turns huggingface_hub's bars off too: theirs come back on
+    if not hub_bars_off:
+        hub_utils.enable_progress_bars()
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeFilter(unused)
+        if bars:
+            hf_logging.enable_progress_bar()
+        if hub_bars_off:
+            hub_utils.disable_progress_bars()
+        else:
+            hub_utils.enable_progress_bars()

@@ -1,0 +1,281 @@
+"""Image encoder: any Hugging Face vision model (ViT, DeiT, DINOv2, ConvNeXt, Swin, ...) or CLIP/SigLIP's vision tower.
+
+From a local folder, a ``package:`` folder or a Hub id (downloaded into the Hugging Face cache unless offline).
+The model's image processor gives the resize, crop and normalisation settings; the pixels are prepared with
+the same transforms as the other image encoders, so the model alone is what gets exported.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import warnings
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from torch import Tensor, nn
+
+from ..errors import SpecError, WeightsError
+from ..hookspecs import hookimpl
+from ..interfaces.encoder import EncoderOutput
+from ..paths import SpecLocation
+from .hf_common import HFSource, apply_overrides, hf_source, hub_errors, hub_offline, quiet_loading
+from .hf_towers import require_single_or_known, submodule, tower_config, towers_for
+from .image_common import IMAGENET_MEAN, IMAGENET_STD, ImageEncoder, ImageEncoderConfig, grid_to_tokens
+
+#: models whose pooler is an extra dense layer that fine-tuned checkpoints do not train (their classifier reads
+#: the [CLS] token): pooled by the [CLS] token, built without that pooler
+_CLS_POOLED = {"vit", "deit", "vit_msn"}
+_RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic"}  # PIL's numbering, as processors store it
+
+
+class HFImageConfig(ImageEncoderConfig):
+    type: Literal["hf_image"] = "hf_image"
+    path: SpecLocation = Field(
+        description="A Hugging Face Hub id (e.g. google/vit-base-patch16-224, openai/clip-vit-base-patch32; "
+        "downloaded into the Hugging Face cache unless offline), a local model folder, or 'package:pkg/folder'."
+    )
+    pretrained: bool = Field(
+        True, description="Load the weights in `path`; false builds the architecture from its config, randomly "
+        "initialised."
+    )
+    config_overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Changes to the (vision) model config, e.g. {num_hidden_layers: 6}."
+    )
+    tokens: bool = Field(True, description="Also return the patch tokens or feature-grid cells (for attention fusion).")
+    pooling: Literal["auto", "pooler", "cls", "mean"] = Field(
+        "auto", description="Pooled vector: auto (the [CLS] token for ViT/DeiT, else the model's pooled output, "
+        "else the mean of the tokens), pooler (the model's pooled output), cls (first token), mean (of the tokens)."
+    )
+    projection: bool = Field(
+        False, description="CLIP vision towers: pass pooled vector and tokens through the model's projection into "
+        "the space shared with the text tower (zero-shot aligned)."
+    )
+
+
+class HFImageEncoder(ImageEncoder):
+    """A Hugging Face vision model: pooled ``[B, D]`` and its patch tokens or grid cells ``[B, T, D]``."""
+
+    name = "hf_image"
+    Config = HFImageConfig
+    config: HFImageConfig
+
+    def __init__(self, config: HFImageConfig) -> None:
+        super().__init__(config)
+        from transformers import AutoConfig
+
+        what = "hf_image path"
+        source = hf_source(config.path, what=what)
+        with hub_errors(source.repo_id, what=what), hub_offline():
+            model_config = AutoConfig.from_pretrained(source.name, local_files_only=source.local_files_only)
+        require_single_or_known(model_config, what=what, tower="vision")
+        towers = towers_for(model_config)
+        if config.projection and towers is None:
+            raise SpecError(f"hf_image: projection: true needs a CLIP or SigLIP checkpoint (a vision tower with a "
+                            f"projection into an image-text space); '{config.path}' is a {model_config.model_type} "
+                            "model. Remove `projection`.")
+        vision_config = apply_overrides(tower_config(model_config, towers, "vision"), config.config_overrides,
+                                        what="hf_image config_overrides")
+        self.model_type = str(vision_config.model_type)
+        self._pooling = config.pooling
+        if self._pooling == "auto":
+            self._pooling = "cls" if self.model_type in _CLS_POOLED else "model"
+        self.model = self._load_model(source, vision_config, towers)
+        self.weights_path: Path | None = source.folder if config.pretrained else None
+        # CLIP: tokens and pooled vector through the final layer norm and the projection (SigLIP's pooled output
+        # is its image embedding already: it has no separate projection)
+        self._project = submodule(self.model, "visual_projection") if config.projection else None
+        self._post_norm = submodule(self.model, "post_layernorm") if self._project is not None else None
+        self.output_dim = int(self._project.out_features if self._project is not None else _width(vision_config))
+        self.provides_tokens = config.tokens
+        defaults = self._processor_defaults(source, vision_config)
+        self.setup_transform(defaults)
+        self._forward_options: dict[str, Any] = {}
+        trained_size = getattr(vision_config, "image_size", None)
+        if (isinstance(trained_size, int) and self.image_size != trained_size
+                and "interpolate_pos_encoding" in inspect.signature(self.model.forward).parameters):
+            self._forward_options["interpolate_pos_encoding"] = True  # position embeddings fit another size
+
+    def _load_model(self, source: HFSource, vision_config: Any, towers: Any) -> nn.Module:
+        from transformers import AutoModel
+
+        model_class = towers.vision_class(self.config.projection) if towers is not None else AutoModel
+        options = {"add_pooling_layer": False} if self._pooling in ("cls", "mean") and towers is None else {}
+        if not self.config.pretrained:
+            build = model_class if towers is not None else AutoModel.from_config
+            try:
+                return build(vision_config, **options)
+            except TypeError:  # models without a pooler option
+                return build(vision_config)
+        try:
+            with hub_errors(source.repo_id, what="hf_image path"), hub_offline(), quiet_loading():
+                try:
+                    return model_class.from_pretrained(source.name, config=vision_config,
+                                                       local_files_only=source.local_files_only, **options)
+                except TypeError:
+                    return model_class.from_pretrained(source.name, config=vision_config,
+                                                       local_files_only=source.local_files_only)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise WeightsError(
+                f"hf_image: cannot load pretrained weights from {source.name}: {exc}. With config_overrides that "
+                "change the architecture, set `pretrained: false` (random init)."
+            ) from None
+
+    def _processor_defaults(self, source: HFSource, vision_config: Any) -> dict[str, Any]:
+        """The image processor's resize, crop, interpolation and normalisation, as image-encoder defaults."""
+        from transformers import AutoImageProcessor
+
+        try:
+            with hub_errors(source.repo_id, what="hf_image path"), hub_offline():
+                processor = AutoImageProcessor.from_pretrained(source.name, local_files_only=source.local_files_only)
+        except (OSError, ValueError) as exc:
+            size = getattr(vision_config, "image_size", None) or 224
+            warnings.warn(f"hf_image: no image processor in {source.name} ({type(exc).__name__}); using {size} "
+                          "pixels, ImageNet mean and std and bilinear resizing. Set image_size, mean, std and "
+                          "interpolation to match how the model was trained.", stacklevel=2)
+            return {"image_size": size, "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "crop_pct": 1.0,
+                    "interpolation": "bilinear", "resize": "square"}
+        return processor_settings(processor.to_dict())
+
+    def weights_target(self) -> nn.Module:
+        return self.model
+
+    def forward(self, inputs: dict[str, Tensor]) -> EncoderOutput:
+        out = self.model(pixel_values=inputs["pixels"], **self._forward_options)
+        hidden = out.last_hidden_state
+        tokens = grid_to_tokens(hidden) if hidden.ndim == 4 else hidden
+        if self._project is not None:  # CLIP: the pooled CLS state is post-layer-normed, then projected
+            tokens = self._project(self._post_norm(tokens) if self._post_norm is not None else tokens)
+        if self._pooling == "mean":
+            pooled = tokens.mean(dim=1)
+        elif self._pooling == "cls":
+            pooled = tokens[:, 0]
+        elif self._project is not None:
+            pooled = out.image_embeds
+        else:
+            pooled = getattr(out, "pooler_output", None)
+            if pooled is None:
+                if self.config.pooling == "pooler":
+                    raise SpecError(f"hf_image: pooling: pooler, but the {self.model_type} model has no pooled "
+                                    "output; use pooling: cls or mean")
+                pooled = tokens.mean(dim=1)
+            pooled = pooled.flatten(1)  # CNN poolers keep [B, C, 1, 1]
+        mask = tokens.new_ones(tokens.shape[:2], dtype=bool) if self.provides_tokens else None
+        return EncoderOutput(pooled, tokens if self.provides_tokens else None, mask)
+
+    def feature_key(self) -> str:
+        # the processor's settings come from the checkpoint, not the config: they decide the features too
+        parts = json.loads(super().feature_key())
+        parts["image_preprocessing"] = self.preprocessing()
+        return json.dumps(parts, sort_keys=True, default=str)
+
+    @classmethod
+    def conformance_configs(cls, workdir: Path) -> list[HFImageConfig]:
+        vit = write_tiny_vision_model(workdir / "tiny-vit", "vit")
+        convnext = write_tiny_vision_model(workdir / "tiny-convnext", "convnext")
+        clip = write_tiny_vision_model(workdir / "tiny-clip", "clip")
+        return [HFImageConfig(path=str(vit)), HFImageConfig(path=str(convnext), pooling="mean"),
+                HFImageConfig(path=str(clip), projection=True)]
+
+
+def _width(vision_config: Any) -> int:
+    """The feature width from the config (never from a dummy forward): ``hidden_size``, else the last stage's."""
+    width = getattr(vision_config, "hidden_size", None)
+    if not isinstance(width, int):
+        sizes = getattr(vision_config, "hidden_sizes", None)
+        width = sizes[-1] if sizes else None
+    if not isinstance(width, int):
+        raise SpecError(f"hf_image: cannot tell the feature width of a {vision_config.model_type} model from its "
+                        "config (no hidden_size or hidden_sizes); it is not a supported vision backbone")
+    return width
+
+
+def processor_settings(processor: dict[str, Any]) -> dict[str, Any]:
+    """Image-encoder defaults from an image processor's settings (``to_dict()``).
+
+    Processors either resize the shorter side (CLIP, DINOv2) or stretch to a square (ViT, SigLIP), then may
+    centre-crop (``crop_size``); ConvNeXt's crops ``crop_pct`` below 384 pixels and stretches from 384 up.
+    A rescale factor other than 1/255 is folded into mean and std.
+    """
+    size = processor.get("size") or {}
+    square = "height" in size
+    side = int(size.get("height") or size.get("shortest_edge") or 224)
+    crop = processor.get("crop_size") or {}
+    if processor.get("do_center_crop") and crop.get("height"):
+        image_size, crop_pct = int(crop["height"]), int(crop["height"]) / side
+    elif processor.get("crop_pct") and not square and side < 384:  # ConvNeXt
+        image_size, crop_pct = side, float(processor["crop_pct"])
+    else:
+        image_size, crop_pct, square = side, 1.0, square or processor.get("crop_pct") is not None
+    mean, std = processor.get("image_mean") or IMAGENET_MEAN, processor.get("image_std") or IMAGENET_STD
+    if not processor.get("do_normalize", True):
+        mean, std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    scale = float(processor.get("rescale_factor", 1 / 255)) if processor.get("do_rescale", True) else 1.0
+    if abs(scale * 255 - 1) > 1e-6:  # ours scales to [0, 1]: x·s = (x/255)·(255·s)
+        mean, std = [m / (255 * scale) for m in mean], [s / (255 * scale) for s in std]
+    return {"image_size": image_size, "mean": tuple(float(m) for m in mean), "std": tuple(float(s) for s in std),
+            "crop_pct": min(1.0, crop_pct), "resize": "square" if square else "shorter_side",
+            "interpolation": _RESAMPLE.get(int(processor.get("resample", 2) or 2), "bicubic")}
+
+
+def write_tiny_vision_model(folder: str | Path, kind: Literal["vit", "convnext", "clip", "siglip"] = "vit", *,
+                            image_size: int = 32) -> Path:
+    """Write a tiny randomly initialised vision model with its image processor (for tests, offline).
+
+    ``clip`` and ``siglip`` write the whole dual encoder (both towers), as their Hub checkpoints hold; ``clip``
+    adds a character-level CLIP tokenizer (SigLIP's needs sentencepiece: give ``hf_text`` another ``tokenizer``).
+    """
+    import torch
+    import transformers as tf
+
+    folder = Path(folder)
+    if (folder / "config.json").exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
+    vision = {**small, "image_size": image_size, "patch_size": 8}
+    if kind == "vit":
+        model = tf.ViTModel(tf.ViTConfig(**vision), add_pooling_layer=False)
+        processor = tf.ViTImageProcessor(size={"height": image_size, "width": image_size})
+    elif kind == "convnext":
+        model = tf.ConvNextModel(tf.ConvNextConfig(hidden_sizes=[16, 32], depths=[1, 1], num_stages=2,
+                                                   image_size=image_size))
+        processor = tf.ConvNextImageProcessor(size={"shortest_edge": image_size}, crop_pct=0.875)
+    elif kind == "clip":
+        size = _write_tiny_clip_tokenizer(folder)
+        text = {**small, "vocab_size": size, "max_position_embeddings": 77, "bos_token_id": size - 2,
+                "eos_token_id": size - 1, "pad_token_id": size - 1}
+        model = tf.CLIPModel(tf.CLIPConfig(text_config=text, vision_config=vision, projection_dim=24))
+        processor = tf.CLIPImageProcessor(size={"shortest_edge": image_size},
+                                          crop_size={"height": image_size, "width": image_size})
+    else:
+        text = {**small, "vocab_size": 128, "max_position_embeddings": 16, "bos_token_id": 2, "eos_token_id": 3,
+                "pad_token_id": 0}
+        model = tf.SiglipModel(tf.SiglipConfig(text_config=text, vision_config=vision))
+        processor = tf.SiglipImageProcessor(size={"height": image_size, "width": image_size})
+    with quiet_loading():
+        model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
+
+
+def _write_tiny_clip_tokenizer(folder: Path) -> int:
+    """Write a CLIP tokenizer whose vocabulary is the 256 byte symbols (alone and word-final) and no merges, the
+    files every transformers version reads; returns the vocabulary size (start and end of text are the last two)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    others = [b for b in range(256) if b not in printable]
+    symbols = [chr(b) for b in printable] + [chr(256 + i) for i in range(len(others))]  # GPT-2's byte symbols
+    tokens = [*symbols, *(f"{s}</w>" for s in symbols), "<|startoftext|>", "<|endoftext|>"]
+    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}), encoding="utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": "CLIPTokenizer", "model_max_length": 77, "bos_token": "<|startoftext|>",
+         "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}), encoding="utf-8")
+    return len(tokens)
+
+
+@hookimpl
+def mmfusion_encoders() -> list[type]:
+    return [HFImageEncoder]

@@ -1,0 +1,29 @@
+"""The offline switch: whether mmfusion may download weights, read from the environment at each use.
+
+Online is the default: Hub ids and ``pretrained: true`` download through the libraries' own caches, as
+with those libraries alone. ``MMFUSION_OFFLINE=1`` (or ``mmfusion --offline``) turns downloads off for
+mmfusion; ``HF_HUB_OFFLINE=1`` (and its older name ``TRANSFORMERS_OFFLINE``) does the same, because a user
+who set it expects no library to reach the network. The variables are read when weights are loaded, not at
+import, so setting one in a running process takes effect for the next model built.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: environment variables that turn downloads off, mmfusion's own first (it is the one error messages name)
+OFFLINE_VARIABLES = ("MMFUSION_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+_TRUE = {"1", "ON", "YES", "TRUE"}
+
+
+def offline_variable() -> str | None:
+    """The first environment variable that asks for offline mode, or None when downloads are allowed."""
+    for name in OFFLINE_VARIABLES:
+        if os.environ.get(name, "").strip().upper() in _TRUE:
+            return name
+    return None
+
+
+def is_offline() -> bool:
+    """True when weights must come from local files or caches only."""
+    return offline_variable() is not None
