@@ -15,8 +15,10 @@ from mmfusion.training.distributed import Distributed, shard
 
 from ..conftest import xor_spec
 
-# Same global batches, summed in another order: the two runs drift apart only by float rounding.
-TOLERANCE = {"loss": 1e-3, "weights": 1e-3}
+# Same global batches, summed in another order: the two runs drift apart only by float rounding. AdamW divides
+# by sqrt(v): where a gradient is near zero, rounding can flip the sign of a whole lr-sized step (lr 0.01 here),
+# so single weights are compared at the scale of one step and the typical weight much more tightly.
+TOLERANCE = {"loss": 1e-3, "weights": 0.021, "mean_weight": 1e-3}
 
 
 def test_shards_rebuild_the_global_batches() -> None:
@@ -54,6 +56,9 @@ def test_torchrun_two_processes_match_one_process(xor_data: Path, tiny_bert: Pat
     w_one = load_file(str(tmp_path / "one" / "weights.safetensors"))
     w_two = load_file(str(tmp_path / "two" / "weights.safetensors"))
     assert max(float((w_one[k] - w_two[k]).abs().max()) for k in w_one) < TOLERANCE["weights"]
+    trained = [k for k in w_one if not k.startswith("encoders.")]  # the encoders are frozen: equal anyway
+    differences = torch.cat([(w_one[k].float() - w_two[k].float()).abs().flatten() for k in trained])
+    assert float(differences.mean()) < TOLERANCE["mean_weight"]
     assert (tmp_path / "two" / "plots" / "training_curves.png").exists()
 
 
