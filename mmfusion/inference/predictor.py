@@ -76,11 +76,14 @@ class Predictor:
         raw: dict[str, Any] = {}
         for m in self.modalities:
             cells, columns = self._cells(m, sample.get(m), from_table)
+            context = replace(place, columns=columns)
             try:
-                ref = self.handlers[m].parse(cells, replace(place, columns=columns))
-            except BadValueError as exc:
-                raise DataError(str(exc)) from None
-            raw[m] = None if ref is None else self.handlers[m].load(ref)
+                ref = self.handlers[m].parse(cells, context)
+                raw[m] = None if ref is None else self.handlers[m].load(ref)
+            except BadValueError as exc:  # also a file that passed parsing but does not decode: name its row
+                message = str(exc)
+                raise DataError(message if message.startswith(context.where()) else f"{context.where()}: {message}"
+                                ) from None
         if all(v is None for v in raw.values()):
             raise DataError(f"{where}: no input given; give at least one of {', '.join(self.modalities)}")
         return raw
@@ -90,7 +93,7 @@ class Predictor:
         else the input's own name (``image``, ``text[1]``), since a caller's sample has no columns."""
         trained = self.run.inputs.get("columns", {}).get(modality) or [modality]
         trained = [trained] if isinstance(trained, str) else list(trained)
-        if isinstance(value, Mapping):  # {column: cell}, e.g. a tabular row
+        if isinstance(value, Mapping) and not _is_image_struct(value):  # {column: cell}, e.g. a tabular row
             return list(value.values()), tuple(str(k) for k in value)
         if isinstance(value, (list, tuple)):
             names = (trained if from_table and len(trained) == len(value)
@@ -253,3 +256,8 @@ class OnnxModel:
 
 class _BrokenExport(Exception):
     """Why an exported ONNX file or its JSON cannot be used (worded as a sentence naming the file)."""
+
+
+def _is_image_struct(value: Mapping[str, Any]) -> bool:
+    """Hugging Face's image cell ``{bytes, path}`` is one value, not a row of columns."""
+    return set(value) <= {"bytes", "path"} and "bytes" in value

@@ -398,6 +398,8 @@ DATA_CASES = [
                     "--quiet"],
          r"damaged\.csv line 3 \(column 'image'\): image file \S*cut\.png is truncated or damaged",
          absent=lambda w: [w.folder / "report"]),
+    Case("predict-csv-truncated-image", lambda w: ["predict", str(w.run), "--csv", str(_with_damaged(w))],
+         r"damaged\.csv line 3 \(column 'image'\): image file \S*cut\.png is truncated or damaged"),
     Case("predict-image-is-a-folder",
          lambda w: ["predict", str(w.run), "--image", str(w.folder), "--text", "alpha"],
          r"is a directory, not an image file"),

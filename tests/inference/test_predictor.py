@@ -144,3 +144,14 @@ def test_a_damaged_onnx_export_is_exported_again(damage: str, xor_run, xor_data:
         warnings.simplefilter("always")
         Predictor(copy, backend="onnx")  # healed: used as it is now
     assert not [w for w in caught if "model.onnx" in str(w.message)]
+
+
+def test_an_image_struct_from_hugging_face_is_one_value(xor_run, xor_data: Path) -> None:  # type: ignore
+    """``{"bytes": ..., "path": ...}`` (how Hugging Face stores images) is an image, not a row of columns."""
+    from mmfusion.inference.predictor import Predictor
+
+    image = xor_data.parent / "images" / "00000.png"
+    predictor = Predictor(xor_run.run_dir)
+    from_struct = predictor.predict([{"image": {"bytes": image.read_bytes(), "path": None}, "text": "alpha"}])[0]
+    from_path = predictor.predict([{"image": str(image), "text": "alpha"}])[0]
+    assert from_struct.probabilities == pytest.approx(from_path.probabilities)
