@@ -78,12 +78,17 @@ def _silence_stdout() -> None:
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="mmfusion")
-def cli() -> None:
+@click.option("--offline", is_flag=True,
+              help="Download nothing: weights come from local files and the library caches only "
+                   "(same as MMFUSION_OFFLINE=1).")
+def cli(offline: bool) -> None:
     """Multimodal classification with swappable encoder, fusion and head plugins.
 
     Write a spec (YAML), check it with `mmfusion build`, then train, evaluate, predict and
     compare fusions. Components come from plugins: `mmfusion plugins` lists them.
     """
+    if offline:  # read wherever weights load (mmfusion.offline), including in worker processes
+        os.environ["MMFUSION_OFFLINE"] = "1"
 
 
 def _register_commands() -> None:

@@ -134,7 +134,7 @@ def hub_problem(exc: BaseException, repo_id: str, *, what: str,
     if kinds & {"LocalEntryNotFoundError", "ConnectError", "ConnectionError", "TimeoutException", "NetworkError",
                 "OfflineModeIsEnabled"}:
         return WeightsError(f"{what}: cannot download '{repo_id}': the Hugging Face Hub ({endpoint}) cannot be "
-                            f"reached and the model is not in the local cache ({cache}). Check the network (proxy, "
+                            "reached and the model is not in the local cache. Check the network (proxy, "
                             f"HF_ENDPOINT). To work without network, {supply}; with MMFUSION_OFFLINE=1 only the cache "
                             f"is used. ({detail})")
     return WeightsError(f"{what}: cannot load '{repo_id}': {detail}")

@@ -117,10 +117,10 @@ class HFImageEncoder(ImageEncoder):
                     return model_class.from_pretrained(source.name, config=vision_config,
                                                        local_files_only=source.local_files_only)
         except (OSError, ValueError, RuntimeError) as exc:
-            raise WeightsError(
-                f"hf_image: cannot load pretrained weights from {source.name}: {exc}. With config_overrides that "
-                "change the architecture, set `pretrained: false` (random init)."
-            ) from None
+            hint = (" With config_overrides that change the architecture, set `pretrained: false` (random init)."
+                    if self.config.config_overrides else "")
+            raise WeightsError(f"hf_image: cannot load pretrained weights from {source.name}: "
+                               f"{str(exc).strip().rstrip('.')}.{hint}") from None
 
     def _processor_defaults(self, source: HFSource, vision_config: Any) -> dict[str, Any]:
         """The image processor's resize, crop, interpolation and normalisation, as image-encoder defaults."""

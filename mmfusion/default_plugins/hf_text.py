@@ -132,10 +132,10 @@ class HFTextEncoder(Encoder):
                     return model_class.from_pretrained(source.name, config=text_config,
                                                        local_files_only=source.local_files_only)
         except (OSError, ValueError, RuntimeError) as exc:
-            raise WeightsError(
-                f"hf_text: cannot load pretrained weights from {source.name}: {exc}. With config_overrides that "
-                "change the architecture, set `pretrained: false` (random init)."
-            ) from None
+            hint = (" With config_overrides that change the architecture, set `pretrained: false` (random init)."
+                    if self.config.config_overrides else "")
+            raise WeightsError(f"hf_text: cannot load pretrained weights from {source.name}: "
+                               f"{str(exc).strip().rstrip('.')}.{hint}") from None
 
     def _load_tokenizer(self, source: HFSource) -> Any:
         from transformers import AutoTokenizer

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Literal
+from urllib.error import HTTPError, URLError
 from urllib.parse import urlparse
 
 import torch
@@ -54,11 +55,17 @@ def _imagenet_state_dict(arch: str) -> tuple[dict[str, Tensor], Path]:
         )
     try:
         state = weights.get_state_dict(progress=sys.stderr.isatty(), check_hash=True)
-    except (OSError, RuntimeError) as exc:  # URLError/HTTPError (no network, 404), a hash mismatch, a bad file
+    except (OSError, RuntimeError) as exc:  # no network, an HTTP error, a hash mismatch, a damaged file
+        if isinstance(exc, HTTPError):
+            problem, advice = f"the server answered {exc.code} {exc.reason}", "Check the URL (a newer torchvision?)"
+        elif isinstance(exc, URLError):
+            problem, advice = f"it cannot be reached ({exc.reason})", "Check the network (or proxy)"
+        else:
+            problem, advice = f"{type(exc).__name__}: {exc}", "Try again (a partial download is not kept)"
         raise WeightsError(
-            f"pretrained: true asks for torchvision's {arch} ImageNet weights, and getting {weights.url} into the "
-            f"torch hub cache ({path}) failed: {type(exc).__name__}: {exc}. Check the network (or proxy); to work "
-            f"without it, put that file at that path and set MMFUSION_OFFLINE=1, or {instead}."
+            f"pretrained: true asks for torchvision's {arch} ImageNet weights from {weights.url}, and getting them "
+            f"into the torch hub cache ({path}) failed: {problem}. {advice}; to work without network, put that file "
+            f"at that path and set MMFUSION_OFFLINE=1, or {instead}."
         ) from None
     return state, path
 

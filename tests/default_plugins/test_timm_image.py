@@ -1,4 +1,4 @@
-"""timm encoder: real EfficientNet-Lite0 weights from a package, tokens, offline pretrained (downloads: test_downloads)."""
+"""timm encoder: real EfficientNet-Lite0 weights from a package, tokens, pretrained from the cache offline."""
 
 from __future__ import annotations
 
