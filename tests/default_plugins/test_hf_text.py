@@ -103,3 +103,59 @@ def test_building_leaves_the_hosts_transformers_logging_alone(tiny_bert: Path, t
             hf_logging.disable_progress_bar()
         if saved[2]:
             hub_utils.disable_progress_bars()
+
+
+@pytest.fixture(scope="module")
+def towers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny CLIP (with its own CLIP tokenizer) and SigLIP checkpoints, both towers in one folder each."""
+    from mmfusion.default_plugins.hf_image import write_tiny_vision_model
+
+    root = tmp_path_factory.mktemp("towers")
+    return {kind: write_tiny_vision_model(root / kind, kind) for kind in ("clip", "siglip")}
+
+
+@pytest.mark.parametrize("projection", [False, True])
+def test_clip_text_tower_gives_clips_text_embedding(towers: dict[str, Path], projection: bool) -> None:
+    from transformers import CLIPModel
+
+    encoder = HFTextEncoder(HFTextConfig(path=str(towers["clip"]), projection=projection)).eval()
+    assert type(encoder.tokenizer).__name__.startswith("CLIPTokenizer") and encoder.max_length == 77  # CLIP's limit
+    assert encoder.output_dim == (24 if projection else 32)
+    batch = encoder.collate(encoder.preprocess_batch(["what color is the circle?", "a square"]))
+    clip = CLIPModel.from_pretrained(towers["clip"]).eval()
+    with torch.no_grad():
+        out = encoder(batch)
+        text = clip.text_model(**batch)
+        expected = clip.text_projection(text.pooler_output) if projection else text.pooler_output
+    assert torch.allclose(out.pooled, expected, atol=1e-5)  # the end-of-text state, as CLIP pools it
+    assert out.tokens.shape[2] == encoder.output_dim and torch.equal(out.token_mask, batch["attention_mask"].bool())
+    assert out.token_mask[1].sum() < out.token_mask[0].sum()
+
+
+def test_siglip_text_pads_to_its_length_and_pools_the_last_position(towers: dict[str, Path], tiny_bert: Path) -> None:
+    from transformers import SiglipTextModel
+
+    encoder = HFTextEncoder(HFTextConfig(path=str(towers["siglip"]), tokenizer=str(tiny_bert), projection=True)).eval()
+    assert encoder.max_length == 16  # the tiny model's position embeddings
+    alone = encoder.collate(encoder.preprocess_batch(["a red circle"]))
+    both = encoder.collate(encoder.preprocess_batch(["a red circle", "is there a small blue square in the image"]))
+    assert alone["input_ids"].shape == (1, 16) and both["input_ids"].shape == (2, 16)
+    with torch.no_grad():
+        out = encoder(both)
+        expected = SiglipTextModel.from_pretrained(towers["siglip"]).eval()(input_ids=both["input_ids"]).pooler_output
+        assert torch.allclose(encoder(alone).pooled[0], out.pooled[0], atol=1e-6)  # whatever shares its batch
+    assert torch.allclose(out.pooled, expected, atol=1e-5) and out.token_mask[0].sum() < 16
+
+
+def test_projection_needs_a_dual_encoder(tiny_bert: Path) -> None:
+    from mmfusion.errors import SpecError
+
+    with pytest.raises(SpecError, match="projection: true needs a CLIP or SigLIP checkpoint.*is a bert model"):
+        HFTextEncoder(HFTextConfig(path=str(tiny_bert), projection=True))
+
+
+def test_projection_is_left_out_of_saved_configs_while_off() -> None:
+    """Specs written before the option existed keep their digests and feature-cache keys."""
+    assert "projection" not in HFTextConfig(path="x").model_dump()
+    assert HFTextConfig(path="x", projection=True).model_dump()["projection"] is True
+    assert HFTextConfig.model_validate(HFTextConfig(path="x").model_dump()) == HFTextConfig(path="x")
