@@ -200,3 +200,35 @@ train: {{epochs: 12, batch_size: 16, lr: 0.01, warmup: 0.0, cache_dir: {feature_
 """)
     result = fit(spec, out=tmp_path / "run")
     assert result.test_metrics["accuracy"] >= 0.85  # chance is 0.5: each input alone says nothing
+
+
+def test_the_clip_example_is_one_spec_for_both_towers(models: dict[str, Path], tmp_path: Path) -> None:
+    """examples/clip.yaml validates as written (its Hub checkpoint needs network to build); with the tiny CLIP
+    folder in its place it builds and runs both towers, each in the 24-wide shared space."""
+    pytest.importorskip("easy_vqa")
+    import json
+
+    import yaml
+    from click.testing import CliRunner
+
+    from mmfusion.cli import cli
+    from mmfusion.spec import load_spec
+
+    from ..conftest import EXAMPLES
+
+    example = EXAMPLES / "clip.yaml"
+    encoders = load_spec(example).model.encoders
+    assert {m: (e.type, e.path, e.projection, e.freeze) for m, e in encoders.items()} == {
+        "image": ("hf_image", "openai/clip-vit-base-patch32", True, True),
+        "text": ("hf_text", "openai/clip-vit-base-patch32", True, True)}
+    text = yaml.safe_load(example.read_text(encoding="utf-8"))
+    for encoder in text["model"]["encoders"].values():
+        encoder["path"] = str(models["clip"])
+    spec = write_spec(tmp_path, yaml.safe_dump(text), "clip.yaml")
+    result = CliRunner().invoke(cli, ["build", str(spec), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    components = {c["component"]: c for c in report["components"]}
+    assert components["encoder image"]["output_dim"] == components["encoder text"]["output_dim"] == 24
+    assert components["encoder image"]["trainable"] == components["encoder text"]["trainable"] == 0
+    assert report["forward"]["logits_shape"] == [4, 13]
