@@ -169,7 +169,7 @@ def _closed_port() -> int:
 
 # Runs in a fresh interpreter: refuses non-loopback connections, builds each encoder, prints one JSON line.
 PROBE = r'''
-import json, random, socket, sys
+import json, random, socket, sys, warnings
 
 _connect = socket.socket.connect
 def _loopback_only(self, address):
@@ -195,13 +195,16 @@ for case in json.loads(sys.argv[1]):
         torchvision.models.ResNet18_Weights.IMAGENET1K_V1.value.url = url
     try:
         cls = registry.get("encoder", case["type"])
-        encoder = cls(cls.Config(**case)).eval()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            encoder = cls(cls.Config(**case)).eval()
         value = encoder.example_input(random.Random(0)) if encoder.modality == "image" else "''' + TEXT + r'''"
         with torch.no_grad():
             pooled = encoder(encoder.collate(encoder.preprocess_batch([value]))).pooled
         name, first = next(iter(encoder.weights_target().named_parameters()))
         results.append({"ok": True, "pooled": pooled[0, :4].tolist(), "weights_path": str(encoder.weights_path),
-                        "first": [name, float(first.double().sum())]})
+                        "first": [name, float(first.double().sum())],
+                        "warnings": [str(w.message) for w in caught if "mmfusion" in w.filename]})
     except MMFusionError as exc:
         results.append({"ok": False, "error": type(exc).__name__, "message": str(exc)})
 print("RESULTS " + json.dumps(results))
@@ -285,6 +288,20 @@ def test_offline_the_cached_copies_are_used_without_the_network(
     for before, after in zip(online, offline):
         assert after["pooled"] == pytest.approx(before["pooled"], abs=1e-6)
         assert after["weights_path"] == before["weights_path"]
+
+
+def test_with_the_network_down_the_cached_copies_are_used(downloaded: tuple[Path, list[dict[str, Any]]],
+                                                         hub: LocalHub) -> None:
+    """Without offline mode, a Hub that cannot be reached is noticed once (not by retrying each optional file
+    for 20 seconds) and the cached copies are used, with a warning saying so."""
+    home, online = downloaded
+    nowhere = f"http://127.0.0.1:{_closed_port()}"
+    results = _probe(_cases(hub, nowhere), home, nowhere)
+    assert all(r["ok"] for r in results), results
+    for before, after in zip(online, results):
+        assert after["pooled"] == pytest.approx(before["pooled"], abs=1e-6)
+    for result, repo in zip(results[:3], ["tiny-org/tiny-bert", "tiny-org/tiny-clip", "tiny-org/tiny-clip"]):
+        assert any("cannot be reached" in w and f"using the cached copy of '{repo}'" in w for w in result["warnings"])
 
 
 def test_offline_without_cached_copies_says_how_to_supply_the_weights(hub: LocalHub, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,17 +28,44 @@ class HFSource:
     name: str
     repo_id: str | None  # None for local folders
     folder: Path | None  # the local folder, or the cached snapshot holding the Hub id's config.json
+    cache_only: bool = False  # the Hub could not be reached, and a cached copy is there
 
     @property
     def local_files_only(self) -> bool:
-        """Whether transformers must stay off the network: local folders, or any Hub id in offline mode."""
-        return self.repo_id is None or offline_variable() is not None
+        """Whether transformers must stay off the network: local folders, a Hub id in offline mode, or one whose
+        cached copy is used because the Hub cannot be reached."""
+        return self.repo_id is None or self.cache_only or offline_variable() is not None
 
 
 def _looks_like_path(location: str) -> bool:
     """A location no Hub id can be (ids are ``name`` or ``user/name``): it was meant as a local path."""
     return (location.startswith((".", "/", "~", "\\")) or location.count("/") > 1 or "\\" in location
             or location.endswith((".json", ".safetensors", ".bin", ".pth")))
+
+
+_UNREACHABLE = {"ConnectError", "ConnectionError", "TimeoutException", "NetworkError"}
+
+
+def _cached_copy_if_unreachable(repo_id: str, *, what: str) -> Path | None:
+    """The cached config.json of ``repo_id`` when the Hub cannot be reached right now, else None.
+
+    Online, transformers asks the Hub about every file, cached or not, and huggingface_hub retries a refused
+    connection for about 20 seconds for each file it has no copy of (a model's optional files): one quick
+    request first tells whether the cached copy should simply be used, as offline mode would.
+    """
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url, try_to_load_from_cache
+
+    cached = try_to_load_from_cache(repo_id, "config.json")
+    if not isinstance(cached, str):
+        return None
+    try:
+        get_hf_file_metadata(hf_hub_url(repo_id, "config.json"), timeout=10)
+    except Exception as exc:
+        if _kinds(exc) & _UNREACHABLE:
+            warnings.warn(f"{what}: the Hugging Face Hub cannot be reached ({_detail(exc)}); using the cached copy "
+                          f"of '{repo_id}' (MMFUSION_OFFLINE=1 skips this check)", stacklevel=3)
+            return Path(cached)
+    return None
 
 
 def hf_source(location: str, *, what: str) -> HFSource:
@@ -55,20 +83,25 @@ def hf_source(location: str, *, what: str) -> HFSource:
                            "and is not a Hugging Face Hub id (user/name)")
     from huggingface_hub import hf_hub_download
 
+    offline = offline_variable() is not None
+    cached = None if offline else _cached_copy_if_unreachable(location, what=what)
+    if cached is not None:
+        return HFSource(location, location, cached.parent, cache_only=True)
     with hub_errors(location, what=what):
         with hub_offline():
-            config_file = hf_hub_download(location, "config.json", local_files_only=offline_variable() is not None)
+            config_file = hf_hub_download(location, "config.json", local_files_only=offline)
     return HFSource(location, location, Path(config_file).parent)
 
 
 @contextlib.contextmanager
-def hub_offline() -> Iterator[None]:
-    """While loading, keep huggingface_hub itself offline when mmfusion's switch says so.
+def hub_offline(source: HFSource | None = None) -> Iterator[None]:
+    """While loading, keep huggingface_hub itself offline when mmfusion's switch says so (or when ``source`` is
+    a cached copy used because the Hub cannot be reached).
 
     huggingface_hub reads HF_HUB_OFFLINE once, at import, and does not know MMFUSION_OFFLINE, so a call made
     deep inside transformers or timm could still try the network; its switch is set for the call, then restored.
     """
-    if offline_variable() is None:
+    if offline_variable() is None and not (source is not None and source.cache_only):
         yield
         return
     from huggingface_hub import constants

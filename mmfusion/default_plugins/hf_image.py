@@ -67,7 +67,7 @@ class HFImageEncoder(ImageEncoder):
 
         what = "hf_image path"
         source = hf_source(config.path, what=what)
-        with hub_errors(source.repo_id, what=what), hub_offline():
+        with hub_errors(source.repo_id, what=what), hub_offline(source):
             model_config = AutoConfig.from_pretrained(source.name, local_files_only=source.local_files_only)
         require_single_or_known(model_config, what=what, tower="vision")
         towers = towers_for(model_config)
@@ -109,7 +109,7 @@ class HFImageEncoder(ImageEncoder):
             except TypeError:  # models without a pooler option
                 return build(vision_config)
         try:
-            with hub_errors(source.repo_id, what="hf_image path"), hub_offline(), quiet_loading():
+            with hub_errors(source.repo_id, what="hf_image path"), hub_offline(source), quiet_loading():
                 try:
                     return model_class.from_pretrained(source.name, config=vision_config,
                                                        local_files_only=source.local_files_only, **options)
@@ -127,7 +127,7 @@ class HFImageEncoder(ImageEncoder):
         from transformers import AutoImageProcessor
 
         try:
-            with hub_errors(source.repo_id, what="hf_image path"), hub_offline():
+            with hub_errors(source.repo_id, what="hf_image path"), hub_offline(source):
                 processor = AutoImageProcessor.from_pretrained(source.name, local_files_only=source.local_files_only)
         except (OSError, ValueError) as exc:
             size = getattr(vision_config, "image_size", None) or 224

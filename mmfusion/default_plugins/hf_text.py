@@ -84,7 +84,7 @@ class HFTextEncoder(Encoder):
         from transformers import AutoConfig
 
         source = hf_source(config.path, what="hf_text path")
-        with hub_errors(source.repo_id, what="hf_text path"), hub_offline():
+        with hub_errors(source.repo_id, what="hf_text path"), hub_offline(source):
             model_config = AutoConfig.from_pretrained(source.name, local_files_only=source.local_files_only)
         require_single_or_known(model_config, what="hf_text path", tower="text")
         towers = towers_for(model_config)
@@ -124,7 +124,7 @@ class HFTextEncoder(Encoder):
             except TypeError:  # models without a pooler option
                 return build(text_config)
         try:
-            with hub_errors(source.repo_id, what="hf_text path"), hub_offline(), quiet_loading():
+            with hub_errors(source.repo_id, what="hf_text path"), hub_offline(source), quiet_loading():
                 try:
                     return model_class.from_pretrained(source.name, config=text_config,
                                                        local_files_only=source.local_files_only, **options)
@@ -141,7 +141,7 @@ class HFTextEncoder(Encoder):
         from transformers import AutoTokenizer
 
         try:
-            with hub_errors(source.repo_id, what="hf_text tokenizer"), hub_offline():
+            with hub_errors(source.repo_id, what="hf_text tokenizer"), hub_offline(source):
                 return AutoTokenizer.from_pretrained(source.name, local_files_only=source.local_files_only)
         except (OSError, ValueError, RuntimeError) as exc:
             raise WeightsError(f"hf_text: cannot load a tokenizer from {source.name}: {exc}. Set `tokenizer:` to a "
