@@ -80,3 +80,26 @@ def xor_run(xor_data: Path, tiny_bert: Path, feature_cache: Path, tmp_path_facto
 
     folder = tmp_path_factory.mktemp("xor-run")
     return fit(xor_spec(folder, xor_data, tiny_bert, feature_cache), out=folder / "run")
+
+
+# A test that uses one of these fixtures reads a run trained for it: it is slow like the training itself.
+TRAINED_RUN_FIXTURES = {"xor_run"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if TRAINED_RUN_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(autouse=True)
+def _training_tests_are_marked_slow(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep `-m "not slow"` fast: a test that trains in this process without the `slow` mark fails at once."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+    from mmfusion.training import trainer
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"{request.node.nodeid} trains a model: mark it @pytest.mark.slow")
+
+    monkeypatch.setattr(trainer, "fit_loop", refuse)

@@ -72,6 +72,7 @@ def test_custom_inner_fusion_loads_and_builds_with_the_custom_registry(custom, t
         build_model(spec, 3)
 
 
+@pytest.mark.slow
 def test_fit_trains_a_spec_whose_nested_fusion_only_the_custom_registry_has(custom, tiny_bert: Path,  # type: ignore
                                                                              tmp_path: Path) -> None:
     csv = mmfusion.make_xor_dataset(tmp_path / "data", n=24)

@@ -187,6 +187,8 @@ import torch
 from mmfusion.errors import MMFusionError
 from mmfusion.registry import get_registry
 
+pytestmark = pytest.mark.slow  # each test starts fresh interpreters that download from a local Hub
+
 registry, results = get_registry(), []
 for case in json.loads(sys.argv[1]):
     url = case.pop("torchvision_url", None)

@@ -52,6 +52,7 @@ def test_plugin_is_discovered_through_its_entry_point() -> None:
     assert registry.resolve("modality", "tabular").plugin.distribution == "mmfusion-tabular"
 
 
+@pytest.mark.slow
 def test_three_modalities_beat_every_pair(table_data: Path, tiny_bert: Path, feature_cache: Path,
                                           tmp_path: Path) -> None:
     full = _fit(["image", "text", "table"], table_data, tiny_bert, feature_cache, tmp_path)

@@ -16,6 +16,8 @@ from mmfusion.scaffold.create import new_plugin
 
 from ..plugin_fixtures import make_distribution
 
+pytestmark = pytest.mark.slow  # the scaffold's own test suite runs in a subprocess
+
 
 @pytest.mark.parametrize("kind", ["encoder", "fusion", "head"])
 def test_scaffold_starts_from_a_passing_state(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 from mmfusion.cli import cli
@@ -13,6 +14,7 @@ from mmfusion.cli import cli
 from ..conftest import xor_spec
 
 
+@pytest.mark.slow
 def test_train_then_resume_refusal_and_default_run_dir(xor_data: Path, tiny_bert: Path, feature_cache: Path,
                                                        tmp_path: Path, monkeypatch) -> None:  # type: ignore
     monkeypatch.chdir(tmp_path)

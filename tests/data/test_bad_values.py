@@ -120,6 +120,7 @@ def _spec(folder: Path, csv_path: Path, **data: Any) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_a_plugin_modality_follows_the_policy_of_its_input(tmp_path: Path, registry) -> None:  # type: ignore
     data = _csv(tmp_path, {(1, "a"): "n/a", (3, "a"): "7", (5, "b"): "7"})  # lines 3 and 5 (a), 7 (b)
     with pytest.raises(UnusableValuesError) as info:  # a is absent, b still an error

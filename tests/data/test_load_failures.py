@@ -78,6 +78,7 @@ def test_pillow_does_not_pad_truncated_images() -> None:
 
 
 @pytest.mark.parametrize("freeze", [True, False], ids=["cached-features", "live-encoder"])
+@pytest.mark.slow
 def test_images_that_do_not_decode_become_absent_and_are_counted(damaged: Path, tmp_path: Path,
                                                                  freeze: bool) -> None:
     result = fit(_spec(tmp_path, damaged, freeze=freeze), out=tmp_path / "run")
@@ -86,6 +87,7 @@ def test_images_that_do_not_decode_become_absent_and_are_counted(damaged: Path, 
     assert sum(part["present"]["image"] for part in data.values()) == 22
 
 
+@pytest.mark.slow
 def test_on_bad_image_still_works_as_the_old_name(damaged: Path, tmp_path: Path) -> None:
     with pytest.warns(DeprecationWarning, match="on_bad_image is deprecated"):
         result = fit(_spec(tmp_path, damaged, freeze=True, policy="on_bad_image: absent"), out=tmp_path / "run")
@@ -104,6 +106,7 @@ def test_images_that_do_not_decode_are_an_error_naming_file_and_line(damaged: Pa
     assert "line 4 (column 'image'): image file" in message and "cut.jpg is truncated or damaged" in message
 
 
+@pytest.mark.slow
 def test_evaluate_finds_them_too(damaged: Path, tmp_path: Path) -> None:
     clean = make_xor_dataset(tmp_path / "clean", n=24)
     run = fit(_spec(tmp_path, clean, freeze=True), out=tmp_path / "run").run_dir
@@ -123,6 +126,7 @@ def test_evaluate_finds_them_too(damaged: Path, tmp_path: Path) -> None:
     assert '"rows": 24' in result.output
 
 
+@pytest.mark.slow
 def test_unlabelled_drop_leaves_rows_out_of_training_and_evaluation(tmp_path: Path) -> None:
     csv = make_xor_dataset(tmp_path, n=24)
     table = pd.read_csv(csv, dtype=str)

@@ -43,6 +43,7 @@ def test_easy_vqa_source() -> None:
     assert Path(tables.train["image"][0]).is_file()
 
 
+@pytest.mark.slow
 def test_training_on_a_csv_with_a_missing_image_names_file_and_line(xor_data: Path, tiny_bert: Path,
                                                                      tmp_path: Path) -> None:
     table = pd.read_csv(xor_data).head(30)

@@ -151,6 +151,7 @@ def test_feature_key_names_the_processor_settings(models: dict[str, Path]) -> No
     assert '"crop_pct": 0.875' in key and '"resize": "shorter_side"' in key and encoder.weights_digest() in key
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["vit", "clip"])
 def test_exports_to_onnx_matching_pytorch(family: str, models: dict[str, Path], tiny_bert: Path,
                                           tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ def pairs_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     "{type: sum, dim: 32}",
     "{type: mean, dim: 32}",
 ])
+@pytest.mark.slow
 def test_fusion_learns_a_task_that_needs_both_modalities(fusion: str, pairs_data: Path, tiny_bert: Path,
                                                          feature_cache: Path, tmp_path: Path) -> None:
     # 4 classes = (colour tone, keyword): either modality alone can reach at most 50%

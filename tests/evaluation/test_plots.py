@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+pytestmark = pytest.mark.slow  # fresh interpreters with another matplotlib backend
+
 # Every kind of plot mmfusion draws (run dirs, evaluate, predict --plot, sweeps), in a fresh interpreter
 # whose backend is not Agg, optionally with pyplot already imported and a figure of the caller's open.
 SCRIPT = textwrap.dedent("""

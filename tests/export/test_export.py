@@ -17,6 +17,8 @@ from mmfusion.export.wrapper import flatten, interface_for
 from mmfusion.runs import LoadedRun, RunPaths
 from mmfusion.spec import load_spec
 
+pytestmark = pytest.mark.slow  # every test exports a model (and most check it with onnxruntime)
+
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 

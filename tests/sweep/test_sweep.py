@@ -33,6 +33,7 @@ def sweep_file(xor_data: Path, tiny_bert: Path, feature_cache: Path, tmp_path: P
     return write_spec(tmp_path, SWEEP.format(extra=""), "sweep.yaml")
 
 
+@pytest.mark.slow
 def test_sweep_writes_every_output_and_resumes(sweep_file: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = run_sweep(sweep_file, out, progress=False)
@@ -85,6 +86,7 @@ def test_bad_sweeps_are_clear_errors(sweep_file: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "never").exists()  # nothing trained before the sweep was checked
 
 
+@pytest.mark.slow
 def test_ablate_command(sweep_file: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["ablate", str(sweep_file), "--out", str(tmp_path / "cli"), "--quiet"])
     assert result.exit_code == 0, result.output

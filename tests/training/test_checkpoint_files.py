@@ -154,6 +154,7 @@ def interrupted(xor_data: Path, tiny_bert: Path, feature_cache: Path, tmp_path: 
     return tmp_path / "run", spec
 
 
+@pytest.mark.slow
 def test_resuming_with_an_edited_spec_names_the_first_mismatching_parameter(interrupted) -> None:  # type: ignore
     run, spec_file = interrupted
     spec_file.write_text(spec_file.read_text().replace("hidden_dims: [32]", "hidden_dims: [16]"))
@@ -162,6 +163,7 @@ def test_resuming_with_an_edited_spec_names_the_first_mismatching_parameter(inte
         Trainer(load_spec(spec_file), run, progress=False, resume=True).fit()
 
 
+@pytest.mark.slow
 def test_resuming_from_a_truncated_checkpoint_names_the_file(interrupted) -> None:  # type: ignore
     run, spec_file = interrupted
     weights = run / "checkpoints" / "epoch-0001" / "model.safetensors"

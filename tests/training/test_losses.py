@@ -28,6 +28,7 @@ def test_cross_entropy_with_label_smoothing_and_class_weights() -> None:
     assert torch.allclose(loss.scores(LOGITS), torch.softmax(LOGITS, dim=1))
 
 
+@pytest.mark.slow
 def test_focal_loss_is_cross_entropy_at_gamma_zero_and_down_weights_easy_rows() -> None:
     ce = functional.cross_entropy(LOGITS, TARGETS)
     assert torch.allclose(FocalLoss(FocalLoss.Config(gamma=0), 3)(LOGITS, TARGETS), ce)

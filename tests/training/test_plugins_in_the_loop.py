@@ -127,6 +127,7 @@ def test_training_components_in_the_spec_are_checked(train: str, message: str, t
         load_spec(spec)
 
 
+@pytest.mark.slow
 def test_default_training_components(tiny_bert: Path) -> None:
     spec = load_spec({"model": {"encoders": {"text": {"type": "hf_text", "path": str(tiny_bert)}}, "fusion": "concat"},
                       "train": {"label_smoothing": 0.1, "loggers": ["tensorboard"]}})

@@ -62,6 +62,7 @@ def _tensors(run: Path, name: str) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("encoder", list(ENCODERS))
+@pytest.mark.slow
 def test_resume_is_bitwise_identical_to_an_uninterrupted_run(encoder: str, small_xor: Path, tiny_bert: Path,
                                                              tmp_path: Path) -> None:
     modality, config = ENCODERS[encoder]

@@ -48,6 +48,7 @@ def test_a_held_run_directory_fails_at_once_for_train_and_resume(spec, tmp_path:
     assert json.loads(lock.read_text())["pid"] == os.getpid()
 
 
+@pytest.mark.slow
 def test_a_stale_lock_is_taken_over_and_every_fit_releases_the_lock(spec, tmp_path: Path) -> None:  # type: ignore
     done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead = int(done.stdout)

@@ -56,6 +56,7 @@ def test_run_directory_is_complete_and_well_formed(fused_run) -> None:  # type: 
     assert load_spec(run / "spec.yaml").train.epochs == 12  # the saved spec loads again
 
 
+@pytest.mark.slow
 def test_resume_after_an_interruption_ends_with_identical_weights(xor_data: Path, tiny_bert: Path,
                                                                   feature_cache: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
@@ -75,6 +76,7 @@ def test_resume_after_an_interruption_ends_with_identical_weights(xor_data: Path
     assert all(torch.equal(best[k], load_file(str(tmp_path / "resumed" / "weights.safetensors"))[k]) for k in best)
 
 
+@pytest.mark.slow
 def test_a_crash_between_checkpoint_and_best_weights_is_repaired_on_resume(xor_data: Path, tiny_bert: Path,
                                                                            feature_cache: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
@@ -103,6 +105,7 @@ def test_existing_run_and_missing_checkpoint_are_clear_errors(fused_run, xor_dat
                 tmp_path / "x", progress=False)
 
 
+@pytest.mark.slow
 def test_fine_tuning_live_encoders_with_options(xor_data: Path, tiny_bert: Path, feature_cache: Path,
                                                 tmp_path: Path) -> None:
     extra = ("  grad_accum_steps: 2\n  imbalance: class_weights\n  scheduler: linear\n"
@@ -124,6 +127,7 @@ def test_training_needs_a_data_section(tmp_path: Path, tiny_bert: Path) -> None:
         Trainer(spec, tmp_path / "run", progress=False)
 
 
+@pytest.mark.slow
 def test_fit_on_dataframes_without_a_data_source(xor_data: Path, tiny_bert: Path, feature_cache: Path,
                                                  tmp_path: Path) -> None:
     import pandas as pd

@@ -52,6 +52,7 @@ def _spec(data: Path, folder: Path, **extra: Any) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_an_unparsable_number_is_absent_and_counted_or_an_error(tmp_path: Path) -> None:
     data = _data(tmp_path, "12 kg")
     with pytest.raises(DataError) as info:
