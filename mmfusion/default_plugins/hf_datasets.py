@@ -26,13 +26,12 @@ from ..errors import DataError
 from ..hookspecs import hookimpl
 from ..interfaces.config import DatasetConfig
 from ..interfaces.dataset import DatasetSource, DatasetTables
+from ..offline import offline_variable as mmfusion_offline_variable
 from ..paths import SpecLocation
 
 if TYPE_CHECKING:
     import pandas as pd
 
-#: environment variables that keep mmfusion (and the Hugging Face libraries) off the network
-OFFLINE_VARIABLES = ("MMFUSION_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
 #: split names tried, in order, for ``splits.validation: auto`` and ``splits.test: auto``
 AUTO_SPLITS = {"validation": ("validation", "valid", "val", "dev"), "test": ("test",)}
 #: single data files read with the ``datasets`` builder for their format
@@ -105,11 +104,11 @@ def _import_datasets() -> Any:
 
 
 def offline_variable() -> str | None:
-    """The environment variable that asks for offline mode, or None when the network may be used."""
-    for name in OFFLINE_VARIABLES:
-        if os.environ.get(name, "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
-            return name
-    return None
+    """The environment variable that asks for offline mode (mmfusion's, or datasets' own), or None."""
+    name = mmfusion_offline_variable()
+    if name is None and os.environ.get("HF_DATASETS_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
+        return "HF_DATASETS_OFFLINE"
+    return name
 
 
 def _saved_to_disk(folder: Path) -> bool:
