@@ -172,7 +172,7 @@ def build_model(spec: Spec | ModelSpec, num_classes: int, *, registry: Registry 
 
     Args:
         spec: a whole spec or its ``model`` section.
-        num_classes: number of labels the head predicts.
+        num_classes: number of outputs the head predicts: one per label, or 1 for a binary task.
         registry: where component classes are looked up (default: the process-wide registry); pass the
             registry the spec was loaded with.
 
@@ -182,8 +182,9 @@ def build_model(spec: Spec | ModelSpec, num_classes: int, *, registry: Registry 
     """
     model_spec = spec.model if isinstance(spec, Spec) else spec
     root = BuildContext(registry or get_registry(), path="model", num_classes=num_classes)
-    if num_classes < 2:
-        raise MMFusionError(f"a classifier needs at least 2 classes, got {num_classes}")
+    if num_classes < 1:
+        raise MMFusionError(f"a classifier needs at least 1 output (binary: 1, otherwise one per label), got "
+                            f"{num_classes}")
     encoders = {
         modality: _build_encoder(replace(root, path=f"model.encoders.{modality}", num_classes=None, config=config))
         for modality, config in model_spec.encoders.items()

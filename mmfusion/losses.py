@@ -1,5 +1,6 @@
-"""The loss a spec trains with: ``train.loss`` built through the registry, with the older ``train`` options
-(``label_smoothing``, ``imbalance: class_weights``) mapped onto it."""
+"""The loss a spec trains with: ``train.loss`` (or the task's default) built through the registry, with the
+older ``train`` options (``label_smoothing``, ``imbalance: class_weights``) mapped onto it and
+``pos_weight: auto`` computed from the training labels."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .errors import MMFusionError, PluginError
+from .errors import MMFusionError, PluginError, SpecError
 from .registry import Registry, get_registry
+from .tasks import DEFAULT_LOSS
 
 if TYPE_CHECKING:
     from .interfaces.loss import Loss
@@ -23,21 +25,56 @@ def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
     return counts.sum() / (len(counts) * counts.clamp(min=1))
 
 
+#: ``pos_weight: auto`` stays within these bounds: a label seen once (or never) must not swamp the others
+POS_WEIGHT_RANGE = (0.01, 100.0)
+
+
+def positive_weights(targets: np.ndarray, num_outputs: int) -> list[float]:
+    """Negatives / positives of each output in the training targets, clipped to :data:`POS_WEIGHT_RANGE`.
+
+    Targets are multi-hot ``[N, L]`` (multilabel), 0/1 ``[N]`` for one output (binary), or class ids ``[N]``
+    (multiclass, one-hot per class).
+    """
+    y = np.asarray(targets)
+    if y.ndim == 2:
+        positives = y.sum(axis=0).astype(float)
+    elif num_outputs == 1:
+        positives = np.array([float((y == 1).sum())])
+    else:
+        positives = np.bincount(y.astype(int), minlength=num_outputs).astype(float)
+    negatives = len(y) - positives
+    low, high = POS_WEIGHT_RANGE
+    return [float(w) for w in np.clip(negatives / np.maximum(positives, 1e-9), low, high)]
+
+
 def build_loss(train: TrainSpec, num_classes: int, *, class_weights: torch.Tensor | None = None,
-               registry: Registry | None = None) -> Loss:
-    """The ``train.loss`` component for ``num_classes`` classes.
+               registry: Registry | None = None, task: str = "multiclass",
+               targets: np.ndarray | None = None) -> Loss:
+    """The ``train.loss`` component (or the task's default loss) for ``num_classes`` outputs.
 
     ``train.label_smoothing`` (the older spelling) becomes the cross-entropy's ``label_smoothing`` when the
-    loss's own is unset; the spec already refused it for other losses and conflicting values.
+    loss's own is unset; the spec already refused it for other losses and conflicting values. A
+    ``pos_weight: auto`` option becomes negatives / positives per output of ``targets`` (the training
+    labels); without targets (scoring a trained run) it is left out, since scores do not depend on it.
 
     Raises:
+        SpecError: the loss does not handle the task.
         PluginError: the loss cannot be built (the message names it and the reason).
         MMFusionError: its options do not fit the data (e.g. one weight per class, but another class count).
     """
-    config = train.loss
+    from .spec.task_spec import loss_tasks
+
+    registry = registry or get_registry()
+    config = train.loss if train.loss is not None else registry.get("loss", DEFAULT_LOSS[task]).Config()
     if train.label_smoothing and "label_smoothing" in type(config).model_fields and not config.label_smoothing:
         config = config.model_copy(update={"label_smoothing": train.label_smoothing})
-    cls = (registry or get_registry()).get("loss", config.component_name)
+    cls = registry.get("loss", config.component_name)
+    if task not in loss_tasks(cls):
+        raise SpecError(f"train.loss: loss '{config.type}' handles {' and '.join(loss_tasks(cls))} data, not {task}; "
+                        f"use {DEFAULT_LOSS[task]}")
+    if getattr(config, "pos_weight", None) == "auto":
+        weights = positive_weights(targets, num_classes) if targets is not None else None
+        config = config.model_copy(update={"pos_weight": weights})
     try:
         return cls(config, num_classes, class_weights)
     except MMFusionError:
@@ -47,7 +84,17 @@ def build_loss(train: TrainSpec, num_classes: int, *, class_weights: torch.Tenso
                           f"{type(exc).__name__}: {exc}") from exc
 
 
-def loss_scores(train: TrainSpec, num_classes: int, *, registry: Registry | None = None
+def loss_scores(train: TrainSpec, num_classes: int, *, registry: Registry | None = None, task: str = "multiclass"
                 ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The scoring function (logits → class scores) of a run's loss, for evaluation and prediction."""
-    return build_loss(train, num_classes, registry=registry).scores
+    """The scoring function (logits → per-label scores) of a run, for evaluation and prediction.
+
+    Multiclass: the loss's own (softmax, or sigmoid for ``bce``); multilabel: a sigmoid per label; binary:
+    ``[1 - p, p]`` from the one logit, so that scores always have one column per label.
+    """
+    from .tasks import binary_scores, sigmoid_scores
+
+    if task == "multilabel":
+        return sigmoid_scores
+    if task == "binary":
+        return binary_scores
+    return build_loss(train, num_classes, registry=registry, task=task).scores

@@ -22,8 +22,9 @@ def _per_class(name: str, values: float | list[float] | None, num_classes: int) 
     if isinstance(values, (int, float)):
         return torch.full((num_classes,), float(values))
     if len(values) != num_classes:
-        raise MMFusionError(f"train.loss.{name} lists {len(values)} values, but the data has {num_classes} classes: "
-                            "give one value per class (in labels.json order) or a single number")
+        what = "1 output (binary: the positive label's)" if num_classes == 1 else f"{num_classes} outputs"
+        raise MMFusionError(f"train.loss.{name} lists {len(values)} values, but the model has {what}: give one "
+                            "value per output (in labels.json order) or a single number")
     return torch.tensor(values, dtype=torch.float32)
 
 
@@ -82,31 +83,41 @@ class FocalLoss(Loss):
 
 class BCEConfig(LossConfig):
     type: Literal["bce"] = "bce"
-    pos_weight: float | list[float] | None = Field(
-        None, description="Weight of the positive term, one per class or one number for all (BCEWithLogits' "
-        "pos_weight).")
+    pos_weight: float | list[float] | Literal["auto"] | None = Field(
+        None, description="Weight of the positive term, one per output or one number for all (BCEWithLogits' "
+        "pos_weight); auto: negatives / positives of each output in the training data, clipped to [0.01, 100].")
 
 
 class BinaryCrossEntropy(Loss):
-    """Binary cross-entropy with logits over one-hot targets: every class is an independent yes/no.
+    """Binary cross-entropy with logits: every output is an independent yes/no.
 
-    Single-label data is one-hot encoded; predictions rank classes by sigmoid scores (their argmax is the
-    predicted class), and those scores, not softmax probabilities, are what evaluation and ``Predictor``
-    report. Class weights scale each class's column. The mean is over rows and classes.
+    Multilabel targets are multi-hot already; binary targets (0/1) score the one logit; multiclass targets
+    are one-hot encoded, and predictions then rank classes by sigmoid scores (their argmax is the
+    predicted class), which are also what evaluation and ``Predictor`` report. Class weights scale each
+    class's column. The mean is over rows and outputs.
     """
 
     name = "bce"
     Config = BCEConfig
+    tasks = ("multiclass", "multilabel", "binary")
 
     def __init__(self, config: BCEConfig, num_classes: int, class_weights: Tensor | None = None) -> None:
         super().__init__(config, num_classes, class_weights)
         self.pos_weight: Tensor | None
+        if config.pos_weight == "auto":
+            raise MMFusionError("train.loss.pos_weight: auto is computed from the training labels when the loss is "
+                                "built for training (mmfusion.losses.build_loss with targets)")
         self.register_buffer("pos_weight", _per_class("pos_weight", config.pos_weight, num_classes),
                              persistent=False)
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
-        one_hot = functional.one_hot(targets, self.num_classes).to(logits.dtype)
-        return functional.binary_cross_entropy_with_logits(logits, one_hot, weight=self.class_weights,
+        if targets.is_floating_point():  # multilabel: multi-hot already
+            goal = targets.to(logits.dtype)
+        elif logits.shape[1] == 1:  # binary: 0/1 for the positive label's logit
+            goal = targets.to(logits.dtype)[:, None]
+        else:
+            goal = functional.one_hot(targets, self.num_classes).to(logits.dtype)
+        return functional.binary_cross_entropy_with_logits(logits, goal, weight=self.class_weights,
                                                            pos_weight=self.pos_weight)
 
     def scores(self, logits: Tensor) -> Tensor:

@@ -67,6 +67,16 @@ class DataSpec(BaseModel):
     labels: list[str] | None = Field(
         None, description="All labels, in the order used for outputs (default: sorted labels of the training data)."
     )
+    task: Literal["multiclass", "multilabel", "binary"] | None = Field(
+        None, description="multiclass: one label per row, softmax; multilabel: any set of labels per row (a list "
+        "cell, or labels joined by label_sep), a sigmoid per label with tuned thresholds; binary: two labels, one "
+        "logit, AUROC. Default: multilabel when the label column holds lists or label_sep is set, else multiclass.")
+    label_sep: str | None = Field(
+        None, min_length=1, description="Multilabel: the separator of several labels in one text cell, e.g. ';'. "
+        "Implies task: multilabel.")
+    positive_label: str | None = Field(
+        None, description="Binary: the label the one logit scores (default: the second label, in data.labels "
+        "order or else sorted).")
     split: SplitSpec = Field(default_factory=SplitSpec)
     limit: RowLimits = Field(default_factory=RowLimits)
     on_bad_value: BadValuePolicies = Field(
@@ -87,6 +97,24 @@ class DataSpec(BaseModel):
         description="Rows whose label cell is empty or NaN: stop with an error naming them, or leave them out of "
         "training, validation and test (before splitting; counted in the run log and summary.json notes).",
     )
+
+    @model_validator(mode="after")
+    def _task_options_fit(self) -> DataSpec:
+        """``label_sep`` only for multilabel data, ``positive_label`` only for binary, both consistent with labels."""
+        if self.label_sep is not None and self.task not in (None, "multilabel"):
+            raise ValueError(f"label_sep splits cells into several labels (multilabel data), but task is "
+                             f"{self.task}: remove label_sep or set task: multilabel")
+        if self.positive_label is not None and self.task != "binary":
+            raise ValueError(f"positive_label is for task: binary (the task is {self.task or 'not set'}): set "
+                             "task: binary, or remove positive_label")
+        if self.task == "binary" and self.labels is not None:
+            if len(self.labels) != 2:
+                raise ValueError(f"task: binary needs exactly two labels, but labels lists {len(self.labels)}: "
+                                 f"{', '.join(self.labels)} (use task: multiclass for more)")
+            if self.positive_label is not None and self.positive_label not in self.labels:
+                raise ValueError(f"positive_label '{self.positive_label}' is not one of labels "
+                                 f"({', '.join(self.labels)})")
+        return self
 
     @model_validator(mode="after")
     def _one_bad_value_policy(self) -> DataSpec:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic_core import PydanticCustomError
 
 from .data_spec import DataSpec
+from .components import registry_from
 from .model_spec import ModelSpec
+from .task_spec import task_problems
 from .train_spec import TrainSpec
 
 
@@ -20,3 +23,15 @@ class Spec(BaseModel):
     model: ModelSpec = Field(description="Encoders, fusion and head.")
     data: DataSpec | None = Field(None, description="Tables, columns, labels and splits (needed to train).")
     train: TrainSpec = Field(default_factory=TrainSpec, description="Optimisation settings.")
+
+    @model_validator(mode="after")
+    def _train_fits_task(self, info: ValidationInfo) -> Spec:
+        """A task the spec names is checked against ``train:`` now (one inferred from the data: at training)."""
+        if self.data is None or self.data.task is None:
+            return self
+        problems = task_problems(self.train, self.data.task, registry_from(info))
+        if problems:
+            raise ValidationError.from_exception_data("Spec", [
+                {"type": PydanticCustomError("task_mismatch", message.replace("{", "{{").replace("}", "}}")),
+                 "loc": loc, "input": None} for loc, message in problems])
+        return self

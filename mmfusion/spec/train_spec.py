@@ -9,6 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from .components import CallbackSpec, LoggerSpec, LossSpec, registry_from
 
+#: validation metrics of every task (:mod:`mmfusion.tasks`) and the loss; which fit a task is checked with the data
+Monitor = Literal["val_accuracy", "val_macro_f1", "val_loss", "val_micro_f1", "val_weighted_f1", "val_samples_f1",
+                  "val_map", "val_subset_accuracy", "val_auroc", "val_f1"]
+
 #: The logger that writes metrics.csv; always on (sweeps and resumed histories read that file).
 CSV_LOGGER = "csv"
 
@@ -47,13 +51,13 @@ class TrainSpec(BaseModel):
     )
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing of the cross_entropy loss "
                                    "(the same as `loss: {type: cross_entropy, label_smoothing: ...}`).")
-    loss: LossSpec = Field(  # type: ignore[valid-type]
-        "cross_entropy", validate_default=True,
-        description="The training objective, also used for val_loss: cross_entropy, focal, bce or a plugin's.")
+    loss: LossSpec | None = Field(  # type: ignore[valid-type]
+        None, description="The training objective, also used for val_loss: cross_entropy, focal, bce or a plugin's. "
+        "Default: the task's (cross_entropy for multiclass, bce for multilabel and binary).")
     seed: int = 0
-    monitor: Literal["val_accuracy", "val_macro_f1", "val_loss"] = Field(
-        "val_macro_f1", description="Metric that picks the best checkpoint and drives early stopping."
-    )
+    monitor: Monitor | None = Field(
+        None, description="Metric that picks the best checkpoint and drives early stopping. Default: the task's "
+        "(val_macro_f1 for multiclass, val_micro_f1 for multilabel, val_auroc for binary).")
     early_stopping: EarlyStoppingSpec | None = None
     cache_features: bool = Field(
         True, description="Run frozen encoders once and cache their outputs on disk (keyed by encoder and data)."
@@ -81,7 +85,7 @@ class TrainSpec(BaseModel):
     def _one_label_smoothing(self) -> TrainSpec:
         """``label_smoothing`` is the cross-entropy option; given for another loss, or twice, it is ambiguous."""
         loss_smoothing = getattr(self.loss, "label_smoothing", None)
-        if self.label_smoothing and self.loss.type != "cross_entropy":
+        if self.label_smoothing and self.loss is not None and self.loss.type != "cross_entropy":
             raise ValueError(f"train.label_smoothing applies to the cross_entropy loss, but train.loss is "
                              f"'{self.loss.type}': remove train.label_smoothing")
         if self.label_smoothing and loss_smoothing and loss_smoothing != self.label_smoothing:

@@ -1,0 +1,75 @@
+"""Fitting the ``train:`` settings to the task: the defaults it implies and the options it rules out.
+
+``data.task`` may be left out and found in the data (a list-valued label column is multilabel), so the
+checks run twice: when the spec is loaded, for a task the spec names (errors with file and line), and
+when training starts, for the task the data implies. :func:`for_task` then fills in what the spec left
+to the task, and that complete spec is what a run directory keeps.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import SpecError
+from ..tasks import DEFAULT_LOSS, DEFAULT_MONITOR, monitors
+
+if TYPE_CHECKING:
+    from ..registry import Registry
+    from .spec import Spec
+    from .train_spec import TrainSpec
+
+Problem = tuple[tuple[str, ...], str]
+
+
+def loss_tasks(loss_cls: type) -> tuple[str, ...]:
+    """The tasks a loss class handles (``Loss.tasks``; losses written before tasks existed: multiclass)."""
+    return tuple(getattr(loss_cls, "tasks", ("multiclass",)))
+
+
+def task_problems(train: TrainSpec, task: str, registry: Registry) -> list[Problem]:
+    """What in ``train`` does not fit ``task``: (spec path, message) pairs, empty when everything fits."""
+    problems: list[Problem] = []
+    if train.monitor is not None and train.monitor not in monitors(task):
+        problems.append((("train", "monitor"), f"{train.monitor} is not a metric of {task} data; choose one of "
+                         f"{', '.join(monitors(task))} (or leave it out: {DEFAULT_MONITOR[task]})"))
+    if train.loss is not None:
+        handled = loss_tasks(registry.get("loss", train.loss.component_name))
+        if task not in handled:
+            problems.append((("train", "loss"), f"loss '{train.loss.type}' handles {' and '.join(handled)} data, "
+                             f"not {task}: use {DEFAULT_LOSS[task]} (or leave train.loss out: "
+                             f"{DEFAULT_LOSS[task]} is the default for {task})"))
+    if train.label_smoothing and task != "multiclass":
+        problems.append((("train", "label_smoothing"), f"label smoothing belongs to the multiclass cross_entropy "
+                         f"loss; {task} data trains with sigmoid outputs: remove train.label_smoothing"))
+    if train.imbalance == "class_weights" and task != "multiclass":
+        problems.append((("train", "imbalance"), f"class_weights weights the classes of single-label data; for "
+                         f"{task} data weight the positives instead: train.loss: {{type: bce, pos_weight: auto}} "
+                         "(negatives / positives of each label in the training data)"))
+    if train.imbalance == "balanced_sampler" and task == "multilabel":
+        problems.append((("train", "imbalance"), "balanced_sampler draws rows by their one class, but multilabel "
+                         "rows have any number of labels: use train.loss: {type: bce, pos_weight: auto} instead"))
+    return problems
+
+
+def for_task(spec: Spec, task: str, registry: Registry, *, why: str = "") -> Spec:
+    """``spec`` with ``data.task``, ``train.loss`` and ``train.monitor`` set for ``task``.
+
+    Args:
+        why: how the task was found, for messages (e.g. "the label column holds lists").
+
+    Raises:
+        SpecError: a ``train`` setting does not fit the task (every problem listed, with its spec path).
+    """
+    problems = task_problems(spec.train, task, registry)
+    if problems:
+        reason = f" ({why})" if why else ""
+        raise SpecError("\n".join(f"{'.'.join(loc)}: {message} — the task is {task}{reason}"
+                                  for loc, message in problems))
+    train = spec.train
+    update: dict[str, object] = {}
+    if train.loss is None:
+        update["loss"] = registry.get("loss", DEFAULT_LOSS[task]).Config()
+    if train.monitor is None:
+        update["monitor"] = DEFAULT_MONITOR[task]
+    data = spec.data.model_copy(update={"task": task}) if spec.data is not None else None
+    return spec.model_copy(update={"train": train.model_copy(update=update), "data": data})
