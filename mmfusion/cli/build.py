@@ -62,10 +62,13 @@ def _class_count(spec: object, requested: int | None) -> tuple[int, str]:
     data = getattr(spec, "data", None)
     if data is None:
         return 2, "placeholder"
+    if data.task == "binary":
+        return 1, "data.task: binary (one logit)"
     if data.labels:
         return len(data.labels), "data.labels"
     if data.source is None:
         return 2, "placeholder"
+    from ..data.label_lists import infer_task
     from ..data.labels import LabelSet
     from ..data.tables import source_tables
     from ..errors import MMFusionError
@@ -73,11 +76,13 @@ def _class_count(spec: object, requested: int | None) -> tuple[int, str]:
     try:
         tables = source_tables(data)
         label_column = data.label or tables.label_column or "label"
+        task, _ = infer_task(data, tables.train, label_column)
         labels = LabelSet.from_training_data(tables.train, label_column, given=None, source_order=tables.labels,
-                                             where=tables.names.get("train", "training table"))
+                                             where=tables.names.get("train", "training table"), task=task,
+                                             sep=data.label_sep)
     except (MMFusionError, OSError, ValueError):
         return 2, "placeholder"
-    return len(labels), "training data"
+    return labels.num_outputs, "training data"
 
 
 def _print_table(spec_file, device, classes, rows, forward) -> None:  # type: ignore[no-untyped-def]

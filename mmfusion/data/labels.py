@@ -1,4 +1,8 @@
-"""The label set: names in output order, and encoding label columns with errors naming the rows."""
+"""The label set: names in output order and the task, and encoding label columns with errors naming the rows.
+
+Targets per task: multiclass and binary rows get one label id (binary: 0 or 1, the positive label second),
+multilabel rows a multi-hot vector (:mod:`.label_lists`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import numpy as np
 
 from ..errors import DataError
 from ..interfaces.modality import is_empty_cell
+from ..tasks import num_outputs
+from .label_lists import distinct_labels, is_label_list, multi_hot
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,16 +53,16 @@ def unlabelled_rows(table: pd.DataFrame, column: str) -> np.ndarray:
     return np.array([is_empty_cell(v) for v in table[column].tolist()], dtype=bool)
 
 
-def is_label_list(value: Any) -> bool:
-    """True for a cell holding several labels (a list, tuple or array): multi-label data."""
-    return isinstance(value, (list, tuple, np.ndarray))
+__all__ = ["LabelSet", "format_rows", "is_label_list", "label_text", "unlabelled_rows"]
+
+EMPTY_LABEL = "fill them in, or set data.unlabelled: drop to leave such rows out"
 
 
-def _multilabel_problem(column: str, count: int, row_kind: str = "row", rows: str | None = None) -> str:
+def _multilabel_problem(column: str, count: int, task: str, row_kind: str = "row", rows: str | None = None) -> str:
     where = f" ({rows})" if rows else ""
-    return (f"column '{column}' holds a list of labels in {count} {row_kind}(s){where}: multi-label data, which "
-            "single-label classification cannot use (multi-label training is not available yet). Set data.label "
-            "to a column with one label per row.")
+    return (f"column '{column}' holds a list of labels in {count} {row_kind}(s){where}: multi-label data, but "
+            f"data.task is {task}. Set data.task: multilabel (or leave data.task out: lists imply it), or set "
+            "data.label to a column with one label per row.")
 
 
 def format_rows(rows: Sequence[int], limit: int = 8) -> str:
@@ -65,9 +71,17 @@ def format_rows(rows: Sequence[int], limit: int = 8) -> str:
 
 
 class LabelSet:
-    """Class names in the order of the model's outputs."""
+    """Label names in output order, and the task they are predicted for.
 
-    def __init__(self, names: Sequence[str]) -> None:
+    Args:
+        names: every label; for binary the negative then the positive label.
+        task: multiclass, multilabel or binary.
+        sep: multilabel: the separator of several labels in one text cell (``data.label_sep``).
+    """
+
+    def __init__(self, names: Sequence[str], *, task: str = "multiclass", sep: str | None = None) -> None:
+        self.task = task
+        self.sep = sep
         self.names = [str(n) for n in names]
         self.index = {name: i for i, name in enumerate(self.names)}
         # numeric names also match their other spellings ("1.0" in a CSV for the label 1 of a Parquet file),
@@ -90,38 +104,62 @@ class LabelSet:
     def __len__(self) -> int:
         return len(self.names)
 
+    @property
+    def num_outputs(self) -> int:
+        """The model's outputs: one per label, or one logit for binary."""
+        return num_outputs(self.task, len(self.names))
+
+    @property
+    def positive(self) -> str | None:
+        """Binary: the label the one logit scores (the second name); None for other tasks."""
+        return self.names[1] if self.task == "binary" else None
+
     @classmethod
     def from_training_data(cls, table: pd.DataFrame, column: str, *, given: Sequence[str] | None,
-                           source_order: Sequence[str] | None, where: str) -> LabelSet:
-        """Labels listed in the spec, else the source's, else the sorted distinct labels of the training table."""
-        if given:
-            return cls(given)
-        if source_order:
-            return cls(source_order)
-        if column not in table.columns:
-            raise DataError(f"{where}: no label column '{column}'; columns are {', '.join(_user_columns(table))}. "
-                            "Set data.label to the column that holds the labels.")
-        lists = sum(1 for v in table[column] if is_label_list(v))
-        if lists:
-            raise DataError(f"{where}: {_multilabel_problem(column, lists)}")
-        values = sorted({label_text(v) for v in table[column] if not is_empty_cell(v)})
-        if len(values) < 2:
-            raise DataError(f"{where}: column '{column}' holds {len(values)} distinct label(s); a classifier "
-                            "needs at least 2")
-        return cls(values)
+                           source_order: Sequence[str] | None, where: str, task: str = "multiclass",
+                           sep: str | None = None, positive: str | None = None) -> LabelSet:
+        """Labels listed in the spec, else the source's, else the sorted distinct labels of the training table.
+
+        Binary: exactly two, reordered so that ``positive`` (default: the second) comes second.
+        """
+        names = list(given or source_order or [])
+        if not names:
+            if column not in table.columns:
+                raise DataError(f"{where}: no label column '{column}'; columns are "
+                                f"{', '.join(_user_columns(table))}. Set data.label to the column that holds the labels.")
+            if task == "multilabel":
+                names = distinct_labels(table[column].tolist(), sep)
+                if len(names) < 2:
+                    raise DataError(f"{where}: column '{column}' holds {len(names)} distinct label(s); a multilabel "
+                                    "classifier needs at least 2 (for one yes/no label use data.task: binary)")
+                return cls(names, task=task, sep=sep)
+            lists = sum(1 for v in table[column] if is_label_list(v))
+            if lists:
+                raise DataError(f"{where}: {_multilabel_problem(column, lists, task)}")
+            names = sorted({label_text(v) for v in table[column] if not is_empty_cell(v)})
+            if len(names) < 2:
+                raise DataError(f"{where}: column '{column}' holds {len(names)} distinct label(s); a classifier "
+                                "needs at least 2")
+        if task == "binary":
+            names = _binary_order(names, positive, where, column)
+        return cls(names, task=task, sep=sep)
 
     def encode(self, table: pd.DataFrame, column: str, row_numbers: Sequence[int], where: str,
                row_kind: str = "row") -> np.ndarray:
-        """Label ids for every row; empty or unknown labels are an error naming the rows."""
+        """Targets for every row (label ids, or multi-hot rows for multilabel); empty or unknown labels are an
+        error naming the rows."""
         if column not in table.columns:
             raise DataError(f"{where}: no label column '{column}'; columns are {', '.join(_user_columns(table))}")
+        values = table[column].tolist()
+        if self.task == "multilabel":
+            return multi_hot(self.names, self.index, self.lookup, values, row_numbers, self.sep, where, column,
+                             row_kind, EMPTY_LABEL)
         ids = np.empty(len(table), dtype=np.int64)
         empty, unknown = [], {}
-        values = table[column].tolist()
         lists = sorted(row_numbers[i] for i, value in enumerate(values) if is_label_list(value))
         if lists:
             rows = f"{row_kind}s {format_rows(lists)}"
-            raise DataError(f"{where}: {_multilabel_problem(column, len(lists), row_kind, rows)}")
+            raise DataError(f"{where}: {_multilabel_problem(column, len(lists), self.task, row_kind, rows)}")
         for i, value in enumerate(values):
             if is_empty_cell(value):
                 empty.append(row_numbers[i])
@@ -133,8 +171,7 @@ class LabelSet:
             ids[i] = found
         problems = []
         if empty:
-            problems.append(f"empty label in {row_kind}s {format_rows(empty)} (fill them in, or set "
-                            "data.unlabelled: drop to leave such rows out)")
+            problems.append(f"empty label in {row_kind}s {format_rows(empty)} ({EMPTY_LABEL})")
         for label, rows in sorted(unknown.items()):
             problems.append(f"unknown label '{label}' in {row_kind}s {format_rows(rows)}")
         if problems:
@@ -142,3 +179,21 @@ class LabelSet:
             raise DataError(f"{where}, column '{column}': " + "; ".join(problems)
                             + f". Known labels: {known} (list them all in data.labels to add some).")
         return ids
+
+
+def _binary_order(names: Sequence[str], positive: str | None, where: str, column: str) -> list[str]:
+    """The two labels of binary data, the positive one second.
+
+    Raises:
+        DataError: not exactly two labels, or ``positive`` is not one of them.
+    """
+    if len(names) != 2:
+        shown = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
+        raise DataError(f"{where}: data.task is binary, but column '{column}' holds {len(names)} distinct labels "
+                        f"({shown}); binary needs exactly two. Use data.task: multiclass (or leave it out) for more.")
+    if positive is None:
+        return list(names)
+    if positive not in names:
+        raise DataError(f"{where}: data.positive_label '{positive}' is not one of the labels of column '{column}' "
+                        f"({', '.join(names)})")
+    return [n for n in names if n != positive] + [positive]

@@ -30,6 +30,10 @@ class PreparedTables:
     labels: list[str] | None = None
     row_kind: str = "row"
     notes: list[str] = field(default_factory=list)
+    #: multiclass, multilabel or binary: data.task, or what the label column implies
+    task: str = "multiclass"
+    #: how the task was found, for messages
+    task_reason: str = ""
 
 
 def source_tables(data: DataSpec, registry: Registry | None = None) -> DatasetTables:
@@ -117,14 +121,19 @@ def prepare_tables(data: DataSpec, tables: DatasetTables) -> PreparedTables:
         prepared[split] = without_unlabelled(prepared[split], label_column, names[split], tables.row_kind,
                                               data.unlabelled, notes, split)
     original = len(prepared["train"])
+    from .label_lists import infer_task
+
+    task, task_reason = infer_task(data, prepared["train"], label_column)
     # the source's label order belongs to its label column; another column's labels are found in the data
     source_labels = tables.labels if tables.label_column in (None, label_column) else None
-    labels = source_labels or _distinct_labels(prepared["train"], label_column)  # before splits and limits
+    labels = source_labels or _distinct_labels(prepared["train"], label_column, task, data.label_sep)
+    # multilabel rows have no one class to stratify by: their splits are random
+    stratify_by = label_column if task != "multilabel" else None
     for split, fraction in (("test", data.split.test), ("validation", data.split.validation)):
         if split not in prepared and fraction > 0:
             share = fraction * original / len(prepared["train"])  # fractions are of the original table
             prepared["train"], prepared[split] = _split_off(
-                prepared["train"], share, data.split.seed, label_column, tables.group_column, notes, split)
+                prepared["train"], share, data.split.seed, stratify_by, tables.group_column, notes, split)
             names[split] = f"{names['train']} ({split} split)"
     for split in SPLITS:
         limit = getattr(data.limit, split)
@@ -134,7 +143,7 @@ def prepare_tables(data: DataSpec, tables: DatasetTables) -> PreparedTables:
     return PreparedTables(
         tables={k: v.reset_index(drop=True) for k, v in prepared.items()}, names=names, root=tables.root,
         columns=dict(tables.columns), label_column=label_column, labels=labels, row_kind=tables.row_kind,
-        notes=notes,
+        notes=notes, task=task, task_reason=task_reason,
     )
 
 
@@ -164,14 +173,19 @@ def without_unlabelled(table: pd.DataFrame, column: str, name: str, row_kind: st
     return table[~empty]
 
 
-def _distinct_labels(table: pd.DataFrame, column: str) -> list[str] | None:
+def _distinct_labels(table: pd.DataFrame, column: str, task: str, sep: str | None) -> list[str] | None:
     """The sorted labels of the whole training table, so that a label whose rows all went to a split (or were
     cut by a row limit) is still one of the model's classes; None leaves the checks to the trainer."""
     from ..interfaces.modality import is_empty_cell
+    from .label_lists import distinct_labels, holds_lists
     from .labels import label_text
 
     if column not in table.columns:
         return None
+    if task == "multilabel":
+        return distinct_labels(table[column].tolist(), sep) or None
+    if holds_lists(table, column):
+        return None  # the label set refuses lists with the reason
     values = sorted({label_text(v) for v in table[column] if not is_empty_cell(v)})
     return values if len(values) >= 2 else None
 

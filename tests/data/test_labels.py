@@ -125,7 +125,8 @@ def test_the_option_is_checked_by_the_spec() -> None:
 def test_a_column_of_label_lists_is_named_as_multi_label_data() -> None:
     table = _table(4, labels=[["a"], ["a", "b"], "b", np.array(["b"])])
     with pytest.raises(DataError, match=r"train\.csv: column 'label' holds a list of labels in 3 line\(s\) \(lines 2, "
-                                        r"3, 5\): multi-label data.*Set data\.label to a column with one label"):
+                                        r"3, 5\): multi-label data, but data\.task is multiclass\. Set data\.task: "
+                                        r"multilabel.*or set data\.label to a column with one label"):
         LabelSet(["a", "b"]).encode(table, "label", [2, 3, 4, 5], "train.csv", "line")
     with pytest.raises(DataError, match="holds a list of labels in 3 row"):
         LabelSet.from_training_data(table, "label", given=None, source_order=None, where="train.csv")

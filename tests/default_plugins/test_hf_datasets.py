@@ -173,7 +173,7 @@ def test_the_source_is_registered_and_its_spec_validates(tmp_path: Path) -> None
     assert spec.data.source.type == "hf_datasets" and spec.data.source.splits.validation == "auto"
 
 
-def test_multi_label_columns_hold_lists_of_names_and_single_label_training_refuses_them(
+def test_multi_label_columns_hold_lists_of_names_and_multiclass_training_refuses_them(
         tmp_path: Path, tiny_bert: Path) -> None:
     datasets.DatasetDict({"train": _small(12, tags=True), "test": _small(3, tags=True)}).save_to_disk(
         str(tmp_path / "tags"))
@@ -181,9 +181,25 @@ def test_multi_label_columns_hold_lists_of_names_and_single_label_training_refus
     assert tables.label_column == "tags" and tables.labels == NAMES
     assert tables.train["tags"].tolist()[:3] == [["same", "different"], ["different"], ["same"]]
     spec = _spec_file(tmp_path, tmp_path / "tags", tiny_bert, tmp_path / "cache")
+    spec.write_text(spec.read_text().replace("data:\n", "data:\n  task: multiclass\n"), encoding="utf-8")
     result = CliRunner().invoke(cli, ["train", str(spec), "--out", str(tmp_path / "run"), "--quiet"])
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
     assert "column 'tags' holds a list of labels" in result.output and "multi-label" in result.output
+    assert "data.task is multiclass. Set data.task: multilabel" in result.output
+
+
+@pytest.mark.slow
+def test_multi_label_columns_train_a_multilabel_model_in_the_features_order(tmp_path: Path, tiny_bert: Path) -> None:
+    datasets.DatasetDict({"train": _small(24, tags=True), "test": _small(6, tags=True)}).save_to_disk(
+        str(tmp_path / "tags"))
+    spec = _spec_file(tmp_path, tmp_path / "tags", tiny_bert, tmp_path / "cache", epochs=2)
+    result = CliRunner().invoke(cli, ["train", str(spec), "--out", str(tmp_path / "run"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "micro-F1" in result.output
+    assert json.loads((tmp_path / "run" / "labels.json").read_text()) == NAMES  # the feature's order, not sorted
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["task"] == "multilabel" and summary["monitor"] == "val_micro_f1"
+    assert set(summary["thresholds"]) == set(NAMES) and (tmp_path / "run" / "thresholds.json").exists()
 
 
 def _xor_dataset_dict(xor_data: Path):  # type: ignore[no-untyped-def]

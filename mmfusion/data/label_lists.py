@@ -1,0 +1,104 @@
+"""Multilabel cells (a list of names, or names joined by ``data.label_sep``) and which task a label column implies.
+
+An empty cell is a missing label (``data.unlabelled`` decides); a cell that holds an empty list (or only
+separators, like ``;``) is a row with none of the labels, which is valid multilabel data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import DataError
+from ..interfaces.modality import is_empty_cell
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..spec.data_spec import DataSpec
+
+
+def is_label_list(value: Any) -> bool:
+    """True for a cell holding several labels (a list, tuple or array): multi-label data."""
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+def label_names(value: Any, sep: str | None) -> list[str] | None:
+    """The labels of one multilabel cell, or None for an empty (missing) cell."""
+    from .labels import label_text
+
+    if is_label_list(value):
+        return [label_text(v) for v in value if not is_empty_cell(v)]
+    if is_empty_cell(value):
+        return None
+    text = label_text(value)
+    parts = text.split(sep) if sep else [text]
+    return [p.strip() for p in parts if p.strip()]
+
+
+def distinct_labels(values: Sequence[Any], sep: str | None) -> list[str]:
+    """The sorted union of the labels of every cell."""
+    found: set[str] = set()
+    for value in values:
+        found.update(label_names(value, sep) or [])
+    return sorted(found)
+
+
+def holds_lists(table: pd.DataFrame, column: str) -> int:
+    """How many cells of ``column`` hold lists of labels (0 when the column is missing)."""
+    if column not in table.columns:
+        return 0
+    return sum(1 for v in table[column] if is_label_list(v))
+
+
+def infer_task(data: DataSpec, table: pd.DataFrame, column: str) -> tuple[str, str]:
+    """The task of the data and why: ``data.task`` as given, else multilabel for lists or ``label_sep``.
+
+    Two distinct labels stay multiclass unless the spec says ``task: binary``: a binary model has one
+    output and other metrics, which must not change under a run that never asked for it.
+    """
+    if data.task is not None:
+        return data.task, "data.task"
+    if data.label_sep is not None:
+        return "multilabel", f"data.label_sep is set ({data.label_sep!r})"
+    if holds_lists(table, column):
+        return "multilabel", f"the label column '{column}' holds lists of labels"
+    return "multiclass", "the default"
+
+
+def multi_hot(names: Sequence[str], index: dict[str, int], lookup: Any, values: Sequence[Any],
+              row_numbers: Sequence[int], sep: str | None, where: str, column: str, row_kind: str,
+              empty_label_message: str) -> np.ndarray:
+    """``[N, L]`` float32 targets: 1.0 where a row has the label.
+
+    Raises:
+        DataError: empty cells or unknown labels, naming the rows (all problems in one message).
+    """
+    from .labels import format_rows
+
+    targets = np.zeros((len(values), len(names)), dtype=np.float32)
+    empty: list[int] = []
+    unknown: dict[str, list[int]] = {}
+    for i, value in enumerate(values):
+        labels = label_names(value, sep)
+        if labels is None:
+            empty.append(row_numbers[i])
+            continue
+        for label in labels:
+            found = lookup(label)
+            if found is None:
+                unknown.setdefault(label, []).append(row_numbers[i])
+            else:
+                targets[i, found] = 1.0
+    problems = []
+    if empty:
+        problems.append(f"empty label in {row_kind}s {format_rows(empty)} ({empty_label_message})")
+    for label, rows in sorted(unknown.items()):
+        problems.append(f"unknown label '{label}' in {row_kind}s {format_rows(rows)}")
+    if problems:
+        hint = f" Labels in one cell are separated by {sep!r} (data.label_sep)." if sep else ""
+        raise DataError(f"{where}, column '{column}': " + "; ".join(problems) + f". Known labels: "
+                        f"{', '.join(names)} (list them all in data.labels to add some).{hint}")
+    return targets
