@@ -34,7 +34,7 @@ from .output import console, print_json
 def evaluate(run_dir: Path, data: Path | None, image_root: Path | None, out: Path | None, device: str,
              batch_size: int | None, corrupt: tuple[str, ...], robustness_curves: bool, as_json: bool,
              as_markdown: bool, on_bad_value: str | None, on_bad_image: str | None, quiet: bool) -> None:
-    """Evaluate the model of RUN_DIR: accuracy, macro-F1, per class, and with each modality removed."""
+    """Evaluate the model of RUN_DIR: the task's metrics, per class, and with each modality removed."""
     from ..evaluation.evaluate import evaluate_run
 
     report = evaluate_run(run_dir, data, out=out, image_root=image_root, device=device, batch_size=batch_size,
@@ -49,30 +49,39 @@ def evaluate(run_dir: Path, data: Path | None, image_root: Path | None, out: Pat
         return
     from rich.table import Table
 
+    from ..tasks import METRICS, metric_title
+
+    metrics = METRICS[report.task]
     out_console = console()
-    out_console.print(f"[bold]{report.data}[/bold]: {report.rows} rows — accuracy {report.accuracy:.4f}, "
-                      f"macro-F1 {report.macro_f1:.4f}")
+    shown = ", ".join(f"{metric_title(m)} {report.metrics[m]:.4f}" for m in metrics)
+    out_console.print(f"[bold]{report.data}[/bold]: {report.rows} rows — {shown}")
+    if report.thresholds:
+        out_console.print(f"{report.task}: decision thresholds "
+                          + ", ".join(f"{k} {v:g}" for k, v in report.thresholds.items()))
     table = Table(title="robustness: modalities removed from every sample")
-    for column in ("condition", "accuracy", "macro-F1"):
+    for column in ("condition", *(metric_title(m) for m in metrics)):
         table.add_column(column, justify="left" if column == "condition" else "right")
     for row in report.robustness:
-        table.add_row(row["condition"], f"{row['accuracy']:.4f}", f"{row['macro_f1']:.4f}")
+        table.add_row(row["condition"], *(f"{row[m]:.4f}" for m in metrics))
     out_console.print(table)
-    classes = Table(title="per class")
-    for column in ("class", "precision", "recall", "F1", "support"):
-        classes.add_column(column, justify="left" if column == "class" else "right")
+    kind = "label" if report.task == "multilabel" else "class"
+    classes = Table(title=f"per {kind}")
+    for column in (kind, "precision", "recall", "F1", "support"):
+        classes.add_column(column, justify="left" if column == kind else "right")
     for name in report.labels:
         row = report.per_class[name]
         classes.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1-score']:.3f}",
                         str(int(row["support"])))
     out_console.print(classes)
     if report.corruption_summary:
-        curves = Table(title="robustness curves (relative robustness = mean accuracy / clean accuracy)")
+        name = metric_title(report.headline)
+        curves = Table(title=f"robustness curves (relative robustness = mean {name} / clean {name})")
         for column in ("input", "corruption", "clean", "worst", "mean", "relative"):
             curves.add_column(column, justify="left" if column in {"input", "corruption"} else "right")
+        key = report.headline
         for row in report.corruption_summary:
-            curves.add_row(row["modality"], row["corruption"], f"{row['clean_accuracy']:.4f}",
-                           f"{row['worst_accuracy']:.4f}", f"{row['mean_accuracy']:.4f}",
+            curves.add_row(row["modality"], row["corruption"], f"{row[f'clean_{key}']:.4f}",
+                           f"{row[f'worst_{key}']:.4f}", f"{row[f'mean_{key}']:.4f}",
                            f"{row['relative_robustness']:.3f}")
         out_console.print(curves)
     others = ", ".join(Path(v).name for k, v in report.files.items() if k != "markdown")

@@ -1,4 +1,5 @@
-"""Robustness curves: accuracy as one modality is corrupted at rising intensities.
+"""Robustness curves: a metric (accuracy, or the task's headline metric) as one modality is corrupted at rising
+intensities.
 
 A corrupted modality wraps the original: same parsing, but ``load`` degrades the raw value
 (deterministically per sample) and ``fingerprint`` records the corruption, so corrupted features
@@ -99,11 +100,12 @@ class CorruptedModality(Modality):
         return base if self.intensity == 0 else f"{base}|{self.corruption.name}@{self.intensity:g}#{self.seed}"
 
 
-def summarise_curves(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per (modality, corruption): clean accuracy, area under the curve, and AUC relative to clean.
+def summarise_curves(rows: Sequence[Mapping[str, Any]], metric: str = "accuracy") -> list[dict[str, Any]]:
+    """Per (modality, corruption): the clean ``metric``, area under its curve, and AUC relative to clean.
 
-    ``relative_robustness`` = mean accuracy over the intensity range (trapezoid rule) divided by the
-    accuracy at the lowest intensity: 1.0 means no degradation at all.
+    ``relative_robustness`` = mean ``metric`` over the intensity range (trapezoid rule) divided by its value
+    at the lowest intensity: 1.0 means no degradation at all. Keys name the metric: ``clean_accuracy``,
+    ``worst_accuracy``, ``mean_accuracy`` (``clean_micro_f1``, ... for multilabel runs).
     """
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for row in rows:
@@ -112,12 +114,12 @@ def summarise_curves(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     for (modality, corruption), points in groups.items():
         points = sorted(points, key=lambda r: r["intensity"])
         x = np.array([p["intensity"] for p in points])
-        y = np.array([p["accuracy"] for p in points])
+        y = np.array([p[metric] for p in points], dtype=float)
         span = float(x[-1] - x[0]) or 1.0
         trapezoid = getattr(np, "trapezoid", None) or np.trapz  # numpy < 2 names it trapz
         area = float(trapezoid(y, x)) / span if len(x) > 1 else float(y[0])
         clean = float(y[0])
-        summary.append({"modality": modality, "corruption": corruption, "clean_accuracy": clean,
-                        "worst_accuracy": float(y.min()), "mean_accuracy": area,
+        summary.append({"modality": modality, "corruption": corruption, "metric": metric, f"clean_{metric}": clean,
+                        f"worst_{metric}": float(y.min()), f"mean_{metric}": area,
                         "relative_robustness": area / clean if clean > 0 else float("nan")})
     return summary

@@ -1,4 +1,5 @@
-"""Evaluating a run: metrics, per-class report, confusion matrix, and accuracy with modalities removed."""
+"""Evaluating a run: the task's metrics, per-class report, confusion matrix (or per-label F1), and the metrics with
+modalities removed."""
 
 from __future__ import annotations
 
@@ -19,14 +20,22 @@ from ..progress import Reporter
 from ..registry import Registry
 from ..runs import LoadedRun, load_run
 from .corruption_curves import CorruptedModality, CorruptionPlan, check_plans, default_plans, summarise_curves
-from .metrics import confusion, per_class_report, summary_metrics
-from .plots import confusion_matrix_plot, corruption_curves_plot, robustness_plot
+from ..tasks import HEADLINE
+from .metrics import confusion, per_class_report, predicted, task_metrics
+from .plots import confusion_matrix_plot, corruption_curves_plot, per_label_f1_plot, robustness_plot
 from .report import evaluation_markdown
+from .thresholds import as_mapping
 
 
 @dataclass
 class EvaluationReport:
-    """Metrics of a run on one table, with and without each modality."""
+    """Metrics of a run on one table, with and without each modality.
+
+    ``metrics`` holds the task's metrics (:data:`mmfusion.tasks.METRICS`) and ``headline`` the one the
+    robustness curves follow. ``accuracy`` is subset accuracy for multilabel; ``confusion`` is empty for
+    multilabel (``per_class`` has every label's precision, recall and F1). ``thresholds`` are those of
+    multilabel and binary runs, by label.
+    """
 
     data: str
     rows: int
@@ -40,6 +49,10 @@ class EvaluationReport:
     corruption_summary: list[dict[str, Any]] = field(default_factory=list)
     out_dir: Path | None = None
     files: dict[str, str] = field(default_factory=dict)
+    task: str = "multiclass"
+    metrics: dict[str, float] = field(default_factory=dict)
+    headline: str = "accuracy"
+    thresholds: dict[str, float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -105,13 +118,14 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
         run = load_run(run, device=target, registry=registry)
     model = run.model.to(target).eval()
     prepared, split = _evaluation_tables(run, data, image_root, registry)
-    labels = LabelSet(run.labels)
+    task, thresholds = run.task, run.thresholds
+    labels = LabelSet(run.labels, task=task, sep=run.label_sep)
     table = prepared.tables[split]
     if prepared.label_column not in table.columns:
         raise DataError(f"{prepared.names.get(split, split)} has no label column '{prepared.label_column}' "
                         f"(columns: {', '.join(user_columns(table))}); evaluation compares predictions with "
                         "labels — for unlabelled data use `mmfusion predict --csv`")
-    engine = InferenceEngine.for_run(model, run.spec.train, target, registry=registry)
+    engine = InferenceEngine.for_run(model, run.spec.train, target, registry=registry, task=task)
     precision = engine.precision
     cache_dir = Path(run.spec.train.cache_dir) if run.spec.train.cache_dir else None
     data_spec = run.spec.data.with_bad_value_policy(on_bad_value, on_bad_image)
@@ -135,26 +149,37 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
                                 cache_dir=cache_dir, reporter=reporter, registry=registry,
                                 clean=results["all modalities"])
     full = results["all modalities"]
-    y, y_hat = full.labels, full.predicted
-    metrics = summary_metrics(y, y_hat, len(labels))
+    y, y_hat = full.labels, predicted(task, full.probabilities, thresholds)
+    metrics = task_metrics(task, y, full.probabilities, thresholds)
     robustness = [{"condition": name, "rows": int(len(r.labels)),
-                   **summary_metrics(r.labels, r.predicted, len(labels))} for name, r in results.items()]
+                   **task_metrics(task, r.labels, r.probabilities, thresholds)} for name, r in results.items()]
     table_name = prepared.names.get(split, split)
+    per_class = per_class_report(y, y_hat, labels.names)
+    headline = HEADLINE[task]
     report = EvaluationReport(
-        data=table_name, rows=int(len(y)), accuracy=metrics["accuracy"], macro_f1=metrics["macro_f1"],
-        per_class=per_class_report(y, y_hat, labels.names), confusion=confusion(y, y_hat, len(labels)).tolist(),
+        data=table_name, rows=int(len(y)), accuracy=metrics.get("accuracy", metrics.get("subset_accuracy", 0.0)),
+        macro_f1=metrics.get("macro_f1", per_class.get("macro avg", {}).get("f1-score", float("nan"))),
+        per_class=per_class, confusion=[] if task == "multilabel" else confusion(y, y_hat, len(labels)).tolist(),
         labels=labels.names, robustness=robustness, corruption_curves=curves,
-        corruption_summary=summarise_curves(curves))
+        corruption_summary=summarise_curves(curves, headline), task=task, metrics=metrics, headline=headline,
+        thresholds=as_mapping(task, labels.names, thresholds) if thresholds is not None else None)
     folder = Path(out) if out else run.paths.root / "eval" / _slug(table_name)
     report.out_dir = folder
     import numpy as np
 
+    if task == "multilabel":
+        per_label = per_label_f1_plot(per_class, labels.names, folder / "per_label_f1.png",
+                                      title=f"F1 per label: {table_name}")
+        report.files = {"per_label_f1": str(per_label)}
+    else:
+        report.files = {"confusion_matrix": str(confusion_matrix_plot(
+            np.array(report.confusion), labels.names, folder / "confusion_matrix.png",
+            title=f"Confusion matrix: {table_name}"))}
     report.files = {
-        "confusion_matrix": str(confusion_matrix_plot(np.array(report.confusion), labels.names,
-                                                      folder / "confusion_matrix.png",
-                                                      title=f"Confusion matrix: {table_name}")),
-        "robustness": str(robustness_plot(robustness, folder / "robustness.png")),
-        **({"corruption_curves": str(corruption_curves_plot(curves, folder / "corruption_curves.png"))}
+        **report.files,
+        "robustness": str(robustness_plot(robustness, folder / "robustness.png", metric=headline)),
+        **({"corruption_curves": str(corruption_curves_plot(curves, folder / "corruption_curves.png",
+                                                            metric=headline))}
            if curves else {}),
         "json": str(folder / "report.json"),
         "markdown": str(folder / "report.md"),
@@ -166,7 +191,7 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
 
 def _corruption_curves(engine: InferenceEngine, data_spec, run, prepared, split, labels, plans, *,  # type: ignore
                        size, cache_dir, reporter, registry, clean) -> list[dict[str, Any]]:
-    """Accuracy with one input corrupted at each intensity (intensity 0 reuses the clean result)."""
+    """The task's metrics with one input corrupted at each intensity (intensity 0 reuses the clean result)."""
     model, target, precision = engine.model, engine.device, engine.precision
     corruptions = check_plans(plans, model, registry)
     handlers = modality_handlers(model, registry)
@@ -186,7 +211,7 @@ def _corruption_curves(engine: InferenceEngine, data_spec, run, prepared, split,
                 with reporter.task(f"{plan.modality} {plan.corruption} @ {intensity:g}",
                                    pipeline.num_batches(split, size)) as advance:
                     result = engine.predict(pipeline.batches(split, size), advance=advance)
-            metrics = summary_metrics(result.labels, result.predicted, len(labels))
+            metrics = task_metrics(run.task, result.labels, result.probabilities, run.thresholds)
             rows.append({"modality": plan.modality, "corruption": plan.corruption, "intensity": intensity,
                          **metrics})
     return rows

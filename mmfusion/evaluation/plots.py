@@ -32,7 +32,9 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def training_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Path:
-    """Loss (train, validation), validation accuracy and macro-F1 per epoch."""
+    """Loss (train, validation) and the validation metrics of the task per epoch."""
+    from ..tasks import ALL_METRICS, metric_title
+
     epochs = [row["epoch"] for row in history]
     fig = _figure(figsize=(11, 4))
     ax_loss, ax_metric = fig.subplots(1, 2)
@@ -43,7 +45,7 @@ def training_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Path:
     ax_loss.set_ylabel("loss")
     ax_loss.set_title("Loss")
     ax_loss.legend()
-    for key, label in (("val_accuracy", "validation accuracy"), ("val_macro_f1", "validation macro-F1")):
+    for key, label in ((f"val_{m}", f"validation {metric_title(m)}") for m in ALL_METRICS):
         if any(row.get(key) is not None for row in history):
             ax_metric.plot(epochs, [row.get(key) for row in history], marker="o", label=label)
     ax_metric.set_xlabel("epoch")
@@ -79,6 +81,22 @@ def confusion_matrix_plot(matrix: np.ndarray, names: Sequence[str], path: Path, 
     return _save(fig, path)
 
 
+def per_label_f1_plot(per_class: Mapping[str, Any], names: Sequence[str], path: Path, title: str = "F1 per label"
+                      ) -> Path:
+    """Multilabel: one bar per label (its F1 at its threshold), with the label's support in the test rows."""
+    fig = _figure(figsize=(max(4.5, 0.6 * len(names) + 2), 3.8))
+    ax = fig.subplots()
+    values = [float(per_class.get(name, {}).get("f1-score", 0.0)) for name in names]
+    bars = ax.bar(list(names), values, color="#4c72b0")
+    ax.bar_label(bars, labels=[f"{v:.2f}\n(n={int(per_class.get(n, {}).get('support', 0))})"
+                               for v, n in zip(values, names)], padding=2, fontsize=8)
+    ax.set_xticks(range(len(names)), labels=list(names), rotation=45, ha="right")
+    ax.set_ylim(0, 1.2)
+    ax.set_ylabel("F1")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
 def robustness_plot(rows: Sequence[Mapping[str, Any]], path: Path, metric: str = "accuracy") -> Path:
     """Bars of a metric with all modalities and with each one removed."""
     fig = _figure(figsize=(max(4, 1.3 * len(rows) + 1), 3.6))
@@ -88,8 +106,10 @@ def robustness_plot(rows: Sequence[Mapping[str, Any]], path: Path, metric: str =
     bars = ax.bar(names, values, color=["#4c72b0"] + ["#dd8452"] * (len(rows) - 1))
     ax.bar_label(bars, labels=[f"{v:.3f}" for v in values], padding=2)
     ax.set_ylim(0, 1.08)
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric} with modalities removed")
+    from ..tasks import metric_title
+
+    ax.set_ylabel(metric_title(metric))
+    ax.set_title(f"{metric_title(metric)} with modalities removed")
     return _save(fig, path)
 
 
@@ -113,17 +133,19 @@ def prediction_plot(image: Any, text: str | None, labels: Sequence[str], probabi
 
 
 def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, series: str | None = None,
-                           order: Sequence[Any] = (), dashed: Sequence[Any] = ()) -> Path:
-    """Accuracy against corruption intensity, one panel per (modality, corruption).
+                           order: Sequence[Any] = (), dashed: Sequence[Any] = (), metric: str = "accuracy") -> Path:
+    """A metric (default accuracy) against corruption intensity, one panel per (modality, corruption).
 
     Args:
-        rows: dicts with modality, corruption, intensity, accuracy (and ``series`` for several models).
+        rows: dicts with modality, corruption, intensity, ``metric`` (and ``series`` for several models).
         series: the key whose values get one line each (e.g. "variant"); None for a single model.
         order: the order of the series in the legend (e.g. the sweep's); others follow, sorted.
         dashed: series drawn dashed in grey tones (e.g. single-input baselines).
     """
     from matplotlib import colormaps
     from matplotlib.lines import Line2D
+
+    from ..tasks import metric_title
 
     panels = sorted({(r["modality"], r["corruption"]) for r in rows})
     present = {r[series] for r in rows} if series else {None}
@@ -151,11 +173,11 @@ def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, ser
             if not mine:
                 continue
             colour, marker, line = style[name]
-            ax.plot([r["intensity"] for r in mine], [r["accuracy"] for r in mine], marker=marker, color=colour,
+            ax.plot([r["intensity"] for r in mine], [r[metric] for r in mine], marker=marker, color=colour,
                     linestyle=line, label=name)
         ax.set_title(f"{modality}: {corruption}")
         ax.set_xlabel("intensity")
-        ax.set_ylabel("accuracy")
+        ax.set_ylabel(metric_title(metric))
         ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:

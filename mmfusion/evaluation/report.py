@@ -4,28 +4,41 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..tasks import METRICS, metric_title
+
 
 def evaluation_markdown(report: Any) -> str:
-    lines = [f"# Evaluation on {report.data}", "",
-             f"{report.rows} rows — accuracy **{report.accuracy:.4f}**, macro-F1 **{report.macro_f1:.4f}**", "",
-             "## Robustness: modalities removed from every sample", "",
-             "| condition | accuracy | macro-F1 |", "|---|---:|---:|"]
+    metrics = METRICS[report.task]
+    headline = ", ".join(f"{metric_title(m)} **{report.metrics.get(m, float('nan')):.4f}**" for m in metrics) \
+        if report.metrics else f"accuracy **{report.accuracy:.4f}**, macro-F1 **{report.macro_f1:.4f}**"
+    lines = [f"# Evaluation on {report.data}", "", f"{report.rows} rows — {headline}", ""]
+    if report.thresholds:
+        tuned = ", ".join(f"{label} {value:g}" for label, value in report.thresholds.items())
+        lines += [f"Task: {report.task}; decision thresholds: {tuned}", ""]
+    lines += ["## Robustness: modalities removed from every sample", "",
+              "| condition | " + " | ".join(metric_title(m) for m in metrics) + " |",
+              "|---|" + "---:|" * len(metrics)]
     for row in report.robustness:
-        lines.append(f"| {row['condition']} | {row['accuracy']:.4f} | {row['macro_f1']:.4f} |")
+        lines.append(f"| {row['condition']} | " + " | ".join(f"{row[m]:.4f}" for m in metrics) + " |")
     if report.corruption_summary:
+        name = metric_title(report.headline)
         lines += ["", "## Robustness curves: one input corrupted", "",
-                  "relative robustness = mean accuracy over the intensity range / clean accuracy", "",
+                  f"relative robustness = mean {name} over the intensity range / clean {name}", "",
                   "| input | corruption | clean | worst | mean | relative robustness |",
                   "|---|---|---:|---:|---:|---:|"]
         for row in report.corruption_summary:
-            lines.append(f"| {row['modality']} | {row['corruption']} | {row['clean_accuracy']:.4f} | "
-                         f"{row['worst_accuracy']:.4f} | {row['mean_accuracy']:.4f} | "
+            key = row.get("metric", "accuracy")
+            lines.append(f"| {row['modality']} | {row['corruption']} | {row[f'clean_{key}']:.4f} | "
+                         f"{row[f'worst_{key}']:.4f} | {row[f'mean_{key}']:.4f} | "
                          f"{row['relative_robustness']:.3f} |")
         lines += ["", "![corruption curves](corruption_curves.png)"]
-    lines += ["", "## Per class", "", "| class | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
+    kind = "label" if report.task == "multilabel" else "class"
+    lines += ["", f"## Per {kind}", "", f"| {kind} | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
     for name in report.labels:
         row = report.per_class.get(name, {})
         lines.append(f"| {name} | {row.get('precision', 0):.3f} | {row.get('recall', 0):.3f} | "
                      f"{row.get('f1-score', 0):.3f} | {int(row.get('support', 0))} |")
-    lines += ["", "![confusion matrix](confusion_matrix.png)", "", "![robustness](robustness.png)", ""]
+    picture = "![F1 per label](per_label_f1.png)" if report.task == "multilabel" else \
+        "![confusion matrix](confusion_matrix.png)"
+    lines += ["", picture, "", "![robustness](robustness.png)", ""]
     return "\n".join(lines)
