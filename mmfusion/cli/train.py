@@ -40,9 +40,14 @@ def train(spec_file: Path, device: str, out: Path | None, resume: bool, quiet: b
         return
     out_console = console()
     best = f"{result.best_metric:.4f}" if result.best_metric is not None else "n/a"
-    out_console.print(f"[green]✓[/green] trained {len(result.history)} epoch(s); best {spec.train.monitor} {best} "
+    monitor = result.summary.get("monitor") or spec.train.monitor
+    out_console.print(f"[green]✓[/green] trained {len(result.history)} epoch(s); best {monitor} {best} "
                       f"at epoch {result.best_epoch}")
     if result.test_metrics:
-        out_console.print(f"  test accuracy {result.test_metrics['accuracy']:.4f}, "
-                          f"macro-F1 {result.test_metrics['macro_f1']:.4f}")
+        from ..tasks import METRICS, metric_title
+
+        task = result.summary.get("task", "multiclass")
+        shown = ", ".join(f"{metric_title(m)} {result.test_metrics[m]:.4f}" for m in METRICS[task]
+                          if m in result.test_metrics)
+        out_console.print(f"  test {shown}")
     out_console.print(f"  run directory: {result.run_dir}  (metrics.csv, summary.json, plots/)")

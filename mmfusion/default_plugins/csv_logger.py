@@ -16,12 +16,24 @@ from ..io import write_text_atomic
 COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy", "val_macro_f1", "lr", "seconds", "train_samples_per_s"]
 
 
+def columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """:data:`COLUMNS` with the validation metrics of the run's task (multilabel, binary) in their place."""
+    from ..tasks import ALL_METRICS
+
+    if not rows:
+        return COLUMNS
+    known = {f"val_{m}" for m in ALL_METRICS}
+    metrics = [key for key in rows[0] if key in known]
+    return ["epoch", "train_loss", "val_loss", *metrics, "lr", "seconds", "train_samples_per_s"]
+
+
 class CsvLoggerConfig(LoggerConfig):
     type: Literal["csv"] = "csv"
 
 
 class CsvLogger(Logger):
-    """RUN/metrics.csv with the columns of :data:`COLUMNS` (empty cells for missing values).
+    """RUN/metrics.csv with the columns of :data:`COLUMNS`, the task's validation metrics in place of accuracy and
+    macro-F1 (empty cells for missing values).
 
     The whole file is rewritten from the rows so far, so after ``--resume`` it holds exactly the epochs of
     the checkpoint it continued from, even if the process had died between writing it and the checkpoint.
@@ -45,10 +57,11 @@ class CsvLogger(Logger):
 
     def _write(self) -> None:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=COLUMNS, extrasaction="ignore")
+        fields = columns(self.rows)
+        writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for row in self.rows:
-            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in COLUMNS})
+            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in fields})
         write_text_atomic(self.path, buffer.getvalue())
 
 

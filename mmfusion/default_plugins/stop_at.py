@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 
 class StopAtConfig(CallbackConfig):
     type: Literal["stop_at"] = "stop_at"
-    metric: Literal["val_accuracy", "val_macro_f1", "val_loss", "train_loss"] = Field(
-        "val_accuracy", description="The metrics.csv column to watch.")
+    metric: Literal["val_accuracy", "val_macro_f1", "val_loss", "train_loss", "val_micro_f1", "val_weighted_f1",
+                    "val_samples_f1", "val_map", "val_subset_accuracy", "val_auroc", "val_f1"] = Field(
+        "val_accuracy", description="The metrics.csv column to watch (the task's validation metrics, val_loss or "
+        "train_loss).")
     value: float = Field(description="Stop after the first epoch whose metric reaches this (losses: falls to it).")
 
 
@@ -41,6 +43,12 @@ class StopAt(Callback):
         return value <= self.value if self.metric.endswith("loss") else value >= self.value
 
     def on_fit_start(self, ctx: TrainingContext) -> None:
+        from ..errors import SpecError
+        from ..tasks import monitors
+
+        if self.metric != "train_loss" and self.metric not in monitors(ctx.task):
+            raise SpecError(f"train.callbacks: stop_at watches {self.metric}, which {ctx.task} runs do not report; "
+                            f"choose one of {', '.join(monitors(ctx.task))} or train_loss")
         if ctx.history and self._reached(ctx.history[-1]):
             ctx.request_stop(f"stop_at: {self.metric} reached {self.value:g} at epoch {ctx.history[-1]['epoch']}")
 

@@ -79,6 +79,8 @@ class TrainingContext:
     should_stop: bool = False
     stop_reason: str | None = None
     test_metrics: dict[str, Any] | None = None
+    #: multilabel and binary: decision thresholds in output order, tuned after training (binary: one)
+    thresholds: list[float] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     #: started (perf_counter at the start of fit), prepare_seconds (data and feature cache)
@@ -97,6 +99,11 @@ class TrainingContext:
     @property
     def labels(self) -> list[str]:
         return self.pipeline.labels.names
+
+    @property
+    def task(self) -> str:
+        """multiclass, multilabel or binary (the run's spec holds the task found in the data)."""
+        return self.pipeline.labels.task
 
     @property
     def is_best(self) -> bool:

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..evaluation.metrics import summary_metrics
+from ..evaluation.metrics import task_metrics
+from ..tasks import METRICS
 from .callbacks.base import CallbackList
 from .context import TrainingContext
 from .distributed import shard
@@ -73,13 +74,14 @@ def run_epoch(ctx: TrainingContext, callbacks: CallbackList) -> dict[str, Any]:
             on_batch_end=callbacks.batch_hook(ctx))
     loss_sum, samples = dist.sum(stats.loss * stats.samples, stats.samples)
     row: dict[str, Any] = {"epoch": epoch, "train_loss": loss_sum / max(samples, 1), "val_loss": None,
-                           "val_accuracy": None, "val_macro_f1": None, "lr": _new_layers_lr(ctx.optimizer),
+                           **{f"val_{name}": None for name in METRICS[ctx.task]}, "lr": _new_layers_lr(ctx.optimizer),
                            "seconds": round(stats.seconds, 3),
                            "train_samples_per_s": round(samples / stats.seconds, 3) if stats.seconds else None}
     if ctx.has_validation:
         labels, scores, val_loss = validate(ctx)
-        metrics = summary_metrics(labels, scores.argmax(1), len(pipeline.labels))
-        row.update(val_loss=val_loss, val_accuracy=metrics["accuracy"], val_macro_f1=metrics["macro_f1"])
+        # thresholds are tuned once, after training: epochs are compared at 0.5
+        metrics = task_metrics(ctx.task, labels, scores)
+        row.update(val_loss=val_loss, **{f"val_{name}": value for name, value in metrics.items()})
         callbacks.on_validation_end(ctx, row)
     ctx.history.append(row)
     ctx.update_best(row)

@@ -26,7 +26,7 @@ from ..inference.engine import InferenceEngine, channels_last_inputs
 from ..interfaces.callback import Callback
 from ..interfaces.dataset import DatasetTables
 from ..io import ensure_folder, read_json, write_json_atomic, write_text_atomic
-from ..losses import build_loss, class_weights
+from ..losses import build_loss, class_weights, loss_scores
 from ..precision import resolve_precision
 from ..progress import Reporter
 from ..registry import Registry, get_registry
@@ -34,6 +34,7 @@ from ..runlock import RunLock
 from ..runs import RunPaths
 from ..spec.loader import spec_to_yaml
 from ..spec.spec import Spec
+from ..spec.task_spec import for_task
 from .callbacks import (
     BestWeightsRestore,
     CallbackList,
@@ -45,6 +46,7 @@ from .callbacks import (
     StopAfterEpochs,
     Summary,
     TestReport,
+    Thresholds,
     TrainingCurves,
 )
 from .checkpoint import POINTER
@@ -118,7 +120,8 @@ class Trainer:
     def _labels(self, prepared) -> LabelSet:  # type: ignore[no-untyped-def]
         data = self.spec.data
         labels = LabelSet.from_training_data(prepared.tables["train"], prepared.label_column, given=data.labels,
-                                             source_order=prepared.labels, where=prepared.names["train"])
+                                             source_order=prepared.labels, where=prepared.names["train"],
+                                             task=prepared.task, sep=data.label_sep, positive=data.positive_label)
         if self.resume and self.paths.labels.exists() and read_json(self.paths.labels) != labels.names:
             raise MMFusionError(f"cannot resume: the labels of the data differ from {self.paths.labels}")
         return labels
@@ -149,7 +152,13 @@ class Trainer:
         for note in prepared.notes:
             reporter.log(f"note: {note}")
         labels = self._labels(prepared)
-        model = build_model(spec, len(labels), registry=self.registry).to(self.device)
+        # the spec the run keeps: the task found, and the loss and monitor it implies where the spec left them out
+        spec = self.spec = self._for_task(prepared, labels)
+        train_cfg = spec.train
+        if labels.task != "multiclass":
+            reporter.log(f"task: {labels.task} ({prepared.task_reason}); {len(labels)} labels, "
+                         f"{labels.num_outputs} output(s)")
+        model = build_model(spec, labels.num_outputs, registry=self.registry).to(self.device)
         channels_last = channels_last_inputs(model, train_cfg.channels_last)
         for m in channels_last:
             model.encoders[m].to(memory_format=torch.channels_last)
@@ -176,10 +185,13 @@ class Trainer:
         optimizer = make_optimizer(model, train_cfg, self.device)
         scheduler = make_scheduler(optimizer, train_cfg, steps_per_epoch * train_cfg.epochs)
         weights = None
-        if train_cfg.imbalance == "class_weights":
+        if train_cfg.imbalance == "class_weights":  # multiclass only (the spec's task checks say so)
             weights = class_weights(pipeline.tables["train"].labels, len(pipeline.labels))
-        loss = build_loss(train_cfg, len(labels), class_weights=weights, registry=self.registry).to(self.device)
-        engine = InferenceEngine(model, self.device, self.precision, channels_last, loss.scores)
+        loss = build_loss(train_cfg, labels.num_outputs, class_weights=weights, registry=self.registry,
+                          task=labels.task, targets=pipeline.tables["train"].labels).to(self.device)
+        scores = loss.scores if labels.task == "multiclass" else \
+            loss_scores(train_cfg, labels.num_outputs, task=labels.task)
+        engine = InferenceEngine(model, self.device, self.precision, channels_last, scores)
         validation = pipeline.tables.get("validation")
         return TrainingContext(
             spec=spec, paths=self.paths, model=model, pipeline=pipeline, optimizer=optimizer, scheduler=scheduler,
@@ -188,6 +200,13 @@ class Trainer:
             trained=self._distributed(model), resume=self.resume,
             has_validation=validation is not None and validation.labels is not None, notes=list(prepared.notes),
             timings={"started": started, "prepare_seconds": prepare_seconds})
+
+    def _for_task(self, prepared, labels: LabelSet) -> Spec:  # type: ignore[no-untyped-def]
+        """The spec with data.task (and binary's positive label), train.loss and train.monitor filled in."""
+        spec = for_task(self.spec, labels.task, self.registry or get_registry(), why=prepared.task_reason)
+        if labels.positive is not None:
+            spec = spec.model_copy(update={"data": spec.data.model_copy(update={"positive_label": labels.positive})})
+        return spec
 
     def _distributed(self, model: torch.nn.Module) -> torch.nn.Module:
         """The module the training forward runs through: DDP-wrapped under torchrun (gradients averaged)."""
@@ -210,7 +229,8 @@ class Trainer:
         if self.stop_after_epochs is not None:
             after.append(StopAfterEpochs(self.stop_after_epochs))
         return CallbackList([*before, *named, *self.callbacks, *after],
-                            finishers=[TrainingCurves(), BestWeightsRestore(), TestReport(), Summary()], named=named)
+                            finishers=[TrainingCurves(), BestWeightsRestore(), Thresholds(), TestReport(), Summary()],
+                            named=named)
 
     def _spec_callbacks(self) -> list[Callback]:
         registry = self.registry or get_registry()

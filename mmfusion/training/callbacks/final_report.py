@@ -1,5 +1,5 @@
-"""After training: the best model on the test table (metrics, per-class report, confusion matrix), and
-summary.json."""
+"""After training: the best model on the test table (the task's metrics, per-class report, confusion matrix or
+per-label F1), and summary.json."""
 
 from __future__ import annotations
 
@@ -8,31 +8,40 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...data.pipeline import DataPipeline
-from ...evaluation.metrics import confusion, per_class_report, summary_metrics
-from ...evaluation.plots import confusion_matrix_plot
+from ...evaluation.metrics import confusion, per_class_report, predicted, task_metrics
+from ...evaluation.plots import confusion_matrix_plot, per_label_f1_plot
+from ...evaluation.thresholds import as_mapping
 from ...inference.engine import InferenceEngine
 from ...interfaces.callback import Callback
 from ...io import write_json_atomic
 from ...progress import Reporter
 from ...runs import RunPaths
 from ...summary import summarize
+from ...tasks import metric_title
 
 if TYPE_CHECKING:
     from ..context import TrainingContext
 
 
 def write_test_report(engine: InferenceEngine, pipeline: DataPipeline, paths: RunPaths, names: Sequence[str], *,
-                      batch_size: int, reporter: Reporter) -> dict[str, Any]:
-    """Metrics and per-class report of the test table; writes plots/confusion_matrix.png."""
+                      batch_size: int, reporter: Reporter, task: str = "multiclass",
+                      thresholds: Sequence[float] | None = None) -> dict[str, Any]:
+    """The task's metrics and the per-class report of the test table; writes plots/confusion_matrix.png
+    (multiclass, binary) or plots/per_label_f1.png (multilabel)."""
     with reporter.task("testing", pipeline.num_batches("test", batch_size)) as advance:
         result = engine.predict(pipeline.batches("test", batch_size), advance=advance)
-    metrics = summary_metrics(result.labels, result.predicted, len(names))
-    matrix = confusion(result.labels, result.predicted, len(names))
-    confusion_matrix_plot(matrix, names, paths.plots / "confusion_matrix.png", title="Test confusion matrix")
-    reporter.log(f"test: accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f} "
-                 f"({len(result.labels)} rows)")
-    return {**metrics, "rows": int(len(result.labels)),
-            "per_class": per_class_report(result.labels, result.predicted, names)}
+    metrics = task_metrics(task, result.labels, result.probabilities, thresholds)
+    y_hat = predicted(task, result.probabilities, thresholds)
+    per_class = per_class_report(result.labels, y_hat, names)
+    if task == "multilabel":
+        per_label_f1_plot(per_class, names, paths.plots / "per_label_f1.png", title="Test F1 per label")
+    else:
+        matrix = confusion(result.labels, y_hat, len(names))
+        confusion_matrix_plot(matrix, names, paths.plots / "confusion_matrix.png", title="Test confusion matrix")
+    shown = ", ".join(f"{metric_title(k)} {v:.4f}" for k, v in metrics.items())
+    reporter.log(f"test: {shown} ({len(result.labels)} rows)")
+    extra = {"thresholds": as_mapping(task, names, thresholds)} if thresholds is not None else {}
+    return {**metrics, "rows": int(len(result.labels)), **extra, "per_class": per_class}
 
 
 class TestReport(Callback):
@@ -46,7 +55,7 @@ class TestReport(Callback):
         if ctx.is_main and test is not None and test.labels is not None:
             ctx.test_metrics = write_test_report(ctx.engine, ctx.pipeline, ctx.paths, ctx.labels,
                                                  batch_size=ctx.train.eval_batch_size or 4 * ctx.train.batch_size,
-                                                 reporter=ctx.reporter)
+                                                 reporter=ctx.reporter, task=ctx.task, thresholds=ctx.thresholds)
 
 
 class Summary(Callback):
@@ -69,7 +78,9 @@ def summary(ctx: TrainingContext) -> dict[str, Any]:
         "device": str(ctx.device),
         "precision": ctx.precision.name,
         "precision_reason": ctx.precision.reason,
+        "task": ctx.task,
         "num_classes": len(pipeline.labels),
+        **({"thresholds": as_mapping(ctx.task, ctx.labels, ctx.thresholds)} if ctx.thresholds is not None else {}),
         "parameters": sum(r.parameters for r in rows),
         "trainable_parameters": sum(r.trainable for r in rows),
         "components": [r.as_dict() for r in rows],

@@ -10,11 +10,16 @@ if TYPE_CHECKING:
     from ..context import TrainingContext
 
 
+#: validation metrics the epoch line shows, when the row has them (multilabel rows have six: three are enough)
+SHOWN = {"val_auroc": "AUROC", "val_accuracy": "acc", "val_micro_f1": "micro-F1", "val_macro_f1": "macro-F1",
+         "val_f1": "F1", "val_map": "mAP"}
+
+
 def epoch_line(row: dict[str, Any], is_best: bool) -> str:
     parts = [f"epoch {row['epoch']}", f"train loss {row['train_loss']:.4f}"]
-    if row["val_accuracy"] is not None:
-        parts += [f"val loss {row['val_loss']:.4f}", f"val acc {row['val_accuracy']:.4f}",
-                  f"val macro-F1 {row['val_macro_f1']:.4f}"]
+    if row.get("val_loss") is not None:
+        parts.append(f"val loss {row['val_loss']:.4f}")
+        parts += [f"val {SHOWN[key]} {value:.4f}" for key, value in row.items() if key in SHOWN and value is not None]
     parts.append(f"{row['seconds']:.1f}s ({row['train_samples_per_s'] or 0:.1f} samples/s)")
     return " | ".join(parts) + (" [best]" if is_best else "")
 

@@ -1,0 +1,42 @@
+"""After training: multilabel and binary decision thresholds, tuned on the validation data (thresholds.json)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ...evaluation.thresholds import DEFAULT, OBJECTIVE, as_mapping, tune
+from ...interfaces.callback import Callback
+from ...io import write_json_atomic
+from ...tasks import uses_thresholds
+
+if TYPE_CHECKING:
+    from ..context import TrainingContext
+
+
+class Thresholds(Callback):
+    """With the best weights restored: thresholds that maximise accuracy (binary) or each label's F1
+    (multilabel) on the validation data, for the test report, ``evaluate`` and ``predict``.
+
+    Without validation data every threshold is 0.5, and a note says so.
+    """
+
+    name = "thresholds"
+
+    def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
+        if not uses_thresholds(ctx.task):
+            return
+        count = 1 if ctx.task == "binary" else len(ctx.labels)
+        if ctx.has_validation:
+            from ..loop import validate
+
+            labels, scores, _ = validate(ctx)  # every process takes part under torchrun
+            ctx.thresholds, source = tune(ctx.task, labels, scores), "validation"
+        else:
+            ctx.thresholds, source = [DEFAULT] * count, "none (no validation data)"
+            ctx.notes.append("no validation data: decision thresholds are 0.5 (thresholds.json)")
+        if ctx.is_main:
+            write_json_atomic(ctx.paths.thresholds, {
+                "task": ctx.task, "tuned_on": source, "objective": OBJECTIVE[ctx.task],
+                "thresholds": as_mapping(ctx.task, ctx.labels, ctx.thresholds)})
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in as_mapping(ctx.task, ctx.labels, ctx.thresholds).items())
+            ctx.reporter.log(f"thresholds ({OBJECTIVE[ctx.task]} on {source}): {shown}")
