@@ -215,3 +215,36 @@ def read_summary(path: Path) -> dict[str, Any]:
         warnings.warn(f"{path} holds {_kind(summary)}, not the training summary object; {ignored}", stacklevel=3)
         return {}
     return summary
+
+
+def read_thresholds(path: Path, task: str, labels: list[str]) -> tuple[list[float], str]:
+    """The decision thresholds of a multilabel or binary run (``thresholds.json``), in output order.
+
+    Returns the thresholds and how they were found ("validation", or why not). A run whose training has not
+    finished yet has no file: 0.5 for every label, with a warning.
+
+    Raises:
+        RunFileError: the file is damaged, or its labels or values do not fit the run.
+    """
+    expected = [labels[1]] if task == "binary" else list(labels)
+    if not path.exists():
+        warnings.warn(f"{path} is missing (training writes it when it ends, tuned on the validation data): "
+                      "using 0.5 for every label", stacklevel=3)
+        return [0.5] * len(expected), "missing: 0.5"
+    holds = 'the decision thresholds by label, e.g. {"thresholds": {"cat": 0.42, "dog": 0.5}}'
+    saved = read_run_json(path, holds=holds)
+    thresholds = saved.get("thresholds") if isinstance(saved, dict) else None
+    if not isinstance(thresholds, dict):
+        raise RunFileError(f"{path} does not hold {holds}; {RESTORE}")
+    if list(thresholds) != expected:
+        what = f"the positive label '{expected[0]}'" if task == "binary" else "every label of labels.json, in order"
+        raise RunFileError(f"{path} lists thresholds for {', '.join(map(str, thresholds)) or 'no label'}, but this "
+                           f"{task} run needs one for {what}; {RESTORE} (or retrain)")
+    values = []
+    for label, value in thresholds.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise RunFileError(f"{path}: the threshold of '{label}' is {json.dumps(value)[:40]}, not a number between "
+                               f"0 and 1; {RESTORE}")
+        values.append(float(value))
+    tuned = saved.get("tuned_on")
+    return values, tuned if isinstance(tuned, str) else "validation"

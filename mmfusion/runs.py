@@ -3,7 +3,8 @@
 ```
 RUN/
   spec.yaml             the resolved spec (model, data, train)
-  labels.json           class names in output order
+  labels.json           class names in output order (binary: the negative, then the positive label)
+  thresholds.json       multilabel and binary: decision thresholds by label, tuned on validation data
   inputs.json           modality → column(s) and the label column used in training
   preprocessing.json    what encoders learned from the training data (e.g. standardisation)
   weights.safetensors   best model weights
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import MMFusionError
+from .tasks import uses_thresholds
 from .run_files import (
     RESTORE,
     RunFileError,
@@ -31,6 +33,7 @@ from .run_files import (
     read_labels,
     read_preprocessing,
     read_summary,
+    read_thresholds,
     read_weights,
     spec_mismatch_error,
 )
@@ -54,6 +57,10 @@ class RunPaths:
     @property
     def labels(self) -> Path:
         return self.root / "labels.json"
+
+    @property
+    def thresholds(self) -> Path:
+        return self.root / "thresholds.json"
 
     @property
     def inputs(self) -> Path:
@@ -86,7 +93,11 @@ class RunPaths:
 
 @dataclass
 class LoadedRun:
-    """A trained model with its spec and labels, ready for evaluation or prediction."""
+    """A trained model with its spec and labels, ready for evaluation or prediction.
+
+    ``task`` is the spec's ``data.task`` (runs from before tasks existed: multiclass); ``thresholds`` are the
+    decision thresholds of multilabel and binary runs in output order (binary: one), else None.
+    """
 
     paths: RunPaths
     spec: Spec
@@ -94,6 +105,17 @@ class LoadedRun:
     model: MultimodalModel
     summary: dict[str, Any]
     inputs: dict[str, Any]
+    task: str = "multiclass"
+    thresholds: list[float] | None = None
+    thresholds_source: str | None = None
+
+    @property
+    def label_sep(self) -> str | None:
+        return self.spec.data.label_sep if self.spec.data is not None else None
+
+    @property
+    def positive_label(self) -> str | None:
+        return self.labels[1] if self.task == "binary" else None
 
 
 def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registry: Registry | None = None
@@ -114,14 +136,19 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registr
     _check_folder(paths)
     spec = load_spec(paths.spec, registry=registry)
     labels = read_labels(paths.labels)
+    task = (spec.data.task if spec.data is not None else None) or "multiclass"
+    if task == "binary" and len(labels) != 2:
+        raise RunFileError(f"{paths.labels} lists {len(labels)} labels, but the run is binary (data.task in "
+                           f"{paths.spec.name}): it should list the negative and the positive label; {RESTORE}")
     weights = read_weights(paths.weights)
     modalities = sorted(spec.model.encoders)
     learned = read_preprocessing(paths.preprocessing, modalities)
-    model = _fitting_model(_architecture_only(spec), labels, weights, learned, paths, registry)
+    model = _fitting_model(_architecture_only(spec), labels, weights, learned, paths, registry, task)
     model.load_state_dict(weights)  # every key and shape checked above
     model.eval().to(device)
     inputs = read_inputs(paths.inputs, modalities)
-    return LoadedRun(paths, spec, labels, model, read_summary(paths.summary), inputs)
+    thresholds, source = read_thresholds(paths.thresholds, task, labels) if uses_thresholds(task) else (None, None)
+    return LoadedRun(paths, spec, labels, model, read_summary(paths.summary), inputs, task, thresholds, source)
 
 
 def _check_folder(paths: RunPaths) -> None:
@@ -141,13 +168,19 @@ def _check_folder(paths: RunPaths) -> None:
 
 
 def _fitting_model(spec: Spec, labels: list[str], weights: dict[str, torch.Tensor],
-                   learned: dict[str, dict[str, Any]], paths: RunPaths, registry: Registry | None
-                   ) -> MultimodalModel:
-    """The spec's model for ``len(labels)`` classes, every tensor shaped as in the weights.
+                   learned: dict[str, dict[str, Any]], paths: RunPaths, registry: Registry | None,
+                   task: str = "multiclass") -> MultimodalModel:
+    """The spec's model for ``len(labels)`` classes (one output for binary), every tensor shaped as in the weights.
 
     When the shapes differ only where the class count shows, labels.json is the culprit (and the message
     says for how many classes the weights were trained); otherwise the spec changed since training.
     """
+    if task == "binary":
+        model = _build(spec, 1, learned, paths, registry)
+        problems = mismatches(model.state_dict(), weights)
+        if problems:
+            raise spec_mismatch_error(problems, paths.spec, paths.weights)
+        return model
     asked = len(labels)
     probe = max(asked, 2)  # a classifier has at least 2 classes: build one to learn what the weights hold
     model = _build(spec, probe, learned, paths, registry)

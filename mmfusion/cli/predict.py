@@ -35,7 +35,8 @@ from ..errors import MMFusionError
 def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[str, ...], table: Path | None,
             output: Path | None, fmt: str | None, top_k: int, plot: Path | None, device: str,
             batch_size: int, backend: str) -> None:
-    """Predict labels with class probabilities using the model of RUN_DIR."""
+    """Predict labels with their probabilities using the model of RUN_DIR (multilabel: every label at or above
+    its threshold; binary: the label the threshold chooses)."""
     from ..inference.predictor import Predictor
 
     sample: dict[str, str] = {}
@@ -66,7 +67,14 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
             click.echo(f"wrote {len(result)} predictions to {output}", err=True)
         return
     prediction = predictor.predict([sample], top_k=top_k, root=Path.cwd())[0]
-    if fmt == "csv":
+    if fmt == "csv" and prediction.task == "multilabel":
+        thresholds = prediction.thresholds or {}
+        lines = ["label,probability,threshold"] + [f"{label},{prediction.probabilities[label]:.6f},"
+                                                   f"{thresholds[label]:g}" for label in prediction.labels]
+        _emit("\n".join(lines) + "\n", output)
+    elif fmt == "csv" and prediction.task == "binary":
+        _emit(f"label,probability\n{prediction.label},{prediction.probability:.6f}\n", output)
+    elif fmt == "csv":
         lines = ["label,probability"] + [f"{label},{p:.6f}" for label, p in prediction.top]
         _emit("\n".join(lines) + "\n", output)
     else:

@@ -1,11 +1,22 @@
-"""The JSON that travels with an exported model: labels, the input tensors, and how to preprocess."""
+"""The JSON that travels with an exported model: task, labels, thresholds, the input tensors, and how to
+preprocess and read the output."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..runs import LoadedRun
+from ..tasks import num_outputs, score_name
 from .wrapper import TensorInterface
+
+#: how to read the logits, per task
+OUTPUT_NOTES = {
+    "multiclass": "softmax over the last axis gives class probabilities",
+    "multilabel": "a sigmoid of each logit gives that label's probability; a label is predicted where its "
+                  "probability is at least its threshold",
+    "binary": "the one logit is the positive label's: sigmoid(logit) is its probability, and the positive label "
+              "is predicted where that is at least the threshold (else the other label)",
+}
 
 
 def _preprocessing(encoder: Any) -> dict[str, Any]:
@@ -35,13 +46,23 @@ def export_metadata(run: LoadedRun, interface: TensorInterface, axes: list[dict[
                        "description": "bool [batch]: True where the sample has this modality" if key == "present"
                        else f"encoder input '{key}'",
                        "variable_axes": {str(a): n for a, n in tensor_axes.items()}})
+    task = run.task
+    thresholds = None
+    if run.thresholds is not None:
+        from ..evaluation.thresholds import as_mapping
+
+        thresholds = as_mapping(task, run.labels, run.thresholds)
     return {
         "format": fmt,
         "file": filename,
+        "task": task,
         "labels": run.labels,
+        "positive_label": run.positive_label,
+        "thresholds": thresholds,
+        "scores": "sigmoid" if getattr(run.spec.train.loss, "type", None) == "bce" else score_name(task),
         "inputs": inputs,
-        "output": {"name": "logits", "shape": ["batch", len(run.labels)],
-                   "note": "softmax over the last axis gives class probabilities"},
+        "output": {"name": "logits", "shape": ["batch", num_outputs(task, len(run.labels))],
+                   "note": OUTPUT_NOTES[task]},
         "preprocessing": {m: _preprocessing(e) for m, e in model.encoders.items()},
         "absent_modality": "give any well-formed tensors for absent rows and False in '<modality>.present'",
         "spec": run.spec.model_dump(mode="json")["model"],

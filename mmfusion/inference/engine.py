@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from ..registry import Registry
     from ..spec.train_spec import TrainSpec
 
-#: How logits become the scores a prediction ranks by (a loss may say otherwise: BCE uses sigmoid).
+#: How logits become per-label scores: softmax (multiclass; a loss may say otherwise: BCE uses sigmoid), a sigmoid
+#: per label (multilabel), or [1 - p, p] from the one logit (binary).
 Scores = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -49,7 +50,9 @@ def channels_last_inputs(model: MultimodalModel, enabled: bool) -> list[str]:
 
 @dataclass
 class Predictions:
-    """Scores (class probabilities) for every row, with the labels and mean loss when labels were known."""
+    """Scores (one column per label) for every row, with the labels (class ids, or multi-hot rows for multilabel)
+    and the mean loss when labels were known. ``predicted`` is the argmax: multilabel and binary predictions
+    apply thresholds instead (:func:`mmfusion.evaluation.metrics.predicted`)."""
 
     probabilities: np.ndarray
     labels: np.ndarray | None
@@ -71,7 +74,7 @@ class InferenceEngine:
         device: where batches go.
         precision: the autocast to run under (:func:`mmfusion.precision.inference_precision` for a run).
         channels_last: inputs whose image tensors get the channels_last layout.
-        scores: logits → scores; softmax unless the run's loss says otherwise.
+        scores: logits → per-label scores; softmax unless the task or the run's loss says otherwise.
     """
 
     model: MultimodalModel
@@ -82,14 +85,14 @@ class InferenceEngine:
 
     @classmethod
     def for_run(cls, model: MultimodalModel, train: TrainSpec, device: torch.device, *,
-                registry: Registry | None = None) -> InferenceEngine:
+                registry: Registry | None = None, task: str = "multiclass") -> InferenceEngine:
         """The engine for a trained model: the precision its training setting allows on ``device``, its
-        channels_last inputs, and the scores of its ``train.loss``."""
+        channels_last inputs, and the scores of its task (and, for multiclass, of its ``train.loss``)."""
         from ..losses import loss_scores
 
         return cls(model, device, inference_precision(train.precision, device),
                    channels_last_inputs(model, train.channels_last),
-                   loss_scores(train, model.num_classes, registry=registry))
+                   loss_scores(train, model.num_classes, registry=registry, task=task))
 
     def prepare(self, batch: Batch, absent: Sequence[str] = ()) -> Batch:
         """The batch on the device; inputs in ``absent`` are marked absent in every sample."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,34 @@ from .engine import InferenceEngine
 
 @dataclass(frozen=True)
 class Prediction:
-    """The most likely label, the top-k labels and every class probability for one sample."""
+    """One sample's prediction: the chosen label(s), the top-k labels and every label's probability.
 
-    label: str
+    Multiclass: ``label`` is the most likely class. Binary: ``label`` is the one the threshold chose and
+    ``probability`` its probability (``probabilities`` holds both; the positive label's is compared with
+    ``thresholds``). Multilabel: ``labels`` holds every label whose probability reaches its threshold, most
+    likely first (possibly none), and ``label`` the first of them (None when there is none).
+    """
+
+    label: str | None
     probability: float
     top: list[tuple[str, float]]
     probabilities: dict[str, float]
+    labels: list[str] = field(default_factory=list)
+    task: str = "multiclass"
+    thresholds: dict[str, float] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "probability": self.probability,
-                "top": [{"label": k, "probability": v} for k, v in self.top], "probabilities": self.probabilities}
+        top = [{"label": k, "probability": v} for k, v in self.top]
+        if self.task == "multilabel":
+            return {"labels": self.labels, "probabilities": self.probabilities, "thresholds": self.thresholds,
+                    "top": top}
+        out: dict[str, Any] = {"label": self.label, "probability": self.probability, "top": top,
+                               "probabilities": self.probabilities}
+        if self.task == "binary" and self.thresholds:
+            (positive, threshold), = self.thresholds.items()
+            out.update(positive_label=positive, positive_probability=self.probabilities[positive],
+                       threshold=threshold)
+        return out
 
 
 class Predictor:
@@ -53,8 +71,12 @@ class Predictor:
         self.run = run if isinstance(run, LoadedRun) else load_run(run, device=self.device, registry=registry)
         self.model = self.run.model.to(self.device).eval()
         self.labels = self.run.labels
+        self.task = self.run.task
+        #: multilabel and binary decision thresholds (binary: one, the positive label's), from thresholds.json
+        self.thresholds = self.run.thresholds
         self.batch_size = batch_size
-        self.engine = InferenceEngine.for_run(self.model, self.run.spec.train, self.device, registry=registry)
+        self.engine = InferenceEngine.for_run(self.model, self.run.spec.train, self.device, registry=registry,
+                                              task=self.task)
         self.precision = self.engine.precision
         self.handlers = modality_handlers(self.model, registry)
         self.channels_last = list(self.engine.channels_last)
@@ -104,9 +126,10 @@ class Predictor:
     def predict_proba(self, samples: Sequence[Mapping[str, Any]], *, root: str | Path | None = None,
                       source: str = "input", rows: Sequence[int] | None = None, row_kind: str = "row"
                       ) -> np.ndarray:
-        """Class probabilities ``[N, num_classes]``; a sample maps modality → raw value (absent: None/missing).
+        """Label probabilities ``[N, labels]``; a sample maps modality → raw value (absent: None/missing).
 
-        The scores are those of the run's loss: softmax probabilities, or per-class sigmoid scores for ``bce``.
+        Multiclass: those of the run's loss (softmax, or per-class sigmoid scores for ``bce``); multilabel: a
+        sigmoid per label; binary: ``[1 - p, p]``, p the positive label's.
 
         Image values may be PIL images or paths (relative paths resolve against ``root``). ``source``,
         ``rows`` and ``row_kind`` name the samples in errors when they come from a table (its file name and
@@ -132,7 +155,7 @@ class Predictor:
 
     def predict(self, samples: Sequence[Mapping[str, Any]], *, top_k: int = 3, root: str | Path | None = None
                 ) -> list[Prediction]:
-        """Top-k predictions for each sample."""
+        """A prediction for each sample: the chosen label(s) and the top-k labels."""
         return [self._prediction(row, top_k) for row in self.predict_proba(samples, root=root)]
 
     def predict_one(self, top_k: int = 3, **inputs: Any) -> Prediction:
@@ -143,8 +166,10 @@ class Predictor:
         """Predictions for a DataFrame or a CSV/TSV/Parquet file with the training columns.
 
         Returns:
-            The input table with ``predicted``, ``probability``, ``top1``..``top<k>`` with
-            ``top<i>_probability`` (for ``top_k`` > 1), and one ``p_<label>`` column per class.
+            The input table with, for multiclass, ``predicted``, ``probability``, ``top1``..``top<k>`` with
+            ``top<i>_probability`` (for ``top_k`` > 1); for binary, ``predicted`` (the label the threshold
+            chose); for multilabel, ``predicted`` (the labels at or above their thresholds, joined by the
+            run's ``data.label_sep`` or ``;``; empty for none); and always one ``p_<label>`` column per label.
         """
         import pandas as pd
 
@@ -170,6 +195,8 @@ class Predictor:
         probabilities = self.predict_proba(samples, root=root, source=source,
                                            rows=range(first_row, first_row + len(samples)), row_kind=row_kind)
         out = table.copy()
+        if self.task != "multiclass":
+            return self._thresholded_table(out, probabilities)
         best = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, dtype=int)
         out["predicted"] = [self.labels[i] for i in best]
         out["probability"] = probabilities.max(axis=1) if len(probabilities) else []
@@ -182,11 +209,37 @@ class Predictor:
             out[f"p_{label}"] = probabilities[:, i]
         return out
 
+    def _thresholded_table(self, out: Any, probabilities: np.ndarray) -> Any:
+        """Binary: the label the threshold chose; multilabel: every label at or above its threshold."""
+        from ..evaluation.metrics import predicted
+
+        chosen = predicted(self.task, probabilities, self.thresholds)
+        if self.task == "binary":
+            out["predicted"] = [self.labels[i] for i in chosen]
+        else:
+            sep = self.run.label_sep or ";"
+            out["predicted"] = [sep.join(name for name, on in zip(self.labels, row) if on) for row in chosen]
+        for i, label in enumerate(self.labels):
+            out[f"p_{label}"] = probabilities[:, i] if len(probabilities) else []
+        return out
+
     def _prediction(self, probabilities: np.ndarray, top_k: int) -> Prediction:
         order = np.argsort(probabilities)[::-1]
         top = [(self.labels[i], float(probabilities[i])) for i in order[:max(1, top_k)]]
-        return Prediction(top[0][0], top[0][1], top,
-                          {label: float(p) for label, p in zip(self.labels, probabilities)})
+        every = {label: float(p) for label, p in zip(self.labels, probabilities)}
+        if self.task == "multiclass":
+            return Prediction(top[0][0], top[0][1], top, every, labels=[top[0][0]])
+        from ..evaluation.metrics import predicted
+        from ..evaluation.thresholds import as_mapping
+
+        thresholds = as_mapping(self.task, self.labels, self.thresholds or [])
+        chosen = predicted(self.task, probabilities[None, :], self.thresholds)[0]
+        if self.task == "binary":
+            label = self.labels[int(chosen)]
+            return Prediction(label, every[label], top, every, labels=[label], task="binary", thresholds=thresholds)
+        names = [self.labels[i] for i in order if chosen[i]]
+        return Prediction(names[0] if names else None, every[names[0]] if names else 0.0, top, every, labels=names,
+                          task="multilabel", thresholds=thresholds)
 
 
 class OnnxModel:
