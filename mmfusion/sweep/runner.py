@@ -17,6 +17,7 @@ from ..progress import Reporter
 from ..registry import Registry
 from ..runs import RunPaths
 from ..spec.spec import Spec
+from ..tasks import HEADLINE, METRICS, metric_title
 from ..training.checkpoint import POINTER
 from ..training.trainer import Trainer
 from .report import write_reports
@@ -54,9 +55,15 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
     specs = {(v.name, seed): variant_spec(base, v, seed, registry, base_dir=folder)
              for v in variants for seed in sweep.seeds}
     check_variants_build({v.name: specs[(v.name, sweep.seeds[0])] for v in variants}, registry)
-    if "test" not in load_prepared_tables(base.data, registry=registry).tables:
+    prepared = load_prepared_tables(base.data, registry=registry)
+    if "test" not in prepared.tables:
         raise SpecError(f"the base spec {sweep.base} has no test data (data.source test table or data.split.test); "
                         "an ablation reports test metrics")
+    task = prepared.task
+    rank_by = sweep.rank_by or HEADLINE[task]
+    if rank_by not in METRICS[task]:
+        raise SpecError(f"{sweep_file}: rank_by: {rank_by} is not a metric of {task} data "
+                        f"({prepared.task_reason}); choose one of {', '.join(METRICS[task])}")
     records, skipped = [], 0
     total = len(specs)
     for index, ((name, seed), spec) in enumerate(specs.items(), start=1):
@@ -80,12 +87,13 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
         report = evaluate_run(run_dir, device=device, corruptions=corruptions, progress=progress,
                               registry=registry)
         summary = read_json(paths.summary)
+        without = {r["condition"].removeprefix("without "): {m: r[m] for m in METRICS[task]}
+                   for r in report.robustness if r["condition"].startswith("without ")}
         record = {
             "variant": name, "seed": seed, "run_dir": str(run_dir), "inputs": list(spec.model.encoders),
-            "spec_digest": digest,
-            "accuracy": report.accuracy, "macro_f1": report.macro_f1,
-            "without": {r["condition"].removeprefix("without "): r["accuracy"] for r in report.robustness
-                        if r["condition"].startswith("without ")},
+            "spec_digest": digest, "task": task,
+            "accuracy": report.accuracy, "macro_f1": report.macro_f1, "metrics": report.metrics,
+            "without": {m: values[rank_by] for m, values in without.items()}, "without_metrics": without,
             "trainable_parameters": summary["trainable_parameters"], "parameters": summary["parameters"],
             "train_seconds": round(sum(row["seconds"] for row in _history(paths)), 2),
             "wall_seconds": round(time.perf_counter() - run_started, 2),
@@ -93,8 +101,8 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
         }
         write_json_atomic(record_path, record)
         records.append(record)
-        reporter.log(f"    accuracy {record['accuracy']:.4f}, macro-F1 {record['macro_f1']:.4f}")
-    files = write_reports(out_dir, records, [v.name for v in variants], list(base.model.encoders))
+        reporter.log("    " + ", ".join(f"{metric_title(m)} {report.metrics[m]:.4f}" for m in METRICS[task]))
+    files = write_reports(out_dir, records, [v.name for v in variants], list(base.model.encoders), task, rank_by)
     return SweepResult(out_dir, records, files, skipped, time.perf_counter() - started)
 
 
@@ -105,21 +113,36 @@ def _history(paths: RunPaths) -> list[dict[str, Any]]:
         return [{"seconds": float(row["seconds"])} for row in csv.DictReader(handle)]
 
 
-#: train keys added after sweeps began recording digests: left out while at their defaults, so that a sweep
-#: started before they existed continues instead of refusing its own runs
+#: train and data keys added after sweeps began recording digests: left out while at their defaults, so that a
+#: sweep started before they existed continues instead of refusing its own runs
 _LATER_TRAIN_KEYS = ("loss", "loggers", "callbacks")
+_LATER_DATA_KEYS = ("task", "label_sep", "positive_label")
+#: train.loss as written in digests before the task chose it (a multiclass default, also when spelt out)
+_CROSS_ENTROPY = {"type": "cross_entropy", "label_smoothing": 0.0}
 
 
 def spec_digest(spec: Spec) -> str:
-    """SHA-256 of the spec's JSON form (keys sorted), without later-added train keys at their defaults."""
+    """SHA-256 of the spec's JSON form (keys sorted), without later-added keys at their defaults.
+
+    Multiclass specs digest as they did before the task chose the loss and the monitor: the loss
+    cross_entropy at its defaults is left out, and a monitor left to the task is the old default val_macro_f1.
+    """
     from ..spec.train_spec import TrainSpec
 
     data = spec.model_dump(mode="json")
     defaults = TrainSpec().model_dump(mode="json")
     train = data.get("train", {})
+    section = data.get("data") or {}
+    multiclass = section.get("task") in (None, "multiclass")
     for key in _LATER_TRAIN_KEYS:
-        if key in train and train[key] == defaults[key]:
+        if key in train and (train[key] == defaults[key] or (key == "loss" and multiclass
+                                                              and train[key] == _CROSS_ENTROPY)):
             del train[key]
+    if multiclass and train.get("monitor") is None:
+        train["monitor"] = "val_macro_f1"
+    for key in _LATER_DATA_KEYS:
+        if section.get(key, 0) is None:
+            del section[key]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 

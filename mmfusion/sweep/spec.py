@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -43,6 +43,10 @@ class SweepSpec(BaseModel):
     baselines: bool = Field(True, description="Add '<modality> only' variants for every input of the base spec.")
     variants: list[VariantSpec] = Field(default_factory=list)
     evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
+    rank_by: Literal["accuracy", "macro_f1", "micro_f1", "weighted_f1", "samples_f1", "map", "subset_accuracy",
+                     "auroc", "f1"] | None = Field(
+        None, description="The test metric that ranks variants and answers 'does fusion pay?' (default: the "
+        "task's headline metric: accuracy for multiclass, micro_f1 for multilabel, auroc for binary).")
 
     @field_validator("variants")
     @classmethod

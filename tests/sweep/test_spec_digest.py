@@ -1,4 +1,4 @@
-"""A sweep started before train.loss/loggers/callbacks existed still recognises its own runs."""
+"""A sweep started before train.loss/loggers/callbacks (and data.task) existed still recognises its own runs."""
 
 from __future__ import annotations
 
@@ -16,6 +16,24 @@ def test_new_train_keys_at_their_defaults_leave_the_digest_as_before(tiny_bert: 
     before = spec.model_dump(mode="json")
     for key in ("loss", "loggers", "callbacks"):
         del before["train"][key]
+    before["train"]["monitor"] = "val_macro_f1"  # the default before the task chose it
     assert spec_digest(spec) == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
     focal = load_spec({**base, "train": {"loss": "focal"}})
     assert spec_digest(focal) != spec_digest(spec)
+    spelt_out = load_spec({**base, "train": {"loss": "cross_entropy", "monitor": "val_macro_f1"}})
+    assert spec_digest(spelt_out) == spec_digest(spec)  # what the old defaults wrote out
+
+
+def test_new_data_keys_at_their_defaults_leave_the_digest_as_before(tiny_bert: Path, tmp_path: Path) -> None:
+    base = {"model": {"encoders": {"text": {"type": "hf_text", "path": str(tiny_bert)}}, "fusion": "concat"},
+            "data": {"source": {"type": "csv", "train": str(tmp_path / "t.csv")}}}
+    spec = load_spec(base)
+    before = spec.model_dump(mode="json")
+    for key in ("task", "label_sep", "positive_label"):
+        del before["data"][key]
+    for key in ("loss", "loggers", "callbacks"):
+        del before["train"][key]
+    before["train"]["monitor"] = "val_macro_f1"
+    assert spec_digest(spec) == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
+    multilabel = load_spec({**base, "data": {**base["data"], "task": "multilabel"}})
+    assert spec_digest(multilabel) != spec_digest(spec)
