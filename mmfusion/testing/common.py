@@ -103,3 +103,41 @@ def config_roundtrip(component: type, config: Any) -> None:
         pass
     else:
         raise ConformanceError(f"{cls.__name__} accepted an unknown parameter; typos would pass silently")
+
+
+#: (task, model outputs) every head and fusion must serve: softmax classes, independent labels, one logit
+TASK_OUTPUTS = (("multiclass", 5), ("multilabel", 5), ("binary", 1))
+
+
+def task_targets(task: str, batch: int, outputs: int, seed: int = 0) -> torch.Tensor:
+    """Targets as training hands them to the loss: class ids, multi-hot floats, or 0/1 ids."""
+    g = torch.Generator().manual_seed(seed)
+    if task == "multilabel":
+        return (torch.rand(batch, outputs, generator=g) > 0.5).float()
+    return torch.randint(0, 2 if task == "binary" else outputs, (batch,), generator=g)
+
+
+def task_loss(task: str, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The task's default loss: cross-entropy, or binary cross-entropy on multi-hot / one-logit targets."""
+    from torch.nn import functional
+
+    if task == "multiclass":
+        return functional.cross_entropy(logits, targets)
+    goal = targets if task == "multilabel" else targets.float()[:, None]
+    return functional.binary_cross_entropy_with_logits(logits, goal)
+
+
+def check_task_step(what: str, task: str, logits: torch.Tensor, expected: tuple[int, int],
+                    params: list[torch.nn.Parameter], inputs: list[torch.Tensor]) -> None:
+    """One backward pass of the task's loss: the right logits shape, a finite loss, gradients that reach
+    the component's parameters (if any) and its inputs."""
+    require(tuple(logits.shape) == expected, f"{task}: {what} gives logits of shape {tuple(logits.shape)}, "
+            f"expected {expected}")
+    loss = task_loss(task, logits, task_targets(task, expected[0], expected[1]))
+    require(bool(torch.isfinite(loss)), f"{task}: the loss on {what}'s logits is not finite")
+    loss.backward()
+    if params:
+        require(any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in params),
+                f"{task}: no parameter of {what} received a gradient from the {task} loss")
+    require(any(t.grad is not None and bool(t.grad.abs().sum() > 0) for t in inputs),
+            f"{task}: no gradient of the {task} loss reaches {what}'s input")

@@ -7,6 +7,9 @@ image's colour tone (warm or cool) and the text's keyword (alpha or beta):
   only a model that combines features of both (not just their decisions) gets it right.
 - ``task="pairs"`` (4 classes): the pair itself. Each modality alone gets at most 50% (chance 25%);
   any fusion, even averaging per-modality decisions, can reach 100%.
+
+``make_multilabel_dataset`` writes the same kind of rows with a set of labels each, where some labels need
+the image, some the text and one both (see its docstring).
 """
 
 from __future__ import annotations
@@ -60,6 +63,52 @@ def make_xor_dataset(folder: str | Path, n: int = 200, *, seed: int = 0, image_s
     path = folder / name
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["image", "text", "label"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+#: labels of :func:`make_multilabel_dataset`, and the input each one needs
+MULTILABEL_LABELS = {"warm": "image", "bright": "image", "alpha": "text", "urgent": "text", "match": "both"}
+
+
+def make_multilabel_dataset(folder: str | Path, n: int = 300, *, seed: int = 0, image_size: int = 32,
+                            name: str = "data.csv", sep: str = ";") -> Path:
+    """Write ``images/*.png`` and ``name`` (columns image, text, labels) into ``folder``: multilabel rows.
+
+    Each row has any of five labels (:data:`MULTILABEL_LABELS`): ``warm`` (the picture's tone is warm) and
+    ``bright`` (it is light rather than dark) need the image; ``alpha`` (the text's keyword is alpha, not beta)
+    and ``urgent`` (the text says so) need the text; ``match`` (warm and alpha agree: both or neither) needs
+    both. A model that sees one input can learn two labels and guess the other three; a fusion can learn all
+    five. The labels cell joins a row's labels with ``sep`` (spec: ``data.label_sep``); a row with none of
+    them (about one in sixteen) holds ``sep`` alone.
+
+    Returns:
+        The CSV path.
+    """
+    from PIL import Image
+
+    folder = Path(folder)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        tone, key = rng.choice(sorted(COLOURS)), rng.choice(sorted(KEYWORDS))
+        bright, urgent = rng.random() < 0.5, rng.random() < 0.5
+        scale = 1.0 if bright else 0.4
+        colour = tuple(min(255, max(0, int((c + rng.randint(-15, 15)) * scale)))
+                       for c in rng.choice(COLOURS[tone]))
+        path = f"images/{i:05d}.png"
+        Image.new("RGB", (image_size, image_size), colour).save(folder / path)
+        words = rng.sample(FILLER, 4) + [rng.choice(KEYWORDS[key])] + (["urgent"] if urgent else [])
+        rng.shuffle(words)
+        has = {"warm": tone == "warm", "bright": bright, "alpha": key == "alpha", "urgent": urgent,
+               "match": (tone == "warm") == (key == "alpha")}
+        labels = [label for label in MULTILABEL_LABELS if has[label]]
+        rows.append({"image": path, "text": " ".join(words), "labels": sep.join(labels) if labels else sep})
+    path = folder / name
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["image", "text", "labels"])
         writer.writeheader()
         writer.writerows(rows)
     return path

@@ -7,6 +7,8 @@ import torch
 from ..interfaces.encoder import EncoderOutput
 from ..interfaces.fusion import Fusion
 from .common import (
+    TASK_OUTPUTS,
+    check_task_step,
     close,
     config_roundtrip,
     configs_for,
@@ -45,10 +47,10 @@ def make_present(batch: int = 5) -> dict[str, torch.Tensor]:
 NUM_CLASSES = 5
 
 
-def construct(component: type[Fusion], config, dims):  # type: ignore[no-untyped-def]
+def construct(component: type[Fusion], config, dims, num_classes: int = NUM_CLASSES):  # type: ignore[no-untyped-def]
     """Build a fusion as the builder does; those that output logits themselves also get ``num_classes``."""
     if getattr(component, "produces_logits", False):
-        return instantiate(component, config, dims, NUM_CLASSES, kind="fusion", num_classes=NUM_CLASSES)
+        return instantiate(component, config, dims, num_classes, kind="fusion", num_classes=num_classes)
     return instantiate(component, config, dims, kind="fusion")
 
 
@@ -198,6 +200,26 @@ def check_fusion_single_modality(component: type[Fusion]) -> None:
                 f"with a single modality the output has shape {tuple(out.shape)}, expected (5, {fusion.output_dim})")
 
 
+def check_fusion_tasks(component: type[Fusion]) -> None:
+    """Every task trains through the fusion (and a linear head, unless it outputs logits itself): 5 outputs with
+    cross-entropy (multiclass) or binary cross-entropy on multi-hot targets (multilabel), and one logit (binary)."""
+    for config in configs_for(component):
+        for task, outputs in TASK_OUTPUTS:
+            torch.manual_seed(0)
+            with network_blocked():
+                fusion = construct(component, config, {m: d for m, (d, _) in INPUTS.items()}, outputs).train()
+            logits_itself = getattr(component, "produces_logits", False)
+            if logits_itself:
+                require(fusion.output_dim == outputs, f"{task}: a fusion that outputs logits must have output_dim "
+                        f"== num_classes ({outputs}), got {fusion.output_dim}")
+            head = torch.nn.Identity() if logits_itself else torch.nn.Linear(fusion.output_dim, outputs)
+            outputs_in = make_outputs()
+            leaves = [o.pooled.requires_grad_(True) for o in outputs_in.values()]
+            logits = head(fusion(outputs_in, make_present()))
+            check_task_step(f"{component.__name__} (num_classes={outputs})", task, logits, (5, outputs),
+                            list(fusion.parameters()), leaves)
+
+
 FUSION_CHECKS = [
     check_fusion_config,
     check_fusion_output_dims,
@@ -207,4 +229,5 @@ FUSION_CHECKS = [
     check_fusion_state_dict_roundtrip,
     check_fusion_trainable,
     check_fusion_single_modality,
+    check_fusion_tasks,
 ]

@@ -5,7 +5,17 @@ from __future__ import annotations
 import torch
 
 from ..interfaces.classifier import Classifier
-from .common import close, config_roundtrip, configs_for, instantiate, require, roundtrip_state, workdir_for
+from .common import (
+    TASK_OUTPUTS,
+    check_task_step,
+    close,
+    config_roundtrip,
+    configs_for,
+    instantiate,
+    require,
+    roundtrip_state,
+    workdir_for,
+)
 
 
 def _build(component: type[Classifier], config) -> Classifier:  # type: ignore[no-untyped-def]
@@ -58,4 +68,17 @@ def check_head_trainable(component: type[Classifier]) -> None:
         require(x.grad is not None and bool(x.grad.abs().sum() > 0), "no gradient reaches the head's input")
 
 
-HEAD_CHECKS = [check_head_config, check_head_output, check_head_state_dict_roundtrip, check_head_trainable]
+def check_head_tasks(component: type[Classifier]) -> None:
+    """Every task trains through the head: 5 outputs with cross-entropy (multiclass) and with binary
+    cross-entropy on multi-hot targets (multilabel), and a single output (binary, one logit)."""
+    for config in configs_for(component):
+        for task, outputs in TASK_OUTPUTS:
+            torch.manual_seed(0)
+            head = instantiate(component, config, 16, outputs, kind="head", num_classes=outputs).train()
+            x = torch.randn(6, 16, requires_grad=True)
+            check_task_step(f"{component.__name__} (num_classes={outputs})", task, head(x), (6, outputs),
+                            list(head.parameters()), [x])
+
+
+HEAD_CHECKS = [check_head_config, check_head_output, check_head_state_dict_roundtrip, check_head_trainable,
+               check_head_tasks]
