@@ -7,7 +7,7 @@ from typing import Literal
 import pytest
 import torch
 
-from mmfusion import Fusion, FusionConfig
+from mmfusion import Classifier, Fusion, FusionConfig, HeadConfig
 from mmfusion.registry import get_registry
 from mmfusion.testing import parametrize_with_checks, run_checks
 
@@ -85,6 +85,34 @@ def test_kit_reports_a_wrong_output_dim() -> None:
     results = {r.check: r for r in run_checks(WrongDimFusion)}
     assert not results["check_fusion_output_dims"].passed
     assert "expected (5, 5)" in results["check_fusion_output_dims"].message
+
+
+class TwoOrMoreConfig(HeadConfig):
+    type: Literal["two_or_more"] = "two_or_more"
+
+
+class TwoOrMoreHead(Classifier):
+    """Gives at least two logits: fine for classes, wrong for a binary task's one logit."""
+
+    name = "two_or_more"
+    Config = TwoOrMoreConfig
+
+    def __init__(self, config, input_dim, num_classes):  # type: ignore[no-untyped-def]
+        super().__init__(config, input_dim, num_classes)
+        self.layer = torch.nn.Linear(input_dim, max(2, num_classes))
+
+    def forward(self, features):  # type: ignore[no-untyped-def]
+        return self.layer(features)
+
+
+def test_kit_checks_every_task_for_heads_and_fusions() -> None:
+    results = {r.check: r for r in run_checks(TwoOrMoreHead)}
+    assert not results["check_head_tasks"].passed
+    assert "binary: TwoOrMoreHead (num_classes=1) gives logits of shape (6, 2), expected (6, 1)" in \
+        results["check_head_tasks"].message
+    assert results["check_head_output"].passed
+    registered = {r.check: r for r in run_checks(get_registry().get("fusion", "late"))}
+    assert registered["check_fusion_tasks"].passed  # late fusion outputs the logits itself, one for binary
 
 
 def test_parametrize_with_checks_rejects_non_components() -> None:

@@ -12,7 +12,9 @@ from torch.nn import functional
 from mmfusion import MMFusionError
 from mmfusion.api import Predictor, evaluate, fit
 from mmfusion.default_plugins.losses import BinaryCrossEntropy, CrossEntropy, FocalLoss
-from mmfusion.losses import class_weights
+from mmfusion.errors import SpecError
+from mmfusion.losses import build_loss, class_weights, positive_weights
+from mmfusion.spec import load_spec
 
 from ..conftest import xor_spec
 
@@ -37,7 +39,7 @@ def test_focal_loss_is_cross_entropy_at_gamma_zero_and_down_weights_easy_rows() 
     assert torch.allclose(focal, (-(1 - p) ** 2 * p.log()).mean())
     alpha = FocalLoss(FocalLoss.Config(gamma=0, alpha=[1.0, 0.0, 0.0]), 3)(LOGITS, TARGETS)
     assert torch.allclose(alpha, -torch.log_softmax(LOGITS, 1)[[0, 3], [0, 0]].sum() / 4)
-    with pytest.raises(MMFusionError, match="lists 2 values, but the data has 3 classes"):
+    with pytest.raises(MMFusionError, match="lists 2 values, but the model has 3 outputs"):
         FocalLoss(FocalLoss.Config(alpha=[1.0, 2.0]), 3)
     with pytest.raises(MMFusionError, match="use one of them"):
         FocalLoss(FocalLoss.Config(alpha=0.5), 3, torch.ones(3))
@@ -50,6 +52,40 @@ def test_bce_uses_one_hot_targets_and_sigmoid_scores() -> None:
     assert torch.allclose(loss(LOGITS, TARGETS), expected)
     assert torch.allclose(loss.scores(LOGITS), torch.sigmoid(LOGITS))
     assert torch.equal(loss.scores(LOGITS).argmax(1), LOGITS.argmax(1))  # the same predicted class as softmax
+
+
+def test_bce_takes_multi_hot_targets_and_one_logit_binary_targets() -> None:
+    multi_hot = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    loss = BinaryCrossEntropy(BinaryCrossEntropy.Config(), 3)
+    assert torch.allclose(loss(LOGITS, multi_hot), functional.binary_cross_entropy_with_logits(LOGITS, multi_hot))
+    one_logit = LOGITS[:, :1]
+    binary = BinaryCrossEntropy(BinaryCrossEntropy.Config(pos_weight=[3.0]), 1)
+    expected = functional.binary_cross_entropy_with_logits(one_logit, torch.tensor([[1.0], [0.0], [1.0], [0.0]]),
+                                                           pos_weight=torch.tensor([3.0]))
+    assert torch.allclose(binary(one_logit, torch.tensor([1, 0, 1, 0])), expected)
+    with pytest.raises(MMFusionError, match=r"lists 2 values, but the model has 1 output \(binary"):
+        BinaryCrossEntropy(BinaryCrossEntropy.Config(pos_weight=[1.0, 2.0]), 1)
+
+
+def test_pos_weight_auto_is_negatives_over_positives_per_output() -> None:
+    targets = np.array([[1, 0, 0], [1, 0, 0], [1, 1, 0], [0, 0, 0]], dtype=np.float32)
+    assert positive_weights(targets, 3) == pytest.approx([1 / 3, 3.0, 100.0])  # no positive: clipped
+    assert positive_weights(np.array([1, 0, 0, 0]), 1) == pytest.approx([3.0])  # binary: the positive label's
+    assert positive_weights(np.array([0, 0, 1, 2]), 3) == pytest.approx([1.0, 3.0, 3.0])  # one-hot classes
+    spec = load_spec({"model": {"encoders": {"t": {"type": "hf_text", "path": "x"}}, "fusion": "concat"},
+                      "train": {"loss": {"type": "bce", "pos_weight": "auto"}}})
+    loss = build_loss(spec.train, 3, task="multilabel", targets=targets)
+    assert torch.allclose(loss.pos_weight, torch.tensor([1 / 3, 3.0, 100.0]))
+    assert build_loss(spec.train, 3, task="multilabel").pos_weight is None  # scoring a run needs no weights
+
+
+def test_the_task_picks_the_default_loss_and_refuses_one_that_does_not_handle_it() -> None:
+    spec = load_spec({"model": {"encoders": {"t": {"type": "hf_text", "path": "x"}}, "fusion": "concat"}})
+    assert isinstance(build_loss(spec.train, 3), CrossEntropy)
+    assert isinstance(build_loss(spec.train, 3, task="multilabel"), BinaryCrossEntropy)
+    focal = load_spec({**spec.model_dump(mode="json"), "train": {"loss": "focal"}})
+    with pytest.raises(SpecError, match="loss 'focal' handles multiclass data, not binary; use bce"):
+        build_loss(focal.train, 1, task="binary")
 
 
 def test_class_weights_are_inverse_frequencies() -> None:
