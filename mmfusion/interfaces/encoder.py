@@ -168,16 +168,24 @@ class Encoder(nn.Module):
     def train(self, mode: bool = True) -> Encoder:
         return super().train(mode and not self._frozen)
 
+    #: config fields that do not change the function once the weights are known (see :meth:`feature_key`); an
+    #: encoder adds its own fields that only locate weights, and must never list one that shapes the network
+    feature_key_ignores: ClassVar[tuple[str, ...]] = ("weights", "pretrained", "freeze")
+
     def feature_key(self) -> str:
         """A string that changes whenever the encoder's raw-value → features function may change.
 
         Used to key the on-disk feature cache of frozen encoders. The default combines the class, the
         config, the fitted preprocessing state and a digest of the parameters and buffers themselves, so
-        that two random initialisations (seeds) or two weights files never share cached features.
+        that two random initialisations (seeds) or two weights files never share cached features. The config
+        fields in :attr:`feature_key_ignores` (where the weights come from, whether they train) are left out: the
+        digest already says what the weights are, and a run reloads its encoders without their weights files
+        (architecture only, then its own weights), which must find the features cached in training.
         """
+        config = self.config.model_dump(mode="json")
         parts: dict[str, Any] = {
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
-            "config": self.config.model_dump(mode="json"),
+            "config": {k: v for k, v in config.items() if k not in self.feature_key_ignores},
             "weights": self.weights_digest(),
         }
         state = self.preprocessing_state()
@@ -186,12 +194,27 @@ class Encoder(nn.Module):
         return json.dumps(parts, sort_keys=True, default=str)
 
     def weights_digest(self) -> str:
-        """A hash of every parameter and buffer (names, dtypes, shapes, values); about 1 s per GB."""
+        """A hash of every parameter and buffer (names, dtypes, shapes, values); about 1 s per GB.
+
+        Hashed once and remembered until a tensor is replaced, moved or changed in place (its version counter
+        moves: ``load_state_dict``, ``copy_`` or an optimiser step). Changes made through ``tensor.data`` are not
+        counted; such code should call ``load_state_dict`` instead.
+        """
+        state = self.state_dict()
+        try:
+            signature: tuple | None = tuple((name, t.data_ptr(), t._version, t.dtype, tuple(t.shape), str(t.device))
+                                            for name, t in state.items())
+        except RuntimeError:  # inference tensors have no version counter: hash every time
+            signature = None
+        remembered = self.__dict__.get("_weights_digest")
+        if signature is not None and remembered is not None and remembered[0] == signature:
+            return remembered[1]
         digest = hashlib.blake2b(digest_size=16)
-        for name, tensor in self.state_dict().items():
+        for name, tensor in state.items():
             tensor = tensor.detach().cpu().contiguous()
             digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
             digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
+        self.__dict__["_weights_digest"] = (signature, digest.hexdigest())
         return digest.hexdigest()
 
     @classmethod
