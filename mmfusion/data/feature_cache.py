@@ -1,14 +1,18 @@
 """Frozen encoders run once: their outputs for every distinct value, cached on disk.
 
-The cache folder of an encoder is keyed by a hash of ``encoder.feature_key()`` (class, config,
-digest of the weights), so changing the encoder uses a new folder. Inside, each value is keyed by its
-modality fingerprint (an image's path, size and modification time; a text's content), so changed
-data is recomputed and unchanged data is reused across runs, splits and ablation variants.
+The cache folder of an encoder is keyed by a hash of ``encoder.feature_key()`` (class, the config that shapes the
+function, a digest of the weights' values: not where the weights came from, so a run reloaded without its weights
+files finds what training cached) and the feature dtype (fp16, or fp32 in a ``-fp32`` folder). Inside, each value
+is keyed by its modality fingerprint (an image's path, size and modification time; a text's content), so changed
+data is recomputed and unchanged data is reused across runs, splits, evaluation and ablation variants.
 Shards are safetensors files plus a JSON listing of fingerprints, written atomically; a shard counts
 only once its listing exists, so an interrupted extraction keeps what it finished. A damaged shard or
 listing is dropped with a warning and its values computed again (see :mod:`.feature_shards`); a cache
 that cannot be written (read-only, full, a file in the way) still serves what it holds, and the rest is
 computed without caching, with a warning naming the folder and the settings that choose another.
+Values are decoded and preprocessed in a thread pool, a few batches ahead of the encoder, so that the
+model, not Pillow, bounds extraction; the store that comes out reads from disk what does not fit its
+memory budget (:mod:`.feature_store`).
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +32,12 @@ import torch
 from torch import Tensor
 
 from ..batch import collate_modality
-from ..errors import OutputError
-from ..interfaces.encoder import Encoder, EncoderOutput
+from ..errors import MMFusionError, OutputError
+from ..interfaces.encoder import Encoder
 from ..interfaces.modality import BadValueError, Modality
 from ..io import describe_os_error, write_json_atomic
-from .feature_shards import Shard, load_shard, read_listings, shard_name, shard_tensors, write_shard
+from .feature_shards import STORED, Shard, open_shard, read_listings, shard_tensors, write_shard
+from .feature_store import FeatureStore, ShardFeatures, feature_memory
 
 SHARD_SIZE = 2048
 
@@ -39,38 +46,19 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("MMFUSION_CACHE_DIR") or Path.home() / ".cache" / "mmfusion")
 
 
-@dataclass
-class FeatureStore:
-    """Encoder outputs of distinct values: pooled ``[U, D]`` and tokens packed as ``[sum T, D]`` + offsets."""
-
-    pooled: Tensor
-    tokens: Tensor | None
-    offsets: Tensor
-
-    def __len__(self) -> int:
-        return int(self.pooled.shape[0])
-
-    def gather(self, rows: Tensor, *, with_tokens: bool = True) -> EncoderOutput:
-        """Outputs for ``rows`` (indexes into the store; absent samples may point anywhere)."""
-        pooled = self.pooled[rows].float()
-        if self.tokens is None or not with_tokens:
-            return EncoderOutput(pooled)
-        starts, lengths = self.offsets[rows], self.offsets[rows + 1] - self.offsets[rows]
-        width = max(int(lengths.max()), 1)
-        steps = torch.arange(width)
-        mask = steps.unsqueeze(0) < lengths.unsqueeze(1)
-        index = (starts.unsqueeze(1) + steps.unsqueeze(0)).clamp(max=max(self.tokens.shape[0] - 1, 0))
-        tokens = self.tokens[index].float() * mask.unsqueeze(-1)
-        return EncoderOutput(pooled, tokens, mask)
-
-
-def _folder(cache_dir: Path, encoder: Encoder) -> tuple[Path, str | None]:
-    """The encoder's cache folder, and why it cannot be written (None when it can).
+def _folder(cache_dir: Path, encoder: Encoder, dtype: str = "fp16") -> tuple[Path, str | None]:
+    """The encoder's cache folder for features stored in ``dtype``, and why it cannot be written (None when it can).
 
     ``encoder.json`` only describes the folder for people; it is rewritten when unreadable or stale.
+
+    Raises:
+        MMFusionError: ``dtype`` is neither fp16 nor fp32.
     """
+    if dtype not in STORED:
+        raise MMFusionError(f"feature dtype {dtype!r} is not one of {', '.join(STORED)} (train.feature_dtype)")
     key = encoder.feature_key()
-    folder = cache_dir / "features" / hashlib.sha256(key.encode()).hexdigest()[:24]
+    name = hashlib.sha256(key.encode()).hexdigest()[:24]
+    folder = cache_dir / "features" / (name if dtype == "fp16" else f"{name}-{dtype}")  # fp16 as before fp32 existed
     described = json.loads(key)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -93,24 +81,77 @@ def _unwritable(folder: Path, reason: str) -> None:
                   "this time; set MMFUSION_CACHE_DIR or train.cache_dir to a writable folder", stacklevel=3)
 
 
-def _compute(encoder: Encoder, raw: Sequence[Any], device: torch.device, autocast: Callable[[], Any],
+def decode_threads() -> int:
+    """Threads that load and preprocess values ahead of the encoder: one per core this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class _Prepared:
+    """One batch made ready for the encoder: the values that loaded, as collated inputs, and those that did not."""
+
+    size: int
+    done: list[str]
+    inputs: dict[str, Tensor] | None
+    failures: dict[str, str]
+
+
+def _prepare(encoder: Encoder, modality: Modality, part: Sequence[str], wanted: dict[str, Any],
+             keep_going: bool) -> _Prepared:
+    """Load (decode) and preprocess one batch; runs in a worker thread (Pillow and torch release the GIL)."""
+    loaded, failures = {}, {}
+    for fp in part:
+        try:
+            loaded[fp] = modality.load(wanted[fp])
+        except BadValueError as exc:
+            if not keep_going:
+                raise
+            failures[fp] = str(exc)
+    if not loaded:
+        return _Prepared(len(part), [], None, failures)
+    inputs, _ = collate_modality(encoder, encoder.preprocess_batch(list(loaded.values())))
+    return _Prepared(len(part), list(loaded), inputs, failures)
+
+
+def _prepared(encoder: Encoder, modality: Modality, parts: list[list[str]], wanted: dict[str, Any],
+              keep_going: bool, threads: int) -> Iterator[_Prepared]:
+    """Each batch prepared, in order; with threads, up to ``threads`` batches ahead while the encoder runs.
+
+    The same calls as one after the other, on the same batches, so the results are identical.
+    """
+    if threads <= 0:
+        yield from (_prepare(encoder, modality, part, wanted, keep_going) for part in parts)
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="mmfusion-decode") as pool:
+        ahead: deque[Future[_Prepared]] = deque()
+        try:
+            for part in parts:
+                ahead.append(pool.submit(_prepare, encoder, modality, part, wanted, keep_going))
+                if len(ahead) > threads:
+                    yield ahead.popleft().result()
+            while ahead:
+                yield ahead.popleft().result()
+        finally:
+            for future in ahead:
+                future.cancel()
+
+
+def _compute(encoder: Encoder, inputs: dict[str, Tensor], device: torch.device, autocast: Callable[[], Any],
              channels_last: bool) -> list[tuple[Tensor, Tensor | None]]:
-    items = encoder.preprocess_batch(raw)
-    inputs, _ = collate_modality(encoder, items)
     inputs = {k: v.to(device) for k, v in inputs.items()}
     if channels_last:
         inputs = {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v for k, v in inputs.items()}
     with torch.inference_mode(), autocast():
         out = encoder(inputs)
     pooled = out.pooled.float().cpu()
-    results = []
     if out.tokens is None:
         return [(p, None) for p in pooled]
     tokens, mask = out.as_tokens()
     tokens, mask = tokens.float().cpu(), mask.cpu()
-    for i in range(len(raw)):
-        results.append((pooled[i], tokens[i][mask[i]]))
-    return results
+    return [(pooled[i], tokens[i][mask[i]]) for i in range(len(pooled))]
 
 
 def build_feature_store(
@@ -125,6 +166,9 @@ def build_feature_store(
     channels_last: bool = False,
     advance: Callable[[int], None] | None = None,
     unusable: dict[str, str] | None = None,
+    dtype: str = "fp16",
+    memory: int | None = None,
+    threads: int | None = None,
 ) -> tuple[FeatureStore, dict[str, int], int]:
     """Outputs of ``encoder`` for the distinct ``references``, computing only what the cache lacks.
 
@@ -132,6 +176,11 @@ def build_feature_store(
         unusable: where values that turn out not to load (a truncated image: its header passed the parse-time
             check, its pixels do not decode) are collected, fingerprint → message, and left out of the store;
             without it such a value raises.
+        dtype: how features are stored, ``fp16`` (half the disk and memory) or ``fp32``; each has its own folder.
+        memory: bytes of features the store may hold in RAM (default :func:`feature_memory`); a larger store
+            reads its rows from the shard files on demand.
+        threads: threads that decode and preprocess values ahead of the encoder (default: one per usable core;
+            0: in this thread, one batch after another).
 
     Returns:
         The store, a fingerprint → store-row map, and how many values had to be computed.
@@ -139,108 +188,86 @@ def build_feature_store(
     Raises:
         BadValueError: a value does not load and ``unusable`` is None.
     """
-    folder, unwritable = _folder(cache_dir, encoder)
+    folder, unwritable = _folder(cache_dir, encoder, dtype)
     if unwritable:
         _unwritable(folder, unwritable)
     wanted: dict[str, Any] = {}
     for ref in references:
         if ref is not None:
             wanted.setdefault(modality.fingerprint(ref), ref)
-    index, data = _cached(folder, wanted, encoder.output_dim)
+    index = _cached(folder, wanted, encoder.output_dim, dtype)
     missing = [fp for fp in wanted if fp not in index]
     encoder.eval()
     failed: list[str] = []
-    for start in range(0, len(missing), SHARD_SIZE):
-        chunk = missing[start:start + SHARD_SIZE]
-        done: list[str] = []
-        outputs: list[tuple[Tensor, Tensor | None]] = []
-        for b in range(0, len(chunk), batch_size):
-            part = chunk[b:b + batch_size]
-            loaded = _load_each(modality, part, wanted, unusable, failed)
-            if loaded:
-                outputs.extend(_compute(encoder, list(loaded.values()), device, autocast, channels_last))
-                done.extend(loaded)
-            if advance:
-                advance(len(part))
-        if not done:
-            continue
-        tensors = shard_tensors(outputs)
-        shard = Shard(shard_name(folder, done), done)
-        if unwritable is None:
-            try:
-                shard = write_shard(folder, done, tensors)
-            except OutputError as exc:
-                unwritable = str(exc)
-                _unwritable(folder, unwritable)
-        data[shard.path] = tensors  # the values just computed, whether or not the cache kept them
-        index.update({fp: (shard.path, row) for row, fp in enumerate(done)})
+    threads = decode_threads() if threads is None else threads
+    chunks = [missing[start:start + SHARD_SIZE] for start in range(0, len(missing), SHARD_SIZE)]  # one shard each
+    parts = [(number, chunk[b:b + batch_size]) for number, chunk in enumerate(chunks)
+             for b in range(0, len(chunk), batch_size)]
+    done: list[str] = []
+    outputs: list[tuple[Tensor, Tensor | None]] = []
+    batches = _prepared(encoder, modality, [part for _, part in parts], wanted, unusable is not None, threads)
+    for position, batch in enumerate(batches):  # one stream across shards: decoding runs ahead through writes
+        if batch.inputs is not None:
+            outputs.extend(_compute(encoder, batch.inputs, device, autocast, channels_last))
+            done.extend(batch.done)
+        if unusable is not None:
+            unusable.update(batch.failures)
+        failed.extend(batch.failures)
+        if advance:
+            advance(batch.size)
+        last = position + 1 == len(parts) or parts[position + 1][0] != parts[position][0]
+        if last and done:
+            shard, unwritable = _keep(folder, done, shard_tensors(outputs, dtype), unwritable, encoder.output_dim,
+                                      dtype)
+            index.update({fp: (shard, row) for row, fp in enumerate(done)})
+        if last:
+            done, outputs = [], []
     if advance and len(wanted) > len(missing):
         advance(len(wanted) - len(missing))
     for fp in failed:
         del wanted[fp]
     if not wanted:  # every sample lacks this input: one zero row for the (masked) absent samples to point at
-        width = encoder.output_dim
-        tokens = torch.zeros(1, width, dtype=torch.float16) if encoder.provides_tokens else None
-        return FeatureStore(torch.zeros(1, width, dtype=torch.float16), tokens, torch.tensor([0, 1])), {}, 0
-    store = _assemble(list(wanted), index, data)
+        return FeatureStore.empty(encoder.output_dim, encoder.provides_tokens), {}, 0
+    store = FeatureStore.of([index[fp] for fp in wanted])
+    if store.nbytes() <= (feature_memory() if memory is None else memory):
+        store = store.in_memory()
     return store, {fp: row for row, fp in enumerate(wanted)}, len(missing) - len(failed)
 
 
-def _cached(folder: Path, wanted: dict[str, Any], width: int
-            ) -> tuple[dict[str, tuple[Path, int]], dict[Path, dict[str, Tensor]]]:
-    """Where the cache holds each wanted value (fingerprint → shard, row) and those shards' tensors.
+def _keep(folder: Path, fingerprints: list[str], tensors: dict[str, Tensor], unwritable: str | None, width: int,
+          dtype: str) -> tuple[ShardFeatures, str | None]:
+    """Write a shard just computed (unless the cache cannot be written) and map it from its file, so that RAM
+    does not grow with the data; held in RAM when it could not be written. Returns it and why the cache cannot
+    be written (None when it can)."""
+    if unwritable is None:
+        try:
+            written = write_shard(folder, fingerprints, tensors)
+        except OutputError as exc:
+            unwritable = str(exc)
+            _unwritable(folder, unwritable)
+        else:
+            mapped = open_shard(written, width, dtype)
+            if mapped is not None:
+                return mapped, None
+    return ShardFeatures.in_memory(tensors), unwritable
+
+
+def _cached(folder: Path, wanted: dict[str, Any], width: int, dtype: str) -> dict[str, tuple[ShardFeatures, int]]:
+    """Where the cache holds each wanted value: fingerprint → (shard's features, row).
 
     Shards that fail their checks are dropped here, so their values count as missing and are computed again.
     """
     index: dict[str, tuple[Shard, int]] = {}
     for shard in read_listings(folder) if folder.is_dir() else []:
         index.update({fp: (shard, row) for row, fp in enumerate(shard.fingerprints)})
-    needed = list(dict.fromkeys(index[fp][0] for fp in wanted if fp in index))
-    data: dict[Path, dict[str, Tensor]] = {}
-    for shard in needed:
-        tensors = load_shard(shard, width)
-        if tensors is None:
-            index = {fp: place for fp, place in index.items() if place[0] is not shard}
-        else:
-            data[shard.path] = tensors
-    return {fp: (shard.path, row) for fp, (shard, row) in index.items() if shard.path in data}, data
-
-
-def _load_each(modality: Modality, fingerprints: Sequence[str], wanted: dict[str, Any],
-               unusable: dict[str, str] | None, failed: list[str]) -> dict[str, Any]:
-    """The raw values that load, by fingerprint; failures go to ``unusable`` and ``failed`` (or raise without)."""
-    loaded = {}
-    for fp in fingerprints:
-        try:
-            loaded[fp] = modality.load(wanted[fp])
-        except BadValueError as exc:
-            if unusable is None:
-                raise
-            unusable[fp] = str(exc)
-            failed.append(fp)
-    return loaded
-
-
-def _assemble(fingerprints: list[str], index: dict[str, tuple[Path, int]], shards: dict[Path, dict[str, Tensor]]
-              ) -> FeatureStore:
-    by_shard: dict[Path, list[tuple[int, int]]] = {}
-    for position, fp in enumerate(fingerprints):
-        shard, row = index[fp]
-        by_shard.setdefault(shard, []).append((position, row))
-    pooled: list[Tensor | None] = [None] * len(fingerprints)
-    tokens: list[Tensor | None] = [None] * len(fingerprints)
-    for shard, wanted in by_shard.items():
-        data = shards[shard]
-        offsets = None
-        if "lengths" in data:
-            offsets = torch.zeros(len(data["lengths"]) + 1, dtype=torch.long)
-            offsets[1:] = torch.cumsum(data["lengths"], 0)
-        for position, row in wanted:
-            pooled[position] = data["pooled"][row]
-            if offsets is not None:
-                tokens[position] = data["tokens"][offsets[row]:offsets[row + 1]]
-    has_tokens = all(t is not None for t in tokens)
-    offsets = torch.zeros(len(fingerprints) + 1, dtype=torch.long)
-    if has_tokens:
-        offsets[1:] = torch.cumsum(torch.tensor([t.shape[0] for t in tokens]), 0)  # type: ignore[union-attr]
-    return FeatureStore(torch.stack(pooled), torch.cat(tokens) if has_tokens else None, offsets)  # type: ignore
+    opened: dict[Path, ShardFeatures | None] = {}
+    found: dict[str, tuple[ShardFeatures, int]] = {}
+    for fp in wanted:
+        if fp in index:
+            shard, row = index[fp]
+            if shard.path not in opened:  # each shard the run needs is checked once; the others are not read
+                opened[shard.path] = open_shard(shard, width, dtype)
+            features = opened[shard.path]
+            if features is not None:
+                found[fp] = (features, row)
+    return found

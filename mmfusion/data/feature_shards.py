@@ -1,16 +1,18 @@
-"""Shards of the feature cache on disk, checked when read so that a damaged one is dropped and recomputed.
+"""Shards of the feature cache on disk, checked when opened so that a damaged one is dropped and recomputed.
 
-A shard is ``shard-<id>.safetensors`` (``pooled`` ``[N, D]`` fp16; with tokens also ``tokens`` ``[sum T, D]``
-fp16 and ``lengths`` ``[N]``) plus its listing ``shard-<id>.json``, written after it:
+A shard is ``shard-<id>.safetensors`` (``pooled`` ``[N, D]`` in the cache folder's dtype, fp16 or fp32; with tokens
+also ``tokens`` ``[sum T, D]`` and ``lengths`` ``[N]``) plus its listing ``shard-<id>.json``, written after it:
 ``{"format": 2, "fingerprints": [...], "rows": N, "token_rows": sum T or null, "bytes": file size}``. Older
 listings are a plain JSON list of fingerprints and still count when their shard passes the checks below.
 
-A read checks the recorded size, that safetensors parses the header and finds every tensor inside the file
-(a truncated file fails here), that the tensors' lengths agree with each other, the listing and the
-encoder's width, and that the pooled features are finite (overwritten fp16 bytes almost surely hold a
-NaN or inf). No checksum: hashing a 2048-row shard of 1280-d fp16 features (11-262 MB with 1-49 tokens a
-row) took 25-240 % as long as assembling the store from it (sha256; blake2b about twice that), measured on
-the 2-core CPU of CI, so every training start would pay it.
+Opening a shard checks the recorded size, that safetensors parses the header and finds every tensor inside the
+file (a truncated file fails here), that the tensors' lengths agree with each other, the listing and the
+encoder's width, that the dtype is the folder's, and that the pooled features are finite (overwritten fp16 bytes
+almost surely hold a NaN or inf). It reads only the header, the lengths and the pooled features: the tokens,
+most of the bytes, stay on disk and are read row by row when a batch needs them (:class:`ShardFeatures`). No
+checksum: hashing a 2048-row shard of 1280-d fp16 features (11-262 MB with 1-49 tokens a row) took 25-240 % as
+long as assembling the store from it (sha256; blake2b about twice that), measured on the 2-core CPU of CI, so
+every training start would pay it.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from ..io import write_json_atomic, write_safetensors_atomic
+from .feature_store import ShardFeatures, Span
 
 FORMAT = 2
 
@@ -96,56 +100,94 @@ def read_listings(folder: Path) -> list[Shard]:
     return shards
 
 
-def _problem(shard: Shard, data: dict[str, Tensor], width: int) -> str | None:
-    """What is wrong with a loaded shard's tensors, or None."""
-    pooled, rows = data.get("pooled"), len(shard.fingerprints)
-    if pooled is None or pooled.ndim != 2 or not pooled.is_floating_point():
+#: the stored dtype (safetensors' name) of each ``train.feature_dtype``
+STORED = {"fp16": "F16", "fp32": "F32"}
+
+
+def _spans(path: Path) -> dict[str, Span]:
+    """The tensors of a safetensors file that :func:`safetensors.safe_open` has already parsed."""
+    with open(path, "rb") as handle:
+        size = int.from_bytes(handle.read(8), "little")
+        header = json.loads(handle.read(size))
+    return {name: Span(str(v["dtype"]), tuple(int(n) for n in v["shape"]), 8 + size + int(v["data_offsets"][0]),
+                       8 + size + int(v["data_offsets"][1]))
+            for name, v in header.items() if name != "__metadata__"}
+
+
+def _problem(shard: Shard, spans: dict[str, Span], width: int, dtype: str) -> str | None:
+    """What is wrong with a shard's tensors as its header describes them, or None."""
+    pooled, rows = spans.get("pooled"), len(shard.fingerprints)
+    if pooled is None or len(pooled.shape) != 2 or pooled.dtype not in {"F16", "F32"}:
         return "no 2-D floating 'pooled' tensor"
     if pooled.shape != (rows, width):
-        return f"'pooled' has shape {tuple(pooled.shape)}, the listing and encoder say ({rows}, {width})"
-    if ("tokens" in data) != ("lengths" in data):
+        return f"'pooled' has shape {pooled.shape}, the listing and encoder say ({rows}, {width})"
+    if pooled.dtype != STORED[dtype]:
+        return f"'pooled' is {pooled.dtype}, this cache folder holds {dtype} features"
+    if ("tokens" in spans) != ("lengths" in spans):
         return "'tokens' without 'lengths' or the other way round"
-    if "tokens" in data:
-        tokens, lengths = data["tokens"], data["lengths"]
-        if lengths.shape != (rows,) or lengths.is_floating_point() or bool((lengths < 0).any()):
+    if "tokens" in spans:
+        tokens, lengths = spans["tokens"], spans["lengths"]
+        if lengths.shape != (rows,) or lengths.dtype != "I64":
             return f"'lengths' is not {rows} token counts"
-        if tokens.ndim != 2 or tokens.shape != (int(lengths.sum()), width):
-            return f"'tokens' has shape {tuple(tokens.shape)}, 'lengths' says ({int(lengths.sum())}, {width})"
+        if len(tokens.shape) != 2 or tokens.shape[1:] != (width,) or tokens.dtype != pooled.dtype:
+            return f"'tokens' has shape {tokens.shape} and dtype {tokens.dtype}, not (sum T, {width}) {pooled.dtype}"
         if shard.token_rows is not None and tokens.shape[0] != shard.token_rows:
             return f"{tokens.shape[0]} token rows, the listing says {shard.token_rows}"
     elif shard.token_rows is not None:
         return "no 'tokens' tensor though the listing records token rows"
-    if not bool(torch.isfinite(pooled.float().sum())):  # one float pass; much cheaper than isfinite on fp16
-        return "'pooled' holds NaN or infinite values"
     return None
 
 
-def load_shard(shard: Shard, width: int) -> dict[str, Tensor] | None:
-    """The shard's tensors, or None after dropping it (with a warning) when any check fails."""
+def _checked(shard: Shard, width: int, dtype: str) -> ShardFeatures | str:
+    """The shard's features, mapped, or what is wrong with it."""
+    from safetensors import safe_open
+
+    size = shard.path.stat().st_size
+    if shard.size is not None and size != shard.size:
+        return f"{size} bytes, the listing records {shard.size}: truncated or overwritten"
+    with safe_open(str(shard.path), framework="numpy"):  # parses the header and checks it covers the file
+        pass
+    spans = _spans(shard.path)
+    problem = _problem(shard, spans, width, dtype)
+    if problem is not None:
+        return problem
+    lengths = None
+    if "lengths" in spans:
+        lengths = np.fromfile(shard.path, dtype=np.int64, count=len(shard.fingerprints),
+                              offset=spans["lengths"].start)
+        if bool((lengths < 0).any()) or int(lengths.sum()) != spans["tokens"].shape[0]:
+            return f"'lengths' do not add up to the {spans['tokens'].shape[0]} token rows"
+    features = ShardFeatures(lengths, rows=len(shard.fingerprints), width=width, path=shard.path, spans=spans)
+    if not np.isfinite(features.arrays()[0].sum(dtype=np.float32)):  # one pass; finite fp16 never sums to inf
+        return "'pooled' holds NaN or infinite values"
+    return features
+
+
+def open_shard(shard: Shard, width: int, dtype: str = "fp16") -> ShardFeatures | None:
+    """The shard's features, mapped from its file, or None after dropping it (with a warning) when a check fails.
+
+    Args:
+        width: the encoder's output width.
+        dtype: the cache folder's feature dtype, ``fp16`` or ``fp32``.
+    """
     from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
     try:
-        size = shard.path.stat().st_size
-        if shard.size is not None and size != shard.size:
-            drop(shard, f"{size} bytes, the listing records {shard.size}: truncated or overwritten")
-            return None
-        data = load_file(str(shard.path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        drop(shard, f"corrupt or truncated: {type(exc).__name__}: {exc}")
+        checked = _checked(shard, width, dtype)
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
+        checked = f"corrupt or truncated: {type(exc).__name__}: {exc}"
+    if isinstance(checked, str):
+        drop(shard, checked)
         return None
-    problem = _problem(shard, data, width)
-    if problem is not None:
-        drop(shard, problem)
-        return None
-    return data
+    return checked
 
 
-def shard_tensors(outputs: list[tuple[Tensor, Tensor | None]]) -> dict[str, Tensor]:
-    """Encoder outputs (pooled, tokens or None per value) as a shard's tensors, in fp16."""
-    tensors = {"pooled": torch.stack([p for p, _ in outputs]).to(torch.float16).contiguous()}
+def shard_tensors(outputs: list[tuple[Tensor, Tensor | None]], dtype: str = "fp16") -> dict[str, Tensor]:
+    """Encoder outputs (pooled, tokens or None per value) as a shard's tensors, in ``dtype`` (fp16 or fp32)."""
+    kind = {"fp16": torch.float16, "fp32": torch.float32}[dtype]
+    tensors = {"pooled": torch.stack([p for p, _ in outputs]).to(kind).contiguous()}
     if outputs[0][1] is not None:
-        tensors["tokens"] = torch.cat([t for _, t in outputs]).to(torch.float16).contiguous()  # type: ignore[misc]
+        tensors["tokens"] = torch.cat([t for _, t in outputs]).to(kind).contiguous()  # type: ignore[misc]
         tensors["lengths"] = torch.tensor([t.shape[0] for _, t in outputs], dtype=torch.long)  # type: ignore[union-attr]
     return tensors
 

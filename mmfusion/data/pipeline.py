@@ -130,6 +130,7 @@ def build_pipeline(
     device: torch.device | None = None,
     autocast: Any = None,
     channels_last: bool = False,
+    feature_dtype: str = "fp16",
     num_workers: int | None = None,
     reporter: Reporter | None = None,
     registry: Registry | None = None,
@@ -139,6 +140,7 @@ def build_pipeline(
     """Parse the tables, run frozen encoders once (cached), pre-tokenise text; ready to batch.
 
     ``modality_overrides`` replaces how some inputs are read (e.g. corrupted for robustness curves).
+    ``feature_dtype`` (``train.feature_dtype``: fp16 or fp32) is how frozen encoders' features are cached.
     With ``fit_split``, encoders that learn their preprocessing from data (standardisation,
     vocabularies) fit it on that split's values first.
     """
@@ -196,11 +198,13 @@ def build_pipeline(
             store, positions, computed = build_feature_store(
                 encoder.to(device), modality, references, cache_dir=cache_dir or default_cache_dir(), device=device,
                 autocast=autocast, channels_last=channels_last and encoder.prefers_channels_last,
-                advance=lambda n: advance(n), unusable=unusable)
+                advance=lambda n: advance(n), unusable=unusable, dtype=feature_dtype)
         settle(m, unusable)
         pipeline.computed[m] = computed
         reporter.log(f"{m}: {distinct} distinct values, {computed} encoded now, "
-                     f"{distinct - computed - len(unusable)} from the cache")
+                     f"{distinct - computed - len(unusable)} from the cache"
+                     + (" (more than MMFUSION_FEATURE_MEMORY: read from disk as batches need them)" if store.mapped
+                        else ""))
         for split, table in tables.items():
             rows = torch.tensor([-1 if r is None else positions[modality.fingerprint(r)]
                                  for r in table.references[m]], dtype=torch.long)

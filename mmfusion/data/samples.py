@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..batch import Batch, collate_modality
 from ..interfaces.encoder import Encoder
 from ..interfaces.modality import Modality
-from .feature_cache import FeatureStore
+from .feature_store import FeatureStore
 from .parsing import ParsedTable
 
 

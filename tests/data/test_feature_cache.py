@@ -19,9 +19,9 @@ from mmfusion.default_plugins.modalities import ImageModality, TextModality
 from mmfusion.default_plugins.timm_image import TimmConfig, TimmEncoder
 
 
-def _build(encoder, modality, refs, cache: Path):  # type: ignore[no-untyped-def]
+def _build(encoder, modality, refs, cache: Path, **options):  # type: ignore[no-untyped-def]
     return build_feature_store(encoder, modality, refs, cache_dir=cache, device=torch.device("cpu"),
-                               autocast=contextlib.nullcontext, batch_size=2)
+                               autocast=contextlib.nullcontext, batch_size=2, **options)
 
 
 def test_text_features_are_cached_and_match_a_direct_forward(tmp_path: Path, tiny_bert: Path) -> None:
@@ -56,7 +56,7 @@ def test_changed_image_file_is_recomputed(tmp_path: Path) -> None:
         paths.append(str(path))
     encoder = TimmEncoder(TimmConfig(model_name="test_efficientnet", image_size=32)).eval()
     store, _, computed = _build(encoder, ImageModality(), paths, tmp_path / "cache")
-    assert computed == 2 and store.tokens is not None
+    assert computed == 2 and store.has_tokens
     assert store.gather(torch.tensor([0, 1])).tokens.shape == (2, 1, encoder.output_dim)
     _, _, computed = _build(encoder, ImageModality(), paths, tmp_path / "cache")
     assert computed == 0
@@ -156,8 +156,9 @@ DAMAGE = {
 }
 
 
+@pytest.mark.parametrize("memory", [None, 0], ids=["in-memory", "read-from-disk"])
 @pytest.mark.parametrize("damage", list(DAMAGE))
-def test_a_damaged_shard_is_dropped_and_recomputed(damage: str, tmp_path: Path, tiny_bert: Path,
+def test_a_damaged_shard_is_dropped_and_recomputed(damage: str, memory: int | None, tmp_path: Path, tiny_bert: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(feature_cache, "SHARD_SIZE", 2)  # three shards: one damaged, two reused
     encoder = HFTextEncoder(HFTextConfig(path=str(tiny_bert), pooling="mean")).eval()
@@ -168,8 +169,8 @@ def test_a_damaged_shard_is_dropped_and_recomputed(damage: str, tmp_path: Path, 
     DAMAGE[damage](victim)
     with pytest.warns(UserWarning, match=rf"feature cache: dropped shard .*{victim.name} \(.+\); its values are "
                                          "computed again"):
-        store, again_positions, computed = _build(encoder, TextModality(), TEXTS, tmp_path)
-    assert computed == rows and again_positions == positions
+        store, again_positions, computed = _build(encoder, TextModality(), TEXTS, tmp_path, memory=memory)
+    assert computed == rows and again_positions == positions and store.mapped == (memory == 0)
     every = torch.arange(len(TEXTS))
     before, after = clean.gather(every), store.gather(every)
     assert torch.equal(before.pooled, after.pooled) and torch.equal(before.tokens, after.tokens)

@@ -1,0 +1,239 @@
+"""The cached features of one frozen encoder for a run's tables, gathered a batch at a time.
+
+Memory must not grow with the data: a million distinct texts with token outputs are ~15 GB of fp16. So a
+store whose features fit ``MMFUSION_FEATURE_MEMORY`` (default 1 GiB per store) is gathered into RAM once, and
+a larger one stays in its shard files, memory-mapped, each batch reading only its rows; the operating system's
+page cache keeps what is read often. Both gather the same values (fp16 or fp32 as stored, returned as fp32).
+Reading rows through a numpy memory map was as fast as indexing a tensor in RAM once the pages were cached,
+and several times faster than safetensors' ``get_slice`` (one call per row for tokens); see
+``benchmarks/feature_store.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..errors import MMFusionError
+from ..interfaces.encoder import EncoderOutput
+
+MEMORY_ENV = "MMFUSION_FEATURE_MEMORY"
+DEFAULT_MEMORY = 1 << 30
+#: safetensors dtype names → numpy dtypes of the tensors a shard may hold
+DTYPES = {"F16": np.float16, "F32": np.float32, "I64": np.int64}
+_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9, "t": 10**12,
+          "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def feature_memory() -> int:
+    """Bytes of features one store may hold in RAM: ``MMFUSION_FEATURE_MEMORY`` (``512MB``, ``2GiB``, ``0``).
+
+    Raises:
+        MMFusionError: the variable is not an amount of memory.
+    """
+    raw = os.environ.get(MEMORY_ENV, "").strip()
+    if not raw:
+        return DEFAULT_MEMORY
+    match = re.fullmatch(r"(\d+(?:\.\d*)?)\s*([a-z]*)", raw.lower())
+    if match is None or match.group(2) not in _UNITS:
+        raise MMFusionError(f"{MEMORY_ENV}={raw!r} is not an amount of memory: write bytes or a size such as "
+                            "512MB or 2GiB (0 reads every cached feature from disk)")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+@dataclass(frozen=True)
+class Span:
+    """One tensor of a safetensors file: its dtype name, shape and byte range in the file."""
+
+    dtype: str
+    shape: tuple[int, ...]
+    start: int
+    end: int
+
+
+def ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The concatenated ``range(start, start + length)`` of each pair, without a Python loop."""
+    before = np.cumsum(lengths) - lengths
+    return np.repeat(starts - before, lengths) + np.arange(int(lengths.sum()), dtype=np.int64)
+
+
+class ShardFeatures:
+    """One shard's features, read row by row: held in RAM, or mapped from the shard's file.
+
+    A mapped shard keeps only its token offsets in memory; its file is mapped on first use in each process
+    (pickling drops the map), so data-loader workers, forked or spawned, map it themselves.
+    """
+
+    def __init__(self, lengths: np.ndarray | None, *, rows: int, width: int, path: Path | None = None,
+                 spans: dict[str, Span] | None = None, held: dict[str, Tensor] | None = None) -> None:
+        self.rows, self.width, self.path = rows, width, path
+        self._spans, self._held = spans or {}, held
+        self._arrays: tuple[np.ndarray, np.ndarray | None] | None = None
+        self.offsets: np.ndarray | None = None
+        if lengths is not None:
+            self.offsets = np.zeros(rows + 1, dtype=np.int64)
+            np.cumsum(lengths, out=self.offsets[1:])
+
+    @classmethod
+    def in_memory(cls, tensors: dict[str, Tensor]) -> ShardFeatures:
+        """A shard held in RAM: ``pooled`` ``[N, D]``, and ``tokens`` ``[sum T, D]`` with ``lengths`` ``[N]``."""
+        pooled = tensors["pooled"]
+        lengths = tensors["lengths"].numpy() if "lengths" in tensors else None
+        return cls(lengths, rows=int(pooled.shape[0]), width=int(pooled.shape[1]), held=tensors)
+
+    @property
+    def has_tokens(self) -> bool:
+        return self.offsets is not None
+
+    @property
+    def held(self) -> bool:
+        return self._held is not None
+
+    @property
+    def itemsize(self) -> int:
+        if self._held is not None:
+            return self._held["pooled"].element_size()
+        return np.dtype(DTYPES[self._spans["pooled"].dtype]).itemsize
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """``pooled`` ``[N, D]`` and ``tokens`` ``[sum T, D]`` (or None), in the stored dtype."""
+        if self._arrays is None:
+            if self._held is not None:
+                tokens = self._held.get("tokens")
+                self._arrays = (self._held["pooled"].numpy(), None if tokens is None else tokens.numpy())
+            else:
+                self._arrays = self._map()
+        return self._arrays
+
+    def _map(self) -> tuple[np.ndarray, np.ndarray | None]:
+        again = "run the command again: its values are then computed again"
+        try:
+            whole = np.memmap(self.path, dtype=np.uint8, mode="r")  # type: ignore[arg-type]
+        except (OSError, ValueError) as exc:
+            raise MMFusionError(f"feature cache shard {self.path} went away while in use ({exc}); {again}") from None
+
+        def view(name: str) -> np.ndarray:
+            span = self._spans[name]
+            if span.end > whole.shape[0]:
+                raise MMFusionError(f"feature cache shard {self.path} was cut short while in use; {again}")
+            return whole[span.start:span.end].view(DTYPES[span.dtype]).reshape(span.shape)
+
+        return view("pooled"), view("tokens") if "tokens" in self._spans else None
+
+    def read(self, rows: np.ndarray, with_tokens: bool) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The rows' pooled ``[n, D]``; with tokens also their token rows packed ``[sum T, D]`` and lengths."""
+        pooled, tokens = self.arrays()
+        if not with_tokens or tokens is None or self.offsets is None:
+            return pooled[rows], None, None
+        starts = self.offsets[rows]
+        lengths = self.offsets[rows + 1] - starts
+        return pooled[rows], tokens[ranges(starts, lengths)], lengths
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_arrays": None}  # numpy would pickle a map by copying it: reopened on use
+
+
+class FeatureStore:
+    """Encoder outputs of distinct values: store row → (shard, row in it), gathered by :meth:`gather`."""
+
+    def __init__(self, shards: list[ShardFeatures], shard_of: np.ndarray, row_in: np.ndarray) -> None:
+        self.shards = shards
+        self.shard_of = shard_of.astype(np.int32)
+        self.row_in = row_in.astype(np.int64)
+        self.width = shards[0].width
+        self.has_tokens = all(s.has_tokens for s in shards)
+
+    @classmethod
+    def of(cls, places: list[tuple[ShardFeatures, int]]) -> FeatureStore:
+        """A store whose row i is ``places[i]``: a row of a shard."""
+        numbers: dict[int, int] = {}
+        shards: list[ShardFeatures] = []
+        for shard, _ in places:
+            if id(shard) not in numbers:
+                numbers[id(shard)] = len(shards)
+                shards.append(shard)
+        shard_of = np.fromiter((numbers[id(s)] for s, _ in places), dtype=np.int32, count=len(places))
+        return cls(shards, shard_of, np.fromiter((r for _, r in places), dtype=np.int64, count=len(places)))
+
+    @classmethod
+    def empty(cls, width: int, tokens: bool) -> FeatureStore:
+        """One zero row (one zero token), for the absent samples of an input no sample has to point at."""
+        tensors = {"pooled": torch.zeros(1, width, dtype=torch.float16)}
+        if tokens:
+            tensors.update(tokens=torch.zeros(1, width, dtype=torch.float16), lengths=torch.ones(1, dtype=torch.long))
+        return cls([ShardFeatures.in_memory(tensors)], np.zeros(1), np.zeros(1))
+
+    def __len__(self) -> int:
+        return int(self.shard_of.shape[0])
+
+    @property
+    def mapped(self) -> bool:
+        """Whether some rows are read from disk on demand."""
+        return not all(s.held for s in self.shards)
+
+    def nbytes(self) -> int:
+        """Bytes the store's rows (pooled and tokens) take in memory in their stored dtype."""
+        count = len(self)
+        for shard, _, local in self._groups(np.arange(count)) if self.has_tokens else []:
+            count += int((shard.offsets[local + 1] - shard.offsets[local]).sum())  # type: ignore[index]
+        return count * self.width * self.shards[0].itemsize
+
+    def _groups(self, rows: np.ndarray) -> list[tuple[ShardFeatures, np.ndarray, np.ndarray]]:
+        """(shard, positions in ``rows``, rows of that shard in ascending order) for each shard ``rows`` touch."""
+        which, local = self.shard_of[rows], self.row_in[rows]
+        order = np.lexsort((local, which))  # ascending rows in each shard: reads go forward through the file
+        which, local = which[order], local[order]
+        cuts = np.flatnonzero(np.diff(which)) + 1
+        return [(self.shards[int(w[0])], pos, loc) for w, pos, loc in
+                zip(np.split(which, cuts), np.split(order, cuts), np.split(local, cuts))]
+
+    def gather(self, rows: Tensor, *, with_tokens: bool = True) -> EncoderOutput:
+        """Outputs for ``rows`` (indexes into the store; absent samples may point anywhere), in fp32."""
+        index = rows.numpy() if isinstance(rows, Tensor) else np.asarray(rows)
+        with_tokens = with_tokens and self.has_tokens
+        pooled = torch.empty(len(index), self.width)
+        parts = []
+        for shard, positions, local in self._groups(index) if len(index) else []:
+            values, tokens, lengths = shard.read(local, with_tokens)
+            pooled[positions] = torch.from_numpy(values).float()
+            parts.append((positions, tokens, lengths))
+        if not with_tokens:
+            return EncoderOutput(pooled)
+        lengths = np.zeros(len(index), dtype=np.int64)
+        for positions, _, counts in parts:
+            lengths[positions] = counts
+        width = max(int(lengths.max()) if len(index) else 0, 1)
+        tokens = torch.zeros(len(index), width, self.width)
+        for positions, values, counts in parts:
+            slots = ranges(positions.astype(np.int64) * width, counts)
+            tokens.view(-1, self.width)[slots] = torch.from_numpy(values).float()
+        mask = torch.arange(width).unsqueeze(0) < torch.from_numpy(lengths).unsqueeze(1)
+        return EncoderOutput(pooled, tokens, mask)
+
+    def in_memory(self) -> FeatureStore:
+        """The same rows read into one shard in RAM, in store order (the fastest to gather from)."""
+        count = len(self)
+        dtype = torch.float16 if self.shards[0].itemsize == 2 else torch.float32
+        pooled = torch.empty(count, self.width, dtype=dtype)
+        parts = []
+        lengths = np.zeros(count, dtype=np.int64)
+        for shard, positions, local in self._groups(np.arange(count)):
+            values, tokens, counts = shard.read(local, self.has_tokens)
+            pooled[positions] = torch.from_numpy(np.ascontiguousarray(values))
+            if counts is not None:
+                lengths[positions] = counts
+                parts.append((positions, tokens, counts))
+        tensors = {"pooled": pooled}
+        if self.has_tokens:
+            starts = np.cumsum(lengths) - lengths
+            packed = torch.empty(int(lengths.sum()), self.width, dtype=dtype)
+            for positions, values, counts in parts:
+                packed[ranges(starts[positions], counts)] = torch.from_numpy(np.ascontiguousarray(values))
+            tensors.update(tokens=packed, lengths=torch.from_numpy(lengths))
+        return FeatureStore([ShardFeatures.in_memory(tensors)], np.zeros(count), np.arange(count))
