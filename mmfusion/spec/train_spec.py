@@ -64,6 +64,9 @@ class TrainSpec(BaseModel):
     )
     cache_dir: str | None = Field(None, description="Feature cache folder (default: $MMFUSION_CACHE_DIR or "
                                                      "~/.cache/mmfusion).")
+    feature_dtype: Literal["fp16", "fp32"] = Field(
+        "fp16", description="How cached features are stored: fp16 takes half the disk and memory, fp32 keeps the "
+        "encoders' outputs exactly; each has its own cache folder.")
     num_workers: int | None = Field(None, ge=0, description="Data-loading processes (default: automatic).")
     loggers: list[LoggerSpec] = Field(  # type: ignore[valid-type]
         [CSV_LOGGER], validate_default=True,
