@@ -131,7 +131,8 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     data_spec = run.spec.data.with_bad_value_policy(on_bad_value, on_bad_image)
     pipeline = build_pipeline(model, data_spec, prepared, labels, splits=[split],
                               cache=run.spec.train.cache_features, cache_dir=cache_dir, device=target,
-                              autocast=precision.autocast, reporter=reporter, registry=registry)
+                              autocast=precision.autocast, feature_dtype=run.spec.train.feature_dtype,
+                              reporter=reporter, registry=registry)
     if batch_size is not None and batch_size < 1:
         raise MMFusionError(f"batch size must be at least 1, got {batch_size}")
     size = batch_size or run.spec.train.eval_batch_size or 4 * run.spec.train.batch_size
@@ -206,7 +207,7 @@ def _corruption_curves(engine: InferenceEngine, data_spec, run, prepared, split,
                 pipeline = build_pipeline(model, data_spec, prepared, labels, splits=[split],
                                           cache=run.spec.train.cache_features, cache_dir=cache_dir, device=target,
                                           autocast=precision.autocast, reporter=Reporter(False, silent=True),
-                                          registry=registry,
+                                          feature_dtype=run.spec.train.feature_dtype, registry=registry,
                                           modality_overrides=override)
                 with reporter.task(f"{plan.modality} {plan.corruption} @ {intensity:g}",
                                    pipeline.num_batches(split, size)) as advance:
