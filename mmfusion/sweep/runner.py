@@ -115,7 +115,7 @@ def _history(paths: RunPaths) -> list[dict[str, Any]]:
 
 #: train and data keys added after sweeps began recording digests: left out while at their defaults, so that a
 #: sweep started before they existed continues instead of refusing its own runs
-_LATER_TRAIN_KEYS = ("loss", "loggers", "callbacks")
+_LATER_TRAIN_KEYS = ("loss", "loggers", "callbacks", "feature_dtype")
 _LATER_DATA_KEYS = ("task", "label_sep", "positive_label")
 #: train.loss as written in digests before the task chose it (a multiclass default, also when spelt out)
 _CROSS_ENTROPY = {"type": "cross_entropy", "label_smoothing": 0.0}

@@ -1,4 +1,4 @@
-"""A sweep started before train.loss/loggers/callbacks (and data.task) existed still recognises its own runs."""
+"""A sweep started before train.loss/loggers/callbacks/feature_dtype (and data.task) existed still knows its runs."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def test_new_train_keys_at_their_defaults_leave_the_digest_as_before(tiny_bert: 
     base = {"model": {"encoders": {"text": {"type": "hf_text", "path": str(tiny_bert)}}, "fusion": "concat"}}
     spec = load_spec(base)
     before = spec.model_dump(mode="json")
-    for key in ("loss", "loggers", "callbacks"):
+    for key in ("loss", "loggers", "callbacks", "feature_dtype"):
         del before["train"][key]
     before["train"]["monitor"] = "val_macro_f1"  # the default before the task chose it
     assert spec_digest(spec) == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
@@ -31,7 +31,7 @@ def test_new_data_keys_at_their_defaults_leave_the_digest_as_before(tiny_bert: P
     before = spec.model_dump(mode="json")
     for key in ("task", "label_sep", "positive_label"):
         del before["data"][key]
-    for key in ("loss", "loggers", "callbacks"):
+    for key in ("loss", "loggers", "callbacks", "feature_dtype"):
         del before["train"][key]
     before["train"]["monitor"] = "val_macro_f1"
     assert spec_digest(spec) == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
