@@ -72,6 +72,7 @@ _EXPORTS: dict[str, str] = {
     "EvaluationReport": "mmfusion.api",
     "load_run": "mmfusion.runs",
     "make_xor_dataset": "mmfusion.testing.data",
+    "make_multilabel_dataset": "mmfusion.testing.data",
     # errors
     "MMFusionError": "mmfusion.errors",
     "SpecError": "mmfusion.errors",
@@ -137,5 +138,5 @@ if TYPE_CHECKING:  # pragma: no cover
         load_spec,
         spec_json_schema,
     )
-    from .testing.data import make_xor_dataset
+    from .testing.data import make_multilabel_dataset, make_xor_dataset
     from .training.context import TrainingContext, TrainingInterrupted

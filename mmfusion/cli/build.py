@@ -88,7 +88,8 @@ def _class_count(spec: object, requested: int | None) -> tuple[int, str]:
 def _print_table(spec_file, device, classes, rows, forward) -> None:  # type: ignore[no-untyped-def]
     from rich.table import Table
 
-    table = Table(title=f"{spec_file} → model on {device} ({classes} classes)")
+    outputs = "1 output" if classes == 1 else f"{classes} classes"
+    table = Table(title=f"{spec_file} → model on {device} ({outputs})")
     for column in ("component", "type", "modality", "output dim", "parameters", "trainable"):
         table.add_column(column, justify="right" if column in {"output dim", "parameters", "trainable"} else "left")
     for row in rows:
