@@ -6,8 +6,8 @@ The dataset's columns become table columns as the CSV source's do, with three co
   (their file sizes, not their pixels) and the image modality decodes each one when a sample is used.
 - ``ClassLabel`` columns hold the label names (no label, -1, is an empty cell); the names' order in the
   feature is the run's label order.
-- ``Sequence(ClassLabel)`` columns hold a list of names per row (multi-label data, which single-label
-  training refuses with an error naming the column).
+- ``Sequence(ClassLabel)`` columns hold a list of names per row: multilabel data (as the label column they make
+  the task multilabel, unless ``data.task`` names another, which is an error naming the column).
 
 ``datasets`` is imported only when the source loads, so listing plugins does not pay for it.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,6 +133,10 @@ class TrainingContext:
 
 
 def _better(value: float, best: float | None, mode: str, min_delta: float) -> bool:
-    if best is None:
+    """Whether ``value`` improves on ``best``; an undefined value (NaN, e.g. AUROC of validation rows with one
+    class) never does, and any defined value improves on an undefined best."""
+    if value is None or math.isnan(value):
+        return best is None
+    if best is None or math.isnan(best):
         return True
     return value > best + min_delta if mode == "max" else value < best - min_delta
