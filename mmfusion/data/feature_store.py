@@ -73,7 +73,9 @@ class ShardFeatures:
     def __init__(self, lengths: np.ndarray | None, *, rows: int, width: int, path: Path | None = None,
                  spans: dict[str, Span] | None = None, held: dict[str, Tensor] | None = None) -> None:
         self.rows, self.width, self.path = rows, width, path
-        self._spans, self._held = spans or {}, held
+        self._spans = spans or {}
+        #: the tensors of a shard held in RAM (``pooled``, ``tokens``, ``lengths``); None when mapped
+        self.tensors = held
         self._arrays: tuple[np.ndarray, np.ndarray | None] | None = None
         self.offsets: np.ndarray | None = None
         if lengths is not None:
@@ -93,20 +95,20 @@ class ShardFeatures:
 
     @property
     def held(self) -> bool:
-        return self._held is not None
+        return self.tensors is not None
 
     @property
     def itemsize(self) -> int:
-        if self._held is not None:
-            return self._held["pooled"].element_size()
+        if self.tensors is not None:
+            return self.tensors["pooled"].element_size()
         return np.dtype(DTYPES[self._spans["pooled"].dtype]).itemsize
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
         """``pooled`` ``[N, D]`` and ``tokens`` ``[sum T, D]`` (or None), in the stored dtype."""
         if self._arrays is None:
-            if self._held is not None:
-                tokens = self._held.get("tokens")
-                self._arrays = (self._held["pooled"].numpy(), None if tokens is None else tokens.numpy())
+            if self.tensors is not None:
+                tokens = self.tensors.get("tokens")
+                self._arrays = (self.tensors["pooled"].numpy(), None if tokens is None else tokens.numpy())
             else:
                 self._arrays = self._map()
         return self._arrays
@@ -148,6 +150,8 @@ class FeatureStore:
         self.row_in = row_in.astype(np.int64)
         self.width = shards[0].width
         self.has_tokens = all(s.has_tokens for s in shards)
+        #: one shard in RAM in store order (as :meth:`in_memory` makes): gathered by indexing its tensors directly
+        self._direct = len(shards) == 1 and shards[0].held and np.array_equal(self.row_in, np.arange(len(row_in)))
 
     @classmethod
     def of(cls, places: list[tuple[ShardFeatures, int]]) -> FeatureStore:
@@ -195,8 +199,11 @@ class FeatureStore:
 
     def gather(self, rows: Tensor, *, with_tokens: bool = True) -> EncoderOutput:
         """Outputs for ``rows`` (indexes into the store; absent samples may point anywhere), in fp32."""
-        index = rows.numpy() if isinstance(rows, Tensor) else np.asarray(rows)
         with_tokens = with_tokens and self.has_tokens
+        rows = torch.as_tensor(rows, dtype=torch.long)
+        if self._direct:
+            return self._gather_direct(rows, with_tokens)
+        index = rows.numpy()
         pooled = torch.empty(len(index), self.width)
         parts = []
         for shard, positions, local in self._groups(index) if len(index) else []:
@@ -215,6 +222,22 @@ class FeatureStore:
             tokens.view(-1, self.width)[slots] = torch.from_numpy(values).float()
         mask = torch.arange(width).unsqueeze(0) < torch.from_numpy(lengths).unsqueeze(1)
         return EncoderOutput(pooled, tokens, mask)
+
+    def _gather_direct(self, rows: Tensor, with_tokens: bool) -> EncoderOutput:
+        """:meth:`gather` on one shard in RAM: torch indexing, several times faster for small batches."""
+        shard = self.shards[0]
+        held = shard.tensors or {}
+        pooled = held["pooled"][rows].float()
+        if not with_tokens:
+            return EncoderOutput(pooled)
+        offsets = torch.from_numpy(shard.offsets)  # type: ignore[arg-type]
+        starts, lengths = offsets[rows], offsets[rows + 1] - offsets[rows]
+        width = max(int(lengths.max()) if len(rows) else 0, 1)
+        steps = torch.arange(width)
+        mask = steps.unsqueeze(0) < lengths.unsqueeze(1)
+        tokens = held["tokens"]
+        index = (starts.unsqueeze(1) + steps.unsqueeze(0)).clamp(max=max(tokens.shape[0] - 1, 0))
+        return EncoderOutput(pooled, tokens[index].float() * mask.unsqueeze(-1), mask)
 
     def in_memory(self) -> FeatureStore:
         """The same rows read into one shard in RAM, in store order (the fastest to gather from)."""
