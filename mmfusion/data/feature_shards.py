@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..errors import MMFusionError
 from ..io import write_json_atomic, write_safetensors_atomic
 from .feature_store import ShardFeatures, Span
 
@@ -183,11 +184,23 @@ def open_shard(shard: Shard, width: int, dtype: str = "fp16") -> ShardFeatures |
 
 
 def shard_tensors(outputs: list[tuple[Tensor, Tensor | None]], dtype: str = "fp16") -> dict[str, Tensor]:
-    """Encoder outputs (pooled, tokens or None per value) as a shard's tensors, in ``dtype`` (fp16 or fp32)."""
+    """Encoder outputs (pooled, tokens or None per value) as a shard's tensors, in ``dtype`` (fp16 or fp32).
+
+    Raises:
+        MMFusionError: finite outputs beyond fp16's range (±65504) would be stored as infinities.
+    """
     kind = {"fp16": torch.float16, "fp32": torch.float32}[dtype]
-    tensors = {"pooled": torch.stack([p for p, _ in outputs]).to(kind).contiguous()}
+    full = {"pooled": torch.stack([p for p, _ in outputs])}
     if outputs[0][1] is not None:
-        tensors["tokens"] = torch.cat([t for _, t in outputs]).to(kind).contiguous()  # type: ignore[misc]
+        full["tokens"] = torch.cat([t for _, t in outputs])  # type: ignore[misc]
+    tensors = {name: value.to(kind).contiguous() for name, value in full.items()}
+    for name, value in full.items():
+        if kind == torch.float16 and not bool(torch.isfinite(tensors[name]).all()) \
+                and bool(torch.isfinite(value).all()):
+            raise MMFusionError(f"the encoder's {name} outputs reach {float(value.abs().max()):.4g}, beyond fp16's "
+                                "range (±65504), so the feature cache cannot store them in fp16: set "
+                                "train.feature_dtype: fp32")
+    if "tokens" in full:
         tensors["lengths"] = torch.tensor([t.shape[0] for _, t in outputs], dtype=torch.long)  # type: ignore[union-attr]
     return tensors
 

@@ -175,3 +175,16 @@ def test_parallel_decoding_gives_what_one_thread_gives(tmp_path: Path) -> None:
     (first, one), (second, many) = results
     assert first == second
     assert torch.equal(one.pooled, many.pooled) and torch.equal(one.tokens, many.tokens)
+
+
+def test_outputs_beyond_the_range_of_fp16_ask_for_fp32() -> None:
+    from mmfusion.data.feature_shards import shard_tensors
+
+    large = [(torch.tensor([1.0, 70000.0]), torch.ones(3, 2)), (torch.zeros(2), torch.ones(1, 2))]
+    with pytest.raises(MMFusionError, match=r"the encoder's pooled outputs reach 7e\+04, beyond fp16's range "
+                                            r"\(±65504\), so the feature cache cannot store them in fp16: set "
+                                            r"train.feature_dtype: fp32"):
+        shard_tensors(large)
+    assert shard_tensors(large, "fp32")["pooled"][0, 1] == 70000.0
+    broken = [(torch.tensor([float("nan"), 1.0]), torch.ones(1, 2))]  # the encoder's own NaN: stored, then dropped
+    assert torch.isnan(shard_tensors(broken)["pooled"][0, 0])
