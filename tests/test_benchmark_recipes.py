@@ -33,39 +33,58 @@ def _text(rng: random.Random) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 12)))
 
 
-def _mmimdb_data(root: Path, rng: random.Random) -> None:
-    """mmimdb/{train,dev,test}.csv with image,text,genres; images at dataset/<id>.jpeg; '|'-joined genres."""
-    import pandas as pd
+README = BENCHMARKS / "README.md"
 
+
+def _convert(section: str, folder: Path) -> None:
+    """Run the conversion command that examples/benchmarks/README.md gives under `## {section}`, in folder."""
+    import os
+    import re
+
+    text = README.read_text(encoding="utf-8").split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"python - <<'PY'\n(.*?)\nPY\n", text, flags=re.S) or re.search(r'python -c "(.*?)"\n', text)
+    assert found, f"no conversion command under ## {section} in {README}"
+    here = os.getcwd()
+    os.chdir(folder)
+    try:
+        exec(compile(found.group(1), f"README.md ({section})", "exec"), {})
+    finally:
+        os.chdir(here)
+
+
+def _mmimdb_data(root: Path, rng: random.Random) -> None:
+    """The release (split.json, dataset/<id>.json and <id>.jpeg), converted as the README says to
+    mmimdb/{train,dev,test}.csv with image,text,genres ('|'-joined)."""
     folder = root / "mmimdb"
-    for split, n in (("train", 12), ("dev", 4), ("test", 4)):
-        rows = []
-        for i in range(n):
-            movie = f"{split}{i:07d}"
+    split: dict[str, list[str]] = {}
+    for name, n in (("train", 12), ("dev", 4), ("test", 4)):
+        split[name] = [f"{len(split) * 100 + i:07d}" for i in range(n)]
+        for i, movie in enumerate(split[name]):
             _image(folder / "dataset" / f"{movie}.jpeg", rng)
-            genres = rng.sample(MMIMDB_GENRES, rng.randint(1, 3))
-            rows.append({"image": f"dataset/{movie}.jpeg", "text": _text(rng), "genres": "|".join(genres)})
-        pd.DataFrame(rows).to_csv(folder / f"{split}.csv", index=False)
+            genres = rng.sample(MMIMDB_GENRES, rng.randint(1, 3)) + (["News"] if i % 3 == 0 else [])
+            meta = {"plot": [_text(rng), _text(rng)], "genres": genres if i != 1 else ["Talk-Show"]}
+            (folder / "dataset" / f"{movie}.json").write_text(json.dumps(meta), encoding="utf-8")
+    (folder / "split.json").write_text(json.dumps(split), encoding="utf-8")
+    _convert("MM-IMDb", root)
 
 
 def _hateful_memes_data(root: Path, rng: random.Random) -> None:
     """The release's JSONL files (id, img, label, text) and img/*.png, converted to CSV as the README says."""
-    import pandas as pd
-
     folder = root / "hateful_memes"
+    meme = 10000
     for split, n in (("train", 12), ("dev_seen", 6), ("test_seen", 6)):
         lines = []
         for i in range(n):
-            meme = 10000 + len(list((folder / "img").glob("*.png"))) if (folder / "img").exists() else 10000
+            meme += 1
             _image(folder / "img" / f"{meme}.png", rng)
             lines.append(json.dumps({"id": meme, "img": f"img/{meme}.png", "label": i % 2, "text": _text(rng)}))
         (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    for split in ("train", "dev_seen", "test_seen"):  # the README's conversion
-        pd.read_json(folder / f"{split}.jsonl", lines=True).to_csv(folder / f"{split}.csv", index=False)
+    _convert("Hateful Memes", root)
 
 
 def _food101_data(root: Path, rng: random.Random, classes: list[str]) -> None:
-    """food101/{train,test}.csv with image,text,label; images at images/<split>/<class>/<file>.jpg."""
+    """images/<split>/<class>/<file>.jpg and texts/<split>_titles.csv (file, text, class; no header), converted
+    as the README says to food101/{train,test}.csv with image,text,label."""
     import pandas as pd
 
     folder = root / "food101"
@@ -73,10 +92,11 @@ def _food101_data(root: Path, rng: random.Random, classes: list[str]) -> None:
         rows = []
         for i in range(n):
             label = classes[i % 4]
-            name = f"images/{split}/{label}/{label}_{i}.jpg"
-            _image(folder / name, rng)
-            rows.append({"image": name, "text": _text(rng), "label": label})
-        pd.DataFrame(rows).to_csv(folder / f"{split}.csv", index=False)
+            _image(folder / "images" / split / label / f"{label}_{i}.jpg", rng)
+            rows.append((f"{label}_{i}.jpg", _text(rng), label))
+        (folder / "texts").mkdir(exist_ok=True)
+        pd.DataFrame(rows).to_csv(folder / "texts" / f"{split}_titles.csv", header=False, index=False)
+    _convert("UPMC Food-101", root)
 
 
 RECIPES = {
@@ -155,6 +175,9 @@ def test_recipe_reads_its_data_layout_and_builds(name: str, tmp_path: Path, tiny
     prepared = load_prepared_tables(spec.data)
     assert prepared.task == task and {"train", "validation", "test"} <= set(prepared.tables)
     assert set(prepared.labels) <= set(spec.data.labels)  # the data's labels are among those the spec lists
+    if name == "mmimdb":  # genres outside the 23 are dropped; a movie with none of them has no label
+        genres = prepared.tables["train"]["genres"].tolist()
+        assert "|" in genres and not any("News" in g or "Talk-Show" in g for g in genres)
     result = CliRunner().invoke(cli, ["build", str(spec_path), "--json", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
