@@ -165,6 +165,7 @@ def test_parallel_decoding_gives_what_one_thread_gives(tmp_path: Path) -> None:
     paths.insert(4, str(cut))
     encoder = TimmEncoder(TimmConfig(model_name="test_efficientnet", image_size=32)).eval()
     results = []
+    intra_op = torch.get_num_threads()
     for threads in (0, 3):
         unusable: dict[str, str] = {}
         store, positions, computed = build_feature_store(
@@ -172,6 +173,7 @@ def test_parallel_decoding_gives_what_one_thread_gives(tmp_path: Path) -> None:
             autocast=contextlib.nullcontext, batch_size=2, threads=threads, unusable=unusable)
         assert computed == 11 and list(unusable) == [ImageModality().fingerprint(str(cut))]
         results.append((positions, store.gather(torch.arange(11))))
+    assert torch.get_num_threads() == intra_op  # the decoding threads' single torch thread does not stay behind
     (first, one), (second, many) = results
     assert first == second
     assert torch.equal(one.pooled, many.pooled) and torch.equal(one.tokens, many.tokens)
