@@ -83,6 +83,8 @@ def test_bad_sweeps_are_clear_errors(sweep_file: Path, tmp_path: Path) -> None:
     assert "variant 'film on text' cannot be built" in error(  # conditioned on an input the variant lacks
         "base: base.yaml\nvariants:\n  - name: film on text\n    modalities: [image]\n"
         "    set: {model.fusion: {type: film, dim: 16, condition_on: text}}\n")
+    assert "bad.yaml: rank_by: auroc is not a metric of multiclass data (the default); choose one of accuracy, " \
+           "macro_f1" in error("base: base.yaml\nrank_by: auroc\n")
     assert not (tmp_path / "never").exists()  # nothing trained before the sweep was checked
 
 
