@@ -83,15 +83,16 @@ def _unwritable(folder: Path, reason: str) -> None:
 
 def decode_threads(device: torch.device | None = None) -> int:
     """Threads that load and preprocess values ahead of an encoder on ``device``: every core this process may use
-    when the encoder runs on an accelerator; on the CPU, the cores torch's own threads leave, at least one (more
-    would take cores from the encoder: two on a 2-core CPU extracted 5 % slower than one)."""
+    when the encoder runs on an accelerator; on the CPU only the cores torch's own threads leave (by default
+    none: the encoder already keeps every core busy, and decoding beside it on a 2-core CPU was 1-8 % slower
+    than decoding between its batches, see ``benchmarks/extraction.py``)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
     if device is not None and device.type != "cpu":
         return cores
-    return max(1, cores - torch.get_num_threads())
+    return max(0, cores - torch.get_num_threads())
 
 
 @dataclass
