@@ -81,18 +81,17 @@ def _unwritable(folder: Path, reason: str) -> None:
                   "this time; set MMFUSION_CACHE_DIR or train.cache_dir to a writable folder", stacklevel=3)
 
 
-def decode_threads(device: torch.device | None = None) -> int:
-    """Threads that load and preprocess values ahead of an encoder on ``device``: every core this process may use
-    when the encoder runs on an accelerator; on the CPU only the cores torch's own threads leave (by default
-    none: the encoder already keeps every core busy, and decoding beside it on a 2-core CPU was 1-8 % slower
-    than decoding between its batches, see ``benchmarks/extraction.py``)."""
+def decode_threads() -> int:
+    """Threads that load and preprocess values ahead of the encoder: one per core this process may use.
+
+    Each runs torch single-threaded. On the CPU they share the cores with the encoder: measured on 2 cores they
+    were as fast as decoding between the encoder's batches or a little faster (``benchmarks/extraction.py``);
+    with the encoder on an accelerator they are what keeps it fed.
+    """
     try:
-        cores = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    if device is not None and device.type != "cpu":
-        return cores
-    return max(0, cores - torch.get_num_threads())
+        return os.cpu_count() or 1
 
 
 @dataclass
@@ -209,7 +208,7 @@ def build_feature_store(
     missing = [fp for fp in wanted if fp not in index]
     encoder.eval()
     failed: list[str] = []
-    threads = decode_threads(device) if threads is None else threads
+    threads = decode_threads() if threads is None else threads
     chunks = [missing[start:start + SHARD_SIZE] for start in range(0, len(missing), SHARD_SIZE)]  # one shard each
     parts = [(number, chunk[b:b + batch_size]) for number, chunk in enumerate(chunks)
              for b in range(0, len(chunk), batch_size)]
