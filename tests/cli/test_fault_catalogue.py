@@ -74,8 +74,9 @@ class World:
     mounts: list[Path] = field(default_factory=list)
 
     def copy_run(self) -> Path:
+        """The shared run as training left it: without the export/ that other tests' ONNX predictions add."""
         target = self.folder / "run"
-        shutil.copytree(self.run, target)
+        shutil.copytree(self.run, target, ignore=shutil.ignore_patterns("export"))
         return target
 
     def spec(self, *, epochs: int = 1, extra: str = "", name: str = "spec.yaml", cache: Path | None = None,
