@@ -53,11 +53,14 @@ LABELS = sorted(MULTILABEL_LABELS)
 
 
 @pytest.fixture(scope="module")
-def multilabel_sweep(tiny_bert: Path, feature_cache: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore
-    """concat fusion and the image-only and text-only baselines, trained and evaluated by `run_sweep`."""
+def multilabel_sweep(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore
+    """concat fusion and the image-only and text-only baselines, trained and evaluated by `run_sweep`.
+
+    Its features go to a cache of its own: the session's is shared by tests that damage its shards.
+    """
     folder = tmp_path_factory.mktemp("multilabel")
     data = make_multilabel_dataset(folder / "data", n=300)
-    write_spec(folder, MULTILABEL_SPEC.format(bert=tiny_bert, csv=data, cache=feature_cache), "base.yaml")
+    write_spec(folder, MULTILABEL_SPEC.format(bert=tiny_bert, csv=data, cache=folder / "cache"), "base.yaml")
     return run_sweep(write_spec(folder, SWEEP, "sweep.yaml"), folder / "out", progress=False), data
 
 
