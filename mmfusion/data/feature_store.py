@@ -204,24 +204,25 @@ class FeatureStore:
         if self._direct:
             return self._gather_direct(rows, with_tokens)
         index = rows.numpy()
-        pooled = torch.empty(len(index), self.width)
+        stored = DTYPES["F16"] if self.shards[0].itemsize == 2 else DTYPES["F32"]
+        pooled = np.empty((len(index), self.width), dtype=stored)  # filled in the stored dtype, converted once
         parts = []
         for shard, positions, local in self._groups(index) if len(index) else []:
             values, tokens, lengths = shard.read(local, with_tokens)
-            pooled[positions] = torch.from_numpy(values).float()
+            pooled[positions] = values
             parts.append((positions, tokens, lengths))
         if not with_tokens:
-            return EncoderOutput(pooled)
+            return EncoderOutput(torch.from_numpy(pooled).float())
         lengths = np.zeros(len(index), dtype=np.int64)
         for positions, _, counts in parts:
             lengths[positions] = counts
         width = max(int(lengths.max()) if len(index) else 0, 1)
-        tokens = torch.zeros(len(index), width, self.width)
+        padded = np.zeros((len(index) * width, self.width), dtype=stored)
         for positions, values, counts in parts:
-            slots = ranges(positions.astype(np.int64) * width, counts)
-            tokens.view(-1, self.width)[slots] = torch.from_numpy(values).float()
+            padded[ranges(positions.astype(np.int64) * width, counts)] = values
         mask = torch.arange(width).unsqueeze(0) < torch.from_numpy(lengths).unsqueeze(1)
-        return EncoderOutput(pooled, tokens, mask)
+        tokens = torch.from_numpy(padded).float().view(len(index), width, self.width)
+        return EncoderOutput(torch.from_numpy(pooled).float(), tokens, mask)
 
     def _gather_direct(self, rows: Tensor, with_tokens: bool) -> EncoderOutput:
         """:meth:`gather` on one shard in RAM: torch indexing, several times faster for small batches."""
