@@ -29,6 +29,8 @@ from typing import Any
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # each test starts fresh interpreters that download from a local Hub
+
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 TEXT = "what color is the circle?"
 
@@ -186,8 +188,6 @@ if "--no-backoff" in sys.argv:  # huggingface_hub waits 1+2+4+8+8 s between its 
 import torch
 from mmfusion.errors import MMFusionError
 from mmfusion.registry import get_registry
-
-pytestmark = pytest.mark.slow  # each test starts fresh interpreters that download from a local Hub
 
 registry, results = get_registry(), []
 for case in json.loads(sys.argv[1]):
