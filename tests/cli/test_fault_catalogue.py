@@ -432,8 +432,10 @@ def _copied_cache(world: World, damage: Callable[[Path], object]) -> Path:
     return cache
 
 
-def _shard(cache: Path, suffix: str) -> Path:
-    return sorted(cache.glob(f"features/*/shard-*{suffix}"))[0]
+def _shards(cache: Path, suffix: str) -> list[Path]:
+    """Every shard file of the cache: other tests add encoders to the shared cache, and which folder sorts first
+    (a hash) changes from session to session, so damaging only one may miss the encoders a case trains."""
+    return sorted(cache.glob(f"features/*/shard-*{suffix}"))
 
 
 RUN_CASES = [
@@ -480,10 +482,12 @@ RUN_CASES = [
                                                "inputs": [{"name": "text.input_ids"}]}))), "--backend", "onnx"),
          r"export/model\.onnx is corrupt or truncated", code=0),
     Case("feature-cache-truncated-shard-is-recomputed",
-         lambda w: _train(w, w.spec(cache=_copied_cache(w, lambda c: _truncate(_shard(c, ".safetensors"))))),
+         lambda w: _train(w, w.spec(cache=_copied_cache(w, lambda c: [_truncate(s)
+                                                                      for s in _shards(c, ".safetensors")]))),
          r"feature cache: dropped shard \S*shard-\S+", code=0, check=lambda w, result: _finished(w.folder / "out")),
     Case("feature-cache-garbage-listing-is-recomputed",
-         lambda w: _train(w, w.spec(cache=_copied_cache(w, lambda c: _shard(c, ".json").write_text("garbage")))),
+         lambda w: _train(w, w.spec(cache=_copied_cache(w, lambda c: [s.write_text("garbage")
+                                                                      for s in _shards(c, ".json")]))),
          r"shard-\S+\.json is unreadable", code=0, check=lambda w, result: _finished(w.folder / "out")),
     Case("feature-cache-is-a-file",
          lambda w: _train(w, w.spec(cache=w.write("cachefile", "x"))),
