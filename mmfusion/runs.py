@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import MMFusionError
-from .tasks import uses_thresholds
 from .run_files import (
     RESTORE,
     RunFileError,
@@ -37,6 +36,7 @@ from .run_files import (
     read_weights,
     spec_mismatch_error,
 )
+from .tasks import uses_thresholds
 
 if TYPE_CHECKING:
     import torch

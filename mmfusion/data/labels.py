@@ -126,7 +126,8 @@ class LabelSet:
         if not names:
             if column not in table.columns:
                 raise DataError(f"{where}: no label column '{column}'; columns are "
-                                f"{', '.join(_user_columns(table))}. Set data.label to the column that holds the labels.")
+                                f"{', '.join(_user_columns(table))}. Set data.label to the column that holds the "
+                                "labels.")
             if task == "multilabel":
                 names = distinct_labels(table[column].tolist(), sep)
                 if len(names) < 2:

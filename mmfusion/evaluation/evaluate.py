@@ -19,8 +19,8 @@ from ..io import write_json_atomic, write_text_atomic
 from ..progress import Reporter
 from ..registry import Registry
 from ..runs import LoadedRun, load_run
-from .corruption_curves import CorruptedModality, CorruptionPlan, check_plans, default_plans, summarise_curves
 from ..tasks import HEADLINE
+from .corruption_curves import CorruptedModality, CorruptionPlan, check_plans, default_plans, summarise_curves
 from .metrics import confusion, per_class_report, predicted, task_metrics
 from .plots import confusion_matrix_plot, corruption_curves_plot, per_label_f1_plot, robustness_plot
 from .report import evaluation_markdown

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
-from .data_spec import DataSpec
 from .components import registry_from
+from .data_spec import DataSpec
 from .model_spec import ModelSpec
 from .task_spec import task_problems
 from .train_spec import TrainSpec
