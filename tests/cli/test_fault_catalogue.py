@@ -16,7 +16,6 @@ import socket
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -648,22 +647,4 @@ def test_the_catalogue_is_large(server: CliServer) -> None:
     assert len(CASES) >= 40, f"only {len(CASES)} cases"
 
 
-def test_a_second_train_into_the_same_run_fails_at_once(world: World, server: CliServer) -> None:
-    """Two `train` commands into one --out: the second stops at once naming the run; the first finishes."""
-    spec = world.spec(epochs=40)
-    out = world.folder / "shared-run"
-    first = subprocess.Popen([sys.executable, "-m", "mmfusion", "train", str(spec), "--out", str(out), "--quiet"],
-                             cwd=world.folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not (out / ".lock").exists() and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    started = time.monotonic()
-    second = server.run(["train", str(spec), "--out", str(out), "--quiet"], cwd=world.folder)
-    took = time.monotonic() - started
-    assert first.poll() is None, "the first command finished before the second ran: nothing was tested"
-    stdout, stderr = first.communicate(timeout=300)
-    assert first.returncode == 0, stderr
-    assert second["code"] == 2, second
-    assert "Traceback" not in second["stderr"] and "internal error" not in second["stderr"]
-    assert str(out) in second["stderr"] and took < 20
-    assert (out / "weights.safetensors").exists() and (out / "summary.json").exists()
+# Two `train` commands into one run directory: tests/cli/test_train_lock.py (the second stops at once).

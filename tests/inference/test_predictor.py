@@ -115,7 +115,8 @@ def test_a_run_loads_without_the_weights_files_it_was_trained_from(predictor: Pr
     assert np.allclose(moved.predict_proba(samples), predictor.predict_proba(samples), atol=1e-5)
 
 
-@pytest.mark.parametrize("damage", ["truncated model", "garbage JSON", "JSON without inputs"])
+# A corrupt model.onnx itself is in the CLI fault catalogue (onnx-export-garbage-is-rebuilt); each case re-exports.
+@pytest.mark.parametrize("damage", ["garbage JSON", "JSON without inputs"])
 def test_a_damaged_onnx_export_is_exported_again(damage: str, xor_run, xor_data: Path, tmp_path: Path  # type: ignore
                                                  ) -> None:
     """RUN/export/model.onnx is derived from the weights: damaged, it is remade with a warning naming it."""
@@ -125,12 +126,8 @@ def test_a_damaged_onnx_export_is_exported_again(damage: str, xor_run, xor_data:
     pytest.importorskip("onnxscript")
     intact = Predictor(xor_run.run_dir, backend="onnx")  # the shared run's export, made once
     copy = Path(shutil.copytree(xor_run.run_dir, tmp_path / "run"))  # keeps modification times: still fresh
-    model, meta = copy / "export" / "model.onnx", copy / "export" / "model.onnx.json"
-    if damage == "truncated model":
-        with open(model, "r+b") as handle:
-            handle.truncate(model.stat().st_size // 3)
-        culprit = r"export/model\.onnx is corrupt or truncated \(InvalidProtobuf"
-    elif damage == "garbage JSON":
+    meta = copy / "export" / "model.onnx.json"
+    if damage == "garbage JSON":
         meta.write_bytes(b'{"inputs": [')
         culprit = r"export/model\.onnx\.json is not valid JSON"
     else:

@@ -30,8 +30,8 @@ def test_shards_rebuild_the_global_batches() -> None:
 
 
 @pytest.mark.slow
-def test_torchrun_two_processes_match_one_process(xor_data: Path, tiny_bert: Path, feature_cache: Path,
-                                                  tmp_path: Path) -> None:
+def test_torchrun_two_processes_match_one_process_and_resume(xor_data: Path, tiny_bert: Path, feature_cache: Path,
+                                                             tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
     common = dict(epochs=3, fusion="{type: concat, projection_dim: 32}")
@@ -61,22 +61,13 @@ def test_torchrun_two_processes_match_one_process(xor_data: Path, tiny_bert: Pat
     assert float(differences.mean()) < TOLERANCE["mean_weight"]
     assert (tmp_path / "two" / "plots" / "training_curves.png").exists()
 
+    # --resume under torchrun continues the same run (one more epoch), as one process would
+    longer = xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, name="ddp-longer.yaml", **{**common, "epochs": 4})
+    longer.write_text(longer.read_text().replace("batch_size: 16", "batch_size: 8"))
+    command[command.index(str(double))] = str(longer)
+    done = subprocess.run([*command, "--resume"], capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    history = [int(line.split(",")[0]) for line in (tmp_path / "two" / "metrics.csv").read_text().splitlines()[1:]]
+    assert history == [1, 2, 3, 4]
+    assert json.loads((tmp_path / "two" / "summary.json").read_text())["epochs_run"] == 4
 
-@pytest.mark.slow
-def test_torchrun_resume_continues_a_run(xor_data: Path, tiny_bert: Path, feature_cache: Path,
-                                         tmp_path: Path) -> None:
-    import json
-
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-    def torchrun(spec: Path, *extra: str) -> None:
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                   "-m", "mmfusion", "train", str(spec), "--out", str(tmp_path / "run"), "--quiet", *extra]
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600)
-        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-
-    torchrun(xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, epochs=1, name="one.yaml"))
-    torchrun(xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, epochs=2, name="two.yaml"), "--resume")
-    history = [int(line.split(",")[0]) for line in (tmp_path / "run" / "metrics.csv").read_text().splitlines()[1:]]
-    assert history == [1, 2]
-    assert json.loads((tmp_path / "run" / "summary.json").read_text())["epochs_run"] == 2
