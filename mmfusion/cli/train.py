@@ -27,7 +27,9 @@ def default_run_dir(spec_file: Path, resume: bool) -> Path:
               help="Run directory (default: runs/<spec name>, numbered if taken).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out after its last finished epoch.")
 @click.option("--quiet", is_flag=True, help="No progress bars or status lines.")
-def train(spec_file: Path, device: str, out: Path | None, resume: bool, quiet: bool) -> None:
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="CPU threads for the training loop (overrides train.threads; default: chosen per run).")
+def train(spec_file: Path, device: str, out: Path | None, resume: bool, quiet: bool, threads: int | None) -> None:
     """Train the model of SPEC_FILE on its data; writes weights, metrics and plots to a run directory."""
     from ..spec import load_spec
     from ..training.trainer import Trainer
@@ -35,7 +37,7 @@ def train(spec_file: Path, device: str, out: Path | None, resume: bool, quiet: b
 
     spec = load_spec(spec_file)
     run_dir = out or default_run_dir(spec_file, resume)
-    result = Trainer(spec, run_dir, device=device, resume=resume, progress=not quiet).fit()
+    result = Trainer(spec, run_dir, device=device, resume=resume, progress=not quiet, threads=threads).fit()
     if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports
         return
     out_console = console()

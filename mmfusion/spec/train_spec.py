@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from .balance_spec import AuxUnimodalSpec, ModalityDropoutSpec, ModulationSpec
 from .components import CallbackSpec, LoggerSpec, LossSpec, registry_from
 
 #: validation metrics of every task (:mod:`mmfusion.tasks`) and the loss; which fit a task is checked with the data
@@ -68,6 +69,13 @@ class TrainSpec(BaseModel):
         "fp16", description="How cached features are stored: fp16 takes half the disk and memory, fp32 keeps the "
         "encoders' outputs exactly; each has its own cache folder.")
     num_workers: int | None = Field(None, ge=0, description="Data-loading processes (default: automatic).")
+    threads: int | Literal["auto"] = Field(
+        "auto", description="CPU intra-op threads while training (the `--threads` flag overrides it). auto: one "
+        "thread when only a small fusion and head train on cached features (faster than splitting tiny matrices "
+        "across cores), else torch's default; on GPUs torch's default. See docs/spec.md, 'Threads'.")
+    compile: bool = Field(
+        False, description="Train through torch.compile. It pays for its compile time only on long runs with "
+        "encoders in the loop (see benchmarks/README.md); on the CPU it needs a C++ compiler.")
     loggers: list[LoggerSpec] = Field(  # type: ignore[valid-type]
         [CSV_LOGGER], validate_default=True,
         description="Where per-epoch metrics and the final report go: csv (metrics.csv, always on), tensorboard, "
@@ -75,6 +83,14 @@ class TrainSpec(BaseModel):
     callbacks: list[CallbackSpec] = Field(  # type: ignore[valid-type]
         [], description="Training callbacks from plugins, run in this order after the built-in ones that observe "
         "and before those that write the run directory.")
+    aux_unimodal: AuxUnimodalSpec | None = Field(
+        None, description="Modality imbalance: a classifier per input trained beside the fused head, reported per "
+        "input, optionally mixed with the fused logits at inference (see docs/spec.md, 'Balanced training').")
+    modulation: ModulationSpec | None = Field(
+        None, description="Modality imbalance: OGM-GE gradient modulation of the dominant input's parameters.")
+    modality_dropout: ModalityDropoutSpec | None = Field(
+        None, description="Drop inputs of training rows at random (any fusion): one rate or a rate per input, "
+        "with an optional linear warm-up over epochs.")
 
     @field_validator("loggers")
     @classmethod
@@ -83,6 +99,13 @@ class TrainSpec(BaseModel):
         if any(getattr(logger, "type", None) == CSV_LOGGER for logger in loggers):
             return loggers
         return [registry_from(info).get("logger", CSV_LOGGER).Config(), *loggers]
+
+    @field_validator("threads")
+    @classmethod
+    def _threads_at_least_one(cls, threads: int | str) -> int | str:
+        if isinstance(threads, int) and threads < 1:
+            raise ValueError(f"threads must be at least 1 (got {threads}), or auto")
+        return threads
 
     @model_validator(mode="after")
     def _one_label_smoothing(self) -> TrainSpec:

@@ -35,6 +35,7 @@ from ..runs import RunPaths
 from ..spec.loader import spec_to_yaml
 from ..spec.spec import Spec
 from ..spec.task_spec import for_task
+from ..threads import ThreadChoice, intra_op_threads, resolve_threads
 from .callbacks import (
     BestWeightsRestore,
     CallbackList,
@@ -50,6 +51,7 @@ from .callbacks import (
     TrainingCurves,
 )
 from .checkpoint import POINTER
+from .compiled import compiled
 from .context import FitResult, TrainingContext, TrainingInterrupted
 from .distributed import from_environment, shard
 from .loop import fit_loop
@@ -70,11 +72,13 @@ class Trainer:
     Args:
         callbacks: more :class:`~mmfusion.Callback` instances, run after those of ``train.callbacks``.
         stop_after_epochs: raise :class:`TrainingInterrupted` after this epoch's checkpoint (tests, sweeps).
+        threads: CPU intra-op threads for the loop, overriding ``train.threads`` (the ``--threads`` flag).
     """
 
     def __init__(self, spec: Spec, out: str | Path, *, device: str = "auto", resume: bool = False,
                  progress: bool = True, tables: DatasetTables | None = None, registry: Registry | None = None,
-                 stop_after_epochs: int | None = None, callbacks: Sequence[Callback] = ()) -> None:
+                 stop_after_epochs: int | None = None, callbacks: Sequence[Callback] = (),
+                 threads: int | None = None) -> None:
         if spec.data is None:
             raise MMFusionError("the spec has no `data:` section; training needs one (see docs/spec.md)")
         self.spec = spec
@@ -88,6 +92,7 @@ class Trainer:
         self.registry = registry
         self.stop_after_epochs = stop_after_epochs
         self.callbacks = list(callbacks)
+        self.threads = threads
         self._lock: RunLock | None = None
 
     # ----- set-up --------------------------------------------------------------------------------
@@ -142,8 +147,20 @@ class Trainer:
         self.dist.barrier()  # every process has checked the run directory before rank 0 writes to it
         seed_everything(self.spec.train.seed)
         ctx = self._context(started)
-        fit_loop(ctx, self._callbacks())
+        threads = self._threads(ctx)
+        with intra_op_threads(threads.count if threads else None):
+            fit_loop(ctx, self._callbacks())
         return ctx.result()
+
+    def _threads(self, ctx: TrainingContext) -> ThreadChoice | None:
+        """The loop's thread count (features are extracted before it, on torch's default)."""
+        trainable = sum(p.numel() for p in ctx.model.parameters() if p.requires_grad)
+        choice = resolve_threads(self.threads if self.threads is not None else self.spec.train.threads, self.device,
+                                 encoders_in_loop=bool(ctx.pipeline.live), trainable_parameters=trainable)
+        if choice is not None:
+            ctx.reporter.log(f"threads {choice.count} ({choice.reason})")
+            ctx.timings["threads"] = choice.count
+        return choice
 
     def _context(self, started: float) -> TrainingContext:
         """Data, model, pipeline, optimiser, schedule, loss: everything the loop needs, built in this order."""
@@ -197,7 +214,8 @@ class Trainer:
             spec=spec, paths=self.paths, model=model, pipeline=pipeline, optimizer=optimizer, scheduler=scheduler,
             scaler=self.precision.grad_scaler(), loss=loss, engine=engine, device=self.device,
             precision=self.precision, reporter=reporter, dist=self.dist, registry=self.registry,
-            trained=self._distributed(model), resume=self.resume,
+            trained=compiled(self._distributed(model), train_cfg.compile, self.device, reporter),
+            resume=self.resume,
             has_validation=validation is not None and validation.labels is not None, notes=list(prepared.notes),
             timings={"started": started, "prepare_seconds": prepare_seconds})
 

@@ -39,3 +39,21 @@ def test_runs_trained_at_any_precision_predict_on_the_cpu(monkeypatch: pytest.Mo
                                                           fast_bf16: bool, expected: str) -> None:
     monkeypatch.setattr(precision_module, "cpu_has_fast_bf16", lambda: fast_bf16)
     assert inference_precision(trained, CPU).name == expected
+
+
+@pytest.mark.parametrize(("amx", "avx512_bf16", "expected"),
+                         [(True, False, "bf16"), (False, True, "bf16"), (False, False, "fp32")])
+def test_auto_follows_the_cpus_probed_capabilities(monkeypatch: pytest.MonkeyPatch, amx: bool, avx512_bf16: bool,
+                                                    expected: str) -> None:
+    """The probe itself mocked: AMX or AVX512-BF16 → bf16 (native bf16 dot products: measured 2.2x fp32's GEMM
+    throughput on an AVX512-BF16 EPYC, see benchmarks/README.md); neither → fp32 (bf16 emulated, ~10x slower)."""
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+    assert resolve_precision("auto", CPU).name == expected
+    assert inference_precision("bf16", CPU).name == expected
+
+
+def test_a_torch_without_the_probes_counts_as_no_native_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(torch.cpu, "_is_amx_tile_supported", raising=False)
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported", raising=False)
+    assert resolve_precision("auto", CPU).name == "fp32"
