@@ -22,7 +22,7 @@ import json
 import os
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +38,7 @@ from ..interfaces.modality import BadValueError, Modality
 from ..io import describe_os_error, write_json_atomic
 from .feature_shards import STORED, Shard, open_shard, read_listings, shard_tensors, write_shard
 from .feature_store import FeatureStore, ShardFeatures, feature_memory
+from .feature_views import SCHEME, view_key, view_seed
 
 SHARD_SIZE = 2048
 
@@ -46,10 +47,12 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("MMFUSION_CACHE_DIR") or Path.home() / ".cache" / "mmfusion")
 
 
-def _folder(cache_dir: Path, encoder: Encoder, dtype: str = "fp16") -> tuple[Path, str | None]:
+def _folder(cache_dir: Path, encoder: Encoder, dtype: str = "fp16", *, views: bool = False
+            ) -> tuple[Path, str | None]:
     """The encoder's cache folder for features stored in ``dtype``, and why it cannot be written (None when it can).
 
-    ``encoder.json`` only describes the folder for people; it is rewritten when unreadable or stale.
+    ``encoder.json`` only describes the folder for people; it is rewritten when unreadable or stale. With
+    ``views``, the folder of the encoder's augmented views (:mod:`.feature_views`).
 
     Raises:
         MMFusionError: ``dtype`` is neither fp16 nor fp32.
@@ -57,6 +60,9 @@ def _folder(cache_dir: Path, encoder: Encoder, dtype: str = "fp16") -> tuple[Pat
     if dtype not in STORED:
         raise MMFusionError(f"feature dtype {dtype!r} is not one of {', '.join(STORED)} (train.feature_dtype)")
     key = encoder.feature_key()
+    if views:
+        key = json.dumps({"encoder": json.loads(key), "augmentation": encoder.augmentation_key(),
+                          "views": SCHEME}, sort_keys=True)
     name = hashlib.sha256(key.encode()).hexdigest()[:24]
     folder = cache_dir / "features" / (name if dtype == "fp16" else f"{name}-{dtype}")  # fp16 as before fp32 existed
     described = json.loads(key)
@@ -105,8 +111,9 @@ class _Prepared:
 
 
 def _prepare(encoder: Encoder, modality: Modality, part: Sequence[str], wanted: dict[str, Any],
-             keep_going: bool) -> _Prepared:
-    """Load (decode) and preprocess one batch; runs in a worker thread (Pillow and torch release the GIL)."""
+             keep_going: bool, seeds: Mapping[str, int] | None = None) -> _Prepared:
+    """Load (decode) and preprocess one batch, as augmented views drawn from ``seeds`` when given; runs in a
+    worker thread (Pillow and torch release the GIL)."""
     loaded, failures = {}, {}
     for fp in part:
         try:
@@ -117,18 +124,20 @@ def _prepare(encoder: Encoder, modality: Modality, part: Sequence[str], wanted: 
             failures[fp] = str(exc)
     if not loaded:
         return _Prepared(len(part), [], None, failures)
-    inputs, _ = collate_modality(encoder, encoder.preprocess_batch(list(loaded.values())))
+    items = encoder.preprocess_batch(list(loaded.values())) if seeds is None else \
+        encoder.preprocess_views(list(loaded.values()), [seeds[key] for key in loaded])
+    inputs, _ = collate_modality(encoder, items)
     return _Prepared(len(part), list(loaded), inputs, failures)
 
 
 def _prepared(encoder: Encoder, modality: Modality, parts: list[list[str]], wanted: dict[str, Any],
-              keep_going: bool, threads: int) -> Iterator[_Prepared]:
+              keep_going: bool, threads: int, seeds: Mapping[str, int] | None = None) -> Iterator[_Prepared]:
     """Each batch prepared, in order; with threads, up to ``threads`` batches ahead while the encoder runs.
 
     The same calls as one after the other, on the same batches, so the results are identical.
     """
     if threads <= 0:
-        yield from (_prepare(encoder, modality, part, wanted, keep_going) for part in parts)
+        yield from (_prepare(encoder, modality, part, wanted, keep_going, seeds) for part in parts)
         return
     intra_op = torch.get_num_threads()
     # one torch thread in each decoding thread: a team of its own per thread would oversubscribe the cores
@@ -137,7 +146,7 @@ def _prepared(encoder: Encoder, modality: Modality, parts: list[list[str]], want
         ahead: deque[Future[_Prepared]] = deque()
         try:
             for part in parts:
-                ahead.append(pool.submit(_prepare, encoder, modality, part, wanted, keep_going))
+                ahead.append(pool.submit(_prepare, encoder, modality, part, wanted, keep_going, seeds))
                 if len(ahead) > threads:
                     yield ahead.popleft().result()
             while ahead:
@@ -178,6 +187,8 @@ def build_feature_store(
     dtype: str = "fp16",
     memory: int | None = None,
     threads: int | None = None,
+    views: int = 1,
+    augmented: Sequence[Any] = (),
 ) -> tuple[FeatureStore, dict[str, int], int]:
     """Outputs of ``encoder`` for the distinct ``references``, computing only what the cache lacks.
 
@@ -190,57 +201,99 @@ def build_feature_store(
             reads its rows from the shard files on demand.
         threads: threads that decode and preprocess values ahead of the encoder (default:
             :func:`decode_threads`; 0: in this thread, one batch after another).
+        views: with more than 1, also views 1..views-1 of the distinct ``augmented`` values (the training
+            split's), augmented by ``encoder.preprocess_views`` (:mod:`.feature_views`).
 
     Returns:
-        The store, a fingerprint → store-row map, and how many values had to be computed.
+        The store, a map from fingerprints (and :func:`~.feature_views.view_key` of each view computed) to store
+        rows, and how many values and views had to be computed.
 
     Raises:
         BadValueError: a value does not load and ``unusable`` is None.
     """
-    folder, unwritable = _folder(cache_dir, encoder, dtype)
-    if unwritable:
-        _unwritable(folder, unwritable)
+    run = _Run(encoder, modality, device, autocast, batch_size, channels_last, advance, dtype,
+               decode_threads() if threads is None else threads)
     wanted: dict[str, Any] = {}
     for ref in references:
         if ref is not None:
             wanted.setdefault(modality.fingerprint(ref), ref)
-    index = _cached(folder, wanted, encoder.output_dim, dtype)
-    missing = [fp for fp in wanted if fp not in index]
     encoder.eval()
-    failed: list[str] = []
-    threads = decode_threads() if threads is None else threads
-    chunks = [missing[start:start + SHARD_SIZE] for start in range(0, len(missing), SHARD_SIZE)]  # one shard each
-    parts = [(number, chunk[b:b + batch_size]) for number, chunk in enumerate(chunks)
-             for b in range(0, len(chunk), batch_size)]
-    done: list[str] = []
-    outputs: list[tuple[Tensor, Tensor | None]] = []
-    batches = _prepared(encoder, modality, [part for _, part in parts], wanted, unusable is not None, threads)
-    for position, batch in enumerate(batches):  # one stream across shards: decoding runs ahead through writes
-        if batch.inputs is not None:
-            outputs.extend(_compute(encoder, batch.inputs, device, autocast, channels_last))
-            done.extend(batch.done)
-        if unusable is not None:
-            unusable.update(batch.failures)
-        failed.extend(batch.failures)
-        if advance:
-            advance(batch.size)
-        last = position + 1 == len(parts) or parts[position + 1][0] != parts[position][0]
-        if last and done:
-            shard, unwritable = _keep(folder, done, shard_tensors(outputs, dtype), unwritable, encoder.output_dim,
-                                      dtype)
-            index.update({fp: (shard, row) for row, fp in enumerate(done)})
-        if last:
-            done, outputs = [], []
-    if advance and len(wanted) > len(missing):
-        advance(len(wanted) - len(missing))
-    for fp in failed:
+    index, failures, computed = run.fill(_folder(cache_dir, encoder, dtype), wanted, unusable is not None)
+    if unusable is not None:
+        unusable.update(failures)
+    for fp in failures:
         del wanted[fp]
-    if not wanted:  # every sample lacks this input: one zero row for the (masked) absent samples to point at
+    keys = list(wanted)
+    if views > 1 and wanted:
+        chosen = {fp: wanted[fp] for fp in dict.fromkeys(modality.fingerprint(r) for r in augmented if r is not None)
+                  if fp in wanted}
+        extra = {view_key(fp, v): ref for fp, ref in chosen.items() for v in range(1, views)}
+        seeds = {view_key(fp, v): view_seed(fp, v) for fp in chosen for v in range(1, views)}
+        found, lost, count = run.fill(_folder(cache_dir, encoder, dtype, views=True), extra, True, seeds)
+        index.update(found)
+        keys += [key for key in extra if key not in lost]  # a view that fails to load: its sample uses view 0
+        computed += count
+    if not keys:  # every sample lacks this input: one zero row for the (masked) absent samples to point at
         return FeatureStore.empty(encoder.output_dim, encoder.provides_tokens), {}, 0
-    store = FeatureStore.of([index[fp] for fp in wanted])
+    store = FeatureStore.of([index[key] for key in keys])
     if store.nbytes() <= (feature_memory() if memory is None else memory):
         store = store.in_memory()
-    return store, {fp: row for row, fp in enumerate(wanted)}, len(missing) - len(failed)
+    return store, {key: row for row, key in enumerate(keys)}, computed
+
+
+@dataclass
+class _Run:
+    """How one encoder's features are computed: the settings every :meth:`fill` of a store shares."""
+
+    encoder: Encoder
+    modality: Modality
+    device: torch.device
+    autocast: Callable[[], Any]
+    batch_size: int
+    channels_last: bool
+    advance: Callable[[int], None] | None
+    dtype: str
+    threads: int
+
+    def fill(self, folder: tuple[Path, str | None], wanted: dict[str, Any], keep_going: bool,
+             seeds: Mapping[str, int] | None = None
+             ) -> tuple[dict[str, tuple[ShardFeatures, int]], dict[str, str], int]:
+        """Where each of ``wanted`` (key → reference) is cached, computing and writing what is missing (as views
+        drawn from ``seeds`` when given), and the keys whose values did not load (key → message).
+
+        Returns:
+            key → (shard's features, row); key → message for values that failed; how many were computed.
+        """
+        encoder, (folder, unwritable) = self.encoder, folder
+        if unwritable:
+            _unwritable(folder, unwritable)
+        index = _cached(folder, wanted, encoder.output_dim, self.dtype)
+        missing = [key for key in wanted if key not in index]
+        failures: dict[str, str] = {}
+        chunks = [missing[start:start + SHARD_SIZE] for start in range(0, len(missing), SHARD_SIZE)]  # a shard each
+        parts = [(number, chunk[b:b + self.batch_size]) for number, chunk in enumerate(chunks)
+                 for b in range(0, len(chunk), self.batch_size)]
+        done: list[str] = []
+        outputs: list[tuple[Tensor, Tensor | None]] = []
+        batches = _prepared(encoder, self.modality, [part for _, part in parts], wanted, keep_going, self.threads,
+                            seeds)
+        for position, batch in enumerate(batches):  # one stream across shards: decoding runs ahead through writes
+            if batch.inputs is not None:
+                outputs.extend(_compute(encoder, batch.inputs, self.device, self.autocast, self.channels_last))
+                done.extend(batch.done)
+            failures.update(batch.failures)
+            if self.advance:
+                self.advance(batch.size)
+            last = position + 1 == len(parts) or parts[position + 1][0] != parts[position][0]
+            if last and done:
+                shard, unwritable = _keep(folder, done, shard_tensors(outputs, self.dtype), unwritable,
+                                          encoder.output_dim, self.dtype)
+                index.update({key: (shard, row) for row, key in enumerate(done)})
+            if last:
+                done, outputs = [], []
+        if self.advance and len(wanted) > len(missing):
+            self.advance(len(wanted) - len(missing))
+        return index, failures, len(missing) - len(failures)
 
 
 def _keep(folder: Path, fingerprints: list[str], tensors: dict[str, Tensor], unwritable: str | None, width: int,

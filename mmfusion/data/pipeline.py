@@ -18,6 +18,7 @@ from ..spec.data_spec import DataSpec
 from .bad_values import BadValues, bad_value_policies
 from .columns import resolve_columns
 from .feature_cache import build_feature_store
+from .feature_views import view_key
 from .labels import LabelSet
 from .parsing import ParsedTable, parse_table
 from .samples import CachedModality, Collator, SampleDataset, epoch_order, iterate_batches, pretokenize
@@ -56,14 +57,18 @@ class DataPipeline:
         return SampleDataset(self.tables[split], self.model.encoders, self.modalities, self.live, train=train,
                              pretokenized=self.pretokenized.get(split))
 
-    def collator(self, split: str) -> Collator:
+    def collator(self, split: str, views: tuple[int, int] | None = None) -> Collator:
+        """The split's collator; ``views`` = (seed, epoch) picks that training epoch's view of cached features."""
+        cached = self.cached.get(split, {})
+        if views is not None:
+            cached = {m: c.for_epoch(m, seed=views[0], epoch=views[1]) for m, c in cached.items()}
         fillers = {}
         for m in self.live:  # a batch where nobody has modality m still needs a well-formed input
             enc = self.model.encoders[m]
             import random
 
             fillers[m] = enc.preprocess(enc.example_input(random.Random(0)))
-        return Collator(self.tables[split], self.model.encoders, self.live, self.cached.get(split, {}), fillers)
+        return Collator(self.tables[split], self.model.encoders, self.live, cached, fillers)
 
     def batches(self, split: str, batch_size: int, *, shuffle: bool = False, train: bool = False, seed: int = 0,
                 epoch: int = 0, balanced: bool = False, order: torch.Tensor | None = None,
@@ -75,8 +80,8 @@ class DataPipeline:
             order = epoch_order(labels, len(table), seed=seed, epoch=epoch, shuffle=shuffle, balanced=balanced)
         if shard is not None:
             order = shard(order)
-        return iterate_batches(self.dataset(split, train=train), self.collator(split), order, batch_size,
-                               self.num_workers)
+        return iterate_batches(self.dataset(split, train=train), self.collator(split, (seed, epoch) if train else None),
+                               order, batch_size, self.num_workers)
 
     def num_batches(self, split: str, batch_size: int) -> int:
         return (len(self.tables[split]) + batch_size - 1) // batch_size
@@ -99,6 +104,13 @@ def _unusable(modality: Modality, references: Sequence[Any], reporter: Reporter,
     return unusable
 
 
+def _view_rows(fingerprints: Sequence[str | None], positions: Mapping[str, int], views: int) -> torch.Tensor:
+    """``[N, views]`` store rows of each sample's views (-1 where absent); a view not computed falls back to view 0."""
+    return torch.tensor([[-1] * views if fp is None else
+                         [positions[fp], *(positions.get(view_key(fp, v), positions[fp]) for v in range(1, views))]
+                         for fp in fingerprints], dtype=torch.long).reshape(len(fingerprints), views)
+
+
 def _warn_absent(tables: Mapping[str, ParsedTable], modalities: Mapping[str, Modality], reporter: Reporter) -> None:
     for split, table in tables.items():
         for m, messages in table.bad.items():
@@ -109,13 +121,23 @@ def _warn_absent(tables: Mapping[str, ParsedTable], modalities: Mapping[str, Mod
             reporter.warn(f"{split}: {nothing} row(s) have no modality at all; the model sees only placeholders")
 
 
-def auto_workers(live: Sequence[str], model: MultimodalModel, pretokenized: Mapping[str, Any]) -> int:
-    """Loader processes only when live modalities need per-sample work and spare cores exist."""
+def auto_workers(live: Sequence[str], model: MultimodalModel, pretokenized: Mapping[str, Any],
+                 device: torch.device | None = None, cores: int | None = None) -> int:
+    """Loader processes only when live modalities need per-sample work and spare cores exist.
+
+    On the CPU the model needs the cores too: half of them decode (at most 4), none on 2 cores or fewer.
+    With the model on an accelerator the cores only feed it: all but one decode (at most 8).
+    """
     import os
 
     per_sample = [m for m in live if m not in pretokenized]
-    cores = os.cpu_count() or 1
-    return 0 if not per_sample or cores <= 2 else min(4, cores // 2)
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if not per_sample or cores <= 1:
+        return 0
+    if device is not None and device.type != "cpu":
+        return min(8, cores - 1)
+    return 0 if cores <= 2 else min(4, cores // 2)
 
 
 def build_pipeline(
@@ -173,9 +195,16 @@ def build_pipeline(
             label_column=label_column if labels is not None and label_column in table.columns else None,
             row_kind=prepared.row_kind,
         )
-    frozen = [m for m, enc in model.encoders.items() if enc.frozen and not enc.augments()]
+    # frozen encoders are cached, unless they augment afresh each epoch (augmentation without cached views)
+    frozen = [m for m, enc in model.encoders.items()
+              if enc.frozen and (not enc.augments() or enc.augment_views() is not None)]
     cached_names = frozen if cache else []
     live = [m for m in model.encoders if m not in cached_names]
+    for m in live if fit_split is not None else []:
+        if model.encoders[m].augment_views() is not None:
+            why = "not frozen" if not model.encoders[m].frozen else "train.cache_features is false"
+            reporter.warn(f"{m}: augment.views caches views of a frozen encoder's features, and this encoder's are "
+                          f"not cached ({why}): its training samples are augmented afresh each epoch instead")
     settle = BadValues(tables, modalities, columns, policies, prepared.row_kind)
     for m in model.encoders:  # decode once up front what is decoded per epoch or fitted on, so failures name rows
         if (m in live or (fit_split is not None and model.encoders[m].learns_preprocessing())) \
@@ -193,22 +222,28 @@ def build_pipeline(
         encoder, modality = model.encoders[m], modalities[m]
         references = [ref for t in tables.values() for ref in t.references[m]]
         distinct = len({modality.fingerprint(r) for r in references if r is not None})
+        views = (encoder.augment_views() or 1) if fit_split is not None else 1  # evaluation reads the clean view
+        augmented = tables[fit_split].references[m] if views > 1 else []  # type: ignore[index]
+        extra = len({modality.fingerprint(r) for r in augmented if r is not None}) * (views - 1)
         unusable: dict[str, str] = {}
-        with reporter.task(f"encoding {m} ({encoder.config.type}, cached)", distinct) as advance:
+        with reporter.task(f"encoding {m} ({encoder.config.type}, cached)", distinct + extra) as advance:
             store, positions, computed = build_feature_store(
                 encoder.to(device), modality, references, cache_dir=cache_dir or default_cache_dir(), device=device,
                 autocast=autocast, channels_last=channels_last and encoder.prefers_channels_last,
-                advance=lambda n: advance(n), unusable=unusable, dtype=feature_dtype)
+                advance=lambda n: advance(n), unusable=unusable, dtype=feature_dtype, views=views,
+                augmented=augmented)
         settle(m, unusable)
         pipeline.computed[m] = computed
-        reporter.log(f"{m}: {distinct} distinct values, {computed} encoded now, "
-                     f"{distinct - computed - len(unusable)} from the cache"
+        reporter.log(f"{m}: {distinct} distinct values" + (f" and {extra} augmented views" if extra else "")
+                     + f", {computed} encoded now, {distinct + extra - computed - len(unusable)} from the cache"
                      + (" (more than MMFUSION_FEATURE_MEMORY: read from disk as batches need them)" if store.mapped
                         else ""))
         for split, table in tables.items():
-            rows = torch.tensor([-1 if r is None else positions[modality.fingerprint(r)]
-                                 for r in table.references[m]], dtype=torch.long)
-            pipeline.cached.setdefault(split, {})[m] = CachedModality(store, rows, model.fusion.uses_tokens)
+            fingerprints = [None if r is None else modality.fingerprint(r) for r in table.references[m]]
+            rows = torch.tensor([-1 if fp is None else positions[fp] for fp in fingerprints], dtype=torch.long)
+            pipeline.cached.setdefault(split, {})[m] = CachedModality(
+                store, rows, model.fusion.uses_tokens, _view_rows(fingerprints, positions, views)
+                if split == fit_split and views > 1 else None)
     for m in live:
         encoder = model.encoders[m]
         if encoder.preprocess_up_front and not encoder.augments():
@@ -217,5 +252,5 @@ def build_pipeline(
                                                                                table.references[m])
     _warn_absent(tables, modalities, reporter)
     pipeline.num_workers = num_workers if num_workers is not None else auto_workers(
-        live, model, {m for s in pipeline.pretokenized.values() for m in s})
+        live, model, {m for s in pipeline.pretokenized.values() for m in s}, device)
     return pipeline

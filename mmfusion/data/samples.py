@@ -14,6 +14,7 @@ from ..batch import Batch, collate_modality
 from ..interfaces.encoder import Encoder
 from ..interfaces.modality import Modality
 from .feature_store import FeatureStore
+from .feature_views import view_choice
 from .parsing import ParsedTable
 
 
@@ -36,6 +37,15 @@ class CachedModality:
     store: FeatureStore
     rows: Tensor  # [N] long, -1 where absent
     with_tokens: bool
+    #: ``[N, K]`` each row's store index for each of K cached views (column 0: ``rows``), or None
+    views: Tensor | None = None
+
+    def for_epoch(self, name: str, *, seed: int, epoch: int) -> CachedModality:
+        """The rows this epoch's training batches read: one view per sample, picked from (seed, epoch)."""
+        if self.views is None:
+            return self
+        choice = view_choice(len(self.rows), self.views.shape[1], seed=seed, epoch=epoch, name=name)
+        return CachedModality(self.store, self.views[torch.arange(len(self.rows)), choice], self.with_tokens)
 
 
 class SampleDataset(Dataset):

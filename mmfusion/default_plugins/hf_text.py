@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer
 from torch import Tensor, nn
 
 from ..errors import SpecError, WeightsError
@@ -21,6 +21,7 @@ from ..interfaces.config import EncoderConfig
 from ..interfaces.encoder import Encoder, EncoderOutput
 from ..paths import SpecLocation
 from ..weights import load_weights_into
+from .augment import TextAugment, drop_tokens, mapping_or_flag
 from .hf_common import HFSource, apply_overrides, hf_source, hub_errors, hub_offline, quiet_loading
 from .hf_towers import require_single_or_known, submodule, tower_config, towers_for
 
@@ -54,13 +55,23 @@ class HFTextConfig(EncoderConfig):
         False, description="CLIP/SigLIP text towers: pass pooled vector and tokens through the model's projection "
         "into the space shared with the image tower (zero-shot aligned)."
     )
+    augment: TextAugment | None = Field(
+        None, description="Token dropout for training samples: {token_dropout: p}, and with `views: K` (frozen "
+        "encoders) K cached views, view 0 clean. Without `views` the encoder runs live on every batch."
+    )
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _augment_mapping(cls, value: Any) -> Any:
+        return mapping_or_flag(value, TextAugment, (None,))
 
     @model_serializer(mode="wrap")
-    def _omit_projection_when_off(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # specs written before `projection` existed keep their digests and feature-cache keys
+    def _omit_unset_options(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # specs written before `projection` and `augment` existed keep their digests and feature-cache keys
         data = handler(self)
-        if not self.projection:
-            data.pop("projection", None)
+        for key in ("projection", "augment"):
+            if not getattr(self, key):
+                data.pop(key, None)
         return data
 
 
@@ -148,11 +159,31 @@ class HFTextEncoder(Encoder):
                                "folder or Hub id that has the tokenizer files.") from None
 
     def preprocess(self, value: Any, *, train: bool = False) -> dict[str, Tensor]:
-        return self.preprocess_batch([value])[0]
+        return self.preprocess_batch([value], train=train)[0]
 
     def preprocess_batch(self, values: Sequence[Any], *, train: bool = False) -> list[dict[str, Tensor]]:
+        if train and self.config.augment is not None:  # seeds from torch's generator, as live image augmentation
+            return self.preprocess_views(values, torch.randint(2**62, (len(values),)).tolist())
         encoded = self.tokenizer([str(v) for v in values], truncation=True, max_length=self.max_length)
         return [{"input_ids": torch.tensor(ids, dtype=torch.long)} for ids in encoded["input_ids"]]
+
+    def augments(self) -> bool:
+        return self.config.augment is not None
+
+    def augment_views(self) -> int | None:
+        return self.config.augment.views if self.config.augment is not None else None
+
+    def augmentation_key(self) -> dict[str, Any]:
+        augment = self.config.augment or TextAugment()
+        return {"kind": "token_dropout/1", "token_dropout": augment.token_dropout}
+
+    def preprocess_views(self, values: Sequence[Any], seeds: Sequence[int]) -> list[dict[str, Tensor]]:
+        """Token dropout after tokenising (and truncating): special tokens stay, at least one other token does."""
+        p = (self.config.augment or TextAugment()).token_dropout
+        special = set(self.tokenizer.all_special_ids)
+        encoded = self.tokenizer([str(v) for v in values], truncation=True, max_length=self.max_length)
+        return [{"input_ids": torch.tensor(drop_tokens(ids, p, random.Random(seed), special), dtype=torch.long)}
+                for ids, seed in zip(encoded["input_ids"], seeds)]
 
     def collate(self, items: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
         longest = max(int(item["input_ids"].numel()) for item in items)

@@ -7,17 +7,18 @@ torchvision is imported only when a transform is built.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import Tensor
 
 from ..errors import PluginError
 from ..interfaces.config import EncoderConfig
 from ..interfaces.encoder import Encoder
+from .augment import RATIO, ImageAugment, crop_box, mapping_or_flag
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -39,9 +40,16 @@ class ImageEncoderConfig(EncoderConfig):
         None, gt=0, le=1, description="Resize to image_size / crop_pct, then center-crop (1.0: no crop)."
     )
     interpolation: Literal["bilinear", "bicubic", "nearest"] | None = None
-    augment: bool = Field(
-        False, description="Random resized crop and horizontal flip for training samples (disables feature caching)."
+    augment: bool | ImageAugment = Field(
+        False, description="Random resized crop and horizontal flip for training samples: true, or a mapping with "
+        "`views` (frozen encoders: K cached views, view 0 clean), `scale` and `flip`. Without `views` the encoder "
+        "runs live on every batch (no feature caching)."
     )
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _augment_flag_or_mapping(cls, value: Any) -> Any:
+        return mapping_or_flag(value, ImageAugment, (True, False))
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,8 @@ class ImageTransforms:
     eval: Any
     train: Any
     resize: str = "shorter_side"
+    #: ``view(image, rng)``: a random resized crop and flip drawn from ``rng`` (``augment`` as a mapping, else None)
+    view: Any = None
 
 
 def image_transforms(config: ImageEncoderConfig, defaults: Mapping[str, Any] | None = None) -> ImageTransforms:
@@ -82,12 +92,35 @@ def image_transforms(config: ImageEncoderConfig, defaults: Mapping[str, Any] | N
         [T.Resize(side if resize == "shorter_side" else (side, side), interpolation=mode, antialias=True),
          T.CenterCrop(size), *tail]
     )
+    augment = config.augment if isinstance(config.augment, ImageAugment) else ImageAugment()
     train_transform = T.Compose(
-        [T.RandomResizedCrop(size, scale=(0.6, 1.0), interpolation=mode, antialias=True), T.RandomHorizontalFlip(),
-         *tail]
+        [T.RandomResizedCrop(size, scale=augment.scale, ratio=RATIO, interpolation=mode, antialias=True),
+         *([T.RandomHorizontalFlip()] if augment.flip else []), *tail]
     ) if config.augment else eval_transform
+    view = _ViewTransform(size, mode, augment, T.Compose(tail)) if isinstance(config.augment, ImageAugment) else None
     return ImageTransforms(size, mean, std, crop_pct, mode.value, eval_transform, train_transform,  # type: ignore
-                           resize)
+                           resize, view)
+
+
+@dataclass(frozen=True)
+class _ViewTransform:
+    """``view(image, rng)``: the train transform's crop and flip, drawn from ``rng`` instead of torch's generator
+    (a class, not a closure, so that encoders still pickle into data-loader workers)."""
+
+    size: int
+    mode: Any
+    augment: ImageAugment
+    tail: Any
+
+    def __call__(self, image: Any, rng: random.Random) -> Tensor:
+        from torchvision.transforms.v2 import functional as F
+
+        top, left, height, width = crop_box(rng, *reversed(F.get_size(image)), self.augment.scale)
+        image = F.resized_crop(image, top, left, height, width, [self.size, self.size], interpolation=self.mode,
+                               antialias=True)
+        if self.augment.flip and rng.random() < 0.5:
+            image = F.horizontal_flip(image)
+        return self.tail(image)
 
 
 class ImageEncoder(Encoder):
@@ -114,6 +147,7 @@ class ImageEncoder(Encoder):
         self.crop_pct, self.interpolation = transforms.crop_pct, transforms.interpolation
         self.resize = transforms.resize
         self.eval_transform, self.train_transform = transforms.eval, transforms.train
+        self.view_transform = transforms.view
 
     def preprocess(self, value: Any, *, train: bool = False) -> dict[str, Tensor]:
         transform = self.train_transform if train else self.eval_transform
@@ -122,7 +156,21 @@ class ImageEncoder(Encoder):
         return {"pixels": transform(to_rgb(value) if hasattr(value, "convert") else value)}
 
     def augments(self) -> bool:
-        return self.config.augment
+        return bool(self.config.augment)
+
+    def augment_views(self) -> int | None:
+        return self.config.augment.views if isinstance(self.config.augment, ImageAugment) else None
+
+    def augmentation_key(self) -> dict[str, Any]:
+        augment = self.config.augment if isinstance(self.config.augment, ImageAugment) else ImageAugment()
+        return {"kind": "resized_crop_flip/1", "scale": list(augment.scale), "ratio": list(RATIO),
+                "flip": augment.flip}
+
+    def preprocess_views(self, values: Sequence[Any], seeds: Sequence[int]) -> list[dict[str, Tensor]]:
+        from ..data.image_modes import to_rgb
+
+        return [{"pixels": self.view_transform(to_rgb(value) if hasattr(value, "convert") else value,
+                                               random.Random(seed))} for value, seed in zip(values, seeds)]
 
     def example_input(self, rng: random.Random) -> Any:
         from PIL import Image, ImageDraw

@@ -113,8 +113,28 @@ class Encoder(nn.Module):
         return cls.fit_preprocessing is not Encoder.fit_preprocessing
 
     def augments(self) -> bool:
-        """Whether ``preprocess(train=True)`` differs from ``train=False`` (disables feature caching)."""
+        """Whether ``preprocess(train=True)`` differs from ``train=False`` (disables feature caching unless
+        :meth:`augment_views` says how many views to cache)."""
         return False
+
+    def augment_views(self) -> int | None:
+        """How many views of each training value the feature cache keeps when this encoder is frozen, or None.
+
+        View 0 is the clean value (``preprocess``), views 1..K-1 come from :meth:`preprocess_views`, and each
+        epoch training picks one view per sample. None (the default): no cached views; an encoder that
+        :meth:`augments` then runs live, augmenting afresh each epoch.
+        """
+        return None
+
+    def augmentation_key(self) -> dict[str, Any]:
+        """JSON-serialisable settings that shape :meth:`preprocess_views`, except how many views: they key the
+        cache folder of the augmented views. Put a version in it and change it when the augmentation changes."""
+        return {}
+
+    def preprocess_views(self, values: Sequence[Any], seeds: Sequence[int]) -> list[dict[str, Tensor]]:
+        """One augmented view of each value, drawn from its seed alone (never a global RNG): the same seed gives
+        the same view in any thread or process, which is what makes cached views reproducible."""
+        raise NotImplementedError(f"encoder '{self.name}' gives augment_views() but no preprocess_views()")
 
     # ----- model side ------------------------------------------------------------------------
     def forward(self, inputs: dict[str, Tensor]) -> EncoderOutput:  # pragma: no cover - abstract
@@ -180,9 +200,14 @@ class Encoder(nn.Module):
         that two random initialisations (seeds) or two weights files never share cached features. The config
         fields in :attr:`feature_key_ignores` (where the weights come from, whether they train) are left out: the
         digest already says what the weights are, and a run reloads its encoders without their weights files
-        (architecture only, then its own weights), which must find the features cached in training.
+        (architecture only, then its own weights), which must find the features cached in training. ``augment``
+        reads as unset when :meth:`augment_views` caches views: the clean view does not depend on it.
         """
-        config = self.config.model_dump(mode="json")
+        config = self.config
+        if self.augment_views() is not None and "augment" in type(config).model_fields:
+            # the clean view is the un-augmented function: its features are shared with runs without `augment`
+            config = config.model_copy(update={"augment": type(config).model_fields["augment"].default})
+        config = config.model_dump(mode="json")
         parts: dict[str, Any] = {
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
             "config": {k: v for k, v in config.items() if k not in self.feature_key_ignores},

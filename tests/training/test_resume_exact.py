@@ -1,4 +1,4 @@
-"""``--resume`` is bit-identical to an uninterrupted run, also with encoders trained end to end.
+"""``--resume`` is bit-identical to an uninterrupted run, also with encoders trained end to end or cached views.
 
 The default configuration is what is checked: ``channels_last: true`` for CNN encoders and fused AdamW.
 Every model weight and every optimiser-state tensor of the last checkpoint must be equal, bit for bit.
@@ -27,6 +27,9 @@ ENCODERS = {
     "torchvision-resnet18": ("image", "{type: torchvision_resnet, arch: resnet18, image_size: 32, freeze: false,"
                                       " augment: true}"),
     "hf-text": ("text", "{type: hf_text, path: BERT, freeze: false, pooling: mean}"),
+    # frozen and cached with augmented views: each epoch's pick of a view per sample must be the same on resume
+    "hf-text-views": ("text", "{type: hf_text, path: BERT, freeze: true, pooling: mean,"
+                              " augment: {views: 3, token_dropout: 0.3}}"),
 }
 
 SPEC = """\
