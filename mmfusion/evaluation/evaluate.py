@@ -23,6 +23,8 @@ from ..tasks import HEADLINE
 from .corruption_curves import CorruptedModality, CorruptionPlan, check_plans, default_plans, summarise_curves
 from .metrics import confusion, per_class_report, predicted, task_metrics
 from .plots import confusion_matrix_plot, corruption_curves_plot, per_label_f1_plot, robustness_plot
+from .predictions import FILE as PREDICTIONS_FILE
+from .predictions import SamplePredictions, thresholds_array, write_predictions
 from .report import evaluation_markdown
 from .thresholds import as_mapping
 
@@ -109,8 +111,8 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
             (default: the run's ``data.on_bad_value``).
         on_bad_image: deprecated name of ``on_bad_value`` for the inputs that read images.
 
-    Writes report.json, report.md, confusion_matrix.png, robustness.png (and corruption_curves.png)
-    to ``out`` (default: RUN/eval/<data name>).
+    Writes report.json, report.md, predictions.npz (every row's scores, for paired tests and ensembles),
+    confusion_matrix.png, robustness.png (and corruption_curves.png) to ``out`` (default: RUN/eval/<data name>).
     """
     reporter = Reporter(progress)
     target = resolve_device(device)
@@ -182,6 +184,9 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
         **({"corruption_curves": str(corruption_curves_plot(curves, folder / "corruption_curves.png",
                                                             metric=headline))}
            if curves else {}),
+        "predictions": str(write_predictions(folder / PREDICTIONS_FILE, SamplePredictions(
+            rows=_row_numbers(table, len(y)), labels=y, probabilities=full.probabilities, label_names=labels.names,
+            task=task, thresholds=thresholds_array(thresholds)))),
         "json": str(folder / "report.json"),
         "markdown": str(folder / "report.md"),
     }
@@ -216,6 +221,17 @@ def _corruption_curves(engine: InferenceEngine, data_spec, run, prepared, split,
             rows.append({"modality": plan.modality, "corruption": plan.corruption, "intensity": intensity,
                          **metrics})
     return rows
+
+
+def _row_numbers(table: Any, count: int) -> Any:
+    """The evaluated rows' numbers as messages give them (positions where the table has none)."""
+    import numpy as np
+
+    from ..data.tables import ROW_COLUMN
+
+    if ROW_COLUMN in table.columns and len(table) == count:
+        return table[ROW_COLUMN].to_numpy()
+    return np.arange(count)
 
 
 def _slug(name: str) -> str:

@@ -10,6 +10,8 @@ import pytest
 
 from mmfusion.errors import DataError, MMFusionError
 from mmfusion.evaluation.evaluate import evaluate_run
+from mmfusion.evaluation.metrics import task_metrics
+from mmfusion.evaluation.predictions import read_predictions
 
 
 @pytest.fixture
@@ -33,6 +35,9 @@ def test_report_on_the_runs_test_split(run_dir: Path) -> None:
     assert "| without text |" in markdown and "confusion_matrix.png" in markdown
     assert (report.out_dir / "confusion_matrix.png").stat().st_size > 1000
     assert (report.out_dir / "robustness.png").stat().st_size > 1000
+    saved = read_predictions(report.files["predictions"])  # every row's scores, for paired tests and ensembles
+    assert len(saved) == 60 and len(set(saved.rows.tolist())) == 60 and saved.label_names == report.labels
+    assert task_metrics("multiclass", saved.labels, saved.probabilities)["accuracy"] == report.accuracy
 
 
 def test_report_on_a_given_file_with_absent_modalities(run_dir: Path, xor_data: Path, tmp_path: Path) -> None:
