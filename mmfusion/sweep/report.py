@@ -1,4 +1,5 @@
-"""Sweep reports: results.csv (one row per run), results.md (mean ± std per variant), plots.
+"""Sweep reports: results.csv (one row per run), results.md (mean ± std per variant, intervals, paired tests,
+per-class and per-group tables), results_summary.csv (one row per variant), plots.
 
 The columns are the task's metrics (accuracy and macro-F1 for multiclass; micro/macro/weighted/samples F1,
 mAP and subset accuracy for multilabel; AUROC, accuracy and F1 for binary), and variants are ranked by
@@ -9,14 +10,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..errors import MMFusionError
+from ..evaluation.predictions import SamplePredictions, read_predictions
 from ..io import write_text_atomic
 from ..tasks import METRICS, metric_title
+from . import breakdown, ensemble, significance
+from .plot import results_plot
 
 MULTICLASS = METRICS["multiclass"]
 
@@ -53,13 +58,14 @@ def _pm(values: Sequence[float], digits: int = 4) -> str:
 def aggregate(records: Sequence[dict[str, Any]], order: Sequence[str], inputs: Sequence[str],
               metrics: Sequence[str] = MULTICLASS, rank_by: str = "accuracy") -> list[dict[str, Any]]:
     """One row per variant (in sweep order) with lists of the per-seed values; ``without_<input>`` holds
-    ``rank_by`` with that input removed."""
+    ``rank_by`` with that input removed; ``kind`` is single (one input), fused or ensemble."""
     rows = []
     for name in order:
         mine = [r for r in records if r["variant"] == name]
         if not mine:
             continue
-        row: dict[str, Any] = {"variant": name, "seeds": len(mine), "inputs": mine[0]["inputs"],
+        kind = mine[0].get("kind") or ("single" if len(mine[0]["inputs"]) == 1 else "fused")
+        row: dict[str, Any] = {"variant": name, "kind": kind, "seeds": len(mine), "inputs": mine[0]["inputs"],
                                **{m: [_metric(r, m) for r in mine] for m in dict.fromkeys([*metrics, rank_by])},
                                "trainable_parameters": mine[0]["trainable_parameters"],
                                "train_seconds": [r["train_seconds"] for r in mine]}
@@ -76,11 +82,19 @@ def aggregate(records: Sequence[dict[str, Any]], order: Sequence[str], inputs: S
 
 
 def results_markdown(rows: Sequence[dict[str, Any]], inputs: Sequence[str], metrics: Sequence[str] = MULTICLASS,
-                     rank_by: str = "accuracy", curve_metric: str = "accuracy") -> str:
+                     rank_by: str = "accuracy", curve_metric: str = "accuracy",
+                     comparisons: Mapping[tuple[str, str], Any] | None = None,
+                     sections: Sequence[str] = ()) -> str:
+    """results.md: the metrics table, "does fusion pay?", then ``sections`` (lines of further sections)."""
     rank = metric_title(rank_by)
+    comparisons = comparisons or {}
     lines = ["# Ablation results", "", f"Test metrics, mean ± std over seeds. *without X*: {rank} when input X is "
              "removed from every test sample (– where the variant does not read X). *train time*: the sum of the "
              "run's epoch times (across resumptions).", ""]
+    if any(r["kind"] == "ensemble" for r in rows):
+        lines[-2] += (f" *{ensemble.NAME}*: the mean of the single-input baselines' probabilities (no training of its "
+                      "own; without X: the ensemble of the other inputs' models; parameters and train time: its "
+                      "members' sums).")
     header = ["variant", "seeds", *(metric_title(m) for m in metrics), *[f"without {m}" for m in inputs],
               "trainable params", "train time (s)"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * (len(header) - 1)]
@@ -89,19 +103,10 @@ def results_markdown(rows: Sequence[dict[str, Any]], inputs: Sequence[str], metr
                  *[_pm(row[f"without_{m}"]) if row[f"without_{m}"] else "–" for m in inputs],
                  f"{row['trainable_parameters']:,}", _pm(row["train_seconds"], 1)]
         lines.append("| " + " | ".join(cells) + " |")
-    unimodal = [r for r in rows if len(r["inputs"]) == 1]
-    fused = [r for r in rows if len(r["inputs"]) > 1]
-    if unimodal and fused:
-        best_uni, best_fused = _best(unimodal, rank_by), _best(fused, rank_by)
-        top = _stats(best_fused[rank_by])[0]
-        tied = [r["variant"] for r in fused
-                if r is not best_fused and round(_stats(r[rank_by])[0], 4) == round(top, 4)]
-        gain = top - _stats(best_uni[rank_by])[0]
-        verdict = "fusion pays" if gain > 0 else "fusion does not pay here"
-        ties = f", tied with {', '.join(f'*{t}*' for t in tied)}" if tied else ""
-        lines += ["", f"**Does fusion pay?** Best fused variant *{best_fused['variant']}* ({top:.4f}{ties}) vs best "
-                      f"single input *{best_uni['variant']}* ({_stats(best_uni[rank_by])[0]:.4f}): "
-                      f"{gain:+.4f} {rank} — {verdict}. (Best: highest mean {rank}, then the smaller std.)"]
+    verdict = _does_fusion_pay(rows, rank_by, comparisons)
+    if verdict:
+        lines += ["", verdict]
+    lines += list(sections)
     curve_keys = sorted({k for r in rows for k in r["relative_robustness"]})
     if curve_keys:
         curve = metric_title(curve_metric)
@@ -110,6 +115,8 @@ def results_markdown(rows: Sequence[dict[str, Any]], inputs: Sequence[str], metr
                   "'robust': read these next to the metrics above.", "",
                   "| variant | " + " | ".join(curve_keys) + " |", "|---|" + "---:|" * len(curve_keys)]
         for row in rows:
+            if row["kind"] == "ensemble":
+                continue  # its members' corrupted predictions are not kept
             cells = [_pm(row["relative_robustness"][k], 3) if k in row["relative_robustness"] else "–"
                      for k in curve_keys]
             lines.append(f"| {row['variant']} | " + " | ".join(cells) + " |")
@@ -119,9 +126,42 @@ def results_markdown(rows: Sequence[dict[str, Any]], inputs: Sequence[str], metr
     return "\n".join(lines) + "\n"
 
 
+def _does_fusion_pay(rows: Sequence[dict[str, Any]], rank_by: str, comparisons: Mapping[tuple[str, str], Any]
+                     ) -> str | None:
+    """The best fused variant against the strongest cheap alternative: the best single input or, when the
+    sweep has one, the unimodal ensemble, whichever scores higher."""
+    unimodal = [r for r in rows if r["kind"] == "single"]
+    fused = [r for r in rows if r["kind"] == "fused"]
+    if not unimodal or not fused:
+        return None
+    rank = metric_title(rank_by)
+    best_uni, best_fused = _best(unimodal, rank_by), _best(fused, rank_by)
+    top = _stats(best_fused[rank_by])[0]
+    tied = [r["variant"] for r in fused if r is not best_fused and round(_stats(r[rank_by])[0], 4) == round(top, 4)]
+    ties = f", tied with {', '.join(f'*{t}*' for t in tied)}" if tied else ""
+    uni = _stats(best_uni[rank_by])[0]
+    cheap = [r for r in rows if r["kind"] == "ensemble"]
+    strongest = _best([best_uni, *cheap], rank_by)
+    gain = top - _stats(strongest[rank_by])[0]
+    verdict = "fusion pays" if gain > 0 else "fusion does not pay here"
+    against = f"best single input *{best_uni['variant']}* ({uni:.4f})"
+    if cheap:
+        ens, name = _stats(cheap[0][rank_by])[0], best_uni["variant"]
+        against = (f"the strongest cheap alternative, the {ensemble.NAME} ({ens:.4f}; best single input *{name}*: "
+                   f"{uni:.4f})" if strongest is cheap[0] else f"the strongest cheap alternative, best single input "
+                   f"*{name}* ({uni:.4f}; {ensemble.NAME}: {ens:.4f})")
+    text = (f"**Does fusion pay?** Best fused variant *{best_fused['variant']}* ({top:.4f}{ties}) vs {against}: "
+            f"{gain:+.4f} {rank} — {verdict}. (Best: highest mean {rank}, then the smaller std.)")
+    test = comparisons.get((best_fused["variant"], strongest["variant"]))
+    if test is not None:
+        text += (f" Paired bootstrap over test rows: Δ {test.difference:+.4f} [95 % CI {test.low:+.4f}, "
+                 f"{test.high:+.4f}], p = {significance._p(test.p_value)}.")
+    return text
+
+
 def _best(rows: Sequence[dict[str, Any]], metric: str = "accuracy") -> dict[str, Any]:
     """Highest mean ``metric``; among equal means, the smaller spread over seeds; then the first listed."""
-    return min(rows, key=lambda r: (-round(_stats(r[metric])[0], 4), _stats(r[metric])[1]))
+    return significance.best(rows, metric)
 
 
 def results_csv(records: Sequence[dict[str, Any]], inputs: Sequence[str], metrics: Sequence[str] = MULTICLASS,
@@ -138,59 +178,92 @@ def results_csv(records: Sequence[dict[str, Any]], inputs: Sequence[str], metric
     return buffer.getvalue()
 
 
-def results_plot(rows: Sequence[dict[str, Any]], path: Path, rank_by: str = "accuracy") -> Path:
-    """``rank_by`` and macro-F1 per variant (with error bars: std over seeds); single-input baselines in grey."""
-    from ..evaluation.plots import _figure, _save
-
-    names = [r["variant"] for r in rows]
-    x = np.arange(len(rows))
-    fig = _figure(figsize=(max(6, 1.1 * len(rows) + 2), 4.2))
-    ax = fig.subplots()
-    second = "macro_f1" if rank_by != "macro_f1" else "accuracy"
-    shown = [(-0.2, rank_by), (0.2, second)] if all(second in r for r in rows) else [(0.0, rank_by)]
-    for offset, key in shown:
-        means = [_stats(r[key])[0] for r in rows]
-        stds = [_stats(r[key])[1] for r in rows]
-        colours = ["#9a9a9a" if len(r["inputs"]) == 1 else ("#4c72b0" if key == rank_by else "#dd8452")
-                   for r in rows]
-        ax.bar(x + offset, means, width=0.4, yerr=stds, capsize=3, color=colours,
-               alpha=1.0 if key == rank_by else 0.75)
-    ax.set_xticks(x, labels=names, rotation=30, ha="right")
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("test score (mean ± std over seeds)")
-    ax.set_title("Fusion ablation")
-    from matplotlib.patches import Patch
-
-    handles = [Patch(color="#4c72b0", label=metric_title(rank_by))]
-    if len(shown) > 1:
-        handles.append(Patch(color="#dd8452", alpha=0.75, label=metric_title(second)))
-    ax.legend(handles=[*handles, Patch(color="#9a9a9a", label="single-input baseline")], loc="lower right")
-    ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
-
-
 def write_reports(out_dir: Path, records: Sequence[dict[str, Any]], order: Sequence[str], inputs: Sequence[str],
-                  task: str = "multiclass", rank_by: str | None = None) -> dict[str, str]:
-    """results.csv, results.md, results.png (and corruption_curves.png) for ``task``, ranked by ``rank_by``
-    (default: the task's headline metric); curves follow the task's headline metric, as ``evaluate`` does."""
+                  task: str = "multiclass", rank_by: str | None = None, *, ensemble_of: Sequence[str] = (),
+                  groups: Mapping[str, Mapping[int, str]] | None = None, resamples: int = 1000) -> dict[str, str]:
+    """results.csv, results.md, results_summary.csv, per_class.csv, results.png (groups.csv with ``groups``,
+    corruption_curves.png with curves) for ``task``, ranked by ``rank_by`` (default: the task's headline metric);
+    curves follow the task's headline metric, as ``evaluate`` does.
+
+    Args:
+        ensemble_of: the single-input baselines whose mean probabilities make the unimodal ensemble (two or more).
+        groups: group name → test row number → the row's value (see :mod:`mmfusion.sweep.groups`).
+        resamples: paired bootstrap resamples (0: no paired tests).
+    """
     from ..evaluation.plots import corruption_curves_plot
     from ..tasks import HEADLINE
 
     metrics, curve_metric = METRICS[task], HEADLINE[task]
     rank_by = rank_by or curve_metric
+    entries, unread = _with_predictions(records)
+    records, order = list(records), list(order)
+    extra = ensemble.ensemble_records(records, {id(r): p for r, p in entries if p is not None}, ensemble_of,
+                                      metrics) if len(ensemble_of) > 1 else []
+    if extra:
+        entries += extra
+        records += [record for record, _ in extra]
+        order.insert(max(order.index(m) for m in ensemble_of) + 1, ensemble.NAME)
     rows = aggregate(records, order, inputs, metrics, rank_by)
-    files = {"csv": str(out_dir / "results.csv"), "markdown": str(out_dir / "results.md")}
+    runs: dict[str, list[SamplePredictions]] = {}
+    for record, predictions in entries:
+        if predictions is not None:
+            runs.setdefault(record["variant"], []).append(predictions)
+    comparisons = significance.compare(rows, runs, rank_by, resamples)
+    per_class = breakdown.per_class_rows(entries)
+    by_group = breakdown.group_rows(entries, groups or {}, metrics)
+    test_rows = len(next(iter(runs.values()))[0]) if runs else None
+    sections = [*significance.significance_markdown(rows, comparisons, rank_by, resamples, test_rows),
+                *breakdown.per_class_markdown(per_class, order, "label" if task == "multilabel" else "class"),
+                *breakdown.groups_markdown(by_group, order, rank_by)]
+    if unread:
+        sections += ["", f"{len(unread)} run(s) have no per-sample test predictions ({'; '.join(unread[:3])}"
+                     f"{'; …' if len(unread) > 3 else ''}): they are left out of the paired tests, the ensemble and "
+                     "the group tables. Run the sweep again (`mmfusion ablate`): it evaluates such runs again."]
+    files = {"csv": str(out_dir / "results.csv"), "markdown": str(out_dir / "results.md"),
+             "summary": str(out_dir / "results_summary.csv")}
     write_text_atomic(out_dir / "results.csv", results_csv(records, inputs, metrics, rank_by))
-    write_text_atomic(out_dir / "results.md", results_markdown(rows, inputs, metrics, rank_by, curve_metric))
+    write_text_atomic(out_dir / "results_summary.csv",
+                      breakdown.table_csv(significance.summary_rows(rows, metrics, comparisons, rank_by)))
+    for name, table in (("per_class", per_class), ("groups", by_group)):
+        if table:
+            write_text_atomic(out_dir / f"{name}.csv", breakdown.table_csv(table))
+            files[name] = str(out_dir / f"{name}.csv")
+    write_text_atomic(out_dir / "results.md", results_markdown(rows, inputs, metrics, rank_by, curve_metric,
+                                                               comparisons, sections))
     files["plot"] = str(results_plot(rows, out_dir / "results.png", rank_by))
     curves = [{**point, "variant": r["variant"]} for r in records for point in r.get("corruption_curves", [])]
     if curves:
         mean_curves = _mean_curves(curves, curve_metric)
-        baselines = [r["variant"] for r in rows if len(r["inputs"]) == 1]
+        baselines = [r["variant"] for r in rows if r["kind"] == "single"]
         files["corruption_curves"] = str(corruption_curves_plot(mean_curves, out_dir / "corruption_curves.png",
                                                                 series="variant", order=list(order),
                                                                 dashed=baselines, metric=curve_metric))
     return files
+
+
+def best_variant(records: Sequence[dict[str, Any]], order: Sequence[str], rank_by: str) -> str:
+    """The trained variant with the highest mean ``rank_by`` (ties: the smaller std, then the first listed)."""
+    rows = aggregate([r for r in records if r.get("kind") != "ensemble"], order, [], (rank_by,), rank_by)
+    return _best(rows, rank_by)["variant"]
+
+
+def _with_predictions(records: Sequence[dict[str, Any]]
+                      ) -> tuple[list[tuple[dict[str, Any], SamplePredictions | None]], list[str]]:
+    """Each record with its run's per-sample predictions (None where it has none), and the runs without."""
+    entries, unread = [], []
+    for record in records:
+        path = record.get("predictions")
+        predictions = None
+        if path:
+            full = Path(path) if Path(path).is_absolute() else Path(record.get("run_dir", ".")) / path
+            try:
+                predictions = read_predictions(full)
+            except MMFusionError as exc:
+                unread.append(str(exc).split(";")[0])
+        else:
+            unread.append(f"{record['variant']} seed {record['seed']}")
+        entries.append((record, predictions))
+    return entries, unread
 
 
 def _mean_curves(points: Sequence[dict[str, Any]], metric: str = "accuracy") -> list[dict[str, Any]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +21,14 @@ from ..spec.spec import Spec
 from ..tasks import HEADLINE, METRICS, metric_title
 from ..training.checkpoint import POINTER
 from ..training.trainer import Trainer
+from .groups import check_groups, group_values
 from .report import write_reports
 from .spec import load_sweep, slug
-from .variants import all_variants, check_variants_build, variant_spec
+from .variants import all_variants, baseline_variants, check_variants_build, variant_spec
 
 RECORD = "ablation.json"
 SPEC_DIGEST = "variant-spec.sha256"
+BEST_SPEC = "best_spec.yaml"
 
 
 @dataclass
@@ -44,7 +47,8 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
     """Train and evaluate every variant of a sweep file for every seed, then write the reports.
 
     Runs whose ``ablation.json`` exists are skipped, interrupted trainings resume, so running the
-    same command again continues an interrupted sweep.
+    same command again continues an interrupted sweep. Runs recorded before sweeps kept per-sample
+    predictions are evaluated once more to get them. The best variant's spec is written to ``best_spec.yaml``.
     """
     started = time.perf_counter()
     reporter = Reporter(progress)
@@ -64,6 +68,7 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
     if rank_by not in METRICS[task]:
         raise SpecError(f"{sweep_file}: rank_by: {rank_by} is not a metric of {task} data "
                         f"({prepared.task_reason}); choose one of {', '.join(METRICS[task])}")
+    check_groups(sweep.report, prepared, str(sweep_file))
     records, skipped = [], 0
     total = len(specs)
     for index, ((name, seed), spec) in enumerate(specs.items(), start=1):
@@ -71,7 +76,8 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
         record_path = run_dir / RECORD
         digest = _check_same_spec(run_dir, spec, name, seed)
         if record_path.exists():
-            records.append(read_json(record_path))
+            record = {**read_json(record_path), "run_dir": str(run_dir)}  # where it is now, should the sweep move
+            records.append(_with_predictions(record, record_path, device, progress, registry))
             skipped += 1
             reporter.log(f"[{index}/{total}] {name} (seed {seed}): done before, skipped")
             continue
@@ -98,12 +104,58 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
             "train_seconds": round(sum(row["seconds"] for row in _history(paths)), 2),
             "wall_seconds": round(time.perf_counter() - run_started, 2),
             "corruption_curves": report.corruption_curves, "corruption_summary": report.corruption_summary,
+            "predictions": _relative(report.files["predictions"], run_dir), "per_class": report.per_class,
         }
         write_json_atomic(record_path, record)
         records.append(record)
         reporter.log("    " + ", ".join(f"{metric_title(m)} {report.metrics[m]:.4f}" for m in METRICS[task]))
-    files = write_reports(out_dir, records, [v.name for v in variants], list(base.model.encoders), task, rank_by)
+    order = [v.name for v in variants]
+    members = [b.name for b in baseline_variants(base)] if sweep.baselines else []
+    files = write_reports(out_dir, records, order, list(base.model.encoders), task, rank_by, ensemble_of=members,
+                          groups=group_values(sweep.report, prepared), resamples=sweep.report.resamples)
+    files["best_spec"] = str(write_best_spec(out_dir, records, order, specs, sweep.seeds[0], rank_by, sweep_file))
     return SweepResult(out_dir, records, files, skipped, time.perf_counter() - started)
+
+
+def write_best_spec(out_dir: Path, records: list[dict[str, Any]], order: list[str],
+                    specs: dict[tuple[str, int], Spec], seed: int, rank_by: str, sweep_file: str | Path) -> Path:
+    """``best_spec.yaml``: the full spec of the best variant (first seed), which ``mmfusion train`` takes as is."""
+    from ..spec.loader import spec_to_yaml
+    from .report import best_variant
+    from .stats import t_interval
+
+    name = best_variant(records, order, rank_by)
+    values = [(r.get("metrics") or {}).get(rank_by, r.get(rank_by)) for r in records if r["variant"] == name]
+    mean, low, high = t_interval(values)
+    spread = "" if math.isnan(high) else f" [95 % CI {low:.4f}, {high:.4f}]"
+    header = (f"# The best variant of {Path(sweep_file).name}: '{name}', test {metric_title(rank_by)} {mean:.4f}"
+              f"{spread} over {len(values)} seed(s).\n# Its full spec (train.seed: {seed}); train it as it is:\n"
+              f"#   mmfusion train {out_dir / BEST_SPEC}\n")
+    path = out_dir / BEST_SPEC
+    write_text_atomic(path, header + spec_to_yaml(specs[(name, seed)]))
+    return path
+
+
+def _relative(path: str, run_dir: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(run_dir.resolve()))
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def _with_predictions(record: dict[str, Any], record_path: Path, device: str, progress: bool,
+                      registry: Registry | None) -> dict[str, Any]:
+    """A finished run's record, evaluated once more if it was recorded before sweeps kept per-sample predictions,
+    or they were deleted (the paired tests, the ensemble and the group tables need them); the record file is
+    updated."""
+    run_dir = record_path.parent
+    if record.get("predictions") and (run_dir / record["predictions"]).is_file():
+        return record
+    report = evaluate_run(run_dir, device=device, progress=progress, registry=registry,
+                          out=run_dir / "eval" / "sweep-predictions")
+    record = {**record, "predictions": _relative(report.files["predictions"], run_dir), "per_class": report.per_class}
+    write_json_atomic(record_path, record)
+    return record
 
 
 def _history(paths: RunPaths) -> list[dict[str, Any]]:
@@ -115,7 +167,8 @@ def _history(paths: RunPaths) -> list[dict[str, Any]]:
 
 #: train and data keys added after sweeps began recording digests: left out while at their defaults, so that a
 #: sweep started before they existed continues instead of refusing its own runs
-_LATER_TRAIN_KEYS = ("loss", "loggers", "callbacks", "feature_dtype")
+_LATER_TRAIN_KEYS = ("loss", "loggers", "callbacks", "feature_dtype", "threads", "compile", "aux_unimodal",
+                     "modulation", "modality_dropout")
 _LATER_DATA_KEYS = ("task", "label_sep", "positive_label")
 #: train.loss as written in digests before the task chose it (a multiclass default, also when spelt out)
 _CROSS_ENTROPY = {"type": "cross_entropy", "label_smoothing": 0.0}

@@ -33,6 +33,19 @@ class EvaluateSpec(BaseModel):
         description="Robustness curves, e.g. ['image:gaussian_noise=0,0.25,0.5'], or true for all corruptions.")
 
 
+class ReportSpec(BaseModel):
+    """What the reports add beyond the metrics table: per-group results and the paired tests' resamples."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    groups: list[str] = Field(default_factory=list, description="Columns of the test table: the metrics on the "
+                              "test rows of each of their values (at most 20 values a column).")
+    unseen: list[str] = Field(default_factory=list, description="Columns of the data: the metrics on the test rows "
+                              "whose value never occurs in the training rows, and on the others.")
+    resamples: int = Field(1000, ge=0, description="Paired bootstrap resamples of the test rows (0: no paired "
+                           "tests).")
+
+
 class SweepSpec(BaseModel):
     """What ``mmfusion ablate`` runs."""
 
@@ -40,9 +53,11 @@ class SweepSpec(BaseModel):
 
     base: SpecLocation = Field(description="The spec every variant starts from (relative to the sweep file).")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    baselines: bool = Field(True, description="Add '<modality> only' variants for every input of the base spec.")
+    baselines: bool = Field(True, description="Add '<modality> only' variants for every input of the base spec, "
+                            "and the unimodal ensemble (the mean of their probabilities) to the reports.")
     variants: list[VariantSpec] = Field(default_factory=list)
     evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
+    report: ReportSpec = Field(default_factory=ReportSpec)
     rank_by: Literal["accuracy", "macro_f1", "micro_f1", "weighted_f1", "samples_f1", "map", "subset_accuracy",
                      "auroc", "f1"] | None = Field(
         None, description="The test metric that ranks variants and answers 'does fusion pay?' (default: the "

@@ -66,3 +66,57 @@ def test_multilabel_reports_use_the_tasks_metrics_and_rank_by(tmp_path: Path) ->
                              task="multilabel", rank_by="macro_f1")
     assert "+0.2500 macro-F1 — fusion pays" in Path(by_macro["markdown"]).read_text()
     assert "macro_f1_without_image" in Path(by_macro["csv"]).read_text().splitlines()[0]
+
+
+def test_reports_from_per_sample_predictions(tmp_path: Path) -> None:
+    """Ensemble, paired tests, per-class and per-group tables, from predictions.npz files as runs write them."""
+    import csv
+
+    import numpy as np
+
+    from mmfusion.evaluation.metrics import task_metrics
+    from mmfusion.evaluation.predictions import SamplePredictions, write_predictions
+
+    from .test_stats import predictions
+
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 2, 300)
+    rates = {"image only": 0.6, "text only": 0.65, "concat": 0.95, "film": 0.95}
+    records, runs = [], {}
+    for variant, rate in rates.items():
+        inputs = [variant.split()[0]] if "only" in variant else ["image", "text"]
+        for seed in (0, 1):
+            run = runs[variant, seed] = predictions(labels, rng.random(300) < rate)
+            if variant == "film":  # concat's predictions, two errors fixed and two made: no real difference
+                changed = runs["concat", seed].probabilities.copy()
+                right = changed.argmax(1) == labels
+                swap = [*np.nonzero(right)[0][:2], *np.nonzero(~right)[0][:2]]
+                changed[swap] = changed[swap, ::-1]
+                run = SamplePredictions(run.rows, labels, changed, run.label_names)
+            write_predictions(tmp_path / variant / f"{seed}.npz", run)
+            metrics = task_metrics("multiclass", run.labels, run.probabilities)
+            records.append({**_record(variant, seed, metrics["accuracy"], inputs), "metrics": metrics,
+                            "predictions": f"{seed}.npz", "run_dir": str(tmp_path / variant)})
+    groups = {"half": {row: "first" if row < 150 else "second" for row in range(300)}}
+    files = write_reports(tmp_path / "out", records, list(rates), ["image", "text"], ensemble_of=["image only",
+                                                                                                 "text only"],
+                          groups=groups, resamples=300)
+    markdown = Path(files["markdown"]).read_text()
+    assert "| unimodal ensemble | 2 |" in markdown and "vs the strongest cheap alternative" in markdown
+    assert "Paired bootstrap over test rows: Δ +0." in markdown and "300 resamples" in markdown
+    summary = {row["variant"]: row for row in csv.DictReader(Path(files["summary"]).open())}
+    assert list(summary) == ["image only", "text only", "unimodal ensemble", "concat", "film"]
+    concat = summary["concat"]
+    assert float(concat["accuracy_ci_low"]) <= float(concat["accuracy_mean"]) <= float(concat["accuracy_ci_high"])
+    assert concat["vs_single"] == "text only" and float(concat["vs_single_difference"]) > 0.2
+    assert float(concat["vs_single_p"]) < 0.01 and float(concat["vs_ensemble_p"]) < 0.01
+    best = summary["concat"]["vs_best"]
+    loser = "film" if best == "concat" else "concat"
+    assert float(summary[loser]["vs_best_difference"]) == 0 and float(summary[loser]["vs_best_p"]) > 0.5
+    per_class = list(csv.DictReader(Path(files["per_class"]).open()))
+    assert len(per_class) == 5 * 2 * 2 and {r["class"] for r in per_class} == {"a", "b"}
+    assert "## Per class" in markdown and "| variant | a (" in markdown
+    by_group = list(csv.DictReader(Path(files["groups"]).open()))
+    assert {(r["value"], r["rows"]) for r in by_group} == {("first", "150"), ("second", "150")}
+    assert "### half" in markdown and "first (n=150)" in markdown
+

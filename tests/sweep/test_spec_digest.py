@@ -1,4 +1,5 @@
-"""A sweep started before train.loss/loggers/callbacks/feature_dtype (and data.task) existed still knows its runs."""
+"""A sweep started before train.loss/loggers/callbacks/feature_dtype/threads/compile (and data.task) existed still
+knows its runs."""
 
 from __future__ import annotations
 
@@ -9,17 +10,22 @@ from pathlib import Path
 from mmfusion.spec import load_spec
 from mmfusion.sweep.runner import spec_digest
 
+#: train keys added after sweeps began recording digests (some may not exist yet in this checkout)
+LATER_TRAIN_KEYS = ("loss", "loggers", "callbacks", "feature_dtype", "threads", "compile", "aux_unimodal",
+                    "modulation", "modality_dropout")
+
 
 def test_new_train_keys_at_their_defaults_leave_the_digest_as_before(tiny_bert: Path) -> None:
     base = {"model": {"encoders": {"text": {"type": "hf_text", "path": str(tiny_bert)}}, "fusion": "concat"}}
     spec = load_spec(base)
     before = spec.model_dump(mode="json")
-    for key in ("loss", "loggers", "callbacks", "feature_dtype"):
-        del before["train"][key]
+    for key in LATER_TRAIN_KEYS:
+        before["train"].pop(key, None)
     before["train"]["monitor"] = "val_macro_f1"  # the default before the task chose it
     assert spec_digest(spec) == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
     focal = load_spec({**base, "train": {"loss": "focal"}})
     assert spec_digest(focal) != spec_digest(spec)
+    assert spec_digest(load_spec({**base, "train": {"threads": 2}})) != spec_digest(spec)
     spelt_out = load_spec({**base, "train": {"loss": "cross_entropy", "monitor": "val_macro_f1"}})
     assert spec_digest(spelt_out) == spec_digest(spec)  # what the old defaults wrote out
 
@@ -31,8 +37,8 @@ def test_new_data_keys_at_their_defaults_leave_the_digest_as_before(tiny_bert: P
     before = spec.model_dump(mode="json")
     for key in ("task", "label_sep", "positive_label"):
         del before["data"][key]
-    for key in ("loss", "loggers", "callbacks", "feature_dtype"):
-        del before["train"][key]
+    for key in LATER_TRAIN_KEYS:
+        before["train"].pop(key, None)
     before["train"]["monitor"] = "val_macro_f1"
     assert spec_digest(spec) == hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()
     multilabel = load_spec({**base, "data": {**base["data"], "task": "multilabel"}})

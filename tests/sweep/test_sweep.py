@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,9 @@ from click.testing import CliRunner
 
 from mmfusion.cli import cli
 from mmfusion.errors import SpecError
-from mmfusion.sweep.runner import run_sweep
-from mmfusion.sweep.spec import load_sweep
+from mmfusion.spec import load_spec
+from mmfusion.sweep.runner import run_sweep, spec_digest
+from mmfusion.sweep.spec import load_sweep, slug
 
 from ..conftest import write_spec, xor_spec
 
@@ -24,6 +26,7 @@ variants:
     set: {{model.fusion: {{type: gated, dim: 16}}, train.lr: 0.005}}
 evaluate:
   corruptions: ["image:occlusion=0,1"{extra}]
+report: {{groups: [label], unseen: [text], resamples: 200}}
 """
 
 
@@ -42,7 +45,9 @@ def test_sweep_writes_every_output_and_resumes(sweep_file: Path, tmp_path: Path)
     for name in ("results.csv", "results.md", "results.png", "corruption_curves.png"):
         assert (out / name).is_file(), name
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert len(rows) == 8 and rows[0]["accuracy_without_text"] == ""  # image only has no text to remove
+    assert len(rows) == 10 and rows[0]["accuracy_without_text"] == ""  # image only has no text to remove
+    ensemble = [r for r in rows if r["variant"] == "unimodal ensemble"]  # one row per seed, after the runs
+    assert [r["seed"] for r in ensemble] == ["0", "1"] and " + " in ensemble[0]["run_dir"]
     concat = [r for r in rows if r["variant"] == "Concat"]
     assert all(0 <= float(r["accuracy_without_text"]) <= 1 and 0 <= float(r["accuracy"]) <= 1 for r in concat)
     markdown = (out / "results.md").read_text()
@@ -51,11 +56,28 @@ def test_sweep_writes_every_output_and_resumes(sweep_file: Path, tmp_path: Path)
     assert (out / "runs" / "gated-fusion" / "seed-1" / "weights.safetensors").exists()
     gated = load_sweep(sweep_file).variants[1]
     assert gated.set["train.lr"] == 0.005
+    # the unimodal ensemble, paired tests, per-class and per-group tables, from every run's predictions.npz
+    assert "| unimodal ensemble | 2 |" in markdown and "## Confidence intervals and paired tests" in markdown
+    assert "200 resamples, each drawing the 60 test rows" in markdown and "### unseen text" in markdown
+    summary = {r["variant"]: r for r in csv.DictReader((out / "results_summary.csv").open())}
+    assert summary["unimodal ensemble"]["kind"] == "ensemble" and summary["Concat"]["vs_single_p"]
+    groups = list(csv.DictReader((out / "groups.csv").open()))
+    assert {r["group"] for r in groups} == {"label", "unseen text"}
+    assert {r["value"] for r in groups if r["group"] == "label"} == {"same", "different"}
+    per_class = list(csv.DictReader((out / "per_class.csv").open()))
+    assert len(per_class) == 5 * 2 * 2  # 4 variants and the ensemble, 2 seeds, 2 classes
+    best = max(summary.values(), key=lambda r: float(r["accuracy_mean"]) if r["kind"] != "ensemble" else -1)
+    best_record = json.loads((out / "runs" / slug(best["variant"]) / "seed-0" / "ablation.json").read_text())
+    assert spec_digest(load_spec(out / "best_spec.yaml")) == best_record["spec_digest"]  # trains as it was trained
 
     (out / "runs" / "concat" / "seed-1" / "ablation.json").unlink()  # as if interrupted during this run
+    recorded = out / "runs" / "text-only" / "seed-0" / "ablation.json"  # as if recorded before predictions were kept
+    recorded.write_text(json.dumps({k: v for k, v in json.loads(recorded.read_text()).items() if k != "predictions"}))
     again = run_sweep(sweep_file, out, progress=False)
     assert again.skipped == 7
     assert [r["accuracy"] for r in again.records] == [r["accuracy"] for r in result.records]
+    assert json.loads(recorded.read_text())["predictions"] == "eval/sweep-predictions/predictions.npz"
+    assert (out / "results.md").read_text() == markdown  # the same report, the ensemble and tests included
 
     # an edited variant must not reuse (or resume) the runs made with the old settings
     sweep_file.write_text(sweep_file.read_text().replace("train.lr: 0.005", "train.lr: 0.002"))
@@ -85,6 +107,8 @@ def test_bad_sweeps_are_clear_errors(sweep_file: Path, tmp_path: Path) -> None:
         "    set: {model.fusion: {type: film, dim: 16, condition_on: text}}\n")
     assert "bad.yaml: rank_by: auroc is not a metric of multiclass data (the default); choose one of accuracy, " \
            "macro_f1" in error("base: base.yaml\nrank_by: auroc\n")
+    assert "bad.yaml: report.groups: the data.csv (test split) has no column 'level' (columns: image, text, label)" \
+        in error("base: base.yaml\nreport: {groups: [level]}\n")
     assert not (tmp_path / "never").exists()  # nothing trained before the sweep was checked
 
 

@@ -1,0 +1,80 @@
+"""The unimodal-ensemble baseline: the mean of the single-input baselines' probabilities, per seed.
+
+It needs no training (it reuses the baseline runs' test predictions) and is the strongest cheap alternative
+to fusion: if a fusion cannot beat averaging two single-input models, the fusion does not pay. Removing an
+input leaves the ensemble of the remaining members (for two inputs: the other single-input model), which is
+how an ensemble copes with a missing input. Multilabel and binary members' decision thresholds are averaged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..evaluation.metrics import per_class_report, predicted, task_metrics
+from ..evaluation.predictions import SamplePredictions
+from .stats import aligned
+
+NAME = "unimodal ensemble"
+
+
+def average(members: Sequence[SamplePredictions]) -> SamplePredictions | None:
+    """The members' mean probabilities (and thresholds); None when they were evaluated on different rows."""
+    runs = aligned(members)
+    if runs is None:
+        return None
+    thresholds = [r.thresholds for r in runs]
+    return SamplePredictions(
+        rows=runs[0].rows, labels=runs[0].labels, probabilities=np.mean([r.probabilities for r in runs], axis=0),
+        label_names=runs[0].label_names, task=runs[0].task,
+        thresholds=None if any(t is None for t in thresholds) else np.mean(thresholds, axis=0))
+
+
+def ensemble_records(records: Sequence[dict[str, Any]], predictions: Mapping[int, SamplePredictions],
+                     members: Sequence[str], metrics: Sequence[str]) -> list[tuple[dict[str, Any], SamplePredictions]]:
+    """One record (shaped like a run's ``ablation.json``) and its predictions per seed at which every member
+    has predictions.
+
+    Args:
+        records: the sweep's run records.
+        predictions: ``id(record)`` → that run's test predictions.
+        members: the single-input baseline variants to average.
+        metrics: the task's metrics.
+    """
+    out = []
+    seeds = sorted({r["seed"] for r in records if r["variant"] in members})
+    for seed in seeds:
+        mine = [r for name in members for r in records if r["variant"] == name and r["seed"] == seed]
+        if len(mine) != len(members) or any(id(r) not in predictions for r in mine):
+            continue
+        combined = average([predictions[id(r)] for r in mine])
+        if combined is None:
+            continue
+        inputs = [m for r in mine for m in r["inputs"]]
+        scores = _metrics(combined, metrics)
+        without = {}
+        for modality in inputs:
+            rest = [predictions[id(r)] for r in mine if modality not in r["inputs"]]
+            remaining = average(rest) if rest else None
+            if remaining is not None:
+                without[modality] = _metrics(remaining, metrics)
+        per_class = per_class_report(combined.labels, predicted(combined.task, combined.probabilities,
+                                                                 combined.thresholds), combined.label_names)
+        record = {
+            "variant": NAME, "seed": seed, "kind": "ensemble", "inputs": inputs, "members": list(members),
+            "run_dir": " + ".join(str(r.get("run_dir", "")) for r in mine), "task": combined.task,
+            "metrics": scores, "accuracy": scores.get("accuracy", scores.get("subset_accuracy")),
+            "macro_f1": scores.get("macro_f1"), "without_metrics": without, "per_class": per_class,
+            **{key: sum(r[key] for r in mine) for key in ("trainable_parameters", "parameters", "train_seconds",
+                                                           "wall_seconds")},
+            "corruption_curves": [], "corruption_summary": [],
+        }
+        out.append((record, combined))
+    return out
+
+
+def _metrics(predictions: SamplePredictions, metrics: Sequence[str]) -> dict[str, float]:
+    values = task_metrics(predictions.task, predictions.labels, predictions.probabilities, predictions.thresholds)
+    return {m: values[m] for m in metrics}
