@@ -72,7 +72,7 @@ _BUILDING: ContextVar[BuildContext | None] = ContextVar("mmfusion_building", def
 without a context (written before BuildContext existed) still builds from the model's registry."""
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def takes_context(cls: type) -> bool:
     """Whether ``cls(...)`` accepts a ``context`` keyword (checked once per class): older plugins do not."""
     try:
@@ -155,6 +155,22 @@ def _build_encoder(context: BuildContext) -> Encoder:
                           f"{type(exc).__name__}: {exc}") from exc
     encoder.set_frozen(config.freeze)
     return encoder
+
+
+def build_encoder(config: EncoderConfig, *, registry: Registry | None = None,
+                  path: str = "model.encoders") -> Encoder:
+    """One encoder as :func:`build_model` builds it: weights loaded, frozen as configured.
+
+    A run rebuilds the frozen encoders it saved by reference this way (:mod:`mmfusion.frozen_weights`).
+
+    Args:
+        path: the encoder's spec path, named in errors (e.g. ``model.encoders.image``).
+
+    Raises:
+        PluginError: it cannot be built (its spec path named).
+        WeightsError: its weights cannot be loaded.
+    """
+    return _build_encoder(BuildContext(registry or get_registry(), path=path, config=config))
 
 
 class FusionLogits(Classifier):

@@ -7,11 +7,12 @@ RUN/
   thresholds.json       multilabel and binary: decision thresholds by label, tuned on validation data
   inputs.json           modality → column(s) and the label column used in training
   preprocessing.json    what encoders learned from the training data (e.g. standardisation)
-  weights.safetensors   best model weights
+  weights.safetensors   best model weights, less the frozen pretrained encoders saved by reference
+  frozen_weights.json   those encoders: where their weights come from and a digest (mmfusion.frozen_weights)
   metrics.csv           one row per epoch
   summary.json          final metrics, timings, device, precision, data counts
   plots/                training_curves.png, confusion_matrix.png, ...
-  checkpoints/          last epoch's full training state (for --resume)
+  checkpoints/          last epoch's training state (for --resume), also without the referenced encoders
 ```
 """
 
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import MMFusionError
+from .frozen_weights import FILE as FROZEN_FILE
+from .frozen_weights import referenced_tensors
 from .run_files import (
     RESTORE,
     RunFileError,
@@ -75,6 +78,10 @@ class RunPaths:
         return self.root / "weights.safetensors"
 
     @property
+    def frozen_weights(self) -> Path:
+        return self.root / FROZEN_FILE
+
+    @property
     def metrics(self) -> Path:
         return self.root / "metrics.csv"
 
@@ -125,10 +132,13 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registr
     Every file is checked against the others before anything is predicted: labels.json must list as
     many distinct names as the weights have classes, and the weights must fit the model spec.yaml
     describes, tensor by tensor. A damaged summary.json is only a warning (it records how training went).
+    Frozen encoders the run saved by reference are rebuilt from spec.yaml and must have the digest that
+    frozen_weights.json records.
 
     Raises:
         MMFusionError: the folder is not a finished run, or one of its files is damaged or does not fit
-            the others (the message names the file and says what to do).
+            the others (the message names the file and says what to do), or the frozen weights it refers
+            to cannot be loaded here or differ from training's (encoder, source and digest named).
     """
     from .spec.loader import load_spec
 
@@ -141,6 +151,7 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registr
         raise RunFileError(f"{paths.labels} lists {len(labels)} labels, but the run is binary (data.task in "
                            f"{paths.spec.name}): it should list the negative and the positive label; {RESTORE}")
     weights = read_weights(paths.weights)
+    weights.update(referenced_tensors(paths.weights, spec, weights, registry))
     modalities = sorted(spec.model.encoders)
     learned = read_preprocessing(paths.preprocessing, modalities)
     model = _fitting_model(_architecture_only(spec), labels, weights, learned, paths, registry, task)
@@ -221,9 +232,10 @@ def _build(spec: Spec, classes: int, learned: dict[str, dict[str, Any]], paths: 
 
 
 def _architecture_only(spec: Spec) -> Spec:
-    """The spec with every encoder's ``weights`` cleared and ``pretrained`` off: the run's own weights file
-    holds every value, so loading a run needs neither the original weights files nor a model cache (a run
-    copied to another machine still loads). Encoders' ``weights``/``pretrained`` must not change architecture.
+    """The spec with every encoder's ``weights`` cleared and ``pretrained`` off: the run's own files give every
+    value (weights.safetensors, and the frozen encoders it refers to, loaded on their own), so an encoder the
+    run saved in full needs neither its original weights file nor a model cache. Encoders'
+    ``weights``/``pretrained`` must not change architecture.
     """
     encoders = {}
     for modality, config in spec.model.encoders.items():

@@ -10,19 +10,24 @@ train in ``channels_last``, and fused AdamW assumes the state and the parameter 
 and the RNGs of torch, Python and NumPy are restored. A checkpoint that cannot be read is never
 half-applied: every file is read and checked before anything changes, an unreadable one falls back
 to an older complete checkpoint when there is one, and otherwise fails with the file named.
+
+The frozen encoders a run saves by reference (:mod:`mmfusion.frozen_weights`) are left out of the
+checkpoint's model too: state.json records their digests, and resuming checks that the encoders the
+spec rebuilt hold exactly those tensors.
 """
 
 from __future__ import annotations
 
 import random
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..frozen_weights import describe_source, without
 from ..io import write_json_atomic, write_safetensors_atomic
 from .checkpoint_files import FILES, POINTER, CheckpointError, Saved, find_checkpoint
 
@@ -60,14 +65,20 @@ def _host_rng_state() -> dict[str, Any]:
 
 
 def save_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: Any, scaler: Any, trainer_state: dict[str, Any]) -> Path:
-    """Write a checkpoint for ``trainer_state['epoch']`` and make it the one ``--resume`` uses."""
+                    scheduler: Any, scaler: Any, trainer_state: dict[str, Any],
+                    by_reference: Mapping[str, str] | None = None) -> Path:
+    """Write a checkpoint for ``trainer_state['epoch']`` and make it the one ``--resume`` uses.
+
+    Args:
+        by_reference: modality → digest of the frozen encoders whose tensors the checkpoint leaves out
+            (the spec rebuilds them; resuming checks the digests).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"epoch-{trainer_state['epoch']:04d}"
     if target.exists():
         shutil.rmtree(target)
     target.mkdir()
-    write_safetensors_atomic(target / "model.safetensors", model.state_dict())
+    write_safetensors_atomic(target / "model.safetensors", without(model.state_dict(), by_reference or {}))
     opt_tensors, opt_meta = _split_optimizer(optimizer.state_dict())
     write_safetensors_atomic(target / "optimizer.safetensors", opt_tensors)
     rng = {"cpu": torch.get_rng_state()}
@@ -81,6 +92,7 @@ def save_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.op
         "scheduler": {k: v for k, v in scheduler.state_dict().items() if k != "lr_lambdas"},
         "scaler": scaler.state_dict() if scaler is not None else None,
         "host_rng": _host_rng_state(),
+        **({"by_reference": dict(by_reference)} if by_reference else {}),
     })
     write_json_atomic(folder / POINTER, {"folder": target.name})
     for old in folder.glob("epoch-*"):
@@ -90,13 +102,36 @@ def save_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.op
 
 
 # ----- applying a checkpoint -----------------------------------------------------------------------
+def _check_frozen(saved: Saved, model: torch.nn.Module) -> None:
+    """The frozen encoders the checkpoint left out must hold, in the model built now, the tensors they held then.
+
+    Raises:
+        CheckpointError: naming the encoder, where its weights come from now, and both digests.
+    """
+    encoders = getattr(model, "encoders", {})
+    for modality, digest in saved.meta.get("by_reference", {}).items():
+        encoder = encoders[modality] if modality in encoders else None
+        if encoder is None:
+            raise CheckpointError(f"cannot resume: {saved.folder / 'state.json'} refers to the frozen weights of "
+                                  f"encoder '{modality}', which the model lacks; resume with the run's spec.yaml")
+        found = encoder.weights_digest()
+        if found != digest:
+            raise CheckpointError(
+                f"cannot resume: the checkpoint {saved.folder} refers to the frozen weights of encoder '{modality}' "
+                f"({encoder.config.type}) with digest {digest}, but the ones loaded now from "
+                f"{describe_source(encoder.config)} have digest {found}: they changed since the run started (another "
+                "version of the file or package?). Restore those weights, or train without --resume into another "
+                "--out")
+
+
 def _check_model(saved: Saved, model: torch.nn.Module) -> None:
-    """The checkpoint's tensors must be the model's, name for name and shape for shape.
+    """The checkpoint's tensors must be the model's, name for name and shape for shape (less the frozen encoders
+    it refers to).
 
     Raises:
         CheckpointError: naming the first parameter that differs.
     """
-    expected = model.state_dict()
+    expected = without(model.state_dict(), saved.meta.get("by_reference", {}))
     hint = ("the spec differs from the one this run was trained with (see spec.yaml in the run directory); "
             "resume with that spec, or train the edited spec without --resume into another --out")
     where = saved.folder / "model.safetensors"
@@ -159,8 +194,9 @@ def load_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.op
             warnings.warn(message, stacklevel=3)
 
     saved = find_checkpoint(folder, warn)
+    _check_frozen(saved, model)
     _check_model(saved, model)
-    model.load_state_dict(saved.model)
+    model.load_state_dict(saved.model, strict=not saved.meta.get("by_reference"))  # the rest checked above
     _restore_optimizer(saved, optimizer)
     scheduler.load_state_dict({**scheduler.state_dict(), **saved.meta["scheduler"]})
     if scaler is not None and saved.meta["scaler"]:

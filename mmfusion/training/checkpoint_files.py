@@ -128,6 +128,9 @@ def _read(target: Path) -> Saved:
             or not isinstance(optimizer, dict) or not {"scalars", "param_groups"} <= optimizer.keys() \
             or not isinstance(meta.get("scheduler"), dict) or "scaler" not in meta:
         raise _Unreadable(state_path, "incomplete (it lacks the trainer, optimiser or scheduler state)")
+    by_reference = meta.get("by_reference", {})
+    if not isinstance(by_reference, dict) or not all(isinstance(v, str) for v in by_reference.values()):
+        raise _Unreadable(state_path, "corrupt (its digests of the frozen encoders it leaves out are malformed)")
     if meta.get("host_rng") is not None:
         try:
             meta["host_rng"] = _host_rng_from_json(meta["host_rng"])

@@ -13,6 +13,7 @@ from ..errors import MMFusionError
 
 if TYPE_CHECKING:
     from ..data.pipeline import DataPipeline
+    from ..frozen_weights import Reference
     from ..inference.engine import InferenceEngine
     from ..interfaces.loss import Loss
     from ..model import MultimodalModel
@@ -87,6 +88,9 @@ class TrainingContext:
     #: started (perf_counter at the start of fit), prepare_seconds (data and feature cache)
     timings: dict[str, float] = field(default_factory=dict)
     callbacks: CallbackList | None = field(default=None, repr=False)
+    #: main process: the frozen encoders saved by reference (:mod:`mmfusion.frozen_weights`), found before the
+    #: first weights are written; None until then
+    by_reference: dict[str, Reference] | None = field(default=None, repr=False)
 
     @property
     def train(self) -> TrainSpec:

@@ -1,15 +1,28 @@
-"""Checkpoints for ``--resume`` and the best epoch's weights: written after every epoch, restored on resume."""
+"""Checkpoints for ``--resume`` and the best epoch's weights: written after every epoch, restored on resume.
+
+Both leave out the frozen encoders that a rebuild from their config reproduces (:mod:`mmfusion.frozen_weights`).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ...frozen_weights import Reference, current, find_references, load_weights, write_weights
 from ...interfaces.callback import Callback
-from ...io import write_safetensors_atomic
 from ..checkpoint import load_checkpoint, save_checkpoint
 
 if TYPE_CHECKING:
     from ..context import TrainingContext
+
+
+def _by_reference(ctx: TrainingContext) -> dict[str, Reference]:
+    """The frozen encoders saved by reference, found once per fit (each is built once more to check it)."""
+    if ctx.by_reference is None:
+        ctx.by_reference = find_references(ctx.model, registry=ctx.registry, seed=ctx.spec.train.seed)
+        for modality, reference in ctx.by_reference.items():
+            ctx.reporter.log(f"encoder '{modality}' is frozen: saved by reference to {reference.source} "
+                             f"({reference.bytes / 1e6:.1f} MB not copied into the run)")
+    return ctx.by_reference
 
 
 class Resume(Callback):
@@ -29,7 +42,7 @@ class Resume(Callback):
         ctx.stale, ctx.epoch, ctx.next_epoch = saved["stale"], saved["epoch"], saved["epoch"] + 1
         if saved["best_epoch"] == saved["epoch"] and ctx.is_main:
             # the checkpointed model is the best one; its weights file may not have been written
-            write_safetensors_atomic(ctx.paths.weights, ctx.model.state_dict())
+            write_weights(ctx.paths.weights, ctx.model, _by_reference(ctx))
         if ctx.callbacks is not None:
             ctx.callbacks.load_state_dicts(saved.get("callbacks") or {})
         ctx.reporter.log(f"resuming after epoch {saved['epoch']}")
@@ -53,10 +66,11 @@ class Checkpoint(Callback):
         states = ctx.callbacks.state_dicts() if ctx.callbacks is not None else {}
         if states:
             state["callbacks"] = states
+        kept = current(ctx.model, _by_reference(ctx))
         save_checkpoint(ctx.paths.checkpoints, model=ctx.model, optimizer=ctx.optimizer, scheduler=ctx.scheduler,
-                        scaler=ctx.scaler, trainer_state=state)
+                        scaler=ctx.scaler, trainer_state=state, by_reference={m: r.digest for m, r in kept.items()})
         if ctx.best_epoch == row["epoch"]:
-            write_safetensors_atomic(ctx.paths.weights, ctx.model.state_dict())
+            write_weights(ctx.paths.weights, ctx.model, kept)
 
 
 class BestWeightsRestore(Callback):
@@ -67,6 +81,4 @@ class BestWeightsRestore(Callback):
     def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
         ctx.dist.barrier()  # rank 0 has written the weights
         if ctx.paths.weights.exists():
-            from safetensors.torch import load_file
-
-            ctx.model.load_state_dict(load_file(str(ctx.paths.weights)))
+            load_weights(ctx.model, ctx.paths.weights)  # the frozen encoders it leaves out are the model's own

@@ -1,0 +1,271 @@
+"""Frozen pretrained encoders saved by reference: a run records where their weights come from, not a copy.
+
+A frozen encoder whose weights come from a file, a package or a model cache holds exactly what its config
+rebuilds, and training never changes it. Copying it into weights.safetensors and into every checkpoint made
+a 60-run sweep over two frozen encoders (102 MB) take 11 GB. Instead a run writes ``frozen_weights.json``
+next to its weights: per such encoder, its config, where the weights came from and a digest of every tensor;
+weights.safetensors leaves those tensors out (its metadata names the encoders it leaves out). Loading
+rebuilds each one from spec.yaml and checks the digest: a run copied to another machine loads wherever
+those weights resolve, and otherwise stops with the encoder, its source and the digest named.
+
+Only what a rebuild reproduces is referenced. Before the first weights are written, each frozen pretrained
+encoder is built once more from its config, on another random stream so that any randomly initialised part
+shows, and must have the trained model's digest. Everything else (trained encoders, random initialisations,
+an encoder whose layers the training data resized) is saved in full, as before.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, get_origin
+
+from .errors import MMFusionError
+from .io import write_json_atomic, write_safetensors_atomic
+from .run_files import RESTORE, RunFileError, read_run_json
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from .interfaces.config import EncoderConfig
+    from .interfaces.encoder import Encoder
+    from .model import MultimodalModel
+    from .registry import Registry
+    from .spec.spec import Spec
+
+FILE = "frozen_weights.json"
+#: weights.safetensors metadata: the encoders whose tensors it leaves out, comma-separated
+METADATA_KEY = "mmfusion.by_reference"
+
+
+class FrozenWeightsError(RunFileError):
+    """The frozen weights a run refers to cannot be loaded here, or are not the ones it was trained with."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One frozen encoder saved by reference (an entry of ``frozen_weights.json``)."""
+
+    modality: str
+    type: str
+    source: str  #: where the weights come from, in the spec's words
+    resolved: str  #: the file or folder they were read from in training, on that machine
+    digest: str  #: :meth:`Encoder.weights_digest` of every parameter and buffer
+    tensors: int
+    bytes: int
+    config: dict[str, Any]
+
+    @property
+    def prefix(self) -> str:
+        return f"encoders.{self.modality}."
+
+    def names(self) -> str:
+        return f"encoder '{self.modality}' ({self.type}): weights {self.source}, digest {self.digest}"
+
+
+def describe_source(config: EncoderConfig) -> str:
+    """Where an encoder's weights come from, in the spec's words: ``weights:``, else its locating settings."""
+    weights = getattr(config, "weights", None)
+    if weights:
+        return str(weights)
+    data = config.model_dump(mode="json", exclude_defaults=True)
+    choices = {k for k, f in type(config).model_fields.items() if get_origin(f.annotation) is Literal}
+    shown = [f"{k}: {v}" for k, v in data.items() if isinstance(v, str) and k not in choices]  # names, locations
+    if getattr(config, "pretrained", False):
+        shown.append("pretrained: true")
+    return f"{config.type} {', '.join(shown)}".strip()
+
+
+def _candidate(encoder: Encoder) -> bool:
+    """Frozen, pretrained, nothing trainable left (a plugin may keep a part trainable), and holding tensors."""
+    return (encoder.frozen and encoder.pretrained and not any(p.requires_grad for p in encoder.parameters())
+            and bool(encoder.state_dict()))
+
+
+@contextmanager
+def _another_random_stream(seed: int) -> Iterator[None]:
+    """Build on a random stream other than training's, and leave training's untouched (CPU, Python, NumPy)."""
+    import numpy as np
+    import torch
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed + 7919)
+        random.seed(seed + 7919)
+        np.random.seed((seed + 7919) % 2**32)
+        try:
+            yield
+        finally:
+            random.setstate(python_state)
+            np.random.set_state(numpy_state)
+
+
+def find_references(model: MultimodalModel, *, registry: Registry | None = None, seed: int = 0
+                    ) -> dict[str, Reference]:
+    """The frozen encoders of ``model`` that a rebuild from their config reproduces, tensor for tensor.
+
+    Each candidate is built once more (about as long as building it took); any failure saves it in full.
+    """
+    from .builder import build_encoder
+
+    found = {}
+    for modality, encoder in model.encoders.items():
+        if not _candidate(encoder):
+            continue
+        digest = encoder.weights_digest()
+        try:
+            with _another_random_stream(seed):
+                rebuilt = build_encoder(encoder.config, registry=registry, path=f"model.encoders.{modality}")
+            same = rebuilt.weights_digest() == digest
+        except Exception:  # whatever stops a rebuild here would stop it at load time: keep the tensors
+            same = False
+        if same:
+            state = encoder.state_dict()
+            found[modality] = Reference(
+                modality, encoder.config.type, describe_source(encoder.config), str(encoder.weights_path), digest,
+                len(state), sum(t.numel() * t.element_size() for t in state.values()),
+                encoder.config.model_dump(mode="json"))
+    return found
+
+
+def current(model: MultimodalModel, references: Mapping[str, Reference]) -> dict[str, Reference]:
+    """The references whose encoder still holds the tensors they describe (a digest, remembered while unchanged)."""
+    return {m: r for m, r in references.items()
+            if m in model.encoders and model.encoders[m].weights_digest() == r.digest}
+
+
+def without(state: Mapping[str, Tensor], modalities: Iterable[str]) -> dict[str, Tensor]:
+    """``state`` less the tensors of the encoders of ``modalities``."""
+    prefixes = tuple(f"encoders.{m}." for m in modalities)
+    return {k: v for k, v in state.items() if not (prefixes and k.startswith(prefixes))}
+
+
+def write_weights(path: Path, model: MultimodalModel, references: Mapping[str, Reference]) -> dict[str, Reference]:
+    """Write ``weights.safetensors`` without the referenced encoders, and ``frozen_weights.json`` before it.
+
+    The record comes first, so a crash in between leaves either full weights or a record the partial
+    weights can rely on. Returns the references in force.
+    """
+    kept = current(model, references)
+    record = path.with_name(FILE)
+    if kept:
+        content = {"encoders": {m: asdict(r) for m, r in sorted(kept.items())}}
+        if not record.is_file() or _read_quietly(record) != content:
+            write_json_atomic(record, content)
+    metadata = {METADATA_KEY: ",".join(sorted(kept))} if kept else None
+    write_safetensors_atomic(path, without(model.state_dict(), kept), metadata=metadata)
+    if not kept and record.is_file():
+        record.unlink()  # from an earlier part of the run: the weights hold every tensor now
+    return kept
+
+
+def _read_quietly(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def left_out(path: Path) -> list[str]:
+    """The encoders whose tensors a weights file leaves out (none for runs from before references)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as handle:
+        listed = (handle.metadata() or {}).get(METADATA_KEY, "")
+    return [m for m in listed.split(",") if m]
+
+
+def load_weights(model: MultimodalModel, path: Path) -> None:
+    """Load a run's weights into a model that still holds the frozen encoders they leave out (training's)."""
+    from safetensors.torch import load_file
+
+    prefixes = tuple(f"encoders.{m}." for m in left_out(path))
+    missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
+    stray = [k for k in missing if not (prefixes and k.startswith(prefixes))] + list(unexpected)
+    if stray:
+        raise RunFileError(f"{path} does not fit the model being trained ({stray[0]}); {RESTORE}")
+
+
+_HOLDS = "the frozen encoders that weights.safetensors leaves out: their source and digest"
+
+
+def read_references(path: Path) -> dict[str, Reference]:
+    """``frozen_weights.json``, every entry checked.
+
+    Raises:
+        RunFileError: the file is missing, damaged or malformed.
+    """
+    if not path.exists():
+        raise RunFileError(f"{path} is missing, and weights.safetensors leaves out frozen encoders' weights that it "
+                           f"records (their source and digest); {RESTORE}")
+    data = read_run_json(path, holds=_HOLDS)
+    encoders = data.get("encoders") if isinstance(data, dict) else None
+    if not isinstance(encoders, dict):
+        raise RunFileError(f"{path} does not hold {_HOLDS}; {RESTORE}")
+    names = {f.name for f in fields(Reference)}
+    found = {}
+    for modality, entry in encoders.items():
+        if not isinstance(entry, dict) or set(entry) != names or entry.get("modality") != modality \
+                or not all(isinstance(entry[k], str) for k in ("type", "source", "resolved", "digest")) \
+                or not isinstance(entry["config"], dict):
+            raise RunFileError(f"{path}: the entry of encoder '{modality}' is malformed; {RESTORE}")
+        found[modality] = Reference(**entry)
+    return found
+
+
+def referenced_tensors(path: Path, spec: Spec, weights: Mapping[str, Tensor], registry: Registry | None = None
+                       ) -> dict[str, Tensor]:
+    """The tensors a run's weights file leaves out, rebuilt from spec.yaml and checked against their digests.
+
+    Raises:
+        RunFileError: ``frozen_weights.json`` is missing or damaged, or does not fit the run.
+        FrozenWeightsError: the weights cannot be loaded here, or differ from the ones the run was trained with.
+    """
+    modalities = left_out(path)
+    if not modalities:
+        return {}
+    record = path.with_name(FILE)
+    references = read_references(record)
+    tensors: dict[str, Tensor] = {}
+    for modality in modalities:
+        reference = references.get(modality)
+        if reference is None:
+            raise RunFileError(f"{record} lacks encoder '{modality}', whose frozen weights {path.name} leaves out; "
+                               f"{RESTORE}")
+        config = spec.model.encoders.get(modality)
+        if config is None:
+            raise RunFileError(f"{path.parent / 'spec.yaml'} has no encoder '{modality}', but the run was trained "
+                               "with one (see frozen_weights.json): restore the spec.yaml the run was trained with")
+        if any(k.startswith(reference.prefix) for k in weights):
+            continue  # the weights hold this encoder after all (a crash between the two writes): they win
+        tensors.update({reference.prefix + k: v for k, v in _rebuild(reference, config, path, registry).items()})
+    return tensors
+
+
+def _rebuild(reference: Reference, config: EncoderConfig, path: Path, registry: Registry | None
+             ) -> dict[str, Tensor]:
+    from .builder import build_encoder
+
+    run, modality = path.parent, reference.modality
+    asked = describe_source(config)
+    now = "" if asked == reference.source else f" (spec.yaml now asks for {asked})"
+    intro = (f"{run}: the frozen weights of encoder '{modality}' ({reference.type}) are not in {path.name}; the run "
+             f"refers to them ({FILE}): {reference.source}, digest {reference.digest}, read from {reference.resolved} "
+             "in training")
+    try:
+        encoder = build_encoder(config, registry=registry, path=f"model.encoders.{modality}")
+    except MMFusionError as exc:
+        raise FrozenWeightsError(
+            f"{intro}. They cannot be loaded here{now}: {exc}. Make them available (install the package, copy the "
+            f"file, or fill the model cache), or, where they live elsewhere on this machine, point "
+            f"model.encoders.{modality} in {run / 'spec.yaml'} to them") from None
+    found = encoder.weights_digest()
+    if found != reference.digest:
+        raise FrozenWeightsError(
+            f"{intro}. The weights that load here{now} have digest {found}: they are not the ones the run was "
+            "trained with (another version of the file or package?). Restore those weights, or retrain")
+    return encoder.state_dict()
