@@ -437,6 +437,19 @@ def _shards(cache: Path, suffix: str) -> list[Path]:
     return sorted(cache.glob(f"features/*/shard-*{suffix}"))
 
 
+def _other_bert(world: World) -> Path:
+    """A copy of the run's frozen text model with one weight changed: another version of the same model."""
+    from safetensors.torch import load_file, save_file
+
+    other = Path(shutil.copytree(world.bert, world.folder / "other-bert"))
+    state = load_file(str(other / "model.safetensors"))
+    state["embeddings.word_embeddings.weight"][0, 0] += 1
+    save_file(state, str(other / "model.safetensors"))
+    return other
+
+
+FROZEN = r"the frozen weights of encoder 'text' \(hf_text\) are not in weights\.safetensors; the run refers to them"
+
 RUN_CASES = [
     Case("labels-json-too-long", lambda w: _predict(w, lambda r: (r / "labels.json").write_text(
         '["different", "same", "extra"]')), r"labels\.json lists 3 labels but the weights were trained for 2 classes"),
@@ -471,6 +484,14 @@ RUN_CASES = [
          r"labels\.json is a file, not a run directory"),
     Case("run-path-is-an-empty-folder", lambda w: ["evaluate", str(w.write("empty/.keep", "").parent), "--quiet"],
          r"empty is not a run directory: spec\.yaml is missing"),
+    Case("frozen-weights-changed",
+         lambda w: ["evaluate", str(_damaged_run(w, lambda r: _edit_spec(r, str(w.bert), str(_other_bert(w))))),
+                    "--quiet"], FROZEN + r" .*digest [0-9a-f]{32}.* have digest [0-9a-f]{32}: they are not the ones"),
+    Case("frozen-weights-do-not-resolve",
+         lambda w: _predict(w, lambda r: _edit_spec(r, str(w.bert), str(w.folder / "gone"))),
+         FROZEN + r" .*digest [0-9a-f]{32}.*They cannot be loaded here .*gone"),
+    Case("frozen-weights-record-missing", lambda w: _predict(w, lambda r: (r / "frozen_weights.json").unlink()),
+         r"frozen_weights\.json is missing, and weights\.safetensors leaves out"),
     Case("run-without-weights",
          lambda w: ["evaluate", str(_damaged_run(w, lambda r: (r / "weights.safetensors").unlink())), "--quiet"],
          r"is an unfinished run: weights\.safetensors is missing"),
@@ -556,6 +577,10 @@ RESUME_CASES = [
          lambda w: _resume(w, lambda r: None, _edit(w.spec(epochs=13, name="edited.yaml"), "hidden_dims: [32]",
                                                     "hidden_dims: [16]")),
          r"parameter 'head\.layers\.0\.weight' has shape"),
+    Case("resume-frozen-weights-changed",
+         lambda w: _resume(w, lambda r: None, xor_spec(w.folder, w.data, _other_bert(w), w.cache, epochs=13,
+                                                        name="other.yaml")),
+         r"cannot resume: the checkpoint \S+ refers to the frozen weights of encoder 'text' \(hf_text\) with digest"),
     Case("resume-frozen-run-unfrozen",
          lambda w: _resume(w, lambda r: None, w.spec(epochs=13, freeze=False, name="unfrozen.yaml")),
          r"optimi[sz]er state in \S*optimizer\.safetensors does not fit"),

@@ -98,8 +98,8 @@ def test_a_run_trained_with_fp16_on_a_gpu_predicts_on_the_cpu(predictor: Predict
 
 def test_a_run_loads_without_the_weights_files_it_was_trained_from(predictor: Predictor, xor_run,  # type: ignore
                                                                    xor_data: Path, tmp_path: Path) -> None:
-    """The run's weights.safetensors holds every value: a run copied to a machine without the original
-    pretrained weights files (or model caches) still loads and predicts the same."""
+    """An encoder the run saved in full (not frozen pretrained weights, which it refers to) needs none of its
+    original weights files or model caches: a run copied without them still loads and predicts the same."""
     import shutil
 
     import yaml

@@ -144,6 +144,54 @@ def test_a_checkpoint_of_another_model_names_the_first_mismatching_parameter(tmp
         _load(tmp_path, width=8)
 
 
+FROZEN_TEXT = """\
+model:
+  encoders:
+    text: {{type: hf_text, path: {bert}, pooling: mean, freeze: true}}
+  fusion: {{type: concat, projection_dim: 8}}
+  head: {{type: linear}}
+"""
+
+
+def test_frozen_encoders_saved_by_reference_are_left_out_and_checked_on_resume(tiny_bert: Path,
+                                                                             tmp_path: Path) -> None:
+    from mmfusion.builder import build_model
+    from mmfusion.frozen_weights import find_references
+
+    from ..conftest import write_spec
+
+    spec = load_spec(write_spec(tmp_path, FROZEN_TEXT.format(bert=tiny_bert)))
+
+    def parts() -> tuple:  # type: ignore[type-arg]
+        torch.manual_seed(0)
+        model = build_model(spec, 2)
+        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=0.01)
+        return model, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+
+    model, optimizer, scheduler = parts()
+    digest = find_references(model)["text"].digest
+    folder = save_checkpoint(tmp_path / "checkpoints", model=model, optimizer=optimizer, scheduler=scheduler,
+                             scaler=None, trainer_state={"epoch": 1, "history": [], "best": None, "best_epoch": 1,
+                                                         "stale": 0}, by_reference={"text": digest})
+    from safetensors.torch import load_file
+
+    saved = load_file(str(folder / "model.safetensors"))
+    assert saved and not any(k.startswith("encoders.text.") for k in saved)
+    restored, restored_optimizer, restored_scheduler = parts()
+    load_checkpoint(tmp_path / "checkpoints", model=restored, optimizer=restored_optimizer,
+                    scheduler=restored_scheduler, scaler=None)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), restored.state_dict().values(),
+                                                 strict=True))
+    other, other_optimizer, other_scheduler = parts()
+    with torch.no_grad():  # as if the weights file changed between the interruption and the resume
+        other.encoders["text"].model.embeddings.word_embeddings.weight[0, 0] += 1
+    with pytest.raises(CheckpointError, match=rf"refers to the frozen weights of encoder 'text' \(hf_text\) with "
+                                              rf"digest {digest}, but the ones loaded now from hf_text path: "
+                                              rf"{tiny_bert}, pretrained: true have digest [0-9a-f]{{32}}"):
+        load_checkpoint(tmp_path / "checkpoints", model=other, optimizer=other_optimizer, scheduler=other_scheduler,
+                        scaler=None)
+
+
 # ----- through the trainer ------------------------------------------------------------------------------------
 @pytest.fixture
 def interrupted(xor_data: Path, tiny_bert: Path, feature_cache: Path, tmp_path: Path) -> tuple[Path, Path]:
