@@ -2,11 +2,14 @@
 
 Each row is a question about a 64×64 image of one coloured shape; the answer (13 classes: shapes,
 colours, yes/no) is the label. Neither modality alone answers it, which makes it a good check that
-fusion works. Train and test come from the package's own split.
+fusion works. Train and test come from the package's own split. ``test_shift: render`` replaces the test
+pictures by re-rendered ones (:mod:`.easy_vqa_shift`): a real distribution shift with the same questions and
+answers.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -20,6 +23,13 @@ from ..interfaces.dataset import DatasetSource, DatasetTables
 class EasyVQAConfig(DatasetConfig):
     type: Literal["easy_vqa"] = "easy_vqa"
     with_test: bool = Field(True, description="Provide the package's test split as the test table.")
+    test_shift: Literal["none", "render"] = Field(
+        "none", description="render: the test pictures re-rendered (textured background, outlines, blur, noise, "
+        "JPEG), shapes and colours kept, so the labels stay true; train and validation are unchanged.")
+    shift_seed: int = Field(0, description="Seed of the re-rendering (test_shift: render).")
+    shift_dir: str | None = Field(
+        None, description="Folder for the re-rendered pictures (default: easy_vqa/ in the feature cache folder, "
+        "$MMFUSION_CACHE_DIR or ~/.cache/mmfusion). Written once, then reused.")
 
 
 class EasyVQADataset(DatasetSource):
@@ -43,11 +53,25 @@ class EasyVQADataset(DatasetSource):
                                  "image_id": image_ids})
 
         train = table(easy_vqa.get_train_questions(), easy_vqa.get_train_image_paths())
-        test = table(easy_vqa.get_test_questions(), easy_vqa.get_test_image_paths()) if self.config.with_test else None
+        test = None
+        if self.config.with_test:
+            test = table(easy_vqa.get_test_questions(), self._test_paths(easy_vqa.get_test_image_paths()))
+        test_name = "easy_vqa test" + (" (re-rendered)" if self.config.test_shift == "render" else "")
         return DatasetTables(train=train, test=test, columns={"image": "image", "text": "question"},
                              label_column="answer", labels=list(easy_vqa.get_answers()),
-                             names={"train": "easy_vqa train", "test": "easy_vqa test"}, first_row=0,
+                             names={"train": "easy_vqa train", "test": test_name}, first_row=0,
                              group_column="image_id")
+
+    def _test_paths(self, paths: dict[int, str]) -> dict[int, str]:
+        """The package's test pictures, or their re-rendered copies (rendered on first use)."""
+        if self.config.test_shift == "none":
+            return paths
+        from ..data.feature_cache import default_cache_dir
+        from .easy_vqa_shift import RENDER_VERSION, shifted_paths
+
+        root = Path(self.config.shift_dir).expanduser() if self.config.shift_dir else default_cache_dir() / "easy_vqa"
+        return shifted_paths(paths, root / f"test-render-v{RENDER_VERSION}-seed{self.config.shift_seed}",
+                             self.config.shift_seed)
 
 
 @hookimpl

@@ -1,0 +1,71 @@
+"""easy-VQA with re-rendered test pictures (``test_shift: render``): labels kept, pictures changed, seeded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmfusion.default_plugins.easy_vqa_dataset import EasyVQAConfig, EasyVQADataset
+from mmfusion.default_plugins.easy_vqa_shift import render
+
+easy_vqa = pytest.importorskip("easy_vqa")
+IMAGES = (0, 1, 2, 3)
+
+
+@pytest.fixture
+def few_test_images(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The package's test split cut to a few pictures and their questions, so rendering stays fast."""
+    paths = {i: p for i, p in easy_vqa.get_test_image_paths().items() if i in IMAGES}
+    texts, answers, ids = easy_vqa.get_test_questions()
+    keep = [k for k, i in enumerate(ids) if i in IMAGES]
+    questions = ([texts[k] for k in keep], [answers[k] for k in keep], [ids[k] for k in keep])
+    monkeypatch.setattr(easy_vqa, "get_test_image_paths", lambda: paths)
+    monkeypatch.setattr(easy_vqa, "get_test_questions", lambda: questions)
+
+
+def _pixels(path: str) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.int16)
+
+
+def test_shifted_test_pictures_change_while_questions_answers_and_train_stay(few_test_images: None,
+                                                                               tmp_path: Path) -> None:
+    plain = EasyVQADataset(EasyVQAConfig()).load()
+    shifted = EasyVQADataset(EasyVQAConfig(test_shift="render", shift_dir=str(tmp_path / "a"))).load()
+    assert shifted.train.equals(plain.train)  # training data untouched
+    for column in ("question", "answer", "image_id"):
+        assert shifted.test[column].tolist() == plain.test[column].tolist()
+    assert shifted.names["test"] == "easy_vqa test (re-rendered)"
+    for original, new in zip(plain.test["image"], shifted.test["image"]):
+        assert Path(new).parent.parent == tmp_path / "a" and new != original
+        assert np.abs(_pixels(new) - _pixels(original)).mean() > 20  # a visible change, same size
+    # deterministic: another folder, the same seed, the same pictures; another seed, other pictures
+    again = EasyVQADataset(EasyVQAConfig(test_shift="render", shift_dir=str(tmp_path / "b"))).load()
+    other = EasyVQADataset(EasyVQAConfig(test_shift="render", shift_seed=1, shift_dir=str(tmp_path / "a"))).load()
+    for first, second, third in zip(shifted.test["image"], again.test["image"], other.test["image"]):
+        assert np.array_equal(_pixels(first), _pixels(second))
+        assert not np.array_equal(_pixels(first), _pixels(third))
+
+
+def test_shifted_pictures_are_written_once(few_test_images: None, tmp_path: Path) -> None:
+    config = EasyVQAConfig(test_shift="render", shift_dir=str(tmp_path))
+    first = EasyVQADataset(config).load().test["image"][0]
+    written = Path(first).stat().st_mtime_ns
+    assert EasyVQADataset(config).load().test["image"][0] == first and Path(first).stat().st_mtime_ns == written
+    (Path(first).parent / "done.json").unlink()  # an interrupted rendering is redone
+    EasyVQADataset(config).load()
+    assert (Path(first).parent / "done.json").is_file()
+
+
+def test_rendering_keeps_the_shape_colour() -> None:
+    """The answers name the shape's colour: its inner pixels keep it (blur, noise and JPEG aside)."""
+    path = easy_vqa.get_test_image_paths()[0]  # a red triangle
+    with Image.open(path) as image:
+        original = np.asarray(image.convert("RGB"), dtype=np.int16)
+        new = np.asarray(render(image, seed=0), dtype=np.int16)
+    red = (original == (255, 0, 0)).all(axis=2)
+    assert red.sum() > 20
+    assert np.abs(new[red].mean(axis=0) - (255, 0, 0)).max() < 60
