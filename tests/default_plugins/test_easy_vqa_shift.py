@@ -69,3 +69,19 @@ def test_rendering_keeps_the_shape_colour() -> None:
     red = (original == (255, 0, 0)).all(axis=2)
     assert red.sum() > 20
     assert np.abs(new[red].mean(axis=0) - (255, 0, 0)).max() < 60
+
+
+def test_the_shift_sweep_example_expands_to_valid_specs() -> None:
+    """examples/ablation_shift.yaml: every variant is a valid spec on the shifted source (nothing is trained)."""
+    from mmfusion.sweep.spec import load_sweep
+    from mmfusion.sweep.variants import all_variants, variant_spec
+
+    from ..conftest import EXAMPLES
+
+    sweep = load_sweep(EXAMPLES / "ablation_shift.yaml")
+    base, variants = all_variants(sweep)
+    specs = {v.name: variant_spec(base, v, seed=0) for v in variants}
+    assert {"image only", "text only", "concat", "attention", "concat+ogm_ge", "concat+views"} <= set(specs)
+    assert all(s.data.source.test_shift == "render" for s in specs.values())
+    assert specs["concat+aux"].train.aux_unimodal is not None and specs["attention+mod_dropout"].train.modality_dropout
+    assert specs["concat+views"].model.encoders["image"].augment.views == 4
