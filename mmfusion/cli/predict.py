@@ -32,9 +32,12 @@ from ..errors import MMFusionError
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
               help="onnx: run the model exported to RUN/export/model.onnx with onnxruntime (exported on first "
               "use; CPU); often several times faster on CPUs.")
+@click.option("--quantize", type=click.Choice(["int8"]), default=None,
+              help="With --backend onnx: run the int8 model (RUN/export/model.int8.onnx, quantised and checked on "
+              "first use).")
 def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[str, ...], table: Path | None,
             output: Path | None, fmt: str | None, top_k: int, plot: Path | None, device: str,
-            batch_size: int, backend: str) -> None:
+            batch_size: int, backend: str, quantize: str | None) -> None:
     """Predict labels with their probabilities using the model of RUN_DIR (multilabel: every label at or above
     its threshold; binary: the label the threshold chooses)."""
     from ..inference.predictor import Predictor
@@ -58,7 +61,7 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
     for option, path in (("--output", output), ("--plot", plot)):
         if path is not None:
             check_output_file(path, option)
-    predictor = Predictor(run_dir, device=device, batch_size=batch_size, backend=backend)
+    predictor = Predictor(run_dir, device=device, batch_size=batch_size, backend=backend, quantize=quantize)
     if table is not None:
         result = _without_image_bytes(predictor.predict_table(table, top_k=top_k))
         text_out = result.to_json(orient="records", indent=2) if fmt == "json" else result.to_csv(index=False)

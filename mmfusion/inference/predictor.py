@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -14,12 +13,12 @@ import torch
 from ..batch import make_batch
 from ..data.pipeline import modality_handlers
 from ..devices import resolve_device
-from ..errors import DataError, MMFusionError
+from ..errors import DataError
 from ..interfaces.modality import BadValueError, CellContext
 from ..registry import Registry
-from ..run_files import UnreadableFile, parse_json
 from ..runs import LoadedRun, load_run
 from .engine import InferenceEngine
+from .onnx_model import OnnxModel
 
 
 @dataclass(frozen=True)
@@ -61,12 +60,20 @@ class Predictor:
         run: a run directory (or an already loaded run).
         device: auto, cpu, cuda[:N] or mps.
         batch_size: samples per forward pass.
+        backend: torch, or onnx (the model exported to ONNX, run by onnxruntime on the CPU).
+        quantize: with backend onnx, "int8" runs the model with int8 MatMul/Gemm weights
+            (RUN/export/model.int8.onnx, made and checked on first use; see docs/export.md).
     """
 
     def __init__(self, run: str | Path | LoadedRun, *, device: str = "auto", batch_size: int = 64,
-                 backend: str = "torch", registry: Registry | None = None) -> None:
+                 backend: str = "torch", registry: Registry | None = None, quantize: str | None = None) -> None:
         if backend not in {"torch", "onnx"}:
             raise DataError(f"unknown backend '{backend}'; choose torch or onnx")
+        if quantize not in {None, "int8"}:
+            raise DataError(f"unknown quantize '{quantize}'; choose int8, or leave it out for fp32")
+        if quantize and backend != "onnx":
+            raise DataError(f"quantize='{quantize}' runs the exported model in onnxruntime: use backend='onnx' "
+                            "(--backend onnx) with it")
         self.device = resolve_device(device if backend == "torch" else "cpu")
         self.run = run if isinstance(run, LoadedRun) else load_run(run, device=self.device, registry=registry)
         self.model = self.run.model.to(self.device).eval()
@@ -82,7 +89,7 @@ class Predictor:
         self.channels_last = list(self.engine.channels_last)
         for m in self.channels_last:
             self.model.encoders[m].to(memory_format=torch.channels_last)
-        self.onnx = OnnxModel.for_run(self.run) if backend == "onnx" else None
+        self.onnx = OnnxModel.for_run(self.run, quantize=quantize) if backend == "onnx" else None
 
     @property
     def modalities(self) -> list[str]:
@@ -240,75 +247,6 @@ class Predictor:
         names = [self.labels[i] for i in order if chosen[i]]
         return Prediction(names[0] if names else None, every[names[0]] if names else 0.0, top, every, labels=names,
                           task="multilabel", thresholds=thresholds)
-
-
-class OnnxModel:
-    """The run's model exported to ONNX (RUN/export/model.onnx, made on first use), run by onnxruntime.
-
-    The file is derived from the run's weights, so a damaged one (truncated, not ONNX, its JSON unreadable,
-    inputs or labels that no longer match) is exported again with a warning rather than failing.
-    """
-
-    def __init__(self, session: Any, input_names: list[str]) -> None:
-        self.session = session
-        self.input_names = input_names
-
-    @classmethod
-    def for_run(cls, run: LoadedRun) -> OnnxModel:
-        from ..export.exporters import export_run
-
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            raise DataError("backend onnx needs onnxruntime: pip install 'mmfusion[export]'") from None
-        path = run.paths.root / "export" / "model.onnx"
-        meta = path.with_suffix(".onnx.json")
-        if path.exists() and meta.exists() and path.stat().st_mtime >= run.paths.weights.stat().st_mtime:
-            try:
-                return cls._open(path, meta, run)
-            except _BrokenExport as exc:
-                warnings.warn(f"{exc}; exporting it again from {run.paths.weights.name}", stacklevel=2)
-        export_run(run, "onnx", path)
-        try:
-            return cls._open(path, meta, run)
-        except _BrokenExport as exc:
-            raise MMFusionError(f"{exc}, right after exporting it; delete {path.parent} and try again") from None
-
-    @classmethod
-    def _open(cls, path: Path, meta: Path, run: LoadedRun) -> OnnxModel:
-        import onnxruntime as ort
-
-        try:
-            info = parse_json(meta)
-        except UnreadableFile as exc:
-            raise _BrokenExport(f"{meta} {exc}") from None
-        inputs = info.get("inputs") if isinstance(info, dict) else None
-        if not (isinstance(inputs, list) and all(isinstance(i, dict) and isinstance(i.get("name"), str)
-                                                 for i in inputs)):
-            raise _BrokenExport(f"{meta} does not list the model's inputs")
-        if info.get("labels") != run.labels:
-            raise _BrokenExport(f"{meta} was exported with other labels than {run.paths.labels.name}")
-        try:
-            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime's errors (InvalidProtobuf, Fail, ...) derive from Exception only
-            first = str(exc).splitlines()[0] if str(exc) else ""
-            raise _BrokenExport(f"{path} is corrupt or truncated ({type(exc).__name__}: {first})") from None
-        names = [item["name"] for item in inputs]
-        if sorted(names) != sorted(i.name for i in session.get_inputs()):
-            raise _BrokenExport(f"{path} takes other inputs than {meta.name} lists")
-        return cls(session, names)
-
-    def __call__(self, batch: Any) -> np.ndarray:
-        feeds = {}
-        for name in self.input_names:
-            modality, _, key = name.partition(".")
-            tensor = batch.present[modality] if key == "present" else batch.inputs[modality][key]
-            feeds[name] = tensor.cpu().numpy()
-        return self.session.run(None, feeds)[0]
-
-
-class _BrokenExport(Exception):
-    """Why an exported ONNX file or its JSON cannot be used (worded as a sentence naming the file)."""
 
 
 def _is_image_struct(value: Mapping[str, Any]) -> bool:

@@ -152,3 +152,44 @@ def test_an_image_struct_from_hugging_face_is_one_value(xor_run, xor_data: Path)
     from_struct = predictor.predict([{"image": {"bytes": image.read_bytes(), "path": None}, "text": "alpha"}])[0]
     from_path = predictor.predict([{"image": str(image), "text": "alpha"}])[0]
     assert from_struct.probabilities == pytest.approx(from_path.probabilities)
+
+
+@pytest.mark.parametrize("damage", ["garbage model", "fp32 JSON", "older than the weights"])
+def test_a_damaged_or_stale_int8_model_is_quantised_again(damage: str, xor_run, xor_data: Path,  # type: ignore
+                                                           tmp_path: Path) -> None:
+    """RUN/export/model.int8.onnx heals like model.onnx: remade from it (not exported again) when damaged or stale."""
+    import os
+    import re
+    import shutil
+
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # whether int8 pays on the tiny model is not the point here
+        intact = Predictor(xor_run.run_dir, backend="onnx", quantize="int8")  # the shared run's, made once
+    copy = Path(shutil.copytree(xor_run.run_dir, tmp_path / "run"))  # keeps modification times: still fresh
+    export = copy / "export"
+    fp32_made = (export / "model.onnx").stat().st_mtime_ns
+    if damage == "garbage model":
+        (export / "model.int8.onnx").write_bytes(b"garbage")
+        culprit = r"export/model\.int8\.onnx is corrupt or truncated.*; quantising it again from model\.onnx"
+    elif damage == "fp32 JSON":
+        shutil.copy(export / "model.onnx.json", export / "model.int8.onnx.json")
+        culprit = r"model\.int8\.onnx\.json does not describe an int8 model; quantising it again"
+    else:
+        later = (copy / "weights.safetensors").stat().st_mtime + 10
+        os.utime(copy / "weights.safetensors", (later, later))
+        os.utime(export / "model.onnx", (later, later))  # the fp32 export is current: only int8 is remade
+        fp32_made = (export / "model.onnx").stat().st_mtime_ns
+        culprit = None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        healed = Predictor(copy, backend="onnx", quantize="int8")
+    messages = [str(w.message) for w in caught]
+    if culprit:
+        assert any(re.search(culprit, m) for m in messages), messages
+    assert not any("exporting it again" in m for m in messages)
+    assert (export / "model.onnx").stat().st_mtime_ns == fp32_made  # quantised from the fp32 file as it was
+    assert healed.onnx.info["quantization"]["type"] == "int8"  # type: ignore[union-attr]
+    samples = [{"image": str(xor_data.parent / "images" / "00000.png"), "text": "a shape alpha"}, {"text": "beta"}]
+    assert np.allclose(healed.predict_proba(samples), intact.predict_proba(samples), atol=1e-6)

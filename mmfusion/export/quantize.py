@@ -1,0 +1,209 @@
+"""int8 dynamic quantisation of an exported ONNX model, kept only where it is measured to do no harm.
+
+onnxruntime's ``quantize_dynamic`` stores MatMul/Gemm weights in int8 (per output channel) and quantises
+their activations on the fly. Convolutions stay fp32: their dynamic int8 form (``ConvInteger``) ran about
+5× slower than fp32 ``Conv`` on EfficientNet-Lite0 (see benchmarks/README.md), and embedding tables
+(``Gather``) gain no speed. What was quantised, how fast it ran against fp32 on this machine, and how
+often its predictions agree with fp32's on the run's validation rows go into the model's JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import MMFusionError
+from ..io import write_atomic, write_json_atomic
+from ..run_files import UnreadableFile, parse_json
+from ..runs import LoadedRun
+
+#: the operators whose weights become int8
+INT8_OPS = ("MatMul", "Gemm")
+#: below this speed-up over fp32 (measured at quantisation) int8 is kept with a warning that it does not pay
+MIN_SPEEDUP = 1.1
+#: default largest accepted loss of validation accuracy, in percentage points
+MAX_ACCURACY_DROP = 0.5
+#: default validation rows compared (a random subset of larger validation sets)
+CHECK_ROWS = 1000
+
+
+class QuantizationRefused(MMFusionError):
+    """int8 would not help, or would change predictions more than allowed; the fp32 model is the one to use."""
+
+
+@dataclass
+class QuantizeResult:
+    path: Path
+    metadata_path: Path
+    seconds: float
+    weights: dict[str, Any]
+    speed: dict[str, Any]
+    validation: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+
+def int8_path(fp32: Path) -> Path:
+    """Where the int8 model of an fp32 ONNX file goes: ``model.onnx`` → ``model.int8.onnx``."""
+    return fp32.with_name(f"{fp32.stem}.int8{fp32.suffix}")
+
+
+def weight_census(path: Path) -> dict[str, Any]:
+    """Weights (initializer values) by element type and by the operator that consumes them, and op counts."""
+    import onnx
+
+    model = onnx.load(str(path))
+    sizes = {t.name: (t.data_type, _count(t.dims)) for t in model.graph.initializer}
+    int8 = sum(n for kind, n in sizes.values() if kind in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8))
+    total = sum(n for kind, n in sizes.values())
+    by_op: Counter[str] = Counter()
+    for node in model.graph.node:
+        for name in node.input:
+            if name in sizes and sizes[name][0] == onnx.TensorProto.FLOAT:
+                by_op[node.op_type] += sizes[name][1]
+                sizes[name] = (-1, sizes[name][1])  # count a weight shared by several nodes once
+    ops = Counter(node.op_type for node in model.graph.node)
+    # biases, norms and the int8 weights' scales are a sliver: list the operators that hold real weight
+    fp32 = {op: n for op, n in by_op.most_common() if n >= 0.01 * total}
+    return {"int8_weights": int8, "weights": total, "fp32_weights_by_op": fp32,
+            "ops": {k: v for k, v in sorted(ops.items()) if k in {"MatMul", "Gemm", "Conv", "MatMulInteger",
+                                                                   "DynamicQuantizeLinear", "ConvInteger"}}}
+
+
+def _count(dims: Any) -> int:
+    n = 1
+    for d in dims:
+        n *= int(d)
+    return n
+
+
+def quantize_onnx(source: Path, out: Path) -> None:
+    """int8 weights for MatMul/Gemm of ``source``, written atomically to ``out``."""
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError:
+        raise MMFusionError("int8 quantisation needs onnxruntime and onnx: pip install 'mmfusion[export]'") from None
+    quiet = logging.getLogger()
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # its advice to run a shape pre-pass: measured to change nothing here
+    try:
+        write_atomic(out, lambda tmp: quantize_dynamic(source, tmp, op_types_to_quantize=list(INT8_OPS),
+                                                       per_channel=True, weight_type=QuantType.QInt8))
+    finally:
+        quiet.setLevel(level)
+
+
+def measure_speed(fp32: Any, int8: Any, feeds: dict[str, Any], rounds: int = 7) -> dict[str, Any]:
+    """The best time of each session on the same feeds, interleaved round by round: other work on the
+    machine slows some rounds of either, and the best round is the one least disturbed."""
+    fp32.run(None, feeds), int8.run(None, feeds)  # warm-up: first runs allocate
+    times: dict[str, list[float]] = {"fp32": [], "int8": []}
+    for _ in range(rounds):
+        for name, session in (("fp32", fp32), ("int8", int8)):
+            started = time.perf_counter()
+            session.run(None, feeds)
+            times[name].append(time.perf_counter() - started)
+    fp32_s, int8_s = min(times["fp32"]), min(times["int8"])
+    batch = len(next(iter(feeds.values())))
+    return {"batch": batch, "rounds": rounds, "fp32_ms": round(fp32_s * 1000, 2), "int8_ms": round(int8_s * 1000, 2),
+            "speedup": round(fp32_s / int8_s, 3)}
+
+
+def check_something_quantised(census: dict[str, Any], name: str) -> None:
+    """Refuse a model with no int8 weight: quantising would only add steps.
+
+    Raises:
+        QuantizationRefused: naming the operators that hold the model's weights.
+    """
+    if census["int8_weights"] == 0:
+        kinds = ", ".join(f"{op} {n:,}" for op, n in census["fp32_weights_by_op"].items()) or "none"
+        raise QuantizationRefused(f"{name} has no MatMul/Gemm with fixed weights, so int8 has nothing to speed up "
+                                  f"(its weights by operator: {kinds}); use the fp32 model (no --quantize)")
+
+
+def judge(census: dict[str, Any], speed: dict[str, Any], validation: dict[str, Any], max_accuracy_drop: float
+          ) -> list[str]:
+    """Whether the measured int8 model is kept: the warnings it is kept with.
+
+    Raises:
+        QuantizationRefused: validation accuracy more than ``max_accuracy_drop`` points below fp32's.
+    """
+    notes = []
+    if speed["speedup"] < MIN_SPEEDUP:
+        share = census["int8_weights"] / max(census["weights"], 1)
+        rest = ", ".join(f"{op} {n:,}" for op, n in census["fp32_weights_by_op"].items())
+        notes.append(f"int8 ran {speed['speedup']:.2f}× as fast as fp32 on this machine ({speed['int8_ms']:.1f} "
+                     f"against {speed['fp32_ms']:.1f} ms for {speed['batch']} samples; {share:.0%} of the weights "
+                     f"are int8, fp32 weights by operator: {rest or 'none'}): the fp32 model serves as well here")
+    if not validation["checked"]:
+        notes.append(f"int8 accuracy not checked: {validation['reason']}")
+    elif validation["drop_points"] > max_accuracy_drop:
+        raise QuantizationRefused(
+            f"int8 lowers {validation['metric']} on {validation['rows']} validation rows from {validation['fp32']:.4f} "
+            f"to {validation['int8']:.4f} ({validation['drop_points']:.2f} points, more than the {max_accuracy_drop:g} "
+            f"allowed; predictions agree on {validation['agreement']:.1%}); use the fp32 model, or accept the loss "
+            "with `mmfusion export RUN --quantize int8 --max-accuracy-drop POINTS`")
+    return notes
+
+
+def quantize_run(run: LoadedRun, source: Path, out: Path | None = None, *, check_rows: int = CHECK_ROWS,
+                 max_accuracy_drop: float = MAX_ACCURACY_DROP, speed_batch: int = 32) -> QuantizeResult:
+    """The int8 model of ``source`` (the run's fp32 ONNX export, with its JSON), checked before it is kept.
+
+    Refused (no int8 file or JSON left behind) when no MatMul/Gemm weight can be quantised, or when the
+    validation accuracy falls more than ``max_accuracy_drop`` points below the fp32 model's on the same
+    rows (up to ``check_rows`` of them). Kept with a warning when it is less than :data:`MIN_SPEEDUP`
+    times as fast as fp32 here (``speed_batch`` example samples), or when the run has no validation rows
+    to check it on.
+
+    Raises:
+        QuantizationRefused: see above; the message gives the figures and what to do.
+        MMFusionError: onnxruntime missing, or the fp32 model's JSON unreadable.
+    """
+    import onnxruntime as ort
+
+    from ..batch import example_batch
+    from .int8_check import compare_on_validation
+    from .wrapper import feeds_for
+
+    if max_accuracy_drop < 0:
+        raise MMFusionError(f"max_accuracy_drop is in accuracy points and cannot be negative, got {max_accuracy_drop}")
+    out = Path(out) if out else int8_path(source)
+    source_meta = source.with_suffix(source.suffix + ".json")
+    try:
+        info = parse_json(source_meta)
+    except UnreadableFile as exc:
+        raise MMFusionError(f"{source_meta} {exc}; export the fp32 model again (mmfusion export)") from None
+    meta_path = out.with_suffix(out.suffix + ".json")
+    meta_path.unlink(missing_ok=True)  # until this model has passed its checks
+    started = time.perf_counter()
+    quantize_onnx(source, out)
+    seconds = time.perf_counter() - started
+    census = weight_census(out)
+    try:
+        check_something_quantised(census, source.name)
+        fp32 = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
+        int8 = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+        names = [item["name"] for item in info["inputs"]]
+        speed = measure_speed(fp32, int8, feeds_for(names, example_batch(run.model, speed_batch, with_absent=False,
+                                                                          seed=3)))
+        validation = compare_on_validation(run, names, fp32, int8, rows=check_rows)
+        notes = judge(census, speed, validation, max_accuracy_drop)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    weights = {"int8": census["int8_weights"], "total": census["weights"],
+               "int8_share": round(census["int8_weights"] / max(census["weights"], 1), 4),
+               "fp32_by_operator": census["fp32_weights_by_op"], "operators": census["ops"]}
+    metadata = {**info, "file": out.name, "quantization": {
+        "type": "int8", "method": "onnxruntime dynamic quantisation", "operators": list(INT8_OPS),
+        "per_channel": True, "source": source.name, "weights": weights, "speed": speed, "validation": validation,
+        "max_accuracy_drop": max_accuracy_drop, "warnings": notes}}
+    write_json_atomic(meta_path, metadata)
+    for note in notes:
+        warnings.warn(f"{out.name}: {note}", stacklevel=2)
+    return QuantizeResult(out, meta_path, seconds, weights, speed, validation, notes)

@@ -1,0 +1,101 @@
+"""int8 quantisation: accuracy kept on a trained run, what is quantised, when it is refused or warned about."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmfusion.errors import DataError, MMFusionError
+from mmfusion.export.quantize import QuantizationRefused, check_something_quantised, judge
+from mmfusion.inference.predictor import Predictor
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+CENSUS = {"int8_weights": 30_000, "weights": 130_000, "fp32_weights_by_op": {"Conv": 96_000, "Gather": 7_000}}
+FAST = {"batch": 32, "fp32_ms": 20.0, "int8_ms": 10.0, "speedup": 2.0}
+CHECKED = {"checked": True, "rows": 400, "metric": "accuracy", "fp32": 0.99, "int8": 0.988, "drop_points": 0.2,
+           "agreement": 0.995}
+
+
+@pytest.fixture(scope="module")
+def int8(xor_run) -> Predictor:  # type: ignore[no-untyped-def]
+    """The shared run's int8 predictor (quantised from the shared fp32 export, made once)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tiny model's int8 is rarely faster: that warning has its own test
+        return Predictor(xor_run.run_dir, backend="onnx", quantize="int8", batch_size=32)
+
+
+def test_int8_keeps_accuracy_on_a_trained_run(int8: Predictor, xor_run, xor_data: Path) -> None:  # type: ignore
+    export = xor_run.run_dir / "export"
+    assert (export / "model.onnx").exists() and (export / "model.int8.onnx").exists()  # side by side
+    table = pd.read_csv(xor_data)
+    fp32 = Predictor(xor_run.run_dir, backend="onnx", batch_size=32).predict_table(xor_data)
+    quantised = int8.predict_table(xor_data)
+    truth = table["label"].to_numpy()
+    accuracy = {"fp32": np.mean(fp32["predicted"] == truth), "int8": np.mean(quantised["predicted"] == truth)}
+    assert accuracy["fp32"] >= 0.85 and accuracy["fp32"] - accuracy["int8"] <= 0.005  # at most 1 of 300 rows
+    assert np.abs(fp32["p_same"] - quantised["p_same"]).max() < 0.1  # close, and not the same file
+    meta = json.loads((export / "model.int8.onnx.json").read_text())
+    assert meta["file"] == "model.int8.onnx" and meta["labels"] == int8.labels
+    q = meta["quantization"]
+    assert q["type"] == "int8" and q["source"] == "model.onnx"
+    assert q["weights"]["int8"] > 0 and 0 < q["weights"]["int8_share"] < 1
+    assert q["weights"]["operators"]["MatMulInteger"] > 0 and "ConvInteger" not in q["weights"]["operators"]
+    assert q["weights"]["fp32_by_operator"]["Conv"] > 0  # convolutions stay fp32
+    assert q["speed"]["fp32_ms"] > 0 and q["speed"]["int8_ms"] > 0
+    check = q["validation"]
+    assert check["checked"] and check["rows"] == 60 and check["drop_points"] <= 0.5 and check["agreement"] >= 0.95
+
+
+def test_judge_warns_where_int8_does_not_pay_and_refuses_a_loss() -> None:
+    assert judge(CENSUS, FAST, CHECKED, 0.5) == []
+    slow = {**FAST, "int8_ms": 21.0, "speedup": 0.95}
+    (note,) = judge(CENSUS, slow, CHECKED, 0.5)
+    assert "0.95× as fast as fp32" in note and "23% of the weights are int8" in note and "Conv 96,000" in note
+    (note,) = judge(CENSUS, FAST, {"checked": False, "reason": "the run's data has no validation split"}, 0.5)
+    assert note == "int8 accuracy not checked: the run's data has no validation split"
+    lossy = {**CHECKED, "int8": 0.97, "drop_points": 2.0, "agreement": 0.98}
+    with pytest.raises(QuantizationRefused, match=r"from 0\.9900 to 0\.9700 \(2\.00 points, more than the 0\.5 "
+                                                  r"allowed.*--max-accuracy-drop"):
+        judge(CENSUS, FAST, lossy, 0.5)
+    assert judge(CENSUS, FAST, lossy, 2.5) == []
+    with pytest.raises(QuantizationRefused, match=r"no MatMul/Gemm with fixed weights.*Conv 96,000"):
+        check_something_quantised({**CENSUS, "int8_weights": 0}, "model.onnx")
+
+
+def test_quantize_options_are_checked_before_any_work(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="use backend='onnx'"):
+        Predictor(tmp_path / "no-run", quantize="int8")
+    with pytest.raises(DataError, match="unknown quantize 'int4'"):
+        Predictor(tmp_path / "no-run", backend="onnx", quantize="int4")
+
+
+def test_a_negative_accuracy_allowance_is_refused_before_any_file(int8: Predictor, tmp_path: Path) -> None:
+    from mmfusion.export.quantize import quantize_run
+
+    source = int8.run.paths.root / "export" / "model.onnx"
+    with pytest.raises(MMFusionError, match="cannot be negative"):
+        quantize_run(int8.run, source, tmp_path / "m.int8.onnx", max_accuracy_drop=-1)
+    assert not list(tmp_path.iterdir())
+
+
+def test_predict_command_with_int8(int8: Predictor, xor_run) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from mmfusion.cli import cli
+
+    args = ["predict", str(xor_run.run_dir), "--text", "alpha shape", "--backend", "onnx", "--quantize", "int8"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.output[result.output.index("{"):])["probabilities"]) == set(int8.labels)
+    torch_backend = CliRunner().invoke(cli, args[:4] + ["--quantize", "int8"])
+    assert torch_backend.exit_code != 0 and "use backend='onnx' (--backend onnx)" in torch_backend.output
+    wrong_format = CliRunner().invoke(cli, ["export", str(xor_run.run_dir), "--format", "torchscript",
+                                            "--quantize", "int8"])
+    assert wrong_format.exit_code != 0 and "use it with --format onnx" in wrong_format.output
