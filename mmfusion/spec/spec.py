@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
+from .balance_spec import unknown_inputs
 from .components import registry_from
 from .data_spec import DataSpec
 from .model_spec import ModelSpec
@@ -23,6 +24,16 @@ class Spec(BaseModel):
     model: ModelSpec = Field(description="Encoders, fusion and head.")
     data: DataSpec | None = Field(None, description="Tables, columns, labels and splits (needed to train).")
     train: TrainSpec = Field(default_factory=TrainSpec, description="Optimisation settings.")
+
+    @model_validator(mode="after")
+    def _train_names_inputs(self) -> Spec:
+        """Per-input ``train`` settings name inputs of ``model.encoders``."""
+        problems = unknown_inputs(self.train, list(self.model.encoders))
+        if problems:
+            raise ValidationError.from_exception_data("Spec", [
+                {"type": PydanticCustomError("unknown_input", message), "loc": loc, "input": None}
+                for loc, message in problems])
+        return self
 
     @model_validator(mode="after")
     def _train_fits_task(self, info: ValidationInfo) -> Spec:

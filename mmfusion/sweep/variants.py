@@ -62,6 +62,9 @@ def variant_spec(base: Spec, variant: VariantSpec, seed: int, registry: Registry
         policies = (raw.get("data") or {}).get("on_bad_value")
         if isinstance(policies, dict):  # keyed by input too: a single-input baseline keeps its own policy
             raw["data"]["on_bad_value"] = {m: p for m, p in policies.items() if m in variant.modalities}
+        rates = ((raw.get("train") or {}).get("modality_dropout") or {}).get("rate")
+        if isinstance(rates, dict):  # per-input dropout rates: a baseline keeps those of its inputs
+            raw["train"]["modality_dropout"]["rate"] = {m: r for m, r in rates.items() if m in variant.modalities}
     raw.setdefault("train", {})["seed"] = seed
     return validate_spec(raw, source_name=where, registry=registry, base_dir=base_dir)
 
