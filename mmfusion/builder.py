@@ -27,6 +27,7 @@ from .model import MultimodalModel
 from .registry import Registry, get_registry
 from .spec.model_spec import ModelSpec
 from .spec.spec import Spec
+from .unimodal import UnimodalHeads
 
 
 @dataclass(frozen=True)
@@ -184,10 +185,10 @@ class FusionLogits(Classifier):
 
 
 def build_model(spec: Spec | ModelSpec, num_classes: int, *, registry: Registry | None = None) -> MultimodalModel:
-    """Instantiate encoders, fusion and head from a spec.
+    """Instantiate encoders, fusion and head from a spec (and unimodal heads with ``train.aux_unimodal``).
 
     Args:
-        spec: a whole spec or its ``model`` section.
+        spec: a whole spec or its ``model`` section (which builds no unimodal heads).
         num_classes: number of outputs the head predicts: one per label, or 1 for a binary task.
         registry: where component classes are looked up (default: the process-wide registry); pass the
             registry the spec was loaded with.
@@ -217,4 +218,7 @@ def build_model(spec: Spec | ModelSpec, num_classes: int, *, registry: Registry 
         head_cls = root.registry.get("head", head_config.component_name)
         head = _construct(replace(root, path="model.head", config=head_config), head_cls, head_config,
                           fusion.output_dim, num_classes)
-    return MultimodalModel(encoders, fusion, head)
+    aux_spec = spec.train.aux_unimodal if isinstance(spec, Spec) else None
+    aux = (UnimodalHeads(input_dims, num_classes, mixture=aux_spec.inference == "mixture")
+           if aux_spec is not None else None)
+    return MultimodalModel(encoders, fusion, head, aux)

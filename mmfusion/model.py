@@ -1,8 +1,9 @@
-"""The assembled model: {modality: Encoder} → Fusion → Classifier."""
+"""The assembled model: {modality: Encoder} → Fusion → Classifier (and optional unimodal heads)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from torch import Tensor, nn
 
@@ -10,16 +11,34 @@ from .batch import Batch
 from .interfaces.classifier import Classifier
 from .interfaces.encoder import Encoder, EncoderOutput
 from .interfaces.fusion import Fusion
+from .unimodal import UnimodalHeads
+
+
+class ModelParts(NamedTuple):
+    """What training needs from one forward pass (``model(batch, parts=True)``)."""
+
+    #: the fused head's logits ``[B, C]``
+    logits: Tensor
+    #: each input's auxiliary logits (empty without ``train.aux_unimodal``)
+    aux: dict[str, Tensor]
+    #: each input's encoder output, for measures that rerun the fusion (gradient modulation)
+    encoded: dict[str, EncoderOutput]
 
 
 class MultimodalModel(nn.Module):
-    """Encoders (in sorted modality order), a fusion and a head; ``forward(batch)`` returns logits."""
+    """Encoders (in sorted modality order), a fusion and a head; ``forward(batch)`` returns logits.
 
-    def __init__(self, encoders: Mapping[str, Encoder], fusion: Fusion, head: Classifier) -> None:
+    ``aux`` holds the unimodal auxiliary heads of ``train.aux_unimodal`` (None without them, so such a
+    model has exactly the weights of one built before they existed).
+    """
+
+    def __init__(self, encoders: Mapping[str, Encoder], fusion: Fusion, head: Classifier,
+                 aux: UnimodalHeads | None = None) -> None:
         super().__init__()
         self.encoders = nn.ModuleDict({name: encoders[name] for name in sorted(encoders)})
         self.fusion = fusion
         self.head = head
+        self.aux = aux
 
     @property
     def modalities(self) -> list[str]:
@@ -39,6 +58,20 @@ class MultimodalModel(nn.Module):
                 outputs[modality] = encoder(batch.inputs[modality])
         return outputs
 
-    def forward(self, batch: Batch) -> Tensor:
+    def fuse(self, outputs: Mapping[str, EncoderOutput], present: Mapping[str, Tensor]) -> Tensor:
+        """The fused head's logits from encoder outputs (rerun with other ``present`` masks to ablate inputs)."""
+        return self.head(self.fusion(outputs, present))
+
+    def forward(self, batch: Batch, parts: bool = False) -> Tensor | ModelParts:
+        """Logits ``[B, C]``; in eval mode with a tuned mixture, the mixture of fused and auxiliary logits.
+
+        Args:
+            parts: return :class:`ModelParts` (fused logits, auxiliary logits, encoder outputs) for training.
+        """
         outputs = self.encode(batch)
-        return self.head(self.fusion(outputs, batch.present))
+        fused = self.fuse(outputs, batch.present)
+        if parts:
+            return ModelParts(fused, self.aux(outputs) if self.aux is not None else {}, outputs)
+        if self.aux is None or self.aux.mixture is None or self.training:
+            return fused
+        return self.aux.mix(fused, self.aux(outputs), batch.present)

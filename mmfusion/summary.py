@@ -30,7 +30,7 @@ def _count(module: nn.Module) -> tuple[int, int]:
 
 
 def summarize(model: MultimodalModel) -> list[ComponentSummary]:
-    """Rows for encoders (sorted by modality), the fusion and the head."""
+    """Rows for encoders (sorted by modality), the fusion, the head and the unimodal heads (if any)."""
     rows = []
     for modality, encoder in model.encoders.items():
         total, trainable = _count(encoder)
@@ -42,4 +42,8 @@ def summarize(model: MultimodalModel) -> list[ComponentSummary]:
     total, trainable = _count(model.head)
     head_type = "(in fusion)" if model.head.config.type == "none" else model.head.config.type
     rows.append(ComponentSummary("head", head_type, "", model.head.num_classes, total, trainable))
+    if getattr(model, "aux", None) is not None:
+        total, trainable = _count(model.aux)
+        rows.append(ComponentSummary("unimodal heads", "aux_unimodal", ", ".join(model.aux.modalities),
+                                     model.head.num_classes, total, trainable))
     return rows

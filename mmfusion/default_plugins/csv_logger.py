@@ -16,15 +16,21 @@ from ..io import write_text_atomic
 COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy", "val_macro_f1", "lr", "seconds", "train_samples_per_s"]
 
 
+#: the columns of the options against modality imbalance (train.aux_unimodal, modulation, modality_dropout)
+BALANCE_PREFIXES = ("train_aux_", "val_aux_", "val_fused_", "mixture_", "modulation_", "modality_dropout_")
+
+
 def columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """:data:`COLUMNS` with the validation metrics of the run's task (multilabel, binary) in their place."""
+    """:data:`COLUMNS` with the validation metrics of the run's task (multilabel, binary) in their place, then the
+    per-input columns of the options against modality imbalance, when the run uses them."""
     from ..tasks import ALL_METRICS
 
     if not rows:
         return COLUMNS
     known = {f"val_{m}" for m in ALL_METRICS}
     metrics = [key for key in rows[0] if key in known]
-    return ["epoch", "train_loss", "val_loss", *metrics, "lr", "seconds", "train_samples_per_s"]
+    balance = [key for key in rows[0] if key.startswith(BALANCE_PREFIXES)]
+    return ["epoch", "train_loss", "val_loss", *metrics, "lr", "seconds", "train_samples_per_s", *balance]
 
 
 class CsvLoggerConfig(LoggerConfig):

@@ -8,7 +8,7 @@ modality gets no modulation; an absent target contributes zeros, flagged as abse
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Literal
 
 import torch
@@ -54,6 +54,15 @@ class FilmFusion(Fusion):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
         self.output_dim = dim * len(self.modalities) + len(self.modalities)
+
+    def modality_parameters(self, modality: str) -> Iterator[nn.Parameter]:
+        """The FiLM generators read only the conditioning input: they are its, with its projection and norm."""
+        if modality == self.condition:
+            yield from self.condition_projection.parameters()
+            yield from self.condition_norm.parameters()
+            yield from self.film.parameters()
+        elif modality in self.target_projections:
+            yield from self.target_projections[modality].parameters()
 
     def forward(self, outputs: Mapping[str, EncoderOutput], present: Mapping[str, Tensor]) -> Tensor:
         c = outputs[self.condition].pooled

@@ -59,6 +59,9 @@ class Predictions:
     loss: float | None
     seconds: float
     logits: np.ndarray | None = field(default=None, repr=False)
+    #: models with unimodal heads (``train.aux_unimodal``): each head's logits, and each input's presence per row
+    aux_logits: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    present: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def predicted(self) -> np.ndarray:
@@ -109,17 +112,38 @@ class InferenceEngine:
             return self.model(batch).float()
 
     @torch.inference_mode()
+    def logits_and_aux(self, batch: Batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """fp32 logits (as :meth:`logits`) and each unimodal head's fp32 logits, from one forward pass."""
+        self.model.eval()
+        heads = self.model.aux
+        if heads is None:
+            return self.logits(batch), {}
+        with self.precision.autocast():
+            parts = self.model(batch, parts=True)
+            logits = heads.mix(parts.logits, parts.aux, batch.present)  # what model(batch) returns in eval mode
+        return logits.float(), {m: v.float() for m, v in parts.aux.items()}
+
+    @torch.inference_mode()
     def predict(self, batches: Iterable[Batch], *, absent: Sequence[str] = (),
                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
                 advance: Callable[..., None] | None = None) -> Predictions:
         """Scores for every batch; with ``loss`` and labelled batches, the row-weighted mean loss too."""
         self.model.eval()
         logits_list, labels = [], []
+        with_aux = getattr(self.model, "aux", None) is not None
+        aux_list: dict[str, list[torch.Tensor]] = {m: [] for m in self.model.modalities} if with_aux else {}
+        present_list: dict[str, list[torch.Tensor]] = {m: [] for m in self.model.modalities} if with_aux else {}
         total_loss, samples = 0.0, 0
         started = time.perf_counter()
         for batch in batches:
             batch = self.prepare(batch, absent)
-            logits = self.logits(batch)
+            if with_aux:
+                logits, aux = self.logits_and_aux(batch)
+                for m in aux_list:
+                    aux_list[m].append(aux[m].cpu())
+                    present_list[m].append(batch.present[m].cpu())
+            else:
+                logits = self.logits(batch)
             logits_list.append(logits.cpu())
             if batch.labels is not None:
                 labels.append(batch.labels.cpu())
@@ -131,6 +155,15 @@ class InferenceEngine:
         all_logits = torch.cat(logits_list) if logits_list else torch.zeros((0, self.model.num_classes))
         y = torch.cat(labels).numpy() if labels else None
         mean_loss = total_loss / samples if (labels and loss is not None and samples) else None
+        aux_logits = {m: _cat(parts, self.model.num_classes).numpy() for m, parts in aux_list.items()} or None
+        present = {m: _cat(parts, None).numpy() for m, parts in present_list.items()} or None
         return Predictions(self.scores(all_logits).numpy(), y, mean_loss, time.perf_counter() - started,
-                           all_logits.numpy())
+                           all_logits.numpy(), aux_logits, present)
+
+
+def _cat(parts: list[torch.Tensor], width: int | None) -> torch.Tensor:
+    """The batches' rows together (an empty table: no rows of the right shape)."""
+    if parts:
+        return torch.cat(parts)
+    return torch.zeros((0, width)) if width is not None else torch.zeros(0, dtype=torch.bool)
 

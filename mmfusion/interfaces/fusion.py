@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -42,6 +42,28 @@ class Fusion(nn.Module):
         self, outputs: Mapping[str, EncoderOutput], present: Mapping[str, Tensor]
     ) -> Tensor:
         raise NotImplementedError
+
+    def modality_parameters(self, modality: str) -> Iterator[nn.Parameter]:
+        """The parameters that read only ``modality``'s input: its per-input layers (projections, norms,
+        placeholders). Gradient modulation (``train.modulation``) scales their gradients with the input's
+        encoder's. The default finds them by structure: entries keyed by ``modality`` in this fusion's
+        ``nn.ModuleDict``/``nn.ParameterDict`` attributes, and the same of nested fusions. Override it when a
+        fusion keeps per-input layers otherwise (layers shared by several inputs belong to none).
+        """
+        seen: set[int] = set()
+        for child in self.children():
+            if isinstance(child, Fusion):
+                found: Iterable[nn.Parameter] = child.modality_parameters(modality)
+            elif isinstance(child, nn.ModuleDict) and modality in child:
+                found = child[modality].parameters()
+            elif isinstance(child, nn.ParameterDict) and modality in child:
+                found = [child[modality]]
+            else:
+                continue
+            for param in found:
+                if id(param) not in seen:
+                    seen.add(id(param))
+                    yield param
 
     @classmethod
     def conformance_configs(cls, workdir: Path) -> list[FusionConfig]:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..runs import RunPaths
     from ..spec.spec import Spec
     from ..spec.train_spec import TrainSpec
+    from .balance import BalancedTraining
     from .callbacks.base import CallbackList
     from .distributed import Distributed
 
@@ -88,6 +89,9 @@ class TrainingContext:
     #: started (perf_counter at the start of fit), prepare_seconds (data and feature cache)
     timings: dict[str, float] = field(default_factory=dict)
     callbacks: CallbackList | None = field(default=None, repr=False)
+    #: the options against modality imbalance (``train.aux_unimodal``, ``modulation``, ``modality_dropout``);
+    #: built by the loop when the spec sets any, None otherwise
+    balance: BalancedTraining | None = field(default=None, repr=False)
     #: main process: the frozen encoders saved by reference (:mod:`mmfusion.frozen_weights`), found before the
     #: first weights are written; None until then
     by_reference: dict[str, Reference] | None = field(default=None, repr=False)

@@ -6,16 +6,20 @@ report and the summary all happen outside it (the trainer) or in callbacks (:mod
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..errors import SpecError
 from ..evaluation.metrics import task_metrics
-from ..tasks import METRICS
+from ..tasks import HEADLINE, METRICS
+from .balance import BalancedTraining, aux_history, aux_metrics
 from .callbacks.base import CallbackList
 from .context import TrainingContext
 from .distributed import shard
+from .mixture import tune_mixture
 from .steps import train_epoch
 
 
@@ -27,6 +31,15 @@ def fit_loop(ctx: TrainingContext, callbacks: CallbackList) -> TrainingContext:
     ctx.callbacks = callbacks
     if not ctx.has_validation:
         ctx.reporter.warn("no validation data: the last epoch's weights are kept and early stopping is off")
+    aux = ctx.train.aux_unimodal
+    if aux is not None and aux.inference == "mixture" and not ctx.has_validation:
+        raise SpecError("train.aux_unimodal.inference: mixture is tuned on the validation data, but the data has no "
+                        "labelled validation split: add one (data.split.validation or a validation table), or use "
+                        "inference: fused")
+    if ctx.balance is None:
+        ctx.balance = BalancedTraining.for_spec(ctx.train, ctx.model, ctx.engine.scores)
+    if ctx.balance is not None:
+        ctx.balance.attach()
     try:
         callbacks.on_fit_start(ctx)
         with ctx.reporter.live():
@@ -45,6 +58,9 @@ def fit_loop(ctx: TrainingContext, callbacks: CallbackList) -> TrainingContext:
     except BaseException as exc:
         callbacks.on_exception(ctx, exc)
         raise
+    finally:
+        if ctx.balance is not None:
+            ctx.balance.detach()
     return ctx
 
 
@@ -63,6 +79,8 @@ def run_epoch(ctx: TrainingContext, callbacks: CallbackList) -> dict[str, Any]:
     cfg, pipeline, dist, epoch = ctx.train, ctx.pipeline, ctx.dist, ctx.epoch
     sharding = (lambda order: shard(order, dist)) if dist.enabled else None
     batches = (len(shard(torch.arange(len(pipeline.tables["train"])), dist)) + cfg.batch_size - 1) // cfg.batch_size
+    if ctx.balance is not None:
+        ctx.balance.start_epoch(epoch)
     with ctx.reporter.task(f"epoch {epoch}/{cfg.epochs}", batches) as advance:
         stats = train_epoch(
             ctx.trained or ctx.model,
@@ -71,45 +89,101 @@ def run_epoch(ctx: TrainingContext, callbacks: CallbackList) -> dict[str, Any]:
             optimizer=ctx.optimizer, scheduler=ctx.scheduler, scaler=ctx.scaler, loss_fn=ctx.loss,
             autocast=ctx.precision.autocast, device=ctx.device, accumulate=cfg.grad_accum_steps,
             clip=cfg.clip_grad_norm, num_batches=batches, channels_last=ctx.engine.channels_last, advance=advance,
-            on_batch_end=callbacks.batch_hook(ctx))
+            on_batch_end=callbacks.batch_hook(ctx), balance=ctx.balance)
     loss_sum, samples = dist.sum(stats.loss * stats.samples, stats.samples)
     row: dict[str, Any] = {"epoch": epoch, "train_loss": loss_sum / max(samples, 1), "val_loss": None,
                            **{f"val_{name}": None for name in METRICS[ctx.task]}, "lr": _new_layers_lr(ctx.optimizer),
                            "seconds": round(stats.seconds, 3),
                            "train_samples_per_s": round(samples / stats.seconds, 3) if stats.seconds else None}
+    if ctx.balance is not None:
+        row.update(ctx.balance.epoch_metrics())
     if ctx.has_validation:
-        labels, scores, val_loss = validate(ctx)
+        val = validation(ctx)
         # thresholds are tuned once, after training: epochs are compared at 0.5
-        metrics = task_metrics(ctx.task, labels, scores)
-        row.update(val_loss=val_loss, **{f"val_{name}": value for name, value in metrics.items()})
+        metrics = task_metrics(ctx.task, val.labels, val.scores)
+        row.update(val_loss=val.loss, **{f"val_{name}": value for name, value in metrics.items()}, **val.extra)
         callbacks.on_validation_end(ctx, row)
     ctx.history.append(row)
     ctx.update_best(row)
     return row
 
 
+@dataclass
+class Validation:
+    """One pass over the validation split: labels, scores and mean loss of the model's predictions, and with
+    ``train.aux_unimodal`` the extra history columns (each head's metric, the fused head's, the mixture)."""
+
+    labels: np.ndarray
+    scores: np.ndarray
+    loss: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
 def validate(ctx: TrainingContext) -> tuple[np.ndarray, np.ndarray, float]:
     """Labels, scores and mean loss on the validation split (each process scores its shard)."""
+    val = validation(ctx, tune=False)
+    return val.labels, val.scores, val.loss
+
+
+def validation(ctx: TrainingContext, *, tune: bool = True) -> Validation:
+    """:func:`validate` with the unimodal heads' columns; with ``tune`` and ``inference: mixture``, the mixture
+    is tuned on the fused and unimodal predictions first (every process gets the whole split and tunes alike),
+    and the scores and loss are the mixture's."""
+    heads = ctx.model.aux
+    if tune and heads is not None:
+        heads.reset_mixture()
     size = ctx.train.eval_batch_size or 4 * ctx.train.batch_size
     n = len(ctx.pipeline.tables["validation"])
     order = shard(torch.arange(n), ctx.dist)
     with ctx.reporter.task("validating", (len(order) + size - 1) // size) as advance:
         val = ctx.engine.predict(ctx.pipeline.batches("validation", size, order=order), loss=ctx.loss,
                                  advance=advance)
+    if not ctx.dist.enabled and heads is None:
+        return Validation(val.labels, val.probabilities, val.loss)
+    labels, logits, aux, present = _whole_split(ctx, order, val, n)
+    if heads is None:
+        return Validation(labels, ctx.engine.scores(logits).numpy(), _loss(ctx, logits, labels))
+    extra = _aux_columns(ctx, labels, aux, present)
+    if tune and heads.mixture is not None:
+        extra[f"val_fused_{HEADLINE[ctx.task]}"] = task_metrics(ctx.task, labels, ctx.engine.scores(logits).numpy()
+                                                                 )[HEADLINE[ctx.task]]
+        weights = tune_mixture(logits, aux, present, labels, task=ctx.task, monitor=ctx.train.monitor,
+                               scores=ctx.engine.scores, loss=lambda x, y: ctx.loss(x.to(ctx.device), y.to(ctx.device)))
+        heads.mixture.copy_(torch.tensor(weights))
+        logits = heads.mix(logits, aux, present)
+        extra.update({f"mixture_{k}": v for k, v in heads.mixture_weights().items()})
+    return Validation(labels, ctx.engine.scores(logits).numpy(), _loss(ctx, logits, labels), extra)
+
+
+def _whole_split(ctx: TrainingContext, order: torch.Tensor, val: Any, n: int
+                 ) -> tuple[np.ndarray, torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Labels, logits, unimodal logits and presence of every validation row (gathered under torchrun)."""
+    aux = {m: (val.aux_logits[m], val.present[m]) for m in val.aux_logits} if val.aux_logits else {}
     if not ctx.dist.enabled:
-        return val.labels, val.probabilities, val.loss
-    pieces = ctx.dist.gather((order.tolist(), val.labels, val.logits))
+        return (val.labels, torch.from_numpy(val.logits), {m: torch.from_numpy(v[0]) for m, v in aux.items()},
+                {m: torch.from_numpy(v[1]) for m, v in aux.items()})
+    pieces = ctx.dist.gather((order.tolist(), val.labels, val.logits, aux))
     by_index = {}
-    for indices, labels, logits in pieces:  # padding repeats a few rows: keep each row once
+    for indices, labels, logits, extra in pieces:  # padding repeats a few rows: keep each row once
         for i, index in enumerate(indices):
-            by_index[index] = (labels[i], logits[i])
+            by_index[index] = (labels[i], logits[i], {m: (v[0][i], v[1][i]) for m, v in extra.items()})
     rows = [by_index[i] for i in range(n)]
-    labels = torch.from_numpy(np.array([r[0] for r in rows]))
-    logits = torch.from_numpy(np.stack([r[1] for r in rows]))
+    return (np.array([r[0] for r in rows]), torch.from_numpy(np.stack([r[1] for r in rows])),
+            {m: torch.from_numpy(np.stack([r[2][m][0] for r in rows])) for m in aux},
+            {m: torch.from_numpy(np.array([r[2][m][1] for r in rows])) for m in aux})
+
+
+def _loss(ctx: TrainingContext, logits: torch.Tensor, labels: np.ndarray) -> float:
     with torch.inference_mode():
-        loss = float(ctx.loss(logits.to(ctx.device), labels.to(ctx.device)))
-        scores = ctx.engine.scores(logits).numpy()
-    return labels.numpy(), scores, loss
+        return float(ctx.loss(logits.to(ctx.device), torch.from_numpy(np.asarray(labels)).to(ctx.device)))
+
+
+def _aux_columns(ctx: TrainingContext, labels: np.ndarray, aux: dict[str, torch.Tensor],
+                 present: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """``val_aux_<input>_<headline metric>``: each unimodal head on the rows that have its input."""
+    scores = {m: ctx.engine.scores(v).numpy() for m, v in aux.items()}
+    metrics = aux_metrics(ctx.task, labels, scores, {m: v.numpy() for m, v in present.items()}, task_metrics)
+    return aux_history(ctx.task, metrics, ctx.model.modalities)
 
 
 def _new_layers_lr(optimizer: torch.optim.Optimizer) -> float:

@@ -15,11 +15,12 @@ from ..spec.train_spec import TrainSpec
 def parameter_groups(model: MultimodalModel, train: TrainSpec) -> list[dict]:
     """Trainable parameters grouped by learning rate and weight decay.
 
-    Encoders that loaded pretrained weights get ``encoder_lr``; everything else (fusion, head and
-    randomly initialised encoders) gets ``lr``. Biases and normalisation weights get no weight decay.
+    Encoders that loaded pretrained weights get ``encoder_lr``; everything else (fusion, head, unimodal heads
+    and randomly initialised encoders) gets ``lr``. Biases and normalisation weights get no weight decay.
     """
     groups: dict[tuple[str, bool], list[nn.Parameter]] = {}
-    for module in [*model.encoders.values(), model.fusion, model.head]:
+    extra = [model.aux] if getattr(model, "aux", None) is not None else []  # unimodal heads: new layers
+    for module in [*model.encoders.values(), model.fusion, model.head, *extra]:
         pretrained = bool(getattr(module, "pretrained", False))
         for param_name, param in module.named_parameters():
             if not param.requires_grad:

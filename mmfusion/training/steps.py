@@ -16,6 +16,7 @@ from torch import nn
 from ..batch import Batch
 from ..inference.engine import prepare_batch
 from ..model import MultimodalModel
+from .balance import BalancedTraining
 
 
 @dataclass
@@ -33,10 +34,13 @@ def train_epoch(model: MultimodalModel, batches: Iterable[Batch], *, optimizer: 
                 scheduler: Any, scaler: Any, loss_fn: nn.Module, autocast: Callable[[], Any], device: torch.device,
                 accumulate: int, clip: float | None, num_batches: int, channels_last: Sequence[str] = (),
                 advance: Callable[..., None] | None = None,
-                on_batch_end: Callable[[int, float], None] | None = None) -> EpochStats:
+                on_batch_end: Callable[[int, float], None] | None = None,
+                balance: BalancedTraining | None = None) -> EpochStats:
     """Train for one epoch; gradients of ``accumulate`` batches are summed before each step.
 
-    ``on_batch_end(index, loss)`` runs after every batch (training callbacks' ``on_batch_end``).
+    ``on_batch_end(index, loss)`` runs after every batch (training callbacks' ``on_batch_end``). ``balance``
+    (the ``train:`` options against modality imbalance) makes each batch's objective; the loss reported is
+    the fused head's either way.
     """
     model.train()
     optimizer.zero_grad(set_to_none=True)
@@ -44,11 +48,14 @@ def train_epoch(model: MultimodalModel, batches: Iterable[Batch], *, optimizer: 
     started = time.perf_counter()
     for index, batch in enumerate(batches):
         batch = prepare_batch(batch, device, channels_last)
-        with autocast():
-            logits = model(batch)
-        loss = loss_fn(logits.float(), batch.labels)
+        if balance is None:
+            with autocast():
+                logits = model(batch)
+            objective = loss = loss_fn(logits.float(), batch.labels)
+        else:
+            objective, loss = balance.loss(model, batch, loss_fn, autocast)
         group_start = index - index % accumulate  # the last group of an epoch may hold fewer batches
-        scaled = loss / min(accumulate, num_batches - group_start)
+        scaled = objective / min(accumulate, num_batches - group_start)
         (scaler.scale(scaled) if scaler is not None else scaled).backward()
         if (index + 1) % accumulate == 0 or index + 1 == num_batches:
             if clip is not None:

@@ -7,6 +7,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 from ...data.pipeline import DataPipeline
 from ...evaluation.metrics import confusion, per_class_report, predicted, task_metrics
 from ...evaluation.plots import confusion_matrix_plot, per_label_f1_plot
@@ -18,6 +20,7 @@ from ...progress import Reporter
 from ...runs import RunPaths
 from ...summary import summarize
 from ...tasks import metric_title
+from ..balance import aux_metrics
 
 if TYPE_CHECKING:
     from ..context import TrainingContext
@@ -41,6 +44,12 @@ def write_test_report(engine: InferenceEngine, pipeline: DataPipeline, paths: Ru
     shown = ", ".join(f"{metric_title(k)} {v:.4f}" for k, v in metrics.items())
     reporter.log(f"test: {shown} ({len(result.labels)} rows)")
     extra = {"thresholds": as_mapping(task, names, thresholds)} if thresholds is not None else {}
+    if result.aux_logits is not None:  # train.aux_unimodal: each head on the rows that have its input
+        scores = {m: engine.scores(torch.from_numpy(v)).numpy() for m, v in result.aux_logits.items()}
+        extra["aux"] = aux_metrics(task, result.labels, scores, result.present, task_metrics)
+        reporter.log("test, unimodal heads: " + "; ".join(
+            f"{m} " + ", ".join(f"{metric_title(k)} {v:.4f}" for k, v in values.items())
+            for m, values in extra["aux"].items()))
     return {**metrics, "rows": int(len(result.labels)), **extra, "per_class": per_class}
 
 
@@ -94,6 +103,8 @@ def summary(ctx: TrainingContext) -> dict[str, Any]:
         "compiled": ctx.train.compile,
         "epochs_run": len(ctx.history),
         "best_epoch": ctx.best_epoch,
+        **({"aux_mixture": ctx.model.aux.mixture_weights()} if ctx.model.aux is not None
+           and ctx.model.aux.mixture is not None else {}),
         "monitor": ctx.train.monitor,
         "best_metric": ctx.best,
         "final": ctx.history[-1] if ctx.history else None,

@@ -1,0 +1,124 @@
+"""The training step's objective with the ``train:`` options against modality imbalance.
+
+:class:`BalancedTraining` exists only when the spec sets ``aux_unimodal``, ``modulation`` or
+``modality_dropout``; without them the step is the plain ``loss(model(batch), labels)`` it always was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..batch import Batch
+from ..model import ModelParts, MultimodalModel
+from ..spec.train_spec import TrainSpec
+from ..tasks import HEADLINE
+from .modality_dropout import drop_inputs
+from .modulation import GradientModulation, Scores
+
+
+class BalancedTraining:
+    """Per batch: drop inputs (``modality_dropout``), add the unimodal heads' losses (``aux_unimodal``) and set
+    the gradient modulation's coefficients (``modulation``); per epoch: the history columns they add.
+
+    Args:
+        train: the ``train:`` section.
+        model: the model itself (not a DDP or compiled wrapper): modulation reruns its fusion.
+        scores: logits → per-label scores (the run's), for the modulation's true-class probabilities.
+    """
+
+    def __init__(self, train: TrainSpec, model: MultimodalModel, scores: Scores) -> None:
+        self.modalities = model.modalities
+        self.dropout = train.modality_dropout
+        self.aux_weight = train.aux_unimodal.weight if train.aux_unimodal is not None else None
+        self.modulation = (GradientModulation(train.modulation, model, scores)
+                           if train.modulation is not None else None)
+        self.rates: dict[str, float] = {}
+        self._aux_loss = {m: 0.0 for m in self.modalities}
+        self._aux_rows = {m: 0 for m in self.modalities}
+
+    @classmethod
+    def for_spec(cls, train: TrainSpec, model: MultimodalModel, scores: Scores) -> BalancedTraining | None:
+        """None when the spec asks for none of the options."""
+        if train.aux_unimodal is None and train.modulation is None and train.modality_dropout is None:
+            return None
+        return cls(train, model, scores)
+
+    def attach(self) -> None:
+        if self.modulation is not None:
+            self.modulation.attach()
+
+    def detach(self) -> None:
+        if self.modulation is not None:
+            self.modulation.detach()
+
+    def start_epoch(self, epoch: int) -> None:
+        self.rates = self.dropout.rates(self.modalities, epoch) if self.dropout is not None else {}
+        if self.modulation is not None:
+            self.modulation.start_epoch(epoch)
+        self._aux_loss = {m: 0.0 for m in self.modalities}
+        self._aux_rows = {m: 0 for m in self.modalities}
+
+    def loss(self, model: nn.Module, batch: Batch, loss_fn: Callable[[Tensor, Tensor], Tensor],
+             autocast: Callable[[], Any]) -> tuple[Tensor, Tensor]:
+        """The objective to minimise and the fused loss (what ``train_loss`` reports) of one prepared batch."""
+        present = batch.present
+        if len(self.modalities) > 1 and any(rate > 0 for rate in self.rates.values()):
+            batch = replace(batch, present=drop_inputs(present, self.rates, self.modalities))
+        with autocast():
+            parts: ModelParts = model(batch, parts=True)
+        fused = loss_fn(parts.logits.float(), batch.labels)
+        objective = fused
+        if self.aux_weight is not None:
+            for m, logits in parts.aux.items():
+                rows = present[m]  # the rows that have the input, dropped or not: the head reads the encoder
+                count = int(rows.sum())
+                if count == 0:
+                    continue
+                aux_loss = loss_fn(logits[rows].float(), batch.labels[rows])
+                objective = objective + self.aux_weight * aux_loss
+                self._aux_loss[m] += float(aux_loss.detach()) * count
+                self._aux_rows[m] += count
+        if self.modulation is not None:
+            with autocast():
+                self.modulation.update(parts, batch)
+        return objective, fused
+
+    def epoch_metrics(self) -> dict[str, Any]:
+        """The epoch's extra history columns: each input's scheduled dropout rate, mean auxiliary loss and mean
+        modulation coefficient (only those of the options in use)."""
+        row: dict[str, Any] = {}
+        if self.dropout is not None:
+            row.update({f"modality_dropout_{m}": round(rate, 6) for m, rate in self.rates.items()})
+        if self.aux_weight is not None:
+            row.update({f"train_aux_{m}_loss": (self._aux_loss[m] / self._aux_rows[m] if self._aux_rows[m] else None)
+                        for m in self.modalities})
+        if self.modulation is not None:
+            row.update(self.modulation.epoch_metrics())
+        return row
+
+
+def aux_metrics(task: str, labels: np.ndarray, aux_scores: dict[str, np.ndarray], present: dict[str, np.ndarray],
+                metric_fn: Callable[..., dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Each unimodal head's metrics on the rows that have its input (an input no row has is left out)."""
+    result = {}
+    for m, scores in aux_scores.items():
+        rows = present[m].astype(bool)
+        if rows.any():
+            result[m] = metric_fn(task, labels[rows], scores[rows])
+    return result
+
+
+def aux_history(task: str, metrics: dict[str, dict[str, float]], modalities: list[str]) -> dict[str, Any]:
+    """``val_aux_<input>_<headline metric>`` columns (e.g. ``val_aux_image_accuracy``)."""
+    headline = HEADLINE[task]
+    return {f"val_aux_{m}_{headline}": metrics.get(m, {}).get(headline) for m in modalities}
+
+
+def as_numpy(values: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    return {k: v.cpu().numpy() for k, v in values.items()}
