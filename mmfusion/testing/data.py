@@ -112,3 +112,52 @@ def make_multilabel_dataset(folder: str | Path, n: int = 300, *, seed: int = 0, 
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def make_shortcut_dataset(folder: str | Path, *, n_train: int = 240, n_validation: int = 60, n_test: int = 120,
+                          seed: int = 0, image_size: int = 32, noise: int = 60, tint: int = 40,
+                          shifted_validation: bool = False) -> dict[str, Path]:
+    """Write ``images/*.png`` and ``train.csv``, ``validation.csv``, ``test.csv`` (columns image, text, label):
+    a text shortcut that does not transfer, for the options against modality imbalance.
+
+    The label (warm or cool) is the picture's tone in every split: a noisy image (per-pixel noise of ``±noise``)
+    tinted red or blue by ``tint``, so the image predicts it everywhere but takes some learning. In the training
+    rows the text is the keyword that goes with the label (alpha for warm, beta for cool), a shortcut a model
+    picks up at once; in the test rows the keyword is drawn at random, so the text is noise there. A model that
+    leans on the text falls to chance on the test rows; one that learned the image does not. The validation rows
+    follow the training rows, or with ``shifted_validation`` the test rows (a labelled sample of the data the
+    model will meet, which is what tuning on validation data needs to see the shift).
+
+    Returns:
+        The three CSV paths by split.
+    """
+    import numpy as np
+    from PIL import Image
+
+    folder = Path(folder)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    pixel_rng = np.random.default_rng(seed)
+    paths = {}
+    index = 0
+    for split, count in (("train", n_train), ("validation", n_validation), ("test", n_test)):
+        rows = []
+        for _ in range(count):
+            label = rng.choice(["cool", "warm"])
+            sign = 1 if label == "warm" else -1
+            base = np.array([128 + sign * tint, 128, 128 - sign * tint])
+            pixels = base + pixel_rng.integers(-noise, noise + 1, size=(image_size, image_size, 3))
+            path = f"images/{index:05d}.png"
+            Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB").save(folder / path)
+            index += 1
+            if split == "train" or (split == "validation" and not shifted_validation):
+                key = "alpha" if label == "warm" else "beta"
+            else:
+                key = rng.choice(["alpha", "beta"])
+            rows.append({"image": path, "text": key, "label": label})
+        paths[split] = folder / f"{split}.csv"
+        with paths[split].open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["image", "text", "label"])
+            writer.writeheader()
+            writer.writerows(rows)
+    return paths
