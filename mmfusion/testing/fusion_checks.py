@@ -220,6 +220,21 @@ def check_fusion_tasks(component: type[Fusion]) -> None:
                             list(fusion.parameters()), leaves)
 
 
+def check_fusion_modality_parameters(component: type[Fusion]) -> None:
+    """``modality_parameters`` (gradient modulation's per-input layers) gives parameters of the fusion itself, each
+    to one input at most."""
+    for config in configs_for(component):
+        fusion = _build(component, config)
+        own = {id(p) for p in fusion.parameters()}
+        owner: dict[int, str] = {}
+        for m in fusion.modalities:
+            for param in fusion.modality_parameters(m):
+                require(id(param) in own, f"modality_parameters('{m}') gives a parameter that is not the fusion's")
+                require(owner.get(id(param), m) == m, f"modality_parameters gives one parameter to both "
+                        f"'{owner.get(id(param))}' and '{m}': a layer that reads several inputs belongs to none")
+                owner[id(param)] = m
+
+
 FUSION_CHECKS = [
     check_fusion_config,
     check_fusion_output_dims,
@@ -230,4 +245,5 @@ FUSION_CHECKS = [
     check_fusion_trainable,
     check_fusion_single_modality,
     check_fusion_tasks,
+    check_fusion_modality_parameters,
 ]
