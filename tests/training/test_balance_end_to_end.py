@@ -149,5 +149,5 @@ def test_dropping_the_text_while_training_keeps_the_image_when_the_text_is_remov
         rows = evaluate_run(run.run_dir, device="cpu").robustness
         return next(r["accuracy"] for r in rows if r["condition"] == "without text")
 
-    # measured: 0.68 without dropout, 0.88 with it (an image-only model: 0.85); other seeds 0.77 / 0.93
+    # measured: 0.64 without dropout, 0.86 with it (an image-only attention model: 0.89)
     assert without_text(dropped) > max(0.8, without_text(plain))
