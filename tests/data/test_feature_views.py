@@ -138,8 +138,9 @@ train: {{cache_dir: {tmp_path / 'cache'}}}
     assert torch.equal(features(views, "train"), clean)  # batches not for training: clean
 
 
-@pytest.mark.parametrize("augment", ["{views: 2}"])
-def test_views_of_an_encoder_that_trains_warn_and_augment_live(augment: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("freeze", "cache", "why"), [(False, True, "not frozen"), (True, False, "cache_features")])
+def test_views_of_features_that_are_not_cached_warn_and_augment_live(freeze: bool, cache: bool, why: str,
+                                                                      tmp_path: Path) -> None:
     from mmfusion.progress import Reporter
 
     paths = _pictures(tmp_path / "pictures", 4)
@@ -147,7 +148,8 @@ def test_views_of_an_encoder_that_trains_warn_and_augment_live(augment: str, tmp
     spec = load_spec(write_spec(tmp_path, f"""\
 model:
   encoders:
-    image: {{type: timm, model_name: test_efficientnet, image_size: 32, augment: {augment}}}
+    image: {{type: timm, model_name: test_efficientnet, image_size: 32, freeze: {str(freeze).lower()},
+             augment: {{views: 2}}}}
   fusion: {{type: concat}}
   head: {{type: linear}}
 data:
@@ -159,6 +161,9 @@ data:
     warnings: list[str] = []
     reporter = Reporter(enabled=False)
     reporter.warn = warnings.append  # type: ignore[method-assign]
-    pipe = build_pipeline(build_model(spec, len(labels)), spec.data, prepared, labels, cache_dir=tmp_path / "cache",
-                          fit_split="train", reporter=reporter)
-    assert pipe.live == ["image"] and any("augment.views" in w and "not frozen" in w for w in warnings)
+    pipe = build_pipeline(build_model(spec, len(labels)), spec.data, prepared, labels, cache=cache,
+                          cache_dir=tmp_path / "cache", fit_split="train", reporter=reporter)
+    assert pipe.live == ["image"] and any("augment.views" in w and why in w for w in warnings)
+    first, again = (next(iter(pipe.batches("train", 4, train=True, seed=0, epoch=1))).inputs["image"]["pixels"]
+                    for _ in range(2))
+    assert not torch.equal(first, again)  # augmented afresh each time
