@@ -11,7 +11,6 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor, nn
 
 from ..batch import Batch
@@ -91,7 +90,7 @@ class BalancedTraining:
 
     def epoch_metrics(self) -> dict[str, Any]:
         """The epoch's extra history columns: each input's scheduled dropout rate, mean auxiliary loss and mean
-        modulation coefficient (only those of the options in use)."""
+        modulation coefficient (only those of the options in use; under torchrun, this process's rows)."""
         row: dict[str, Any] = {}
         if self.dropout is not None:
             row.update({f"modality_dropout_{m}": round(rate, 6) for m, rate in self.rates.items()})
@@ -118,7 +117,3 @@ def aux_history(task: str, metrics: dict[str, dict[str, float]], modalities: lis
     """``val_aux_<input>_<headline metric>`` columns (e.g. ``val_aux_image_accuracy``)."""
     headline = HEADLINE[task]
     return {f"val_aux_{m}_{headline}": metrics.get(m, {}).get(headline) for m in modalities}
-
-
-def as_numpy(values: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
-    return {k: v.cpu().numpy() for k, v in values.items()}

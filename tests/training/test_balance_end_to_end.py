@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from mmfusion.api import fit
+from mmfusion.batch import example_batch
 from mmfusion.evaluation.evaluate import evaluate_run
 from mmfusion.export.exporters import export_run
 from mmfusion.inference.predictor import Predictor
@@ -123,13 +124,12 @@ def test_a_tuned_mixture_recovers_the_image_when_the_text_shortcut_fails(
     # evaluate, predict and export all use the mixture the run saved
     report = evaluate_run(mixed.run_dir, device="cpu")
     assert report.accuracy == pytest.approx(mixed_acc)
-    table = Predictor(mixed.run_dir, device="cpu").predict_table(shortcut["test"])
+    predictor = Predictor(mixed.run_dir, device="cpu")
+    table = predictor.predict_table(shortcut["test"])
     assert float((table["predicted"] == table["label"]).mean()) == pytest.approx(mixed_acc)
-    exported = export_run(mixed.run_dir, "torchscript", tmp_path / "model.pt")
+    exported = export_run(predictor.run, "torchscript", tmp_path / "model.pt")
     assert max(exported.max_abs_diff.values()) < 1e-4
-    model = Predictor(mixed.run_dir, device="cpu").model
-    from mmfusion.batch import example_batch
-
+    model = predictor.model
     batch = example_batch(model, 5, with_absent=False, seed=1)
     with torch.inference_mode():
         fused_only = model.head(model.fusion(model.encode(batch), batch.present))
