@@ -6,12 +6,14 @@ pictures gives the clean figures without training anything twice.
 
     python examples/shift_clean_eval.py runs/ablation-shift
 
-Writes plain_test.csv (one row per run) and shift_vs_plain.md (mean ± std per variant) in the sweep folder,
-and prints the table.
+It reads the runs' records (runs/<variant>/seed-<N>/ablation.json), so it can run beside a sweep that is
+still going; a run evaluated before is read back from its report. Writes plain_test.csv (one row per run)
+and shift_vs_plain.md (mean ± std per variant) in the sweep folder, and prints the table.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -30,23 +32,35 @@ def _cell(values: pd.Series) -> str:
 
 
 def main(sweep: Path) -> str:
-    shift = pd.read_csv(sweep / "results.csv")
-    test = EasyVQADataset(EasyVQAConfig()).load().test
-    rows = []
-    for record in shift.itertuples():
-        report = mmfusion.evaluate(record.run_dir, test, out=Path(record.run_dir) / "eval" / "easy_vqa-plain")
-        accuracy = {r["condition"]: r["accuracy"] for r in report.robustness}
-        rows.append({"variant": record.variant, "seed": record.seed, "accuracy": accuracy["all modalities"],
+    records = [json.loads(path.read_text()) for path in sorted(sweep.glob("runs/*/seed-*/ablation.json"))]
+    order = {name: k for k, name in enumerate(["image only", "text only"])}
+    records.sort(key=lambda r: (order.get(r["variant"], 2), r["variant"], r["seed"]))
+    test = None
+    shift_rows, rows = [], []
+    for record in records:
+        run = sweep / "runs" / Path(record["run_dir"]).parent.name / Path(record["run_dir"]).name
+        saved = run / "eval" / "easy_vqa-plain" / "report.json"
+        if saved.is_file():
+            robustness = json.loads(saved.read_text())["robustness"]
+        else:
+            test = EasyVQADataset(EasyVQAConfig()).load().test if test is None else test
+            robustness = mmfusion.evaluate(run, test, out=saved.parent).robustness
+        accuracy = {r["condition"]: r["accuracy"] for r in robustness}
+        rows.append({"variant": record["variant"], "seed": record["seed"], "accuracy": accuracy["all modalities"],
                      "accuracy_without_image": accuracy.get("without image"),
                      "accuracy_without_text": accuracy.get("without text")})
-        print(f"{record.variant} seed {record.seed}: {accuracy['all modalities']:.4f}", file=sys.stderr)
+        shift_rows.append({"variant": record["variant"], "accuracy": record["accuracy"],
+                           **{f"accuracy_without_{m}": v for m, v in record["without"].items()}})
+        print(f"{record['variant']} seed {record['seed']}: {accuracy['all modalities']:.4f}", file=sys.stderr)
+    shift = pd.DataFrame(shift_rows).reindex(columns=["variant", "accuracy", "accuracy_without_image",
+                                                      "accuracy_without_text"])
     plain = pd.DataFrame(rows)
     write_text_atomic(sweep / "plain_test.csv", plain.to_csv(index=False))
     lines = ["| variant | shift: accuracy | shift: without image | shift: without text | easy-VQA: accuracy | "
              "easy-VQA: without image | easy-VQA: without text |", "|---|---:|---:|---:|---:|---:|---:|"]
     for variant in shift["variant"].drop_duplicates():
         s, p = shift[shift["variant"] == variant], plain[plain["variant"] == variant]
-        cells = [_cell(s[c]) for c in ("accuracy", "accuracy_without_image", "accuracy_without_text")]
+        cells = [_cell(s[c].astype(float)) for c in ("accuracy", "accuracy_without_image", "accuracy_without_text")]
         cells += [_cell(p[c].astype(float)) for c in ("accuracy", "accuracy_without_image", "accuracy_without_text")]
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")
     table = "\n".join(lines) + "\n"

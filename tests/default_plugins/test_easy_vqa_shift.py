@@ -83,5 +83,5 @@ def test_the_shift_sweep_example_expands_to_valid_specs() -> None:
     specs = {v.name: variant_spec(base, v, seed=0) for v in variants}
     assert {"image only", "text only", "concat", "attention", "concat+ogm_ge", "concat+views"} <= set(specs)
     assert all(s.data.source.test_shift == "render" for s in specs.values())
-    assert specs["concat+aux"].train.aux_unimodal is not None and specs["attention+mod_dropout"].train.modality_dropout
+    assert specs["concat+aux"].train.aux_unimodal is not None and specs["concat+mod_dropout"].train.modality_dropout
     assert specs["concat+views"].model.encoders["image"].augment.views == 4
