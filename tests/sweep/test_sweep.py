@@ -137,3 +137,16 @@ def test_relative_paths_in_overrides_resolve_against_the_sweep_file(sweep_file: 
     base, variants = all_variants(load_sweep(path))
     spec = variant_spec(base, variants[-1], 0, base_dir=tmp_path)
     assert spec.model.encoders["text"].path == str((tmp_path / "tiny-model").resolve())
+
+
+def test_the_ensemble_example_expands_to_valid_specs() -> None:
+    """examples/ablation_easy_vqa_ensemble.yaml: the baselines (whose ensemble the reports add) and two fusions."""
+    from mmfusion.sweep.variants import all_variants, variant_spec
+
+    from ..conftest import EXAMPLES
+
+    sweep = load_sweep(EXAMPLES / "ablation_easy_vqa_ensemble.yaml")
+    base, variants = all_variants(sweep)
+    specs = {v.name: variant_spec(base, v, seed=0) for v in variants}
+    assert list(specs) == ["image only", "text only", "concat", "late"] and sweep.report.resamples == 1000
+    assert specs["late"].model.head is None and list(specs["text only"].model.encoders) == ["text"]
