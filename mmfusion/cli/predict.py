@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +64,9 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
             check_output_file(path, option)
     predictor = Predictor(run_dir, device=device, batch_size=batch_size, backend=backend, quantize=quantize)
     if table is not None:
-        result = _without_image_bytes(predictor.predict_table(table, top_k=top_k))
-        text_out = result.to_json(orient="records", indent=2) if fmt == "json" else result.to_csv(index=False)
-        _emit(text_out, output)
+        rows = _stream_table(predictor.iter_predict_table(table, top_k=top_k), fmt or "csv", output)
         if output is not None:
-            click.echo(f"wrote {len(result)} predictions to {output}", err=True)
+            click.echo(f"wrote {rows} predictions to {output}", err=True)
         return
     prediction = predictor.predict([sample], top_k=top_k, root=Path.cwd())[0]
     if fmt == "csv" and prediction.task == "multilabel":
@@ -113,6 +112,34 @@ def _without_image_bytes(table: Any) -> Any:
         if table[column].dtype == object:
             table[column] = table[column].map(shown)
     return table
+
+
+def _stream_table(chunks: Iterable[Any], fmt: str, output: Path | None) -> int:
+    """Write predicted chunks as they come (memory holds one chunk): to stdout, or to ``output`` through a temporary
+    file renamed into place at the end, so an error half-way leaves no partial file. Returns the rows written."""
+    from ..inference.tables import table_text
+    from ..io import write_atomic
+
+    rows = 0
+
+    def counted() -> Iterator[Any]:
+        nonlocal rows
+        for chunk in chunks:
+            rows += len(chunk)
+            yield _without_image_bytes(chunk)
+
+    if output is None:
+        for text in table_text(counted(), fmt):
+            sys.stdout.write(text)
+        return rows
+
+    def write(path: str) -> None:
+        with open(path, "w", encoding="utf-8") as handle:
+            for text in table_text(counted(), fmt):
+                handle.write(text)
+
+    write_atomic(output, write)
+    return rows
 
 
 def _emit(text: str, output: Path | None) -> None:

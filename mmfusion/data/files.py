@@ -3,10 +3,36 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
+
+#: rows per chunk when a table is read a part at a time (:func:`iter_table`): a few MB of cells, enough that
+#: per-chunk overheads (a batch of predictions, a parse) are negligible
+CHUNK_ROWS = 50_000
+
+
+def table_kind(path: Path, fmt: str = "auto") -> str:
+    """csv, tsv or parquet: ``fmt`` when given, else from the file's suffix (anything unknown is CSV)."""
+    if fmt != "auto":
+        return fmt
+    return {".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}.get(Path(path).suffix.lower(), "csv")
+
+
+def first_row_number(path: Path, fmt: str = "auto") -> tuple[int, str]:
+    """How users number a file's rows in messages: text files by line (the header is line 1), Parquet by row."""
+    return (0, "row") if table_kind(path, fmt) == "parquet" else (2, "line")
+
+
+def _check_file(path: Path) -> None:
+    if path.is_dir():
+        raise DataError(f"data file {path} is a folder, not a table file")
+    if not path.is_file():
+        raise DataError(f"data file {path} does not exist")
+    if path.stat().st_size == 0:
+        raise DataError(f"data file {path} is empty (0 bytes): no header, no rows")
 
 
 def read_table(path: Path, fmt: str = "auto") -> Any:
@@ -18,14 +44,8 @@ def read_table(path: Path, fmt: str = "auto") -> Any:
     """
     import pandas as pd
 
-    if path.is_dir():
-        raise DataError(f"data file {path} is a folder, not a table file")
-    if not path.is_file():
-        raise DataError(f"data file {path} does not exist")
-    kind = fmt if fmt != "auto" else {".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}.get(
-        path.suffix.lower(), "csv")
-    if path.stat().st_size == 0:
-        raise DataError(f"data file {path} is empty (0 bytes): no header, no rows")
+    _check_file(path)
+    kind = table_kind(path, fmt)
     try:
         if kind == "parquet":
             table = _read_parquet(path)
@@ -40,13 +60,102 @@ def read_table(path: Path, fmt: str = "auto") -> Any:
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {path} holds no header and no rows (only blank lines)") from None
     except Exception as exc:
-        hint = (" (is it really Parquet? data.source.format: csv reads a file as CSV whatever its name)"
-                if kind == "parquet" else "")
-        raise DataError(f"cannot read {path} as {kind}: {type(exc).__name__}: {exc}{hint}") from None
+        raise _unreadable(path, kind, exc) from None
     if len(table) == 0:
-        columns = ", ".join(str(c) for c in table.columns)
-        raise DataError(f"data file {path} has a header ({columns}) but no rows")
+        raise _no_rows(path, table.columns)
     return table
+
+
+def iter_table(path: Path, fmt: str = "auto", *, columns: Sequence[str] | None = None,
+               chunk_rows: int = CHUNK_ROWS) -> Iterator[Any]:
+    """Read a table a part at a time: DataFrames of at most ``chunk_rows`` rows, so memory does not grow with the
+    file (CSV/TSV through pandas' chunked reader, Parquet a record batch at a time through pyarrow).
+
+    The chunks hold what :func:`read_table` gives, cut into pieces (the same cells, dtypes and checks), with the
+    index counting rows across chunks. ``columns`` reads only those (the rest are never parsed).
+
+    Raises:
+        DataError: as :func:`read_table`; a problem further into the file is raised when its chunk is reached.
+    """
+    import pandas as pd
+
+    _check_file(path)
+    kind = table_kind(path, fmt)
+    chunk_rows = max(1, int(chunk_rows))
+    rows, names = 0, None
+    try:
+        if kind == "parquet":
+            chunks = _parquet_chunks(path, columns, chunk_rows)
+        else:
+            sep = "\t" if kind == "tsv" else ","
+            _check_header(path, sep)
+            chunks = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""],
+                                 usecols=list(columns) if columns is not None else None, chunksize=chunk_rows)
+        for chunk in chunks:
+            names = chunk.columns
+            if len(chunk) == 0:
+                continue
+            chunk.index = pd.RangeIndex(rows, rows + len(chunk))
+            rows += len(chunk)
+            yield chunk
+    except DataError:
+        raise
+    except UnicodeDecodeError:
+        raise DataError(_not_utf8(path)) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file {path} holds no header and no rows (only blank lines)") from None
+    except Exception as exc:
+        raise _unreadable(path, kind, exc) from None
+    if rows == 0:
+        raise _no_rows(path, names if names is not None else table_columns(path, kind))
+
+
+def _parquet_chunks(path: Path, columns: Sequence[str] | None, chunk_rows: int) -> Iterator[Any]:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataError(f"reading {path} needs a Parquet engine: pip install 'mmfusion[parquet]' (pyarrow)") from None
+    parquet = pq.ParquetFile(path)
+    _check_names(path, [str(c) for c in parquet.schema_arrow.names])
+    for batch in parquet.iter_batches(batch_size=chunk_rows, columns=list(columns) if columns is not None else None):
+        yield pa.Table.from_batches([batch]).to_pandas()
+
+
+def table_columns(path: Path, fmt: str = "auto") -> list[str]:
+    """A table file's column names, from its header (CSV/TSV) or schema (Parquet), without reading its rows.
+
+    Raises:
+        DataError: the file is missing, a folder or empty.
+    """
+    import pandas as pd
+
+    _check_file(path)
+    kind = table_kind(path, fmt)
+    try:
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            return [n for n in pq.read_schema(path).names if not n.startswith("__index_level_")]
+        return [str(c) for c in pd.read_csv(path, sep="\t" if kind == "tsv" else ",", nrows=0).columns]
+    except UnicodeDecodeError:
+        raise DataError(_not_utf8(path)) from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file {path} holds no header and no rows (only blank lines)") from None
+    except ImportError:
+        raise DataError(f"reading {path} needs a Parquet engine: pip install 'mmfusion[parquet]' (pyarrow)") from None
+    except Exception as exc:
+        raise _unreadable(path, kind, exc) from None
+
+
+def _unreadable(path: Path, kind: str, exc: Exception) -> DataError:
+    hint = (" (is it really Parquet? data.source.format: csv reads a file as CSV whatever its name)"
+            if kind == "parquet" else "")
+    return DataError(f"cannot read {path} as {kind}: {type(exc).__name__}: {exc}{hint}")
+
+
+def _no_rows(path: Path, columns: Any) -> DataError:
+    return DataError(f"data file {path} has a header ({', '.join(str(c) for c in columns)}) but no rows")
 
 
 def _read_parquet(path: Path) -> Any:
@@ -86,18 +195,32 @@ def _check_names(path: Path, names: list[str]) -> None:
 
 
 def _not_utf8(path: Path) -> str:
-    """Where the first byte that is not UTF-8 is, as a line number (pandas reports a position in a buffer)."""
-    data = path.read_bytes()
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return (f"data file {path} is UTF-16 text; save it as UTF-8 (e.g. Excel's 'CSV UTF-8', or "
-                f"`iconv -f UTF-16 -t UTF-8`)")
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        offset = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        byte = data[exc.start:exc.start + 1].hex()
-        return (f"data file {path} is not UTF-8 text: line {line} has the byte 0x{byte} (byte {offset} of the "
-                "line). "
-                "Save the file as UTF-8 (e.g. Excel's 'CSV UTF-8', or `iconv -f latin1 -t UTF-8`)")
-    return f"data file {path} is not UTF-8 text; save it as UTF-8"
+    """Where the first byte that is not UTF-8 is, as a line number (pandas reports a position in a buffer).
+
+    The file is scanned a block at a time, so that a large file is never held in memory to find it.
+    """
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    lines, tail = 1, b""  # the line the block starts in; that line's bytes before the block
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(1 << 20)
+            if lines == 1 and not tail and block.startswith((b"\xff\xfe", b"\xfe\xff")):
+                return (f"data file {path} is UTF-16 text; save it as UTF-8 (e.g. Excel's 'CSV UTF-8', or "
+                        f"`iconv -f UTF-16 -t UTF-8`)")
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                data = tail + block
+                # the decoder saw the bytes of an unfinished character it held back (the end of ``tail``) first
+                bad = len(tail) - (len(exc.object) - len(block)) + exc.start
+                line, offset = lines + data.count(b"\n", 0, bad), bad - (data.rfind(b"\n", 0, bad) + 1) + 1
+                return (f"data file {path} is not UTF-8 text: line {line} has the byte 0x{data[bad:bad + 1].hex()} "
+                        f"(byte {offset} of the line). "
+                        "Save the file as UTF-8 (e.g. Excel's 'CSV UTF-8', or `iconv -f latin1 -t UTF-8`)")
+            if not block:
+                return f"data file {path} is not UTF-8 text; save it as UTF-8"
+            lines += block.count(b"\n")
+            last = block.rfind(b"\n")
+            tail = tail + block if last < 0 else block[last + 1:]

@@ -59,9 +59,14 @@ def as_dataset_tables(train: Any, validation: Any = None, test: Any = None, *, r
                                 "test": "test DataFrame"})
 
 
+#: ``DataFrame.attrs`` key of a file's columns when only some of them were read (evaluation reads what it needs)
+FILE_COLUMNS = "mmfusion_file_columns"
+
+
 def user_columns(table: pd.DataFrame) -> list[str]:
-    """The table's column names as the user wrote them (without mmfusion's row-number column), for messages."""
-    return [str(c) for c in table.columns if c != ROW_COLUMN]
+    """The table's column names as the user wrote them (without mmfusion's row-number column), for messages: all
+    of the file's, also when only some were read."""
+    return [str(c) for c in table.attrs.get(FILE_COLUMNS) or table.columns if c != ROW_COLUMN]
 
 
 def _numbered(table: pd.DataFrame, first_row: int) -> pd.DataFrame:

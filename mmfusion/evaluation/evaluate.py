@@ -8,10 +8,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.files import read_table
+from ..data.files import iter_table, table_columns
 from ..data.labels import LabelSet
 from ..data.pipeline import build_pipeline, modality_handlers
-from ..data.tables import PreparedTables, load_prepared_tables, user_columns, with_table
+from ..data.tables import FILE_COLUMNS, PreparedTables, load_prepared_tables, user_columns, with_table
 from ..devices import resolve_device
 from ..errors import DataError, MMFusionError
 from ..inference.engine import InferenceEngine
@@ -91,10 +91,28 @@ def _evaluation_tables(run: LoadedRun, data: Any, image_root: str | Path | None,
         prepared.row_kind = "row"
     else:
         path = Path(data)
-        prepared = with_table(base, "evaluation", read_table(path), path.name)
+        prepared = with_table(base, "evaluation", _read_needed(path, run, base.label_column or "label"), path.name)
         prepared.root = Path(image_root) if image_root else path.resolve().parent
         prepared.row_kind = "line" if path.suffix.lower() in {".csv", ".tsv"} else "row"
     return prepared, "evaluation"
+
+
+def _read_needed(path: Path, run: LoadedRun, label_column: str) -> Any:
+    """The columns evaluation reads (each input's and the label's), a chunk at a time, so that the other columns
+    of a wide table are never held in memory. A table that lacks one of them is read whole, for the error that
+    lists its columns."""
+    import pandas as pd
+
+    spec_columns = run.spec.data.columns if run.spec.data is not None else {}
+    trained = run.inputs.get("columns", {})
+    needed = {label_column}
+    for m in run.model.encoders:
+        given = spec_columns.get(m) or trained.get(m) or m
+        needed.update([given] if isinstance(given, str) else given)
+    header = table_columns(path)
+    table = pd.concat(iter_table(path, columns=list(needed) if needed <= set(header) else None))
+    table.attrs[FILE_COLUMNS] = header  # messages list every column of the file
+    return table
 
 
 def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Path | None = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ..batch import make_batch
+from ..data.files import CHUNK_ROWS
 from ..data.pipeline import modality_handlers
 from ..devices import resolve_device
 from ..errors import DataError
@@ -19,6 +20,7 @@ from ..registry import Registry
 from ..runs import LoadedRun, load_run
 from .engine import InferenceEngine
 from .onnx_model import OnnxModel
+from .tables import TableInput, samples_of, with_predictions
 
 
 @dataclass(frozen=True)
@@ -177,58 +179,33 @@ class Predictor:
             ``top<i>_probability`` (for ``top_k`` > 1); for binary, ``predicted`` (the label the threshold
             chose); for multilabel, ``predicted`` (the labels at or above their thresholds, joined by the
             run's ``data.label_sep`` or ``;``; empty for none); and always one ``p_<label>`` column per label.
+            A table too large for memory is better predicted with :meth:`iter_predict_table`.
         """
         import pandas as pd
 
-        from ..data.files import read_table
+        chunks = list(self.iter_predict_table(table, root=root, top_k=top_k))
+        return chunks[0] if len(chunks) == 1 else pd.concat(chunks)
 
-        source, first_row, row_kind = "DataFrame", 0, "row"
-        if not isinstance(table, pd.DataFrame):
-            path = Path(table)
-            table, source = read_table(path), path.name
-            root = root or path.resolve().parent
-            if path.suffix.lower() != ".parquet":  # text files: the line number (the header is line 1)
-                first_row, row_kind = 2, "line"
+    def iter_predict_table(self, table: Any, *, root: str | Path | None = None, top_k: int = 3,
+                           chunk_rows: int = CHUNK_ROWS) -> Iterator[Any]:
+        """:meth:`predict_table` a chunk of at most ``chunk_rows`` rows at a time: a file is read a chunk at a time
+        (CSV/TSV by pandas' chunked reader, Parquet a record batch at a time), so memory holds one chunk whatever
+        the table's size. The chunks, joined, are what :meth:`predict_table` returns; errors name the table's
+        line or row as they do there.
+
+        Raises:
+            DataError: the table lacks a column the model reads (before any row is read), or a row's value
+                cannot be used (naming its line or row).
+        """
+        source = TableInput.of(table, root)
         columns: dict[str, Any] = self.run.inputs.get("columns") or {m: m for m in self.modalities}
-        missing = sorted({c for cols in columns.values() for c in ([cols] if isinstance(cols, str) else cols)}
-                         - set(map(str, table.columns)))
-        if missing:
-            raise DataError(f"{source} lacks the column(s) {', '.join(missing)} the model was trained with "
-                            f"(columns: {', '.join(map(str, table.columns))})")
-        samples = []
-        for _, row in table.iterrows():
-            samples.append({m: (row[cols] if isinstance(cols, str) else [row[c] for c in cols])
-                            for m, cols in columns.items()})
-        probabilities = self.predict_proba(samples, root=root, source=source,
-                                           rows=range(first_row, first_row + len(samples)), row_kind=row_kind)
-        out = table.copy()
-        if self.task != "multiclass":
-            return self._thresholded_table(out, probabilities)
-        best = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, dtype=int)
-        out["predicted"] = [self.labels[i] for i in best]
-        out["probability"] = probabilities.max(axis=1) if len(probabilities) else []
-        if top_k > 1:
-            ranked = np.argsort(-probabilities, axis=1)[:, :top_k] if len(probabilities) else np.zeros((0, top_k), int)
-            for k in range(min(top_k, len(self.labels))):
-                out[f"top{k + 1}"] = [self.labels[i] for i in ranked[:, k]]
-                out[f"top{k + 1}_probability"] = probabilities[np.arange(len(ranked)), ranked[:, k]]
-        for i, label in enumerate(self.labels):
-            out[f"p_{label}"] = probabilities[:, i]
-        return out
-
-    def _thresholded_table(self, out: Any, probabilities: np.ndarray) -> Any:
-        """Binary: the label the threshold chose; multilabel: every label at or above its threshold."""
-        from ..evaluation.metrics import predicted
-
-        chosen = predicted(self.task, probabilities, self.thresholds)
-        if self.task == "binary":
-            out["predicted"] = [self.labels[i] for i in chosen]
-        else:
-            sep = self.run.label_sep or ";"
-            out["predicted"] = [sep.join(name for name, on in zip(self.labels, row) if on) for row in chosen]
-        for i, label in enumerate(self.labels):
-            out[f"p_{label}"] = probabilities[:, i] if len(probabilities) else []
-        return out
+        source.check_columns(c for cols in columns.values() for c in ([cols] if isinstance(cols, str) else cols))
+        for start, chunk in source.chunks(chunk_rows):
+            first = source.first_row + start
+            probabilities = self.predict_proba(samples_of(chunk, columns), root=source.root, source=source.source,
+                                               rows=range(first, first + len(chunk)), row_kind=source.row_kind)
+            yield with_predictions(chunk.copy(), probabilities, self.labels, self.task, top_k, self.thresholds,
+                                   self.run.label_sep)
 
     def _prediction(self, probabilities: np.ndarray, top_k: int) -> Prediction:
         order = np.argsort(probabilities)[::-1]

@@ -100,3 +100,20 @@ def test_missing_images_are_an_error_or_absent_as_asked(run_dir: Path, xor_data:
         evaluate_run(run_dir, path, image_root=xor_data.parent)
     report = evaluate_run(run_dir, path, image_root=xor_data.parent, on_bad_image="absent", out=tmp_path / "r")
     assert report.rows == 12
+
+
+def test_a_file_is_read_only_for_the_columns_evaluation_needs(run_dir: Path, xor_data: Path, tmp_path: Path) -> None:
+    from mmfusion.evaluation.evaluate import _read_needed
+    from mmfusion.runs import load_run
+
+    table = pd.read_csv(xor_data).head(12)
+    table["notes"] = "a long remark that evaluation never reads " * 20
+    path = tmp_path / "wide.csv"
+    table.to_csv(path, index=False)
+    read = _read_needed(path, load_run(run_dir), "label")
+    assert sorted(read.columns) == ["image", "label", "text"] and len(read) == 12
+    assert evaluate_run(run_dir, path, image_root=xor_data.parent, out=tmp_path / "report").rows == 12
+    table["label"] = ""  # messages still list every column of the file
+    table.to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"holds no labels: .* Columns: image, text, label, notes"):
+        evaluate_run(run_dir, path, image_root=xor_data.parent)

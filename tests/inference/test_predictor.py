@@ -193,3 +193,32 @@ def test_a_damaged_or_stale_int8_model_is_quantised_again(damage: str, xor_run, 
     assert healed.onnx.info["quantization"]["type"] == "int8"  # type: ignore[union-attr]
     samples = [{"image": str(xor_data.parent / "images" / "00000.png"), "text": "a shape alpha"}, {"text": "beta"}]
     assert np.allclose(healed.predict_proba(samples), intact.predict_proba(samples), atol=1e-6)
+
+
+def test_a_table_read_in_chunks_gives_the_same_predictions_as_one(predictor: Predictor, xor_data: Path,
+                                                                    tmp_path: Path) -> None:
+    table = pd.read_csv(xor_data).head(40)
+    path = tmp_path / "rows.csv"
+    table.to_csv(path, index=False)
+    whole = predictor.predict_table(path, root=xor_data.parent)
+    chunks = list(predictor.iter_predict_table(path, root=xor_data.parent, chunk_rows=16))
+    assert [len(c) for c in chunks] == [16, 16, 8]
+    joined = pd.concat(chunks)
+    scores = ["probability", "top1_probability", "top2_probability", "p_same", "p_different"]
+    pd.testing.assert_frame_equal(joined.drop(columns=scores), whole.drop(columns=scores))
+    assert np.allclose(joined[scores].to_numpy(), whole[scores].to_numpy(), atol=1e-5)  # batches differ in make-up
+    frame = list(predictor.iter_predict_table(table, root=xor_data.parent, chunk_rows=16))  # a DataFrame, sliced
+    assert [len(c) for c in frame] == [16, 16, 8]
+    assert pd.concat(frame)["predicted"].tolist() == whole["predicted"].tolist()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_errors_in_a_later_chunk_name_the_line_or_row_of_the_file(predictor: Predictor, xor_data: Path,
+                                                                  tmp_path: Path, suffix: str) -> None:
+    table = pd.read_csv(xor_data).head(12)
+    table.loc[9, "image"] = "missing.png"
+    path = tmp_path / f"rows{suffix}"
+    table.to_csv(path, index=False) if suffix == ".csv" else table.to_parquet(path)
+    where = "line 11" if suffix == ".csv" else "row 9"  # the header is line 1; Parquet rows count from 0
+    with pytest.raises(DataError, match=rf"rows\{suffix} {where} \(column 'image'\): image file \S*missing\.png"):
+        list(predictor.iter_predict_table(path, root=xor_data.parent, chunk_rows=4))

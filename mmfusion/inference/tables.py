@@ -1,0 +1,124 @@
+"""Predicting tables a chunk at a time, so that memory holds one chunk whatever the table's size.
+
+A file is read in chunks (:func:`mmfusion.data.files.iter_table`) and a DataFrame is sliced; each chunk is
+predicted and handed on with its prediction columns. ``mmfusion predict --csv`` writes each chunk's rows as
+they come (:func:`table_text`); ``Predictor.predict_table`` joins the chunks into one DataFrame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data.files import CHUNK_ROWS, first_row_number, iter_table, table_columns
+from ..errors import DataError
+
+
+@dataclass(frozen=True)
+class TableInput:
+    """A table to predict: a DataFrame or a file, how messages name its rows, and where relative paths start."""
+
+    source: str
+    columns: list[str]
+    first_row: int
+    row_kind: str
+    root: Path | None
+    frame: Any = None
+    path: Path | None = None
+
+    @classmethod
+    def of(cls, table: Any, root: str | Path | None = None) -> TableInput:
+        """A DataFrame (rows numbered from 0) or a CSV/TSV/Parquet file (lines, or Parquet rows from 0)."""
+        import pandas as pd
+
+        if isinstance(table, pd.DataFrame):
+            return cls("DataFrame", [str(c) for c in table.columns], 0, "row", Path(root) if root else None,
+                       frame=table)
+        path = Path(table)
+        first_row, row_kind = first_row_number(path)
+        return cls(path.name, table_columns(path), first_row, row_kind, Path(root) if root else path.resolve().parent,
+                   path=path)
+
+    def check_columns(self, needed: Iterable[str]) -> None:
+        """Raises DataError naming the columns the model reads that the table lacks."""
+        missing = sorted(set(needed) - set(self.columns))
+        if missing:
+            raise DataError(f"{self.source} lacks the column(s) {', '.join(missing)} the model was trained with "
+                            f"(columns: {', '.join(self.columns)})")
+
+    def chunks(self, chunk_rows: int = CHUNK_ROWS) -> Iterator[tuple[int, Any]]:
+        """(position of the chunk's first row in the table, chunk) pairs; an empty DataFrame is one empty chunk."""
+        if self.frame is None:
+            for chunk in iter_table(self.path, chunk_rows=chunk_rows):  # type: ignore[arg-type]
+                yield int(chunk.index[0]), chunk
+            return
+        size = max(1, int(chunk_rows))
+        for start in range(0, max(len(self.frame), 1), size):
+            yield start, self.frame.iloc[start:start + size]
+
+
+def samples_of(chunk: Any, columns: Mapping[str, str | list[str]]) -> list[dict[str, Any]]:
+    """One sample per row: modality → its cell (or list of cells, for an input read from several columns)."""
+    cells = {c: chunk[c].tolist() for cols in columns.values() for c in ([cols] if isinstance(cols, str) else cols)}
+    return [{m: (cells[cols][i] if isinstance(cols, str) else [cells[c][i] for c in cols])
+             for m, cols in columns.items()} for i in range(len(chunk))]
+
+
+def with_predictions(out: Any, probabilities: np.ndarray, labels: Sequence[str], task: str, top_k: int,
+                     thresholds: Any = None, label_sep: str | None = None) -> Any:
+    """``out`` (a copy of the input rows) with the prediction columns that ``Predictor.predict_table`` documents."""
+    if task != "multiclass":
+        return _thresholded(out, probabilities, labels, task, thresholds, label_sep)
+    best = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, dtype=int)
+    out["predicted"] = [labels[i] for i in best]
+    out["probability"] = probabilities.max(axis=1) if len(probabilities) else []
+    if top_k > 1:
+        ranked = np.argsort(-probabilities, axis=1)[:, :top_k] if len(probabilities) else np.zeros((0, top_k), int)
+        for k in range(min(top_k, len(labels))):
+            out[f"top{k + 1}"] = [labels[i] for i in ranked[:, k]]
+            out[f"top{k + 1}_probability"] = probabilities[np.arange(len(ranked)), ranked[:, k]]
+    for i, label in enumerate(labels):
+        out[f"p_{label}"] = probabilities[:, i]
+    return out
+
+
+def _thresholded(out: Any, probabilities: np.ndarray, labels: Sequence[str], task: str, thresholds: Any,
+                 label_sep: str | None) -> Any:
+    """Binary: the label the threshold chose; multilabel: every label at or above its threshold."""
+    from ..evaluation.metrics import predicted
+
+    chosen = predicted(task, probabilities, thresholds)
+    if task == "binary":
+        out["predicted"] = [labels[i] for i in chosen]
+    else:
+        sep = label_sep or ";"
+        out["predicted"] = [sep.join(name for name, on in zip(labels, row) if on) for row in chosen]
+    for i, label in enumerate(labels):
+        out[f"p_{label}"] = probabilities[:, i] if len(probabilities) else []
+    return out
+
+
+def table_text(chunks: Iterable[Any], fmt: str) -> Iterator[str]:
+    """The text of the chunks joined into one table, a chunk at a time: CSV (one header) or a JSON list of records.
+
+    The pieces join into exactly what ``to_csv(index=False)`` or ``to_json(orient="records", indent=2)`` of the
+    whole table gives.
+    """
+    first, empty = True, "[]"
+    for chunk in chunks:
+        if fmt == "json":
+            records = chunk.to_json(orient="records", indent=2)
+            if len(chunk):  # "[\n  {...},\n  {...}\n]": the records without the brackets
+                yield ("[\n" if first else ",\n") + records[2:-2]
+                first = False
+            else:
+                empty = records  # what pandas writes for no records
+        else:
+            yield chunk.to_csv(index=False, header=first)
+            first = False
+    if fmt == "json":
+        yield empty if first else "\n]"
