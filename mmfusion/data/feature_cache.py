@@ -189,6 +189,7 @@ def build_feature_store(
     threads: int | None = None,
     views: int = 1,
     augmented: Sequence[Any] = (),
+    tokens: bool = True,
 ) -> tuple[FeatureStore, dict[str, int], int]:
     """Outputs of ``encoder`` for the distinct ``references``, computing only what the cache lacks.
 
@@ -201,6 +202,8 @@ def build_feature_store(
             reads its rows from the shard files on demand.
         threads: threads that decode and preprocess values ahead of the encoder (default:
             :func:`decode_threads`; 0: in this thread, one batch after another).
+        tokens: whether the store's users gather token outputs; without, a store held in RAM keeps (and the
+            memory budget counts) only the pooled ones, and a store read from disk reads only those.
         views: with more than 1, also views 1..views-1 of the distinct ``augmented`` values (the training
             split's), augmented by ``encoder.preprocess_views`` (:mod:`.feature_views`).
 
@@ -236,8 +239,8 @@ def build_feature_store(
     if not keys:  # every sample lacks this input: one zero row for the (masked) absent samples to point at
         return FeatureStore.empty(encoder.output_dim, encoder.provides_tokens), {}, 0
     store = FeatureStore.of([index[key] for key in keys])
-    if store.nbytes() <= (feature_memory() if memory is None else memory):
-        store = store.in_memory()
+    if store.nbytes(tokens) <= (feature_memory() if memory is None else memory):
+        store = store.in_memory(tokens)
     return store, {key: row for row, key in enumerate(keys)}, computed
 
 

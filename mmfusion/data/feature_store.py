@@ -181,10 +181,11 @@ class FeatureStore:
         """Whether some rows are read from disk on demand."""
         return not all(s.held for s in self.shards)
 
-    def nbytes(self) -> int:
-        """Bytes the store's rows (pooled and tokens) take in memory in their stored dtype."""
+    def nbytes(self, tokens: bool = True) -> int:
+        """Bytes the store's rows (pooled, and tokens unless ``tokens`` is False) take in memory in their stored
+        dtype."""
         count = len(self)
-        for shard, _, local in self._groups(np.arange(count)) if self.has_tokens else []:
+        for shard, _, local in self._groups(np.arange(count)) if self.has_tokens and tokens else []:
             count += int((shard.offsets[local + 1] - shard.offsets[local]).sum())  # type: ignore[index]
         return count * self.width * self.shards[0].itemsize
 
@@ -240,24 +241,28 @@ class FeatureStore:
         index = (starts.unsqueeze(1) + steps.unsqueeze(0)).clamp(max=max(tokens.shape[0] - 1, 0))
         return EncoderOutput(pooled, tokens[index].float() * mask.unsqueeze(-1), mask)
 
-    def in_memory(self) -> FeatureStore:
-        """The same rows read into one shard in RAM, in store order (the fastest to gather from)."""
+    def in_memory(self, tokens: bool = True) -> FeatureStore:
+        """The same rows read into one shard in RAM, in store order (the fastest to gather from).
+
+        ``tokens=False`` leaves the token outputs out (for users that gather pooled outputs only). Each shard's
+        rows are written straight into place, so reading takes no more memory than the result.
+        """
+        tokens = tokens and self.has_tokens
         count = len(self)
         dtype = torch.float16 if self.shards[0].itemsize == 2 else torch.float32
         pooled = torch.empty(count, self.width, dtype=dtype)
-        parts = []
+        groups = self._groups(np.arange(count))
         lengths = np.zeros(count, dtype=np.int64)
-        for shard, positions, local in self._groups(np.arange(count)):
-            values, tokens, counts = shard.read(local, self.has_tokens)
+        for shard, positions, local in groups if tokens else []:
+            lengths[positions] = shard.offsets[local + 1] - shard.offsets[local]  # type: ignore[index]
+        starts = np.cumsum(lengths) - lengths
+        packed = torch.empty(int(lengths.sum()), self.width, dtype=dtype) if tokens else None
+        for shard, positions, local in groups:
+            values, rows, counts = shard.read(local, tokens)
             pooled[positions] = torch.from_numpy(np.ascontiguousarray(values))
-            if counts is not None:
-                lengths[positions] = counts
-                parts.append((positions, tokens, counts))
+            if packed is not None and counts is not None:
+                packed[ranges(starts[positions], counts)] = torch.from_numpy(np.ascontiguousarray(rows))
         tensors = {"pooled": pooled}
-        if self.has_tokens:
-            starts = np.cumsum(lengths) - lengths
-            packed = torch.empty(int(lengths.sum()), self.width, dtype=dtype)
-            for positions, values, counts in parts:
-                packed[ranges(starts[positions], counts)] = torch.from_numpy(np.ascontiguousarray(values))
+        if packed is not None:
             tensors.update(tokens=packed, lengths=torch.from_numpy(lengths))
         return FeatureStore([ShardFeatures.in_memory(tensors)], np.zeros(count), np.arange(count))

@@ -18,6 +18,18 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+#: a cell not parsed yet (or one that cannot be looked up: not a plain value)
+_UNSEEN = object()
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A cell a modality refused, and where it was first read."""
+
+    error: BadValueError
+    context: CellContext
+
+
 @dataclass
 class ParsedTable:
     """One table, parsed: per modality a reference (or None = absent) per row, and label ids.
@@ -37,16 +49,26 @@ class ParsedTable:
     labels: np.ndarray | None
     rows: list[int]
     bad: dict[str, list[str]] = field(default_factory=dict)
+    #: modality → which rows have it, for modalities whose references were released (:meth:`release`)
+    presence: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def present(self, modality: str) -> np.ndarray:
+        if modality in self.presence:
+            return self.presence[modality]
         return np.array([ref is not None for ref in self.references[modality]], dtype=bool)
 
     def counts(self) -> dict[str, int]:
         """Rows with each modality present."""
-        return {m: int(self.present(m).sum()) for m in self.references}
+        return {m: int(self.present(m).sum()) for m in [*self.references, *self.presence]}
+
+    def release(self, modality: str) -> None:
+        """Forget each row's reference of ``modality``, keeping whether it is present: an input read from the
+        feature cache needs only its store indices, and a million paths or texts held per row are memory."""
+        self.presence[modality] = self.present(modality)
+        del self.references[modality]
 
 
 def parse_table(
@@ -79,27 +101,29 @@ def parse_table(
     errors: list[BadValue] = []
     for name, modality in modalities.items():
         absent = (on_bad_value if isinstance(on_bad_value, str) else on_bad_value.get(name, "error")) == "absent"
-        cols = columns[name]
-        cells_per_row = list(zip(*(table[c].tolist() for c in cols)))
-        seen: dict[Any, tuple[Any, CellContext]] = {}  # cells → (reference or error, where first read)
+        cols = tuple(columns[name])
+        # each distinct cell is parsed once (checking an image file is slow); a repeat reuses the reference (one
+        # object for every row that names the same file) and a failure keeps where it was first read
+        seen: dict[Any, Any] = {}
         refs: list[Any] = []
-        for i, cells in enumerate(cells_per_row):
-            context = CellContext(source, rows[i], tuple(cols), root, row_kind)
-            key = cells if all(isinstance(c, (str, int, float, type(None))) for c in cells) else None
-            if key is not None and key in seen:
-                outcome, first = seen[key]
-            else:
+        for i, cells in enumerate(zip(*(table[c].tolist() for c in cols))):
+            key = (cells[0] if len(cells) == 1 else cells) \
+                if all(isinstance(c, (str, int, float, type(None))) for c in cells) else _UNSEEN
+            outcome = seen.get(key, _UNSEEN) if key is not _UNSEEN else _UNSEEN
+            if outcome is _UNSEEN:
+                context = CellContext(source, rows[i], cols, root, row_kind)
                 try:
-                    outcome, first = modality.parse(cells, context), context
+                    outcome = modality.parse(cells, context)
                 except BadValueError as exc:
-                    outcome, first = exc, context
-                if key is not None:
-                    seen[key] = (outcome, first)
-            if not isinstance(outcome, BadValueError):
+                    outcome = _Failed(exc, context)
+                if key is not _UNSEEN:
+                    seen[key] = outcome
+            if not isinstance(outcome, _Failed):
                 refs.append(outcome)
                 continue
             refs.append(None)
-            value = BadValue(name, context.where(), problem_of(outcome, first))  # this row, even for a repeat
+            where = CellContext(source, rows[i], cols, root, row_kind).where()
+            value = BadValue(name, where, problem_of(outcome.error, outcome.context))  # this row, even for a repeat
             if absent:
                 bad.setdefault(name, []).append(str(value))
             else:

@@ -19,6 +19,7 @@ from .bad_values import BadValues, bad_value_policies
 from .columns import resolve_columns
 from .feature_cache import build_feature_store
 from .feature_views import view_key
+from .fingerprints import MemoFingerprints
 from .labels import LabelSet
 from .parsing import ParsedTable, parse_table
 from .samples import CachedModality, Collator, SampleDataset, epoch_order, iterate_batches, pretokenize
@@ -219,7 +220,7 @@ def build_pipeline(
                 encoder.to(device)
     pipeline = DataPipeline(model, labels or LabelSet([]), tables, modalities, columns, live)
     for m in cached_names:
-        encoder, modality = model.encoders[m], modalities[m]
+        encoder, modality = model.encoders[m], MemoFingerprints(modalities[m])
         references = [ref for t in tables.values() for ref in t.references[m]]
         distinct = len({modality.fingerprint(r) for r in references if r is not None})
         views = (encoder.augment_views() or 1) if fit_split is not None else 1  # evaluation reads the clean view
@@ -231,7 +232,7 @@ def build_pipeline(
                 encoder.to(device), modality, references, cache_dir=cache_dir or default_cache_dir(), device=device,
                 autocast=autocast, channels_last=channels_last and encoder.prefers_channels_last,
                 advance=lambda n: advance(n), unusable=unusable, dtype=feature_dtype, views=views,
-                augmented=augmented)
+                augmented=augmented, tokens=model.fusion.uses_tokens)
         settle(m, unusable)
         pipeline.computed[m] = computed
         reporter.log(f"{m}: {distinct} distinct values" + (f" and {extra} augmented views" if extra else "")
@@ -251,6 +252,9 @@ def build_pipeline(
                 pipeline.pretokenized.setdefault(split, {})[m] = pretokenize(encoder, modalities[m],
                                                                                table.references[m])
     _warn_absent(tables, modalities, reporter)
+    for m in cached_names:  # read by store index from now on: each row's value is no longer needed
+        for table in tables.values():
+            table.release(m)
     pipeline.num_workers = num_workers if num_workers is not None else auto_workers(
         live, model, {m for s in pipeline.pretokenized.values() for m in s}, device)
     return pipeline

@@ -81,6 +81,23 @@ def test_a_store_larger_than_its_budget_reads_from_disk_and_gathers_the_same_val
             assert store.gather(rows, with_tokens=False).tokens is None
 
 
+def test_a_store_for_pooled_outputs_only_leaves_the_tokens_out(tmp_path: Path, encoder: HFTextEncoder,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fusion that reads no tokens: the store in RAM holds (and the budget counts) the pooled outputs only."""
+    monkeypatch.setattr(feature_cache, "SHARD_SIZE", 5)
+    full, positions, _ = _build(encoder, tmp_path)
+    pooled, again, computed = _build(encoder, tmp_path, tokens=False)
+    assert computed == 0 and again == positions and not pooled.mapped and not pooled.has_tokens
+    assert pooled.nbytes() == len(TEXTS) * full.width * 2 < full.nbytes()
+    assert full.nbytes(tokens=False) == pooled.nbytes()
+    # within a budget that only the pooled outputs fit, the store is still held in RAM
+    small, _, _ = _build(encoder, tmp_path, tokens=False, memory=pooled.nbytes())
+    assert not small.mapped
+    for rows in _batches(len(TEXTS)):
+        assert torch.equal(pooled.gather(rows).pooled, full.gather(rows).pooled)
+        assert pooled.gather(rows).tokens is None
+
+
 def test_the_budget_comes_from_the_environment(tmp_path: Path, encoder: HFTextEncoder,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MMFUSION_FEATURE_MEMORY", "1KB")

@@ -103,3 +103,52 @@ def test_label_set_from_training_data_is_sorted_and_needs_two() -> None:
                                     where="t")
     with pytest.raises(DataError, match="no label column 'category'"):
         LabelSet.from_training_data(table, "category", given=None, source_order=None, where="t")
+
+
+class CountingImages(ImageModality):
+    """The image modality, counting the cells it parses and the fingerprints it computes."""
+
+    def __init__(self) -> None:
+        self.parsed, self.fingerprints = 0, 0
+
+    def parse(self, cells, context):  # type: ignore[no-untyped-def]
+        self.parsed += 1
+        return super().parse(cells, context)
+
+    def fingerprint(self, reference):  # type: ignore[no-untyped-def]
+        self.fingerprints += 1
+        return super().fingerprint(reference)
+
+
+def test_a_repeated_cell_is_parsed_once_and_shares_its_reference(tmp_path: Path) -> None:
+    rows = [{"image": "images/ok.png" if i % 3 else "images/broken.png", "title": f"t{i}", "body": "", "label": "a"}
+            for i in range(9)]
+    images = CountingImages()
+    parsed = parse_table(_table(tmp_path, rows), split="train", source="train.csv", columns=COLUMNS, root=tmp_path,
+                         modalities={"image": images, "text": TextModality()}, row_kind="line",
+                         on_bad_value="absent")
+    assert images.parsed == 2  # one good file, one broken one, each named in three or six rows
+    refs = parsed.references["image"]
+    assert all(refs[i] is refs[1] for i in (1, 2, 4, 5, 7, 8)) and refs[0] is None
+    assert [message.split(" (")[0] for message in parsed.bad["image"]] == [f"train.csv line {n}" for n in (2, 5, 8)]
+
+
+def test_a_released_input_keeps_only_which_rows_have_it(tmp_path: Path) -> None:
+    table = _table(tmp_path, [{"image": "images/ok.png", "title": "a", "body": "", "label": "a"},
+                              {"image": "", "title": "b", "body": "", "label": "a"}])
+    parsed = _parse(tmp_path, table)
+    parsed.release("image")
+    assert "image" not in parsed.references and parsed.present("image").tolist() == [True, False]
+    assert parsed.counts() == {"text": 2, "image": 1}
+
+
+def test_fingerprints_are_computed_once_per_distinct_reference(tmp_path: Path) -> None:
+    from mmfusion.data.fingerprints import MemoFingerprints
+
+    images = CountingImages()
+    memo = MemoFingerprints(images)
+    table = _table(tmp_path, [{"image": "images/ok.png", "title": "a", "body": "", "label": "a"}] * 5)
+    refs = _parse(tmp_path, table).references["image"]
+    fingerprints = {memo.fingerprint(r) for r in refs + refs}
+    assert len(fingerprints) == 1 and images.fingerprints == 1
+    assert memo.load(refs[0]).size == (8, 8)  # everything else is the modality's own
