@@ -9,7 +9,7 @@ setting and reports the seconds of the second epoch (the first may include compi
 
 Settings are interleaved (1 thread, 2 threads, ...) so that a change in background load hits all of them.
 
-    python benchmarks/threads.py [--rows 3000] [--compile] [--json out.json]
+    python benchmarks/threads.py [--rows 1000] [--cached-rows 8000] [--compile] [--cases NAME ...] [--json out.json]
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ CASES: dict[str, dict[str, Any]] = {
 }
 
 
-def spec_for(case: dict[str, Any], threads: int, compile_: bool, rows: int) -> tuple[mmfusion.Spec, int]:
+def spec_for(case: dict[str, Any], threads: int, compile_: bool, rows: int,
+             cached_rows: int) -> tuple[mmfusion.Spec, int]:
     raw = mmfusion.load_spec(ROOT / "examples" / "easy_vqa.yaml").model_dump(mode="json")
     for key, value in case.items():
         if key == "finetune":
@@ -50,11 +51,13 @@ def spec_for(case: dict[str, Any], threads: int, compile_: bool, rows: int) -> t
     raw["train"].update(epochs=2, threads=threads, compile=compile_, early_stopping=None)
     if case.get("finetune"):
         raw["train"]["batch_size"] = 32
+    else:
+        raw["data"]["limit"] = {"train": cached_rows}
     return mmfusion.load_spec(raw), rows if case.get("finetune") else 0
 
 
-def run(name: str, threads: int, compile_: bool, rows: int, work: Path) -> dict[str, Any]:
-    spec, subset = spec_for(CASES[name], threads, compile_, rows)
+def run(name: str, threads: int, compile_: bool, rows: int, cached_rows: int, work: Path) -> dict[str, Any]:
+    spec, subset = spec_for(CASES[name], threads, compile_, rows, cached_rows)
     tables: dict[str, Any] = {}
     if subset:
         from mmfusion.data.tables import source_tables
@@ -77,7 +80,8 @@ def run(name: str, threads: int, compile_: bool, rows: int, work: Path) -> dict[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=3000, help="training rows of the fine-tuned case")
+    parser.add_argument("--rows", type=int, default=1000, help="training rows of the fine-tuned case")
+    parser.add_argument("--cached-rows", type=int, default=8000, help="training rows of the cached cases")
     parser.add_argument("--compile", action="store_true", help="also time train.compile: true at 2 threads")
     parser.add_argument("--cases", nargs="*", default=list(CASES))
     parser.add_argument("--json", type=Path, default=None)
@@ -90,7 +94,7 @@ def main() -> None:
         for name in args.cases:
             for threads, compile_ in settings:
                 started = time.perf_counter()
-                rows.append(run(name, threads, compile_, args.rows, Path(work)))
+                rows.append(run(name, threads, compile_, args.rows, args.cached_rows, Path(work)))
                 rows[-1]["wall_s"] = round(time.perf_counter() - started, 1)
                 print(json.dumps(rows[-1]), flush=True)
     print("\n| case | trainable | threads | compile | epoch 1 s | epoch 2 s |")
