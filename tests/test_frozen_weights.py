@@ -129,3 +129,17 @@ def test_a_missing_or_damaged_record_is_named(tiny_bert: Path, tmp_path: Path) -
     (run / FILE).unlink()
     with pytest.raises(MMFusionError, match=r"frozen_weights\.json is missing, and weights\.safetensors leaves out"):
         load_run(run)
+
+
+def test_a_run_from_before_references_loads_as_it_did(tiny_bert: Path, tmp_path: Path) -> None:
+    """Every tensor in weights.safetensors and no record: the frozen encoder comes from the weights file."""
+    from mmfusion.io import write_safetensors_atomic
+
+    run, model, _ = _run(tmp_path, tiny_bert)
+    (run / FILE).unlink()
+    write_safetensors_atomic(run / "weights.safetensors", model.state_dict())
+    _point_text_to(run, tmp_path / "gone-but-unused")  # its weights are not read; its tokenizer and config are
+    shutil.copytree(tiny_bert, tmp_path / "gone-but-unused")
+    (tmp_path / "gone-but-unused" / "model.safetensors").unlink()
+    loaded = load_run(run).model.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
