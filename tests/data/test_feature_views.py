@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 from pathlib import Path
 
@@ -25,14 +26,17 @@ from ..conftest import write_spec
 
 
 def _pictures(folder: Path, n: int) -> list[str]:
-    """Textured pictures (a crop or a flip of a plain colour would look the same as the picture)."""
+    """Textured pictures (a crop or a flip of a plain colour would look the same as the picture), with a fixed
+    modification time: the fingerprints, and so the views' seeds, are the same in every session when the
+    paths are (relative paths from the same working folder)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(0)
     paths = []
     for i in range(n):
-        image = Image.new("RGB", (24, 24))
-        image.putdata([(rng.randrange(256), rng.randrange(256), (x * 10) % 256) for x in range(24) for _ in range(24)])
+        image = Image.new("RGB", (48, 36))
+        image.putdata([(rng.randrange(256), rng.randrange(256), (x * 5) % 256) for _ in range(36) for x in range(48)])
         image.save(folder / f"{i}.png")
+        os.utime(folder / f"{i}.png", ns=(1_700_000_000 * 10**9, 1_700_000_000 * 10**9))
         paths.append(str(folder / f"{i}.png"))
     return paths
 
@@ -48,8 +52,10 @@ def _encoder(augment: object) -> TimmEncoder:
                                   augment=augment)).eval()
 
 
-def test_image_views_differ_are_cached_and_view_0_is_the_clean_feature(tmp_path: Path) -> None:
-    paths, cache = _pictures(tmp_path / "pictures", 3), tmp_path / "cache"
+def test_image_views_differ_are_cached_and_view_0_is_the_clean_feature(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # relative paths: the same fingerprints, so the same views, in every session
+    paths, cache = _pictures(Path("pictures"), 3), tmp_path / "cache"
     encoder, plain = _encoder({"views": 4}), _encoder(False)
     assert encoder.feature_key() == plain.feature_key()  # the clean view is shared with runs without augment
     store, positions, computed = _build(encoder, ImageModality(), paths, cache, views=4, augmented=paths[:2])
@@ -131,9 +137,13 @@ train: {{cache_dir: {tmp_path / 'cache'}}}
     epochs = [features(views, "train", train=True, seed=3, epoch=e) for e in (1, 2, 3)]
     assert torch.equal(epochs[1], features(views, "train", train=True, seed=3, epoch=2))  # resumable
     assert not torch.equal(epochs[0], epochs[1]) and not torch.equal(epochs[1], epochs[2])
-    choice = view_choice(6, 4, seed=3, epoch=1, name="image")
-    for i in range(6):  # a sample's row is clean exactly when view 0 was picked for it
-        assert torch.equal(epochs[0][i], clean[i]) == (int(choice[i]) == 0)
+    cached, choice = views.cached["train"]["image"], view_choice(6, 4, seed=3, epoch=1, name="image")
+    assert bool((choice != view_choice(6, 4, seed=3, epoch=2, name="image")).any())
+    picked = cached.for_epoch("image", seed=3, epoch=1).rows
+    assert torch.equal(picked, cached.views[torch.arange(6), choice])  # the view picked for each sample
+    assert torch.equal(epochs[0], cached.store.gather(picked).pooled)
+    assert all(torch.equal(epochs[0][i], clean[i]) for i in range(6) if choice[i] == 0)  # view 0: clean
+    assert any(not torch.equal(epochs[0][i], clean[i]) for i in range(6) if choice[i] != 0)
     assert torch.equal(features(views, "validation"), features(plain, "validation"))  # validation: clean
     assert torch.equal(features(views, "train"), clean)  # batches not for training: clean
 
