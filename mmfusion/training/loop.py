@@ -83,7 +83,7 @@ def run_epoch(ctx: TrainingContext, callbacks: CallbackList) -> dict[str, Any]:
         ctx.balance.start_epoch(epoch)
     with ctx.reporter.task(f"epoch {epoch}/{cfg.epochs}", batches) as advance:
         stats = train_epoch(
-            ctx.trained or ctx.model,
+            ctx.trained if ctx.trained is not None else ctx.model,  # a compiled module has no truth value
             pipeline.batches("train", cfg.batch_size, shuffle=True, train=True, seed=cfg.seed, epoch=epoch,
                              balanced=cfg.imbalance == "balanced_sampler", shard=sharding),
             optimizer=ctx.optimizer, scheduler=ctx.scheduler, scaler=ctx.scaler, loss_fn=ctx.loss,
