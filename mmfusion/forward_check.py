@@ -100,7 +100,8 @@ def _check_encoder(where: str, encoder: Encoder, out: Any, rows: int) -> None:
     if out.tokens is not None:
         tokens = out.tokens
         if tokens.ndim != 3 or tokens.shape[0] != rows:
-            raise PluginError(f"{where}: tokens have shape {_shape(tokens)}, expected ({rows}, T, {encoder.output_dim})")
+            raise PluginError(f"{where}: tokens have shape {_shape(tokens)}, "
+                              f"expected ({rows}, T, {encoder.output_dim})")
         if tokens.shape[2] != encoder.output_dim:
             raise PluginError(f"{where}: tokens have width {tokens.shape[2]}, but {declared} {encoder.output_dim}")
         _check_finite(where, tokens, "tokens")

@@ -7,8 +7,8 @@ import random
 
 import torch
 
-from ..interfaces.encoder import Encoder, EncoderOutput
 from ..errors import MMFusionError
+from ..interfaces.encoder import Encoder, EncoderOutput
 from .common import (
     ConformanceError,
     close,
@@ -178,7 +178,8 @@ def check_encoder_loads_weights_option(component: type[Encoder]) -> None:
             raise ConformanceError(f"building with `weights:` naming a file saved from weights_target().state_dict() "
                                    f"failed: {exc}") from None
         loaded = encoder.weights_target().state_dict()
-        differing = [k for k, v in saved.items() if v.is_floating_point() and (k not in loaded or not torch.equal(loaded[k].cpu(), v))]
+        differing = [k for k, v in saved.items()
+                     if v.is_floating_point() and (k not in loaded or not torch.equal(loaded[k].cpu(), v))]
         require(not differing,
                 f"`weights:` was ignored: after building with weights: {path.name}, {len(differing)} of "
                 f"{len(saved)} tensors differ from the file (e.g. {differing[:2]}). Let the builder load it (the "
