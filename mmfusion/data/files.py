@@ -53,18 +53,25 @@ def read_table(path: Path, fmt: str = "auto") -> Any:
             sep = "\t" if kind == "tsv" else ","
             _check_header(path, sep)
             table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""])
-    except DataError:
-        raise
-    except UnicodeDecodeError:
-        raise DataError(_not_utf8(path)) from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"data file {path} holds no header and no rows (only blank lines)") from None
     except Exception as exc:
-        raise _unreadable(path, kind, exc) from None
+        raise _read_error(path, kind, exc) from None
     if len(table) == 0:
         raise _no_rows(path, table.columns)
     return table
 
+
+
+def _read_error(path: Path, kind: str, exc: Exception) -> DataError:
+    """The DataError for any failure while reading ``path`` (whole or in chunks): one wording for both readers."""
+    import pandas as pd
+
+    if isinstance(exc, DataError):
+        return exc
+    if isinstance(exc, UnicodeDecodeError):
+        return DataError(_not_utf8(path))
+    if isinstance(exc, pd.errors.EmptyDataError):
+        return DataError(f"data file {path} holds no header and no rows (only blank lines)")
+    return _unreadable(path, kind, exc)
 
 def iter_table(path: Path, fmt: str = "auto", *, columns: Sequence[str] | None = None,
                chunk_rows: int = CHUNK_ROWS) -> Iterator[Any]:
@@ -98,14 +105,8 @@ def iter_table(path: Path, fmt: str = "auto", *, columns: Sequence[str] | None =
             chunk.index = pd.RangeIndex(rows, rows + len(chunk))
             rows += len(chunk)
             yield chunk
-    except DataError:
-        raise
-    except UnicodeDecodeError:
-        raise DataError(_not_utf8(path)) from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"data file {path} holds no header and no rows (only blank lines)") from None
     except Exception as exc:
-        raise _unreadable(path, kind, exc) from None
+        raise _read_error(path, kind, exc) from None
     if rows == 0:
         raise _no_rows(path, names if names is not None else table_columns(path, kind))
 

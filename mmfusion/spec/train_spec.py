@@ -72,7 +72,8 @@ class TrainSpec(BaseModel):
     threads: int | Literal["auto"] = Field(
         "auto", description="CPU intra-op threads while training (the `--threads` flag overrides it). auto: one "
         "thread when only a small fusion and head train on cached features (faster than splitting tiny matrices "
-        "across cores), else torch's default; on GPUs torch's default. See docs/spec.md, 'Threads'.")
+        "across cores), else the cores not busy with other processes; on GPUs torch's default. See docs/spec.md, "
+        "'Threads'.")
     compile: bool = Field(
         False, description="Train through torch.compile. It pays for its compile time only on long runs with "
         "encoders in the loop (see benchmarks/README.md); on the CPU it needs a C++ compiler.")
