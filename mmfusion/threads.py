@@ -69,7 +69,7 @@ def busy_elsewhere(samples: int = 5, interval: float = 0.01, source: str = "/pro
     """Threads of other processes ready to run now (Linux /proc/loadavg; 0 where unknown).
 
     torch's threads wait for each other at the end of every op: one that shares its core with another busy
-    process makes every op as slow as its share of that core (measured: a fine-tuned step 10x slower on 2 threads
+    process makes every op as slow as its share of that core (measured: a fine-tuned epoch 6-9x slower on 2 threads
     than on 1 with one core busy). The median of a few samples of the kernel's runnable count, less this thread.
     """
     counts = []
