@@ -66,8 +66,12 @@ def test_a_second_train_into_the_same_run_directory_stops_at_once(live_spec: Pat
 
 
 def test_ctrl_c_releases_the_lock(live_spec: Path, tmp_path: Path) -> None:
+    # many epochs: on an idle machine the 3-epoch spec can finish before the signal arrives
+    long_spec = live_spec.with_name("long.yaml")
+    long_spec.write_text(live_spec.read_text().replace("epochs: 3", "epochs: 500"))
     run = tmp_path / "run"
-    first = _start_and_wait_for_lock(live_spec, run)
+    first = _start_and_wait_for_lock(long_spec, run)
+    assert first.poll() is None
     first.send_signal(signal.SIGINT)
     _, err = first.communicate(timeout=120)
     assert first.returncode == 130, err
