@@ -32,8 +32,10 @@ def _train(spec: Path, out: Path, *extra: str) -> list[str]:
 
 
 def _start_and_wait_for_lock(spec: Path, run: Path) -> subprocess.Popen:
+    # SIGINT at its default in the child: a test run started in the background inherits it ignored
     first = subprocess.Popen(_train(spec, run), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+                             env={**os.environ, "OMP_NUM_THREADS": "1"},
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (run / ".lock").exists():
         assert first.poll() is None, first.communicate()
