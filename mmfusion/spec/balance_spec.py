@@ -52,6 +52,11 @@ class ModalityDropoutSpec(BaseModel):
         "a mapping input → probability (inputs left out are never dropped).")
     warmup_epochs: int = Field(0, ge=0, description="Epochs over which the rates ramp up linearly from 0: epoch e "
                                "uses rate × min(1, (e - 1) / warmup_epochs).")
+    keep_full: bool = Field(
+        False, description="Also train every row with all its inputs: the rows that lost an input are an extra "
+        "loss term (weighted by their share of the batch) beside the full batch's loss, instead of replacing "
+        "it, so the model learns the missing-input answers without giving up full-input training. Costs a "
+        "second forward pass through fusion and head (and the encoders, when they are fine-tuned).")
 
     @model_validator(mode="before")
     @classmethod

@@ -17,7 +17,7 @@ from ..batch import Batch
 from ..model import ModelParts, MultimodalModel
 from ..spec.train_spec import TrainSpec
 from ..tasks import HEADLINE
-from .modality_dropout import drop_inputs
+from .modality_dropout import drop_inputs, with_dropped_copies
 from .modulation import GradientModulation, Scores
 
 
@@ -34,6 +34,7 @@ class BalancedTraining:
     def __init__(self, train: TrainSpec, model: MultimodalModel, scores: Scores) -> None:
         self.modalities = model.modalities
         self.dropout = train.modality_dropout
+        self.keep_full = bool(self.dropout is not None and self.dropout.keep_full)
         self.aux_weight = train.aux_unimodal.weight if train.aux_unimodal is not None else None
         self.modulation = (GradientModulation(train.modulation, model, scores)
                            if train.modulation is not None else None)
@@ -67,19 +68,25 @@ class BalancedTraining:
              autocast: Callable[[], Any]) -> tuple[Tensor, Tensor]:
         """The objective to minimise and the fused loss (what ``train_loss`` reports) of one prepared batch."""
         present = batch.present
+        rows_in = len(batch)
         if len(self.modalities) > 1 and any(rate > 0 for rate in self.rates.values()):
-            batch = replace(batch, present=drop_inputs(present, self.rates, self.modalities))
+            dropped = drop_inputs(present, self.rates, self.modalities)
+            batch = (with_dropped_copies(batch, dropped)[0] if self.keep_full
+                     else replace(batch, present=dropped))
         with autocast():
             parts: ModelParts = model(batch, parts=True)
-        fused = loss_fn(parts.logits.float(), batch.labels)
-        objective = fused
+        objective = loss_fn(parts.logits.float(), batch.labels)
+        # what train_loss reports: the loss of the batch's own rows (keep_full's copies come after them)
+        fused = objective if len(batch) == rows_in else loss_fn(parts.logits[:rows_in].float(),
+                                                                 batch.labels[:rows_in])
         if self.aux_weight is not None:
-            for m, logits in parts.aux.items():
+            for m, all_logits in parts.aux.items():
+                logits = all_logits[:rows_in]
                 rows = present[m]  # the rows that have the input, dropped or not: the head reads the encoder
                 count = int(rows.sum())
                 if count == 0:
                     continue
-                aux_loss = loss_fn(logits[rows].float(), batch.labels[rows])
+                aux_loss = loss_fn(logits[rows].float(), batch.labels[:rows_in][rows])
                 objective = objective + self.aux_weight * aux_loss
                 self._aux_loss[m] += float(aux_loss.detach()) * count
                 self._aux_rows[m] += count

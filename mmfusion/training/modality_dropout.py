@@ -12,6 +12,9 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
+from ..batch import Batch
+from ..interfaces.encoder import EncoderOutput
+
 
 def drop_inputs(present: Mapping[str, Tensor], rates: Mapping[str, float], modalities: Sequence[str]
                 ) -> dict[str, Tensor]:
@@ -29,3 +32,25 @@ def drop_inputs(present: Mapping[str, Tensor], rates: Mapping[str, float], modal
         rescue = torch.nn.functional.one_hot(scores.argmax(dim=1), len(modalities)).bool()
         kept = torch.where(emptied.unsqueeze(1), rescue, kept)
     return {m: kept[:, i] for i, m in enumerate(modalities)}
+
+
+def with_dropped_copies(batch: Batch, dropped: Mapping[str, Tensor]) -> tuple[Batch, int]:
+    """``batch`` followed by a copy of each row that ``dropped`` took an input from, with the dropped presence
+    (``keep_full``): every row still trains with all its inputs. Returns the batch and the number of copies."""
+    changed = torch.zeros(len(batch), dtype=torch.bool, device=next(iter(batch.present.values())).device)
+    for m, mask in dropped.items():
+        changed |= batch.present[m] & ~mask
+    rows = changed.nonzero().squeeze(1)
+    if len(rows) == 0:
+        return batch, 0
+
+    def extend(t: Tensor | None) -> Tensor | None:
+        return None if t is None else torch.cat([t, t[rows]])
+
+    extended = Batch(
+        inputs={m: {k: extend(v) for k, v in d.items()} for m, d in batch.inputs.items()},
+        present={m: torch.cat([batch.present[m], dropped[m][rows]]) for m in batch.present},
+        labels=extend(batch.labels),
+        features={m: EncoderOutput(*(extend(t) for t in o)) for m, o in batch.features.items()},
+    )
+    return extended, len(rows)

@@ -19,7 +19,7 @@ from mmfusion.registry import get_registry
 from mmfusion.spec import load_spec
 from mmfusion.spec.balance_spec import ModalityDropoutSpec, ModulationSpec
 from mmfusion.training.balance import BalancedTraining
-from mmfusion.training.modality_dropout import drop_inputs
+from mmfusion.training.modality_dropout import drop_inputs, with_dropped_copies
 from mmfusion.training.modulation import GradientModulation, modulated_parameters
 from mmfusion.unimodal import mix_logits
 
@@ -153,6 +153,48 @@ def test_drop_inputs_drops_each_input_at_its_rate_and_keeps_one() -> None:
     assert float((~kept["image"][both]).float().mean()) == pytest.approx(0.2 - 0.1 / 2, abs=0.01)
     assert float((~kept["text"][both]).float().mean()) == pytest.approx(0.5 - 0.1 / 2, abs=0.01)
     assert kept["image"][~both].all()  # the only input of a row is never dropped
+
+
+def test_keep_full_adds_the_dropped_rows_instead_of_replacing_them(tmp_path: Path, tiny_bert: Path) -> None:
+    train = "train:\n  modality_dropout: {rate: 0.5, keep_full: true}\n  aux_unimodal: {weight: 0.25}\n"
+    spec, model = _model(tmp_path, tiny_bert, train)
+    batch = _batch(model, size=8)
+    balance = BalancedTraining.for_spec(spec.train, model, lambda x: torch.softmax(x, 1))
+    balance.start_epoch(1)
+    model.train()
+    torch.manual_seed(5)
+    dropped = drop_inputs(batch.present, {"image": 0.5, "text": 0.5}, model.modalities)
+    extended, copies = with_dropped_copies(batch, dropped)
+    changed = [i for i in range(len(batch)) if any(bool(batch.present[m][i] & ~dropped[m][i]) for m in dropped)]
+    assert copies == len(changed) > 0
+    assert len(extended) == len(batch) + copies
+    for m in model.modalities:  # the batch's own rows keep every input; the copies carry the dropped masks
+        assert torch.equal(extended.present[m][:len(batch)], batch.present[m])
+        assert torch.equal(extended.present[m][len(batch):], dropped[m][changed])
+    assert torch.equal(extended.labels[len(batch):], batch.labels[changed])
+    for m, inputs in batch.inputs.items():  # each copy holds its row's encoder inputs
+        for key, value in inputs.items():
+            assert torch.equal(extended.inputs[m][key][len(batch):], value[changed])
+
+    torch.manual_seed(5)  # the same draw inside the step
+    objective, fused = balance.loss(model, batch, nn.functional.cross_entropy, contextlib.nullcontext)
+    with torch.no_grad():  # by hand: the loss over the rows and their copies; train_loss over the rows alone
+        parts = model(extended, parts=True)
+        own = parts.logits[:len(batch)]
+        aux = sum(nn.functional.cross_entropy(parts.aux[m][:len(batch)][batch.present[m]],
+                                              batch.labels[batch.present[m]]) for m in model.modalities)
+        expected = nn.functional.cross_entropy(parts.logits, extended.labels) + 0.25 * aux
+    assert float(objective.detach()) == pytest.approx(float(expected), rel=1e-5)
+    assert float(fused.detach()) == pytest.approx(float(nn.functional.cross_entropy(own, batch.labels)), rel=1e-5)
+    objective.backward()  # one forward pass over rows and copies: no DDP-unfriendly second pass
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.head.parameters())
+
+
+def test_keep_full_with_nothing_dropped_is_the_plain_batch(tmp_path: Path, tiny_bert: Path) -> None:
+    _, model = _model(tmp_path, tiny_bert)
+    batch = _batch(model)
+    extended, copies = with_dropped_copies(batch, dict(batch.present))
+    assert copies == 0 and extended is batch
 
 
 def test_unimodal_heads_learn_beside_the_fused_head(tmp_path: Path, tiny_bert: Path) -> None:
