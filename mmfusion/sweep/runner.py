@@ -170,6 +170,8 @@ def _history(paths: RunPaths) -> list[dict[str, Any]]:
 _LATER_TRAIN_KEYS = ("loss", "loggers", "callbacks", "feature_dtype", "threads", "compile", "aux_unimodal",
                      "modulation", "modality_dropout")
 _LATER_DATA_KEYS = ("task", "label_sep", "positive_label")
+#: options added inside sections after sweeps began recording digests, with their defaults: left out at them
+_LATER_NESTED_DEFAULTS: dict[tuple[str, ...], Any] = {("train", "modality_dropout", "keep_full"): False}
 #: train.loss as written in digests before the task chose it (a multiclass default, also when spelt out)
 _CROSS_ENTROPY = {"type": "cross_entropy", "label_smoothing": 0.0}
 
@@ -196,6 +198,12 @@ def spec_digest(spec: Spec) -> str:
     for key in _LATER_DATA_KEYS:
         if section.get(key, 0) is None:
             del section[key]
+    for (*parents, key), default in _LATER_NESTED_DEFAULTS.items():
+        node: Any = data
+        for name in parents:
+            node = node.get(name) if isinstance(node, dict) else None
+        if isinstance(node, dict) and key in node and node[key] == default:
+            del node[key]
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
