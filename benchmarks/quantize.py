@@ -2,13 +2,15 @@
 
 Trains examples/easy_vqa.yaml (EfficientNet-Lite0 at 128 px + MiniLM-L6, frozen, attention fusion) into
 ``--work`` unless a finished run is there, exports it (RUN/export/model.onnx) and quantises it the way
-``mmfusion export --quantize int8`` does (RUN/export/model.int8.onnx, MatMul/Gemm weights in int8; its own
-checks on the validation rows). Then every test batch is decoded once and run by each contender in turn, so
-load from other work on the machine falls on all of them alike: PyTorch as ``Predictor`` runs it (the run's
-precision on this CPU), fp32 ORT, int8 ORT. Samples/s count model time only (preprocessed tensors in,
-logits out). Also: batch-1 latency on ``--latency-rows`` test rows; an ONNX Runtime profile of one batch
-(time by operator: what int8 reaches and what stays fp32); and, on ``--conv-batches`` batches, a variant
-that quantises convolutions too (ConvInteger), which is why the default leaves them in fp32.
+``mmfusion export --quantize int8`` does (RUN/export/model.int8.onnx: static int8 convolutions calibrated on
+training rows, the first ones kept fp32 as far as the validation check needs, and MatMul/Gemm weights int8;
+its own checks on the validation rows). Then every test batch is decoded once and run by each contender in
+turn, so load from other work on the machine falls on all of them alike: PyTorch as ``Predictor`` runs it
+(the run's precision on this CPU), fp32 ORT, int8 ORT, int8 with MatMul/Gemm alone (dynamic quantisation,
+the convolutions fp32: what ``--quantize int8`` did before static convolutions). Samples/s count model time
+only (preprocessed tensors in, logits out). Also: batch-1 latency on ``--latency-rows`` test rows; an ONNX
+Runtime profile of one batch (time by operator); and, on ``--conv-batches`` batches, dynamic int8
+convolutions (ConvInteger), which is why convolutions are quantised statically.
 
     python benchmarks/quantize.py [--work bench-runs/quantize] [--batch-size 64] [--rows N]
 """
@@ -86,7 +88,7 @@ def main() -> None:
     from mmfusion.data.labels import LabelSet
     from mmfusion.data.pipeline import build_pipeline
     from mmfusion.data.tables import load_prepared_tables
-    from mmfusion.export.quantize import int8_path, quantize_run
+    from mmfusion.export.quantize import int8_path, quantize_onnx, quantize_run
     from mmfusion.export.wrapper import feeds_for
     from mmfusion.inference.predictor import Predictor
 
@@ -99,11 +101,14 @@ def main() -> None:
                                "weights": quantized.weights, "speed_check": quantized.speed,
                                "validation_check": quantized.validation, "warnings": quantized.warnings,
                                "torch_precision": predictor.precision.name, "threads": torch.get_num_threads()}
+    results["convolutions"] = quantized.convolutions
     conv_path = args.work / "model.int8-conv.onnx"
     quantize_dynamic(fp32_path, conv_path, op_types_to_quantize=["MatMul", "Gemm", "Conv"], per_channel=True,
                      weight_type=QuantType.QInt8)
+    matmul_path = args.work / "model.int8-matmul.onnx"
+    quantize_onnx(fp32_path, matmul_path)
     sessions = {"onnx fp32": session(fp32_path), "onnx int8": session(int8_path(fp32_path)),
-                "onnx int8 + Conv": session(conv_path)}
+                "onnx int8, MatMul only": session(matmul_path), "onnx int8 + ConvInteger": session(conv_path)}
     names = predictor.onnx.input_names  # type: ignore[union-attr]
 
     run = predictor.run
@@ -116,7 +121,7 @@ def main() -> None:
     prepared = replace(prepared, tables={"test": table})
     pipeline = build_pipeline(run.model, run.spec.data, prepared, LabelSet(run.labels), splits=["test"], cache=False)
     engine = predictor.engine
-    contenders = ["torch", "onnx fp32", "onnx int8", "onnx int8 + Conv"]
+    contenders = ["torch", "onnx fp32", "onnx int8", "onnx int8, MatMul only", "onnx int8 + ConvInteger"]
     seconds = dict.fromkeys(contenders, 0.0)
     rows = dict.fromkeys(contenders, 0)
     predicted: dict[str, list[np.ndarray]] = {c: [] for c in contenders}
@@ -126,7 +131,7 @@ def main() -> None:
         feeds = feeds_for(names, batch)
         profile_feeds = profile_feeds or feeds
         for name in contenders:
-            if name == "onnx int8 + Conv" and index >= args.conv_batches:
+            if name == "onnx int8 + ConvInteger" and index >= args.conv_batches:
                 continue
             began = time.perf_counter()
             if name == "torch":
@@ -146,7 +151,7 @@ def main() -> None:
         row["agreement_with_fp32"] = round(float((got == np.concatenate(predicted["onnx fp32"])[:len(got)]).mean()), 4)
         table_rows[name] = row
     results["test"] = table_rows
-    latency: dict[str, list[float]] = {"onnx fp32": [], "onnx int8": []}
+    latency: dict[str, list[float]] = {"onnx fp32": [], "onnx int8": [], "onnx int8, MatMul only": []}
     for batch in pipeline.batches("test", 1):
         if len(latency["onnx fp32"]) >= args.latency_rows:
             break

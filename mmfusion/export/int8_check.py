@@ -1,10 +1,14 @@
-"""The int8 model against the fp32 one on the run's own validation rows: the metric each reaches, and how
-often their predictions agree (a finer signal than the metric on a few hundred rows)."""
+"""The int8 model against the fp32 one on rows of the run's own data: the metric each reaches, and how often
+their predictions agree (a finer signal than the metric on a few hundred rows).
+
+The rows are decoded and the fp32 model run on them once (:class:`CheckSet`), so that several int8 candidates
+(which convolutions stay fp32) can be compared on the same rows at the cost of the int8 runs alone.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -14,61 +18,91 @@ from ..runs import LoadedRun
 from .wrapper import feeds_for
 
 
-def _validation_table(run: LoadedRun, rows: int) -> tuple[Any, str | None]:
-    """The prepared tables with only (up to ``rows`` of) the validation split, or None and why not."""
+def split_table(run: LoadedRun, split: str, rows: int, *, seed: int = 0) -> tuple[Any, str | None]:
+    """The prepared tables with only (up to ``rows`` of) one split, or None and why not."""
     from ..data.tables import load_prepared_tables
 
     data = run.spec.data
     if data is None or data.source is None:
-        return None, "the run was trained on DataFrames (its spec names no data.source to read validation rows from)"
+        return None, "the run was trained on DataFrames (its spec names no data.source to read rows from)"
     try:
         prepared = load_prepared_tables(data)
     except MMFusionError as exc:  # data moved or offline: quantising still works, it just cannot be checked
         return None, f"its data could not be read ({str(exc).splitlines()[0]})"
-    table = prepared.tables.get("validation")
+    table = prepared.tables.get(split)
     if table is None or len(table) == 0:
-        return None, "the run's data has no validation split (data.split.validation)"
-    if len(table) > rows:  # a random subset: validation tables are often grouped (by image, by class)
-        table = table.sample(n=rows, random_state=0).sort_index()
-    return replace(prepared, tables={"validation": table}), None
+        what = "validation split (data.split.validation)" if split == "validation" else f"{split} rows"
+        return None, f"the run's data has no {what}"
+    if len(table) > rows:  # a random subset: tables are often grouped (by image, by class)
+        table = table.sample(n=rows, random_state=seed).sort_index()
+    return replace(prepared, tables={split: table}), None
+
+
+def split_batches(run: LoadedRun, split: str, rows: int, *, batch_size: int = 64,
+                  with_labels: bool = True) -> tuple[list[Any], str | None]:
+    """Up to ``rows`` rows of ``split`` as prepared batches (no feature cache), or [] and why not."""
+    from ..data.labels import LabelSet
+    from ..data.pipeline import build_pipeline
+
+    prepared, reason = split_table(run, split, rows)
+    if prepared is None:
+        return [], reason
+    labels = LabelSet(run.labels, task=run.task, sep=run.label_sep)
+    pipeline = build_pipeline(run.model, run.spec.data, prepared, labels, splits=[split], cache=False)
+    batches = [b for b in pipeline.batches(split, batch_size) if not with_labels or b.labels is not None]
+    if not batches:
+        return [], f"no {split} row has a usable label"
+    return batches, None
+
+
+@dataclass
+class CheckSet:
+    """Validation rows as ONNX feeds, their labels and the fp32 model's logits on them."""
+
+    feeds: list[dict[str, Any]]
+    labels: np.ndarray
+    fp32_logits: np.ndarray
+    run: LoadedRun
+
+    @classmethod
+    def for_run(cls, run: LoadedRun, names: Sequence[str], fp32: Any, *, rows: int,
+                batch_size: int = 64) -> CheckSet | str:
+        """The check set of up to ``rows`` validation rows, or the reason there is none."""
+        batches, reason = split_batches(run, "validation", rows, batch_size=batch_size)
+        if not batches:
+            return str(reason)
+        feeds = [feeds_for(names, b) for b in batches]
+        logits = np.concatenate([fp32.run(None, f)[0] for f in feeds])
+        return cls(feeds, np.concatenate([b.labels.numpy() for b in batches]), logits, run)
+
+    def compare(self, int8: Any) -> dict[str, Any]:
+        """Accuracy (multilabel: subset accuracy) of fp32 and ``int8`` on these rows, and their agreement."""
+        import torch
+
+        from ..evaluation.metrics import predicted, task_metrics
+        from ..losses import loss_scores
+
+        run = self.run
+        int8_logits = np.concatenate([int8.run(None, f)[0] for f in self.feeds])
+        scores = loss_scores(run.spec.train, run.model.num_classes, task=run.task)
+        both = {k: scores(torch.from_numpy(v).float()).numpy()
+                for k, v in (("fp32", self.fp32_logits), ("int8", int8_logits))}
+        metric = "subset_accuracy" if run.task == "multilabel" else "accuracy"
+        y = self.labels
+        got = {k: task_metrics(run.task, y, s, run.thresholds)[metric] for k, s in both.items()}
+        chosen = {k: predicted(run.task, s, run.thresholds).reshape(len(y), -1) for k, s in both.items()}
+        diff = np.abs(self.fp32_logits - int8_logits)
+        return {"checked": True, "rows": int(len(y)), "metric": metric, "fp32": round(got["fp32"], 6),
+                "int8": round(got["int8"], 6), "drop_points": round(100 * (got["fp32"] - got["int8"]), 4),
+                "agreement": round(float((chosen["fp32"] == chosen["int8"]).all(axis=1).mean()), 6),
+                "max_abs_logit_diff": round(float(diff.max()), 6)}
 
 
 def compare_on_validation(run: LoadedRun, names: Sequence[str], fp32: Any, int8: Any, *, rows: int,
                           batch_size: int = 64) -> dict[str, Any]:
-    """Accuracy (multilabel: subset accuracy) of both sessions on up to ``rows`` validation rows.
-
-    Returns ``checked: False`` with a ``reason`` when the run has no validation rows that can be read.
-    """
-    from ..data.labels import LabelSet
-    from ..data.pipeline import build_pipeline
-    from ..evaluation.metrics import predicted, task_metrics
-    from ..losses import loss_scores
-
-    prepared, reason = _validation_table(run, rows)
-    if prepared is None:
-        return {"checked": False, "reason": reason}
-    task = run.task
-    labels = LabelSet(run.labels, task=task, sep=run.label_sep)
-    pipeline = build_pipeline(run.model, run.spec.data, prepared, labels, splits=["validation"], cache=False)
-    scores = loss_scores(run.spec.train, run.model.num_classes, task=task)
-    logits: dict[str, list[np.ndarray]] = {"fp32": [], "int8": []}
-    truth = []
-    for batch in pipeline.batches("validation", batch_size):
-        feeds = feeds_for(names, batch)
-        logits["fp32"].append(fp32.run(None, feeds)[0])
-        logits["int8"].append(int8.run(None, feeds)[0])
-        truth.append(batch.labels.numpy())
-    if not truth:
-        return {"checked": False, "reason": "no validation row has a usable label"}
-    import torch
-
-    y = np.concatenate(truth)
-    both = {k: scores(torch.from_numpy(np.concatenate(v)).float()).numpy() for k, v in logits.items()}
-    metric = "subset_accuracy" if task == "multilabel" else "accuracy"
-    got = {k: task_metrics(task, y, s, run.thresholds)[metric] for k, s in both.items()}
-    chosen = {k: predicted(task, s, run.thresholds).reshape(len(y), -1) for k, s in both.items()}
-    diff = np.abs(np.concatenate(logits["fp32"]) - np.concatenate(logits["int8"]))
-    return {"checked": True, "rows": int(len(y)), "metric": metric, "fp32": round(got["fp32"], 6),
-            "int8": round(got["int8"], 6), "drop_points": round(100 * (got["fp32"] - got["int8"]), 4),
-            "agreement": round(float((chosen["fp32"] == chosen["int8"]).all(axis=1).mean()), 6),
-            "max_abs_logit_diff": round(float(diff.max()), 6)}
+    """:meth:`CheckSet.compare` on up to ``rows`` validation rows; ``checked: False`` with a ``reason`` when the
+    run has no validation rows that can be read."""
+    check = CheckSet.for_run(run, names, fp32, rows=rows, batch_size=batch_size)
+    if isinstance(check, str):
+        return {"checked": False, "reason": check}
+    return check.compare(int8)

@@ -1,15 +1,17 @@
-"""int8 dynamic quantisation of an exported ONNX model, kept only where it is measured to do no harm.
+"""int8 quantisation of an exported ONNX model, kept only where it is measured to do no harm.
 
-onnxruntime's ``quantize_dynamic`` stores MatMul/Gemm weights in int8 (per output channel) and quantises
-their activations on the fly. Convolutions stay fp32: their dynamic int8 form (``ConvInteger``) ran at
-0.15× fp32's speed on EfficientNet-Lite0 and changed 9 % of easy-VQA's answers (benchmarks/README.md), and
-embedding tables (``Gather``) gain no speed. What was quantised, how fast it ran against fp32 on this
-machine, and how often its predictions agree with fp32's on the run's validation rows go into its JSON.
+Two steps. Convolutions: static int8 (activation ranges calibrated on some of the run's training rows; see
+:mod:`.int8_convs`), with the first convolutions kept fp32 as far as needed to stay within the allowed accuracy
+drop on the validation rows. MatMul/Gemm: onnxruntime's ``quantize_dynamic`` (int8 weights per output channel,
+activations quantised on the fly). Without validation rows to check them on, or training rows to calibrate
+them on, convolutions stay fp32 (their dynamic form, ``ConvInteger``, ran at 0.15× fp32's speed on
+EfficientNet-Lite0 and changed 9 % of easy-VQA's answers). Embedding tables (``Gather``) gain no speed. What was
+quantised, how fast it ran against fp32 on this machine, and how often its predictions agree with fp32's on the
+run's validation rows go into its JSON.
 """
 
 from __future__ import annotations
 
-import logging
 import statistics
 import time
 import warnings
@@ -22,6 +24,14 @@ from ..errors import MMFusionError
 from ..io import write_atomic, write_json_atomic
 from ..run_files import UnreadableFile, parse_json
 from ..runs import LoadedRun
+from .int8_convs import (
+    CALIBRATION_ROWS,
+    ConvPlan,
+    calibration_feeds,
+    convolutions,
+    quiet_onnxruntime,
+    static_conv_candidates,
+)
 
 #: the operators whose weights become int8
 INT8_OPS = ("MatMul", "Gemm")
@@ -46,6 +56,7 @@ class QuantizeResult:
     speed: dict[str, Any]
     validation: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
+    convolutions: dict[str, Any] = field(default_factory=dict)
 
 
 def int8_path(fp32: Path) -> Path:
@@ -63,6 +74,8 @@ def weight_census(path: Path) -> dict[str, Any]:
     total = sum(n for kind, n in sizes.values())
     by_op: Counter[str] = Counter()
     for node in model.graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            continue  # their fp32 inputs are int8 weights' scales, not weights
         for name in node.input:
             if name in sizes and sizes[name][0] == onnx.TensorProto.FLOAT:
                 by_op[node.op_type] += sizes[name][1]
@@ -72,7 +85,8 @@ def weight_census(path: Path) -> dict[str, Any]:
     fp32 = {op: n for op, n in by_op.most_common() if n >= 0.01 * total}
     return {"int8_weights": int8, "weights": total, "fp32_weights_by_op": fp32,
             "ops": {k: v for k, v in sorted(ops.items()) if k in {"MatMul", "Gemm", "Conv", "MatMulInteger",
-                                                                   "DynamicQuantizeLinear", "ConvInteger"}}}
+                                                                   "DynamicQuantizeLinear", "ConvInteger",
+                                                                   "DequantizeLinear"}}}
 
 
 def _count(dims: Any) -> int:
@@ -88,14 +102,9 @@ def quantize_onnx(source: Path, out: Path) -> None:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError:
         raise MMFusionError("int8 quantisation needs onnxruntime and onnx: pip install 'mmfusion[export]'") from None
-    quiet = logging.getLogger()
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)  # its advice to run a shape pre-pass: measured to change nothing here
-    try:
+    with quiet_onnxruntime():  # its advice to run a shape pre-pass: measured to change nothing here
         write_atomic(out, lambda tmp: quantize_dynamic(source, tmp, op_types_to_quantize=list(INT8_OPS),
                                                        per_channel=True, weight_type=QuantType.QInt8))
-    finally:
-        quiet.setLevel(level)
 
 
 def measure_speed(fp32: Any, int8: Any, feeds: dict[str, Any], *, budget_s: float = 2.0, min_rounds: int = 5,
@@ -137,7 +146,8 @@ def check_something_quantised(census: dict[str, Any], name: str) -> None:
     """
     if census["int8_weights"] == 0:
         kinds = ", ".join(f"{op} {n:,}" for op, n in census["fp32_weights_by_op"].items()) or "none"
-        raise QuantizationRefused(f"{name} has no MatMul/Gemm with fixed weights, so int8 has nothing to speed up "
+        raise QuantizationRefused(f"{name} has no MatMul/Gemm with fixed weights and no convolution that int8 "
+                                  "could take within the allowed accuracy drop, so int8 has nothing to speed up "
                                   f"(its weights by operator: {kinds}); use the fp32 model (no --quantize)")
 
 
@@ -167,21 +177,24 @@ def judge(census: dict[str, Any], speed: dict[str, Any], validation: dict[str, A
 
 
 def quantize_run(run: LoadedRun, source: Path, out: Path | None = None, *, check_rows: int = CHECK_ROWS,
-                 max_accuracy_drop: float = MAX_ACCURACY_DROP, speed_batch: int = 32) -> QuantizeResult:
+                 max_accuracy_drop: float = MAX_ACCURACY_DROP, speed_batch: int = 32, static_convs: bool = True,
+                 calibration_rows: int = CALIBRATION_ROWS) -> QuantizeResult:
     """The int8 model of ``source`` (the run's fp32 ONNX export, with its JSON), checked before it is kept.
 
-    Refused (no int8 file or JSON left behind) when no MatMul/Gemm weight can be quantised, or when the
-    validation accuracy falls more than ``max_accuracy_drop`` points below the fp32 model's on the same
-    rows (up to ``check_rows`` of them). Kept with a warning when it is less than :data:`MIN_SPEEDUP`
-    times as fast as fp32 here (``speed_batch`` example samples), or when the run has no validation rows
-    to check it on.
+    Convolutions become static int8 (``static_convs``; calibrated on up to ``calibration_rows`` training rows)
+    when the run's validation rows show the accuracy kept, keeping the first convolutions fp32 as far as
+    needed; MatMul/Gemm weights become int8 in any case. Refused (no int8 file or JSON left behind) when
+    nothing can be quantised, or when the validation accuracy falls more than ``max_accuracy_drop`` points
+    below the fp32 model's on the same rows (up to ``check_rows`` of them). Kept with a warning when it is
+    less than :data:`MIN_SPEEDUP` times as fast as fp32 here (``speed_batch`` example samples), or when the
+    run has no validation rows to check it on.
 
     Raises:
         QuantizationRefused: see above; the message gives the figures and what to do.
         MMFusionError: onnxruntime missing, or the fp32 model's JSON unreadable.
     """
     from ..batch import example_batch
-    from .int8_check import compare_on_validation
+    from .int8_check import CheckSet
     from .wrapper import feeds_for
 
     if max_accuracy_drop < 0:
@@ -194,17 +207,21 @@ def quantize_run(run: LoadedRun, source: Path, out: Path | None = None, *, check
         raise MMFusionError(f"{source_meta} {exc}; export the fp32 model again (mmfusion export)") from None
     meta_path = out.with_suffix(out.suffix + ".json")
     meta_path.unlink(missing_ok=True)  # until this model has passed its checks
+    names = [item["name"] for item in info["inputs"]]
     started = time.perf_counter()
-    quantize_onnx(source, out)
-    seconds = time.perf_counter() - started
-    census = weight_census(out)
     try:
+        fp32 = timing_session(source)
+        check = CheckSet.for_run(run, names, fp32, rows=check_rows)
+        plan = _int8_convolutions(run, source, out, names, check, max_accuracy_drop, static_convs, calibration_rows)
+        if not plan.chosen:
+            quantize_onnx(source, out)
+        seconds = time.perf_counter() - started
+        census = weight_census(out)
         check_something_quantised(census, source.name)
-        fp32, int8 = timing_session(source), timing_session(out)
-        names = [item["name"] for item in info["inputs"]]
+        int8 = timing_session(out)
         speed = measure_speed(fp32, int8, feeds_for(names, example_batch(run.model, speed_batch, with_absent=False,
                                                                           seed=3)))
-        validation = compare_on_validation(run, names, fp32, int8, rows=check_rows)
+        validation = check.compare(int8) if isinstance(check, CheckSet) else {"checked": False, "reason": check}
         notes = judge(census, speed, validation, max_accuracy_drop)
     except BaseException:
         out.unlink(missing_ok=True)
@@ -212,11 +229,38 @@ def quantize_run(run: LoadedRun, source: Path, out: Path | None = None, *, check
     weights = {"int8": census["int8_weights"], "total": census["weights"],
                "int8_share": round(census["int8_weights"] / max(census["weights"], 1), 4),
                "fp32_by_operator": census["fp32_weights_by_op"], "operators": census["ops"]}
+    method = ("static int8 convolutions (calibrated) + onnxruntime dynamic quantisation of MatMul/Gemm"
+              if plan.chosen else "onnxruntime dynamic quantisation")
     metadata = {**info, "file": out.name, "quantization": {
-        "type": "int8", "method": "onnxruntime dynamic quantisation", "operators": list(INT8_OPS),
-        "per_channel": True, "source": source.name, "weights": weights, "speed": speed, "validation": validation,
-        "max_accuracy_drop": max_accuracy_drop, "warnings": notes}}
+        "type": "int8", "method": method, "operators": (["Conv"] if plan.chosen else []) + list(INT8_OPS),
+        "per_channel": True, "source": source.name, "convolutions": plan.to_json(), "weights": weights,
+        "speed": speed, "validation": validation, "max_accuracy_drop": max_accuracy_drop, "warnings": notes}}
     write_json_atomic(meta_path, metadata)
     for note in notes:
         warnings.warn(f"{out.name}: {note}", stacklevel=2)
-    return QuantizeResult(out, meta_path, seconds, weights, speed, validation, notes)
+    return QuantizeResult(out, meta_path, seconds, weights, speed, validation, notes, plan.to_json())
+
+
+def _int8_convolutions(run: LoadedRun, source: Path, out: Path, names: list[str], check: Any,
+                       max_accuracy_drop: float, enabled: bool, calibration_rows: int) -> ConvPlan:
+    """Static int8 convolutions (and dynamic MatMul/Gemm) at ``out`` when a candidate keeps the accuracy on the
+    check rows; the plan says what was tried, or why nothing was."""
+    from .int8_check import CheckSet
+
+    plan = ConvPlan(convolutions=len(convolutions(source)))
+    if not plan.convolutions:
+        return plan
+    if not enabled:
+        plan.reason = "static int8 convolutions were not asked for"
+        return plan
+    if not isinstance(check, CheckSet):
+        plan.reason = f"convolutions stay fp32: no validation rows to check them on ({check})"
+        return plan
+    feeds, reason = calibration_feeds(run, names, calibration_rows)
+    if not feeds:
+        plan.reason = f"convolutions stay fp32: no training rows to calibrate them on ({reason})"
+        return plan
+    plan.calibration_rows = sum(len(next(iter(f.values()))) for f in feeds)
+    static_conv_candidates(source, feeds, finish=quantize_onnx, judge=lambda path: check.compare(timing_session(path)),
+                           accept=lambda result: result["drop_points"] <= max_accuracy_drop, out=out, plan=plan)
+    return plan

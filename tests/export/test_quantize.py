@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from mmfusion.errors import DataError, MMFusionError
-from mmfusion.export.quantize import QuantizationRefused, check_something_quantised, judge
+from mmfusion.export.int8_convs import ConvPlan, static_conv_candidates
+from mmfusion.export.quantize import QuantizationRefused, check_something_quantised, judge, quantize_onnx
 from mmfusion.inference.predictor import Predictor
 
 pytest.importorskip("onnxruntime")
@@ -47,10 +48,50 @@ def test_int8_keeps_accuracy_on_a_trained_run(int8: Predictor, xor_run, xor_data
     assert q["type"] == "int8" and q["source"] == "model.onnx"
     assert q["weights"]["int8"] > 0 and 0 < q["weights"]["int8_share"] < 1
     assert q["weights"]["operators"]["MatMulInteger"] > 0 and "ConvInteger" not in q["weights"]["operators"]
-    assert q["weights"]["fp32_by_operator"]["Conv"] > 0  # convolutions stay fp32
+    # convolutions: static int8 (calibrated on training rows), checked on the validation rows
+    convs = q["convolutions"]
+    assert q["operators"] == ["Conv", "MatMul", "Gemm"] and q["method"].startswith("static int8 convolutions")
+    assert convs["convolutions"] == 17 and convs["int8"] == 17 - convs["fp32_first"] > 0
+    assert 0 < convs["calibration_rows"] <= 256 and convs["tried"][-1]["drop_points"] <= 0.5
+    assert q["weights"]["operators"]["DequantizeLinear"] > 0 and "Conv" not in q["weights"]["fp32_by_operator"]
     assert q["speed"]["fp32_ms"] > 0 and q["speed"]["int8_ms"] > 0
     check = q["validation"]
     assert check["checked"] and check["rows"] == 60 and check["drop_points"] <= 0.5 and check["agreement"] >= 0.95
+
+
+def _fp32_convs(path: Path) -> int:
+    """Conv nodes whose weight is a plain fp32 initializer (an int8 one comes through a DequantizeLinear)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    floats = {t.name for t in model.graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
+    return sum(1 for n in model.graph.node if n.op_type == "Conv" and n.input[1] in floats)
+
+
+def test_the_first_convolutions_stay_fp32_until_the_check_passes(int8: Predictor, tmp_path: Path) -> None:
+    from mmfusion.export.int8_convs import calibration_feeds
+
+    source = int8.run.paths.root / "export" / "model.onnx"
+    names = int8.onnx.input_names  # type: ignore[union-attr]
+    feeds, reason = calibration_feeds(int8.run, names, rows=64)
+    assert reason is None and sum(len(f[names[0]]) for f in feeds) == 64
+    seen: list[int] = []
+
+    def judge(path: Path) -> dict[str, float]:  # stands in for the validation check: passes from 4 fp32 convs
+        seen.append(_fp32_convs(path))
+        return {"drop_points": 0.0 if seen[-1] >= 4 else 3.0, "agreement": 1.0}
+
+    out, plan = tmp_path / "m.int8.onnx", ConvPlan(convolutions=0)
+    accepted = static_conv_candidates(source, feeds, finish=quantize_onnx, judge=judge,
+                                      accept=lambda r: r["drop_points"] <= 0.5, out=out, plan=plan)
+    assert accepted and seen == [0, 1, 2, 4]  # tried in order, kept the first that passed
+    assert [t["fp32_first"] for t in plan.tried] == [0, 1, 2, 4] and len(plan.fp32_convs) == 4
+    assert _fp32_convs(out) == 4 and plan.to_json()["int8"] == 17 - 4
+    plan = ConvPlan(convolutions=0)
+    assert not static_conv_candidates(source, feeds, finish=quantize_onnx, judge=lambda p: {"drop_points": 9.0},
+                                      accept=lambda r: r["drop_points"] <= 0.5, out=out, plan=plan)
+    assert [t["fp32_first"] for t in plan.tried] == [0, 1, 2, 4, 8, 16] and not plan.chosen
+    assert plan.to_json()["int8"] == 0 and "every candidate" in plan.reason
 
 
 def test_judge_warns_where_int8_does_not_pay_and_refuses_a_loss() -> None:
