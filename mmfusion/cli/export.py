@@ -40,6 +40,12 @@ def export(run_dir: Path, fmt: str, out: Path | None, opset: int | None, no_veri
         q = quantize_run(run, result.path, max_accuracy_drop=max_accuracy_drop)
         click.echo(f"wrote {q.path} ({q.seconds:.1f}s) and {q.metadata_path}: {q.weights['int8_share']:.0%} of the "
                    f"weights in int8; {q.speed['speedup']:.2f}× fp32's speed on {q.speed['batch']} samples here")
+        convs = q.convolutions
+        if convs.get("convolutions"):
+            kept = f"the first {convs['fp32_first']} kept fp32, " if convs["int8"] and convs["fp32_first"] else ""
+            click.echo(f"  convolutions: {convs['int8']} of {convs['convolutions']} in int8 ({kept}calibrated on "
+                       f"{convs['calibration_rows']} training rows)" if convs["int8"]
+                       else f"  convolutions: all {convs['convolutions']} in fp32 ({convs.get('reason', '')})")
         check = q.validation
         if check["checked"]:
             click.echo(f"  validation ({check['rows']} rows): {check['metric']} fp32 {check['fp32']:.4f}, int8 "

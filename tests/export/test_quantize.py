@@ -140,3 +140,17 @@ def test_predict_command_with_int8(int8: Predictor, xor_run) -> None:  # type: i
     wrong_format = CliRunner().invoke(cli, ["export", str(xor_run.run_dir), "--format", "torchscript",
                                             "--quantize", "int8"])
     assert wrong_format.exit_code != 0 and "use it with --format onnx" in wrong_format.output
+
+
+def test_export_command_reports_the_int8_convolutions(xor_run, tmp_path: Path) -> None:  # type: ignore
+    from click.testing import CliRunner
+
+    from mmfusion.cli import cli
+
+    out = tmp_path / "m.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = CliRunner().invoke(cli, ["export", str(xor_run.run_dir), "--out", str(out), "--quantize", "int8"])
+    assert result.exit_code == 0, result.output
+    assert "convolutions: 17 of 17 in int8 (calibrated on 180 training rows)" in result.output
+    assert "validation (60 rows)" in result.output and (tmp_path / "m.int8.onnx").exists()
