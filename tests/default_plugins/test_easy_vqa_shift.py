@@ -85,3 +85,20 @@ def test_the_shift_sweep_example_expands_to_valid_specs() -> None:
     assert all(s.data.source.test_shift == "render" for s in specs.values())
     assert specs["concat+aux"].train.aux_unimodal is not None and specs["concat+mod_dropout"].train.modality_dropout
     assert specs["concat+views"].model.encoders["image"].augment.views == 4
+    kept = specs["attention+mod_dropout_keep"].train.modality_dropout
+    assert kept.keep_full and kept.warmup_epochs == 2
+    assert specs["attention+mod_dropout_keep"].model.fusion.type == "attention"
+    assert len(variants) == 14  # 12 fused variants and the two baselines (the ensemble is made from them): 42 runs
+
+
+def test_the_dropout_forms_example_expands_to_valid_specs() -> None:
+    from mmfusion.sweep.spec import load_sweep
+    from mmfusion.sweep.variants import all_variants, variant_spec
+
+    from ..conftest import EXAMPLES
+
+    base, variants = all_variants(load_sweep(EXAMPLES / "ablation_dropout_forms.yaml"))
+    dropout = {v.name: variant_spec(base, v, seed=0).train.modality_dropout for v in variants}
+    assert dropout["concat"] is None
+    assert [(d.warmup_epochs, d.keep_full) for name, d in dropout.items() if d is not None] == [
+        (0, False), (2, False), (0, True), (2, True)]
