@@ -1,10 +1,12 @@
 """How many intra-op threads torch uses on the CPU while training, evaluating and predicting.
 
-On a few cores, a small trainable part (a fusion and a head on cached features) runs *faster* on one thread:
-its matrices are too small to split, and every op pays the cost of waking and joining the other threads
-(measured in ``benchmarks/threads.py``; figures in benchmarks/README.md). Encoders that run in the loop
-(fine-tuned, or frozen but not cached) are large enough to use every core that is not busy with other work.
-``auto`` picks from that.
+torch's threads wait for each other at the end of every op, so one thread whose core is busy with another
+process stalls every op: on 2 cores with one busy, training ran 3-13x slower on two threads than on one. On an
+idle machine every core pays, even for a small head on cached features (1.1-1.4x faster on two cores than on
+one; ``benchmarks/threads.py``, figures in benchmarks/README.md). ``auto`` therefore uses the cores that no
+other process is using, and, when no encoder runs in the loop (so this process has no helpers of its own that
+could be counted as "others"), checks again at the start of every epoch, so that work started later on the
+machine takes threads away from the next epoch, and work that ended gives them back.
 """
 
 from __future__ import annotations
@@ -19,29 +21,46 @@ import torch
 
 from .errors import MMFusionError
 
-#: Trainable parameters up to which a CPU run with no encoder in the loop trains on one thread. Above it the
-#: head's matrices are large enough to gain from a second core (benchmarks/threads.py).
-SMALL_TRAINABLE = 4_000_000
-
 ThreadsSetting = int | Literal["auto"] | None
 
 
 @dataclass(frozen=True)
 class ThreadChoice:
-    """``count`` intra-op threads, and why (printed with the device and precision)."""
+    """``count`` intra-op threads, and why (printed with the device and precision).
+
+    Attributes:
+        cores: the threads torch would use by itself (the cores this process may use).
+        adaptive: re-chosen at the start of every epoch (:meth:`for_epoch`).
+    """
 
     count: int
     reason: str
+    cores: int = 1
+    adaptive: bool = False
+
+    def for_epoch(self, busy: int | None = None) -> ThreadChoice:
+        """The choice for the next epoch: the same unless adaptive, else the cores not busy elsewhere now."""
+        if not self.adaptive:
+            return self
+        return _idle_cores(self.cores, busy_elsewhere() if busy is None else busy, adaptive=True)
+
+
+def _idle_cores(cores: int, busy: int, *, adaptive: bool) -> ThreadChoice:
+    if busy and cores > 1:
+        count = max(1, cores - busy)
+        return ThreadChoice(count, f"{busy} other runnable thread(s) on {cores} core(s): a thread that waits for a "
+                                   f"busy core stalls every op, so {count}", cores, adaptive)
+    return ThreadChoice(cores, f"{cores} idle core(s)", cores, adaptive)
 
 
 def resolve_threads(requested: ThreadsSetting, device: torch.device, *, encoders_in_loop: bool,
-                    trainable_parameters: int, busy: int | None = None) -> ThreadChoice | None:
-    """The thread count for a run on ``device``; None leaves torch's setting alone (GPUs, or ``auto`` elsewhere).
+                    busy: int | None = None) -> ThreadChoice | None:
+    """The thread count for a run on ``device``; None leaves torch's setting alone (GPUs).
 
     Args:
         requested: a count, or ``auto``/None.
-        encoders_in_loop: whether any encoder runs in every step (fine-tuned, or frozen without the cache).
-        trainable_parameters: parameters the optimiser updates.
+        encoders_in_loop: whether any encoder runs in every step (fine-tuned, or frozen without the cache); if
+            not, ``auto`` is re-chosen at every epoch's start.
         busy: other runnable threads on the machine (default: :func:`busy_elsewhere`, sampled now).
 
     Raises:
@@ -50,19 +69,11 @@ def resolve_threads(requested: ThreadsSetting, device: torch.device, *, encoders
     if isinstance(requested, int) and not isinstance(requested, bool):
         if requested < 1:
             raise MMFusionError(f"threads must be at least 1 (got {requested}); use `auto` to let mmfusion choose")
-        return ThreadChoice(requested, "as asked")
+        return ThreadChoice(requested, "as asked", requested)
     if device.type != "cpu":
         return None
-    if not encoders_in_loop and trainable_parameters <= SMALL_TRAINABLE:
-        return ThreadChoice(1, f"small trainable part ({trainable_parameters:,} parameters) on cached features: "
-                               "one thread is faster than splitting tiny matrices")
     cores = torch.get_num_threads()
-    busy = busy_elsewhere() if busy is None else busy
-    if busy and cores > 1:
-        count = max(1, cores - busy)
-        return ThreadChoice(count, f"{busy} other runnable thread(s) on {cores} core(s): a thread that waits for a "
-                                   f"busy core stalls every op, so {count}")
-    return ThreadChoice(cores, f"encoders in the loop or a large head: {cores} thread(s)")
+    return _idle_cores(cores, busy_elsewhere() if busy is None else busy, adaptive=not encoders_in_loop)
 
 
 def busy_elsewhere(samples: int = 5, interval: float = 0.01, source: str = "/proc/loadavg") -> int:

@@ -10,33 +10,66 @@ import torch
 
 from mmfusion.errors import MMFusionError
 from mmfusion.spec import load_spec
-from mmfusion.threads import SMALL_TRAINABLE, busy_elsewhere, intra_op_threads, resolve_threads
+from mmfusion.threads import ThreadChoice, busy_elsewhere, intra_op_threads, resolve_threads
 
 CPU = torch.device("cpu")
 
 
-def test_a_small_head_on_cached_features_trains_on_one_thread() -> None:
-    choice = resolve_threads("auto", CPU, encoders_in_loop=False, trainable_parameters=200_000, busy=0)
-    assert choice is not None and choice.count == 1 and "cached features" in choice.reason
-
-
-@pytest.mark.parametrize(("in_loop", "trainable"), [(True, 1000), (False, SMALL_TRAINABLE + 1)])
-def test_encoders_in_the_loop_or_a_large_head_use_every_idle_core(monkeypatch: pytest.MonkeyPatch, in_loop: bool,
-                                                                  trainable: int) -> None:
+@pytest.mark.parametrize("in_loop", [True, False])
+def test_auto_uses_every_core_not_busy_elsewhere(monkeypatch: pytest.MonkeyPatch, in_loop: bool) -> None:
     monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
-    idle = resolve_threads("auto", CPU, encoders_in_loop=in_loop, trainable_parameters=trainable, busy=0)
-    assert idle is not None and idle.count == 8
-    loaded = resolve_threads("auto", CPU, encoders_in_loop=in_loop, trainable_parameters=trainable, busy=3)
+    idle = resolve_threads("auto", CPU, encoders_in_loop=in_loop, busy=0)
+    assert idle is not None and idle.count == 8 and idle.reason == "8 idle core(s)"
+    loaded = resolve_threads("auto", CPU, encoders_in_loop=in_loop, busy=3)
     assert loaded is not None and loaded.count == 5 and "3 other runnable" in loaded.reason
-    swamped = resolve_threads("auto", CPU, encoders_in_loop=in_loop, trainable_parameters=trainable, busy=20)
+    swamped = resolve_threads("auto", CPU, encoders_in_loop=in_loop, busy=20)
     assert swamped is not None and swamped.count == 1
+    # without encoders in the loop, every epoch looks again (this process has no helpers to mistake for others)
+    assert idle.adaptive is (not in_loop) and idle.cores == 8
+
+
+def test_an_adaptive_choice_follows_the_load_from_epoch_to_epoch() -> None:
+    choice = ThreadChoice(8, "8 idle core(s)", cores=8, adaptive=True)
+    busier = choice.for_epoch(busy=6)
+    assert busier.count == 2 and busier.cores == 8 and busier.adaptive
+    assert busier.for_epoch(busy=0).count == 8  # the load ended: the cores come back
+    fixed = ThreadChoice(3, "as asked", cores=3)
+    assert fixed.for_epoch(busy=6) is fixed
+
+
+def test_the_loop_sets_each_epochs_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from mmfusion import threads
+    from mmfusion.training.loop import _retune_threads
+
+    logged: list[str] = []
+    ctx = SimpleNamespace(threads=ThreadChoice(2, "2 idle core(s)", cores=2, adaptive=True), epoch=1, next_epoch=1,
+                          threads_per_epoch=[], reporter=SimpleNamespace(log=logged.append))
+    before = torch.get_num_threads()
+    load = iter([1, 0])
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda: next(load))
+    try:
+        with intra_op_threads(2):
+            _retune_threads(ctx)  # type: ignore[arg-type]  # the first epoch keeps the choice made before it
+            ctx.epoch = 2
+            _retune_threads(ctx)  # type: ignore[arg-type]  # another process became runnable
+            assert torch.get_num_threads() == 1
+            ctx.epoch = 3
+            _retune_threads(ctx)  # type: ignore[arg-type]  # and finished
+            assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert ctx.threads_per_epoch == [2, 1, 2]
+    assert logged[0].startswith("threads 2 → 1 (1 other runnable thread(s) on 2 core(s)") and logged[1] == (
+        "threads 1 → 2 (2 idle core(s))")
 
 
 def test_an_explicit_count_is_kept_and_a_gpu_is_left_alone() -> None:
-    assert resolve_threads(3, CPU, encoders_in_loop=False, trainable_parameters=10, busy=5).count == 3  # type: ignore
-    assert resolve_threads("auto", torch.device("cuda"), encoders_in_loop=True, trainable_parameters=10) is None
+    assert resolve_threads(3, CPU, encoders_in_loop=False, busy=5).count == 3  # type: ignore[union-attr]
+    assert resolve_threads("auto", torch.device("cuda"), encoders_in_loop=True) is None
     with pytest.raises(MMFusionError, match="at least 1"):
-        resolve_threads(0, CPU, encoders_in_loop=True, trainable_parameters=10)
+        resolve_threads(0, CPU, encoders_in_loop=True)
 
 
 def test_the_spec_refuses_a_count_below_one() -> None:
@@ -67,4 +100,8 @@ def test_the_count_is_restored_after_the_block() -> None:
 
 def test_a_run_records_the_threads_it_trained_with(xor_run) -> None:  # type: ignore[no-untyped-def]
     summary = json.loads((xor_run.run_dir / "summary.json").read_text())
-    assert summary["threads"] == 1 and summary["compiled"] is False  # frozen, cached encoders and a small fusion
+    assert summary["compiled"] is False
+    # frozen, cached encoders: auto, looked at again every epoch (how many depends on the machine's load)
+    per_epoch = summary["threads_per_epoch"]
+    assert len(per_epoch) == 12 and per_epoch[0] == summary["threads"]
+    assert all(1 <= n <= torch.get_num_threads() for n in per_epoch)

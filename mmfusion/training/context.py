@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..runs import RunPaths
     from ..spec.spec import Spec
     from ..spec.train_spec import TrainSpec
+    from ..threads import ThreadChoice
     from .balance import BalancedTraining
     from .callbacks.base import CallbackList
     from .distributed import Distributed
@@ -92,6 +93,10 @@ class TrainingContext:
     #: the options against modality imbalance (``train.aux_unimodal``, ``modulation``, ``modality_dropout``);
     #: built by the loop when the spec sets any, None otherwise
     balance: BalancedTraining | None = field(default=None, repr=False)
+    #: the loop's CPU thread count (``train.threads``); None on GPUs
+    threads: ThreadChoice | None = None
+    #: ``threads: auto`` without encoders in the loop: the count each epoch of this fit trained with
+    threads_per_epoch: list[int] = field(default_factory=list)
     #: main process: the frozen encoders saved by reference (:mod:`mmfusion.frozen_weights`), found before the
     #: first weights are written; None until then
     by_reference: dict[str, Reference] | None = field(default=None, repr=False)

@@ -74,6 +74,19 @@ def _stopped(ctx: TrainingContext) -> bool:
     return ctx.should_stop
 
 
+def _retune_threads(ctx: TrainingContext) -> None:
+    """``threads: auto`` without encoders in the loop: the cores not busy elsewhere now, for this epoch."""
+    if ctx.threads is None or not ctx.threads.adaptive:
+        return
+    if ctx.epoch != ctx.next_epoch:  # the first epoch of this fit keeps the choice made just before it
+        choice = ctx.threads.for_epoch()
+        if choice.count != torch.get_num_threads():
+            ctx.reporter.log(f"threads {torch.get_num_threads()} → {choice.count} ({choice.reason})")
+            torch.set_num_threads(choice.count)
+        ctx.threads = choice
+    ctx.threads_per_epoch.append(ctx.threads.count)
+
+
 def run_epoch(ctx: TrainingContext, callbacks: CallbackList) -> dict[str, Any]:
     """Train epoch ``ctx.epoch``, validate, append its row to the history and update the best epoch."""
     cfg, pipeline, dist, epoch = ctx.train, ctx.pipeline, ctx.dist, ctx.epoch
@@ -81,6 +94,7 @@ def run_epoch(ctx: TrainingContext, callbacks: CallbackList) -> dict[str, Any]:
     batches = (len(shard(torch.arange(len(pipeline.tables["train"])), dist)) + cfg.batch_size - 1) // cfg.batch_size
     if ctx.balance is not None:
         ctx.balance.start_epoch(epoch)
+    _retune_threads(ctx)
     with ctx.reporter.task(f"epoch {epoch}/{cfg.epochs}", batches) as advance:
         stats = train_epoch(
             ctx.trained if ctx.trained is not None else ctx.model,  # a compiled module has no truth value

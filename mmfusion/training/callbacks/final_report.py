@@ -99,7 +99,8 @@ def summary(ctx: TrainingContext) -> dict[str, Any]:
         "cached_modalities": sorted({m for c in pipeline.cached.values() for m in c}),
         "encoded_now": pipeline.computed,
         "prepare_seconds": round(ctx.timings.get("prepare_seconds", 0.0), 2),
-        "threads": int(ctx.timings["threads"]) if "threads" in ctx.timings else None,
+        "threads": int(ctx.timings["threads"]) if "threads" in ctx.timings else None,  # the first epoch's
+        "threads_per_epoch": ctx.threads_per_epoch or None,
         "compiled": ctx.train.compile,
         "epochs_run": len(ctx.history),
         "best_epoch": ctx.best_epoch,
