@@ -2,16 +2,19 @@
 
 torch's threads wait for each other at the end of every op, so one thread whose core is busy with another
 process stalls every op: on 2 cores with one busy, training ran 3-13x slower on two threads than on one. On an
-idle machine every core pays, even for a small head on cached features (1.1-1.4x faster on two cores than on
-one; ``benchmarks/threads.py``, figures in benchmarks/README.md). ``auto`` therefore uses the cores that no
-other process is using, and, when no encoder runs in the loop (so this process has no helpers of its own that
-could be counted as "others"), checks again at the start of every epoch, so that work started later on the
-machine takes threads away from the next epoch, and work that ended gives them back.
+idle machine more cores pay once a step has enough work to split: a head on easy-VQA's cached features
+(0.4-0.6M trainable parameters, batches of 128) trained 1.1-1.4x faster on two cores than on one, while the
+test suite's tiny runs (12k parameters, batches of 16) trained 20 % slower on two (``benchmarks/threads.py``,
+figures in benchmarks/README.md). ``auto`` therefore uses one thread for tiny steps on cached features and
+otherwise the cores that no other process is using; on cached features it looks again at the start of every
+epoch, so that work started later on the machine takes threads away from the next epoch, and work that ended
+gives them back.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +23,11 @@ from typing import Literal
 import torch
 
 from .errors import MMFusionError
+
+#: Trainable parameters × batch size below which a step on cached features is too little work to split
+#: across threads (measured: 0.2M, the tests' runs, 20 % slower on two threads; 72M, easy-VQA's concat head,
+#: 1.09x faster on two).
+TINY_STEP = 4_000_000
 
 ThreadsSetting = int | Literal["auto"] | None
 
@@ -54,13 +62,16 @@ def _idle_cores(cores: int, busy: int, *, adaptive: bool) -> ThreadChoice:
 
 
 def resolve_threads(requested: ThreadsSetting, device: torch.device, *, encoders_in_loop: bool,
+                    step_work: int | None = None, compiled: bool = False,
                     busy: int | None = None) -> ThreadChoice | None:
     """The thread count for a run on ``device``; None leaves torch's setting alone (GPUs).
 
     Args:
         requested: a count, or ``auto``/None.
         encoders_in_loop: whether any encoder runs in every step (fine-tuned, or frozen without the cache); if
-            not, ``auto`` is re-chosen at every epoch's start.
+            not, ``auto`` is re-chosen at every epoch's start (unless ``compiled``: compiled kernels keep the
+            thread count they were compiled with).
+        step_work: trainable parameters × batch size (a step's size, for runs on cached features).
         busy: other runnable threads on the machine (default: :func:`busy_elsewhere`, sampled now).
 
     Raises:
@@ -73,15 +84,21 @@ def resolve_threads(requested: ThreadsSetting, device: torch.device, *, encoders
     if device.type != "cpu":
         return None
     cores = torch.get_num_threads()
-    return _idle_cores(cores, busy_elsewhere() if busy is None else busy, adaptive=not encoders_in_loop)
+    if not encoders_in_loop and step_work is not None and step_work < TINY_STEP:
+        return ThreadChoice(1, f"a small step on cached features ({step_work:,} trainable parameters × batch): "
+                               "one thread is faster than splitting it", cores)
+    return _idle_cores(cores, busy_elsewhere() if busy is None else busy,
+                       adaptive=not encoders_in_loop and not compiled)
 
 
-def busy_elsewhere(samples: int = 5, interval: float = 0.01, source: str = "/proc/loadavg") -> int:
+def busy_elsewhere(samples: int = 5, interval: float = 0.01, source: str = "/proc/loadavg",
+                   own: str = "/proc/self/task") -> int:
     """Threads of other processes ready to run now (Linux /proc/loadavg; 0 where unknown).
 
     torch's threads wait for each other at the end of every op: one that shares its core with another busy
     process makes every op as slow as its share of that core (measured: a fine-tuned epoch 6-9x slower on 2 threads
-    than on 1 with one core busy). The median of a few samples of the kernel's runnable count, less this thread.
+    than on 1 with one core busy). The median of a few samples of the kernel's runnable count, less this
+    process's own runnable threads (this one, and torch's workers while they spin after an op).
     """
     counts = []
     for index in range(samples):
@@ -90,10 +107,27 @@ def busy_elsewhere(samples: int = 5, interval: float = 0.01, source: str = "/pro
                 runnable = int(handle.read().split()[3].split("/")[0])
         except (OSError, ValueError, IndexError):
             return 0
-        counts.append(max(0, runnable - 1))
+        counts.append(max(0, runnable - max(1, _own_runnable(own))))
         if index + 1 < samples:
             time.sleep(interval)
     return sorted(counts)[len(counts) // 2]
+
+
+def _own_runnable(tasks: str) -> int:
+    """This process's threads in state R (``/proc/self/task/*/stat``); 0 where that cannot be read."""
+    count = 0
+    try:
+        names = os.listdir(tasks)
+    except OSError:
+        return 0
+    for name in names:
+        try:
+            with open(os.path.join(tasks, name, "stat"), encoding="ascii", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the thread ended meanwhile
+        count += bool(fields) and fields[0] == "R"
+    return count
 
 
 @contextlib.contextmanager

@@ -10,7 +10,7 @@ import torch
 
 from mmfusion.errors import MMFusionError
 from mmfusion.spec import load_spec
-from mmfusion.threads import ThreadChoice, busy_elsewhere, intra_op_threads, resolve_threads
+from mmfusion.threads import TINY_STEP, ThreadChoice, busy_elsewhere, intra_op_threads, resolve_threads
 
 CPU = torch.device("cpu")
 
@@ -26,6 +26,18 @@ def test_auto_uses_every_core_not_busy_elsewhere(monkeypatch: pytest.MonkeyPatch
     assert swamped is not None and swamped.count == 1
     # without encoders in the loop, every epoch looks again (this process has no helpers to mistake for others)
     assert idle.adaptive is (not in_loop) and idle.cores == 8
+
+
+def test_a_tiny_step_on_cached_features_trains_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
+    tiny = resolve_threads("auto", CPU, encoders_in_loop=False, step_work=12_194 * 16, busy=0)
+    assert tiny is not None and tiny.count == 1 and not tiny.adaptive and "small step" in tiny.reason
+    bigger = resolve_threads("auto", CPU, encoders_in_loop=False, step_work=TINY_STEP, busy=0)
+    assert bigger is not None and bigger.count == 8 and bigger.adaptive
+    in_loop = resolve_threads("auto", CPU, encoders_in_loop=True, step_work=10, busy=0)  # an encoder is big enough
+    assert in_loop is not None and in_loop.count == 8 and not in_loop.adaptive
+    compiled = resolve_threads("auto", CPU, encoders_in_loop=False, step_work=TINY_STEP, compiled=True, busy=0)
+    assert compiled is not None and not compiled.adaptive  # compiled kernels keep their thread count
 
 
 def test_an_adaptive_choice_follows_the_load_from_epoch_to_epoch() -> None:
@@ -80,13 +92,26 @@ def test_the_spec_refuses_a_count_below_one() -> None:
                       "train": {"threads": 2}}).train.threads == 2
 
 
+def _tasks(folder: Path, states: str) -> str:
+    """A fake /proc/self/task: one thread per letter of ``states`` (R running, S sleeping)."""
+    for tid, state in enumerate(states, start=100):
+        (folder / str(tid)).mkdir(parents=True)
+        (folder / str(tid) / "stat").write_text(f"{tid} (python (x)) {state} 1 2 3\n")
+    return str(folder)
+
+
 def test_busy_threads_are_read_from_the_kernels_runnable_count(tmp_path: Path) -> None:
     loadavg = tmp_path / "loadavg"
     loadavg.write_text("1.50 0.80 0.40 4/312 12345\n")
-    assert busy_elsewhere(samples=3, interval=0, source=str(loadavg)) == 3  # this thread is one of the four
+    alone = _tasks(tmp_path / "alone", "RSS")
+    assert busy_elsewhere(samples=3, interval=0, source=str(loadavg), own=alone) == 3  # this thread is one of four
+    # this process's own spinning workers are not "other work"
+    spinning = _tasks(tmp_path / "spinning", "RRRS")
+    assert busy_elsewhere(samples=1, source=str(loadavg), own=spinning) == 1
     loadavg.write_text("0.00 0.00 0.00 1/100 1\n")
-    assert busy_elsewhere(samples=1, source=str(loadavg)) == 0
+    assert busy_elsewhere(samples=1, source=str(loadavg), own=alone) == 0
     assert busy_elsewhere(samples=1, source=str(tmp_path / "missing")) == 0  # not Linux: unknown, assume idle
+    assert busy_elsewhere(samples=1, source=str(tmp_path / "loadavg"), own=str(tmp_path / "none")) == 0
 
 
 def test_the_count_is_restored_after_the_block() -> None:
@@ -101,7 +126,5 @@ def test_the_count_is_restored_after_the_block() -> None:
 def test_a_run_records_the_threads_it_trained_with(xor_run) -> None:  # type: ignore[no-untyped-def]
     summary = json.loads((xor_run.run_dir / "summary.json").read_text())
     assert summary["compiled"] is False
-    # frozen, cached encoders: auto, looked at again every epoch (how many depends on the machine's load)
-    per_epoch = summary["threads_per_epoch"]
-    assert len(per_epoch) == 12 and per_epoch[0] == summary["threads"]
-    assert all(1 <= n <= torch.get_num_threads() for n in per_epoch)
+    # frozen, cached encoders and a tiny head in batches of 16: one thread, every epoch
+    assert summary["threads"] == 1 and summary["threads_per_epoch"] is None

@@ -1,13 +1,13 @@
 """The int8 model against the fp32 one on rows of the run's own data: the metric each reaches, and how often
 their predictions agree (a finer signal than the metric on a few hundred rows).
 
-The rows are decoded and the fp32 model run on them once (:class:`CheckSet`), so that several int8 candidates
-(which convolutions stay fp32) can be compared on the same rows at the cost of the int8 runs alone.
+The fp32 model runs on the rows once (:class:`CheckSet`), so that several int8 candidates (which convolutions
+stay fp32) can be compared on the same rows at the cost of decoding them again and the int8 runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -38,28 +38,33 @@ def split_table(run: LoadedRun, split: str, rows: int, *, seed: int = 0) -> tupl
     return replace(prepared, tables={split: table}), None
 
 
-def split_batches(run: LoadedRun, split: str, rows: int, *, batch_size: int = 64,
-                  with_labels: bool = True) -> tuple[list[Any], str | None]:
-    """Up to ``rows`` rows of ``split`` as prepared batches (no feature cache), or [] and why not."""
+def split_batches(run: LoadedRun, split: str, rows: int, *, batch_size: int = 64, with_labels: bool = True
+                  ) -> tuple[Callable[[], Iterator[Any]] | None, str | None]:
+    """Up to ``rows`` rows of ``split`` as prepared batches (no feature cache), decoded anew on every call of
+    the returned function (so that a thousand decoded pictures are never held at once), or None and why not."""
     from ..data.labels import LabelSet
     from ..data.pipeline import build_pipeline
 
     prepared, reason = split_table(run, split, rows)
     if prepared is None:
-        return [], reason
+        return None, reason
     labels = LabelSet(run.labels, task=run.task, sep=run.label_sep)
     pipeline = build_pipeline(run.model, run.spec.data, prepared, labels, splits=[split], cache=False)
-    batches = [b for b in pipeline.batches(split, batch_size) if not with_labels or b.labels is not None]
-    if not batches:
-        return [], f"no {split} row has a usable label"
+
+    def batches() -> Iterator[Any]:
+        return (b for b in pipeline.batches(split, batch_size) if not with_labels or b.labels is not None)
+
+    if next(batches(), None) is None:
+        return None, f"no {split} row has a usable label" if with_labels else f"the run's data has no {split} rows"
     return batches, None
 
 
 @dataclass
 class CheckSet:
-    """Validation rows as ONNX feeds, their labels and the fp32 model's logits on them."""
+    """Validation rows (decoded again for each model compared), their labels and the fp32 model's logits."""
 
-    feeds: list[dict[str, Any]]
+    batches: Callable[[], Iterator[Any]]
+    names: Sequence[str]
     labels: np.ndarray
     fp32_logits: np.ndarray
     run: LoadedRun
@@ -69,11 +74,13 @@ class CheckSet:
                 batch_size: int = 64) -> CheckSet | str:
         """The check set of up to ``rows`` validation rows, or the reason there is none."""
         batches, reason = split_batches(run, "validation", rows, batch_size=batch_size)
-        if not batches:
+        if batches is None:
             return str(reason)
-        feeds = [feeds_for(names, b) for b in batches]
-        logits = np.concatenate([fp32.run(None, f)[0] for f in feeds])
-        return cls(feeds, np.concatenate([b.labels.numpy() for b in batches]), logits, run)
+        labels, logits = [], []
+        for batch in batches():
+            labels.append(batch.labels.numpy())
+            logits.append(fp32.run(None, feeds_for(names, batch))[0])
+        return cls(batches, names, np.concatenate(labels), np.concatenate(logits), run)
 
     def compare(self, int8: Any) -> dict[str, Any]:
         """Accuracy (multilabel: subset accuracy) of fp32 and ``int8`` on these rows, and their agreement."""
@@ -83,7 +90,7 @@ class CheckSet:
         from ..losses import loss_scores
 
         run = self.run
-        int8_logits = np.concatenate([int8.run(None, f)[0] for f in self.feeds])
+        int8_logits = np.concatenate([int8.run(None, feeds_for(self.names, b))[0] for b in self.batches()])
         scores = loss_scores(run.spec.train, run.model.num_classes, task=run.task)
         both = {k: scores(torch.from_numpy(v).float()).numpy()
                 for k, v in (("fp32", self.fp32_logits), ("int8", int8_logits))}

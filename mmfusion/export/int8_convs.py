@@ -65,29 +65,30 @@ def convolutions(path: Path) -> list[str]:
             if node.op_type == "Conv"]
 
 
-def calibration_feeds(run: Any, names: Sequence[str], rows: int) -> tuple[list[dict[str, Any]], str | None]:
-    """Up to ``rows`` training rows of the run as ONNX feeds (batches of 32), or [] and why there are none."""
+def calibration_feeds(run: Any, names: Sequence[str], rows: int
+                      ) -> tuple[Callable[[], Iterator[dict[str, Any]]] | None, int, str | None]:
+    """Up to ``rows`` training rows of the run as ONNX feeds (batches of 32, decoded anew on every call of the
+    returned function), how many rows, or None, 0 and why there are none."""
     from .int8_check import split_batches
     from .wrapper import feeds_for
 
     batches, reason = split_batches(run, "train", rows, batch_size=32, with_labels=False)
-    return [feeds_for(names, b) for b in batches], reason
+    if batches is None:
+        return None, 0, reason
+    return (lambda: (feeds_for(names, b) for b in batches())), sum(len(b) for b in batches()), None
 
 
 class _Reader:
-    """onnxruntime's CalibrationDataReader over a list of feeds (one pass per quantisation)."""
+    """onnxruntime's CalibrationDataReader over a stream of feeds (one pass per quantisation)."""
 
-    def __init__(self, feeds: list[dict[str, Any]]) -> None:
-        self._feeds = iter(feeds)
+    def __init__(self, feeds: Iterator[dict[str, Any]]) -> None:
+        self._feeds = feeds
 
     def get_next(self) -> dict[str, Any] | None:
         return next(self._feeds, None)
 
-    def rewind(self) -> None:  # pragma: no cover - newer onnxruntime versions may call it
-        pass
 
-
-def quantize_convs(prepared: Path, out: Path, feeds: list[dict[str, Any]], fp32_convs: Sequence[str]) -> None:
+def quantize_convs(prepared: Path, out: Path, feeds: Iterator[dict[str, Any]], fp32_convs: Sequence[str]) -> None:
     """int8 for the Conv nodes of ``prepared`` except ``fp32_convs``, calibrated on ``feeds``."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -106,9 +107,9 @@ def preprocess(source: Path, out: Path) -> None:
         quant_pre_process(str(source), str(out), skip_symbolic_shape=True)
 
 
-def static_conv_candidates(source: Path, feeds: list[dict[str, Any]], finish: Callable[[Path, Path], None],
-                           judge: Callable[[Path], dict[str, Any]], accept: Callable[[dict[str, Any]], bool],
-                           out: Path, plan: ConvPlan) -> bool:
+def static_conv_candidates(source: Path, feeds: Callable[[], Iterator[dict[str, Any]]],
+                           finish: Callable[[Path, Path], None], judge: Callable[[Path], dict[str, Any]],
+                           accept: Callable[[dict[str, Any]], bool], out: Path, plan: ConvPlan) -> bool:
     """Try int8 convolutions with 0, 1, 2, 4 ... of the first ones kept fp32; keep the first candidate that
     ``accept`` passes at ``out`` (``finish`` quantises the rest, e.g. MatMuls, from the static model to ``out``;
     ``judge`` measures ``out``). Returns whether one was accepted; ``plan`` records every try."""
@@ -119,9 +120,10 @@ def static_conv_candidates(source: Path, feeds: list[dict[str, Any]], finish: Ca
         names = convolutions(prepared) or names
         plan.convolutions = len(names)
         for keep in [k for k in FP32_FIRST_CONVS if k < len(names)]:
-            static = Path(folder) / f"static-{keep}.onnx"
-            quantize_convs(prepared, static, feeds, names[:keep])
+            static = Path(folder) / "static.onnx"
+            quantize_convs(prepared, static, feeds(), names[:keep])
             finish(static, out)
+            static.unlink()
             result = judge(out)
             plan.tried.append({"fp32_first": keep, **{k: result[k] for k in ("drop_points", "agreement")
                                                       if k in result}})

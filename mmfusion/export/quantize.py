@@ -199,6 +199,11 @@ def quantize_run(run: LoadedRun, source: Path, out: Path | None = None, *, check
 
     if max_accuracy_drop < 0:
         raise MMFusionError(f"max_accuracy_drop is in accuracy points and cannot be negative, got {max_accuracy_drop}")
+    try:
+        import onnx  # noqa: F401
+        import onnxruntime.quantization  # noqa: F401
+    except ImportError:
+        raise MMFusionError("int8 quantisation needs onnxruntime and onnx: pip install 'mmfusion[export]'") from None
     out = Path(out) if out else int8_path(source)
     source_meta = source.with_suffix(source.suffix + ".json")
     try:
@@ -256,11 +261,17 @@ def _int8_convolutions(run: LoadedRun, source: Path, out: Path, names: list[str]
     if not isinstance(check, CheckSet):
         plan.reason = f"convolutions stay fp32: no validation rows to check them on ({check})"
         return plan
-    feeds, reason = calibration_feeds(run, names, calibration_rows)
-    if not feeds:
-        plan.reason = f"convolutions stay fp32: no training rows to calibrate them on ({reason})"
-        return plan
-    plan.calibration_rows = sum(len(next(iter(f.values()))) for f in feeds)
-    static_conv_candidates(source, feeds, finish=quantize_onnx, judge=lambda path: check.compare(timing_session(path)),
-                           accept=lambda result: result["drop_points"] <= max_accuracy_drop, out=out, plan=plan)
+    try:
+        feeds, plan.calibration_rows, reason = calibration_feeds(run, names, calibration_rows)
+        if feeds is None:
+            plan.reason = f"convolutions stay fp32: no training rows to calibrate them on ({reason})"
+            return plan
+        static_conv_candidates(source, feeds, finish=quantize_onnx,
+                               judge=lambda path: check.compare(timing_session(path)),
+                               accept=lambda result: result["drop_points"] <= max_accuracy_drop, out=out, plan=plan)
+    except Exception as exc:  # an optional step: the MatMul-only model is still worth having
+        out.unlink(missing_ok=True)
+        plan.chosen, plan.fp32_convs = False, []
+        plan.reason = f"convolutions stay fp32: static quantisation failed ({type(exc).__name__}: " \
+                      f"{str(exc).splitlines()[0] if str(exc) else ''})"
     return plan

@@ -53,10 +53,10 @@ class ModalityDropoutSpec(BaseModel):
     warmup_epochs: int = Field(0, ge=0, description="Epochs over which the rates ramp up linearly from 0: epoch e "
                                "uses rate × min(1, (e - 1) / warmup_epochs).")
     keep_full: bool = Field(
-        False, description="Also train every row with all its inputs: the rows that lost an input are an extra "
-        "loss term (weighted by their share of the batch) beside the full batch's loss, instead of replacing "
-        "it, so the model learns the missing-input answers without giving up full-input training. Costs a "
-        "second forward pass through fusion and head (and the encoders, when they are fine-tuned).")
+        False, description="Also train every row with all its inputs: a copy of each row that lost an input, with "
+        "that input dropped, is appended to the batch, and the loss is the mean over the rows and the copies, so "
+        "the model learns the missing-input answers without giving up full-input training. The fusion and head "
+        "(and encoders that run in the loop) see the copies too: one larger forward pass.")
 
     @model_validator(mode="before")
     @classmethod

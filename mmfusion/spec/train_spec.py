@@ -70,10 +70,11 @@ class TrainSpec(BaseModel):
         "encoders' outputs exactly; each has its own cache folder.")
     num_workers: int | None = Field(None, ge=0, description="Data-loading processes (default: automatic).")
     threads: int | Literal["auto"] = Field(
-        "auto", description="CPU intra-op threads while training (the `--threads` flag overrides it). auto: the "
-        "cores not busy with other processes (a thread on a busy core stalls every op), chosen when the loop "
-        "starts and, on cached features, again at every epoch's start; on GPUs torch's default. See "
-        "docs/spec.md, 'Threads'.")
+        "auto", description="CPU intra-op threads while training (the `--threads` flag overrides it). auto: one "
+        "thread for a tiny step on cached features (trainable parameters × batch size under 4M), else the cores "
+        "not busy with other processes (a thread on a busy core stalls every op), chosen when the loop starts "
+        "and, on cached features, again at every epoch's start; on GPUs torch's default. See docs/spec.md, "
+        "'Threads'.")
     compile: bool = Field(
         False, description="Train through torch.compile. It pays for its compile time only on long runs with "
         "encoders in the loop (see benchmarks/README.md); on the CPU it needs a C++ compiler.")

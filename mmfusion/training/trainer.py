@@ -154,8 +154,11 @@ class Trainer:
 
     def _threads(self, ctx: TrainingContext) -> ThreadChoice | None:
         """The loop's thread count (features are extracted before it, on torch's default)."""
+        trainable = sum(p.numel() for p in ctx.model.parameters() if p.requires_grad)
         choice = resolve_threads(self.threads if self.threads is not None else self.spec.train.threads, self.device,
-                                 encoders_in_loop=bool(ctx.pipeline.live))
+                                 encoders_in_loop=bool(ctx.pipeline.live),
+                                 step_work=trainable * self.spec.train.batch_size,
+                                 compiled=bool(self.spec.train.compile))
         if choice is not None:
             ctx.reporter.log(f"threads {choice.count} ({choice.reason}"
                              f"{'; checked again each epoch' if choice.adaptive else ''})")

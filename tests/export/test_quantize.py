@@ -73,8 +73,9 @@ def test_the_first_convolutions_stay_fp32_until_the_check_passes(int8: Predictor
 
     source = int8.run.paths.root / "export" / "model.onnx"
     names = int8.onnx.input_names  # type: ignore[union-attr]
-    feeds, reason = calibration_feeds(int8.run, names, rows=64)
-    assert reason is None and sum(len(f[names[0]]) for f in feeds) == 64
+    feeds, rows, reason = calibration_feeds(int8.run, names, rows=64)
+    assert reason is None and rows == 64 and feeds is not None
+    assert sum(len(f[names[0]]) for f in feeds()) == 64 and len(list(feeds())) == 2  # decoded anew each pass
     seen: list[int] = []
 
     def judge(path: Path) -> dict[str, float]:  # stands in for the validation check: passes from 4 fp32 convs
@@ -92,6 +93,26 @@ def test_the_first_convolutions_stay_fp32_until_the_check_passes(int8: Predictor
                                       accept=lambda r: r["drop_points"] <= 0.5, out=out, plan=plan)
     assert [t["fp32_first"] for t in plan.tried] == [0, 1, 2, 4, 8, 16] and not plan.chosen
     assert plan.to_json()["int8"] == 0 and "every candidate" in plan.reason
+
+
+def test_a_failing_static_step_leaves_the_matmul_only_model(int8: Predictor, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmfusion.export import int8_convs, quantize
+
+    def broken(*args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        raise RuntimeError("unsupported operator Foo\nmore detail")
+
+    monkeypatch.setattr(int8_convs, "quantize_convs", broken)
+    source = int8.run.paths.root / "export" / "model.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = quantize.quantize_run(int8.run, source, tmp_path / "m.int8.onnx")
+    convs = result.convolutions
+    assert convs["int8"] == 0 and convs["reason"] == (
+        "convolutions stay fp32: static quantisation failed (RuntimeError: unsupported operator Foo)")
+    meta = json.loads(result.metadata_path.read_text())["quantization"]
+    assert meta["method"] == "onnxruntime dynamic quantisation" and meta["operators"] == ["MatMul", "Gemm"]
+    assert _fp32_convs(result.path) == 17 and result.weights["operators"]["MatMulInteger"] > 0
 
 
 def test_judge_warns_where_int8_does_not_pay_and_refuses_a_loss() -> None:
