@@ -60,7 +60,6 @@ def read_table(path: Path, fmt: str = "auto") -> Any:
     return table
 
 
-
 def _read_error(path: Path, kind: str, exc: Exception) -> DataError:
     """The DataError for any failure while reading ``path`` (whole or in chunks): one wording for both readers."""
     import pandas as pd
@@ -72,6 +71,7 @@ def _read_error(path: Path, kind: str, exc: Exception) -> DataError:
     if isinstance(exc, pd.errors.EmptyDataError):
         return DataError(f"data file {path} holds no header and no rows (only blank lines)")
     return _unreadable(path, kind, exc)
+
 
 def iter_table(path: Path, fmt: str = "auto", *, columns: Sequence[str] | None = None,
                chunk_rows: int = CHUNK_ROWS) -> Iterator[Any]:
@@ -139,14 +139,10 @@ def table_columns(path: Path, fmt: str = "auto") -> list[str]:
 
             return [n for n in pq.read_schema(path).names if not n.startswith("__index_level_")]
         return [str(c) for c in pd.read_csv(path, sep="\t" if kind == "tsv" else ",", nrows=0).columns]
-    except UnicodeDecodeError:
-        raise DataError(_not_utf8(path)) from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"data file {path} holds no header and no rows (only blank lines)") from None
     except ImportError:
         raise DataError(f"reading {path} needs a Parquet engine: pip install 'mmfusion[parquet]' (pyarrow)") from None
     except Exception as exc:
-        raise _unreadable(path, kind, exc) from None
+        raise _read_error(path, kind, exc) from None
 
 
 def _unreadable(path: Path, kind: str, exc: Exception) -> DataError:

@@ -38,24 +38,26 @@ def split_table(run: LoadedRun, split: str, rows: int, *, seed: int = 0) -> tupl
     return replace(prepared, tables={split: table}), None
 
 
-def split_batches(run: LoadedRun, split: str, rows: int, *, batch_size: int = 64, with_labels: bool = True
-                  ) -> tuple[Callable[[], Iterator[Any]] | None, str | None]:
-    """Up to ``rows`` rows of ``split`` as prepared batches (no feature cache), decoded anew on every call of
-    the returned function (so that a thousand decoded pictures are never held at once), or None and why not."""
+def split_batches(run: LoadedRun, split: str, rows: int, *, batch_size: int = 64, with_labels: bool = True,
+                  prepared: Any = None) -> tuple[Callable[[], Iterator[Any]] | None, str | None]:
+    """Up to ``rows`` rows of ``split`` (of ``prepared``, when the caller read them with :func:`split_table`) as
+    prepared batches (no feature cache), decoded anew on every call of the returned function (so that a thousand
+    decoded pictures are never held at once), or None and why not."""
     from ..data.labels import LabelSet
     from ..data.pipeline import build_pipeline
 
-    prepared, reason = split_table(run, split, rows)
     if prepared is None:
-        return None, reason
+        prepared, reason = split_table(run, split, rows)
+        if prepared is None:
+            return None, reason
     labels = LabelSet(run.labels, task=run.task, sep=run.label_sep)
     pipeline = build_pipeline(run.model, run.spec.data, prepared, labels, splits=[split], cache=False)
 
     def batches() -> Iterator[Any]:
         return (b for b in pipeline.batches(split, batch_size) if not with_labels or b.labels is not None)
 
-    if next(batches(), None) is None:
-        return None, f"no {split} row has a usable label" if with_labels else f"the run's data has no {split} rows"
+    if with_labels and next(batches(), None) is None:
+        return None, f"no {split} row has a usable label"
     return batches, None
 
 
