@@ -45,7 +45,7 @@ def extraction(paths: list[str], counts: list[int], work: Path, batch_size: int,
     from mmfusion.data.feature_cache import build_feature_store
     from mmfusion.default_plugins.modalities import ImageModality
     from mmfusion.default_plugins.timm_image import TimmConfig, TimmEncoder
-    from mmfusion.precision import resolve_precision
+    from mmfusion.runtime.precision import resolve_precision
 
     device = torch.device("cpu")
     precision = resolve_precision("auto", device)

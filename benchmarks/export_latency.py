@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 
 import mmfusion
-from mmfusion.batch import make_batch
-from mmfusion.builder import build_model
 from mmfusion.export.exporters import export_run
 from mmfusion.export.wrapper import flatten, interface_for
-from mmfusion.runs import LoadedRun, RunPaths
+from mmfusion.model.batch import make_batch
+from mmfusion.model.builder import build_model
+from mmfusion.run.load import LoadedRun, RunPaths
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -24,8 +24,8 @@ _EXPORTS: dict[str, str] = {
     "LoggerConfig": "mmfusion.interfaces.config",
     "CallbackConfig": "mmfusion.interfaces.config",
     "Encoder": "mmfusion.interfaces.encoder",
-    "ImageEncoder": "mmfusion.image",
-    "ImageEncoderConfig": "mmfusion.image",
+    "ImageEncoder": "mmfusion.interfaces.image_encoder",
+    "ImageEncoderConfig": "mmfusion.interfaces.image_encoder",
     "EncoderOutput": "mmfusion.interfaces.encoder",
     "Fusion": "mmfusion.interfaces.fusion",
     "Classifier": "mmfusion.interfaces.classifier",
@@ -54,13 +54,13 @@ _EXPORTS: dict[str, str] = {
     "CallbackSpec": "mmfusion.spec",
     "load_spec": "mmfusion.spec",
     "spec_json_schema": "mmfusion.spec",
-    "MultimodalModel": "mmfusion.model",
-    "Batch": "mmfusion.batch",
-    "make_batch": "mmfusion.batch",
-    "build_model": "mmfusion.builder",
-    "build_fusion": "mmfusion.builder",
-    "BuildContext": "mmfusion.builder",
-    "check_forward": "mmfusion.forward_check",
+    "MultimodalModel": "mmfusion.model.multimodal",
+    "Batch": "mmfusion.model.batch",
+    "make_batch": "mmfusion.model.batch",
+    "build_model": "mmfusion.model.builder",
+    "build_fusion": "mmfusion.model.builder",
+    "BuildContext": "mmfusion.model.builder",
+    "check_forward": "mmfusion.model.forward_check",
     # workflow
     "fit": "mmfusion.api",
     "evaluate": "mmfusion.api",
@@ -70,7 +70,7 @@ _EXPORTS: dict[str, str] = {
     "TrainingContext": "mmfusion.training.context",
     "TrainingInterrupted": "mmfusion.training.context",
     "EvaluationReport": "mmfusion.api",
-    "load_run": "mmfusion.runs",
+    "load_run": "mmfusion.run.load",
     "make_xor_dataset": "mmfusion.testing.data",
     "make_multilabel_dataset": "mmfusion.testing.data",
     # errors
@@ -99,11 +99,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover
     from .api import EvaluationReport, FitResult, Prediction, Predictor, evaluate, fit
-    from .batch import Batch, make_batch
-    from .builder import BuildContext, build_fusion, build_model
     from .errors import DataError, MMFusionError, PluginError, SpecError, WeightsError
-    from .forward_check import check_forward
-    from .image import ImageEncoder, ImageEncoderConfig
     from .interfaces.callback import Callback
     from .interfaces.classifier import Classifier
     from .interfaces.config import (
@@ -120,12 +116,16 @@ if TYPE_CHECKING:  # pragma: no cover
     from .interfaces.dataset import DatasetSource, DatasetTables
     from .interfaces.encoder import Encoder, EncoderOutput
     from .interfaces.fusion import Fusion
+    from .interfaces.image_encoder import ImageEncoder, ImageEncoderConfig
     from .interfaces.logger import Logger
     from .interfaces.loss import Loss
     from .interfaces.modality import BadValueError, CellContext, Modality, is_empty_cell
-    from .model import MultimodalModel
+    from .model.batch import Batch, make_batch
+    from .model.builder import BuildContext, build_fusion, build_model
+    from .model.forward_check import check_forward
+    from .model.multimodal import MultimodalModel
     from .registry import Registry, get_registry, load_registry
-    from .runs import load_run
+    from .run.load import load_run
     from .spec import (
         CallbackSpec,
         EncoderSpec,

@@ -16,10 +16,10 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from mmfusion.builder import build_model
 from mmfusion.errors import MMFusionError
-from mmfusion.frozen_weights import FILE, FrozenWeightsError, find_references, left_out, write_weights
-from mmfusion.runs import load_run
+from mmfusion.model.builder import build_model
+from mmfusion.run.frozen import FILE, FrozenWeightsError, find_references, left_out, write_weights
+from mmfusion.run.load import load_run
 from mmfusion.spec import load_spec
 from mmfusion.spec.loader import spec_to_yaml
 

@@ -1,4 +1,4 @@
-"""`mmfusion.image`: a plugin image encoder gets the built-ins' spec options without copying their code."""
+"""`mmfusion.interfaces.image_encoder`: a plugin image encoder gets the built-ins' spec options, not a copy."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from torch import nn
 
 import mmfusion
 from mmfusion import EncoderOutput, build_model, hookimpl, load_spec
-from mmfusion.image import ImageEncoder, ImageEncoderConfig, image_transforms
+from mmfusion.interfaces.image_encoder import ImageEncoder, ImageEncoderConfig, image_transforms
 from mmfusion.registry import load_registry
 from mmfusion.testing import run_checks
 
@@ -69,6 +69,7 @@ def test_image_transforms_for_encoders_with_their_own_base_class() -> None:
 def test_public_names_and_no_torchvision_on_import() -> None:
     assert {"ImageEncoder", "ImageEncoderConfig"} <= set(mmfusion.__all__)
     assert mmfusion.ImageEncoder is ImageEncoder
-    out = subprocess.run([sys.executable, "-c", "import sys, mmfusion.image; print('torchvision' in sys.modules)"],
+    out = subprocess.run([sys.executable, "-c", "import sys, mmfusion.interfaces.image_encoder; "
+                          "print('torchvision' in sys.modules)"],
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == "False"

@@ -18,7 +18,7 @@ import torch
 
 from mmfusion.api import fit
 from mmfusion.inference.predictor import Predictor
-from mmfusion.precision import resolve_precision
+from mmfusion.runtime.precision import resolve_precision
 
 from .conftest import xor_spec
 

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from mmfusion import runlock
 from mmfusion.errors import MMFusionError
-from mmfusion.runlock import LOCK_NAME, RunDirLockedError, RunLock
+from mmfusion.run import lock as runlock
+from mmfusion.run.lock import LOCK_NAME, RunDirLockedError, RunLock
 
 HOLD = """\
 import sys
 from pathlib import Path
-from mmfusion.runlock import RunLock
+from mmfusion.run.lock import RunLock
 lock = RunLock.acquire(Path(sys.argv[1]))
 print("locked", flush=True)
 sys.stdin.read()

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from mmfusion.cli import cli
 from mmfusion.errors import MMFusionError
-from mmfusion.runs import load_run
+from mmfusion.run.load import load_run
 
 
 @pytest.fixture

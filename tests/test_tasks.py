@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from mmfusion.tasks import DEFAULT_MONITOR, HEADLINE, METRICS, binary_scores, monitors, num_outputs, uses_thresholds
+from mmfusion.tasks.definitions import (
+    DEFAULT_MONITOR,
+    HEADLINE,
+    METRICS,
+    binary_scores,
+    monitors,
+    num_outputs,
+    uses_thresholds,
+)
 
 
 def test_outputs_scores_and_metrics_per_task() -> None:

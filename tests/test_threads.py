@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from mmfusion.errors import MMFusionError
+from mmfusion.runtime.threads import TINY_STEP, ThreadChoice, busy_elsewhere, intra_op_threads, resolve_threads
 from mmfusion.spec import load_spec
-from mmfusion.threads import TINY_STEP, ThreadChoice, busy_elsewhere, intra_op_threads, resolve_threads
 
 CPU = torch.device("cpu")
 
@@ -52,7 +52,7 @@ def test_an_adaptive_choice_follows_the_load_from_epoch_to_epoch() -> None:
 def test_the_loop_sets_each_epochs_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     from types import SimpleNamespace
 
-    from mmfusion import threads
+    from mmfusion.runtime import threads
     from mmfusion.training.loop import _retune_threads
 
     logged: list[str] = []

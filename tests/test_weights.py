@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from mmfusion.errors import WeightsError
-from mmfusion.weights import load_weights_into
+from mmfusion.weights.loading import load_weights_into
 
 
 def _net() -> nn.Module:

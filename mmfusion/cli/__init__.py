@@ -87,7 +87,7 @@ def cli(offline: bool) -> None:
     Write a spec (YAML), check it with `mmfusion build`, then train, evaluate, predict and
     compare fusions. Components come from plugins: `mmfusion plugins` lists them.
     """
-    if offline:  # read wherever weights load (mmfusion.offline), including in worker processes
+    if offline:  # read wherever weights load (mmfusion.weights.offline), including in worker processes
         os.environ["MMFUSION_OFFLINE"] = "1"
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..devices import DEVICE_CHOICES
+from ..runtime.devices import DEVICE_CHOICES
 from .output import console, human_count, print_json
 
 
@@ -21,11 +21,11 @@ from .output import console, human_count, print_json
 def build(spec_file: Path, device: str, num_classes: int | None, as_json: bool, no_forward: bool) -> None:
     """Validate SPEC_FILE, build the model and run it on a small dummy batch (with absent modalities),
     checking every component's output against the width it declares."""
-    from ..builder import build_model
-    from ..devices import resolve_device
-    from ..forward_check import check_forward
+    from ..model.builder import build_model
+    from ..model.forward_check import check_forward
+    from ..model.summary import summarize
+    from ..runtime.devices import resolve_device
     from ..spec import load_spec
-    from ..summary import summarize
 
     spec = load_spec(spec_file)
     target = resolve_device(device)

@@ -49,7 +49,7 @@ def evaluate(run_dir: Path, data: Path | None, image_root: Path | None, out: Pat
         return
     from rich.table import Table
 
-    from ..tasks import METRICS, metric_title
+    from ..tasks.definitions import METRICS, metric_title
 
     metrics = METRICS[report.task]
     out_console = console()

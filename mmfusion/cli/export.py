@@ -25,7 +25,7 @@ def export(run_dir: Path, fmt: str, out: Path | None, opset: int | None, no_veri
            max_accuracy_drop: float) -> None:
     """Export the model of RUN_DIR: inputs are preprocessed tensors and presence masks, output logits."""
     from ..export.exporters import export_run
-    from ..runs import load_run
+    from ..run.load import load_run
 
     if quantize and fmt != "onnx":
         raise MMFusionError(f"--quantize {quantize} quantises an ONNX model: use it with --format onnx")

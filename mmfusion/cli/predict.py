@@ -84,8 +84,8 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
     if plot is not None:
         from PIL import Image
 
-        from ..data.image_modes import to_rgb
         from ..evaluation.plots import prediction_plot
+        from ..interfaces.image_modes import to_rgb
 
         picture = None
         image_value = sample.get("image")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..devices import DEVICE_CHOICES
+from ..runtime.devices import DEVICE_CHOICES
 
 
 def default_run_dir(spec_file: Path, resume: bool) -> Path:
@@ -46,7 +46,7 @@ def train(spec_file: Path, device: str, out: Path | None, resume: bool, quiet: b
     out_console.print(f"[green]✓[/green] trained {len(result.history)} epoch(s); best {monitor} {best} "
                       f"at epoch {result.best_epoch}")
     if result.test_metrics:
-        from ..tasks import METRICS, metric_title
+        from ..tasks.definitions import METRICS, metric_title
 
         task = result.summary.get("task", "multiclass")
         shown = ", ".join(f"{metric_title(m)} {result.test_metrics[m]:.4f}" for m in METRICS[task]

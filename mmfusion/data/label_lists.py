@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..interfaces.modality import is_empty_cell
+from .cells import format_rows, label_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,8 +28,6 @@ def is_label_list(value: Any) -> bool:
 
 def label_names(value: Any, sep: str | None) -> list[str] | None:
     """The labels of one multilabel cell, or None for an empty (missing) cell."""
-    from .labels import label_text
-
     if is_label_list(value):
         return [label_text(v) for v in value if not is_empty_cell(v)]
     if is_empty_cell(value):
@@ -76,8 +75,6 @@ def multi_hot(names: Sequence[str], index: dict[str, int], lookup: Any, values: 
     Raises:
         DataError: empty cells or unknown labels, naming the rows (all problems in one message).
     """
-    from .labels import format_rows
-
     targets = np.zeros((len(values), len(names)), dtype=np.float32)
     empty: list[int] = []
     unknown: dict[str, list[int]] = {}

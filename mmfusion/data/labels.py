@@ -14,30 +14,12 @@ import numpy as np
 
 from ..errors import DataError
 from ..interfaces.modality import is_empty_cell
-from ..tasks import num_outputs
+from ..tasks.definitions import num_outputs
+from .cells import format_rows, label_text, user_columns
 from .label_lists import distinct_labels, is_label_list, multi_hot
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def _user_columns(table: pd.DataFrame) -> list[str]:
-    from .tables import user_columns
-
-    return user_columns(table)
-
-
-def label_text(value: Any) -> str:
-    """A label cell as a class name: numbers read from Parquet or DataFrames as 1 or 1.0 are both "1"."""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 def _number(text: str) -> float | None:
@@ -53,7 +35,7 @@ def unlabelled_rows(table: pd.DataFrame, column: str) -> np.ndarray:
     return np.array([is_empty_cell(v) for v in table[column].tolist()], dtype=bool)
 
 
-__all__ = ["LabelSet", "format_rows", "is_label_list", "label_text", "unlabelled_rows"]
+__all__ = ["LabelSet", "unlabelled_rows"]
 
 EMPTY_LABEL = "fill them in, or set data.unlabelled: drop to leave such rows out"
 
@@ -63,11 +45,6 @@ def _multilabel_problem(column: str, count: int, task: str, row_kind: str = "row
     return (f"column '{column}' holds a list of labels in {count} {row_kind}(s){where}: multi-label data, but "
             f"data.task is {task}. Set data.task: multilabel (or leave data.task out: lists imply it), or set "
             "data.label to a column with one label per row.")
-
-
-def format_rows(rows: Sequence[int], limit: int = 8) -> str:
-    shown = ", ".join(str(r) for r in rows[:limit])
-    return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
 
 
 class LabelSet:
@@ -126,7 +103,7 @@ class LabelSet:
         if not names:
             if column not in table.columns:
                 raise DataError(f"{where}: no label column '{column}'; columns are "
-                                f"{', '.join(_user_columns(table))}. Set data.label to the column that holds the "
+                                f"{', '.join(user_columns(table))}. Set data.label to the column that holds the "
                                 "labels.")
             if task == "multilabel":
                 names = distinct_labels(table[column].tolist(), sep)
@@ -150,7 +127,7 @@ class LabelSet:
         """Targets for every row (label ids, or multi-hot rows for multilabel); empty or unknown labels are an
         error naming the rows."""
         if column not in table.columns:
-            raise DataError(f"{where}: no label column '{column}'; columns are {', '.join(_user_columns(table))}")
+            raise DataError(f"{where}: no label column '{column}'; columns are {', '.join(user_columns(table))}")
         values = table[column].tolist()
         if self.task == "multilabel":
             return multi_hot(self.names, self.index, self.lookup, values, row_numbers, self.sep, where, column,

@@ -11,8 +11,8 @@ import numpy as np
 
 from ..interfaces.modality import BadValueError, CellContext, Modality
 from .bad_values import BadValue, UnusableValuesError, problem_of
+from .cells import ROW_COLUMN
 from .labels import LabelSet
-from .tables import ROW_COLUMN
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -11,7 +11,7 @@ import torch
 
 from ..errors import DataError
 from ..interfaces.modality import BadValueError, Modality
-from ..model import MultimodalModel
+from ..model.multimodal import MultimodalModel
 from ..progress import Reporter
 from ..registry import Registry, get_registry
 from ..spec.data_spec import DataSpec

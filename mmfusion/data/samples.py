@@ -10,9 +10,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from ..batch import Batch, collate_modality
 from ..interfaces.encoder import Encoder
 from ..interfaces.modality import Modality
+from ..model.batch import Batch, collate_modality
 from .feature_store import FeatureStore
 from .feature_views import view_choice
 from .parsing import ParsedTable

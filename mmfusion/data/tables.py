@@ -10,11 +10,11 @@ from ..errors import DataError
 from ..interfaces.dataset import DatasetTables
 from ..registry import Registry, get_registry
 from ..spec.data_spec import DataSpec
+from .cells import ROW_COLUMN, format_rows, label_text, user_columns
 
 if TYPE_CHECKING:
     import pandas as pd
 
-ROW_COLUMN = "__mmfusion_row__"
 SPLITS = ("train", "validation", "test")
 
 
@@ -59,16 +59,6 @@ def as_dataset_tables(train: Any, validation: Any = None, test: Any = None, *, r
                                 "test": "test DataFrame"})
 
 
-#: ``DataFrame.attrs`` key of a file's columns when only some of them were read (evaluation reads what it needs)
-FILE_COLUMNS = "mmfusion_file_columns"
-
-
-def user_columns(table: pd.DataFrame) -> list[str]:
-    """The table's column names as the user wrote them (without mmfusion's row-number column), for messages: all
-    of the file's, also when only some were read."""
-    return [str(c) for c in table.attrs.get(FILE_COLUMNS) or table.columns if c != ROW_COLUMN]
-
-
 def _numbered(table: pd.DataFrame, first_row: int) -> pd.DataFrame:
     table = table.reset_index(drop=True).copy()
     table[ROW_COLUMN] = range(first_row, first_row + len(table))
@@ -88,8 +78,6 @@ def _split_off(table: pd.DataFrame, fraction: float, seed: int, label_column: st
     if not label_column or label_column not in table.columns:
         keep_rows, held_rows = train_test_split(table, test_size=fraction, random_state=seed)
         return keep_rows, held_rows
-    from .labels import label_text
-
     labels = table[label_column].map(label_text)  # 1 and 1.0 are one class, as they are to the label set
     counts = labels.value_counts()
     single = labels.map(counts) < 2
@@ -159,7 +147,7 @@ def without_unlabelled(table: pd.DataFrame, column: str, name: str, row_kind: st
     Raises:
         DataError: empty labels with ``mode="error"``, or a label column with no label at all.
     """
-    from .labels import format_rows, unlabelled_rows
+    from .labels import unlabelled_rows
 
     if column not in table.columns:
         return table  # no labels at all: the label set (train) or the test report (test) says so
@@ -183,8 +171,6 @@ def _distinct_labels(table: pd.DataFrame, column: str, task: str, sep: str | Non
     cut by a row limit) is still one of the model's classes; None leaves the checks to the trainer."""
     from ..interfaces.modality import is_empty_cell
     from .label_lists import distinct_labels, holds_lists
-    from .labels import label_text
-
     if column not in table.columns:
         return None
     if task == "multilabel":

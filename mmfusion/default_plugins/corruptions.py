@@ -27,7 +27,7 @@ class GaussianNoise(Corruption):
         import numpy as np
         from PIL import Image
 
-        from ..data.image_modes import to_rgb
+        from ..interfaces.image_modes import to_rgb
 
         pixels = np.asarray(to_rgb(value), dtype=np.float32)
         noise = np.random.default_rng(rng.getrandbits(32)).normal(0.0, 255.0 * intensity, pixels.shape)
@@ -61,7 +61,7 @@ class Occlusion(Corruption):
             return value
         from PIL import ImageDraw
 
-        from ..data.image_modes import to_rgb
+        from ..interfaces.image_modes import to_rgb
 
         image = to_rgb(value)
         width, height = image.size

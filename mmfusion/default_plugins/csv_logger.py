@@ -23,7 +23,7 @@ BALANCE_PREFIXES = ("train_aux_", "val_aux_", "val_fused_", "mixture_", "modulat
 def columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """:data:`COLUMNS` with the validation metrics of the run's task (multilabel, binary) in their place, then the
     per-input columns of the options against modality imbalance, when the run uses them."""
-    from ..tasks import ALL_METRICS
+    from ..tasks.definitions import ALL_METRICS
 
     if not rows:
         return COLUMNS

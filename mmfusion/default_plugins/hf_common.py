@@ -1,7 +1,7 @@
 """Loading Hugging Face models the way transformers does: a local folder, a ``package:`` folder or a Hub id.
 
 A Hub id downloads into the Hugging Face cache (``HF_HOME``) on first use and is read from there afterwards,
-as with ``AutoModel.from_pretrained`` alone. In offline mode (:mod:`mmfusion.offline`) only the cache is
+as with ``AutoModel.from_pretrained`` alone. In offline mode (:mod:`mmfusion.weights.offline`) only the cache is
 read. Every failure (a wrong id, a missing file, no network, offline without a cached copy) becomes one
 :class:`~mmfusion.errors.WeightsError` that names the id and says what to do.
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError, WeightsError, did_you_mean
-from ..offline import offline_variable
-from ..paths import PACKAGE_PREFIX, resolve_location
+from ..weights.locations import PACKAGE_PREFIX, resolve_location
+from ..weights.offline import offline_variable
 
 
 @dataclass(frozen=True)

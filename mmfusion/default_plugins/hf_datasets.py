@@ -26,8 +26,8 @@ from ..errors import DataError
 from ..hookspecs import hookimpl
 from ..interfaces.config import DatasetConfig
 from ..interfaces.dataset import DatasetSource, DatasetTables
-from ..offline import offline_variable as mmfusion_offline_variable
-from ..paths import SpecLocation
+from ..weights.locations import SpecLocation
+from ..weights.offline import offline_variable as mmfusion_offline_variable
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -19,10 +19,10 @@ from torch import Tensor, nn
 from ..errors import SpecError, WeightsError
 from ..hookspecs import hookimpl
 from ..interfaces.encoder import EncoderOutput
-from ..paths import SpecLocation
+from ..interfaces.image_encoder import IMAGENET_MEAN, IMAGENET_STD, ImageEncoder, ImageEncoderConfig, grid_to_tokens
+from ..weights.locations import SpecLocation
 from .hf_common import HFSource, apply_overrides, hf_source, hub_errors, hub_offline, quiet_loading
 from .hf_towers import require_single_or_known, submodule, tower_config, towers_for
-from .image_common import IMAGENET_MEAN, IMAGENET_STD, ImageEncoder, ImageEncoderConfig, grid_to_tokens
 
 #: models whose pooler is an extra dense layer that fine-tuned checkpoints do not train (their classifier reads
 #: the [CLS] token): pooled by the [CLS] token, built without that pooler

@@ -17,11 +17,11 @@ from torch import Tensor, nn
 
 from ..errors import SpecError, WeightsError
 from ..hookspecs import hookimpl
+from ..interfaces.augment import TextAugment, drop_tokens, mapping_or_flag
 from ..interfaces.config import EncoderConfig
 from ..interfaces.encoder import Encoder, EncoderOutput
-from ..paths import SpecLocation
-from ..weights import load_weights_into
-from .augment import TextAugment, drop_tokens, mapping_or_flag
+from ..weights.loading import load_weights_into
+from ..weights.locations import SpecLocation
 from .hf_common import HFSource, apply_overrides, hf_source, hub_errors, hub_offline, quiet_loading
 from .hf_towers import require_single_or_known, submodule, tower_config, towers_for
 

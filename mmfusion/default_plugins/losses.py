@@ -106,7 +106,7 @@ class BinaryCrossEntropy(Loss):
         self.pos_weight: Tensor | None
         if config.pos_weight == "auto":
             raise MMFusionError("train.loss.pos_weight: auto is computed from the training labels when the loss is "
-                                "built for training (mmfusion.losses.build_loss with targets)")
+                                "built for training (mmfusion.training.losses.build_loss with targets)")
         self.register_buffer("pos_weight", _per_class("pos_weight", config.pos_weight, num_classes),
                              persistent=False)
 

@@ -16,12 +16,12 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from ..builder import BuildContext
 from ..errors import PluginError
 from ..hookspecs import hookimpl
 from ..interfaces.config import FusionConfig
 from ..interfaces.encoder import EncoderOutput
 from ..interfaces.fusion import Fusion
+from ..model.builder import BuildContext
 from ..spec.components import FusionSpec
 
 

@@ -80,7 +80,7 @@ class ImageModality(Modality):
         return str(path)
 
     def load(self, reference: Any) -> Any:
-        """An RGB picture: every pixel mode scaled by :func:`mmfusion.data.image_modes.to_rgb`.
+        """An RGB picture: every pixel mode scaled by :func:`mmfusion.interfaces.image_modes.to_rgb`.
 
         Raises:
             BadValueError: the file or bytes cannot be decoded (truncated, damaged), or the pixel values have
@@ -88,7 +88,7 @@ class ImageModality(Modality):
         """
         from PIL import Image
 
-        from ..data.image_modes import ImageModeError, to_rgb
+        from ..interfaces.image_modes import ImageModeError, to_rgb
 
         if isinstance(reference, ImageBytes):
             try:

@@ -44,7 +44,7 @@ class StopAt(Callback):
 
     def on_fit_start(self, ctx: TrainingContext) -> None:
         from ..errors import SpecError
-        from ..tasks import monitors
+        from ..tasks.definitions import monitors
 
         if self.metric != "train_loss" and self.metric not in monitors(ctx.task):
             raise SpecError(f"train.callbacks: stop_at watches {self.metric}, which {ctx.task} runs do not report; "

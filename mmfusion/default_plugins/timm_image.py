@@ -11,9 +11,9 @@ from torch import Tensor, nn
 from ..errors import MMFusionError, SpecError, WeightsError, did_you_mean
 from ..hookspecs import hookimpl
 from ..interfaces.encoder import EncoderOutput
-from ..offline import offline_variable
-from ..weights import load_weights_into
-from .image_common import ImageEncoder, ImageEncoderConfig, grid_to_tokens
+from ..interfaces.image_encoder import ImageEncoder, ImageEncoderConfig, grid_to_tokens
+from ..weights.loading import load_weights_into
+from ..weights.offline import offline_variable
 
 
 class TimmConfig(ImageEncoderConfig):

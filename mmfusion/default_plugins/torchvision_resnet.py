@@ -18,9 +18,9 @@ from torch import Tensor, nn
 from ..errors import WeightsError
 from ..hookspecs import hookimpl
 from ..interfaces.encoder import EncoderOutput
-from ..offline import offline_variable
-from ..weights import load_weights_into
-from .image_common import IMAGENET_MEAN, IMAGENET_STD, ImageEncoder, ImageEncoderConfig, grid_to_tokens
+from ..interfaces.image_encoder import IMAGENET_MEAN, IMAGENET_STD, ImageEncoder, ImageEncoderConfig, grid_to_tokens
+from ..weights.loading import load_weights_into
+from ..weights.offline import offline_variable
 
 
 class TorchvisionResNetConfig(ImageEncoderConfig):

@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import MMFusionError
 from ..interfaces.corruption import Corruption
 from ..interfaces.modality import CellContext, Modality
-from ..model import MultimodalModel
+from ..model.multimodal import MultimodalModel
 from ..registry import Registry, get_registry
 
 DEFAULT_INTENSITIES = (0.0, 0.25, 0.5, 0.75, 1.0)

@@ -8,32 +8,33 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data.cells import FILE_COLUMNS, ROW_COLUMN, user_columns
 from ..data.files import iter_table, table_columns
 from ..data.labels import LabelSet
 from ..data.pipeline import build_pipeline, modality_handlers
-from ..data.tables import FILE_COLUMNS, PreparedTables, load_prepared_tables, user_columns, with_table
-from ..devices import resolve_device
+from ..data.tables import PreparedTables, load_prepared_tables, with_table
 from ..errors import DataError, MMFusionError
 from ..inference.engine import InferenceEngine
 from ..io import write_json_atomic, write_text_atomic
 from ..progress import Reporter
 from ..registry import Registry
-from ..runs import LoadedRun, load_run
-from ..tasks import HEADLINE
+from ..run.load import LoadedRun, load_run
+from ..runtime.devices import resolve_device
+from ..tasks.definitions import HEADLINE
+from ..tasks.thresholds import as_mapping
 from .corruption_curves import CorruptedModality, CorruptionPlan, check_plans, default_plans, summarise_curves
 from .metrics import confusion, per_class_report, predicted, task_metrics
 from .plots import confusion_matrix_plot, corruption_curves_plot, per_label_f1_plot, robustness_plot
 from .predictions import FILE as PREDICTIONS_FILE
 from .predictions import SamplePredictions, thresholds_array, write_predictions
 from .report import evaluation_markdown
-from .thresholds import as_mapping
 
 
 @dataclass
 class EvaluationReport:
     """Metrics of a run on one table, with and without each modality.
 
-    ``metrics`` holds the task's metrics (:data:`mmfusion.tasks.METRICS`) and ``headline`` the one the
+    ``metrics`` holds the task's metrics (:data:`mmfusion.tasks.definitions.METRICS`) and ``headline`` the one the
     robustness curves follow. ``accuracy`` is subset accuracy for multilabel; ``confusion`` is empty for
     multilabel (``per_class`` has every label's precision, recall and F1). ``thresholds`` are those of
     multilabel and binary runs, by label.
@@ -244,8 +245,6 @@ def _corruption_curves(engine: InferenceEngine, data_spec, run, prepared, split,
 def _row_numbers(table: Any, count: int) -> Any:
     """The evaluated rows' numbers as messages give them (positions where the table has none)."""
     import numpy as np
-
-    from ..data.tables import ROW_COLUMN
 
     if ROW_COLUMN in table.columns and len(table) == count:
         return table[ROW_COLUMN].to_numpy()

@@ -39,10 +39,10 @@ def predicted(task: str, scores: np.ndarray, thresholds: Sequence[float] | None 
 
 def task_metrics(task: str, y_true: np.ndarray, scores: np.ndarray, thresholds: Sequence[float] | None = None
                  ) -> dict[str, float]:
-    """The task's metrics (:data:`mmfusion.tasks.METRICS`) of scores against labels, at ``thresholds`` (0.5 when
+    """The task's metrics (:data:`~mmfusion.tasks.definitions.METRICS`) of scores against labels, at ``thresholds`` (0.5 when
     None) for multilabel and binary. Undefined values (AUROC with one class present, mAP without positives) are
     NaN."""
-    from ..tasks import METRICS
+    from ..tasks.definitions import METRICS
 
     y_true, scores = np.asarray(y_true), np.asarray(scores)
     if len(y_true) == 0:

@@ -33,7 +33,7 @@ def _save(fig: Any, path: Path) -> Path:
 
 def training_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """Loss (train, validation) and the validation metrics of the task per epoch."""
-    from ..tasks import ALL_METRICS, metric_title
+    from ..tasks.definitions import ALL_METRICS, metric_title
 
     epochs = [row["epoch"] for row in history]
     fig = _figure(figsize=(11, 4))
@@ -106,7 +106,7 @@ def robustness_plot(rows: Sequence[Mapping[str, Any]], path: Path, metric: str =
     bars = ax.bar(names, values, color=["#4c72b0"] + ["#dd8452"] * (len(rows) - 1))
     ax.bar_label(bars, labels=[f"{v:.3f}" for v in values], padding=2)
     ax.set_ylim(0, 1.08)
-    from ..tasks import metric_title
+    from ..tasks.definitions import metric_title
 
     ax.set_ylabel(metric_title(metric))
     ax.set_title(f"{metric_title(metric)} with modalities removed")
@@ -145,7 +145,7 @@ def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, ser
     from matplotlib import colormaps
     from matplotlib.lines import Line2D
 
-    from ..tasks import metric_title
+    from ..tasks.definitions import metric_title
 
     panels = sorted({(r["modality"], r["corruption"]) for r in rows})
     present = {r[series] for r in rows} if series else {None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..tasks import METRICS, metric_title
+from ..tasks.definitions import METRICS, metric_title
 
 
 def evaluation_markdown(report: Any) -> str:

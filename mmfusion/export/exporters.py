@@ -13,7 +13,7 @@ import torch
 
 from ..errors import MMFusionError
 from ..io import ensure_folder, write_atomic, write_json_atomic
-from ..runs import LoadedRun, load_run
+from ..run.load import LoadedRun, load_run
 from .metadata import export_metadata
 from .wrapper import TensorInterface, flatten, interface_for, variable_axes
 
@@ -71,7 +71,7 @@ def _run_exported(fmt: str, path: Path, names: list[str], tensors: list[torch.Te
 
 def verify_export(fmt: str, path: Path, interface: TensorInterface, model) -> dict[str, float]:  # type: ignore
     """Largest |exported − PyTorch| logit difference on batches with every modality and with one absent."""
-    from ..batch import example_batch
+    from ..model.batch import example_batch
 
     diffs = {}
     cases = {"all present": example_batch(model, 5, with_absent=False, seed=1),

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MMFusionError
-from ..runs import LoadedRun
+from ..run.load import LoadedRun
 from .wrapper import feeds_for
 
 
@@ -89,7 +89,7 @@ class CheckSet:
         import torch
 
         from ..evaluation.metrics import predicted, task_metrics
-        from ..losses import loss_scores
+        from ..training.losses import loss_scores
 
         run = self.run
         int8_logits = np.concatenate([int8.run(None, feeds_for(self.names, b))[0] for b in self.batches()])

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..runs import LoadedRun
-from ..tasks import num_outputs, score_name
+from ..run.load import LoadedRun
+from ..tasks.definitions import num_outputs, score_name
 from .wrapper import TensorInterface
 
 #: how to read the logits, per task
@@ -49,7 +49,7 @@ def export_metadata(run: LoadedRun, interface: TensorInterface, axes: list[dict[
     task = run.task
     thresholds = None
     if run.thresholds is not None:
-        from ..evaluation.thresholds import as_mapping
+        from ..tasks.thresholds import as_mapping
 
         thresholds = as_mapping(task, run.labels, run.thresholds)
     return {

@@ -22,8 +22,8 @@ from typing import Any
 
 from ..errors import MMFusionError
 from ..io import write_atomic, write_json_atomic
-from ..run_files import UnreadableFile, parse_json
-from ..runs import LoadedRun
+from ..run.files import UnreadableFile, parse_json
+from ..run.load import LoadedRun
 from .int8_convs import (
     CALIBRATION_ROWS,
     ConvPlan,
@@ -193,7 +193,7 @@ def quantize_run(run: LoadedRun, source: Path, out: Path | None = None, *, check
         QuantizationRefused: see above; the message gives the figures and what to do.
         MMFusionError: onnxruntime missing, or the fp32 model's JSON unreadable.
     """
-    from ..batch import example_batch
+    from ..model.batch import example_batch
     from .int8_check import CheckSet
     from .wrapper import feeds_for
 

@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..batch import Batch, example_batch
-from ..model import MultimodalModel
+from ..model.batch import Batch, example_batch
+from ..model.multimodal import MultimodalModel
 
 
 class TensorInterface(nn.Module):

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..batch import Batch
-from ..precision import Precision, inference_precision
+from ..model.batch import Batch
+from ..runtime.precision import Precision, inference_precision
 
 if TYPE_CHECKING:
-    from ..model import MultimodalModel
+    from ..model.multimodal import MultimodalModel
     from ..registry import Registry
     from ..spec.train_spec import TrainSpec
 
@@ -75,7 +75,7 @@ class InferenceEngine:
     Attributes:
         model: the model to run (put in eval mode by every call).
         device: where batches go.
-        precision: the autocast to run under (:func:`mmfusion.precision.inference_precision` for a run).
+        precision: the autocast to run under (:func:`mmfusion.runtime.precision.inference_precision` for a run).
         channels_last: inputs whose image tensors get the channels_last layout.
         scores: logits → per-label scores; softmax unless the task or the run's loss says otherwise.
     """
@@ -91,7 +91,7 @@ class InferenceEngine:
                 registry: Registry | None = None, task: str = "multiclass") -> InferenceEngine:
         """The engine for a trained model: the precision its training setting allows on ``device``, its
         channels_last inputs, and the scores of its task (and, for multiclass, of its ``train.loss``)."""
-        from ..losses import loss_scores
+        from ..training.losses import loss_scores
 
         return cls(model, device, inference_precision(train.precision, device),
                    channels_last_inputs(model, train.channels_last),

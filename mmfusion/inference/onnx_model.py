@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from ..batch import Batch
 from ..errors import DataError, MMFusionError
-from ..run_files import UnreadableFile, parse_json
-from ..runs import LoadedRun
+from ..model.batch import Batch
+from ..run.files import UnreadableFile, parse_json
+from ..run.load import LoadedRun
 
 
 class OnnxModel:

@@ -10,14 +10,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..batch import make_batch
 from ..data.files import CHUNK_ROWS
 from ..data.pipeline import modality_handlers
-from ..devices import resolve_device
 from ..errors import DataError
 from ..interfaces.modality import BadValueError, CellContext
+from ..model.batch import make_batch
 from ..registry import Registry
-from ..runs import LoadedRun, load_run
+from ..run.load import LoadedRun, load_run
+from ..runtime.devices import resolve_device
 from .engine import InferenceEngine
 from .onnx_model import OnnxModel
 from .tables import TableInput, samples_of, with_predictions
@@ -214,7 +214,7 @@ class Predictor:
         if self.task == "multiclass":
             return Prediction(top[0][0], top[0][1], top, every, labels=[top[0][0]])
         from ..evaluation.metrics import predicted
-        from ..evaluation.thresholds import as_mapping
+        from ..tasks.thresholds import as_mapping
 
         thresholds = as_mapping(self.task, self.labels, self.thresholds or [])
         chosen = predicted(self.task, probabilities[None, :], self.thresholds)[0]

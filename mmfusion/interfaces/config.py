@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
 
-from ..paths import SpecLocation
+from ..weights.locations import SpecLocation
 
 
 class ComponentConfig(BaseModel):

@@ -180,7 +180,7 @@ class Encoder(nn.Module):
         location = getattr(self.config, "weights", None)
         if location is None or self.loads_own_weights:
             return None
-        from ..weights import load_weights_into
+        from ..weights.loading import load_weights_into
 
         self.weights_path = load_weights_into(self.weights_target(), location, what=what or f"{self.name} weights")
         return self.weights_path

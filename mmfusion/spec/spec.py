@@ -5,6 +5,9 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 from pydantic_core import PydanticCustomError
 
+from ..errors import SpecError
+from ..registry import Registry
+from ..tasks.definitions import DEFAULT_LOSS, DEFAULT_MONITOR
 from .balance_spec import unknown_inputs
 from .components import registry_from
 from .data_spec import DataSpec
@@ -46,3 +49,25 @@ class Spec(BaseModel):
                 {"type": PydanticCustomError("task_mismatch", message.replace("{", "{{").replace("}", "}}")),
                  "loc": loc, "input": None} for loc, message in problems])
         return self
+
+    def for_task(self, task: str, registry: Registry, *, why: str = "") -> Spec:
+        """This spec with ``data.task``, ``train.loss`` and ``train.monitor`` set for ``task``.
+
+        Args:
+            why: how the task was found, for messages (e.g. "the label column holds lists").
+
+        Raises:
+            SpecError: a ``train`` setting does not fit the task (every problem listed, with its spec path).
+        """
+        problems = task_problems(self.train, task, registry)
+        if problems:
+            reason = f" ({why})" if why else ""
+            raise SpecError("\n".join(f"{'.'.join(loc)}: {message} — the task is {task}{reason}"
+                                      for loc, message in problems))
+        update: dict[str, object] = {}
+        if self.train.loss is None:
+            update["loss"] = registry.get("loss", DEFAULT_LOSS[task]).Config()
+        if self.train.monitor is None:
+            update["monitor"] = DEFAULT_MONITOR[task]
+        data = self.data.model_copy(update={"task": task}) if self.data is not None else None
+        return self.model_copy(update={"train": self.train.model_copy(update=update), "data": data})

@@ -2,7 +2,7 @@
 
 ``data.task`` may be left out and found in the data (a list-valued label column is multilabel), so the
 checks run twice: when the spec is loaded, for a task the spec names (errors with file and line), and
-when training starts, for the task the data implies. :func:`for_task` then fills in what the spec left
+when training starts, for the task the data implies. :meth:`Spec.for_task` then fills in what the spec left
 to the task, and that complete spec is what a run directory keeps.
 """
 
@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import SpecError
-from ..tasks import DEFAULT_LOSS, DEFAULT_MONITOR, monitors
+from ..tasks.definitions import DEFAULT_LOSS, DEFAULT_MONITOR, monitors
 
 if TYPE_CHECKING:
     from ..registry import Registry
-    from .spec import Spec
     from .train_spec import TrainSpec
 
 Problem = tuple[tuple[str, ...], str]
@@ -49,27 +47,3 @@ def task_problems(train: TrainSpec, task: str, registry: Registry) -> list[Probl
         problems.append((("train", "imbalance"), "balanced_sampler draws rows by their one class, but multilabel "
                          "rows have any number of labels: use train.loss: {type: bce, pos_weight: auto} instead"))
     return problems
-
-
-def for_task(spec: Spec, task: str, registry: Registry, *, why: str = "") -> Spec:
-    """``spec`` with ``data.task``, ``train.loss`` and ``train.monitor`` set for ``task``.
-
-    Args:
-        why: how the task was found, for messages (e.g. "the label column holds lists").
-
-    Raises:
-        SpecError: a ``train`` setting does not fit the task (every problem listed, with its spec path).
-    """
-    problems = task_problems(spec.train, task, registry)
-    if problems:
-        reason = f" ({why})" if why else ""
-        raise SpecError("\n".join(f"{'.'.join(loc)}: {message} — the task is {task}{reason}"
-                                  for loc, message in problems))
-    train = spec.train
-    update: dict[str, object] = {}
-    if train.loss is None:
-        update["loss"] = registry.get("loss", DEFAULT_LOSS[task]).Config()
-    if train.monitor is None:
-        update["monitor"] = DEFAULT_MONITOR[task]
-    data = spec.data.model_copy(update={"task": task}) if spec.data is not None else None
-    return spec.model_copy(update={"train": train.model_copy(update=update), "data": data})

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from .balance_spec import AuxUnimodalSpec, ModalityDropoutSpec, ModulationSpec
 from .components import CallbackSpec, LoggerSpec, LossSpec, registry_from
 
-#: validation metrics of every task (:mod:`mmfusion.tasks`) and the loss; which fit a task is checked with the data
+#: validation metrics of every task (:mod:`~mmfusion.tasks.definitions`) and the loss; which fit a task is checked with the data
 Monitor = Literal["val_accuracy", "val_macro_f1", "val_loss", "val_micro_f1", "val_weighted_f1", "val_samples_f1",
                   "val_map", "val_subset_accuracy", "val_auroc", "val_f1"]
 

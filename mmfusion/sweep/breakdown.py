@@ -12,7 +12,7 @@ import numpy as np
 
 from ..evaluation.metrics import per_class_report, predicted, task_metrics
 from ..evaluation.predictions import SamplePredictions
-from ..tasks import metric_title
+from ..tasks.definitions import metric_title
 from .stats import t_interval
 
 #: wider tables than this many classes are left to per_class.csv

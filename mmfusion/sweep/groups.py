@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..data.tables import ROW_COLUMN, PreparedTables, user_columns
+from ..data.cells import ROW_COLUMN, user_columns
+from ..data.tables import PreparedTables
 from ..errors import SpecError
 from .spec import ReportSpec
 

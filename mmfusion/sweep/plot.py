@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..tasks import metric_title
+from ..tasks.definitions import metric_title
 from .stats import t_interval
 
 RANKED, SECOND, BASELINE, ENSEMBLE = "#4c72b0", "#dd8452", "#9a9a9a", "#5f5f5f"

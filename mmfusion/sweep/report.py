@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import MMFusionError
 from ..evaluation.predictions import SamplePredictions, read_predictions
 from ..io import write_text_atomic
-from ..tasks import METRICS, metric_title
+from ..tasks.definitions import METRICS, metric_title
 from . import breakdown, ensemble, significance
 from .plot import results_plot
 
@@ -191,7 +191,7 @@ def write_reports(out_dir: Path, records: Sequence[dict[str, Any]], order: Seque
         resamples: paired bootstrap resamples (0: no paired tests).
     """
     from ..evaluation.plots import corruption_curves_plot
-    from ..tasks import HEADLINE
+    from ..tasks.definitions import HEADLINE
 
     metrics, curve_metric = METRICS[task], HEADLINE[task]
     rank_by = rank_by or curve_metric

@@ -16,10 +16,10 @@ from ..evaluation.evaluate import evaluate_run
 from ..io import read_json, write_json_atomic, write_text_atomic
 from ..progress import Reporter
 from ..registry import Registry
-from ..runs import RunPaths
+from ..run.checkpoint import POINTER
+from ..run.load import RunPaths
 from ..spec.spec import Spec
-from ..tasks import HEADLINE, METRICS, metric_title
-from ..training.checkpoint import POINTER
+from ..tasks.definitions import HEADLINE, METRICS, metric_title
 from ..training.trainer import Trainer
 from .groups import check_groups, group_values
 from .report import write_reports

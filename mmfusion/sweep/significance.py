@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..evaluation.predictions import SamplePredictions
-from ..tasks import metric_title
+from ..tasks.definitions import metric_title
 from .stats import Comparison, paired_bootstrap, t_interval
 
 #: reference → what the table calls it

@@ -76,7 +76,7 @@ def check_variants_build(specs: dict[str, Spec], registry: Registry | None = Non
     Raises:
         SpecError: naming the variant and the reason.
     """
-    from ..builder import build_model
+    from ..model.builder import build_model
 
     for name, spec in specs.items():
         try:

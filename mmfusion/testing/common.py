@@ -38,8 +38,8 @@ def workdir_for(component: type) -> Path:
 
 def instantiate(component: type, *args: Any, kind: str, num_classes: int | None = None) -> Any:
     """Build a component as the builder does: with a build context (process-wide registry) if it takes one."""
-    from ..builder import BuildContext
-    from ..builder import instantiate as construct
+    from ..model.builder import BuildContext
+    from ..model.builder import instantiate as construct
     from ..registry import get_registry
 
     context = BuildContext(get_registry(), path=kind, num_classes=num_classes, config=args[0] if args else None)

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 from torch import Tensor, nn
 
-from ..batch import Batch
-from ..model import ModelParts, MultimodalModel
+from ..model.batch import Batch
+from ..model.multimodal import ModelParts, MultimodalModel
 from ..spec.train_spec import TrainSpec
-from ..tasks import HEADLINE
+from ..tasks.definitions import HEADLINE
 from .modality_dropout import drop_inputs, with_dropped_copies
 from .modulation import GradientModulation, Scores
 

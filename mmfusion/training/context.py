@@ -13,17 +13,17 @@ from ..errors import MMFusionError
 
 if TYPE_CHECKING:
     from ..data.pipeline import DataPipeline
-    from ..frozen_weights import Reference
     from ..inference.engine import InferenceEngine
     from ..interfaces.loss import Loss
-    from ..model import MultimodalModel
-    from ..precision import Precision
+    from ..model.multimodal import MultimodalModel
     from ..progress import Reporter
     from ..registry import Registry
-    from ..runs import RunPaths
+    from ..run.frozen import Reference
+    from ..run.load import RunPaths
+    from ..runtime.precision import Precision
+    from ..runtime.threads import ThreadChoice
     from ..spec.spec import Spec
     from ..spec.train_spec import TrainSpec
-    from ..threads import ThreadChoice
     from .balance import BalancedTraining
     from .callbacks.base import CallbackList
     from .distributed import Distributed
@@ -97,7 +97,7 @@ class TrainingContext:
     threads: ThreadChoice | None = None
     #: ``threads: auto`` without encoders in the loop: the count each epoch of this fit trained with
     threads_per_epoch: list[int] = field(default_factory=list)
-    #: main process: the frozen encoders saved by reference (:mod:`mmfusion.frozen_weights`), found before the
+    #: main process: the frozen encoders saved by reference (:mod:`mmfusion.run.frozen`), found before the
     #: first weights are written; None until then
     by_reference: dict[str, Reference] | None = field(default=None, repr=False)
 

@@ -14,7 +14,7 @@ import torch
 
 from ..errors import SpecError
 from ..evaluation.metrics import task_metrics
-from ..tasks import HEADLINE, METRICS
+from ..tasks.definitions import HEADLINE, METRICS
 from .balance import BalancedTraining, aux_history, aux_metrics
 from .callbacks.base import CallbackList
 from .context import TrainingContext

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..evaluation.metrics import task_metrics
-from ..unimodal import mix_logits
+from ..model.unimodal import mix_logits
 
 #: the grid's step: every weight is a multiple of it
 STEP = 0.1

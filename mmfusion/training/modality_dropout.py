@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from ..batch import Batch
 from ..interfaces.encoder import EncoderOutput
+from ..model.batch import Batch
 
 
 def drop_inputs(present: Mapping[str, Tensor], rates: Mapping[str, float], modalities: Sequence[str]

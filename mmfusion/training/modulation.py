@@ -19,10 +19,10 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from ..batch import Batch
 from ..errors import PluginError
 from ..interfaces.encoder import EncoderOutput
-from ..model import ModelParts, MultimodalModel
+from ..model.batch import Batch
+from ..model.multimodal import ModelParts, MultimodalModel
 from ..spec.balance_spec import ModulationSpec
 
 Scores = Callable[[Tensor], Tensor]

@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn
 
-from ..model import MultimodalModel
+from ..model.multimodal import MultimodalModel
 from ..spec.train_spec import TrainSpec
 
 

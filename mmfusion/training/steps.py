@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..batch import Batch
 from ..inference.engine import prepare_batch
-from ..model import MultimodalModel
+from ..model.batch import Batch
+from ..model.multimodal import MultimodalModel
 from .balance import BalancedTraining
 
 

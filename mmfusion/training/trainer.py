@@ -16,26 +16,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..builder import build_model
 from ..data.labels import LabelSet
 from ..data.pipeline import DataPipeline, build_pipeline
 from ..data.tables import load_prepared_tables
-from ..devices import resolve_device
 from ..errors import MMFusionError, PluginError
 from ..inference.engine import InferenceEngine, channels_last_inputs
 from ..interfaces.callback import Callback
 from ..interfaces.dataset import DatasetTables
 from ..io import ensure_folder, read_json, write_json_atomic, write_text_atomic
-from ..losses import build_loss, class_weights, loss_scores
-from ..precision import resolve_precision
+from ..model.builder import build_model
 from ..progress import Reporter
 from ..registry import Registry, get_registry
-from ..runlock import RunLock
-from ..runs import RunPaths
+from ..run.checkpoint import POINTER
+from ..run.load import RunPaths
+from ..run.lock import RunLock
+from ..runtime.devices import resolve_device
+from ..runtime.precision import resolve_precision
+from ..runtime.threads import ThreadChoice, intra_op_threads, resolve_threads
 from ..spec.loader import spec_to_yaml
 from ..spec.spec import Spec
-from ..spec.task_spec import for_task
-from ..threads import ThreadChoice, intra_op_threads, resolve_threads
 from .callbacks import (
     BestWeightsRestore,
     CallbackList,
@@ -50,11 +49,11 @@ from .callbacks import (
     Thresholds,
     TrainingCurves,
 )
-from .checkpoint import POINTER
 from .compiled import compiled
 from .context import FitResult, TrainingContext, TrainingInterrupted
 from .distributed import from_environment, shard
 from .loop import fit_loop
+from .losses import build_loss, class_weights, loss_scores
 from .optim import make_optimizer, make_scheduler
 
 __all__ = ["FitResult", "Trainer", "TrainingInterrupted", "seed_everything"]
@@ -67,7 +66,7 @@ def seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    """Trains the model of a spec and writes a run directory (see :mod:`mmfusion.runs`).
+    """Trains the model of a spec and writes a run directory (see :mod:`mmfusion.run.load`).
 
     Args:
         callbacks: more :class:`~mmfusion.Callback` instances, run after those of ``train.callbacks``.
@@ -225,7 +224,7 @@ class Trainer:
 
     def _for_task(self, prepared, labels: LabelSet) -> Spec:  # type: ignore[no-untyped-def]
         """The spec with data.task (and binary's positive label), train.loss and train.monitor filled in."""
-        spec = for_task(self.spec, labels.task, self.registry or get_registry(), why=prepared.task_reason)
+        spec = self.spec.for_task(labels.task, self.registry or get_registry(), why=prepared.task_reason)
         if labels.positive is not None:
             spec = spec.model_copy(update={"data": spec.data.model_copy(update={"positive_label": labels.positive})})
         return spec

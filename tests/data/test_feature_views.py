@@ -11,7 +11,6 @@ import pytest
 import torch
 from PIL import Image
 
-from mmfusion.builder import build_model
 from mmfusion.data.feature_cache import build_feature_store
 from mmfusion.data.feature_views import view_choice, view_key, view_seed
 from mmfusion.data.labels import LabelSet
@@ -20,6 +19,7 @@ from mmfusion.data.tables import load_prepared_tables
 from mmfusion.default_plugins.hf_text import HFTextConfig, HFTextEncoder
 from mmfusion.default_plugins.modalities import ImageModality, TextModality
 from mmfusion.default_plugins.timm_image import TimmConfig, TimmEncoder
+from mmfusion.model.builder import build_model
 from mmfusion.spec import load_spec
 
 from ..conftest import write_spec

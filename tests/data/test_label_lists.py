@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mmfusion.data.cells import ROW_COLUMN
 from mmfusion.data.label_lists import infer_task, label_names
 from mmfusion.data.labels import LabelSet
-from mmfusion.data.tables import ROW_COLUMN, prepare_tables
+from mmfusion.data.tables import prepare_tables
 from mmfusion.default_plugins.csv_dataset import CsvConfig, CsvDataset
 from mmfusion.errors import DataError
 from mmfusion.interfaces.dataset import DatasetTables

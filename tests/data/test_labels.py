@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mmfusion.data.labels import LabelSet, label_text
-from mmfusion.data.tables import ROW_COLUMN, prepare_tables
+from mmfusion.data.cells import ROW_COLUMN, label_text
+from mmfusion.data.labels import LabelSet
+from mmfusion.data.tables import prepare_tables
 from mmfusion.default_plugins.csv_dataset import CsvConfig, CsvDataset
 from mmfusion.errors import DataError
 from mmfusion.interfaces.dataset import DatasetTables

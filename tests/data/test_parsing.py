@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from mmfusion.data.cells import ROW_COLUMN
 from mmfusion.data.labels import LabelSet
 from mmfusion.data.parsing import parse_table
-from mmfusion.data.tables import ROW_COLUMN
 from mmfusion.default_plugins.modalities import ImageModality, TextModality
 from mmfusion.errors import DataError
 

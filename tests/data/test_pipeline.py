@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from mmfusion.builder import build_model
 from mmfusion.data.labels import LabelSet
 from mmfusion.data.pipeline import build_pipeline
 from mmfusion.data.tables import load_prepared_tables
+from mmfusion.model.builder import build_model
 from mmfusion.spec import load_spec
 
 from ..conftest import xor_spec

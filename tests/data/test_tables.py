@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from mmfusion.data.cells import ROW_COLUMN
 from mmfusion.data.columns import resolve_columns
-from mmfusion.data.tables import ROW_COLUMN, prepare_tables
+from mmfusion.data.tables import prepare_tables
 from mmfusion.default_plugins.modalities import ImageModality, TextModality
 from mmfusion.errors import DataError
 from mmfusion.interfaces.dataset import DatasetTables

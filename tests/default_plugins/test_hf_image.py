@@ -160,9 +160,9 @@ def test_exports_to_onnx_matching_pytorch(family: str, models: dict[str, Path], 
     pytest.importorskip("onnxscript")
     import json
 
-    from mmfusion.builder import build_model
     from mmfusion.export.exporters import export_run
-    from mmfusion.runs import LoadedRun, RunPaths
+    from mmfusion.model.builder import build_model
+    from mmfusion.run.load import LoadedRun, RunPaths
     from mmfusion.spec import load_spec
 
     clip = family == "clip"

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from mmfusion.api import fit
-from mmfusion.builder import build_model
 from mmfusion.default_plugins.film import FilmConfig, FilmFusion
 from mmfusion.default_plugins.late import LateConfig, LateFusion
 from mmfusion.default_plugins.tensor import TensorConfig, TensorFusion
 from mmfusion.errors import PluginError, SpecError
+from mmfusion.model.builder import build_model
 from mmfusion.spec import load_spec
 from mmfusion.testing.data import make_xor_dataset
 from mmfusion.testing.fusion_checks import make_outputs, make_present

@@ -104,7 +104,7 @@ def test_missing_images_are_an_error_or_absent_as_asked(run_dir: Path, xor_data:
 
 def test_a_file_is_read_only_for_the_columns_evaluation_needs(run_dir: Path, xor_data: Path, tmp_path: Path) -> None:
     from mmfusion.evaluation.evaluate import _read_needed
-    from mmfusion.runs import load_run
+    from mmfusion.run.load import load_run
 
     table = pd.read_csv(xor_data).head(12)
     table["notes"] = "a long remark that evaluation never reads " * 20

@@ -64,7 +64,7 @@ def test_binary_metrics_are_auroc_accuracy_and_f1_at_the_threshold() -> None:
 
 
 def test_thresholds_maximise_accuracy_or_each_labels_f1_and_sit_between_scores() -> None:
-    from mmfusion.evaluation.thresholds import tune, tune_binary, tune_multilabel
+    from mmfusion.tasks.thresholds import tune, tune_binary, tune_multilabel
 
     threshold = tune_binary(np.array([0, 0, 1, 1]), np.array([0.1, 0.7, 0.8, 0.9]))
     assert 0.7 < threshold < 0.8

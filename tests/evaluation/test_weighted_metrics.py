@@ -7,7 +7,7 @@ import pytest
 
 from mmfusion.evaluation.metrics import task_metrics
 from mmfusion.evaluation.weighted_metrics import weighted_metric
-from mmfusion.tasks import METRICS
+from mmfusion.tasks.definitions import METRICS
 
 
 def _data(task: str, rng: np.random.Generator, n: int = 60) -> tuple[np.ndarray, np.ndarray, list[float] | None]:

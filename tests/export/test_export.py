@@ -10,11 +10,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from mmfusion.builder import build_model
 from mmfusion.cli import cli
 from mmfusion.export.exporters import export_run
 from mmfusion.export.wrapper import flatten, interface_for
-from mmfusion.runs import LoadedRun, RunPaths
+from mmfusion.model.builder import build_model
+from mmfusion.run.load import LoadedRun, RunPaths
 from mmfusion.spec import load_spec
 
 pytestmark = pytest.mark.slow  # every test exports a model (and most check it with onnxruntime)
@@ -45,7 +45,7 @@ def test_onnx_matches_pytorch_with_absent_modalities(fusion: dict, tmp_path: Pat
     # other batch sizes and text lengths than the example used for tracing
     import onnxruntime as ort
 
-    from mmfusion.batch import make_batch
+    from mmfusion.model.batch import make_batch
 
     interface, _ = interface_for(run.model)
     batch = make_batch(run.model, [{"text": "a much longer question about the red circle in the image today"},

@@ -8,10 +8,10 @@ from pathlib import Path
 import torch
 
 import mmfusion
-from mmfusion.batch import example_batch
-from mmfusion.builder import build_model
 from mmfusion.inference.engine import InferenceEngine
-from mmfusion.precision import resolve_precision
+from mmfusion.model.batch import example_batch
+from mmfusion.model.builder import build_model
+from mmfusion.runtime.precision import resolve_precision
 from mmfusion.spec import load_spec
 
 PACKAGE = Path(mmfusion.__file__).parent

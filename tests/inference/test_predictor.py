@@ -12,7 +12,7 @@ from PIL import Image
 
 from mmfusion.errors import DataError
 from mmfusion.inference.predictor import Predictor
-from mmfusion.runs import load_run
+from mmfusion.run.load import load_run
 
 
 @pytest.fixture(scope="module")

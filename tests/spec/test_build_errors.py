@@ -10,10 +10,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from mmfusion.build_checks import failure_message, size_settings
-from mmfusion.builder import build_fusion, build_model
 from mmfusion.cli import cli
 from mmfusion.errors import MMFusionError
+from mmfusion.model.build_checks import failure_message, size_settings
+from mmfusion.model.builder import build_fusion, build_model
 from mmfusion.spec import load_spec
 
 from ..conftest import write_spec
@@ -24,7 +24,7 @@ GB = 10**9
 @pytest.fixture
 def eight_gb_free(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same answer on every machine: 8 GB free."""
-    monkeypatch.setattr("mmfusion.build_checks.free_memory", lambda: 8 * GB)
+    monkeypatch.setattr("mmfusion.model.build_checks.free_memory", lambda: 8 * GB)
 
 
 def _spec(tiny_bert: Path, model: str) -> dict:
@@ -62,7 +62,7 @@ def test_sizes_too_big_for_memory_are_refused_before_allocating(tiny_bert: Path,
 
 
 def test_allocator_failure_names_component_and_setting(tiny_bert: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("mmfusion.build_checks.free_memory", lambda: None)  # no estimate: torch itself fails
+    monkeypatch.setattr("mmfusion.model.build_checks.free_memory", lambda: None)  # no estimate: torch itself fails
     message = _build_error(tiny_bert, "fusion: {type: concat, projection_dim: 10000000000000000}")
     assert message.startswith("model.fusion (concat): cannot build it with these settings: could not allocate memory")
     assert message.endswith("check sizes such as projection_dim: 10000000000000000")
@@ -98,7 +98,7 @@ def test_the_estimate_draws_no_random_numbers(monkeypatch: pytest.MonkeyPatch) -
     """A large but affordable size is estimated on the meta device first: the weights are the same as without."""
     from mmfusion.default_plugins.concat import ConcatFusion
 
-    monkeypatch.setattr("mmfusion.build_checks.free_memory", lambda: 1000 * GB)
+    monkeypatch.setattr("mmfusion.model.build_checks.free_memory", lambda: 1000 * GB)
     config = ConcatFusion.Config(projection_dim=10000)
     torch.manual_seed(0)
     built = build_fusion(config, {"text": 32}).state_dict()

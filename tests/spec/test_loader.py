@@ -139,7 +139,7 @@ def test_relative_paths_resolve_against_the_spec_folder(tmp_path: Path, tiny_ber
 
 
 def test_qualified_names_survive_saving_and_building(tmp_path: Path, tiny_bert: Path) -> None:
-    from mmfusion.builder import build_model
+    from mmfusion.model.builder import build_model
 
     spec = load_spec({"model": {"encoders": {"text": {"type": "mmfusion:hf_text", "path": str(tiny_bert)}},
                                 "fusion": {"type": "mmfusion:concat"}, "head": "mmfusion:mlp"}})

@@ -9,7 +9,6 @@ import pytest
 from mmfusion.errors import SpecError
 from mmfusion.registry import get_registry
 from mmfusion.spec import load_spec
-from mmfusion.spec.task_spec import for_task
 
 from ..conftest import write_spec
 
@@ -53,14 +52,14 @@ def test_for_task_fills_in_what_the_spec_left_to_the_task() -> None:
     spec = load_spec({"model": {"encoders": {"text": {"type": "hf_text", "path": "bert"}}, "fusion": "concat"},
                       "data": {}})
     assert spec.train.loss is None and spec.train.monitor is None and spec.data.task is None
-    multilabel = for_task(spec, "multilabel", get_registry())
+    multilabel = spec.for_task("multilabel", get_registry())
     assert (multilabel.data.task, multilabel.train.loss.type, multilabel.train.monitor) == \
         ("multilabel", "bce", "val_micro_f1")
-    binary = for_task(spec, "binary", get_registry())
+    binary = spec.for_task("binary", get_registry())
     assert (binary.train.loss.type, binary.train.monitor) == ("bce", "val_auroc")
-    multiclass = for_task(spec, "multiclass", get_registry())
+    multiclass = spec.for_task("multiclass", get_registry())
     assert (multiclass.train.loss.type, multiclass.train.monitor) == ("cross_entropy", "val_macro_f1")
     smoothing = load_spec({**spec.model_dump(mode="json"), "train": {"label_smoothing": 0.1}})
     with pytest.raises(SpecError, match=r"train\.label_smoothing: label smoothing belongs to the multiclass .* the "
                                         r"task is binary \(two labels\)"):
-        for_task(smoothing, "binary", get_registry(), why="two labels")
+        smoothing.for_task("binary", get_registry(), why="two labels")

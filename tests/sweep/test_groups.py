@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mmfusion.data.tables import ROW_COLUMN, PreparedTables
+from mmfusion.data.cells import ROW_COLUMN
+from mmfusion.data.tables import PreparedTables
 from mmfusion.errors import SpecError
 from mmfusion.sweep.groups import check_groups, group_values
 from mmfusion.sweep.spec import ReportSpec

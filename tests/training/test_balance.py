@@ -13,15 +13,15 @@ import pytest
 import torch
 from torch import nn
 
-from mmfusion.batch import example_batch
-from mmfusion.builder import build_fusion, build_model
+from mmfusion.model.batch import example_batch
+from mmfusion.model.builder import build_fusion, build_model
+from mmfusion.model.unimodal import mix_logits
 from mmfusion.registry import get_registry
 from mmfusion.spec import load_spec
 from mmfusion.spec.balance_spec import ModalityDropoutSpec, ModulationSpec
 from mmfusion.training.balance import BalancedTraining
 from mmfusion.training.modality_dropout import drop_inputs, with_dropped_copies
 from mmfusion.training.modulation import GradientModulation, modulated_parameters
-from mmfusion.unimodal import mix_logits
 
 from ..conftest import write_spec
 

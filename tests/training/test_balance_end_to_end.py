@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from mmfusion.api import fit
-from mmfusion.batch import example_batch
 from mmfusion.evaluation.evaluate import evaluate_run
 from mmfusion.export.exporters import export_run
 from mmfusion.inference.predictor import Predictor
+from mmfusion.model.batch import example_batch
 from mmfusion.spec import load_spec
 from mmfusion.training.trainer import Trainer, TrainingInterrupted
 

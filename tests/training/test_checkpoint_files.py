@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from mmfusion.errors import MMFusionError
+from mmfusion.run.checkpoint import FILES, POINTER, CheckpointError, load_checkpoint, save_checkpoint
 from mmfusion.spec import load_spec
-from mmfusion.training.checkpoint import FILES, POINTER, CheckpointError, load_checkpoint, save_checkpoint
 from mmfusion.training.trainer import Trainer, TrainingInterrupted
 
 from ..conftest import xor_spec
@@ -155,8 +155,8 @@ model:
 
 def test_frozen_encoders_saved_by_reference_are_left_out_and_checked_on_resume(tiny_bert: Path,
                                                                              tmp_path: Path) -> None:
-    from mmfusion.builder import build_model
-    from mmfusion.frozen_weights import find_references
+    from mmfusion.model.builder import build_model
+    from mmfusion.run.frozen import find_references
 
     from ..conftest import write_spec
 

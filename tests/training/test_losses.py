@@ -13,8 +13,8 @@ from mmfusion import MMFusionError
 from mmfusion.api import Predictor, evaluate, fit
 from mmfusion.default_plugins.losses import BinaryCrossEntropy, CrossEntropy, FocalLoss
 from mmfusion.errors import SpecError
-from mmfusion.losses import build_loss, class_weights, positive_weights
 from mmfusion.spec import load_spec
+from mmfusion.training.losses import build_loss, class_weights, positive_weights
 
 from ..conftest import xor_spec
 

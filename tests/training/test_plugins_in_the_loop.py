@@ -133,6 +133,6 @@ def test_default_training_components(tiny_bert: Path) -> None:
                       "train": {"label_smoothing": 0.1, "loggers": ["tensorboard"]}})
     assert spec.train.loss is None and spec.train.callbacks == []  # the task's default: cross_entropy here
     assert [logger.type for logger in spec.train.loggers] == ["csv", "tensorboard"]
-    from mmfusion.losses import build_loss
+    from mmfusion.training.losses import build_loss
 
     assert build_loss(spec.train, 3).label_smoothing == 0.1  # the older option reaches the default loss

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mmfusion import precision as precision_module
 from mmfusion.errors import MMFusionError
-from mmfusion.precision import inference_precision, resolve_precision
+from mmfusion.runtime import precision as precision_module
+from mmfusion.runtime.precision import inference_precision, resolve_precision
 
 CPU = torch.device("cpu")
 

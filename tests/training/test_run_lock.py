@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mmfusion.errors import MMFusionError
-from mmfusion.runlock import LOCK_NAME, RunDirLockedError
+from mmfusion.run.lock import LOCK_NAME, RunDirLockedError
 from mmfusion.spec import load_spec
 from mmfusion.training.trainer import Trainer, TrainingInterrupted
 

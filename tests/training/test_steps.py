@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mmfusion.batch import example_batch
-from mmfusion.builder import build_model
+from mmfusion.model.batch import example_batch
+from mmfusion.model.builder import build_model
 from mmfusion.spec import load_spec
 from mmfusion.training.steps import train_epoch
 

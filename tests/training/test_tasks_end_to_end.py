@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from mmfusion.api import Predictor, evaluate, fit
 from mmfusion.cli import cli
-from mmfusion.run_files import RunFileError
+from mmfusion.run.files import RunFileError
 from mmfusion.sweep.runner import run_sweep
 from mmfusion.testing.data import MULTILABEL_LABELS, make_multilabel_dataset
 

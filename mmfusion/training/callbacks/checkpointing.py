@@ -1,15 +1,15 @@
 """Checkpoints for ``--resume`` and the best epoch's weights: written after every epoch, restored on resume.
 
-Both leave out the frozen encoders that a rebuild from their config reproduces (:mod:`mmfusion.frozen_weights`).
+Both leave out the frozen encoders that a rebuild from their config reproduces (:mod:`mmfusion.run.frozen`).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ...frozen_weights import Reference, current, find_references, load_weights, write_weights
 from ...interfaces.callback import Callback
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ...run.checkpoint import load_checkpoint, save_checkpoint
+from ...run.frozen import Reference, current, find_references, load_weights, write_weights
 
 if TYPE_CHECKING:
     from ..context import TrainingContext

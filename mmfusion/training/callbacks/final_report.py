@@ -12,14 +12,14 @@ import torch
 from ...data.pipeline import DataPipeline
 from ...evaluation.metrics import confusion, per_class_report, predicted, task_metrics
 from ...evaluation.plots import confusion_matrix_plot, per_label_f1_plot
-from ...evaluation.thresholds import as_mapping
 from ...inference.engine import InferenceEngine
 from ...interfaces.callback import Callback
 from ...io import write_json_atomic
+from ...model.summary import summarize
 from ...progress import Reporter
-from ...runs import RunPaths
-from ...summary import summarize
-from ...tasks import metric_title
+from ...run.load import RunPaths
+from ...tasks.definitions import metric_title
+from ...tasks.thresholds import as_mapping
 from ..balance import aux_metrics
 
 if TYPE_CHECKING:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ...evaluation.thresholds import DEFAULT, OBJECTIVE, as_mapping, tune
 from ...interfaces.callback import Callback
 from ...io import write_json_atomic
-from ...tasks import uses_thresholds
+from ...tasks.definitions import uses_thresholds
+from ...tasks.thresholds import DEFAULT, OBJECTIVE, as_mapping, tune
 
 if TYPE_CHECKING:
     from ..context import TrainingContext

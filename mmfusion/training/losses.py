@@ -10,13 +10,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .errors import MMFusionError, PluginError, SpecError
-from .registry import Registry, get_registry
-from .tasks import DEFAULT_LOSS
+from ..errors import MMFusionError, PluginError, SpecError
+from ..registry import Registry, get_registry
+from ..tasks.definitions import DEFAULT_LOSS
 
 if TYPE_CHECKING:
-    from .interfaces.loss import Loss
-    from .spec.train_spec import TrainSpec
+    from ..interfaces.loss import Loss
+    from ..spec.train_spec import TrainSpec
 
 
 def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
@@ -62,7 +62,7 @@ def build_loss(train: TrainSpec, num_classes: int, *, class_weights: torch.Tenso
         PluginError: the loss cannot be built (the message names it and the reason).
         MMFusionError: its options do not fit the data (e.g. one weight per class, but another class count).
     """
-    from .spec.task_spec import loss_tasks
+    from ..spec.task_spec import loss_tasks
 
     registry = registry or get_registry()
     config = train.loss if train.loss is not None else registry.get("loss", DEFAULT_LOSS[task]).Config()
@@ -91,7 +91,7 @@ def loss_scores(train: TrainSpec, num_classes: int, *, registry: Registry | None
     Multiclass: the loss's own (softmax, or sigmoid for ``bce``); multilabel: a sigmoid per label; binary:
     ``[1 - p, p]`` from the one logit, so that scores always have one column per label.
     """
-    from .tasks import binary_scores, sigmoid_scores
+    from ..tasks.definitions import binary_scores, sigmoid_scores
 
     if task == "multilabel":
         return sigmoid_scores

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import MMFusionError
+from ..errors import MMFusionError
 
 if TYPE_CHECKING:
     from torch import Tensor

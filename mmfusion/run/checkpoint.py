@@ -11,7 +11,7 @@ and the RNGs of torch, Python and NumPy are restored. A checkpoint that cannot b
 half-applied: every file is read and checked before anything changes, an unreadable one falls back
 to an older complete checkpoint when there is one, and otherwise fails with the file named.
 
-The frozen encoders a run saves by reference (:mod:`mmfusion.frozen_weights`) are left out of the
+The frozen encoders a run saves by reference (:mod:`mmfusion.run.frozen`) are left out of the
 checkpoint's model too: state.json records their digests, and resuming checks that the encoders the
 spec rebuilt hold exactly those tensors.
 """
@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..frozen_weights import describe_source, without
 from ..io import write_json_atomic, write_safetensors_atomic
 from .checkpoint_files import FILES, POINTER, CheckpointError, Saved, find_checkpoint
+from .frozen import describe_source, without
 
 __all__ = ["FILES", "POINTER", "CheckpointError", "load_checkpoint", "save_checkpoint"]
 

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from .interfaces.encoder import Encoder, EncoderOutput
+from ..interfaces.encoder import Encoder, EncoderOutput
 
 if TYPE_CHECKING:
-    from .model import MultimodalModel
+    from .multimodal import MultimodalModel
 
 
 @dataclass

@@ -1,7 +1,11 @@
-"""What image encoders share: preprocessing options, the transform, example images.
+"""The base of image encoders: the spec options, transforms and example images every image encoder shares.
 
-Public as :mod:`mmfusion.image` so that plugin image encoders get the same spec options as the built-ins.
-torchvision is imported only when a transform is built.
+Subclass :class:`ImageEncoderConfig` for your config and :class:`ImageEncoder` for your encoder, call
+``self.setup_transform({...your model's defaults...})`` in ``__init__``, and read ``inputs["pixels"]``
+(``float32 [B, 3, H, W]``) in ``forward``: a spec can then set ``image_size``, ``mean``, ``std``, ``crop_pct``,
+``interpolation`` and ``augment`` on your encoder as on ``timm``. :func:`image_transforms` builds the same
+transforms for an encoder that keeps its own base class. torchvision's transforms are imported only when a
+transform is built, never by importing this module (the one lazy torchvision import in the core).
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ from pydantic import Field, field_validator
 from torch import Tensor
 
 from ..errors import PluginError
-from ..interfaces.config import EncoderConfig
-from ..interfaces.encoder import Encoder
 from .augment import RATIO, ImageAugment, crop_box, mapping_or_flag
+from .config import EncoderConfig
+from .encoder import Encoder
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -151,7 +155,7 @@ class ImageEncoder(Encoder):
 
     def preprocess(self, value: Any, *, train: bool = False) -> dict[str, Tensor]:
         transform = self.train_transform if train else self.eval_transform
-        from ..data.image_modes import to_rgb
+        from .image_modes import to_rgb
 
         return {"pixels": transform(to_rgb(value) if hasattr(value, "convert") else value)}
 
@@ -167,7 +171,7 @@ class ImageEncoder(Encoder):
                 "flip": augment.flip}
 
     def preprocess_views(self, values: Sequence[Any], seeds: Sequence[int]) -> list[dict[str, Tensor]]:
-        from ..data.image_modes import to_rgb
+        from .image_modes import to_rgb
 
         return [{"pixels": self.view_transform(to_rgb(value) if hasattr(value, "convert") else value,
                                                random.Random(seed))} for value, seed in zip(values, seeds)]

@@ -7,10 +7,10 @@ from typing import NamedTuple
 
 from torch import Tensor, nn
 
+from ..interfaces.classifier import Classifier
+from ..interfaces.encoder import Encoder, EncoderOutput
+from ..interfaces.fusion import Fusion
 from .batch import Batch
-from .interfaces.classifier import Classifier
-from .interfaces.encoder import Encoder, EncoderOutput
-from .interfaces.fusion import Fusion
 from .unimodal import UnimodalHeads
 
 

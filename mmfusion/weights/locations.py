@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, ValidationInfo
 
-from .errors import WeightsError
+from ..errors import WeightsError
 
 PACKAGE_PREFIX = "package:"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from .errors import MMFusionError
+from ..errors import MMFusionError
 
 
 def cpu_has_fast_bf16() -> bool:

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmfusion.data.image_modes import to_rgb
 from mmfusion.default_plugins.modalities import ImageModality
 from mmfusion.errors import DataError
+from mmfusion.interfaces.image_modes import to_rgb
 
 
 def _grey(mode: str, values: list, dtype: str) -> Image.Image:

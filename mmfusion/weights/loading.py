@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .errors import WeightsError
-from .paths import resolve_location
+from ..errors import WeightsError
+from .locations import resolve_location
 
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module", "net")
 _PREFIXES = ("module.", "model.", "_orig_mod.")

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import MMFusionError
+from ..errors import MMFusionError
 
 try:
     import fcntl

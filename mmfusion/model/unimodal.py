@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from .interfaces.encoder import EncoderOutput
+from ..interfaces.encoder import EncoderOutput
 
 
 class UnimodalHeads(nn.Module):

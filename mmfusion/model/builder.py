@@ -17,16 +17,16 @@ from typing import Any, cast
 from pydantic import BaseModel
 from torch import Tensor
 
+from ..errors import MMFusionError, PluginError, SpecError
+from ..interfaces.classifier import Classifier
+from ..interfaces.config import EncoderConfig, FusionConfig, HeadConfig
+from ..interfaces.encoder import Encoder
+from ..interfaces.fusion import Fusion
+from ..registry import Registry, get_registry
+from ..spec.model_spec import ModelSpec
+from ..spec.spec import Spec
 from .build_checks import failure_message, memory_problem
-from .errors import MMFusionError, PluginError, SpecError
-from .interfaces.classifier import Classifier
-from .interfaces.config import EncoderConfig, FusionConfig, HeadConfig
-from .interfaces.encoder import Encoder
-from .interfaces.fusion import Fusion
-from .model import MultimodalModel
-from .registry import Registry, get_registry
-from .spec.model_spec import ModelSpec
-from .spec.spec import Spec
+from .multimodal import MultimodalModel
 from .unimodal import UnimodalHeads
 
 
@@ -162,7 +162,7 @@ def build_encoder(config: EncoderConfig, *, registry: Registry | None = None,
                   path: str = "model.encoders") -> Encoder:
     """One encoder as :func:`build_model` builds it: weights loaded, frozen as configured.
 
-    A run rebuilds the frozen encoders it saved by reference this way (:mod:`mmfusion.frozen_weights`).
+    A run rebuilds the frozen encoders it saved by reference this way (:mod:`mmfusion.run.frozen`).
 
     Args:
         path: the encoder's spec path, named in errors (e.g. ``model.encoders.image``).

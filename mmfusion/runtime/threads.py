@@ -22,7 +22,7 @@ from typing import Literal
 
 import torch
 
-from .errors import MMFusionError
+from ..errors import MMFusionError
 
 #: Trainable parameters × batch size below which a step on cached features is too little work to split
 #: across threads (measured: 0.2M, the tests' runs, 20 % slower on two threads; 72M, easy-VQA's concat head,

@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .errors import PluginError
-from .interfaces.encoder import Encoder, EncoderOutput
-from .model import MultimodalModel
+from ..errors import PluginError
+from ..interfaces.encoder import Encoder, EncoderOutput
+from .multimodal import MultimodalModel
 
 
 @dataclass(frozen=True)

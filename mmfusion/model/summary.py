@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 from torch import nn
 
-from .model import MultimodalModel
+from .multimodal import MultimodalModel
 
 
 @dataclass(frozen=True)

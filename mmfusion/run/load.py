@@ -8,7 +8,7 @@ RUN/
   inputs.json           modality → column(s) and the label column used in training
   preprocessing.json    what encoders learned from the training data (e.g. standardisation)
   weights.safetensors   best model weights, less the frozen pretrained encoders saved by reference
-  frozen_weights.json   those encoders: where their weights come from and a digest (mmfusion.frozen_weights)
+  frozen_weights.json   those encoders: where their weights come from and a digest (mmfusion.run.frozen)
   metrics.csv           one row per epoch
   summary.json          final metrics, timings, device, precision, data counts
   plots/                training_curves.png, confusion_matrix.png, ...
@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import MMFusionError
-from .frozen_weights import FILE as FROZEN_FILE
-from .frozen_weights import referenced_tensors
-from .run_files import (
+from ..errors import MMFusionError
+from ..tasks.definitions import uses_thresholds
+from .files import (
     RESTORE,
     RunFileError,
     class_count_candidates,
@@ -39,14 +38,15 @@ from .run_files import (
     read_weights,
     spec_mismatch_error,
 )
-from .tasks import uses_thresholds
+from .frozen import FILE as FROZEN_FILE
+from .frozen import referenced_tensors
 
 if TYPE_CHECKING:
     import torch
 
-    from .model import MultimodalModel
-    from .registry import Registry
-    from .spec.spec import Spec
+    from ..model.multimodal import MultimodalModel
+    from ..registry import Registry
+    from ..spec.spec import Spec
 
 
 @dataclass(frozen=True)
@@ -140,7 +140,7 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registr
             the others (the message names the file and says what to do), or the frozen weights it refers
             to cannot be loaded here or differ from training's (encoder, source and digest named).
     """
-    from .spec.loader import load_spec
+    from ..spec.loader import load_spec
 
     paths = RunPaths(Path(run_dir))
     _check_folder(paths)
@@ -211,7 +211,7 @@ def _fitting_model(spec: Spec, labels: list[str], weights: dict[str, torch.Tenso
 def _build(spec: Spec, classes: int, learned: dict[str, dict[str, Any]], paths: RunPaths,
            registry: Registry | None) -> MultimodalModel:
     """The model for ``classes`` with what encoders learned from the data restored (it may resize layers)."""
-    from .builder import build_model
+    from ..model.builder import build_model
 
     model = build_model(spec, classes, registry=registry)
     for modality, encoder in model.encoders.items():

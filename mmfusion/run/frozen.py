@@ -24,18 +24,18 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_origin
 
-from .errors import MMFusionError
-from .io import write_json_atomic, write_safetensors_atomic
-from .run_files import RESTORE, RunFileError, read_run_json
+from ..errors import MMFusionError
+from ..io import write_json_atomic, write_safetensors_atomic
+from .files import RESTORE, RunFileError, read_run_json
 
 if TYPE_CHECKING:
     from torch import Tensor
 
-    from .interfaces.config import EncoderConfig
-    from .interfaces.encoder import Encoder
-    from .model import MultimodalModel
-    from .registry import Registry
-    from .spec.spec import Spec
+    from ..interfaces.config import EncoderConfig
+    from ..interfaces.encoder import Encoder
+    from ..model.multimodal import MultimodalModel
+    from ..registry import Registry
+    from ..spec.spec import Spec
 
 FILE = "frozen_weights.json"
 #: weights.safetensors metadata: the encoders whose tensors it leaves out, comma-separated
@@ -110,7 +110,7 @@ def find_references(model: MultimodalModel, *, registry: Registry | None = None,
 
     Each candidate is built once more (about as long as building it took); any failure saves it in full.
     """
-    from .builder import build_encoder
+    from ..model.builder import build_encoder
 
     found = {}
     for modality, encoder in model.encoders.items():
@@ -248,7 +248,7 @@ def referenced_tensors(path: Path, spec: Spec, weights: Mapping[str, Tensor], re
 
 def _rebuild(reference: Reference, config: EncoderConfig, path: Path, registry: Registry | None
              ) -> dict[str, Tensor]:
-    from .builder import build_encoder
+    from ..model.builder import build_encoder
 
     run, modality = path.parent, reference.modality
     asked = describe_source(config)

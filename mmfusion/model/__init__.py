@@ -1,0 +1,1 @@
+"""The assembled model and its parts: batches, the builder (spec → model), build checks and summaries."""

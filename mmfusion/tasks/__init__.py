@@ -1,0 +1,1 @@
+"""What depends on the task (multiclass, multilabel, binary): scores, decisions, thresholds, metric names."""

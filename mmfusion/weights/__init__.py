@@ -1,0 +1,1 @@
+"""Finding and loading pretrained weights: spec locations, the offline switch, matching tensors to modules."""
