@@ -46,7 +46,7 @@ class Encoder(nn.Module):
     ``self.output_dim`` (and ``self.provides_tokens``) in ``__init__``, and implement
     :meth:`preprocess`, :meth:`forward` and :meth:`example_input`. Dimensions are attributes, never
     probed with a dummy forward pass. The config's ``weights:`` file is loaded by the builder after
-    ``__init__`` (:meth:`load_configured_weights`), so an encoder need not handle it.
+    ``__init__`` (:func:`mmfusion.weights.loading.load_configured_weights`), so an encoder need not handle it.
     """
 
     name: ClassVar[str]
@@ -60,7 +60,7 @@ class Encoder(nn.Module):
     #: convolutional image encoders run faster in channels_last memory format
     prefers_channels_last: ClassVar[bool] = False
     #: True when ``__init__`` loads ``config.weights`` itself (e.g. into a backbone before changing it); the
-    #: builder then leaves :meth:`load_configured_weights` out. Such an encoder must set ``weights_path``.
+    #: builder then leaves loading them out. Such an encoder must set ``weights_path``.
     loads_own_weights: ClassVar[bool] = False
     #: the weights file or folder loaded (``weights:`` or a pretrained checkpoint); None: random initialisation
     weights_path: Path | None = None
@@ -163,27 +163,6 @@ class Encoder(nn.Module):
         loads as it is.
         """
         return self
-
-    def load_configured_weights(self, *, what: str | None = None) -> Path | None:
-        """Load ``config.weights`` into :meth:`weights_target` and set ``weights_path``; the builder calls
-        this once after building, unless :attr:`loads_own_weights` says ``__init__`` already did.
-
-        Args:
-            what: how error messages name the setting (default: ``<name> weights``).
-
-        Returns:
-            The resolved weights path, or None when there was nothing to load.
-
-        Raises:
-            WeightsError: the file is missing, unreadable or does not fit the module.
-        """
-        location = getattr(self.config, "weights", None)
-        if location is None or self.loads_own_weights:
-            return None
-        from ..weights.loading import load_weights_into
-
-        self.weights_path = load_weights_into(self.weights_target(), location, what=what or f"{self.name} weights")
-        return self.weights_path
 
     def train(self, mode: bool = True) -> Encoder:
         return super().train(mode and not self._frozen)

@@ -25,6 +25,7 @@ from ..interfaces.fusion import Fusion
 from ..registry import Registry, get_registry
 from ..spec.model_spec import ModelSpec
 from ..spec.spec import Spec
+from ..weights.loading import load_configured_weights
 from .build_checks import failure_message, memory_problem
 from .multimodal import MultimodalModel
 from .unimodal import UnimodalHeads
@@ -148,7 +149,7 @@ def _build_encoder(context: BuildContext) -> Encoder:
     cls = context.registry.get("encoder", config.component_name)
     encoder: Encoder = _construct(context, cls, config)
     try:
-        encoder.load_configured_weights(what=f"{context.path}.weights")
+        load_configured_weights(encoder, what=f"{context.path}.weights")
     except MMFusionError:
         raise
     except Exception as exc:

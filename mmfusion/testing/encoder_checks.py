@@ -9,6 +9,7 @@ import torch
 
 from ..errors import MMFusionError
 from ..interfaces.encoder import Encoder, EncoderOutput
+from ..weights.loading import load_configured_weights
 from .common import (
     ConformanceError,
     close,
@@ -26,7 +27,7 @@ def _new(component: type[Encoder], config) -> Encoder:  # type: ignore[no-untype
     """Build offline as the builder does: constructor (with a context if it takes one), then ``weights:``."""
     with network_blocked():
         encoder: Encoder = instantiate(component, config, kind="encoder")
-        encoder.load_configured_weights()
+        load_configured_weights(encoder)
     return encoder
 
 

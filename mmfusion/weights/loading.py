@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import WeightsError
+from ..interfaces.encoder import Encoder
 from .locations import resolve_location
 
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module", "net")
@@ -119,3 +120,23 @@ def load_weights_into(module: nn.Module, location: str, *, what: str = "weights"
     left_out = [k for k in module.state_dict() if k not in matched]  # only optional buffers can be
     module.load_state_dict(matched, strict=not left_out)
     return path
+
+
+def load_configured_weights(encoder: Encoder, *, what: str | None = None) -> Path | None:
+    """Load an encoder's ``config.weights`` into its ``weights_target()`` and set its ``weights_path``; the builder
+    calls this once after building, unless the encoder's ``loads_own_weights`` says ``__init__`` already did.
+
+    Args:
+        what: how error messages name the setting (default: ``<name> weights``).
+
+    Returns:
+        The resolved weights path, or None when there was nothing to load.
+
+    Raises:
+        WeightsError: the file is missing, unreadable or does not fit the module.
+    """
+    location = getattr(encoder.config, "weights", None)
+    if location is None or encoder.loads_own_weights:
+        return None
+    encoder.weights_path = load_weights_into(encoder.weights_target(), location, what=what or f"{encoder.name} weights")
+    return encoder.weights_path
