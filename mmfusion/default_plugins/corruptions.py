@@ -21,9 +21,7 @@ class GaussianNoise(Corruption):
     modality = "image"
     description = "pixel noise, std = intensity × 255"
 
-    def apply(self, value: Any, intensity: float, rng: random.Random) -> Any:
-        if intensity <= 0:
-            return value
+    def corrupt(self, value: Any, intensity: float, rng: random.Random) -> Any:
         import numpy as np
         from PIL import Image
 
@@ -41,9 +39,7 @@ class Blur(Corruption):
     modality = "image"
     description = "gaussian blur, radius = intensity × 10% of the shorter side"
 
-    def apply(self, value: Any, intensity: float, rng: random.Random) -> Any:
-        if intensity <= 0:
-            return value
+    def corrupt(self, value: Any, intensity: float, rng: random.Random) -> Any:
         from PIL import ImageFilter
 
         return value.filter(ImageFilter.GaussianBlur(radius=intensity * 0.1 * min(value.size)))
@@ -56,9 +52,7 @@ class Occlusion(Corruption):
     modality = "image"
     description = "grey square over intensity × area"
 
-    def apply(self, value: Any, intensity: float, rng: random.Random) -> Any:
-        if intensity <= 0:
-            return value
+    def corrupt(self, value: Any, intensity: float, rng: random.Random) -> Any:
         from PIL import ImageDraw
 
         from ..interfaces.image_modes import to_rgb
@@ -78,9 +72,7 @@ class WordDropout(Corruption):
     modality = "text"
     description = "drop each word with probability = intensity"
 
-    def apply(self, value: Any, intensity: float, rng: random.Random) -> Any:
-        if intensity <= 0:
-            return value
+    def corrupt(self, value: Any, intensity: float, rng: random.Random) -> Any:
         return " ".join(word for word in str(value).split() if rng.random() >= intensity)
 
 
@@ -91,9 +83,7 @@ class Typos(Corruption):
     modality = "text"
     description = "per-character edit probability = intensity"
 
-    def apply(self, value: Any, intensity: float, rng: random.Random) -> Any:
-        if intensity <= 0:
-            return value
+    def corrupt(self, value: Any, intensity: float, rng: random.Random) -> Any:
         chars, out, i = list(str(value)), [], 0
         while i < len(chars):
             c = chars[i]

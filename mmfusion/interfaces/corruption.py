@@ -7,15 +7,21 @@ from typing import Any, ClassVar
 
 
 class Corruption:
-    """Base class of corruptions. Subclasses set ``name``, ``modality`` and implement :meth:`apply`.
+    """Base class of corruptions. Subclasses set ``name``, ``modality`` and implement :meth:`corrupt`.
 
-    ``apply`` must return the value unchanged at intensity 0 and be deterministic given ``rng``
-    (mmfusion seeds it per sample, so a corrupted test set is the same for every model compared).
+    :meth:`apply` returns the value unchanged at intensity 0 and calls ``corrupt`` above it, which must be
+    deterministic given ``rng`` (mmfusion seeds it per sample, so a corrupted test set is the same for every
+    model compared).
     """
 
     name: ClassVar[str]
     modality: ClassVar[str]
     description: ClassVar[str] = ""
 
-    def apply(self, value: Any, intensity: float, rng: random.Random) -> Any:  # pragma: no cover - abstract
+    def apply(self, value: Any, intensity: float, rng: random.Random) -> Any:
+        """``value`` corrupted at ``intensity`` (unchanged at 0 or below)."""
+        return value if intensity <= 0 else self.corrupt(value, intensity, rng)
+
+    def corrupt(self, value: Any, intensity: float, rng: random.Random) -> Any:  # pragma: no cover - abstract
+        """``value`` degraded at ``intensity`` in (0, 1]."""
         raise NotImplementedError
