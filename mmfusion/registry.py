@@ -14,20 +14,9 @@ from functools import lru_cache
 from typing import Any
 
 from .errors import AmbiguousComponentError, UnknownComponentError, did_you_mean
+from .interfaces.kinds import KINDS
 from .plugins import LoadedPlugins, PluginFailure, PluginInfo, load_plugins
 
-#: component kind → the hook that provides it
-KINDS: dict[str, str] = {
-    "modality": "mmfusion_modalities",
-    "encoder": "mmfusion_encoders",
-    "fusion": "mmfusion_fusions",
-    "head": "mmfusion_heads",
-    "dataset": "mmfusion_datasets",
-    "corruption": "mmfusion_corruptions",
-    "loss": "mmfusion_losses",
-    "logger": "mmfusion_loggers",
-    "callback": "mmfusion_callbacks",
-}
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -49,68 +38,15 @@ class ComponentEntry:
         return getattr(self.cls, "modality", None)
 
 
-def _base_class(kind: str) -> type:
-    """The interface class a component of ``kind`` must subclass (imported lazily: torch)."""
-    if kind == "modality":
-        from .interfaces.modality import Modality
-
-        return Modality
-    if kind == "encoder":
-        from .interfaces.encoder import Encoder
-
-        return Encoder
-    if kind == "fusion":
-        from .interfaces.fusion import Fusion
-
-        return Fusion
-    if kind == "head":
-        from .interfaces.classifier import Classifier
-
-        return Classifier
-    if kind == "corruption":
-        from .interfaces.corruption import Corruption
-
-        return Corruption
-    if kind == "loss":
-        from .interfaces.loss import Loss
-
-        return Loss
-    if kind == "logger":
-        from .interfaces.logger import Logger
-
-        return Logger
-    if kind == "callback":
-        from .interfaces.callback import Callback
-
-        return Callback
-    from .interfaces.dataset import DatasetSource
-
-    return DatasetSource
-
-
-def _config_base(kind: str) -> type | None:
-    from .interfaces import config
-
-    return {
-        "encoder": config.EncoderConfig,
-        "fusion": config.FusionConfig,
-        "head": config.HeadConfig,
-        "dataset": config.DatasetConfig,
-        "loss": config.LossConfig,
-        "logger": config.LoggerConfig,
-        "callback": config.CallbackConfig,
-    }.get(kind)
-
-
 def component_problem(kind: str, cls: Any) -> str | None:
     """Why ``cls`` cannot be registered as a ``kind`` component, or None if it can."""
-    base = _base_class(kind)
+    base = KINDS[kind].base_class()
     if not isinstance(cls, type) or not issubclass(cls, base):
         return f"{cls!r} is not a subclass of {base.__module__}.{base.__name__}"
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not _NAME_RE.match(name):
         return f"{cls.__qualname__}.name must be a lower-case identifier, got {name!r}"
-    config_base = _config_base(kind)
+    config_base = KINDS[kind].config_class()
     if config_base is not None:
         config = getattr(cls, "Config", None)
         if not isinstance(config, type) or not issubclass(config, config_base):
@@ -121,7 +57,7 @@ def component_problem(kind: str, cls: Any) -> str | None:
                 f"{cls.__qualname__}.Config.type must default to the component name {name!r} "
                 f"(declare `type: Literal[{name!r}] = {name!r}`)"
             )
-    if kind in {"encoder", "corruption"} and not isinstance(getattr(cls, "modality", None), str):
+    if KINDS[kind].needs_modality and not isinstance(getattr(cls, "modality", None), str):
         return f"{cls.__qualname__}.modality must name the modality it applies to"
     return None
 
@@ -149,7 +85,7 @@ class Registry:
         """Call every plugin's hooks one by one so that a failing hook is attributed to its plugin."""
         entries: list[ComponentEntry] = []
         failures = list(loaded.failures)
-        for kind, hook_name in KINDS.items():
+        for kind, hook_name in ((k.name, k.hook) for k in KINDS.values()):
             hook = getattr(loaded.manager.hook, hook_name)
             for impl in hook.get_hookimpls():
                 info = loaded.plugins.get(impl.plugin_name)
@@ -228,7 +164,8 @@ class Registry:
     def load_failures(self, kind: str) -> list[PluginFailure]:
         """Failures that may have cost a ``kind`` component: plugins that did not import or register, and
         that kind's hook raising or returning invalid classes."""
-        return [f for f in self.failures if f.stage in ("import", "registration") or f.stage == f"hook {KINDS[kind]}"]
+        hook = f"hook {KINDS[kind].hook}"
+        return [f for f in self.failures if f.stage in ("import", "registration", hook)]
 
     def unknown_message(self, kind: str, name: str) -> str:
         """``unknown encoder 'x' — did you mean ...; available: ...`` plus the plugins that failed to load."""

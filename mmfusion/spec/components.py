@@ -18,16 +18,8 @@ from pydantic import SerializeAsAny, ValidationError, ValidationInfo, ValidatorF
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ..errors import AmbiguousComponentError, UnknownComponentError, did_you_mean
-from ..interfaces.config import (
-    CallbackConfig,
-    ComponentConfig,
-    DatasetConfig,
-    EncoderConfig,
-    FusionConfig,
-    HeadConfig,
-    LoggerConfig,
-    LossConfig,
-)
+from ..interfaces.config import ComponentConfig
+from ..interfaces.kinds import KINDS
 from ..registry import Registry, get_registry
 
 #: Set while generating a JSON schema: the registry whose components the schema lists.
@@ -139,15 +131,16 @@ class ComponentSlot:
         return {"oneOf": options, "description": f"{article} {self.kind}, chosen by its 'type'."}
 
 
-def component_field(kind: str, base: type[ComponentConfig]) -> Any:
+def component_field(kind: str) -> Any:
+    """The spec field of one ``kind`` component: its config base, validated against the registry's classes."""
     slot = ComponentSlot(kind)
-    return Annotated[SerializeAsAny[base], WrapValidator(slot.validate), slot]
+    return Annotated[SerializeAsAny[KINDS[kind].config_class()], WrapValidator(slot.validate), slot]
 
 
-EncoderSpec = component_field("encoder", EncoderConfig)
-FusionSpec = component_field("fusion", FusionConfig)
-HeadSpec = component_field("head", HeadConfig)
-DatasetSpec = component_field("dataset", DatasetConfig)
-LossSpec = component_field("loss", LossConfig)
-LoggerSpec = component_field("logger", LoggerConfig)
-CallbackSpec = component_field("callback", CallbackConfig)
+EncoderSpec = component_field("encoder")
+FusionSpec = component_field("fusion")
+HeadSpec = component_field("head")
+DatasetSpec = component_field("dataset")
+LossSpec = component_field("loss")
+LoggerSpec = component_field("logger")
+CallbackSpec = component_field("callback")
