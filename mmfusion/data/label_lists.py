@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import DataError
 from ..interfaces.modality import is_empty_cell
-from .cells import format_rows, label_text
+from .cells import check_labels_found, label_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,8 +67,7 @@ def infer_task(data: DataSpec, table: pd.DataFrame, column: str) -> tuple[str, s
 
 
 def multi_hot(names: Sequence[str], index: dict[str, int], lookup: Any, values: Sequence[Any],
-              row_numbers: Sequence[int], sep: str | None, where: str, column: str, row_kind: str,
-              empty_label_message: str) -> np.ndarray:
+              row_numbers: Sequence[int], sep: str | None, where: str, column: str, row_kind: str) -> np.ndarray:
     """``[N, L]`` float32 targets: 1.0 where a row has the label.
 
     Raises:
@@ -89,13 +87,6 @@ def multi_hot(names: Sequence[str], index: dict[str, int], lookup: Any, values: 
                 unknown.setdefault(label, []).append(row_numbers[i])
             else:
                 targets[i, found] = 1.0
-    problems = []
-    if empty:
-        problems.append(f"empty label in {row_kind}s {format_rows(empty)} ({empty_label_message})")
-    for label, rows in sorted(unknown.items()):
-        problems.append(f"unknown label '{label}' in {row_kind}s {format_rows(rows)}")
-    if problems:
-        hint = f" Labels in one cell are separated by {sep!r} (data.label_sep)." if sep else ""
-        raise DataError(f"{where}, column '{column}': " + "; ".join(problems) + f". Known labels: "
-                        f"{', '.join(names)} (list them all in data.labels to add some).{hint}")
+    hint = f" Labels in one cell are separated by {sep!r} (data.label_sep)." if sep else ""
+    check_labels_found(where, column, row_kind, empty, unknown, names, hint)
     return targets

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import DataError
 from ..interfaces.modality import is_empty_cell
 from ..tasks.definitions import num_outputs
-from .cells import format_rows, label_text, user_columns
+from .cells import check_labels_found, format_rows, label_text, user_columns
 from .label_lists import distinct_labels, is_label_list, multi_hot
 
 if TYPE_CHECKING:
@@ -37,7 +37,6 @@ def unlabelled_rows(table: pd.DataFrame, column: str) -> np.ndarray:
 
 __all__ = ["LabelSet", "unlabelled_rows"]
 
-EMPTY_LABEL = "fill them in, or set data.unlabelled: drop to leave such rows out"
 
 
 def _multilabel_problem(column: str, count: int, task: str, row_kind: str = "row", rows: str | None = None) -> str:
@@ -131,7 +130,7 @@ class LabelSet:
         values = table[column].tolist()
         if self.task == "multilabel":
             return multi_hot(self.names, self.index, self.lookup, values, row_numbers, self.sep, where, column,
-                             row_kind, EMPTY_LABEL)
+                             row_kind)
         ids = np.empty(len(table), dtype=np.int64)
         empty, unknown = [], {}
         lists = sorted(row_numbers[i] for i, value in enumerate(values) if is_label_list(value))
@@ -147,15 +146,7 @@ class LabelSet:
                 unknown.setdefault(label_text(value), []).append(row_numbers[i])
                 continue
             ids[i] = found
-        problems = []
-        if empty:
-            problems.append(f"empty label in {row_kind}s {format_rows(empty)} ({EMPTY_LABEL})")
-        for label, rows in sorted(unknown.items()):
-            problems.append(f"unknown label '{label}' in {row_kind}s {format_rows(rows)}")
-        if problems:
-            known = ", ".join(self.names)
-            raise DataError(f"{where}, column '{column}': " + "; ".join(problems)
-                            + f". Known labels: {known} (list them all in data.labels to add some).")
+        check_labels_found(where, column, row_kind, empty, unknown, self.names)
         return ids
 
 
