@@ -90,7 +90,13 @@ def close(a: torch.Tensor, b: torch.Tensor, atol: float = 1e-4) -> bool:
     return a.shape == b.shape and torch.allclose(a.float(), b.float(), atol=atol, rtol=1e-3)
 
 
-def config_roundtrip(component: type, config: Any) -> None:
+def check_configs(component: type) -> None:
+    """Every conformance config round-trips through JSON, forbids unknown keys and carries the name as type."""
+    for config in configs_for(component):
+        _config_roundtrip(component, config)
+
+
+def _config_roundtrip(component: type, config: Any) -> None:
     cls = component.Config
     require(config.type == component.name, f"config type {config.type!r} differs from name {component.name!r}")
     again = cls.model_validate(config.model_dump(mode="json"))

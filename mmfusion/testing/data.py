@@ -39,10 +39,8 @@ def make_xor_dataset(folder: str | Path, n: int = 200, *, seed: int = 0, image_s
     """
     from PIL import Image
 
-    folder = Path(folder)
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
-    rows = []
+    folder = _image_folder(folder)
+    rng, rows = random.Random(seed), []
     for i in range(n):
         tone, key = rng.choice(sorted(COLOURS)), rng.choice(sorted(KEYWORDS))
         if task == "pairs":
@@ -60,12 +58,7 @@ def make_xor_dataset(folder: str | Path, n: int = 200, *, seed: int = 0, image_s
         row["text"] = ""
     for row in rows[len(rows) - missing_text - missing_image:len(rows) - missing_text] if missing_image else []:
         row["image"] = ""
-    path = folder / name
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["image", "text", "label"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    return _write_csv(folder / name, rows)
 
 
 #: labels of :func:`make_multilabel_dataset`, and the input each one needs
@@ -88,10 +81,8 @@ def make_multilabel_dataset(folder: str | Path, n: int = 300, *, seed: int = 0, 
     """
     from PIL import Image
 
-    folder = Path(folder)
-    (folder / "images").mkdir(parents=True, exist_ok=True)
-    rng = random.Random(seed)
-    rows = []
+    folder = _image_folder(folder)
+    rng, rows = random.Random(seed), []
     for i in range(n):
         tone, key = rng.choice(sorted(COLOURS)), rng.choice(sorted(KEYWORDS))
         bright, urgent = rng.random() < 0.5, rng.random() < 0.5
@@ -106,12 +97,7 @@ def make_multilabel_dataset(folder: str | Path, n: int = 300, *, seed: int = 0, 
                "match": (tone == "warm") == (key == "alpha")}
         labels = [label for label in MULTILABEL_LABELS if has[label]]
         rows.append({"image": path, "text": " ".join(words), "labels": sep.join(labels) if labels else sep})
-    path = folder / name
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["image", "text", "labels"])
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    return _write_csv(folder / name, rows)
 
 
 def make_shortcut_dataset(folder: str | Path, *, n_train: int = 240, n_validation: int = 60, n_test: int = 120,
@@ -134,8 +120,7 @@ def make_shortcut_dataset(folder: str | Path, *, n_train: int = 240, n_validatio
     import numpy as np
     from PIL import Image
 
-    folder = Path(folder)
-    (folder / "images").mkdir(parents=True, exist_ok=True)
+    folder = _image_folder(folder)
     rng = random.Random(seed)
     pixel_rng = np.random.default_rng(seed)
     paths = {}
@@ -155,9 +140,21 @@ def make_shortcut_dataset(folder: str | Path, *, n_train: int = 240, n_validatio
             else:
                 key = rng.choice(["alpha", "beta"])
             rows.append({"image": path, "text": key, "label": label})
-        paths[split] = folder / f"{split}.csv"
-        with paths[split].open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["image", "text", "label"])
-            writer.writeheader()
-            writer.writerows(rows)
+        paths[split] = _write_csv(folder / f"{split}.csv", rows)
     return paths
+
+
+def _write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    """The rows as a CSV file with the first row's keys as the header."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _image_folder(folder: str | Path) -> Path:
+    """``folder`` with an ``images/`` folder inside, made if needed."""
+    folder = Path(folder)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    return folder
