@@ -28,18 +28,16 @@ from .output import console, print_json
 @click.option("--on-bad-value", type=click.Choice(["error", "absent"]), default=None,
               help="Unusable values of every input (a missing or unreadable image file, a number that does not "
                    "parse): an error, or treat them as absent (default: the run's data.on_bad_value).")
-@click.option("--on-bad-image", type=click.Choice(["error", "absent"]), default=None,
-              help="Deprecated: --on-bad-value for the inputs that read images only.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def evaluate(run_dir: Path, data: Path | None, image_root: Path | None, out: Path | None, device: str,
              batch_size: int | None, corrupt: tuple[str, ...], robustness_curves: bool, as_json: bool,
-             as_markdown: bool, on_bad_value: str | None, on_bad_image: str | None, quiet: bool) -> None:
+             as_markdown: bool, on_bad_value: str | None, quiet: bool) -> None:
     """Evaluate the model of RUN_DIR: the task's metrics, per class, and with each modality removed."""
     from ..evaluation.evaluate import evaluate_run
 
     report = evaluate_run(run_dir, data, out=out, image_root=image_root, device=device, batch_size=batch_size,
                           corruptions=True if robustness_curves else list(corrupt),
-                          progress=not (quiet or as_json or as_markdown), on_bad_image=on_bad_image,
+                          progress=not (quiet or as_json or as_markdown),
                           on_bad_value=on_bad_value)
     if as_json:
         print_json(report.as_dict())

@@ -47,12 +47,12 @@ class UnusableValuesError(DataError):
             "spec, or `mmfusion evaluate --on-bad-value absent`)")
 
 
-def bad_value_policies(data: DataSpec, inputs: Mapping[str, str]) -> dict[str, str]:
+def bad_value_policies(data: DataSpec, inputs: Sequence[str]) -> dict[str, str]:
     """Each input's policy, ``error`` or ``absent``.
 
     Args:
-        data: the data section (``on_bad_value``, and the deprecated ``on_bad_image``).
-        inputs: input (encoder key) → the name of the modality it reads.
+        data: the data section (its ``on_bad_value``).
+        inputs: the model's inputs (encoder keys).
 
     Raises:
         DataError: ``on_bad_value`` names an input the model does not have.
@@ -65,8 +65,6 @@ def bad_value_policies(data: DataSpec, inputs: Mapping[str, str]) -> dict[str, s
             raise DataError(f"data.on_bad_value names '{stray}'{did_you_mean(stray, inputs)}, but the model's "
                             f"inputs are {', '.join(inputs)} (model.encoders)")
         policies = {name: given.get(name, "error") for name in inputs}
-    if data.on_bad_image is not None:  # the deprecated name covers the inputs that read images
-        policies.update({name: data.on_bad_image for name, modality in inputs.items() if modality == "image"})
     return policies
 
 

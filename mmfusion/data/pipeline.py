@@ -180,7 +180,7 @@ def build_pipeline(
     columns = resolve_columns(model.encoders, modalities, data.columns, prepared.columns,
                               prepared.tables[splits[0]].columns, train_name)
     label_column = prepared.label_column
-    policies = bad_value_policies(data, {name: encoder.modality for name, encoder in model.encoders.items()})
+    policies = bad_value_policies(data, list(model.encoders))
     tables: dict[str, ParsedTable] = {}
     for split in splits:
         table = prepared.tables[split]

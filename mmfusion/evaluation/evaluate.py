@@ -119,7 +119,7 @@ def _read_needed(path: Path, run: LoadedRun, label_column: str) -> Any:
 def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Path | None = None,
                  image_root: str | Path | None = None, device: str = "auto", batch_size: int | None = None,
                  corruptions: Sequence[CorruptionPlan | str] | bool = (), progress: bool = False,
-                 registry: Registry | None = None, on_bad_image: str | None = None,
+                 registry: Registry | None = None,
                  on_bad_value: str | Mapping[str, str] | None = None) -> EvaluationReport:
     """Evaluate a run on its test split or on ``data`` (a file or DataFrame with the training columns).
 
@@ -128,7 +128,6 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
             True for every registered corruption of every input at intensities 0, .25, .5, .75, 1.
         on_bad_value: "error" or "absent" (or input → either) for unusable values in the evaluated data
             (default: the run's ``data.on_bad_value``).
-        on_bad_image: deprecated name of ``on_bad_value`` for the inputs that read images.
 
     Writes report.json, report.md, predictions.npz (every row's scores, for paired tests and ensembles),
     confusion_matrix.png, robustness.png (and corruption_curves.png) to ``out`` (default: RUN/eval/<data name>).
@@ -149,7 +148,7 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     engine = InferenceEngine.for_run(model, run.spec.train, target, registry=registry, task=task)
     precision = engine.precision
     cache_dir = Path(run.spec.train.cache_dir) if run.spec.train.cache_dir else None
-    data_spec = run.spec.data.with_bad_value_policy(on_bad_value, on_bad_image)
+    data_spec = run.spec.data.with_bad_value_policy(on_bad_value)
     pipeline = build_pipeline(model, data_spec, prepared, labels, splits=[split],
                               cache=run.spec.train.cache_features, cache_dir=cache_dir, device=target,
                               autocast=precision.autocast, feature_dtype=run.spec.train.feature_dtype,

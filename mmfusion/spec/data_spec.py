@@ -2,19 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    SerializerFunctionWrapHandler,
-    field_validator,
-    model_serializer,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..errors import DataError
 from .components import DatasetSpec
@@ -86,12 +77,6 @@ class DataSpec(BaseModel):
         "column, or treat that row's input as absent (counted, warned about and reported in summary.json). "
         "One policy for all inputs, or a mapping input → policy, e.g. {image: absent}; inputs left out: error.",
     )
-    on_bad_image: BadValuePolicy | None = Field(
-        None,
-        description="Deprecated: the old name of on_bad_value for the inputs that read images; "
-        "on_bad_image: absent is on_bad_value: {image: absent}. Cannot be given with on_bad_value.",
-        json_schema_extra={"deprecated": True},
-    )
     unlabelled: Literal["error", "drop"] = Field(
         "error",
         description="Rows whose label cell is empty or NaN: stop with an error naming them, or leave them out of "
@@ -116,50 +101,19 @@ class DataSpec(BaseModel):
                                  f"({', '.join(self.labels)})")
         return self
 
-    @model_validator(mode="after")
-    def _one_bad_value_policy(self) -> DataSpec:
-        if self.on_bad_image is not None:
-            if "on_bad_value" in self.model_fields_set:
-                raise ValueError("give on_bad_value only: on_bad_image is its old name (for image inputs); "
-                                 f"write on_bad_value: {{<image input>: {self.on_bad_image}}} instead")
-            warnings.warn("data.on_bad_image is deprecated: write data.on_bad_value: "
-                          f"{{<image input>: {self.on_bad_image}}}", DeprecationWarning, stacklevel=2)
-        return self
-
-    @model_serializer(mode="wrap")
-    def _dump_one_bad_value_policy(self, handler: SerializerFunctionWrapHandler) -> Any:
-        """Written back (a run's spec.yaml, sweep variants) with the one policy key it was given, so it loads again."""
-        data = handler(self)
-        if isinstance(data, dict):
-            if self.on_bad_image is None:
-                data.pop("on_bad_image", None)
-            elif "on_bad_value" not in self.model_fields_set:
-                data.pop("on_bad_value", None)
-        return data
-
-    def with_bad_value_policy(self, on_bad_value: BadValuePolicies | None = None,
-                              on_bad_image: str | None = None) -> DataSpec:
-        """This section with the policy for unusable values replaced (e.g. for ``mmfusion evaluate``).
-
-        ``on_bad_value`` replaces the policy of every input; ``on_bad_image`` (the deprecated name) only
-        that of the inputs that read images, the others keep theirs.
+    def with_bad_value_policy(self, on_bad_value: BadValuePolicies | None = None) -> DataSpec:
+        """This section with the policy for unusable values of every input replaced (``mmfusion evaluate``).
 
         Raises:
-            DataError: both are given, or a policy is not ``error`` or ``absent``.
+            DataError: a policy is not ``error`` or ``absent``.
         """
-        if on_bad_value is not None and on_bad_image is not None:
-            raise DataError("give on_bad_value or on_bad_image (its deprecated name for image inputs), not both")
-        if on_bad_image is not None:
-            if on_bad_image not in ("error", "absent"):
-                raise DataError(f"on_bad_image can be 'error' or 'absent', got {on_bad_image!r}")
-            return self.model_copy(update={"on_bad_image": on_bad_image})
         if on_bad_value is None:
             return self
         policies = dict(on_bad_value) if isinstance(on_bad_value, Mapping) else on_bad_value
         if any(p not in ("error", "absent") for p in (policies.values() if isinstance(policies, dict) else [policies])):
             raise DataError(f"on_bad_value can be 'error' or 'absent', or a mapping input → 'error' or 'absent'; "
                             f"got {on_bad_value!r}")
-        return self.model_copy(update={"on_bad_value": policies, "on_bad_image": None})
+        return self.model_copy(update={"on_bad_value": policies})
 
     @field_validator("labels")
     @classmethod

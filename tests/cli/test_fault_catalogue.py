@@ -243,7 +243,7 @@ def _table(w: World, name: str, edit=None, *, fmt: str = "csv") -> Path:  # type
 
 
 def _spec_for(w: World, csv: Path, data_options: str = "") -> Path:
-    """The world's fast spec reading ``csv``, with extra ``data:`` options (e.g. ``on_bad_image: absent``)."""
+    """The world's fast spec reading ``csv``, with extra ``data:`` options (e.g. ``on_bad_value: {image: absent}``)."""
     spec = xor_spec(w.folder, csv, w.bert, w.cache, epochs=1)
     if data_options:
         spec.write_text(spec.read_text(encoding="utf-8").replace("  split:", f"  {data_options}\n  split:"),
@@ -391,7 +391,7 @@ DATA_CASES = [
          lambda w: _train(w, _spec_for(w, _with_damaged(w))),
          r"damaged\.csv.* line [34] \(column 'image'\): image file \S*cut\.(png|jpg) is truncated or damaged"),
     Case("train-images-truncated-absent-heals",
-         lambda w: _train(w, _spec_for(w, _with_damaged(w), "on_bad_image: absent")),
+         lambda w: _train(w, _spec_for(w, _with_damaged(w), "on_bad_value: {image: absent}")),
          r"treated as absent", code=0, check=_bad_values_counted),
     Case("evaluate-data-truncated-image",
          lambda w: ["evaluate", str(w.run), "--data", str(_with_damaged(w)), "--out", str(w.folder / "report"),

@@ -1,4 +1,4 @@
-"""``data.on_bad_value``: one policy for every modality, per input, with the old ``on_bad_image`` as an alias.
+"""``data.on_bad_value``: one policy for every modality, per input.
 
 A modality defined here, in a plugin registered like any other, refuses some cells when parsing and some
 values when loading; the core applies the policy the same way as for images.
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import random
-import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +29,6 @@ from mmfusion import (
 )
 from mmfusion.api import fit
 from mmfusion.data.bad_values import UnusableValuesError, bad_value_policies
-from mmfusion.errors import SpecError
 from mmfusion.registry import load_registry
 from mmfusion.spec.data_spec import DataSpec
 from mmfusion.spec.loader import load_spec, spec_to_yaml
@@ -154,34 +152,20 @@ def test_on_bad_value_names_only_inputs_of_the_model(tmp_path: Path, registry) -
         fit(_spec(tmp_path, data, on_bad_value={"c": "absent"}), out=tmp_path / "run", registry=registry)
 
 
-def test_on_bad_image_is_the_image_inputs_policy_and_not_with_on_bad_value(tmp_path: Path) -> None:
-    with pytest.warns(DeprecationWarning, match="on_bad_value"):
-        old = DataSpec(on_bad_image="absent")
-    inputs = {"photo": "image", "caption": "text"}
-    assert bad_value_policies(old, inputs) == {"photo": "absent", "caption": "error"}
-    assert bad_value_policies(DataSpec(on_bad_value={"caption": "absent"}), inputs) == \
-        {"photo": "error", "caption": "absent"}
-    # evaluate's overrides: --on-bad-image changes the image inputs only, --on-bad-value every input
+def test_evaluate_overrides_every_inputs_policy_and_the_spec_loads_again(tmp_path: Path) -> None:
+    inputs = ["photo", "caption"]
     spec = DataSpec(on_bad_value={"caption": "absent"})
-    assert bad_value_policies(spec.with_bad_value_policy(on_bad_image="absent"), inputs) == \
+    assert bad_value_policies(spec, inputs) == {"photo": "error", "caption": "absent"}
+    # evaluate's override (--on-bad-value) replaces the policy of every input
+    assert bad_value_policies(spec.with_bad_value_policy(on_bad_value="absent"), inputs) == \
         {"photo": "absent", "caption": "absent"}
-    assert bad_value_policies(old.with_bad_value_policy(on_bad_value="error"), inputs) == \
-        {"photo": "error", "caption": "error"}
-    with pytest.raises(DataError, match="not both"):
-        spec.with_bad_value_policy(on_bad_value="absent", on_bad_image="absent")
+    assert spec.with_bad_value_policy() == spec
     with pytest.raises(DataError, match="'error' or 'absent'"):
         spec.with_bad_value_policy(on_bad_value={"photo": "skip"})
 
     model = {"encoders": {"image": {"type": "timm", "model_name": "test_efficientnet"}}, "fusion": "concat"}
-    with pytest.raises(SpecError, match="on_bad_value only"):
-        load_spec({"model": model, "data": {"on_bad_value": "absent", "on_bad_image": "absent"}})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        written = spec_to_yaml(load_spec({"model": model, "data": {"on_bad_image": "absent"}}))
-        assert "on_bad_value" not in written  # a run's spec.yaml with the old key loads again
-        assert load_spec(yaml.safe_load(written)).data.on_bad_image == "absent"  # type: ignore[union-attr]
     again = spec_to_yaml(load_spec({"model": model, "data": {"on_bad_value": {"image": "absent"}}}))
-    assert "on_bad_image" not in again and load_spec(yaml.safe_load(again)).data.on_bad_value == {"image": "absent"}  # type: ignore
+    assert load_spec(yaml.safe_load(again)).data.on_bad_value == {"image": "absent"}  # type: ignore[union-attr]
 
 
 def test_a_single_input_sweep_variant_keeps_only_its_policy(tmp_path: Path) -> None:

@@ -87,14 +87,6 @@ def test_images_that_do_not_decode_become_absent_and_are_counted(damaged: Path, 
     assert sum(part["present"]["image"] for part in data.values()) == 22
 
 
-@pytest.mark.slow
-def test_on_bad_image_still_works_as_the_old_name(damaged: Path, tmp_path: Path) -> None:
-    with pytest.warns(DeprecationWarning, match="on_bad_image is deprecated"):
-        result = fit(_spec(tmp_path, damaged, freeze=True, policy="on_bad_image: absent"), out=tmp_path / "run")
-    assert sum(part["bad_values_as_absent"].get("image", 0) for part in result.summary["data"].values()) == 2
-    assert "on_bad_image: absent" in (tmp_path / "run" / "spec.yaml").read_text()  # the run's spec loads again
-
-
 @pytest.mark.parametrize("freeze", [True, False], ids=["cached-features", "live-encoder"])
 def test_images_that_do_not_decode_are_an_error_naming_file_and_line(damaged: Path, tmp_path: Path,
                                                                      freeze: bool) -> None:
@@ -111,10 +103,10 @@ def test_evaluate_finds_them_too(damaged: Path, tmp_path: Path) -> None:
     clean = make_xor_dataset(tmp_path / "clean", n=24)
     run = fit(_spec(tmp_path, clean, freeze=True), out=tmp_path / "run").run_dir
     with pytest.raises(DataError, match=r"data\.csv line 3 \(column 'image'\): image file \S*cut\.png is truncated"):
-        evaluate_run(run, damaged, out=tmp_path / "eval", on_bad_image="error")
+        evaluate_run(run, damaged, out=tmp_path / "eval", on_bad_value={"image": "error"})
     with pytest.raises(DataError, match=r"--on-bad-value absent"):
         evaluate_run(run, damaged, out=tmp_path / "eval", on_bad_value="error")
-    report = evaluate_run(run, damaged, out=tmp_path / "eval", on_bad_image="absent")
+    report = evaluate_run(run, damaged, out=tmp_path / "eval", on_bad_value={"image": "absent"})
     assert report.rows == 24
     from click.testing import CliRunner
 

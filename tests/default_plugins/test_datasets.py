@@ -57,6 +57,6 @@ def test_training_on_a_csv_with_a_missing_image_names_file_and_line(xor_data: Pa
     assert "train.csv line 6 (column 'image'): image file" in result.output and "gone.png does not exist" in \
         result.output
     absent = xor_spec(tmp_path, csv, tiny_bert, tmp_path / "cache", epochs=1, name="absent.yaml")
-    absent.write_text(absent.read_text().replace("  split:", "  on_bad_image: absent\n  split:"))
+    absent.write_text(absent.read_text().replace("  split:", "  on_bad_value: {image: absent}\n  split:"))
     result = CliRunner().invoke(cli, ["train", str(absent), "--out", str(tmp_path / "run2"), "--quiet"])
     assert result.exit_code == 0, result.output

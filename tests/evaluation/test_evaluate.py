@@ -98,7 +98,7 @@ def test_missing_images_are_an_error_or_absent_as_asked(run_dir: Path, xor_data:
     table.to_csv(path, index=False)
     with pytest.raises(DataError, match=r"holes.csv line 5 .*gone.png does not exist[\s\S]*--on-bad-value absent"):
         evaluate_run(run_dir, path, image_root=xor_data.parent)
-    report = evaluate_run(run_dir, path, image_root=xor_data.parent, on_bad_image="absent", out=tmp_path / "r")
+    report = evaluate_run(run_dir, path, image_root=xor_data.parent, on_bad_value="absent", out=tmp_path / "r")
     assert report.rows == 12
 
 
