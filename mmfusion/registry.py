@@ -59,6 +59,9 @@ def component_problem(kind: str, cls: Any) -> str | None:
             )
     if KINDS[kind].needs_modality and not isinstance(getattr(cls, "modality", None), str):
         return f"{cls.__qualname__}.modality must name the modality it applies to"
+    tasks = getattr(cls, "tasks", None)
+    if kind == "loss" and not (isinstance(tasks, tuple) and tasks and all(isinstance(t, str) for t in tasks)):
+        return f"{cls.__qualname__}.tasks must list the tasks the loss handles, e.g. ('multiclass',), got {tasks!r}"
     return None
 
 
@@ -196,15 +199,7 @@ def load_registry(*, autoload: bool | None = None, extra: Iterable[object] = ())
 
 
 @lru_cache(maxsize=1)
-def _default_registry() -> Registry:
-    return load_registry()
-
-
 def get_registry() -> Registry:
-    """The process-wide registry (built-ins plus installed plugins), built on first use."""
-    return _default_registry()
-
-
-def reset_registry() -> None:
-    """Forget the process-wide registry so that the next :func:`get_registry` rebuilds it."""
-    _default_registry.cache_clear()
+    """The process-wide registry (built-ins plus installed plugins), built on first use (``cache_clear()``
+    forgets it, e.g. after installing a plugin in the same process)."""
+    return load_registry()

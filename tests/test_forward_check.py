@@ -24,7 +24,7 @@ from mmfusion import (
 )
 from mmfusion.cli import cli
 from mmfusion.errors import PluginError
-from mmfusion.registry import load_registry, reset_registry
+from mmfusion.registry import get_registry, load_registry
 
 from .conftest import write_spec
 from .plugin_fixtures import WRONG_DIM, make_distribution
@@ -149,9 +149,9 @@ def wrong_dim_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ig
     make_distribution(site, "mmfusion-wrongdim", {"wrongdim_plugin": WRONG_DIM}, {"wrongdim": "wrongdim_plugin"})
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.delenv("MMFUSION_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-    reset_registry()
+    get_registry.cache_clear()
     yield site
-    reset_registry()
+    get_registry.cache_clear()
 
 
 @pytest.mark.usefixtures("wrong_dim_site")

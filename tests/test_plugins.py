@@ -117,3 +117,25 @@ def test_unknown_component_without_failures_keeps_the_install_hint() -> None:
         registry.resolve("fusion", "atention")
     assert str(info.value).endswith("(is the plugin that provides it installed? `mmfusion plugins`)")
     assert "did you mean 'attention'" in str(info.value)
+
+
+def test_a_loss_must_name_the_tasks_it_handles() -> None:
+    from typing import Literal
+
+    from mmfusion import Loss, LossConfig, hookimpl
+
+    class UntaskedConfig(LossConfig):
+        type: Literal["untasked"] = "untasked"
+
+    class Untasked(Loss):
+        name = "untasked"
+        Config = UntaskedConfig
+
+    class Plugin:
+        @hookimpl
+        def mmfusion_losses(self) -> list[type]:
+            return [Untasked]
+
+    registry = load_registry(autoload=False, extra=[Plugin()])
+    assert "untasked" not in registry.names("loss")
+    assert any("Untasked.tasks must list the tasks the loss handles" in f.error for f in registry.failures)

@@ -38,6 +38,7 @@ class CrossEntropy(Loss):
 
     name = "cross_entropy"
     Config = CrossEntropyConfig
+    tasks = ("multiclass",)
 
     def __init__(self, config: CrossEntropyConfig, num_classes: int, class_weights: Tensor | None = None) -> None:
         super().__init__(config, num_classes, class_weights)
@@ -64,6 +65,7 @@ class FocalLoss(Loss):
 
     name = "focal"
     Config = FocalConfig
+    tasks = ("multiclass",)
 
     def __init__(self, config: FocalConfig, num_classes: int, class_weights: Tensor | None = None) -> None:
         if class_weights is not None and config.alpha is not None:

@@ -32,8 +32,8 @@ class Loss(nn.Module):
 
     name: ClassVar[str]
     Config: ClassVar[type[LossConfig]]
-    #: the tasks this loss handles (see the class docstring for their targets); multiclass by default
-    tasks: ClassVar[tuple[str, ...]] = ("multiclass",)
+    #: the tasks this loss handles (see the class docstring for their targets); every loss names them
+    tasks: ClassVar[tuple[str, ...]]
 
     def __init__(self, config: LossConfig, num_classes: int, class_weights: Tensor | None = None) -> None:
         super().__init__()

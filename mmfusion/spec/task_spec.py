@@ -19,11 +19,6 @@ if TYPE_CHECKING:
 Problem = tuple[tuple[str, ...], str]
 
 
-def loss_tasks(loss_cls: type) -> tuple[str, ...]:
-    """The tasks a loss class handles (``Loss.tasks``; losses written before tasks existed: multiclass)."""
-    return tuple(getattr(loss_cls, "tasks", ("multiclass",)))
-
-
 def task_problems(train: TrainSpec, task: str, registry: Registry) -> list[Problem]:
     """What in ``train`` does not fit ``task``: (spec path, message) pairs, empty when everything fits."""
     problems: list[Problem] = []
@@ -31,14 +26,11 @@ def task_problems(train: TrainSpec, task: str, registry: Registry) -> list[Probl
         problems.append((("train", "monitor"), f"{train.monitor} is not a metric of {task} data; choose one of "
                          f"{', '.join(monitors(task))} (or leave it out: {DEFAULT_MONITOR[task]})"))
     if train.loss is not None:
-        handled = loss_tasks(registry.get("loss", train.loss.component_name))
+        handled = registry.get("loss", train.loss.component_name).tasks
         if task not in handled:
             problems.append((("train", "loss"), f"loss '{train.loss.type}' handles {' and '.join(handled)} data, "
                              f"not {task}: use {DEFAULT_LOSS[task]} (or leave train.loss out: "
                              f"{DEFAULT_LOSS[task]} is the default for {task})"))
-    if train.label_smoothing and task != "multiclass":
-        problems.append((("train", "label_smoothing"), f"label smoothing belongs to the multiclass cross_entropy "
-                         f"loss; {task} data trains with sigmoid outputs: remove train.label_smoothing"))
     if train.imbalance == "class_weights" and task != "multiclass":
         problems.append((("train", "imbalance"), f"class_weights weights the classes of single-label data; for "
                          f"{task} data weight the positives instead: train.loss: {{type: bce, pos_weight: auto}} "

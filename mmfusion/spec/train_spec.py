@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from .balance_spec import AuxUnimodalSpec, ModalityDropoutSpec, ModulationSpec
 from .components import CallbackSpec, LoggerSpec, LossSpec, registry_from
 
-#: validation metrics of every task (:mod:`~mmfusion.tasks.definitions`) and the loss; which fit a task is checked with the data
+#: validation metrics of every task (:mod:`~mmfusion.tasks.definitions`) and the loss; which fit a task is checked
+#: with the data
 Monitor = Literal["val_accuracy", "val_macro_f1", "val_loss", "val_micro_f1", "val_weighted_f1", "val_samples_f1",
                   "val_map", "val_subset_accuracy", "val_auroc", "val_f1"]
 
@@ -50,8 +51,6 @@ class TrainSpec(BaseModel):
     imbalance: Literal["none", "class_weights", "balanced_sampler"] = Field(
         "none", description="Counter class imbalance with weighted loss or a class-balanced sampler."
     )
-    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing of the cross_entropy loss "
-                                   "(the same as `loss: {type: cross_entropy, label_smoothing: ...}`).")
     loss: LossSpec | None = Field(  # type: ignore[valid-type]
         None, description="The training objective, also used for val_loss: cross_entropy, focal, bce or a plugin's. "
         "Default: the task's (cross_entropy for multiclass, bce for multilabel and binary).")
@@ -108,15 +107,3 @@ class TrainSpec(BaseModel):
         if isinstance(threads, int) and threads < 1:
             raise ValueError(f"threads must be at least 1 (got {threads}), or auto")
         return threads
-
-    @model_validator(mode="after")
-    def _one_label_smoothing(self) -> TrainSpec:
-        """``label_smoothing`` is the cross-entropy option; given for another loss, or twice, it is ambiguous."""
-        loss_smoothing = getattr(self.loss, "label_smoothing", None)
-        if self.label_smoothing and self.loss is not None and self.loss.type != "cross_entropy":
-            raise ValueError(f"train.label_smoothing applies to the cross_entropy loss, but train.loss is "
-                             f"'{self.loss.type}': remove train.label_smoothing")
-        if self.label_smoothing and loss_smoothing and loss_smoothing != self.label_smoothing:
-            raise ValueError(f"train.label_smoothing ({self.label_smoothing:g}) and train.loss.label_smoothing "
-                             f"({loss_smoothing:g}) disagree: set it in one place")
-        return self

@@ -1,6 +1,5 @@
-"""The loss a spec trains with: ``train.loss`` (or the task's default) built through the registry, with the
-older ``train`` options (``label_smoothing``, ``imbalance: class_weights``) mapped onto it and
-``pos_weight: auto`` computed from the training labels."""
+"""The loss a spec trains with: ``train.loss`` (or the task's default) built through the registry, with
+``train.imbalance: class_weights`` passed to it and ``pos_weight: auto`` computed from the training labels."""
 
 from __future__ import annotations
 
@@ -52,9 +51,7 @@ def build_loss(train: TrainSpec, num_classes: int, *, class_weights: torch.Tenso
                targets: np.ndarray | None = None) -> Loss:
     """The ``train.loss`` component (or the task's default loss) for ``num_classes`` outputs.
 
-    ``train.label_smoothing`` (the older spelling) becomes the cross-entropy's ``label_smoothing`` when the
-    loss's own is unset; the spec already refused it for other losses and conflicting values. A
-    ``pos_weight: auto`` option becomes negatives / positives per output of ``targets`` (the training
+    A ``pos_weight: auto`` option becomes negatives / positives per output of ``targets`` (the training
     labels); without targets (scoring a trained run) it is left out, since scores do not depend on it.
 
     Raises:
@@ -62,15 +59,11 @@ def build_loss(train: TrainSpec, num_classes: int, *, class_weights: torch.Tenso
         PluginError: the loss cannot be built (the message names it and the reason).
         MMFusionError: its options do not fit the data (e.g. one weight per class, but another class count).
     """
-    from ..spec.task_spec import loss_tasks
-
     registry = registry or get_registry()
     config = train.loss if train.loss is not None else registry.get("loss", DEFAULT_LOSS[task]).Config()
-    if train.label_smoothing and "label_smoothing" in type(config).model_fields and not config.label_smoothing:
-        config = config.model_copy(update={"label_smoothing": train.label_smoothing})
     cls = registry.get("loss", config.component_name)
-    if task not in loss_tasks(cls):
-        raise SpecError(f"train.loss: loss '{config.type}' handles {' and '.join(loss_tasks(cls))} data, not {task}; "
+    if task not in cls.tasks:
+        raise SpecError(f"train.loss: loss '{config.type}' handles {' and '.join(cls.tasks)} data, not {task}; "
                         f"use {DEFAULT_LOSS[task]}")
     if getattr(config, "pos_weight", None) == "auto":
         weights = positive_weights(targets, num_classes) if targets is not None else None

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from mmfusion.cli import cli
-from mmfusion.registry import get_registry, reset_registry
+from mmfusion.registry import get_registry
 
 from ..plugin_fixtures import BROKEN_IMPORT, GOOD_FUSION, WRONG_DIM, make_distribution
 
@@ -23,9 +23,9 @@ def broken_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignor
     make_distribution(site, "mmfusion-wrongdim", {"wrongdim_plugin": WRONG_DIM}, {"wrongdim": "wrongdim_plugin"})
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.delenv("MMFUSION_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-    reset_registry()
+    get_registry.cache_clear()
     yield site
-    reset_registry()
+    get_registry.cache_clear()
 
 
 def test_three_broken_plugins_three_clear_reports(broken_site: Path) -> None:
@@ -57,7 +57,7 @@ def test_check_table_output(broken_site: Path) -> None:
 
 
 def test_check_passes_on_a_healthy_component() -> None:
-    reset_registry()
+    get_registry.cache_clear()
     result = CliRunner().invoke(cli, ["plugins", "--check", "--only", "mlp", "--json"])
     assert result.exit_code == 0, result.output
     assert all(c["passed"] for c in json.loads(result.stdout)["checks"])
@@ -74,7 +74,7 @@ def test_listing_exits_1_when_a_plugin_failed_to_load(broken_site: Path) -> None
 
 
 def test_only_with_an_unknown_name_says_so_and_exits_2() -> None:
-    reset_registry()
+    get_registry.cache_clear()
     result = CliRunner().invoke(cli, ["plugins", "--check", "--only", "atention"])
     assert result.exit_code == 2, result.output
     assert "--only atention: no encoder, fusion or head of that name — did you mean 'attention'?" in result.output

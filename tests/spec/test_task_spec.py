@@ -59,7 +59,7 @@ def test_for_task_fills_in_what_the_spec_left_to_the_task() -> None:
     assert (binary.train.loss.type, binary.train.monitor) == ("bce", "val_auroc")
     multiclass = spec.for_task("multiclass", get_registry())
     assert (multiclass.train.loss.type, multiclass.train.monitor) == ("cross_entropy", "val_macro_f1")
-    smoothing = load_spec({**spec.model_dump(mode="json"), "train": {"label_smoothing": 0.1}})
-    with pytest.raises(SpecError, match=r"train\.label_smoothing: label smoothing belongs to the multiclass .* the "
+    focal = load_spec({**spec.model_dump(mode="json"), "train": {"loss": "focal"}})
+    with pytest.raises(SpecError, match=r"train\.loss: loss 'focal' handles multiclass data, not binary: .* the "
                                         r"task is binary \(two labels\)"):
-        smoothing.for_task("binary", get_registry(), why="two labels")
+        focal.for_task("binary", get_registry(), why="two labels")

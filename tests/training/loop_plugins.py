@@ -26,6 +26,7 @@ class DoubleCE(Loss):
 
     name = "double_ce"
     Config = DoubleCEConfig
+    tasks = ("multiclass",)
 
     def __init__(self, config: DoubleCEConfig, num_classes: int, class_weights: torch.Tensor | None = None) -> None:
         super().__init__(config, num_classes, class_weights)

@@ -115,8 +115,6 @@ def test_plugin_callback_errors_name_it_and_stop_at_stops(plugin_registry: Regis
     ("{loss: {type: focal, gama: 2}}", "unknown parameter 'gama' for loss 'focal'"),
     ("{loggers: [tensorbord]}", "unknown logger 'tensorbord' — did you mean 'tensorboard'"),
     ("{callbacks: [{type: stop_att, value: 1}]}", "unknown callback 'stop_att' — did you mean 'stop_at'"),
-    ("{loss: focal, label_smoothing: 0.1}", "train.label_smoothing applies to the cross_entropy loss"),
-    ("{loss: {type: cross_entropy, label_smoothing: 0.2}, label_smoothing: 0.1}", "disagree: set it in one place"),
 ])
 def test_training_components_in_the_spec_are_checked(train: str, message: str, tiny_bert: Path) -> None:
     import yaml
@@ -130,9 +128,9 @@ def test_training_components_in_the_spec_are_checked(train: str, message: str, t
 @pytest.mark.slow
 def test_default_training_components(tiny_bert: Path) -> None:
     spec = load_spec({"model": {"encoders": {"text": {"type": "hf_text", "path": str(tiny_bert)}}, "fusion": "concat"},
-                      "train": {"label_smoothing": 0.1, "loggers": ["tensorboard"]}})
+                      "train": {"loggers": ["tensorboard"]}})
     assert spec.train.loss is None and spec.train.callbacks == []  # the task's default: cross_entropy here
     assert [logger.type for logger in spec.train.loggers] == ["csv", "tensorboard"]
     from mmfusion.training.losses import build_loss
 
-    assert build_loss(spec.train, 3).label_smoothing == 0.1  # the older option reaches the default loss
+    assert build_loss(spec.train, 3).name == "cross_entropy"
