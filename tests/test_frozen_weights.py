@@ -18,7 +18,9 @@ from safetensors import safe_open
 
 from mmfusion.errors import MMFusionError
 from mmfusion.model.builder import build_model
-from mmfusion.run.frozen import FILE, FrozenWeightsError, find_references, left_out, write_weights
+from mmfusion.run.errors import RunDirError
+from mmfusion.run.frozen import find_references, left_out, write_weights
+from mmfusion.run.layout import FROZEN_WEIGHTS
 from mmfusion.run.load import load_run
 from mmfusion.spec import load_spec
 from mmfusion.spec.loader import spec_to_yaml
@@ -68,7 +70,7 @@ def test_a_frozen_pretrained_encoder_is_saved_by_reference_and_loads_back(tiny_b
     keys = _keys(run)
     assert not any(k.startswith("encoders.text.") for k in keys) and any(k.startswith("encoders.image.") for k in keys)
     assert left_out(run / "weights.safetensors") == ["text"]
-    record = json.loads((run / FILE).read_text())["encoders"]["text"]
+    record = json.loads((run / FROZEN_WEIGHTS).read_text())["encoders"]["text"]
     assert record["digest"] == model.encoders["text"].weights_digest() and record["resolved"] == str(tiny_bert)
     assert record["source"] == f"hf_text path: {tiny_bert}, pretrained: true"
     assert record["tensors"] == len(model.encoders["text"].state_dict())
@@ -79,7 +81,8 @@ def test_a_frozen_pretrained_encoder_is_saved_by_reference_and_loads_back(tiny_b
 
 def test_trained_and_partly_random_encoders_are_saved_in_full(tiny_bert: Path, tmp_path: Path) -> None:
     trained, _, references = _run(tmp_path / "trained", tiny_bert, freeze=False)
-    assert references == {} and not (trained / FILE).exists() and left_out(trained / "weights.safetensors") == []
+    assert references == {} and not (trained / FROZEN_WEIGHTS).exists()
+    assert left_out(trained / "weights.safetensors") == []
     # pretrained, but a third layer the checkpoint lacks is randomly initialised: a rebuild would differ
     deeper, model, references = _run(tmp_path / "deeper", tiny_bert, text=", config_overrides: {num_hidden_layers: 3}")
     assert references == {} and any(k.startswith("encoders.text.model.encoder.layer.2.") for k in _keys(deeper))
@@ -110,23 +113,23 @@ def test_weights_that_changed_or_do_not_resolve_are_named(tiny_bert: Path, tmp_p
     state["embeddings.word_embeddings.weight"][0, 0] += 1
     save_file(state, str(other / "model.safetensors"))
     _point_text_to(run, other)
-    with pytest.raises(FrozenWeightsError, match=rf"encoder 'text' \(hf_text\) are not in weights\.safetensors; the "
-                                                 rf"run refers to them \(frozen_weights\.json\): hf_text path: "
-                                                 rf"{tiny_bert}, pretrained: true, digest {digest}.*spec\.yaml now "
-                                                 rf"asks for hf_text path: {other}.*have digest [0-9a-f]{{32}}"):
+    with pytest.raises(RunDirError, match=rf"encoder 'text' \(hf_text\) are not in weights\.safetensors; the "
+                                          rf"run refers to them \(frozen_weights\.json\): hf_text path: "
+                                          rf"{tiny_bert}, pretrained: true, digest {digest}.*spec\.yaml now "
+                                          rf"asks for hf_text path: {other}.*have digest [0-9a-f]{{32}}"):
         load_run(run)
     _point_text_to(run, tmp_path / "gone")
-    with pytest.raises(FrozenWeightsError, match=rf"digest {digest}.*They cannot be loaded here .*gone.*point "
-                                                 r"model\.encoders\.text in .*spec\.yaml to them"):
+    with pytest.raises(RunDirError, match=rf"digest {digest}.*They cannot be loaded here .*gone.*point "
+                                          r"model\.encoders\.text in .*spec\.yaml to them"):
         load_run(run)
 
 
 def test_a_missing_or_damaged_record_is_named(tiny_bert: Path, tmp_path: Path) -> None:
     run, _, _ = _run(tmp_path, tiny_bert)
-    (run / FILE).write_text('{"encoders": {"text": {"digest": 3}}}')
+    (run / FROZEN_WEIGHTS).write_text('{"encoders": {"text": {"digest": 3}}}')
     with pytest.raises(MMFusionError, match=r"frozen_weights\.json: the entry of encoder 'text' is malformed"):
         load_run(run)
-    (run / FILE).unlink()
+    (run / FROZEN_WEIGHTS).unlink()
     with pytest.raises(MMFusionError, match=r"frozen_weights\.json is missing, and weights\.safetensors leaves out"):
         load_run(run)
 
@@ -136,7 +139,7 @@ def test_a_run_from_before_references_loads_as_it_did(tiny_bert: Path, tmp_path:
     from mmfusion.io import write_safetensors_atomic
 
     run, model, _ = _run(tmp_path, tiny_bert)
-    (run / FILE).unlink()
+    (run / FROZEN_WEIGHTS).unlink()
     write_safetensors_atomic(run / "weights.safetensors", model.state_dict())
     _point_text_to(run, tmp_path / "gone-but-unused")  # its weights are not read; its tokenizer and config are
     shutil.copytree(tiny_bert, tmp_path / "gone-but-unused")

@@ -15,7 +15,8 @@ import pytest
 
 from mmfusion.errors import MMFusionError
 from mmfusion.run import lock as runlock
-from mmfusion.run.lock import LOCK_NAME, RunDirLockedError, RunLock
+from mmfusion.run.errors import RunDirError
+from mmfusion.run.lock import LOCK_NAME, RunLock
 
 HOLD = """\
 import sys
@@ -56,7 +57,7 @@ def test_a_lock_held_by_a_live_process_fails_at_once_and_is_taken_over_once_it_i
     try:
         assert holder.stdout.readline().strip() == "locked"  # type: ignore[union-attr]
         started = time.monotonic()
-        with pytest.raises(RunDirLockedError) as caught:
+        with pytest.raises(RunDirError) as caught:
             RunLock.acquire(tmp_path)
         assert time.monotonic() - started < 1.0
         message = str(caught.value)
@@ -76,7 +77,7 @@ def test_a_lock_held_by_a_live_process_fails_at_once_and_is_taken_over_once_it_i
 
 def test_a_lock_file_naming_a_running_process_is_respected(tmp_path: Path) -> None:
     _write_lock(tmp_path, pid=os.getpid())  # as if another training in this very process held it
-    with pytest.raises(RunDirLockedError, match=f"process {os.getpid()} on host"):
+    with pytest.raises(RunDirError, match=f"process {os.getpid()} on host"):
         RunLock.acquire(tmp_path)
     assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
 
@@ -106,7 +107,7 @@ def test_a_reused_pid_or_a_restarted_host_does_not_keep_a_lock(tmp_path: Path) -
 def test_a_lock_from_another_host_is_respected_and_says_how_to_remove_it(tmp_path: Path) -> None:
     path = tmp_path / LOCK_NAME
     path.write_text(json.dumps({"host": "gpu-node-7", "pid": _dead_pid()}))
-    with pytest.raises(RunDirLockedError) as caught:
+    with pytest.raises(RunDirError) as caught:
         RunLock.acquire(tmp_path)
     message = str(caught.value)
     assert "on host gpu-node-7" in message and "another host, gpu-node-7" in message

@@ -28,10 +28,10 @@ import numpy as np
 import torch
 
 from ..io import write_json_atomic, write_safetensors_atomic
-from .checkpoint_files import FILES, POINTER, CheckpointError, Saved, find_checkpoint
+from .checkpoint_files import Saved, find_checkpoint
+from .errors import RunDirError
 from .frozen import describe_source, without
-
-__all__ = ["FILES", "POINTER", "CheckpointError", "load_checkpoint", "save_checkpoint"]
+from .layout import POINTER
 
 
 def _split_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -106,17 +106,17 @@ def _check_frozen(saved: Saved, model: torch.nn.Module) -> None:
     """The frozen encoders the checkpoint left out must hold, in the model built now, the tensors they held then.
 
     Raises:
-        CheckpointError: naming the encoder, where its weights come from now, and both digests.
+        RunDirError: naming the encoder, where its weights come from now, and both digests.
     """
     encoders = getattr(model, "encoders", {})
     for modality, digest in saved.meta.get("by_reference", {}).items():
         encoder = encoders[modality] if modality in encoders else None
         if encoder is None:
-            raise CheckpointError(f"cannot resume: {saved.folder / 'state.json'} refers to the frozen weights of "
-                                  f"encoder '{modality}', which the model lacks; resume with the run's spec.yaml")
+            raise RunDirError(f"cannot resume: {saved.folder / 'state.json'} refers to the frozen weights of "
+                              f"encoder '{modality}', which the model lacks; resume with the run's spec.yaml")
         found = encoder.weights_digest()
         if found != digest:
-            raise CheckpointError(
+            raise RunDirError(
                 f"cannot resume: the checkpoint {saved.folder} refers to the frozen weights of encoder '{modality}' "
                 f"({encoder.config.type}) with digest {digest}, but the ones loaded now from "
                 f"{describe_source(encoder.config)} have digest {found}: they changed since the run started (another "
@@ -129,7 +129,7 @@ def _check_model(saved: Saved, model: torch.nn.Module) -> None:
     it refers to).
 
     Raises:
-        CheckpointError: naming the first parameter that differs.
+        RunDirError: naming the first parameter that differs.
     """
     expected = without(model.state_dict(), saved.meta.get("by_reference", {}))
     hint = ("the spec differs from the one this run was trained with (see spec.yaml in the run directory); "
@@ -137,14 +137,14 @@ def _check_model(saved: Saved, model: torch.nn.Module) -> None:
     where = saved.folder / "model.safetensors"
     for name, tensor in expected.items():
         if name not in saved.model:
-            raise CheckpointError(f"cannot resume: the model has parameter '{name}' that {where} lacks; {hint}")
+            raise RunDirError(f"cannot resume: the model has parameter '{name}' that {where} lacks; {hint}")
         if tuple(saved.model[name].shape) != tuple(tensor.shape):
-            raise CheckpointError(f"cannot resume: parameter '{name}' has shape {tuple(tensor.shape)} in the model "
-                                  f"but {tuple(saved.model[name].shape)} in {where}; {hint}")
+            raise RunDirError(f"cannot resume: parameter '{name}' has shape {tuple(tensor.shape)} in the model "
+                              f"but {tuple(saved.model[name].shape)} in {where}; {hint}")
     extra = [name for name in saved.model if name not in expected]
     if extra:
-        raise CheckpointError(f"cannot resume: {where} holds parameter '{extra[0]}' that the model lacks "
-                              f"({len(extra)} such); {hint}")
+        raise RunDirError(f"cannot resume: {where} holds parameter '{extra[0]}' that the model lacks "
+                          f"({len(extra)} such); {hint}")
 
 
 def _restore_optimizer(saved: Saved, optimizer: torch.optim.Optimizer) -> None:
@@ -153,7 +153,7 @@ def _restore_optimizer(saved: Saved, optimizer: torch.optim.Optimizer) -> None:
     try:
         optimizer.load_state_dict(_join_optimizer(saved.optimizer, saved.meta["optimizer"]))
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise CheckpointError(
+        raise RunDirError(
             f"cannot resume: the optimiser state in {where} does not fit the model's trainable parameters ({exc}); "
             "was `freeze` or another model option changed in the spec? Resume with the run's spec.yaml, or "
             "train without --resume into another --out") from None
@@ -185,7 +185,7 @@ def load_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.op
         warn: how to report a fallback to an older checkpoint (default: :func:`warnings.warn`).
 
     Raises:
-        CheckpointError: there is no readable checkpoint, or it belongs to another model.
+        RunDirError: there is no readable checkpoint, or it belongs to another model.
     """
     if warn is None:
         import warnings

@@ -19,24 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import MMFusionError
 from ..io import read_json
+from .errors import RunDirError, UnreadableFile
+from .layout import POINTER
 
-POINTER = "last.json"
 FILES = ("model.safetensors", "optimizer.safetensors", "rng.safetensors", "state.json")
 TRAINER_KEYS = ("epoch", "history", "best", "best_epoch", "stale")
-
-
-class CheckpointError(MMFusionError):
-    """A checkpoint cannot be resumed from: unreadable, incomplete, or of another model."""
-
-
-class _Unreadable(Exception):
-    """One file of a checkpoint folder is missing, truncated or malformed (internal: triggers a fallback)."""
-
-    def __init__(self, path: Path, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
-        self.path, self.reason = path, reason
 
 
 @dataclass
@@ -108,38 +96,38 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise _Unreadable(path, f"truncated or corrupt ({exc})") from None
+        raise UnreadableFile(path, f"truncated or corrupt ({exc})") from None
 
 
 def _read(target: Path) -> Saved:
     """Read and check every file of one checkpoint folder.
 
     Raises:
-        _Unreadable: a file is missing, truncated or malformed.
+        UnreadableFile: a file is missing, truncated or malformed.
     """
     state_path = target / "state.json"
     try:
         meta = read_json(state_path)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _Unreadable(state_path, f"truncated or corrupt ({exc})") from None
+        raise UnreadableFile(state_path, f"truncated or corrupt ({exc})") from None
     trainer = meta.get("trainer") if isinstance(meta, dict) else None
     optimizer = meta.get("optimizer") if isinstance(meta, dict) else None
     if not isinstance(trainer, dict) or any(k not in trainer for k in TRAINER_KEYS) \
             or not isinstance(optimizer, dict) or not {"scalars", "param_groups"} <= optimizer.keys() \
             or not isinstance(meta.get("scheduler"), dict) or "scaler" not in meta:
-        raise _Unreadable(state_path, "incomplete (it lacks the trainer, optimiser or scheduler state)")
+        raise UnreadableFile(state_path, "incomplete (it lacks the trainer, optimiser or scheduler state)")
     by_reference = meta.get("by_reference", {})
     if not isinstance(by_reference, dict) or not all(isinstance(v, str) for v in by_reference.values()):
-        raise _Unreadable(state_path, "corrupt (its digests of the frozen encoders it leaves out are malformed)")
+        raise UnreadableFile(state_path, "corrupt (its digests of the frozen encoders it leaves out are malformed)")
     if meta.get("host_rng") is not None:
         try:
             meta["host_rng"] = _host_rng_from_json(meta["host_rng"])
         except (KeyError, TypeError, ValueError, OverflowError):
-            raise _Unreadable(state_path, "corrupt (its random-number-generator state is malformed)") from None
+            raise UnreadableFile(state_path, "corrupt (its random-number-generator state is malformed)") from None
     rng = _read_tensors(target / "rng.safetensors")
     cpu = rng.get("cpu")
     if cpu is None or cpu.dtype != torch.uint8 or cpu.shape != torch.get_rng_state().shape:
-        raise _Unreadable(target / "rng.safetensors", "it holds no valid CPU random-number-generator state")
+        raise UnreadableFile(target / "rng.safetensors", "it holds no valid CPU random-number-generator state")
     return Saved(target, _read_tensors(target / "model.safetensors"),
                  _read_tensors(target / "optimizer.safetensors"), rng, meta)
 
@@ -148,28 +136,28 @@ def find_checkpoint(folder: Path, warn: Callable[[str], None]) -> Saved:
     """The newest readable checkpoint: the one ``last.json`` names, else the newest complete older one.
 
     Raises:
-        CheckpointError: no readable checkpoint is left.
+        RunDirError: no readable checkpoint is left.
     """
     pointer = folder / POINTER
     if not pointer.exists():
-        raise CheckpointError(f"nothing to resume: {pointer} does not exist (no epoch finished yet); "
-                              "start without --resume")
+        raise RunDirError(f"nothing to resume: {pointer} does not exist (no epoch finished yet); "
+                          "start without --resume")
     target, why = _pointed_folder(pointer)
     candidates = _complete_folders(folder)
     if target is None:
         if not candidates:
-            raise CheckpointError(
+            raise RunDirError(
                 f"cannot resume: {pointer} cannot be used: {why}, and {folder} holds no complete epoch-* "
                 f"checkpoint folder to fall back to. Start the run again without --resume (delete "
                 f"{folder.parent} or choose another --out)")
         warn(f"{pointer} cannot be used: {why}; resuming from the newest complete checkpoint, {candidates[0]}")
     else:
         candidates = [target] + [c for c in candidates if c != target and _epoch_of(c) < _epoch_of(target)]
-    problems: list[_Unreadable] = []
+    problems: list[UnreadableFile] = []
     for candidate in candidates:
         try:
             saved = _read(candidate)
-        except _Unreadable as exc:
+        except UnreadableFile as exc:
             problems.append(exc)
             continue
         if problems:
@@ -179,6 +167,6 @@ def find_checkpoint(folder: Path, warn: Callable[[str], None]) -> Saved:
     first = problems[0]
     older = ("there is no older complete checkpoint to fall back to" if len(problems) == 1
              else f"the {len(problems) - 1} older checkpoint(s) are unreadable too")
-    raise CheckpointError(
+    raise RunDirError(
         f"cannot resume: checkpoint file {first.path} is {first.reason}, and {older}. Start the run again "
         f"without --resume (delete {folder.parent} or choose another --out)")

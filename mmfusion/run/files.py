@@ -13,50 +13,40 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import MMFusionError
+from .errors import RESTORE, RunDirError, UnreadableFile
 
 if TYPE_CHECKING:
     from torch import Tensor
-
-RESTORE = "restore it from a copy of the run, or retrain"
-
-
-class RunFileError(MMFusionError):
-    """A file of a run directory is missing, damaged, or does not fit the run's other files."""
-
-
-class UnreadableFile(Exception):
-    """Why a JSON file could not be parsed (worded to follow the file's name)."""
 
 
 def parse_json(path: Path) -> Any:
     """A JSON file's content; ``UnreadableFile`` says why not, worded to follow the file's name."""
     if path.is_dir():
-        raise UnreadableFile("is a folder, not a file")
+        raise UnreadableFile(path, "is a folder, not a file")
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise UnreadableFile(f"is corrupt: not UTF-8 text (byte {exc.start})") from None
+        raise UnreadableFile(path, f"is corrupt: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
-        raise UnreadableFile(f"cannot be read ({exc.strerror or exc}; check its permissions)") from None
+        raise UnreadableFile(path, f"cannot be read ({exc.strerror or exc}; check its permissions)") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         if not text.strip():
-            raise UnreadableFile("is empty") from None
-        raise UnreadableFile(f"is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
+            raise UnreadableFile(path, "is empty") from None
+        raise UnreadableFile(path, f"is not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})") from None
 
 
 def read_run_json(path: Path, *, holds: str) -> Any:
     """Parse one JSON file of a run; ``holds`` says what it should contain (for the message).
 
     Raises:
-        RunFileError: the file cannot be read, is not UTF-8 text or not JSON.
+        RunDirError: the file cannot be read, is not UTF-8 text or not JSON.
     """
     try:
         return parse_json(path)
     except UnreadableFile as exc:
-        raise RunFileError(f"{path} {exc}; it should hold {holds}; {RESTORE}") from None
+        raise RunDirError(f"{path} {exc}; it should hold {holds}; {RESTORE}") from None
 
 
 def _kind(value: Any) -> str:
@@ -68,22 +58,22 @@ def read_labels(path: Path) -> list[str]:
     """The class names of ``labels.json``: a non-empty JSON list of distinct strings, as training writes it.
 
     Raises:
-        RunFileError: anything else (the message names the file and the first offending entry).
+        RunDirError: anything else (the message names the file and the first offending entry).
     """
     holds = 'the class names in the order of the model\'s outputs, e.g. ["cat", "dog"]'
     labels = read_run_json(path, holds=holds)
     if not isinstance(labels, list):
-        raise RunFileError(f"{path} holds {_kind(labels)}; it should be a JSON list of {holds[4:]}; {RESTORE}")
+        raise RunDirError(f"{path} holds {_kind(labels)}; it should be a JSON list of {holds[4:]}; {RESTORE}")
     if not labels:
-        raise RunFileError(f"{path} lists no labels; it should list {holds[4:]}; {RESTORE}")
+        raise RunDirError(f"{path} lists no labels; it should list {holds[4:]}; {RESTORE}")
     seen: dict[str, int] = {}
     for i, name in enumerate(labels):
         if not isinstance(name, str):  # training writes every name as a string (a numeric label as "3")
-            raise RunFileError(f"{path}: entry {i} is {_kind(name)} ({json.dumps(name)[:40]}), not a class name "
-                               f"string; training writes class names as strings; {RESTORE}")
+            raise RunDirError(f"{path}: entry {i} is {_kind(name)} ({json.dumps(name)[:40]}), not a class name "
+                              f"string; training writes class names as strings; {RESTORE}")
         if name in seen:
-            raise RunFileError(f"{path} lists '{name}' twice (entries {seen[name]} and {i}); each class has one "
-                               f"name; {RESTORE}")
+            raise RunDirError(f"{path} lists '{name}' twice (entries {seen[name]} and {i}); each class has one "
+                              f"name; {RESTORE}")
         seen[name] = i
     return labels
 
@@ -92,24 +82,24 @@ def read_weights(path: Path) -> dict[str, Tensor]:
     """The tensors of ``weights.safetensors``, every floating value finite.
 
     Raises:
-        RunFileError: the file is a folder, unreadable, truncated, not safetensors, or holds NaN/inf.
+        RunDirError: the file is a folder, unreadable, truncated, not safetensors, or holds NaN/inf.
     """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     if path.is_dir():
-        raise RunFileError(f"{path} is a folder, not a weights file; {RESTORE}")
+        raise RunDirError(f"{path} is a folder, not a weights file; {RESTORE}")
     try:
         state = load_file(str(path))
     except PermissionError as exc:
-        raise RunFileError(f"cannot read {path} ({exc.strerror}); check its permissions") from None
+        raise RunDirError(f"cannot read {path} ({exc.strerror}); check its permissions") from None
     except (SafetensorError, OSError, ValueError) as exc:
-        raise RunFileError(f"{path} is corrupt or truncated ({type(exc).__name__}: {exc}); retrain or restore "
-                           "it from a copy of the run") from None
+        raise RunDirError(f"{path} is corrupt or truncated ({type(exc).__name__}: {exc}); retrain or restore "
+                          "it from a copy of the run") from None
     for key, tensor in state.items():
         if tensor.is_floating_point() and tensor.numel() and not bool(tensor.isfinite().all()):
-            raise RunFileError(f"{path}: tensor {key} holds NaN or infinite values: the file is corrupt or "
-                               f"training diverged; {RESTORE}")
+            raise RunDirError(f"{path}: tensor {key} holds NaN or infinite values: the file is corrupt or "
+                              f"training diverged; {RESTORE}")
     return state
 
 
@@ -146,19 +136,19 @@ def class_count_candidates(model_state: Mapping[str, Tensor], weights: Mapping[s
     return sorted(found)
 
 
-def spec_mismatch_error(problems: list[str], spec: Path, weights: Path) -> RunFileError:
+def spec_mismatch_error(problems: list[str], spec: Path, weights: Path) -> RunDirError:
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return RunFileError(
+    return RunDirError(
         f"{weights} does not fit the model that {spec} describes: {problems[0]}{more}. The spec was probably "
         f"edited after training: restore the spec.yaml the run was trained with, or retrain with the new one")
 
 
-def labels_mismatch_error(labels: Path, count: int, trained: int | None) -> RunFileError:
+def labels_mismatch_error(labels: Path, count: int, trained: int | None) -> RunDirError:
     listed = f"lists {count} label{'s' if count != 1 else ''}"
     if trained is None:
-        return RunFileError(f"{labels} {listed}; a classifier has at least 2 classes; {RESTORE}")
-    return RunFileError(f"{labels} {listed} but the weights were trained for {trained} classes; restore the "
-                        "labels.json written with these weights (class names in output order), or retrain")
+        return RunDirError(f"{labels} {listed}; a classifier has at least 2 classes; {RESTORE}")
+    return RunDirError(f"{labels} {listed} but the weights were trained for {trained} classes; restore the "
+                       "labels.json written with these weights (class names in output order), or retrain")
 
 
 def read_preprocessing(path: Path, modalities: list[str]) -> dict[str, dict[str, Any]]:
@@ -167,14 +157,14 @@ def read_preprocessing(path: Path, modalities: list[str]) -> dict[str, dict[str,
         return {}
     learned = read_run_json(path, holds="what each encoder learned from the training data, by input name")
     if not isinstance(learned, dict):
-        raise RunFileError(f"{path} holds {_kind(learned)}, not an object of input name → learned preprocessing; "
-                           f"{RESTORE}")
+        raise RunDirError(f"{path} holds {_kind(learned)}, not an object of input name → learned preprocessing; "
+                          f"{RESTORE}")
     for modality, state in learned.items():
         if modality not in modalities:
-            raise RunFileError(f"{path} names input '{modality}', which the run's model lacks (inputs: "
-                               f"{', '.join(modalities)}); {RESTORE}")
+            raise RunDirError(f"{path} names input '{modality}', which the run's model lacks (inputs: "
+                              f"{', '.join(modalities)}); {RESTORE}")
         if not isinstance(state, dict):
-            raise RunFileError(f"{path}: '{modality}' holds {_kind(state)}, not an object; {RESTORE}")
+            raise RunDirError(f"{path}: '{modality}' holds {_kind(state)}, not an object; {RESTORE}")
     return learned
 
 
@@ -186,17 +176,17 @@ def read_inputs(path: Path, modalities: list[str]) -> dict[str, Any]:
     inputs = read_run_json(path, holds=holds)
     columns = inputs.get("columns", {}) if isinstance(inputs, dict) else None
     if not isinstance(columns, dict):
-        raise RunFileError(f"{path} does not hold {holds}; {RESTORE}")
+        raise RunDirError(f"{path} does not hold {holds}; {RESTORE}")
     for modality, cols in columns.items():
         if modality not in modalities:
-            raise RunFileError(f"{path} names input '{modality}', which the run's model lacks (inputs: "
-                               f"{', '.join(modalities)}); {RESTORE}")
+            raise RunDirError(f"{path} names input '{modality}', which the run's model lacks (inputs: "
+                              f"{', '.join(modalities)}); {RESTORE}")
         if not (isinstance(cols, str) or (isinstance(cols, list) and all(isinstance(c, str) for c in cols))):
-            raise RunFileError(f"{path}: the columns of '{modality}' should be a column name or a list of names, "
-                               f"not {_kind(cols)}; {RESTORE}")
+            raise RunDirError(f"{path}: the columns of '{modality}' should be a column name or a list of names, "
+                              f"not {_kind(cols)}; {RESTORE}")
     label = inputs.get("label_column")
     if label is not None and not isinstance(label, str):
-        raise RunFileError(f"{path}: label_column should be a column name, not {_kind(label)}; {RESTORE}")
+        raise RunDirError(f"{path}: label_column should be a column name, not {_kind(label)}; {RESTORE}")
     return inputs
 
 
@@ -217,34 +207,32 @@ def read_summary(path: Path) -> dict[str, Any]:
     return summary
 
 
-def read_thresholds(path: Path, task: str, labels: list[str]) -> tuple[list[float], str]:
+def read_thresholds(path: Path, task: str, labels: list[str]) -> list[float]:
     """The decision thresholds of a multilabel or binary run (``thresholds.json``), in output order.
 
-    Returns the thresholds and how they were found ("validation", or why not). A run whose training has not
-    finished yet has no file: 0.5 for every label, with a warning.
+    A run whose training has not finished yet has no file: 0.5 for every label, with a warning.
 
     Raises:
-        RunFileError: the file is damaged, or its labels or values do not fit the run.
+        RunDirError: the file is damaged, or its labels or values do not fit the run.
     """
     expected = [labels[1]] if task == "binary" else list(labels)
     if not path.exists():
         warnings.warn(f"{path} is missing (training writes it when it ends, tuned on the validation data): "
                       "using 0.5 for every label", stacklevel=3)
-        return [0.5] * len(expected), "missing: 0.5"
+        return [0.5] * len(expected)
     holds = 'the decision thresholds by label, e.g. {"thresholds": {"cat": 0.42, "dog": 0.5}}'
     saved = read_run_json(path, holds=holds)
     thresholds = saved.get("thresholds") if isinstance(saved, dict) else None
     if not isinstance(thresholds, dict):
-        raise RunFileError(f"{path} does not hold {holds}; {RESTORE}")
+        raise RunDirError(f"{path} does not hold {holds}; {RESTORE}")
     if list(thresholds) != expected:
         what = f"the positive label '{expected[0]}'" if task == "binary" else "every label of labels.json, in order"
-        raise RunFileError(f"{path} lists thresholds for {', '.join(map(str, thresholds)) or 'no label'}, but this "
-                           f"{task} run needs one for {what}; {RESTORE} (or retrain)")
+        raise RunDirError(f"{path} lists thresholds for {', '.join(map(str, thresholds)) or 'no label'}, but this "
+                          f"{task} run needs one for {what}; {RESTORE} (or retrain)")
     values = []
     for label, value in thresholds.items():
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-            raise RunFileError(f"{path}: the threshold of '{label}' is {json.dumps(value)[:40]}, not a number between "
-                               f"0 and 1; {RESTORE}")
+            raise RunDirError(f"{path}: the threshold of '{label}' is {json.dumps(value)[:40]}, not a number between "
+                              f"0 and 1; {RESTORE}")
         values.append(float(value))
-    tuned = saved.get("tuned_on")
-    return values, tuned if isinstance(tuned, str) else "validation"
+    return values

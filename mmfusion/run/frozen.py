@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any, Literal, get_origin
 
 from ..errors import MMFusionError
 from ..io import write_json_atomic, write_safetensors_atomic
-from .files import RESTORE, RunFileError, read_run_json
+from .errors import RESTORE, RunDirError
+from .files import read_run_json
+from .layout import FROZEN_WEIGHTS
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -37,13 +39,8 @@ if TYPE_CHECKING:
     from ..registry import Registry
     from ..spec.spec import Spec
 
-FILE = "frozen_weights.json"
 #: weights.safetensors metadata: the encoders whose tensors it leaves out, comma-separated
 METADATA_KEY = "mmfusion.by_reference"
-
-
-class FrozenWeightsError(RunFileError):
-    """The frozen weights a run refers to cannot be loaded here, or are not the ones it was trained with."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +148,7 @@ def write_weights(path: Path, model: MultimodalModel, references: Mapping[str, R
     weights can rely on. Returns the references in force.
     """
     kept = current(model, references)
-    record = path.with_name(FILE)
+    record = path.with_name(FROZEN_WEIGHTS)
     if kept:
         content = {"encoders": {m: asdict(r) for m, r in sorted(kept.items())}}
         if not record.is_file() or _read_quietly(record) != content:
@@ -187,7 +184,7 @@ def load_weights(model: MultimodalModel, path: Path) -> None:
     missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
     stray = [k for k in missing if not (prefixes and k.startswith(prefixes))] + list(unexpected)
     if stray:
-        raise RunFileError(f"{path} does not fit the model being trained ({stray[0]}); {RESTORE}")
+        raise RunDirError(f"{path} does not fit the model being trained ({stray[0]}); {RESTORE}")
 
 
 _HOLDS = "the frozen encoders that weights.safetensors leaves out: their source and digest"
@@ -197,22 +194,22 @@ def read_references(path: Path) -> dict[str, Reference]:
     """``frozen_weights.json``, every entry checked.
 
     Raises:
-        RunFileError: the file is missing, damaged or malformed.
+        RunDirError: the file is missing, damaged or malformed.
     """
     if not path.exists():
-        raise RunFileError(f"{path} is missing, and weights.safetensors leaves out frozen encoders' weights that it "
-                           f"records (their source and digest); {RESTORE}")
+        raise RunDirError(f"{path} is missing, and weights.safetensors leaves out frozen encoders' weights that it "
+                          f"records (their source and digest); {RESTORE}")
     data = read_run_json(path, holds=_HOLDS)
     encoders = data.get("encoders") if isinstance(data, dict) else None
     if not isinstance(encoders, dict):
-        raise RunFileError(f"{path} does not hold {_HOLDS}; {RESTORE}")
+        raise RunDirError(f"{path} does not hold {_HOLDS}; {RESTORE}")
     names = {f.name for f in fields(Reference)}
     found = {}
     for modality, entry in encoders.items():
         if not isinstance(entry, dict) or set(entry) != names or entry.get("modality") != modality \
                 or not all(isinstance(entry[k], str) for k in ("type", "source", "resolved", "digest")) \
                 or not isinstance(entry["config"], dict):
-            raise RunFileError(f"{path}: the entry of encoder '{modality}' is malformed; {RESTORE}")
+            raise RunDirError(f"{path}: the entry of encoder '{modality}' is malformed; {RESTORE}")
         found[modality] = Reference(**entry)
     return found
 
@@ -222,24 +219,24 @@ def referenced_tensors(path: Path, spec: Spec, weights: Mapping[str, Tensor], re
     """The tensors a run's weights file leaves out, rebuilt from spec.yaml and checked against their digests.
 
     Raises:
-        RunFileError: ``frozen_weights.json`` is missing or damaged, or does not fit the run.
-        FrozenWeightsError: the weights cannot be loaded here, or differ from the ones the run was trained with.
+        RunDirError: ``frozen_weights.json`` is missing or damaged, or does not fit the run; or the weights
+            cannot be loaded here, or differ from the ones the run was trained with.
     """
     modalities = left_out(path)
     if not modalities:
         return {}
-    record = path.with_name(FILE)
+    record = path.with_name(FROZEN_WEIGHTS)
     references = read_references(record)
     tensors: dict[str, Tensor] = {}
     for modality in modalities:
         reference = references.get(modality)
         if reference is None:
-            raise RunFileError(f"{record} lacks encoder '{modality}', whose frozen weights {path.name} leaves out; "
-                               f"{RESTORE}")
+            raise RunDirError(f"{record} lacks encoder '{modality}', whose frozen weights {path.name} leaves out; "
+                              f"{RESTORE}")
         config = spec.model.encoders.get(modality)
         if config is None:
-            raise RunFileError(f"{path.parent / 'spec.yaml'} has no encoder '{modality}', but the run was trained "
-                               "with one (see frozen_weights.json): restore the spec.yaml the run was trained with")
+            raise RunDirError(f"{path.parent / 'spec.yaml'} has no encoder '{modality}', but the run was trained "
+                              "with one (see frozen_weights.json): restore the spec.yaml the run was trained with")
         if any(k.startswith(reference.prefix) for k in weights):
             continue  # the weights hold this encoder after all (a crash between the two writes): they win
         tensors.update({reference.prefix + k: v for k, v in _rebuild(reference, config, path, registry).items()})
@@ -254,18 +251,18 @@ def _rebuild(reference: Reference, config: EncoderConfig, path: Path, registry: 
     asked = describe_source(config)
     now = "" if asked == reference.source else f" (spec.yaml now asks for {asked})"
     intro = (f"{run}: the frozen weights of encoder '{modality}' ({reference.type}) are not in {path.name}; the run "
-             f"refers to them ({FILE}): {reference.source}, digest {reference.digest}, read from {reference.resolved} "
-             "in training")
+             f"refers to them ({FROZEN_WEIGHTS}): {reference.source}, digest {reference.digest}, read from "
+             f"{reference.resolved} in training")
     try:
         encoder = build_encoder(config, registry=registry, path=f"model.encoders.{modality}")
     except MMFusionError as exc:
-        raise FrozenWeightsError(
+        raise RunDirError(
             f"{intro}. They cannot be loaded here{now}: {exc}. Make them available (install the package, copy the "
             f"file, or fill the model cache), or, where they live elsewhere on this machine, point "
             f"model.encoders.{modality} in {run / 'spec.yaml'} to them") from None
     found = encoder.weights_digest()
     if found != reference.digest:
-        raise FrozenWeightsError(
+        raise RunDirError(
             f"{intro}. The weights that load here{now} have digest {found}: they are not the ones the run was "
             "trained with (another version of the file or package?). Restore those weights, or retrain")
     return encoder.state_dict()

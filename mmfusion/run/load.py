@@ -1,20 +1,4 @@
-"""The run directory: what training writes and what evaluate / predict / export read.
-
-```
-RUN/
-  spec.yaml             the resolved spec (model, data, train)
-  labels.json           class names in output order (binary: the negative, then the positive label)
-  thresholds.json       multilabel and binary: decision thresholds by label, tuned on validation data
-  inputs.json           modality → column(s) and the label column used in training
-  preprocessing.json    what encoders learned from the training data (e.g. standardisation)
-  weights.safetensors   best model weights, less the frozen pretrained encoders saved by reference
-  frozen_weights.json   those encoders: where their weights come from and a digest (mmfusion.run.frozen)
-  metrics.csv           one row per epoch
-  summary.json          final metrics, timings, device, precision, data counts
-  plots/                training_curves.png, confusion_matrix.png, ...
-  checkpoints/          last epoch's training state (for --resume), also without the referenced encoders
-```
-"""
+"""Loading a run directory (:mod:`.layout`) back into a model, every file checked against the others."""
 
 from __future__ import annotations
 
@@ -24,9 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import MMFusionError
 from ..tasks.definitions import uses_thresholds
+from .errors import RESTORE, RunDirError
 from .files import (
-    RESTORE,
-    RunFileError,
     class_count_candidates,
     labels_mismatch_error,
     mismatches,
@@ -38,8 +21,8 @@ from .files import (
     read_weights,
     spec_mismatch_error,
 )
-from .frozen import FILE as FROZEN_FILE
 from .frozen import referenced_tensors
+from .layout import RunPaths
 
 if TYPE_CHECKING:
     import torch
@@ -47,55 +30,6 @@ if TYPE_CHECKING:
     from ..model.multimodal import MultimodalModel
     from ..registry import Registry
     from ..spec.spec import Spec
-
-
-@dataclass(frozen=True)
-class RunPaths:
-    root: Path
-
-    @property
-    def spec(self) -> Path:
-        return self.root / "spec.yaml"
-
-    @property
-    def labels(self) -> Path:
-        return self.root / "labels.json"
-
-    @property
-    def thresholds(self) -> Path:
-        return self.root / "thresholds.json"
-
-    @property
-    def inputs(self) -> Path:
-        return self.root / "inputs.json"
-
-    @property
-    def preprocessing(self) -> Path:
-        return self.root / "preprocessing.json"
-
-    @property
-    def weights(self) -> Path:
-        return self.root / "weights.safetensors"
-
-    @property
-    def frozen_weights(self) -> Path:
-        return self.root / FROZEN_FILE
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.csv"
-
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.json"
-
-    @property
-    def plots(self) -> Path:
-        return self.root / "plots"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
 
 
 @dataclass
@@ -114,7 +48,6 @@ class LoadedRun:
     inputs: dict[str, Any]
     task: str = "multiclass"
     thresholds: list[float] | None = None
-    thresholds_source: str | None = None
 
     @property
     def label_sep(self) -> str | None:
@@ -136,7 +69,7 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registr
     frozen_weights.json records.
 
     Raises:
-        MMFusionError: the folder is not a finished run, or one of its files is damaged or does not fit
+        RunDirError: the folder is not a finished run, or one of its files is damaged or does not fit
             the others (the message names the file and says what to do), or the frozen weights it refers
             to cannot be loaded here or differ from training's (encoder, source and digest named).
     """
@@ -148,8 +81,8 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registr
     labels = read_labels(paths.labels)
     task = (spec.data.task if spec.data is not None else None) or "multiclass"
     if task == "binary" and len(labels) != 2:
-        raise RunFileError(f"{paths.labels} lists {len(labels)} labels, but the run is binary (data.task in "
-                           f"{paths.spec.name}): it should list the negative and the positive label; {RESTORE}")
+        raise RunDirError(f"{paths.labels} lists {len(labels)} labels, but the run is binary (data.task in "
+                          f"{paths.spec.name}): it should list the negative and the positive label; {RESTORE}")
     weights = read_weights(paths.weights)
     weights.update(referenced_tensors(paths.weights, spec, weights, registry))
     modalities = sorted(spec.model.encoders)
@@ -158,22 +91,22 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registr
     model.load_state_dict(weights)  # every key and shape checked above
     model.eval().to(device)
     inputs = read_inputs(paths.inputs, modalities)
-    thresholds, source = read_thresholds(paths.thresholds, task, labels) if uses_thresholds(task) else (None, None)
-    return LoadedRun(paths, spec, labels, model, read_summary(paths.summary), inputs, task, thresholds, source)
+    thresholds = read_thresholds(paths.thresholds, task, labels) if uses_thresholds(task) else None
+    return LoadedRun(paths, spec, labels, model, read_summary(paths.summary), inputs, task, thresholds)
 
 
 def _check_folder(paths: RunPaths) -> None:
     root = paths.root
     if not root.exists():
-        raise MMFusionError(f"run directory {root} does not exist")
+        raise RunDirError(f"run directory {root} does not exist")
     if not root.is_dir():
-        raise MMFusionError(f"{root} is a file, not a run directory (the folder `mmfusion train` writes, with "
+        raise RunDirError(f"{root} is a file, not a run directory (the folder `mmfusion train` writes, with "
                             "spec.yaml, labels.json and weights.safetensors)")
     for required in (paths.spec, paths.labels):
         if not required.exists():
-            raise MMFusionError(f"{root} is not a run directory: {required.name} is missing")
+            raise RunDirError(f"{root} is not a run directory: {required.name} is missing")
     if not paths.weights.exists():
-        raise MMFusionError(f"{root} is an unfinished run: weights.safetensors is missing (training writes it after "
+        raise RunDirError(f"{root} is an unfinished run: weights.safetensors is missing (training writes it after "
                             "its first epoch): wait for it, or continue a stopped run with "
                             "`mmfusion train SPEC --out RUN --resume`")
 
@@ -221,13 +154,13 @@ def _build(spec: Spec, classes: int, learned: dict[str, dict[str, Any]], paths: 
             except MMFusionError:
                 raise
             except Exception as exc:  # the file's content is input here: any failure means it does not fit
-                raise RunFileError(f"{paths.preprocessing}: the '{modality}' entry does not fit encoder "
-                                   f"'{encoder.config.type}' ({type(exc).__name__}: {exc}); {RESTORE}") from None
+                raise RunDirError(f"{paths.preprocessing}: the '{modality}' entry does not fit encoder "
+                                  f"'{encoder.config.type}' ({type(exc).__name__}: {exc}); {RESTORE}") from None
         elif encoder.learns_preprocessing():
             where = f"lacks '{modality}'" if paths.preprocessing.exists() else "is missing"
-            raise RunFileError(f"{paths.preprocessing} {where}: encoder '{encoder.config.type}' learned "
-                               "its preprocessing (e.g. standardisation) from the training data, and without it "
-                               f"predictions would be wrong; {RESTORE}")
+            raise RunDirError(f"{paths.preprocessing} {where}: encoder '{encoder.config.type}' learned "
+                              "its preprocessing (e.g. standardisation) from the training data, and without it "
+                              f"predictions would be wrong; {RESTORE}")
     return model
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import MMFusionError
+from .errors import RunDirError
 
 try:
     import fcntl
@@ -31,10 +31,6 @@ except ImportError:  # pragma: no cover - Windows: PID liveness only
 
 LOCK_NAME = ".lock"
 _WRITING_GRACE_S = 2.0  # how long an empty lock file is taken for one being written right now
-
-
-class RunDirLockedError(MMFusionError):
-    """Another training is writing into the run directory."""
 
 
 def _boot_id() -> str | None:
@@ -99,7 +95,7 @@ def _stale_reason(holder: dict[str, Any]) -> str | None:
     return None
 
 
-def _locked_error(run_dir: Path, path: Path, holder: dict[str, Any] | None) -> RunDirLockedError:
+def _locked_error(run_dir: Path, path: Path, holder: dict[str, Any] | None) -> RunDirError:
     here = socket.gethostname()
     if holder is not None and holder.get("host") not in (None, here):
         gone = (f"The lock was taken on another host, {holder.get('host')}, so it cannot be checked from here "
@@ -108,8 +104,8 @@ def _locked_error(run_dir: Path, path: Path, holder: dict[str, Any] | None) -> R
         pid = holder.get("pid") if holder else None
         gone = (f"Wait for it to finish, or stop it{f' (kill {pid})' if pid else ''}; "
                 f"if you are sure no training uses {run_dir}, delete {path} and retry.")
-    return RunDirLockedError(f"run directory {run_dir} is in use: {_describe(holder)} is training into it "
-                             f"(it holds {path}). {gone} To train the same spec alongside it, choose another --out.")
+    return RunDirError(f"run directory {run_dir} is in use: {_describe(holder)} is training into it "
+                       f"(it holds {path}). {gone} To train the same spec alongside it, choose another --out.")
 
 
 class RunLock:
@@ -123,7 +119,7 @@ class RunLock:
         """Take the lock of ``run_dir`` (which must exist), taking over a stale one with a warning.
 
         Raises:
-            RunDirLockedError: another process holds it, or may hold it (another host).
+            RunDirError: another process holds it, or may hold it (another host).
         """
         run_dir = Path(run_dir)
         path = run_dir / LOCK_NAME
@@ -161,7 +157,7 @@ class RunLock:
         """Why the lock file open at ``fd`` is stale; None to look again shortly.
 
         Raises:
-            RunDirLockedError: it is held.
+            RunDirError: it is held.
         """
         flocked: bool | None = None
         if fcntl is not None:

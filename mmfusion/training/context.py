@@ -13,13 +13,14 @@ from ..errors import MMFusionError
 
 if TYPE_CHECKING:
     from ..data.pipeline import DataPipeline
-    from ..inference.engine import InferenceEngine
+    from ..inference.engine import InferenceEngine, Predictions
     from ..interfaces.loss import Loss
     from ..model.multimodal import MultimodalModel
     from ..progress import Reporter
     from ..registry import Registry
     from ..run.frozen import Reference
-    from ..run.load import RunPaths
+    from ..run.layout import RunPaths
+    from ..run.load import LoadedRun
     from ..runtime.precision import Precision
     from ..runtime.threads import ThreadChoice
     from ..spec.spec import Spec
@@ -43,6 +44,10 @@ class FitResult:
     best_metric: float | None
     test_metrics: dict[str, Any] | None
     summary: dict[str, Any] = field(default_factory=dict)
+    #: main process: the trained run in memory (best weights), to evaluate or predict without reading it back
+    run: LoadedRun | None = None
+    #: the test table's predictions behind ``test_metrics`` (an evaluation of the test table reuses them)
+    test_predictions: Predictions | None = None
 
 
 @dataclass(eq=False)
@@ -83,6 +88,7 @@ class TrainingContext:
     should_stop: bool = False
     stop_reason: str | None = None
     test_metrics: dict[str, Any] | None = None
+    test_predictions: Predictions | None = None
     #: multilabel and binary: decision thresholds in output order, tuned after training (binary: one)
     thresholds: list[float] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
@@ -142,7 +148,8 @@ class TrainingContext:
             self.stale += 1
 
     def result(self) -> FitResult:
-        return FitResult(self.paths.root, self.history, self.best_epoch, self.best, self.test_metrics, self.summary)
+        return FitResult(self.paths.root, self.history, self.best_epoch, self.best, self.test_metrics, self.summary,
+                         test_predictions=self.test_predictions)
 
 
 def _better(value: float, best: float | None, mode: str, min_delta: float) -> bool:

@@ -17,23 +17,23 @@ import numpy as np
 import torch
 
 from ..data.labels import LabelSet
-from ..data.pipeline import DataPipeline, build_pipeline
-from ..data.tables import load_prepared_tables
+from ..data.pipeline import build_pipeline
+from ..data.tables import PreparedTables, load_prepared_tables
 from ..errors import MMFusionError, PluginError
 from ..inference.engine import InferenceEngine, channels_last_inputs
 from ..interfaces.callback import Callback
 from ..interfaces.dataset import DatasetTables
-from ..io import ensure_folder, read_json, write_json_atomic, write_text_atomic
 from ..model.builder import build_model
 from ..progress import Reporter
 from ..registry import Registry, get_registry
-from ..run.checkpoint import POINTER
-from ..run.load import RunPaths
+from ..run.errors import RunDirError
+from ..run.layout import RunPaths
+from ..run.load import LoadedRun
 from ..run.lock import RunLock
+from ..run.write import check_resumed_labels, claim_run_dir, run_inputs, write_run_files
 from ..runtime.devices import resolve_device
 from ..runtime.precision import resolve_precision
 from ..runtime.threads import ThreadChoice, intra_op_threads, resolve_threads
-from ..spec.loader import spec_to_yaml
 from ..spec.spec import Spec
 from .callbacks import (
     BestWeightsRestore,
@@ -66,16 +66,19 @@ def seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    """Trains the model of a spec and writes a run directory (see :mod:`mmfusion.run.load`).
+    """Trains the model of a spec and writes a run directory (see :mod:`mmfusion.run.layout`).
 
     Args:
+        tables: the data instead of the spec's source: DataFrames, or tables already prepared for ``spec.data``
+            (a sweep reads them once for all its runs).
         callbacks: more :class:`~mmfusion.Callback` instances, run after those of ``train.callbacks``.
         stop_after_epochs: raise :class:`TrainingInterrupted` after this epoch's checkpoint (tests, sweeps).
         threads: CPU intra-op threads for the loop, overriding ``train.threads`` (the ``--threads`` flag).
     """
 
     def __init__(self, spec: Spec, out: str | Path, *, device: str = "auto", resume: bool = False,
-                 progress: bool = True, tables: DatasetTables | None = None, registry: Registry | None = None,
+                 progress: bool = True, tables: DatasetTables | PreparedTables | None = None,
+                 registry: Registry | None = None,
                  stop_after_epochs: int | None = None, callbacks: Sequence[Callback] = (),
                  threads: int | None = None) -> None:
         if spec.data is None:
@@ -93,20 +96,9 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.threads = threads
         self._lock: RunLock | None = None
+        self.inputs: dict[str, object] = {}
 
     # ----- set-up --------------------------------------------------------------------------------
-    def _check_run_dir(self) -> None:
-        pointer = self.paths.checkpoints / POINTER
-        if not self.resume or self.paths.root.exists():
-            ensure_folder(self.paths.root, "run directory")
-            self._lock_run_dir()
-        if self.resume and not pointer.exists():
-            raise MMFusionError(f"nothing to resume in {self.paths.root}: no finished epoch "
-                                f"({pointer} is missing); start without --resume")
-        if not self.resume and (pointer.exists() or self.paths.weights.exists()):
-            raise MMFusionError(f"{self.paths.root} already holds a run; continue it with --resume or choose "
-                                "another --out")
-
     def _lock_run_dir(self) -> None:
         """One writer per run directory: rank 0 holds RUN/.lock for every process of the job until fit ends."""
         problem = None
@@ -119,15 +111,15 @@ class Trainer:
         if problem is not None:
             raise problem
         if message:
-            raise MMFusionError(message)
+            raise RunDirError(message)
 
     def _labels(self, prepared) -> LabelSet:  # type: ignore[no-untyped-def]
         data = self.spec.data
         labels = LabelSet.from_training_data(prepared.tables["train"], prepared.label_column, given=data.labels,
                                              source_order=prepared.labels, where=prepared.names["train"],
                                              task=prepared.task, sep=data.label_sep, positive=data.positive_label)
-        if self.resume and self.paths.labels.exists() and read_json(self.paths.labels) != labels.names:
-            raise MMFusionError(f"cannot resume: the labels of the data differ from {self.paths.labels}")
+        if self.resume:
+            check_resumed_labels(self.paths, labels.names)
         return labels
 
     # ----- the run -------------------------------------------------------------------------------
@@ -142,14 +134,18 @@ class Trainer:
 
     def _fit(self) -> FitResult:
         started = time.perf_counter()
-        self._check_run_dir()
+        claim_run_dir(self.paths, resume=self.resume, lock=self._lock_run_dir)
         self.dist.barrier()  # every process has checked the run directory before rank 0 writes to it
         seed_everything(self.spec.train.seed)
         ctx = self._context(started)
         threads = self._threads(ctx)
         with intra_op_threads(threads.count if threads else None):
             fit_loop(ctx, self._callbacks())
-        return ctx.result()
+        result = ctx.result()
+        if self.dist.is_main:  # the trained run in memory, as load_run would read it back
+            result.run = LoadedRun(self.paths, ctx.spec, ctx.labels, ctx.model, ctx.summary, self.inputs, ctx.task,
+                                   ctx.thresholds)
+        return result
 
     def _threads(self, ctx: TrainingContext) -> ThreadChoice | None:
         """The loop's thread count (features are extracted before it, on torch's default)."""
@@ -168,7 +164,8 @@ class Trainer:
     def _context(self, started: float) -> TrainingContext:
         """Data, model, pipeline, optimiser, schedule, loss: everything the loop needs, built in this order."""
         spec, train_cfg, reporter, main = self.spec, self.spec.train, self.reporter, self.dist.is_main
-        prepared = load_prepared_tables(spec.data, self.tables, self.registry)
+        prepared = self.tables if isinstance(self.tables, PreparedTables) else \
+            load_prepared_tables(spec.data, self.tables, self.registry)
         for note in prepared.notes:
             reporter.log(f"note: {note}")
         labels = self._labels(prepared)
@@ -197,8 +194,9 @@ class Trainer:
         if main:
             self.dist.barrier()
         prepare_seconds = time.perf_counter() - extract_started
+        self.inputs = run_inputs(model, pipeline.columns, prepared.label_column)
         if main:
-            self._write_run_files(model, pipeline, prepared, labels)
+            write_run_files(self.paths, spec, model, labels.names, self.inputs)
         rows = len(shard(torch.arange(len(pipeline.tables["train"])), self.dist))  # this process's share
         batches = (rows + train_cfg.batch_size - 1) // train_cfg.batch_size
         steps_per_epoch = (batches + train_cfg.grad_accum_steps - 1) // train_cfg.grad_accum_steps
@@ -266,15 +264,3 @@ class Trainer:
                 raise PluginError(f"train.callbacks.{index}: callback '{config.type}' ({cls.__module__}."
                                     f"{cls.__qualname__}) could not be built: {type(exc).__name__}: {exc}") from exc
         return built
-
-    def _write_run_files(self, model, pipeline: DataPipeline, prepared, labels: LabelSet) -> None:  # type: ignore
-        """spec.yaml, labels.json, inputs.json, preprocessing.json: what evaluate/predict need besides weights."""
-        self.paths.root.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(self.paths.spec, spec_to_yaml(self.spec))
-        write_json_atomic(self.paths.labels, labels.names)
-        learned = {m: e.preprocessing_state() for m, e in model.encoders.items() if e.preprocessing_state()}
-        if learned:
-            write_json_atomic(self.paths.preprocessing, learned)
-        write_json_atomic(self.paths.inputs, {
-            "columns": pipeline.columns, "label_column": prepared.label_column,
-            "modalities": {m: e.modality for m, e in model.encoders.items()}})

@@ -13,7 +13,10 @@ import torch
 from torch import nn
 
 from mmfusion.errors import MMFusionError
-from mmfusion.run.checkpoint import FILES, POINTER, CheckpointError, load_checkpoint, save_checkpoint
+from mmfusion.run.checkpoint import load_checkpoint, save_checkpoint
+from mmfusion.run.checkpoint_files import FILES
+from mmfusion.run.errors import RunDirError
+from mmfusion.run.layout import POINTER
 from mmfusion.spec import load_spec
 from mmfusion.training.trainer import Trainer, TrainingInterrupted
 
@@ -109,8 +112,8 @@ def test_an_unusable_pointer_without_a_complete_checkpoint_is_a_clear_error(two_
     (two_checkpoints / POINTER).write_text("garbage")
     for folder in two_checkpoints.glob("epoch-*"):
         (folder / "state.json").unlink()  # as if the process died while writing each
-    with pytest.raises(CheckpointError, match=f"{two_checkpoints / POINTER} cannot be used: it is not readable "
-                                              "JSON .* no complete epoch-\\* checkpoint folder .* without --resume"):
+    with pytest.raises(RunDirError, match=f"{two_checkpoints / POINTER} cannot be used: it is not readable "
+                                          "JSON .* no complete epoch-\\* checkpoint folder .* without --resume"):
         _load(two_checkpoints)
 
 
@@ -122,7 +125,7 @@ def test_a_damaged_file_falls_back_to_an_older_checkpoint_or_is_named(two_checkp
     assert _load(two_checkpoints, warn=messages.append)["epoch"] == 1
     assert len(messages) == 1 and str(damaged) in messages[0] and "epoch-0001" in messages[0]
     shutil.rmtree(two_checkpoints / "epoch-0001")
-    with pytest.raises(CheckpointError) as caught:
+    with pytest.raises(RunDirError) as caught:
         _load(two_checkpoints)
     message = str(caught.value)
     assert f"checkpoint file {damaged} is truncated or corrupt" in message
@@ -133,14 +136,14 @@ def test_a_malformed_state_file_is_named(tmp_path: Path) -> None:
     _save(tmp_path, 1, *_parts())
     state = tmp_path / "epoch-0001" / "state.json"
     state.write_text(json.dumps({"trainer": {"epoch": 1}}))  # valid JSON, not a checkpoint's state
-    with pytest.raises(CheckpointError, match=f"{state} is incomplete"):
+    with pytest.raises(RunDirError, match=f"{state} is incomplete"):
         _load(tmp_path)
 
 
 def test_a_checkpoint_of_another_model_names_the_first_mismatching_parameter(tmp_path: Path) -> None:
     _save(tmp_path, 1, *_parts(width=4))
-    with pytest.raises(CheckpointError, match="parameter 'conv.weight' has shape \\(8, 3, 3, 3\\) in the model but "
-                                              "\\(4, 3, 3, 3\\) in .*model.safetensors; the spec differs"):
+    with pytest.raises(RunDirError, match="parameter 'conv.weight' has shape \\(8, 3, 3, 3\\) in the model but "
+                                          "\\(4, 3, 3, 3\\) in .*model.safetensors; the spec differs"):
         _load(tmp_path, width=8)
 
 
@@ -185,9 +188,9 @@ def test_frozen_encoders_saved_by_reference_are_left_out_and_checked_on_resume(t
     other, other_optimizer, other_scheduler = parts()
     with torch.no_grad():  # as if the weights file changed between the interruption and the resume
         other.encoders["text"].model.embeddings.word_embeddings.weight[0, 0] += 1
-    with pytest.raises(CheckpointError, match=rf"refers to the frozen weights of encoder 'text' \(hf_text\) with "
-                                              rf"digest {digest}, but the ones loaded now from hf_text path: "
-                                              rf"{tiny_bert}, pretrained: true have digest [0-9a-f]{{32}}"):
+    with pytest.raises(RunDirError, match=rf"refers to the frozen weights of encoder 'text' \(hf_text\) with "
+                                          rf"digest {digest}, but the ones loaded now from hf_text path: "
+                                          rf"{tiny_bert}, pretrained: true have digest [0-9a-f]{{32}}"):
         load_checkpoint(tmp_path / "checkpoints", model=other, optimizer=other_optimizer, scheduler=other_scheduler,
                         scaler=None)
 
@@ -225,6 +228,6 @@ def test_an_optimiser_state_of_other_trainable_parameters_is_a_clear_error(tmp_p
     _save(tmp_path, 1, *_parts())
     model, _, scheduler = _parts()
     frozen_conv = torch.optim.AdamW(model.fc.parameters(), lr=0.01)  # as after `freeze: true` on an encoder
-    with pytest.raises(CheckpointError, match="optimiser state in .*optimizer.safetensors does not fit the model's "
-                                              "trainable parameters .* was `freeze`"):
+    with pytest.raises(RunDirError, match="optimiser state in .*optimizer.safetensors does not fit the model's "
+                                          "trainable parameters .* was `freeze`"):
         load_checkpoint(tmp_path, model=model, optimizer=frozen_conv, scheduler=scheduler, scaler=None)

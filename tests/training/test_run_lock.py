@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from mmfusion.errors import MMFusionError
-from mmfusion.run.lock import LOCK_NAME, RunDirLockedError
+from mmfusion.run.errors import RunDirError
+from mmfusion.run.lock import LOCK_NAME
 from mmfusion.spec import load_spec
 from mmfusion.training.trainer import Trainer, TrainingInterrupted
 
@@ -38,7 +39,7 @@ def test_a_held_run_directory_fails_at_once_for_train_and_resume(spec, tmp_path:
     lock = _lock_by(run, os.getpid())  # a live process: as if another training held it
     for resume in (False, True):
         started = time.monotonic()
-        with pytest.raises(RunDirLockedError) as caught:
+        with pytest.raises(RunDirError) as caught:
             Trainer(spec, run, progress=False, resume=resume).fit()
         assert time.monotonic() - started < 2.0  # before loading data or building the model
         message = str(caught.value)

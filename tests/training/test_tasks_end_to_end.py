@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from mmfusion.api import Predictor, evaluate, fit
 from mmfusion.cli import cli
-from mmfusion.run.files import RunFileError
+from mmfusion.run.errors import RunDirError
 from mmfusion.sweep.runner import run_sweep
 from mmfusion.testing.data import MULTILABEL_LABELS, make_multilabel_dataset
 
@@ -154,7 +154,7 @@ def test_a_damaged_thresholds_file_is_a_clear_error(multilabel_sweep, tmp_path: 
             ('{"thresholds": ', "is not valid JSON"),
             ("[0.5]", "does not hold the decision thresholds by label")):
         path.write_text(content)
-        with pytest.raises(RunFileError, match=problem):
+        with pytest.raises(RunDirError, match=problem):
             Predictor(run, device="cpu")
     cli_result = CliRunner().invoke(cli, ["evaluate", str(run)])
     assert cli_result.exit_code == 2 and "thresholds.json" in cli_result.output and "Traceback" not in \

@@ -9,15 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ...data.pipeline import DataPipeline
 from ...evaluation.metrics import confusion, per_class_report, predicted, task_metrics
 from ...evaluation.plots import confusion_matrix_plot, per_label_f1_plot
-from ...inference.engine import InferenceEngine
+from ...inference.engine import InferenceEngine, Predictions
 from ...interfaces.callback import Callback
 from ...io import write_json_atomic
 from ...model.summary import summarize
 from ...progress import Reporter
-from ...run.load import RunPaths
+from ...run.layout import RunPaths
 from ...tasks.definitions import metric_title
 from ...tasks.thresholds import as_mapping
 from ..balance import aux_metrics
@@ -26,13 +25,11 @@ if TYPE_CHECKING:
     from ..context import TrainingContext
 
 
-def write_test_report(engine: InferenceEngine, pipeline: DataPipeline, paths: RunPaths, names: Sequence[str], *,
-                      batch_size: int, reporter: Reporter, task: str = "multiclass",
-                      thresholds: Sequence[float] | None = None) -> dict[str, Any]:
-    """The task's metrics and the per-class report of the test table; writes plots/confusion_matrix.png
+def write_test_report(engine: InferenceEngine, result: Predictions, paths: RunPaths, names: Sequence[str], *,
+                      reporter: Reporter, task: str = "multiclass", thresholds: Sequence[float] | None = None
+                      ) -> dict[str, Any]:
+    """The task's metrics and the per-class report of the test predictions; writes plots/confusion_matrix.png
     (multiclass, binary) or plots/per_label_f1.png (multilabel)."""
-    with reporter.task("testing", pipeline.num_batches("test", batch_size)) as advance:
-        result = engine.predict(pipeline.batches("test", batch_size), advance=advance)
     metrics = task_metrics(task, result.labels, result.probabilities, thresholds)
     y_hat = predicted(task, result.probabilities, thresholds)
     per_class = per_class_report(result.labels, y_hat, names)
@@ -54,7 +51,8 @@ def write_test_report(engine: InferenceEngine, pipeline: DataPipeline, paths: Ru
 
 
 class TestReport(Callback):
-    """With a labelled test table: ``ctx.test_metrics`` and the test confusion matrix (main process)."""
+    """With a labelled test table: ``ctx.test_predictions``, ``ctx.test_metrics`` and the test confusion matrix
+    (main process)."""
 
     __test__ = False  # not a pytest test class, whatever its name
     name = "test_report"
@@ -62,8 +60,10 @@ class TestReport(Callback):
     def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
         test = ctx.pipeline.tables.get("test")
         if ctx.is_main and test is not None and test.labels is not None:
-            ctx.test_metrics = write_test_report(ctx.engine, ctx.pipeline, ctx.paths, ctx.labels,
-                                                 batch_size=ctx.train.eval_batch_size or 4 * ctx.train.batch_size,
+            size = ctx.train.eval_batch_size or 4 * ctx.train.batch_size
+            with ctx.reporter.task("testing", ctx.pipeline.num_batches("test", size)) as advance:
+                ctx.test_predictions = ctx.engine.predict(ctx.pipeline.batches("test", size), advance=advance)
+            ctx.test_metrics = write_test_report(ctx.engine, ctx.test_predictions, ctx.paths, ctx.labels,
                                                  reporter=ctx.reporter, task=ctx.task, thresholds=ctx.thresholds)
 
 

@@ -1,0 +1,82 @@
+"""The run directory: what training writes and what evaluate / predict / export read.
+
+```
+RUN/
+  spec.yaml             the resolved spec (model, data, train)
+  labels.json           class names in output order (binary: the negative, then the positive label)
+  thresholds.json       multilabel and binary: decision thresholds by label, tuned on validation data
+  inputs.json           modality → column(s) and the label column used in training
+  preprocessing.json    what encoders learned from the training data (e.g. standardisation)
+  weights.safetensors   best model weights, less the frozen pretrained encoders saved by reference
+  frozen_weights.json   those encoders: where their weights come from and a digest (mmfusion.run.frozen)
+  metrics.csv           one row per epoch
+  summary.json          final metrics, timings, device, precision, data counts
+  plots/                training_curves.png, confusion_matrix.png, ...
+  checkpoints/          last epoch's training state (for --resume), also without the referenced encoders
+    last.json           names the checkpoint in force
+  .lock                 held while a training writes into the folder (mmfusion.run.lock)
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+FROZEN_WEIGHTS = "frozen_weights.json"
+#: in ``checkpoints/``: the checkpoint in force
+POINTER = "last.json"
+
+
+@dataclass(frozen=True)
+class RunPaths:
+    root: Path
+
+    @property
+    def spec(self) -> Path:
+        return self.root / "spec.yaml"
+
+    @property
+    def labels(self) -> Path:
+        return self.root / "labels.json"
+
+    @property
+    def thresholds(self) -> Path:
+        return self.root / "thresholds.json"
+
+    @property
+    def inputs(self) -> Path:
+        return self.root / "inputs.json"
+
+    @property
+    def preprocessing(self) -> Path:
+        return self.root / "preprocessing.json"
+
+    @property
+    def weights(self) -> Path:
+        return self.root / "weights.safetensors"
+
+    @property
+    def frozen_weights(self) -> Path:
+        return self.root / FROZEN_WEIGHTS
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.csv"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def plots(self) -> Path:
+        return self.root / "plots"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def last_checkpoint(self) -> Path:
+        """``checkpoints/last.json``: present once an epoch finished, so ``--resume`` can continue the run."""
+        return self.checkpoints / POINTER

@@ -1,0 +1,68 @@
+"""Starting a run directory: checked and locked before training, then the files evaluate / predict need.
+
+Training writes weights, checkpoints, metrics and the summary as it goes (:mod:`.frozen`, :mod:`.checkpoint`);
+what it knows before the first epoch (the resolved spec, the labels, the training columns, what encoders
+learned from the data) is written here, each file atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..io import ensure_folder, write_json_atomic, write_text_atomic
+from .errors import RunDirError
+from .files import read_labels
+from .layout import RunPaths
+
+if TYPE_CHECKING:
+    from ..model.multimodal import MultimodalModel
+    from ..spec.spec import Spec
+
+
+def claim_run_dir(paths: RunPaths, *, resume: bool, lock: Callable[[], object]) -> None:
+    """Create the run directory and take its lock (``lock``), then check that it fits ``resume``: a new run
+    goes into a folder without one, ``--resume`` continues a run with a finished epoch.
+
+    Raises:
+        RunDirError: another training holds the folder, it already holds a run, or there is nothing to resume.
+    """
+    if not resume or paths.root.exists():
+        ensure_folder(paths.root, "run directory")
+        lock()
+    pointer = paths.last_checkpoint
+    if resume and not pointer.exists():
+        raise RunDirError(f"nothing to resume in {paths.root}: no finished epoch ({pointer} is missing); start "
+                          "without --resume")
+    if not resume and (pointer.exists() or paths.weights.exists()):
+        raise RunDirError(f"{paths.root} already holds a run; continue it with --resume or choose another --out")
+
+
+def check_resumed_labels(paths: RunPaths, names: list[str]) -> None:
+    """A resumed run must find the labels it started with.
+
+    Raises:
+        RunDirError: the data's labels differ from ``labels.json`` (or it is damaged).
+    """
+    if paths.labels.exists() and read_labels(paths.labels) != names:
+        raise RunDirError(f"cannot resume: the labels of the data differ from {paths.labels}")
+
+
+def run_inputs(model: MultimodalModel, columns: Mapping[str, Any], label_column: str | None) -> dict[str, Any]:
+    """What ``inputs.json`` holds: each input's training columns, the label column, each input's modality."""
+    return {"columns": dict(columns), "label_column": label_column,
+            "modalities": {m: e.modality for m, e in model.encoders.items()}}
+
+
+def write_run_files(paths: RunPaths, spec: Spec, model: MultimodalModel, labels: list[str],
+                    inputs: Mapping[str, Any]) -> None:
+    """spec.yaml, labels.json, inputs.json, preprocessing.json: what evaluate / predict need besides weights."""
+    from ..spec.loader import spec_to_yaml
+
+    paths.root.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(paths.spec, spec_to_yaml(spec))
+    write_json_atomic(paths.labels, labels)
+    learned = {m: e.preprocessing_state() for m, e in model.encoders.items() if e.preprocessing_state()}
+    if learned:
+        write_json_atomic(paths.preprocessing, learned)
+    write_json_atomic(paths.inputs, dict(inputs))
