@@ -14,7 +14,7 @@ from ..data.labels import LabelSet
 from ..data.pipeline import build_pipeline, modality_handlers
 from ..data.tables import PreparedTables, load_prepared_tables, with_table
 from ..errors import DataError, MMFusionError
-from ..inference.engine import InferenceEngine
+from ..inference.engine import InferenceEngine, Predictions
 from ..io import write_json_atomic, write_text_atomic
 from ..progress import Reporter
 from ..registry import Registry
@@ -66,17 +66,18 @@ class EvaluationReport:
         return evaluation_markdown(self)
 
 
-def _evaluation_tables(run: LoadedRun, data: Any, image_root: str | Path | None,
-                       registry: Registry | None) -> tuple[PreparedTables, str]:
-    """The run's own test split, or a file / DataFrame given by the user (same columns as training)."""
+def _evaluation_tables(run: LoadedRun, data: Any, image_root: str | Path | None, registry: Registry | None,
+                       prepared: PreparedTables | None) -> tuple[PreparedTables, str]:
+    """The run's own test split (of ``prepared`` where given), or a file / DataFrame given by the user (same
+    columns as training)."""
     spec_data = run.spec.data
     if spec_data is None:
         raise DataError("the run's spec has no data section; pass the data to evaluate")
     if data is None:
-        if spec_data.source is None:
+        if prepared is None and spec_data.source is None:
             raise DataError("the run was trained on DataFrames (no data.source in its spec): pass the data to "
                             "evaluate (--data FILE, or data=DataFrame)")
-        prepared = load_prepared_tables(spec_data, registry=registry)
+        prepared = prepared or load_prepared_tables(spec_data, registry=registry)
         if "test" not in prepared.tables:
             raise DataError("the run's data has no test table (data.source test or data.split.test); "
                             "pass one with --data FILE")
@@ -119,8 +120,9 @@ def _read_needed(path: Path, run: LoadedRun, label_column: str) -> Any:
 def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Path | None = None,
                  image_root: str | Path | None = None, device: str = "auto", batch_size: int | None = None,
                  corruptions: Sequence[CorruptionPlan | str] | bool = (), progress: bool = False,
-                 registry: Registry | None = None,
-                 on_bad_value: str | Mapping[str, str] | None = None) -> EvaluationReport:
+                 registry: Registry | None = None, on_bad_value: str | Mapping[str, str] | None = None,
+                 prepared: PreparedTables | None = None, test_predictions: Predictions | None = None
+                 ) -> EvaluationReport:
     """Evaluate a run on its test split or on ``data`` (a file or DataFrame with the training columns).
 
     Args:
@@ -128,6 +130,9 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
             True for every registered corruption of every input at intensities 0, .25, .5, .75, 1.
         on_bad_value: "error" or "absent" (or input → either) for unusable values in the evaluated data
             (default: the run's ``data.on_bad_value``).
+        prepared: the run's tables, already read and prepared for its ``data:`` (a sweep reads them once).
+        test_predictions: the run's predictions on its test table with every input, made by training just now
+            (the test report's): reused instead of predicted again.
 
     Writes report.json, report.md, predictions.npz (every row's scores, for paired tests and ensembles),
     confusion_matrix.png, robustness.png (and corruption_curves.png) to ``out`` (default: RUN/eval/<data name>).
@@ -137,7 +142,7 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     if not isinstance(run, LoadedRun):
         run = load_run(run, device=target, registry=registry)
     model = run.model.to(target).eval()
-    prepared, split = _evaluation_tables(run, data, image_root, registry)
+    prepared, split = _evaluation_tables(run, data, image_root, registry, prepared)
     task, thresholds = run.task, run.thresholds
     labels = LabelSet(run.labels, task=task, sep=run.label_sep)
     table = prepared.tables[split]
@@ -160,6 +165,8 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     if len(model.modalities) > 1:
         conditions += [(f"without {m}", [m]) for m in model.modalities]
     results = {}
+    if test_predictions is not None and split == "test":
+        results["all modalities"], conditions = test_predictions, conditions[1:]
     for name, absent in conditions:
         with reporter.task(f"evaluating: {name}", pipeline.num_batches(split, size)) as advance:
             results[name] = engine.predict(pipeline.batches(split, size), absent=absent, advance=advance)

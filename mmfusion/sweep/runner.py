@@ -10,14 +10,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.tables import load_prepared_tables
+from ..data.tables import PreparedTables, prepare_tables, source_tables
 from ..errors import SpecError
 from ..evaluation.evaluate import evaluate_run
+from ..interfaces.dataset import DatasetTables
 from ..io import read_json, write_json_atomic, write_text_atomic
 from ..progress import Reporter
 from ..registry import Registry
-from ..run.checkpoint import POINTER
-from ..run.load import RunPaths
+from ..run.layout import RunPaths
+from ..spec.data_spec import DataSpec
 from ..spec.spec import Spec
 from ..tasks.definitions import HEADLINE, METRICS, metric_title
 from ..training.trainer import Trainer
@@ -46,9 +47,10 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
               progress: bool = True, registry: Registry | None = None) -> SweepResult:
     """Train and evaluate every variant of a sweep file for every seed, then write the reports.
 
-    Runs whose ``ablation.json`` exists are skipped, interrupted trainings resume, so running the
-    same command again continues an interrupted sweep. Runs recorded before sweeps kept per-sample
-    predictions are evaluated once more to get them. The best variant's spec is written to ``best_spec.yaml``.
+    Runs whose ``ablation.json`` and predictions exist are skipped, interrupted trainings resume, so running
+    the same command again continues an interrupted sweep. Each data source is read once; a run trained now is
+    evaluated in memory, reusing its test report's predictions. The best variant's spec is written to
+    ``best_spec.yaml``.
     """
     started = time.perf_counter()
     reporter = Reporter(progress)
@@ -59,7 +61,8 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
     specs = {(v.name, seed): variant_spec(base, v, seed, registry, base_dir=folder)
              for v in variants for seed in sweep.seeds}
     check_variants_build({v.name: specs[(v.name, sweep.seeds[0])] for v in variants}, registry)
-    prepared = load_prepared_tables(base.data, registry=registry)
+    tables = _Tables(registry)
+    prepared = tables(base.data)
     if "test" not in prepared.tables:
         raise SpecError(f"the base spec {sweep.base} has no test data (data.source test table or data.split.test); "
                         "an ablation reports test metrics")
@@ -75,23 +78,26 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
         run_dir = out_dir / "runs" / slug(name) / f"seed-{seed}"
         record_path = run_dir / RECORD
         digest = _check_same_spec(run_dir, spec, name, seed)
-        if record_path.exists():
-            record = {**read_json(record_path), "run_dir": str(run_dir)}  # where it is now, should the sweep move
-            records.append(_with_predictions(record, record_path, device, progress, registry))
+        record = read_json(record_path) if record_path.exists() else None
+        if record is not None and (run_dir / record.get("predictions", "")).is_file():
+            records.append({**record, "run_dir": str(run_dir)})  # where it is now, should the sweep move
             skipped += 1
             reporter.log(f"[{index}/{total}] {name} (seed {seed}): done before, skipped")
             continue
         reporter.log(f"[{index}/{total}] {name} (seed {seed}) → {run_dir}")
         run_started = time.perf_counter()
         paths = RunPaths(run_dir)
+        run_tables = tables(spec.data)
+        trained = None  # a run trained before an interruption (or whose predictions were deleted) is read back
         if not paths.summary.exists():
-            resume = (paths.checkpoints / POINTER).exists()
-            Trainer(spec, run_dir, device=device, resume=resume, progress=progress, registry=registry).fit()
+            trained = Trainer(spec, run_dir, device=device, resume=paths.last_checkpoint.exists(),
+                              progress=progress, tables=run_tables, registry=registry).fit()
         corruptions = sweep.evaluate.corruptions
         if not isinstance(corruptions, bool):  # single-input baselines skip curves of inputs they lack
             corruptions = [c for c in corruptions if c.split(":", 1)[0] in spec.model.encoders]
-        report = evaluate_run(run_dir, device=device, corruptions=corruptions, progress=progress,
-                              registry=registry)
+        report = evaluate_run(trained.run if trained else run_dir, device=device, corruptions=corruptions,
+                              progress=progress, registry=registry, prepared=run_tables,
+                              test_predictions=trained.test_predictions if trained else None)
         summary = read_json(paths.summary)
         without = {r["condition"].removeprefix("without "): {m: r[m] for m in METRICS[task]}
                    for r in report.robustness if r["condition"].startswith("without ")}
@@ -143,19 +149,23 @@ def _relative(path: str, run_dir: Path) -> str:
         return str(Path(path).resolve())
 
 
-def _with_predictions(record: dict[str, Any], record_path: Path, device: str, progress: bool,
-                      registry: Registry | None) -> dict[str, Any]:
-    """A finished run's record, evaluated once more if it was recorded before sweeps kept per-sample predictions,
-    or they were deleted (the paired tests, the ensemble and the group tables need them); the record file is
-    updated."""
-    run_dir = record_path.parent
-    if record.get("predictions") and (run_dir / record["predictions"]).is_file():
-        return record
-    report = evaluate_run(run_dir, device=device, progress=progress, registry=registry,
-                          out=run_dir / "eval" / "sweep-predictions")
-    record = {**record, "predictions": _relative(report.files["predictions"], run_dir), "per_class": report.per_class}
-    write_json_atomic(record_path, record)
-    return record
+class _Tables:
+    """Each data source of a sweep read once, and its tables prepared once per distinct ``data:`` section."""
+
+    def __init__(self, registry: Registry | None) -> None:
+        self.registry = registry
+        self.read: dict[str, DatasetTables] = {}
+        self.prepared: dict[str, PreparedTables] = {}
+
+    def __call__(self, data: DataSpec | None) -> PreparedTables:
+        assert data is not None  # variant_spec checks the base spec has a data section
+        key = data.model_dump_json()
+        if key not in self.prepared:
+            source = data.source.model_dump_json() if data.source is not None else ""
+            if source not in self.read:
+                self.read[source] = source_tables(data, self.registry)
+            self.prepared[key] = prepare_tables(data, self.read[source])
+        return self.prepared[key]
 
 
 def _history(paths: RunPaths) -> list[dict[str, Any]]:
@@ -165,46 +175,9 @@ def _history(paths: RunPaths) -> list[dict[str, Any]]:
         return [{"seconds": float(row["seconds"])} for row in csv.DictReader(handle)]
 
 
-#: train and data keys added after sweeps began recording digests: left out while at their defaults, so that a
-#: sweep started before they existed continues instead of refusing its own runs
-_LATER_TRAIN_KEYS = ("loss", "loggers", "callbacks", "feature_dtype", "threads", "compile", "aux_unimodal",
-                     "modulation", "modality_dropout")
-_LATER_DATA_KEYS = ("task", "label_sep", "positive_label")
-#: options added inside sections after sweeps began recording digests, with their defaults: left out at them
-_LATER_NESTED_DEFAULTS: dict[tuple[str, ...], Any] = {("train", "modality_dropout", "keep_full"): False}
-#: train.loss as written in digests before the task chose it (a multiclass default, also when spelt out)
-_CROSS_ENTROPY = {"type": "cross_entropy", "label_smoothing": 0.0}
-
-
 def spec_digest(spec: Spec) -> str:
-    """SHA-256 of the spec's JSON form (keys sorted), without later-added keys at their defaults.
-
-    Multiclass specs digest as they did before the task chose the loss and the monitor: the loss
-    cross_entropy at its defaults is left out, and a monitor left to the task is the old default val_macro_f1.
-    """
-    from ..spec.train_spec import TrainSpec
-
-    data = spec.model_dump(mode="json")
-    defaults = TrainSpec().model_dump(mode="json")
-    train = data.get("train", {})
-    section = data.get("data") or {}
-    multiclass = section.get("task") in (None, "multiclass")
-    for key in _LATER_TRAIN_KEYS:
-        if key in train and (train[key] == defaults[key] or (key == "loss" and multiclass
-                                                              and train[key] == _CROSS_ENTROPY)):
-            del train[key]
-    if multiclass and train.get("monitor") is None:
-        train["monitor"] = "val_macro_f1"
-    for key in _LATER_DATA_KEYS:
-        if section.get(key, 0) is None:
-            del section[key]
-    for (*parents, key), default in _LATER_NESTED_DEFAULTS.items():
-        node: Any = data
-        for name in parents:
-            node = node.get(name) if isinstance(node, dict) else None
-        if isinstance(node, dict) and key in node and node[key] == default:
-            del node[key]
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    """SHA-256 of the spec's JSON form (keys sorted): a run folder belongs to the variant spec it was made with."""
+    return hashlib.sha256(json.dumps(spec.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
 
 
 def _check_same_spec(run_dir: Path, spec: Spec, name: str, seed: int) -> str:
@@ -220,8 +193,6 @@ def _check_same_spec(run_dir: Path, spec: Spec, name: str, seed: int) -> str:
         if marker.read_text(encoding="utf-8").strip() != digest:
             raise SpecError(f"{run_dir} holds a run of variant '{name}' (seed {seed}) with a different spec than the "
                             "sweep now asks for; use another --out, or delete that folder to rerun it")
-    elif run_dir.exists() and any(run_dir.iterdir()):
-        pass  # a run from before digests were recorded: trusted as it is
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(marker, digest + "\n")

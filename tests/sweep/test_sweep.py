@@ -71,18 +71,41 @@ def test_sweep_writes_every_output_and_resumes(sweep_file: Path, tmp_path: Path)
     assert spec_digest(load_spec(out / "best_spec.yaml")) == best_record["spec_digest"]  # trains as it was trained
 
     (out / "runs" / "concat" / "seed-1" / "ablation.json").unlink()  # as if interrupted during this run
-    recorded = out / "runs" / "text-only" / "seed-0" / "ablation.json"  # as if recorded before predictions were kept
-    recorded.write_text(json.dumps({k: v for k, v in json.loads(recorded.read_text()).items() if k != "predictions"}))
+    recorded = out / "runs" / "text-only" / "seed-0"
+    predictions = recorded / json.loads((recorded / "ablation.json").read_text())["predictions"]
+    predictions.unlink()  # the reports need every run's predictions: that run is evaluated again, from disk
     again = run_sweep(sweep_file, out, progress=False)
-    assert again.skipped == 7
+    assert again.skipped == 6 and predictions.is_file()
     assert [r["accuracy"] for r in again.records] == [r["accuracy"] for r in result.records]
-    assert json.loads(recorded.read_text())["predictions"] == "eval/sweep-predictions/predictions.npz"
     assert (out / "results.md").read_text() == markdown  # the same report, the ensemble and tests included
 
     # an edited variant must not reuse (or resume) the runs made with the old settings
     sweep_file.write_text(sweep_file.read_text().replace("train.lr: 0.005", "train.lr: 0.002"))
     with pytest.raises(SpecError, match="gated-fusion.*different spec than the sweep now asks for"):
         run_sweep(sweep_file, out, progress=False)
+
+
+@pytest.mark.slow
+def test_a_sweep_reads_its_tables_once_and_evaluates_the_models_it_trained_in_memory(
+        sweep_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mmfusion.evaluation import evaluate
+    from mmfusion.model.multimodal import MultimodalModel
+    from mmfusion.registry import get_registry
+
+    reads, builds = [], []
+    source, build = get_registry().get("dataset", "csv"), MultimodalModel.__init__
+    monkeypatch.setattr(source, "load", lambda self, load=source.load: reads.append(1) or load(self))
+    monkeypatch.setattr(MultimodalModel, "__init__", lambda self, *a, **k: builds.append(1) or build(self, *a, **k))
+    monkeypatch.setattr(evaluate, "load_run", lambda *a, **k: pytest.fail("the sweep read a run back from disk"))
+    path = write_spec(tmp_path, "base: base.yaml\nseeds: [0]\nbaselines: false\nvariants:\n  - name: A\n"
+                                "  - name: B\n    set: {train.lr: 0.005}\n", "small.yaml")
+    result = run_sweep(path, tmp_path / "small", progress=False)
+    assert [r["variant"] for r in result.records] == ["A", "B"]
+    assert len(reads) == 1  # one read per sweep
+    assert len(builds) == 2 * 2  # per variant: one build to check it before any training, one to train it
+    for record in result.records:  # the test metrics are training's own, computed once
+        test = json.loads((Path(record["run_dir"]) / "summary.json").read_text())["test"]
+        assert record["metrics"] == {m: test[m] for m in record["metrics"]}
 
 
 def test_bad_sweeps_are_clear_errors(sweep_file: Path, tmp_path: Path) -> None:
