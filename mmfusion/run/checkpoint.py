@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 import shutil
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -171,28 +172,21 @@ def _restore_rng(saved: Saved) -> None:
     cuda_states = [saved.rng[k] for k in sorted(saved.rng) if k.startswith("cuda")]
     if cuda_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda_states)
-    host = saved.meta.get("host_rng")
-    if host is not None:  # checkpoints from before this was saved restore torch's RNGs only
-        random.setstate(host[0])
-        np.random.set_state(host[1])
+    python_state, numpy_state = saved.meta["host_rng"]
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
 
 
 def load_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                    scaler: Any, warn: Callable[[str], None] | None = None) -> dict[str, Any]:
+                    scaler: Any, warn: Callable[[str], None] = warnings.warn) -> dict[str, Any]:
     """Restore everything saved by :func:`save_checkpoint`; returns the trainer state.
 
     Args:
-        warn: how to report a fallback to an older checkpoint (default: :func:`warnings.warn`).
+        warn: how to report a fallback to an older checkpoint.
 
     Raises:
         RunDirError: there is no readable checkpoint, or it belongs to another model.
     """
-    if warn is None:
-        import warnings
-
-        def warn(message: str) -> None:
-            warnings.warn(message, stacklevel=3)
-
     saved = find_checkpoint(folder, warn)
     _check_frozen(saved, model)
     _check_model(saved, model)

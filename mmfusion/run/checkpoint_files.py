@@ -114,16 +114,15 @@ def _read(target: Path) -> Saved:
     optimizer = meta.get("optimizer") if isinstance(meta, dict) else None
     if not isinstance(trainer, dict) or any(k not in trainer for k in TRAINER_KEYS) \
             or not isinstance(optimizer, dict) or not {"scalars", "param_groups"} <= optimizer.keys() \
-            or not isinstance(meta.get("scheduler"), dict) or "scaler" not in meta:
+            or not isinstance(meta.get("scheduler"), dict) or "scaler" not in meta or "host_rng" not in meta:
         raise UnreadableFile(state_path, "incomplete (it lacks the trainer, optimiser or scheduler state)")
     by_reference = meta.get("by_reference", {})
     if not isinstance(by_reference, dict) or not all(isinstance(v, str) for v in by_reference.values()):
         raise UnreadableFile(state_path, "corrupt (its digests of the frozen encoders it leaves out are malformed)")
-    if meta.get("host_rng") is not None:
-        try:
-            meta["host_rng"] = _host_rng_from_json(meta["host_rng"])
-        except (KeyError, TypeError, ValueError, OverflowError):
-            raise UnreadableFile(state_path, "corrupt (its random-number-generator state is malformed)") from None
+    try:
+        meta["host_rng"] = _host_rng_from_json(meta["host_rng"])
+    except (KeyError, TypeError, ValueError, OverflowError):
+        raise UnreadableFile(state_path, "corrupt (its random-number-generator state is malformed)") from None
     rng = _read_tensors(target / "rng.safetensors")
     cpu = rng.get("cpu")
     if cpu is None or cpu.dtype != torch.uint8 or cpu.shape != torch.get_rng_state().shape:

@@ -16,7 +16,6 @@ an encoder whose layers the training data resized) is saved in full, as before.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -150,21 +149,12 @@ def write_weights(path: Path, model: MultimodalModel, references: Mapping[str, R
     kept = current(model, references)
     record = path.with_name(FROZEN_WEIGHTS)
     if kept:
-        content = {"encoders": {m: asdict(r) for m, r in sorted(kept.items())}}
-        if not record.is_file() or _read_quietly(record) != content:
-            write_json_atomic(record, content)
+        write_json_atomic(record, {"encoders": {m: asdict(r) for m, r in sorted(kept.items())}})
     metadata = {METADATA_KEY: ",".join(sorted(kept))} if kept else None
     write_safetensors_atomic(path, without(model.state_dict(), kept), metadata=metadata)
     if not kept and record.is_file():
         record.unlink()  # from an earlier part of the run: the weights hold every tensor now
     return kept
-
-
-def _read_quietly(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def left_out(path: Path) -> list[str]:

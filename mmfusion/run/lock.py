@@ -18,6 +18,7 @@ import os
 import socket
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -115,7 +116,7 @@ class RunLock:
         self.path, self._fd = path, fd
 
     @classmethod
-    def acquire(cls, run_dir: Path, *, warn: Callable[[str], None] | None = None) -> RunLock:
+    def acquire(cls, run_dir: Path, *, warn: Callable[[str], None] = warnings.warn) -> RunLock:
         """Take the lock of ``run_dir`` (which must exist), taking over a stale one with a warning.
 
         Raises:
@@ -149,7 +150,7 @@ class RunLock:
             finally:
                 os.close(fd)
             if same:
-                (warn or _warn)(f"took over the lock {path} left by a training that is gone: {reason}. "
+                warn(f"took over the lock {path} left by a training that is gone: {reason}. "
                                 "The run may be incomplete; continue it with --resume where it has a checkpoint")
 
     @staticmethod
@@ -226,9 +227,3 @@ def _command() -> str | None:
     program = Path(sys.argv[0])
     name = program.parent.name if program.name == "__main__.py" else program.name  # python -m mmfusion
     return " ".join([name, *sys.argv[1:]])[:300]
-
-
-def _warn(message: str) -> None:
-    import warnings
-
-    warnings.warn(message, stacklevel=3)

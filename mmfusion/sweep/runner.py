@@ -131,7 +131,7 @@ def write_best_spec(out_dir: Path, records: list[dict[str, Any]], order: list[st
     from .stats import t_interval
 
     name = best_variant(records, order, rank_by)
-    values = [(r.get("metrics") or {}).get(rank_by, r.get(rank_by)) for r in records if r["variant"] == name]
+    values = [r["metrics"][rank_by] for r in records if r["variant"] == name]
     mean, low, high = t_interval(values)
     spread = "" if math.isnan(high) else f" [95 % CI {low:.4f}, {high:.4f}]"
     header = (f"# The best variant of {Path(sweep_file).name}: '{name}', test {metric_title(rank_by)} {mean:.4f}"
