@@ -39,6 +39,7 @@ _EXPORTS: dict[str, str] = {
     "Loss": "mmfusion.interfaces.loss",
     "Logger": "mmfusion.interfaces.logger",
     "Callback": "mmfusion.interfaces.callback",
+    "FitState": "mmfusion.interfaces.callback",
     # plugins and registry
     "Registry": "mmfusion.registry",
     "get_registry": "mmfusion.registry",
@@ -67,7 +68,6 @@ _EXPORTS: dict[str, str] = {
     "Predictor": "mmfusion.api",
     "Prediction": "mmfusion.api",
     "FitResult": "mmfusion.api",
-    "TrainingContext": "mmfusion.training.context",
     "TrainingInterrupted": "mmfusion.training.context",
     "EvaluationReport": "mmfusion.api",
     "load_run": "mmfusion.run.load",
@@ -100,7 +100,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover
     from .api import EvaluationReport, FitResult, Prediction, Predictor, evaluate, fit
     from .errors import DataError, MMFusionError, PluginError, SpecError, WeightsError
-    from .interfaces.callback import Callback
+    from .interfaces.callback import Callback, FitState
     from .interfaces.classifier import Classifier
     from .interfaces.config import (
         CallbackConfig,
@@ -139,4 +139,4 @@ if TYPE_CHECKING:  # pragma: no cover
         spec_json_schema,
     )
     from .testing.data import make_multilabel_dataset, make_xor_dataset
-    from .training.context import TrainingContext, TrainingInterrupted
+    from .training.context import TrainingInterrupted

@@ -92,8 +92,10 @@ def mmfusion_loggers() -> list[type]:
 
 @hookspec
 def mmfusion_callbacks() -> list[type]:
-    """Return :class:`mmfusion.Callback` subclasses that ``train.callbacks`` may add to the training loop.
+    """Return :class:`mmfusion.Callback` subclasses: code run at points of the training loop.
 
     A callback runs at fixed points of the loop (fit start, epoch start/end, batch end, validation
-    end, fit end, exception), may stop training, and may keep state across ``--resume``.
+    end, fit end, exception), sees the fit as a :class:`mmfusion.FitState`, may stop training, and
+    may keep state across ``--resume``. One with a ``Config`` runs where ``train.callbacks`` names
+    it; one without runs in every fit (the loop's own steps are such callbacks).
     """

@@ -44,6 +44,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "mmfusion.default_plugins.tensorboard_logger",
     "mmfusion.default_plugins.mlflow_logger",
     "mmfusion.default_plugins.stop_at",
+    "mmfusion.default_plugins.callbacks",
 )
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME

@@ -47,7 +47,7 @@ def component_problem(kind: str, cls: Any) -> str | None:
     if not isinstance(name, str) or not _NAME_RE.match(name):
         return f"{cls.__qualname__}.name must be a lower-case identifier, got {name!r}"
     config_base = KINDS[kind].config_class()
-    if config_base is not None:
+    if config_base is not None and not is_always_on(kind, cls):
         config = getattr(cls, "Config", None)
         if not isinstance(config, type) or not issubclass(config, config_base):
             return f"{cls.__qualname__}.Config must subclass {config_base.__name__}"
@@ -63,6 +63,11 @@ def component_problem(kind: str, cls: Any) -> str | None:
     if kind == "loss" and not (isinstance(tasks, tuple) and tasks and all(isinstance(t, str) for t in tasks)):
         return f"{cls.__qualname__}.tasks must list the tasks the loss handles, e.g. ('multiclass',), got {tasks!r}"
     return None
+
+
+def is_always_on(kind: str, cls: type) -> bool:
+    """Whether ``cls`` is used in every run without a spec naming it (a callback without a ``Config``)."""
+    return KINDS[kind].always_on_without_config and getattr(cls, "Config", None) is None
 
 
 class Registry:
@@ -122,8 +127,12 @@ class Registry:
 
     # ----- lookup ------------------------------------------------------------------------------
     def names(self, kind: str) -> list[str]:
-        """Sorted names of the components of one kind (ambiguous names included once)."""
-        return sorted(self._by_kind[kind])
+        """Sorted names a spec may give to one kind (ambiguous names included once; always-on ones left out)."""
+        return sorted(name for name, same in self._by_kind[kind].items() if not is_always_on(kind, same[0].cls))
+
+    def always_on(self, kind: str) -> list[type]:
+        """The classes of ``kind`` every run builds without a spec naming them, by name."""
+        return [e.cls for e in self.entries(kind) if is_always_on(kind, e.cls)]
 
     def entries(self, kind: str | None = None) -> list[ComponentEntry]:
         """All entries, or those of one kind, sorted by kind then name."""

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from ..hookspecs import hookimpl
-from ..interfaces.callback import Callback
+from ..interfaces.callback import Callback, FitState
 from ..interfaces.config import CallbackConfig
-
-if TYPE_CHECKING:
-    from ..training.context import TrainingContext
 
 
 class StopAtConfig(CallbackConfig):
@@ -42,7 +39,7 @@ class StopAt(Callback):
             return False
         return value <= self.value if self.metric.endswith("loss") else value >= self.value
 
-    def on_fit_start(self, ctx: TrainingContext) -> None:
+    def on_fit_start(self, ctx: FitState) -> None:
         from ..errors import SpecError
         from ..tasks.definitions import monitors
 
@@ -52,7 +49,7 @@ class StopAt(Callback):
         if ctx.history and self._reached(ctx.history[-1]):
             ctx.request_stop(f"stop_at: {self.metric} reached {self.value:g} at epoch {ctx.history[-1]['epoch']}")
 
-    def on_epoch_end(self, ctx: TrainingContext, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, ctx: FitState, row: dict[str, Any]) -> None:
         if self._reached(row):
             ctx.request_stop(f"stop_at: {self.metric} {row[self.metric]:.4f} reached {self.value:g}")
 

@@ -1,35 +1,122 @@
-"""The training-callback contract: code that runs at points of the training loop (``train.callbacks``).
+"""The training-callback contract: code that runs at points of the training loop.
 
-The loop itself only trains and validates; checkpoints, early stopping, the metrics history, the test
-report and the summary are callbacks too (:mod:`mmfusion.training.callbacks`).
+A callback sees the fit through :class:`FitState`: what it may read, and the few things it may change. The loop
+itself only trains and validates; resuming, checkpoints, early stopping, the loggers, the test report and the
+summary are callbacks too, registered through the same ``mmfusion_callbacks`` hook as a plugin's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from .config import CallbackConfig
 
 if TYPE_CHECKING:
-    from ..training.context import FitResult, TrainingContext
+    import torch
+
+    from ..progress import Reporter
+
+Stage = Literal["before", "main", "after", "finish"]
+#: the stages in the order their callbacks run (``finish`` callbacks' ``on_fit_end`` runs before all others')
+STAGES: tuple[Stage, ...] = ("before", "main", "after", "finish")
+
+
+class FitState(Protocol):
+    """What a callback may read of a fit in progress, and change: a stop request, and at the end the test metrics
+    and the summary. Under ``torchrun`` every process runs the callbacks; write files only where ``is_main``."""
+
+    @property
+    def spec(self) -> Any:
+        """The run's :class:`mmfusion.Spec`, with the task found in the data and the loss and monitor it implies."""
+
+    @property
+    def train(self) -> Any:
+        """``spec.train``: the training options."""
+
+    @property
+    def run_dir(self) -> Path:
+        """The run directory being written."""
+
+    @property
+    def resume(self) -> bool:
+        """Whether this fit continues a run (``--resume``)."""
+
+    @property
+    def model(self) -> torch.nn.Module:
+        """The model being trained; at ``on_fit_end`` it holds the best epoch's weights."""
+
+    @property
+    def labels(self) -> list[str]:
+        """The class (or label) names, in output order."""
+
+    @property
+    def task(self) -> str:
+        """multiclass, multilabel or binary."""
+
+    @property
+    def reporter(self) -> Reporter:
+        """Status lines: ``reporter.log(message)`` and ``reporter.warn(message)``."""
+
+    @property
+    def is_main(self) -> bool:
+        """True in the process that writes the run directory (rank 0 under ``torchrun``)."""
+
+    @property
+    def epoch(self) -> int:
+        """The epoch being trained (the last finished one after the loop)."""
+
+    @property
+    def history(self) -> Sequence[dict[str, Any]]:
+        """One ``metrics.csv`` row per finished epoch, restored first on ``--resume``."""
+
+    @property
+    def best(self) -> float | None:
+        """The best value of ``train.monitor`` so far (None without validation data)."""
+
+    @property
+    def best_epoch(self) -> int:
+        """The epoch whose weights are kept (the last one without validation data)."""
+
+    @property
+    def is_best(self) -> bool:
+        """Whether the last finished epoch is the best so far."""
+
+    #: after the test report (``on_fit_end``): the test table's metrics, or None without a labelled test table
+    test_metrics: dict[str, Any] | None
+    #: after the summary (``on_fit_end``): the contents of summary.json
+    summary: dict[str, Any]
+
+    def request_stop(self, reason: str) -> None:
+        """Train no further epoch (checked after ``on_epoch_start`` and ``on_epoch_end``); ``reason`` is printed
+        and the run finishes as usual."""
 
 
 class Callback:
     """Base class of training callbacks; every hook is a no-op, override the ones you need.
 
     A callback from a plugin has a ``name`` and a ``Config`` and is built as ``Callback(config)`` from
-    ``train.callbacks``; one passed to ``mmfusion.fit(callbacks=[...])`` is any instance. Hooks run in every
-    process under ``torchrun``: write files only where ``ctx.is_main``. To stop training, call
-    ``ctx.request_stop(reason)`` (checked after ``on_epoch_start`` and after ``on_epoch_end``).
+    ``train.callbacks``; one passed to ``mmfusion.fit(callbacks=[...])`` is any instance. A registered callback
+    without a ``Config`` is not named in specs: it is built as ``Callback()`` for every fit (the built-in steps
+    of the loop are such callbacks).
+
+    ``stage`` places the hooks: ``before`` and ``after`` the ``main`` ones (``train.callbacks`` in order, then
+    ``fit(callbacks=...)``), and ``finish`` after all of them, except at ``on_fit_end``, where ``finish``
+    callbacks (best weights, test report, summary) run first so that the others see the finished run. Within
+    a stage, lower ``stage_order`` runs first, then the order given. Built-ins: resume, status line, early
+    stopping ``before``; the loggers and the checkpoint ``after``, so a callback's :meth:`state_dict` is saved
+    as of the end of the epoch.
 
     State that must survive ``--resume`` (counters, best values) goes in :meth:`state_dict` (JSON-ready);
-    the checkpoint of each epoch stores it, and :meth:`load_state_dict` gets it back on resume, before
-    ``on_fit_start`` of any callback but the checkpoint's.
+    each checkpoint stores it, and :meth:`load_state_dict` gets it back on resume, before the
+    ``on_fit_start`` of every callback but the one that resumes.
     """
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[CallbackConfig] | None] = None
+    stage: ClassVar[Stage] = "main"
+    stage_order: ClassVar[int] = 0
 
     def __init__(self, config: CallbackConfig | None = None) -> None:
         self.config = config
@@ -39,25 +126,25 @@ class Callback:
         """The key of this callback's state in a checkpoint (its name, else its class name)."""
         return self.name or type(self).__name__
 
-    def on_fit_start(self, ctx: TrainingContext) -> None:
-        """Before the first epoch (after a resume has restored the loop state)."""
+    def on_fit_start(self, ctx: FitState) -> None:
+        """Before the first epoch (after a resume has restored the history and the callbacks' state)."""
 
-    def on_epoch_start(self, ctx: TrainingContext) -> None:
+    def on_epoch_start(self, ctx: FitState) -> None:
         """Before epoch ``ctx.epoch`` trains."""
 
-    def on_batch_end(self, ctx: TrainingContext, batch: int, loss: float) -> None:
+    def on_batch_end(self, ctx: FitState, batch: int, loss: float) -> None:
         """After each training batch (index within the epoch, its loss). Keep it cheap."""
 
-    def on_validation_end(self, ctx: TrainingContext, row: dict[str, Any]) -> None:
+    def on_validation_end(self, ctx: FitState, row: dict[str, Any]) -> None:
         """After validation, with the epoch's row holding ``val_*`` metrics (only with validation data)."""
 
-    def on_epoch_end(self, ctx: TrainingContext, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, ctx: FitState, row: dict[str, Any]) -> None:
         """After epoch ``row['epoch']``: its metrics.csv row; ``ctx.is_best`` tells whether it improved."""
 
-    def on_fit_end(self, ctx: TrainingContext, result: FitResult) -> None:
-        """After training, once the best weights are restored and the test report and summary are written."""
+    def on_fit_end(self, ctx: FitState, result: Any) -> None:
+        """After training: ``result`` is the :class:`mmfusion.FitResult` (test metrics, summary)."""
 
-    def on_exception(self, ctx: TrainingContext, error: BaseException) -> None:
+    def on_exception(self, ctx: FitState, error: BaseException) -> None:
         """Training stopped with ``error`` (also ``TrainingInterrupted`` and Ctrl-C); it is raised again."""
 
     def state_dict(self) -> Mapping[str, Any] | None:

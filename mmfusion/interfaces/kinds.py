@@ -24,6 +24,8 @@ class ComponentKind:
     config: str | None = None
     #: components name the modality they consume (``modality`` class attribute)
     needs_modality: bool = False
+    #: a component without a ``Config`` is valid: no spec names it, every run uses it (the loop's own callbacks)
+    always_on_without_config: bool = False
 
     def base_class(self) -> type:
         return _load(self.base)
@@ -53,5 +55,5 @@ KINDS: dict[str, ComponentKind] = {kind.name: kind for kind in (
     ComponentKind("loss", "mmfusion_losses", "mmfusion.interfaces.loss:Loss", f"{_CONFIG}:LossConfig"),
     ComponentKind("logger", "mmfusion_loggers", "mmfusion.interfaces.logger:Logger", f"{_CONFIG}:LoggerConfig"),
     ComponentKind("callback", "mmfusion_callbacks", "mmfusion.interfaces.callback:Callback",
-                  f"{_CONFIG}:CallbackConfig"),
+                  f"{_CONFIG}:CallbackConfig", always_on_without_config=True),
 )}

@@ -20,7 +20,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from ..errors import AmbiguousComponentError, UnknownComponentError, did_you_mean
 from ..interfaces.config import ComponentConfig
 from ..interfaces.kinds import KINDS
-from ..registry import Registry, get_registry
+from ..registry import Registry, get_registry, is_always_on
 
 #: Set while generating a JSON schema: the registry whose components the schema lists.
 SCHEMA_REGISTRY: contextvars.ContextVar[Registry | None] = contextvars.ContextVar("schema_registry", default=None)
@@ -86,6 +86,9 @@ class ComponentSlot:
             entry = registry.resolve(self.kind, type_name)
         except (UnknownComponentError, AmbiguousComponentError) as exc:
             raise _reraise([_error(("type",), "unknown_component", str(exc), type_name)], self.kind) from None
+        if is_always_on(self.kind, entry.cls):
+            raise _reraise([_error(("type",), "always_on", f"{self.kind} '{entry.name}' is built in and runs in every "
+                                   f"fit: remove it from the list", type_name)], self.kind)
 
         config_cls = entry.cls.Config
         fields = config_cls.model_fields
@@ -119,12 +122,13 @@ class ComponentSlot:
         if registry is None or configs is None:
             return handler(core_schema)
         options = []
-        for entry in registry.entries(self.kind):
+        entries = [e for e in registry.entries(self.kind) if not is_always_on(self.kind, e.cls)]
+        for entry in entries:
             key = f"{self.kind}.{entry.name}"
             configs.setdefault(key, entry.cls.Config)
             # resolved into "$ref"s by spec_json_schema, after pydantic has tidied its own definitions
             options.append({PENDING_REF: key})
-        names = sorted({entry.name for entry in registry.entries(self.kind)})
+        names = sorted({entry.name for entry in entries})
         article = "An" if self.kind[0] in "aeiou" else "A"
         # the shorthand `head: linear` names a component whose options all keep their defaults
         options.append({"type": "string", "enum": names})

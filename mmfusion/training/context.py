@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 
 class TrainingInterrupted(MMFusionError):
-    """Training stopped on request after a checkpoint (``stop_after_epochs``); ``--resume`` continues it."""
+    """Raised by a callback to stop training after a checkpoint; ``--resume`` continues the run (the loggers close
+    as not failed)."""
 
 
 @dataclass
@@ -52,7 +53,8 @@ class FitResult:
 
 @dataclass(eq=False)
 class TrainingContext:
-    """The state of one fit, handed to every callback hook.
+    """The state of one fit, handed to every callback hook: it satisfies :class:`mmfusion.FitState`, the part
+    plugin callbacks rely on; the built-in ones read the rest too.
 
     The parts (``model``, ``optimizer``, ``scheduler``, ``scaler``, ``loss``, ``pipeline``) are built before the
     loop starts; the loop updates ``epoch``, ``history`` and the best-epoch fields; callbacks read them, may set
@@ -110,6 +112,10 @@ class TrainingContext:
     @property
     def train(self) -> TrainSpec:
         return self.spec.train
+
+    @property
+    def run_dir(self) -> Path:
+        return self.paths.root
 
     @property
     def is_main(self) -> bool:

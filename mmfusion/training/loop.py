@@ -54,7 +54,7 @@ def fit_loop(ctx: TrainingContext, callbacks: CallbackList) -> TrainingContext:
                 callbacks.on_epoch_end(ctx, row)
                 ctx.dist.barrier()
         _stopped(ctx)
-        callbacks.on_fit_end(ctx)
+        callbacks.on_fit_end(ctx, ctx.result)
     except BaseException as exc:
         callbacks.on_exception(ctx, exc)
         raise

@@ -35,20 +35,7 @@ from ..runtime.devices import resolve_device
 from ..runtime.precision import resolve_precision
 from ..runtime.threads import ThreadChoice, intra_op_threads, resolve_threads
 from ..spec.spec import Spec
-from .callbacks import (
-    BestWeightsRestore,
-    CallbackList,
-    Checkpoint,
-    EarlyStopping,
-    Loggers,
-    Progress,
-    Resume,
-    StopAfterEpochs,
-    Summary,
-    TestReport,
-    Thresholds,
-    TrainingCurves,
-)
+from .callbacks.base import CallbackList
 from .compiled import compiled
 from .context import FitResult, TrainingContext, TrainingInterrupted
 from .distributed import from_environment, shard
@@ -71,15 +58,14 @@ class Trainer:
     Args:
         tables: the data instead of the spec's source: DataFrames, or tables already prepared for ``spec.data``
             (a sweep reads them once for all its runs).
-        callbacks: more :class:`~mmfusion.Callback` instances, run after those of ``train.callbacks``.
-        stop_after_epochs: raise :class:`TrainingInterrupted` after this epoch's checkpoint (tests, sweeps).
+        callbacks: more :class:`~mmfusion.Callback` instances, run after those of ``train.callbacks`` (each
+            at its ``stage``).
         threads: CPU intra-op threads for the loop, overriding ``train.threads`` (the ``--threads`` flag).
     """
 
     def __init__(self, spec: Spec, out: str | Path, *, device: str = "auto", resume: bool = False,
                  progress: bool = True, tables: DatasetTables | PreparedTables | None = None,
-                 registry: Registry | None = None,
-                 stop_after_epochs: int | None = None, callbacks: Sequence[Callback] = (),
+                 registry: Registry | None = None, callbacks: Sequence[Callback] = (),
                  threads: int | None = None) -> None:
         if spec.data is None:
             raise MMFusionError("the spec has no `data:` section; training needs one (see docs/spec.md)")
@@ -92,7 +78,6 @@ class Trainer:
         self.reporter = Reporter(progress and self.dist.is_main)
         self.tables = tables
         self.registry = registry
-        self.stop_after_epochs = stop_after_epochs
         self.callbacks = list(callbacks)
         self.threads = threads
         self._lock: RunLock | None = None
@@ -238,21 +223,13 @@ class Trainer:
                                        find_unused_parameters=True)
 
     def _callbacks(self) -> CallbackList:
-        """The built-ins around the spec's ``train.callbacks`` and the ones passed in (see :mod:`.callbacks`)."""
-        train_cfg = self.spec.train
-        named = self._spec_callbacks()
-        before: list[Callback] = [Resume(), Progress()]
-        if train_cfg.early_stopping is not None:
-            before.append(EarlyStopping(train_cfg.early_stopping.patience))
-        after: list[Callback] = [Loggers(), Checkpoint()]
-        if self.stop_after_epochs is not None:
-            after.append(StopAfterEpochs(self.stop_after_epochs))
-        return CallbackList([*before, *named, *self.callbacks, *after],
-                            finishers=[TrainingCurves(), BestWeightsRestore(), Thresholds(), TestReport(), Summary()],
-                            named=named)
-
-    def _spec_callbacks(self) -> list[Callback]:
+        """The registry's always-on callbacks (the loop's own steps), the spec's ``train.callbacks`` and the ones
+        passed in, each placed by its ``stage``."""
         registry = self.registry or get_registry()
+        named = self._spec_callbacks(registry)
+        return CallbackList([*(cls() for cls in registry.always_on("callback")), *named, *self.callbacks], named=named)
+
+    def _spec_callbacks(self, registry: Registry) -> list[Callback]:
         built = []
         for index, config in enumerate(self.spec.train.callbacks):
             cls = registry.get("callback", config.component_name)

@@ -19,6 +19,7 @@ from mmfusion.spec import load_spec
 from mmfusion.training.trainer import Trainer, TrainingInterrupted
 
 from ..conftest import write_spec, xor_spec
+from .interrupt import StopAfterEpochs
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +41,7 @@ def test_the_options_are_reported_per_input_and_resume_exactly(xor_data: Path, t
     spec = load_spec(xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, epochs=3, extra=OPTIONS))
     straight = Trainer(spec, tmp_path / "straight", progress=False).fit()
     with pytest.raises(TrainingInterrupted):
-        Trainer(spec, tmp_path / "resumed", progress=False, stop_after_epochs=1).fit()
+        Trainer(spec, tmp_path / "resumed", progress=False, callbacks=[StopAfterEpochs(1)]).fit()
     Trainer(spec, tmp_path / "resumed", progress=False, resume=True).fit()
     for name in ("model.safetensors", "optimizer.safetensors"):
         a, b = _checkpoint(tmp_path / "straight", name), _checkpoint(tmp_path / "resumed", name)

@@ -21,6 +21,7 @@ from mmfusion.spec import load_spec
 from mmfusion.training.trainer import Trainer, TrainingInterrupted
 
 from ..conftest import xor_spec
+from .interrupt import StopAfterEpochs
 
 
 class Net(nn.Module):
@@ -201,7 +202,7 @@ def interrupted(xor_data: Path, tiny_bert: Path, feature_cache: Path, tmp_path: 
     """A run stopped after its first of two epochs, and its spec."""
     spec = xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, epochs=2)
     with pytest.raises(TrainingInterrupted):
-        Trainer(load_spec(spec), tmp_path / "run", progress=False, stop_after_epochs=1).fit()
+        Trainer(load_spec(spec), tmp_path / "run", progress=False, callbacks=[StopAfterEpochs(1)]).fit()
     return tmp_path / "run", spec
 
 

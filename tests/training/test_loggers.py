@@ -15,6 +15,7 @@ from mmfusion.spec import load_spec
 from mmfusion.training.trainer import Trainer, TrainingInterrupted
 
 from ..conftest import xor_spec
+from .interrupt import StopAfterEpochs
 
 
 @pytest.mark.slow
@@ -30,7 +31,7 @@ def test_tensorboard_and_mlflow_record_a_resumed_run(xor_data: Path, tiny_bert: 
     spec = load_spec(xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, epochs=3, extra=extra))
     run = tmp_path / "run"
     with pytest.raises(TrainingInterrupted):
-        Trainer(spec, run, progress=False, stop_after_epochs=2).fit()
+        Trainer(spec, run, progress=False, callbacks=[StopAfterEpochs(2)]).fit()
     result = Trainer(spec, run, progress=False, resume=True).fit()
     history = {row["epoch"]: row for row in result.history}
 

@@ -16,6 +16,7 @@ from mmfusion.training.trainer import Trainer, TrainingInterrupted
 
 from ..conftest import xor_spec
 from . import loop_plugins
+from .interrupt import StopAfterEpochs
 from .loop_plugins import MemoryLogger, Recorder
 
 PLUGIN_TRAIN = "  loss: double_ce\n  loggers: [memory]\n  callbacks: [{type: recorder, stop_after: 2}]\n"
@@ -82,7 +83,8 @@ def test_callback_state_and_loggers_continue_on_resume(plugin_registry: Registry
     spec = load_spec(xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, epochs=3,
                               extra="  loggers: [memory]\n  callbacks: [recorder]\n"), registry=plugin_registry)
     with pytest.raises(TrainingInterrupted):
-        Trainer(spec, tmp_path / "run", progress=False, registry=plugin_registry, stop_after_epochs=1).fit()
+        Trainer(spec, tmp_path / "run", progress=False, registry=plugin_registry,
+                callbacks=[StopAfterEpochs(1)]).fit()
     first = Recorder.instances[-1]
     assert first.seen[-1] == "exception TrainingInterrupted" and first.epochs_seen == 1
     assert MemoryLogger.instances[-1].closed is False  # an interruption on request is not a failure

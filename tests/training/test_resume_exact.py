@@ -16,6 +16,7 @@ from mmfusion.spec import load_spec
 from mmfusion.training.trainer import Trainer, TrainingInterrupted
 
 from ..conftest import write_spec
+from .interrupt import StopAfterEpochs
 
 EPOCHS = 3
 
@@ -75,7 +76,7 @@ def test_resume_is_bitwise_identical_to_an_uninterrupted_run(encoder: str, small
     assert spec.train.channels_last  # the default configuration is the one that must resume exactly
     Trainer(spec, tmp_path / "straight", progress=False).fit()
     with pytest.raises(TrainingInterrupted):
-        Trainer(spec, tmp_path / "resumed", progress=False, stop_after_epochs=1).fit()
+        Trainer(spec, tmp_path / "resumed", progress=False, callbacks=[StopAfterEpochs(1)]).fit()
     Trainer(spec, tmp_path / "resumed", progress=False, resume=True).fit()
     for name in ("model.safetensors", "optimizer.safetensors"):
         straight, resumed = _tensors(tmp_path / "straight", name), _tensors(tmp_path / "resumed", name)

@@ -18,6 +18,7 @@ from mmfusion.spec import load_spec
 from mmfusion.training.trainer import Trainer, TrainingInterrupted
 
 from ..conftest import xor_spec
+from .interrupt import StopAfterEpochs
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def test_a_stale_lock_is_taken_over_and_every_fit_releases_the_lock(spec, tmp_pa
     _lock_by(run, dead)  # a training that was killed
     with pytest.warns(UserWarning, match=f"took over the lock {run / LOCK_NAME}.*process {dead}"), \
             pytest.raises(TrainingInterrupted):
-        Trainer(spec, run, progress=False, stop_after_epochs=1).fit()
+        Trainer(spec, run, progress=False, callbacks=[StopAfterEpochs(1)]).fit()
     assert not (run / LOCK_NAME).exists()  # released when training stops with an error
     result = Trainer(spec, run, progress=False, resume=True).fit()
     assert result.summary["epochs_run"] == 2

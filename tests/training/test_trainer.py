@@ -16,6 +16,7 @@ from mmfusion.spec import load_spec
 from mmfusion.training.trainer import Trainer, TrainingInterrupted
 
 from ..conftest import xor_spec
+from .interrupt import StopAfterEpochs
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ def test_resume_after_an_interruption_ends_with_identical_weights(xor_data: Path
     spec = load_spec(xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, epochs=4))
     Trainer(spec, tmp_path / "straight", progress=False).fit()
     with pytest.raises(TrainingInterrupted):
-        Trainer(spec, tmp_path / "resumed", progress=False, stop_after_epochs=2).fit()
+        Trainer(spec, tmp_path / "resumed", progress=False, callbacks=[StopAfterEpochs(2)]).fit()
     assert not (tmp_path / "resumed" / "summary.json").exists()
     result = Trainer(spec, tmp_path / "resumed", progress=False, resume=True).fit()
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4]
@@ -83,7 +84,7 @@ def test_a_crash_between_checkpoint_and_best_weights_is_repaired_on_resume(xor_d
 
     spec = load_spec(xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, epochs=2))
     with pytest.raises(TrainingInterrupted):
-        Trainer(spec, tmp_path / "run", progress=False, stop_after_epochs=1).fit()
+        Trainer(spec, tmp_path / "run", progress=False, callbacks=[StopAfterEpochs(1)]).fit()
     (tmp_path / "run" / "weights.safetensors").unlink()  # as if the process died right after the checkpoint
     one_epoch = spec.model_copy(update={"train": spec.train.model_copy(update={"epochs": 1})})
     Trainer(one_epoch, tmp_path / "run", progress=False, resume=True).fit()  # nothing left to train

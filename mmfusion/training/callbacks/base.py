@@ -2,33 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ...errors import MMFusionError, PluginError
-from ...interfaces.callback import Callback
-
-if TYPE_CHECKING:
-    from ..context import TrainingContext
+from ...interfaces.callback import STAGES, Callback, FitState
 
 
 def _overrides(callback: Callback, hook: str) -> bool:
     return getattr(type(callback), hook) is not getattr(Callback, hook)
 
 
-class CallbackList:
-    """The callbacks of one fit, in the order their hooks run.
+def _placed(callback: Callback) -> tuple[int, int]:
+    cls = type(callback)  # class attributes: an instance's own ``stage`` or ``stage_order`` does not count
+    if cls.stage not in STAGES:
+        raise PluginError(f"callback '{callback.state_key}' ({cls.__module__}.{cls.__qualname__}) has stage "
+                          f"{cls.stage!r}; choose one of {', '.join(STAGES)}")
+    return STAGES.index(cls.stage), cls.stage_order
 
-    ``callbacks`` run in list order for every hook. ``finishers`` (best-weights restore, test report, summary)
-    come after them, except at ``on_fit_end``, where they run first so that every other callback's
-    ``on_fit_end`` sees the finished run (restored weights, test metrics, summary). ``named`` holds the
-    callbacks built from ``train.callbacks``: their errors are reported as the plugin's, by name and hook.
+
+class CallbackList:
+    """The callbacks of one fit, in the order their hooks run: by :attr:`Callback.stage`, then ``stage_order``,
+    then as given.
+
+    ``finish`` callbacks (best-weights restore, test report, summary) come last, except at ``on_fit_end``, where
+    they run first so that every other callback's ``on_fit_end`` sees the finished run (restored weights, test
+    metrics, summary). ``named`` holds the callbacks built from ``train.callbacks``: their errors are reported
+    as the plugin's, by name and hook.
     """
 
-    def __init__(self, callbacks: Sequence[Callback], finishers: Sequence[Callback] = (),
-                 named: Sequence[Callback] = ()) -> None:
-        self.callbacks = list(callbacks)
-        self.finishers = list(finishers)
+    def __init__(self, callbacks: Sequence[Callback], named: Sequence[Callback] = ()) -> None:
+        ordered = sorted(callbacks, key=_placed)
+        self.callbacks = [c for c in ordered if type(c).stage != "finish"]
+        self.finishers = [c for c in ordered if type(c).stage == "finish"]
         self._named = {id(c) for c in named}
 
     def __iter__(self):  # type: ignore[no-untyped-def]
@@ -49,13 +55,13 @@ class CallbackList:
         for callback in (self if order is None else order):
             self._call(callback, hook, *args)
 
-    def on_fit_start(self, ctx: TrainingContext) -> None:
+    def on_fit_start(self, ctx: FitState) -> None:
         self._each("on_fit_start", ctx)
 
-    def on_epoch_start(self, ctx: TrainingContext) -> None:
+    def on_epoch_start(self, ctx: FitState) -> None:
         self._each("on_epoch_start", ctx)
 
-    def batch_hook(self, ctx: TrainingContext):  # type: ignore[no-untyped-def]
+    def batch_hook(self, ctx: FitState):  # type: ignore[no-untyped-def]
         """A per-batch function for the training step, or None when no callback overrides ``on_batch_end``."""
         listeners = [c for c in self if _overrides(c, "on_batch_end")]
         if not listeners:
@@ -67,17 +73,18 @@ class CallbackList:
 
         return on_batch_end
 
-    def on_validation_end(self, ctx: TrainingContext, row: dict[str, Any]) -> None:
+    def on_validation_end(self, ctx: FitState, row: dict[str, Any]) -> None:
         self._each("on_validation_end", ctx, row)
 
-    def on_epoch_end(self, ctx: TrainingContext, row: dict[str, Any]) -> None:
+    def on_epoch_end(self, ctx: FitState, row: dict[str, Any]) -> None:
         self._each("on_epoch_end", ctx, row)
 
-    def on_fit_end(self, ctx: TrainingContext) -> None:
+    def on_fit_end(self, ctx: FitState, result: Callable[[], Any]) -> None:
+        """``result()`` builds the FitResult anew for each callback: it holds what the ones before it set."""
         for callback in self.finishers + self.callbacks:
-            self._call(callback, "on_fit_end", ctx, ctx.result())
+            self._call(callback, "on_fit_end", ctx, result())
 
-    def on_exception(self, ctx: TrainingContext, error: BaseException) -> None:
+    def on_exception(self, ctx: FitState, error: BaseException) -> None:
         """Every callback hears of the error; one failing here is a warning, so the original error is raised."""
         for callback in self:
             try:

@@ -32,6 +32,7 @@ class Resume(Callback):
     """
 
     name = "resume"
+    stage = "before"
 
     def on_fit_start(self, ctx: TrainingContext) -> None:
         if not ctx.resume:
@@ -57,6 +58,8 @@ class Checkpoint(Callback):
     """
 
     name = "checkpoint"
+    stage = "after"
+    stage_order = 10
 
     def on_epoch_end(self, ctx: TrainingContext, row: dict[str, Any]) -> None:
         if not ctx.is_main:
@@ -77,6 +80,8 @@ class BestWeightsRestore(Callback):
     """At the end: the model gets the best epoch's weights back (every process) for the test report and result."""
 
     name = "best_weights"
+    stage = "finish"
+    stage_order = 10
 
     def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
         ctx.dist.barrier()  # rank 0 has written the weights

@@ -56,6 +56,8 @@ class TestReport(Callback):
 
     __test__ = False  # not a pytest test class, whatever its name
     name = "test_report"
+    stage = "finish"
+    stage_order = 30
 
     def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
         test = ctx.pipeline.tables.get("test")
@@ -71,6 +73,8 @@ class Summary(Callback):
     """summary.json: device, precision, parameters, data counts, best epoch, the last row, test metrics, timings."""
 
     name = "summary"
+    stage = "finish"
+    stage_order = 40
 
     def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
         ctx.summary = summary(ctx)

@@ -21,6 +21,7 @@ class Loggers(Callback):
     """
 
     name = "loggers"
+    stage = "after"
 
     def __init__(self) -> None:
         super().__init__()

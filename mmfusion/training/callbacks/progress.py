@@ -28,6 +28,8 @@ class Progress(Callback):
     """The epoch's line on the reporter (progress bars are the loop's)."""
 
     name = "progress"
+    stage = "before"
+    stage_order = 10
 
     def on_epoch_end(self, ctx: TrainingContext, row: dict[str, Any]) -> None:
         ctx.reporter.log(epoch_line(row, ctx.is_best))
@@ -37,6 +39,7 @@ class TrainingCurves(Callback):
     """plots/training_curves.png from the history, at the end (about a second: not after every epoch)."""
 
     name = "training_curves"
+    stage = "finish"
 
     def _plot(self, ctx: TrainingContext) -> None:
         if ctx.is_main and ctx.history:

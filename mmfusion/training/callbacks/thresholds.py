@@ -21,6 +21,8 @@ class Thresholds(Callback):
     """
 
     name = "thresholds"
+    stage = "finish"
+    stage_order = 20
 
     def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
         if not uses_thresholds(ctx.task):
