@@ -84,7 +84,7 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
     if plot is not None:
         from PIL import Image
 
-        from ..evaluation.plots import prediction_plot
+        from ..plots import prediction_plot
         from ..interfaces.image_modes import to_rgb
 
         picture = None

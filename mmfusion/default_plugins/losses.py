@@ -102,6 +102,7 @@ class BinaryCrossEntropy(Loss):
     name = "bce"
     Config = BCEConfig
     tasks = ("multiclass", "multilabel", "binary")
+    multiclass_scores = "sigmoid"
 
     def __init__(self, config: BCEConfig, num_classes: int, class_weights: Tensor | None = None) -> None:
         super().__init__(config, num_classes, class_weights)
@@ -121,9 +122,6 @@ class BinaryCrossEntropy(Loss):
             goal = functional.one_hot(targets, self.num_classes).to(logits.dtype)
         return functional.binary_cross_entropy_with_logits(logits, goal, weight=self.class_weights,
                                                            pos_weight=self.pos_weight)
-
-    def scores(self, logits: Tensor) -> Tensor:
-        return torch.sigmoid(logits)
 
 
 @hookimpl

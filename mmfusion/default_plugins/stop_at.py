@@ -9,12 +9,12 @@ from pydantic import Field
 from ..hookspecs import hookimpl
 from ..interfaces.callback import Callback, FitState
 from ..interfaces.config import CallbackConfig
+from ..tasks.definitions import ALL_MONITORS, monitors
 
 
 class StopAtConfig(CallbackConfig):
     type: Literal["stop_at"] = "stop_at"
-    metric: Literal["val_accuracy", "val_macro_f1", "val_loss", "train_loss", "val_micro_f1", "val_weighted_f1",
-                    "val_samples_f1", "val_map", "val_subset_accuracy", "val_auroc", "val_f1"] = Field(
+    metric: Literal[(*ALL_MONITORS, "train_loss")] = Field(  # type: ignore[valid-type]
         "val_accuracy", description="The metrics.csv column to watch (the task's validation metrics, val_loss or "
         "train_loss).")
     value: float = Field(description="Stop after the first epoch whose metric reaches this (losses: falls to it).")
@@ -41,7 +41,6 @@ class StopAt(Callback):
 
     def on_fit_start(self, ctx: FitState) -> None:
         from ..errors import SpecError
-        from ..tasks.definitions import monitors
 
         if self.metric != "train_loss" and self.metric not in monitors(ctx.task):
             raise SpecError(f"train.callbacks: stop_at watches {self.metric}, which {ctx.task} runs do not report; "

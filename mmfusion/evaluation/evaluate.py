@@ -23,8 +23,9 @@ from ..runtime.devices import resolve_device
 from ..tasks.definitions import HEADLINE
 from ..tasks.thresholds import as_mapping
 from .corruption_curves import CorruptedModality, CorruptionPlan, check_plans, default_plans, summarise_curves
-from .metrics import confusion, per_class_report, predicted, task_metrics
-from .plots import confusion_matrix_plot, corruption_curves_plot, per_label_f1_plot, robustness_plot
+from ..plots import confusion_matrix_plot, corruption_curves_plot, per_label_f1_plot, robustness_plot
+from ..tasks.decisions import decide
+from ..tasks.metrics import confusion, per_class_report, task_metrics
 from .predictions import FILE as PREDICTIONS_FILE
 from .predictions import SamplePredictions, thresholds_array, write_predictions
 from .report import evaluation_markdown
@@ -177,7 +178,7 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
                                 cache_dir=cache_dir, reporter=reporter, registry=registry,
                                 clean=results["all modalities"])
     full = results["all modalities"]
-    y, y_hat = full.labels, predicted(task, full.probabilities, thresholds)
+    y, y_hat = full.labels, decide(task, full.probabilities, thresholds)
     metrics = task_metrics(task, y, full.probabilities, thresholds)
     robustness = [{"condition": name, "rows": int(len(r.labels)),
                    **task_metrics(task, r.labels, r.probabilities, thresholds)} for name, r in results.items()]

@@ -88,18 +88,19 @@ class CheckSet:
         """Accuracy (multilabel: subset accuracy) of fp32 and ``int8`` on these rows, and their agreement."""
         import torch
 
-        from ..evaluation.metrics import predicted, task_metrics
-        from ..training.losses import loss_scores
+        from ..tasks.decisions import decide
+        from ..tasks.metrics import task_metrics
+        from ..tasks.scores import scores_for
 
         run = self.run
         int8_logits = np.concatenate([int8.run(None, feeds_for(self.names, b))[0] for b in self.batches()])
-        scores = loss_scores(run.spec.train, run.model.num_classes, task=run.task)
+        scores = scores_for(run.task, run.spec.train.loss)
         both = {k: scores(torch.from_numpy(v).float()).numpy()
                 for k, v in (("fp32", self.fp32_logits), ("int8", int8_logits))}
         metric = "subset_accuracy" if run.task == "multilabel" else "accuracy"
         y = self.labels
         got = {k: task_metrics(run.task, y, s, run.thresholds)[metric] for k, s in both.items()}
-        chosen = {k: predicted(run.task, s, run.thresholds).reshape(len(y), -1) for k, s in both.items()}
+        chosen = {k: decide(run.task, s, run.thresholds).reshape(len(y), -1) for k, s in both.items()}
         diff = np.abs(self.fp32_logits - int8_logits)
         return {"checked": True, "rows": int(len(y)), "metric": metric, "fp32": round(got["fp32"], 6),
                 "int8": round(got["int8"], 6), "drop_points": round(100 * (got["fp32"] - got["int8"]), 4),

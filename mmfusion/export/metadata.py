@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..run.load import LoadedRun
-from ..tasks.definitions import num_outputs, score_name
+from ..tasks.definitions import num_outputs
+from ..tasks.scores import score_name
 from .wrapper import TensorInterface
 
 #: how to read the logits, per task
@@ -59,7 +60,7 @@ def export_metadata(run: LoadedRun, interface: TensorInterface, axes: list[dict[
         "labels": run.labels,
         "positive_label": run.positive_label,
         "thresholds": thresholds,
-        "scores": "sigmoid" if getattr(run.spec.train.loss, "type", None) == "bce" else score_name(task),
+        "scores": score_name(task, run.spec.train.loss),
         "inputs": inputs,
         "output": {"name": "logits", "shape": ["batch", num_outputs(task, len(run.labels))],
                    "note": OUTPUT_NOTES[task]},

@@ -17,21 +17,12 @@ import torch
 
 from ..model.batch import Batch
 from ..runtime.precision import Precision, inference_precision
+from ..tasks.scores import Scores, scores_for, softmax
 
 if TYPE_CHECKING:
     from ..model.multimodal import MultimodalModel
     from ..registry import Registry
     from ..spec.train_spec import TrainSpec
-
-#: How logits become per-label scores: softmax (multiclass; a loss may say otherwise: BCE uses sigmoid), a sigmoid
-#: per label (multilabel), or [1 - p, p] from the one logit (binary).
-Scores = Callable[[torch.Tensor], torch.Tensor]
-
-
-def softmax_scores(logits: torch.Tensor) -> torch.Tensor:
-    """Class probabilities of single-label classification."""
-    return torch.softmax(logits, dim=1)
-
 
 def prepare_batch(batch: Batch, device: torch.device, channels_last_modalities: Sequence[str] = ()) -> Batch:
     """Move a batch to ``device``; image inputs of channels_last encoders get that memory layout."""
@@ -52,7 +43,7 @@ def channels_last_inputs(model: MultimodalModel, enabled: bool) -> list[str]:
 class Predictions:
     """Scores (one column per label) for every row, with the labels (class ids, or multi-hot rows for multilabel)
     and the mean loss when labels were known. ``predicted`` is the argmax: multilabel and binary predictions
-    apply thresholds instead (:func:`mmfusion.evaluation.metrics.predicted`)."""
+    apply thresholds instead (:func:`mmfusion.tasks.decisions.decide`)."""
 
     probabilities: np.ndarray
     labels: np.ndarray | None
@@ -84,18 +75,16 @@ class InferenceEngine:
     device: torch.device
     precision: Precision
     channels_last: Sequence[str] = ()
-    scores: Scores = softmax_scores
+    scores: Scores = softmax
 
     @classmethod
     def for_run(cls, model: MultimodalModel, train: TrainSpec, device: torch.device, *,
                 registry: Registry | None = None, task: str = "multiclass") -> InferenceEngine:
         """The engine for a trained model: the precision its training setting allows on ``device``, its
         channels_last inputs, and the scores of its task (and, for multiclass, of its ``train.loss``)."""
-        from ..training.losses import loss_scores
-
         return cls(model, device, inference_precision(train.precision, device),
                    channels_last_inputs(model, train.channels_last),
-                   loss_scores(train, model.num_classes, registry=registry, task=task))
+                   scores_for(task, train.loss, registry))
 
     def prepare(self, batch: Batch, absent: Sequence[str] = ()) -> Batch:
         """The batch on the device; inputs in ``absent`` are marked absent in every sample."""

@@ -213,11 +213,11 @@ class Predictor:
         every = {label: float(p) for label, p in zip(self.labels, probabilities)}
         if self.task == "multiclass":
             return Prediction(top[0][0], top[0][1], top, every, labels=[top[0][0]])
-        from ..evaluation.metrics import predicted
+        from ..tasks.decisions import decide
         from ..tasks.thresholds import as_mapping
 
         thresholds = as_mapping(self.task, self.labels, self.thresholds or [])
-        chosen = predicted(self.task, probabilities[None, :], self.thresholds)[0]
+        chosen = decide(self.task, probabilities[None, :], self.thresholds)[0]
         if self.task == "binary":
             label = self.labels[int(chosen)]
             return Prediction(label, every[label], top, every, labels=[label], task="binary", thresholds=thresholds)

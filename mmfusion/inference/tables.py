@@ -16,6 +16,7 @@ import numpy as np
 
 from ..data.files import CHUNK_ROWS, first_row_number, iter_table, table_columns
 from ..errors import DataError
+from ..tasks.decisions import decide
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,7 @@ def with_predictions(out: Any, probabilities: np.ndarray, labels: Sequence[str],
 def _thresholded(out: Any, probabilities: np.ndarray, labels: Sequence[str], task: str, thresholds: Any,
                  label_sep: str | None) -> Any:
     """Binary: the label the threshold chose; multilabel: every label at or above its threshold."""
-    from ..evaluation.metrics import predicted
-
-    chosen = predicted(task, probabilities, thresholds)
+    chosen = decide(task, probabilities, thresholds)
     if task == "binary":
         out["predicted"] = [labels[i] for i in chosen]
     else:

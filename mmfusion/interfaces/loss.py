@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-import torch
 from torch import Tensor, nn
 
 from .config import LossConfig
@@ -25,15 +24,18 @@ class Loss(nn.Module):
     cannot use class weights should raise an ``MMFusionError`` saying so rather than ignore them. A spec
     whose task the loss does not list is refused before training, naming the loss.
 
-    :meth:`scores` turns logits into the scores multiclass predictions rank by (softmax by default);
-    evaluation and ``Predictor`` use it, so a loss trained on sigmoid outputs is also read back through a
-    sigmoid. Multilabel and binary scores are always sigmoids.
+    :attr:`multiclass_scores` says how logits become the scores multiclass predictions rank by (softmax by
+    default); evaluation and ``Predictor`` read it from the class (:mod:`mmfusion.tasks.scores`), so a loss
+    trained on sigmoid outputs is also read back through a sigmoid. Multilabel and binary scores are always
+    sigmoids.
     """
 
     name: ClassVar[str]
     Config: ClassVar[type[LossConfig]]
     #: the tasks this loss handles (see the class docstring for their targets); every loss names them
     tasks: ClassVar[tuple[str, ...]]
+    #: per-class scores in [0, 1] whose argmax is the multiclass prediction: softmax or a sigmoid per class
+    multiclass_scores: ClassVar[Literal["softmax", "sigmoid"]] = "softmax"
 
     def __init__(self, config: LossConfig, num_classes: int, class_weights: Tensor | None = None) -> None:
         super().__init__()
@@ -44,7 +46,3 @@ class Loss(nn.Module):
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def scores(self, logits: Tensor) -> Tensor:
-        """Per-class scores in [0, 1] whose argmax is the prediction (default: softmax probabilities)."""
-        return torch.softmax(logits, dim=1)

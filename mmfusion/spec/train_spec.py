@@ -7,13 +7,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from ..tasks.definitions import ALL_MONITORS
 from .balance_spec import AuxUnimodalSpec, ModalityDropoutSpec, ModulationSpec
 from .components import CallbackSpec, LoggerSpec, LossSpec, registry_from
 
-#: validation metrics of every task (:mod:`~mmfusion.tasks.definitions`) and the loss; which fit a task is checked
-#: with the data
-Monitor = Literal["val_accuracy", "val_macro_f1", "val_loss", "val_micro_f1", "val_weighted_f1", "val_samples_f1",
-                  "val_map", "val_subset_accuracy", "val_auroc", "val_f1"]
+#: validation metrics of every task and the loss; which fit a task is checked with the data
+Monitor = Literal[ALL_MONITORS]  # type: ignore[valid-type]
 
 #: The logger that writes metrics.csv; always on (sweeps and resumed histories read that file).
 CSV_LOGGER = "csv"

@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluation.metrics import per_class_report, predicted, task_metrics
 from ..evaluation.predictions import SamplePredictions
+from ..tasks.decisions import decide
 from ..tasks.definitions import metric_title
+from ..tasks.metrics import per_class_report, task_metrics
 from .stats import t_interval
 
 #: wider tables than this many classes are left to per_class.csv
@@ -26,7 +27,7 @@ def per_class_rows(entries: Sequence[Entry]) -> list[dict[str, Any]]:
     out = []
     for record, predictions in entries:
         if predictions is not None:
-            y_hat = predicted(predictions.task, predictions.probabilities, predictions.thresholds)
+            y_hat = decide(predictions.task, predictions.probabilities, predictions.thresholds)
             report, names = per_class_report(predictions.labels, y_hat, predictions.label_names), \
                 predictions.label_names
         elif record.get("per_class"):

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluation.metrics import per_class_report, predicted, task_metrics
 from ..evaluation.predictions import SamplePredictions
+from ..tasks.decisions import decide
+from ..tasks.metrics import per_class_report, task_metrics
 from .stats import aligned
 
 NAME = "unimodal ensemble"
@@ -60,7 +61,7 @@ def ensemble_records(records: Sequence[dict[str, Any]], predictions: Mapping[int
             remaining = average(rest) if rest else None
             if remaining is not None:
                 without[modality] = _metrics(remaining, metrics)
-        per_class = per_class_report(combined.labels, predicted(combined.task, combined.probabilities,
+        per_class = per_class_report(combined.labels, decide(combined.task, combined.probabilities,
                                                                  combined.thresholds), combined.label_names)
         record = {
             "variant": NAME, "seed": seed, "kind": "ensemble", "inputs": inputs, "members": list(members),

@@ -19,11 +19,11 @@ def results_figure(rows: Sequence[dict[str, Any]], rank_by: str = "accuracy") ->
     however tall the bars are."""
     from matplotlib.patches import Patch
 
-    from ..evaluation.plots import _figure
+    from ..plots import new_figure
 
     names = [r["variant"] for r in rows]
     x = np.arange(len(rows))
-    fig = _figure(figsize=(max(6, 1.1 * len(rows) + 2), 4.2))
+    fig = new_figure(figsize=(max(6, 1.1 * len(rows) + 2), 4.2))
     ax = fig.subplots()
     second = "macro_f1" if rank_by != "macro_f1" else "accuracy"
     shown = [(-0.2, rank_by), (0.2, second)] if all(second in r for r in rows) else [(0.0, rank_by)]
@@ -52,9 +52,9 @@ def results_figure(rows: Sequence[dict[str, Any]], rank_by: str = "accuracy") ->
 def results_plot(rows: Sequence[dict[str, Any]], path: Path, rank_by: str = "accuracy") -> Path:
     """``rank_by`` and macro-F1 per variant (error bars: 95 % t-intervals over seeds); single-input baselines in
     grey, the unimodal ensemble in dark grey."""
-    from ..evaluation.plots import _save
+    from ..plots import save_figure
 
-    return _save(results_figure(rows, rank_by), path)
+    return save_figure(results_figure(rows, rank_by), path)
 
 
 def _colour(row: dict[str, Any], ranked: bool) -> str:

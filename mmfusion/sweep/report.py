@@ -190,7 +190,7 @@ def write_reports(out_dir: Path, records: Sequence[dict[str, Any]], order: Seque
         groups: group name → test row number → the row's value (see :mod:`mmfusion.sweep.groups`).
         resamples: paired bootstrap resamples (0: no paired tests).
     """
-    from ..evaluation.plots import corruption_curves_plot
+    from ..plots import corruption_curves_plot
     from ..tasks.definitions import HEADLINE
 
     metrics, curve_metric = METRICS[task], HEADLINE[task]

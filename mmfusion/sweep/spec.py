@@ -12,6 +12,7 @@ from ..errors import SpecError
 from ..interfaces.locations import SpecLocation
 from ..spec.loader import describe, format_errors
 from ..spec.yaml_file import read_yaml
+from ..tasks.definitions import ALL_METRICS
 
 
 class VariantSpec(BaseModel):
@@ -58,8 +59,7 @@ class SweepSpec(BaseModel):
     variants: list[VariantSpec] = Field(default_factory=list)
     evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
     report: ReportSpec = Field(default_factory=ReportSpec)
-    rank_by: Literal["accuracy", "macro_f1", "micro_f1", "weighted_f1", "samples_f1", "map", "subset_accuracy",
-                     "auroc", "f1"] | None = Field(
+    rank_by: Literal[ALL_METRICS] | None = Field(  # type: ignore[valid-type]
         None, description="The test metric that ranks variants and answers 'does fusion pay?' (default: the "
         "task's headline metric: accuracy for multiclass, micro_f1 for multilabel, auroc for binary).")
 

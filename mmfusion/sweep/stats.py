@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..evaluation.predictions import SamplePredictions
-from ..evaluation.weighted_metrics import weighted_metric
+from ..tasks.metrics import weighted_metric
 
 CONFIDENCE = 0.95
 #: resamples per chunk are capped so that one chunk's weights stay near this many numbers (16 MB)

@@ -1,17 +1,14 @@
 """What a run predicts: one class of many (multiclass), any set of labels (multilabel), or yes/no (binary).
 
-The task decides how many outputs the model has, how its logits become scores (softmax or sigmoid), which
-loss it trains with by default, which metrics it reports and which one ranks models. Everything else asks
+The task decides how many outputs the model has (its scores: :mod:`.scores`, decisions: :mod:`.decisions`),
+which loss it trains with by default, which metrics it reports and which one ranks models. Everything else asks
 this module rather than testing the task name itself, so a task reads the same in training, evaluation,
 prediction, sweeps and export.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
-
-if TYPE_CHECKING:
-    import torch
+from typing import Literal
 
 Task = Literal["multiclass", "multilabel", "binary"]
 TASKS: tuple[str, ...] = ("multiclass", "multilabel", "binary")
@@ -34,8 +31,10 @@ METRIC_TITLES: dict[str, str] = {
     "accuracy": "accuracy", "macro_f1": "macro-F1", "micro_f1": "micro-F1", "weighted_f1": "weighted-F1",
     "samples_f1": "samples-F1", "map": "mAP", "subset_accuracy": "subset accuracy", "auroc": "AUROC", "f1": "F1",
 }
-#: every metric any task reports, for ``train.monitor`` and sweeps' ``rank_by``
+#: every metric any task reports, for sweeps' ``rank_by``
 ALL_METRICS: tuple[str, ...] = tuple(dict.fromkeys(m for task in TASKS for m in METRICS[task]))
+#: every validation metric and the loss, for ``train.monitor`` (which fit a task: :func:`monitors`)
+ALL_MONITORS: tuple[str, ...] = (*(f"val_{m}" for m in ALL_METRICS), "val_loss")
 
 
 def metric_title(name: str) -> str:
@@ -55,23 +54,3 @@ def num_outputs(task: str, num_labels: int) -> int:
 def uses_thresholds(task: str) -> bool:
     """Whether predictions compare scores with thresholds (tuned on validation) instead of taking the argmax."""
     return task in ("multilabel", "binary")
-
-
-def score_name(task: str) -> str:
-    """How logits become scores, as exported metadata names it."""
-    return "softmax" if task == "multiclass" else "sigmoid"
-
-
-def sigmoid_scores(logits: torch.Tensor) -> torch.Tensor:
-    """Independent per-label probabilities (multilabel)."""
-    import torch
-
-    return torch.sigmoid(logits)
-
-
-def binary_scores(logits: torch.Tensor) -> torch.Tensor:
-    """``[1 - p, p]`` from the one logit, so that every task's scores have one column per label."""
-    import torch
-
-    positive = torch.sigmoid(logits[:, :1])
-    return torch.cat([1 - positive, positive], dim=1)

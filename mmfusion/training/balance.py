@@ -17,8 +17,9 @@ from ..model.batch import Batch
 from ..model.multimodal import ModelParts, MultimodalModel
 from ..spec.train_spec import TrainSpec
 from ..tasks.definitions import HEADLINE
+from ..tasks.scores import Scores
 from .modality_dropout import drop_inputs, with_dropped_copies
-from .modulation import GradientModulation, Scores
+from .modulation import GradientModulation
 
 
 class BalancedTraining:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import SpecError
-from ..evaluation.metrics import task_metrics
+from ..tasks.metrics import task_metrics
 from ..tasks.definitions import HEADLINE, METRICS
 from .balance import BalancedTraining, aux_history, aux_metrics
 from .callbacks.base import CallbackList

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -76,18 +75,3 @@ def build_loss(train: TrainSpec, num_classes: int, *, class_weights: torch.Tenso
         raise PluginError(f"train.loss: loss '{config.type}' ({cls.__module__}.{cls.__qualname__}) could not be built: "
                           f"{type(exc).__name__}: {exc}") from exc
 
-
-def loss_scores(train: TrainSpec, num_classes: int, *, registry: Registry | None = None, task: str = "multiclass"
-                ) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The scoring function (logits → per-label scores) of a run, for evaluation and prediction.
-
-    Multiclass: the loss's own (softmax, or sigmoid for ``bce``); multilabel: a sigmoid per label; binary:
-    ``[1 - p, p]`` from the one logit, so that scores always have one column per label.
-    """
-    from ..tasks.definitions import binary_scores, sigmoid_scores
-
-    if task == "multilabel":
-        return sigmoid_scores
-    if task == "binary":
-        return binary_scores
-    return build_loss(train, num_classes, registry=registry, task=task).scores

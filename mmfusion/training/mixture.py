@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import torch
 
-from ..evaluation.metrics import task_metrics
 from ..model.unimodal import mix_logits
+from ..tasks.metrics import weighted_metric
 
 #: the grid's step: every weight is a multiple of it
 STEP = 0.1
@@ -36,29 +36,16 @@ def tune_mixture(fused: torch.Tensor, aux: Mapping[str, torch.Tensor], present: 
     modalities = sorted(aux)
     target = torch.from_numpy(np.asarray(labels))
     metric = monitor.removeprefix("val_")
+    ones = np.ones(len(labels))
     best: tuple[list[float], float] | None = None
     for weights in simplex(1 + len(modalities)):
         mixed = mix_logits(torch.tensor(weights), fused, aux, present, modalities)
         if metric == "loss":
             with torch.inference_mode():
                 value = -float(loss(mixed, target))
-        elif task == "multiclass" and metric in ("accuracy", "macro_f1"):
-            value = _multiclass(np.asarray(labels), scores(mixed).numpy().argmax(axis=1), mixed.shape[1])[metric]
-        else:
-            value = task_metrics(task, labels, scores(mixed).numpy()).get(metric, float("nan"))
+        else:  # one metric, at threshold 0.5 (thresholds are tuned after training)
+            value = float(weighted_metric(task, metric, labels, scores(mixed).numpy(), None, ones)[0])
         if not np.isnan(value) and (best is None or value > best[1]):
             best = (list(weights), value)
     return best[0] if best is not None else [1.0] + [0.0] * len(modalities)
 
-
-def _multiclass(y: np.ndarray, predicted: np.ndarray, classes: int) -> dict[str, float]:
-    """Accuracy and macro-F1 as :func:`mmfusion.evaluation.metrics.summary_metrics` has them (macro-F1 over the
-    classes that occur as truth or prediction), from one confusion count: the grid scores hundreds of weightings."""
-    if len(y) == 0:
-        return {"accuracy": float("nan"), "macro_f1": float("nan")}
-    counts = np.bincount(y * classes + predicted, minlength=classes * classes).reshape(classes, classes)
-    tp = np.diag(counts).astype(float)
-    truth, guessed = counts.sum(axis=1), counts.sum(axis=0)
-    occurring = (truth + guessed) > 0
-    f1 = 2 * tp / np.maximum(truth + guessed, 1)
-    return {"accuracy": float(tp.sum() / len(y)), "macro_f1": float(f1[occurring].mean())}

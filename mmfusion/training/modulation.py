@@ -24,8 +24,7 @@ from ..interfaces.encoder import EncoderOutput
 from ..model.batch import Batch
 from ..model.multimodal import ModelParts, MultimodalModel
 from ..spec.balance_spec import ModulationSpec
-
-Scores = Callable[[Tensor], Tensor]
+from ..tasks.scores import Scores
 
 
 def modulated_parameters(model: MultimodalModel) -> dict[str, list[nn.Parameter]]:

@@ -35,12 +35,13 @@ from ..runtime.devices import resolve_device
 from ..runtime.precision import resolve_precision
 from ..runtime.threads import ThreadChoice, intra_op_threads, resolve_threads
 from ..spec.spec import Spec
+from ..tasks.scores import scores_for
 from .callbacks.base import CallbackList
 from .compiled import compiled
 from .context import FitResult, TrainingContext, TrainingInterrupted
 from .distributed import from_environment, shard
 from .loop import fit_loop
-from .losses import build_loss, class_weights, loss_scores
+from .losses import build_loss, class_weights
 from .optim import make_optimizer, make_scheduler
 
 __all__ = ["FitResult", "Trainer", "TrainingInterrupted", "seed_everything"]
@@ -192,8 +193,7 @@ class Trainer:
             weights = class_weights(pipeline.tables["train"].labels, len(pipeline.labels))
         loss = build_loss(train_cfg, labels.num_outputs, class_weights=weights, registry=self.registry,
                           task=labels.task, targets=pipeline.tables["train"].labels).to(self.device)
-        scores = loss.scores if labels.task == "multiclass" else \
-            loss_scores(train_cfg, labels.num_outputs, task=labels.task)
+        scores = scores_for(labels.task, train_cfg.loss, self.registry)
         engine = InferenceEngine(model, self.device, self.precision, channels_last, scores)
         validation = pipeline.tables.get("validation")
         return TrainingContext(

@@ -10,7 +10,7 @@ import pytest
 
 from mmfusion.errors import DataError, MMFusionError
 from mmfusion.evaluation.evaluate import evaluate_run
-from mmfusion.evaluation.metrics import task_metrics
+from mmfusion.tasks.metrics import task_metrics
 from mmfusion.evaluation.predictions import read_predictions
 
 

@@ -30,8 +30,8 @@ SCRIPT = textwrap.dedent("""
         import matplotlib.pyplot as plt
         mine = plt.figure()
 
-    from mmfusion.evaluation.plots import (confusion_matrix_plot, corruption_curves_plot, prediction_plot,
-                                           robustness_plot, training_curves)
+    from mmfusion.plots import (confusion_matrix_plot, corruption_curves_plot, prediction_plot, robustness_plot,
+                                training_curves)
     from mmfusion.sweep.report import write_reports
 
     history = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "val_accuracy": 0.5 + e / 10,

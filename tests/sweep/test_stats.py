@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmfusion.evaluation.metrics import task_metrics
+from mmfusion.tasks.metrics import task_metrics
 from mmfusion.evaluation.predictions import SamplePredictions, read_predictions, write_predictions
 from mmfusion.sweep import ensemble
 from mmfusion.sweep.plot import results_figure

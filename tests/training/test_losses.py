@@ -14,6 +14,7 @@ from mmfusion.api import Predictor, evaluate, fit
 from mmfusion.default_plugins.losses import BinaryCrossEntropy, CrossEntropy, FocalLoss
 from mmfusion.errors import SpecError
 from mmfusion.spec import load_spec
+from mmfusion.tasks.scores import scores_for
 from mmfusion.training.losses import build_loss, class_weights, positive_weights
 
 from ..conftest import xor_spec
@@ -27,7 +28,7 @@ def test_cross_entropy_with_label_smoothing_and_class_weights() -> None:
     loss = CrossEntropy(CrossEntropy.Config(label_smoothing=0.1), 3, weights)
     expected = functional.cross_entropy(LOGITS, TARGETS, weight=weights, label_smoothing=0.1)
     assert torch.allclose(loss(LOGITS, TARGETS), expected)
-    assert torch.allclose(loss.scores(LOGITS), torch.softmax(LOGITS, dim=1))
+    assert torch.allclose(scores_for("multiclass", loss.config)(LOGITS), torch.softmax(LOGITS, dim=1))
 
 
 @pytest.mark.slow
@@ -50,8 +51,9 @@ def test_bce_uses_one_hot_targets_and_sigmoid_scores() -> None:
     one_hot = functional.one_hot(TARGETS, 3).float()
     expected = functional.binary_cross_entropy_with_logits(LOGITS, one_hot, pos_weight=torch.full((3,), 2.0))
     assert torch.allclose(loss(LOGITS, TARGETS), expected)
-    assert torch.allclose(loss.scores(LOGITS), torch.sigmoid(LOGITS))
-    assert torch.equal(loss.scores(LOGITS).argmax(1), LOGITS.argmax(1))  # the same predicted class as softmax
+    scores = scores_for("multiclass", loss.config)(LOGITS)  # read from the class: no loss built for it
+    assert torch.allclose(scores, torch.sigmoid(LOGITS))
+    assert torch.equal(scores.argmax(1), LOGITS.argmax(1))  # the same predicted class as softmax
 
 
 def test_bce_takes_multi_hot_targets_and_one_logit_binary_targets() -> None:

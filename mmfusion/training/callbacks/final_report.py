@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ...evaluation.metrics import confusion, per_class_report, predicted, task_metrics
-from ...evaluation.plots import confusion_matrix_plot, per_label_f1_plot
+from ...plots import confusion_matrix_plot, per_label_f1_plot
+from ...tasks.decisions import decide
+from ...tasks.metrics import confusion, per_class_report, task_metrics
 from ...inference.engine import InferenceEngine, Predictions
 from ...interfaces.callback import Callback
 from ...io import write_json_atomic
@@ -31,7 +32,7 @@ def write_test_report(engine: InferenceEngine, result: Predictions, paths: RunPa
     """The task's metrics and the per-class report of the test predictions; writes plots/confusion_matrix.png
     (multiclass, binary) or plots/per_label_f1.png (multilabel)."""
     metrics = task_metrics(task, result.labels, result.probabilities, thresholds)
-    y_hat = predicted(task, result.probabilities, thresholds)
+    y_hat = decide(task, result.probabilities, thresholds)
     per_class = per_class_report(result.labels, y_hat, names)
     if task == "multilabel":
         per_label_f1_plot(per_class, names, paths.plots / "per_label_f1.png", title="Test F1 per label")

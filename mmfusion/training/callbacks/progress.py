@@ -43,7 +43,7 @@ class TrainingCurves(Callback):
 
     def _plot(self, ctx: TrainingContext) -> None:
         if ctx.is_main and ctx.history:
-            from ...evaluation.plots import training_curves
+            from ...plots import training_curves
 
             training_curves(ctx.history, ctx.paths.plots / "training_curves.png")
 

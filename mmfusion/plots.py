@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 
-def _figure(**kwargs: Any) -> Any:
+def new_figure(**kwargs: Any) -> Any:
     """A figure on its own Agg canvas: no pyplot, no global backend, nothing to close."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -24,8 +24,8 @@ def _figure(**kwargs: Any) -> Any:
     return fig
 
 
-def _save(fig: Any, path: Path) -> Path:
-    from ..io import write_atomic
+def save_figure(fig: Any, path: Path) -> Path:
+    from .io import write_atomic
 
     write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png"))
     return path
@@ -33,10 +33,10 @@ def _save(fig: Any, path: Path) -> Path:
 
 def training_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """Loss (train, validation) and the validation metrics of the task per epoch."""
-    from ..tasks.definitions import ALL_METRICS, metric_title
+    from .tasks.definitions import ALL_METRICS, metric_title
 
     epochs = [row["epoch"] for row in history]
-    fig = _figure(figsize=(11, 4))
+    fig = new_figure(figsize=(11, 4))
     ax_loss, ax_metric = fig.subplots(1, 2)
     ax_loss.plot(epochs, [row["train_loss"] for row in history], marker="o", label="train")
     if any(row.get("val_loss") is not None for row in history):
@@ -55,14 +55,14 @@ def training_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Path:
     for ax in (ax_loss, ax_metric):
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def confusion_matrix_plot(matrix: np.ndarray, names: Sequence[str], path: Path, title: str = "Confusion matrix"
                           ) -> Path:
     """Counts with row-normalised colours (true label down, predicted across)."""
     size = max(4.5, 0.55 * len(names) + 2)
-    fig = _figure(figsize=(size + 1, size))
+    fig = new_figure(figsize=(size + 1, size))
     ax = fig.subplots()
     rows = matrix.sum(axis=1, keepdims=True)
     normalised = np.divide(matrix, rows, out=np.zeros_like(matrix, dtype=float), where=rows > 0)
@@ -78,13 +78,13 @@ def confusion_matrix_plot(matrix: np.ndarray, names: Sequence[str], path: Path, 
                 ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
                         color="white" if normalised[i, j] > 0.5 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of true label")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def per_label_f1_plot(per_class: Mapping[str, Any], names: Sequence[str], path: Path, title: str = "F1 per label"
                       ) -> Path:
     """Multilabel: one bar per label (its F1 at its threshold), with the label's support in the test rows."""
-    fig = _figure(figsize=(max(4.5, 0.6 * len(names) + 2), 3.8))
+    fig = new_figure(figsize=(max(4.5, 0.6 * len(names) + 2), 3.8))
     ax = fig.subplots()
     values = [float(per_class.get(name, {}).get("f1-score", 0.0)) for name in names]
     bars = ax.bar(list(names), values, color="#4c72b0")
@@ -94,30 +94,30 @@ def per_label_f1_plot(per_class: Mapping[str, Any], names: Sequence[str], path: 
     ax.set_ylim(0, 1.2)
     ax.set_ylabel("F1")
     ax.set_title(title)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def robustness_plot(rows: Sequence[Mapping[str, Any]], path: Path, metric: str = "accuracy") -> Path:
     """Bars of a metric with all modalities and with each one removed."""
-    fig = _figure(figsize=(max(4, 1.3 * len(rows) + 1), 3.6))
+    fig = new_figure(figsize=(max(4, 1.3 * len(rows) + 1), 3.6))
     ax = fig.subplots()
     names = [row["condition"] for row in rows]
     values = [row[metric] for row in rows]
     bars = ax.bar(names, values, color=["#4c72b0"] + ["#dd8452"] * (len(rows) - 1))
     ax.bar_label(bars, labels=[f"{v:.3f}" for v in values], padding=2)
     ax.set_ylim(0, 1.08)
-    from ..tasks.definitions import metric_title
+    from .tasks.definitions import metric_title
 
     ax.set_ylabel(metric_title(metric))
     ax.set_title(f"{metric_title(metric)} with modalities removed")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def prediction_plot(image: Any, text: str | None, labels: Sequence[str], probabilities: Sequence[float], path: Path,
                     top: int = 10) -> Path:
     """The input image (if any) beside a bar chart of the most likely classes."""
     order = np.argsort(probabilities)[::-1][:top]
-    fig = _figure(figsize=(10 if image is not None else 6, 4))
+    fig = new_figure(figsize=(10 if image is not None else 6, 4))
     axes = np.atleast_1d(fig.subplots(1, 2 if image is not None else 1))
     if image is not None:
         axes[0].imshow(image)
@@ -129,7 +129,7 @@ def prediction_plot(image: Any, text: str | None, labels: Sequence[str], probabi
     bar_ax.set_xlim(0, 1)
     bar_ax.set_xlabel("probability")
     bar_ax.set_title("Predicted classes" if image is not None or not text else text[:60])
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, series: str | None = None,
@@ -145,7 +145,7 @@ def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, ser
     from matplotlib import colormaps
     from matplotlib.lines import Line2D
 
-    from ..tasks.definitions import metric_title
+    from .tasks.definitions import metric_title
 
     panels = sorted({(r["modality"], r["corruption"]) for r in rows})
     present = {r[series] for r in rows} if series else {None}
@@ -164,7 +164,7 @@ def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, ser
             style[name] = (colours[coloured.index(name) % len(colours)], markers[i % len(markers)], "-")
     columns = min(3, len(panels))
     lines = (len(panels) + columns - 1) // columns
-    fig = _figure(figsize=(4.2 * columns, 3.4 * lines))
+    fig = new_figure(figsize=(4.2 * columns, 3.4 * lines))
     axes = fig.subplots(lines, columns, squeeze=False)
     for ax, (modality, corruption) in zip(axes.flat, panels):
         points = [r for r in rows if r["modality"] == modality and r["corruption"] == corruption]
@@ -186,4 +186,4 @@ def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, ser
     if series:
         handles = [Line2D([], [], color=c, marker=m, linestyle=ls, label=str(n)) for n, (c, m, ls) in style.items()]
         fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, title=series)
-    return _save(fig, path)
+    return save_figure(fig, path)

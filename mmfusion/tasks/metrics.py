@@ -1,20 +1,38 @@
-"""The task metrics with per-sample weights, many weightings at once: what a bootstrap needs.
+"""The task's metrics (:data:`~mmfusion.tasks.definitions.METRICS`) of scores against labels, and per-class
+reports and confusion matrices.
 
-A bootstrap resample is a weighting of the test rows (how often each row was drawn), so the metric of
-``B`` resamples is ``weighted_metric(..., weights=[B, N] counts)`` — one matrix product instead of ``B``
-scikit-learn calls on copied arrays. Each metric equals :func:`mmfusion.evaluation.metrics.task_metrics`
-on the resampled rows (the tests check this), including its rules: macro-F1 over the classes that occur,
-samples-F1 counting a row with no label and none predicted as 1, mAP over labels with a positive row, NaN
-where a metric is undefined.
+Multiclass: accuracy and macro-F1; multilabel: micro/macro/weighted/samples F1, mAP and subset accuracy;
+binary: AUROC, accuracy and F1, all at the run's decisions (:func:`~mmfusion.tasks.decisions.decide`).
+Macro-F1 averages over the classes (labels) that occur as truth or prediction: a class the evaluated rows
+never mention says nothing about the model and must not count as F1 = 0. Samples-F1 counts a row with no
+label and none predicted as 1; mAP averages over labels with a positive row; undefined values (AUROC with
+one class present, mAP without positives) are NaN. These are scikit-learn's definitions (the tests check).
+
+Every metric is computed from per-sample weights, many weightings at once: a bootstrap resample is a
+weighting of the test rows (how often each row was drawn), so the metric of ``B`` resamples is one matrix
+product instead of ``B`` scikit-learn calls on copied arrays, and the plain metric is the all-ones weighting.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from .metrics import predicted
+from .decisions import decide
+from .definitions import METRICS
+
+
+def task_metrics(task: str, y_true: np.ndarray, scores: np.ndarray, thresholds: Sequence[float] | None = None
+                 ) -> dict[str, float]:
+    """The task's metrics of ``scores`` against labels, at ``thresholds`` (0.5 when None) for multilabel and
+    binary; NaN for every metric of no rows."""
+    y_true, scores = np.asarray(y_true), np.asarray(scores)
+    if len(y_true) == 0:
+        return {name: float("nan") for name in METRICS[task]}
+    ones = np.ones(len(y_true))
+    return {name: float(weighted_metric(task, name, y_true, scores, thresholds, ones)[0]) for name in METRICS[task]}
 
 
 def weighted_metric(task: str, metric: str, labels: np.ndarray, scores: np.ndarray,
@@ -31,10 +49,10 @@ def weighted_metric(task: str, metric: str, labels: np.ndarray, scores: np.ndarr
     """
     weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
     labels, scores = np.asarray(labels), np.asarray(scores)
-    y_pred = predicted(task, scores, thresholds)
+    y_pred = decide(task, scores, thresholds)
     if task == "multiclass":
         classes = scores.shape[1]
-        return _from_counts(metric, weights, _one_hot(labels, classes), _one_hot(y_pred, classes), single=True)
+        return _from_counts(metric, weights, _one_hot(labels, classes), _one_hot(y_pred, classes))
     if task == "binary":
         truth = (labels == 1).astype(np.float64)
         if metric == "auroc":
@@ -47,7 +65,7 @@ def weighted_metric(task: str, metric: str, labels: np.ndarray, scores: np.ndarr
     truth, pred = labels.astype(np.float64), y_pred.astype(np.float64)
     if metric == "map":
         return _mean_average_precision(truth, scores, weights)
-    return _from_counts(metric, weights, truth, pred, single=False)
+    return _from_counts(metric, weights, truth, pred)
 
 
 def _one_hot(ids: np.ndarray, classes: int) -> np.ndarray:
@@ -68,8 +86,7 @@ def _f1(true_positives: np.ndarray, truth_plus_predicted: np.ndarray) -> np.ndar
                      where=truth_plus_predicted > 0)
 
 
-def _from_counts(metric: str, weights: np.ndarray, truth: np.ndarray, pred: np.ndarray, *, single: bool
-                 ) -> np.ndarray:
+def _from_counts(metric: str, weights: np.ndarray, truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
     """Metrics that are sums over rows: per-class counts are weighted row sums of one-hot (multi-hot) rows."""
     if metric in ("accuracy", "subset_accuracy"):
         return _mean(weights, np.all(truth == pred, axis=1).astype(np.float64))
@@ -134,3 +151,26 @@ def _mean_average_precision(truth: np.ndarray, scores: np.ndarray, weights: np.n
         total += np.where(has_positive, _average_precision(truth[:, label], scores[:, label], weights), 0.0)
         count += has_positive
     return np.divide(total, count, out=np.full(len(weights), np.nan), where=count > 0)
+
+
+def per_class_report(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str]) -> dict[str, Any]:
+    """A row per class (classes without rows show support 0); the macro average is over occurring classes,
+    as in :func:`task_metrics`. Multilabel: ``y_true`` and ``y_pred`` are multi-hot, one row per label."""
+    from sklearn.metrics import classification_report
+
+    report = classification_report(y_true, y_pred, labels=list(range(len(names))), target_names=list(names),
+                                   output_dict=True, zero_division=0)
+    if np.ndim(y_true) == 2:
+        occurring = [names[i] for i in range(len(names)) if np.any(y_true[:, i]) or np.any(y_pred[:, i])]
+    else:
+        occurring = [names[int(c)] for c in np.union1d(y_true, y_pred) if 0 <= c < len(names)]
+    if occurring and "macro avg" in report:
+        for key in ("precision", "recall", "f1-score"):
+            report["macro avg"][key] = float(np.mean([report[name][key] for name in occurring]))
+    return report
+
+
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    from sklearn.metrics import confusion_matrix
+
+    return confusion_matrix(y_true, y_pred, labels=list(range(num_classes)))
