@@ -74,7 +74,7 @@ def with_predictions(out: Any, probabilities: np.ndarray, labels: Sequence[str],
     """``out`` (a copy of the input rows) with the prediction columns that ``Predictor.predict_table`` documents."""
     if task != "multiclass":
         return _thresholded(out, probabilities, labels, task, thresholds, label_sep)
-    best = probabilities.argmax(axis=1) if len(probabilities) else np.zeros(0, dtype=int)
+    best = decide(task, probabilities)
     out["predicted"] = [labels[i] for i in best]
     out["probability"] = probabilities.max(axis=1) if len(probabilities) else []
     if top_k > 1:
