@@ -49,7 +49,7 @@ def main() -> None:
     torch.manual_seed(0)
     model = build_model(spec, 13).eval()
     tmp = Path(tempfile.mkdtemp())
-    run = LoadedRun(RunPaths(tmp), spec, [str(i) for i in range(13)], model, {}, {})
+    run = LoadedRun(RunPaths(tmp), spec, [str(i) for i in range(13)], model, {}, {}, "multiclass")
     onnx = export_run(run, "onnx", tmp / "model.onnx")
     script = export_run(run, "torchscript", tmp / "model.pt")
     interface, _ = interface_for(model)

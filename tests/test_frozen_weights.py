@@ -34,6 +34,7 @@ model:
     text: {{type: hf_text, path: {bert}, pooling: mean, freeze: {freeze}{text}}}
   fusion: {{type: concat, projection_dim: 8}}
   head: {{type: linear}}
+data: {{task: multiclass}}
 """
 
 

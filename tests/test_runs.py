@@ -52,6 +52,14 @@ def _edit_model(part: str, **changes: object) -> Callable[[Path], None]:
     return damage
 
 
+def _drop_task(run: Path) -> None:
+    import yaml
+
+    spec = yaml.safe_load((run / "spec.yaml").read_text())
+    del spec["data"]["task"]
+    (run / "spec.yaml").write_text(yaml.safe_dump(spec))
+
+
 CASES = {
     # labels.json: the names of the model's outputs
     "labels: more names than classes": (_write("labels.json", '["a", "b", "c", "d", "e"]'),
@@ -91,6 +99,7 @@ CASES = {
                                 r"spec's model has \[32, 64\]"),
     "spec: no input norm": (_edit_model("fusion", input_norm=False),
                             r"spec.yaml describes: .*: the weights have it \(\[\d+\]\) but the spec's model does not"),
+    "spec: no task": (_drop_task, r"spec.yaml names no data.task, but training records the task there"),
     # inputs.json / preprocessing.json
     "inputs: not JSON": (_write("inputs.json", "{{{"), r"inputs.json is not valid JSON"),
     "inputs: a list": (_write("inputs.json", "[1, 2]"), r"inputs.json does not hold the training columns"),

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 class LoadedRun:
     """A trained model with its spec and labels, ready for evaluation or prediction.
 
-    ``task`` is the spec's ``data.task`` (runs from before tasks existed: multiclass); ``thresholds`` are the
+    ``task`` is the spec's ``data.task`` (training always records it); ``thresholds`` are the
     decision thresholds of multilabel and binary runs in output order (binary: one), else None.
     """
 
@@ -46,7 +46,7 @@ class LoadedRun:
     model: MultimodalModel
     summary: dict[str, Any]
     inputs: dict[str, Any]
-    task: str = "multiclass"
+    task: str
     thresholds: list[float] | None = None
 
     @property
@@ -79,7 +79,10 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registr
     _check_folder(paths)
     spec = load_spec(paths.spec, registry=registry)
     labels = read_labels(paths.labels)
-    task = (spec.data.task if spec.data is not None else None) or "multiclass"
+    task = spec.data.task if spec.data is not None else None
+    if task is None:
+        raise RunFileError(f"{paths.spec} names no data.task, but training records the task there: it is not the "
+                           f"spec of a finished run; {RESTORE}")
     if task == "binary" and len(labels) != 2:
         raise RunDirError(f"{paths.labels} lists {len(labels)} labels, but the run is binary (data.task in "
                           f"{paths.spec.name}): it should list the negative and the positive label; {RESTORE}")
@@ -113,7 +116,7 @@ def _check_folder(paths: RunPaths) -> None:
 
 def _fitting_model(spec: Spec, labels: list[str], weights: dict[str, torch.Tensor],
                    learned: dict[str, dict[str, Any]], paths: RunPaths, registry: Registry | None,
-                   task: str = "multiclass") -> MultimodalModel:
+                   task: str) -> MultimodalModel:
     """The spec's model for ``len(labels)`` classes (one output for binary), every tensor shaped as in the weights.
 
     When the shapes differ only where the class count shows, labels.json is the culprit (and the message

@@ -173,7 +173,7 @@ def test_exports_to_onnx_matching_pytorch(family: str, models: dict[str, Path], 
                                 "fusion": {"type": "missing_modality",
                                            "inner": {"type": "attention", "dim": 32, "num_heads": 2}}}})
     torch.manual_seed(0)
-    run = LoadedRun(RunPaths(tmp_path), spec, ["a", "b", "c"], build_model(spec, 3).eval(), {}, {})
+    run = LoadedRun(RunPaths(tmp_path), spec, ["a", "b", "c"], build_model(spec, 3).eval(), {}, {}, "multiclass")
     result = export_run(run, "onnx", tmp_path / "model.onnx")
     assert max(result.max_abs_diff.values()) < 1e-4
     preprocessing = json.loads(result.metadata_path.read_text())["preprocessing"]["image"]

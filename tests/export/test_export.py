@@ -30,7 +30,7 @@ def _loaded(tmp_path: Path, tiny_bert: Path, fusion: dict, head: dict | None = N
         model["head"] = head
     spec = load_spec({"model": model})
     torch.manual_seed(0)
-    return LoadedRun(RunPaths(tmp_path), spec, ["a", "b", "c"], build_model(spec, 3).eval(), {}, {})
+    return LoadedRun(RunPaths(tmp_path), spec, ["a", "b", "c"], build_model(spec, 3).eval(), {}, {}, "multiclass")
 
 
 @pytest.mark.parametrize("fusion", [
