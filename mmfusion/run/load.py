@@ -81,8 +81,8 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registr
     labels = read_labels(paths.labels)
     task = spec.data.task if spec.data is not None else None
     if task is None:
-        raise RunFileError(f"{paths.spec} names no data.task, but training records the task there: it is not the "
-                           f"spec of a finished run; {RESTORE}")
+        raise RunDirError(f"{paths.spec} names no data.task, but training records the task there: it is not the "
+                          f"spec of a finished run; {RESTORE}")
     if task == "binary" and len(labels) != 2:
         raise RunDirError(f"{paths.labels} lists {len(labels)} labels, but the run is binary (data.task in "
                           f"{paths.spec.name}): it should list the negative and the positive label; {RESTORE}")
