@@ -157,7 +157,7 @@ def main() -> None:
     if args.child:
         child(args.child[0], *(Path(p) for p in args.child[1:]), args.threads)
         return
-    from mmfusion.default_plugins.hf_text import write_tiny_bert
+    from mmfusion.testing.tiny_models import write_tiny_bert
 
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)

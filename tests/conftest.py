@@ -17,7 +17,7 @@ EXAMPLES = REPO / "examples"
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny randomly initialised BERT folder (config, weights, tokenizer), made offline."""
-    from mmfusion.default_plugins.hf_text import write_tiny_bert
+    from mmfusion.testing.tiny_models import write_tiny_bert
 
     return write_tiny_bert(tmp_path_factory.mktemp("models") / "tiny-bert")
 

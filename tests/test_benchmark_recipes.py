@@ -154,7 +154,7 @@ def _stand_in(name: str, folder: Path, tiny_bert: Path, vision: dict[str, Path],
 
 @pytest.fixture(scope="module")
 def vision(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from mmfusion.default_plugins.hf_image import write_tiny_vision_model
+    from mmfusion.testing.tiny_models import write_tiny_vision_model
 
     root = tmp_path_factory.mktemp("vision")
     return {kind: write_tiny_vision_model(root / kind, kind) for kind in ("vit", "clip")}

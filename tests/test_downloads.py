@@ -125,8 +125,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalHub]:
     import timm
     import torchvision
 
-    from mmfusion.default_plugins.hf_image import write_tiny_vision_model
-    from mmfusion.default_plugins.hf_text import write_tiny_bert
+    from mmfusion.testing.tiny_models import write_tiny_bert, write_tiny_vision_model
 
     root = tmp_path_factory.mktemp("hub")
     local = LocalHub()

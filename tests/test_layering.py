@@ -11,8 +11,9 @@ import mmfusion
 
 PACKAGE = Path(mmfusion.__file__).parent
 HEAVY = {"torchvision", "timm", "transformers", "datasets"}
-#: the public image-encoder base builds torchvision's transforms, imported inside the function that builds them
-LAZY_TRANSFORMS = {"interfaces/image_encoder.py": {"torchvision"}}
+#: the public image-encoder base builds torchvision's transforms, imported inside the function that builds them;
+#: the test kit writes tiny Hugging Face models, importing transformers inside its writers
+LAZY_TRANSFORMS = {"interfaces/image_encoder.py": {"torchvision"}, "testing/tiny_models.py": {"transformers"}}
 
 
 def _top_level_imports(path: Path) -> set[str]:

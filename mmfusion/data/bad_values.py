@@ -1,22 +1,20 @@
 """``data.on_bad_value``: per input, unusable values become absent (counted) or one error naming them all.
 
 A modality decides what is unusable (it raises :class:`BadValueError` from ``parse`` or ``load``); this
-module decides what happens then, the same way for every modality, and words the way out from the
-policy itself, never from what a modality's message happens to say.
+module gives each input's policy, which :mod:`.parsing` applies the same way for every modality, and the
+error that words the way out from the policy itself, never from what a modality's message happens to say.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import DataError, did_you_mean
-from ..interfaces.modality import BadValueError, CellContext, Modality
 
 if TYPE_CHECKING:
     from ..spec.data_spec import DataSpec
-    from .parsing import ParsedTable
 
 _MAX_REPORTED = 10
 
@@ -67,46 +65,3 @@ def bad_value_policies(data: DataSpec, inputs: Sequence[str]) -> dict[str, str]:
         policies = {name: given.get(name, "error") for name in inputs}
     return policies
 
-
-def problem_of(exc: BadValueError, raised_at: CellContext) -> str:
-    """What is wrong, without where (modalities written before ``context`` existed put it in the message)."""
-    prefix = f"{raised_at.where()}: "
-    return exc.problem[len(prefix):] if exc.problem.startswith(prefix) else exc.problem
-
-
-class BadValues:
-    """Values found unusable after parsing (when loaded): absent and counted, or an error naming their rows."""
-
-    def __init__(self, tables: Mapping[str, ParsedTable], modalities: Mapping[str, Modality],
-                 columns: Mapping[str, list[str]], policies: Mapping[str, str], row_kind: str) -> None:
-        self.tables, self.modalities, self.columns = tables, modalities, columns
-        self.policies, self.row_kind = policies, row_kind
-
-    def __call__(self, name: str, unusable: Mapping[str, str]) -> None:
-        """Mark the rows whose value of input ``name`` has a fingerprint in ``unusable`` (→ its problem).
-
-        Raises:
-            UnusableValuesError: such rows exist and the input's policy is ``error``.
-        """
-        if not unusable:
-            return
-        handler = self.modalities[name]
-        absent = self.policies.get(name, "error") == "absent"
-        errors, sources = [], []
-        for table in self.tables.values():
-            references = table.references[name]
-            for i, ref in enumerate(references):
-                problem = None if ref is None else unusable.get(handler.fingerprint(ref))
-                if problem is None:
-                    continue
-                where = CellContext(table.source, table.rows[i], tuple(self.columns[name]),
-                                    row_kind=self.row_kind).where()
-                bad = BadValue(name, where, problem)
-                if absent:
-                    references[i] = None
-                    table.bad.setdefault(name, []).append(str(bad))
-                else:
-                    errors.append(bad)
-                    sources += [] if table.source in sources else [table.source]
-        if errors:
-            raise UnusableValuesError(errors, ", ".join(sources))

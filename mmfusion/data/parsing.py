@@ -1,4 +1,5 @@
-"""Parsing every row once: modality references (paths, texts), presence, labels, bad values."""
+"""Parsing every row once: modality references (paths, texts), presence, labels, bad values (when parsed and when
+loaded)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..interfaces.modality import BadValueError, CellContext, Modality
-from .bad_values import BadValue, UnusableValuesError, problem_of
+from .bad_values import BadValue, UnusableValuesError
 from .cells import ROW_COLUMN
 from .labels import LabelSet
 
@@ -20,14 +21,6 @@ if TYPE_CHECKING:
 
 #: a cell not parsed yet (or one that cannot be looked up: not a plain value)
 _UNSEEN = object()
-
-
-@dataclass(frozen=True)
-class _Failed:
-    """A cell a modality refused, and where it was first read."""
-
-    error: BadValueError
-    context: CellContext
 
 
 @dataclass
@@ -114,16 +107,16 @@ def parse_table(
                 context = CellContext(source, rows[i], cols, root, row_kind)
                 try:
                     outcome = modality.parse(cells, context)
-                except BadValueError as exc:
-                    outcome = _Failed(exc, context)
+                except BadValueError as exc:  # kept for repeats of the cell
+                    outcome = exc
                 if key is not _UNSEEN:
                     seen[key] = outcome
-            if not isinstance(outcome, _Failed):
+            if not isinstance(outcome, BadValueError):
                 refs.append(outcome)
                 continue
             refs.append(None)
             where = CellContext(source, rows[i], cols, root, row_kind).where()
-            value = BadValue(name, where, problem_of(outcome.error, outcome.context))  # this row, even for a repeat
+            value = BadValue(name, where, outcome.problem)  # this row, even for a repeat
             if absent:
                 bad.setdefault(name, []).append(str(value))
             else:
@@ -135,3 +128,41 @@ def parse_table(
     if labels is not None and label_column is not None:
         ids = labels.encode(table, label_column, rows, source, row_kind)
     return ParsedTable(split, source, references, ids, rows, bad)
+
+
+class BadValues:
+    """Values found unusable after parsing (when loaded): absent and counted, or an error naming their rows."""
+
+    def __init__(self, tables: Mapping[str, ParsedTable], modalities: Mapping[str, Modality],
+                 columns: Mapping[str, list[str]], policies: Mapping[str, str], row_kind: str) -> None:
+        self.tables, self.modalities, self.columns = tables, modalities, columns
+        self.policies, self.row_kind = policies, row_kind
+
+    def __call__(self, name: str, unusable: Mapping[str, str]) -> None:
+        """Mark the rows whose value of input ``name`` has a fingerprint in ``unusable`` (→ its problem).
+
+        Raises:
+            UnusableValuesError: such rows exist and the input's policy is ``error``.
+        """
+        if not unusable:
+            return
+        handler = self.modalities[name]
+        absent = self.policies.get(name, "error") == "absent"
+        errors, sources = [], []
+        for table in self.tables.values():
+            references = table.references[name]
+            for i, ref in enumerate(references):
+                problem = None if ref is None else unusable.get(handler.fingerprint(ref))
+                if problem is None:
+                    continue
+                where = CellContext(table.source, table.rows[i], tuple(self.columns[name]),
+                                    row_kind=self.row_kind).where()
+                bad = BadValue(name, where, problem)
+                if absent:
+                    references[i] = None
+                    table.bad.setdefault(name, []).append(str(bad))
+                else:
+                    errors.append(bad)
+                    sources += [] if table.source in sources else [table.source]
+        if errors:
+            raise UnusableValuesError(errors, ", ".join(sources))

@@ -15,13 +15,13 @@ from ..model.multimodal import MultimodalModel
 from ..progress import Reporter
 from ..registry import Registry, get_registry
 from ..spec.data_spec import DataSpec
-from .bad_values import BadValues, bad_value_policies
+from .bad_values import bad_value_policies
 from .columns import resolve_columns
 from .feature_cache import build_feature_store
 from .feature_views import view_key
 from .fingerprints import MemoFingerprints
 from .labels import LabelSet
-from .parsing import ParsedTable, parse_table
+from .parsing import BadValues, ParsedTable, parse_table
 from .samples import CachedModality, Collator, SampleDataset, epoch_order, iterate_batches, pretokenize
 from .tables import PreparedTables, without_unlabelled
 

@@ -172,6 +172,8 @@ class HFImageEncoder(ImageEncoder):
 
     @classmethod
     def conformance_configs(cls, workdir: Path) -> list[HFImageConfig]:
+        from ..testing.tiny_models import write_tiny_vision_model
+
         vit = write_tiny_vision_model(workdir / "tiny-vit", "vit")
         convnext = write_tiny_vision_model(workdir / "tiny-convnext", "convnext")
         clip = write_tiny_vision_model(workdir / "tiny-clip", "clip")
@@ -217,63 +219,6 @@ def processor_settings(processor: dict[str, Any]) -> dict[str, Any]:
     return {"image_size": image_size, "mean": tuple(float(m) for m in mean), "std": tuple(float(s) for s in std),
             "crop_pct": min(1.0, crop_pct), "resize": "square" if square else "shorter_side",
             "interpolation": _RESAMPLE.get(int(processor.get("resample", 2) or 2), "bicubic")}
-
-
-def write_tiny_vision_model(folder: str | Path, kind: Literal["vit", "convnext", "clip", "siglip"] = "vit", *,
-                            image_size: int = 32) -> Path:
-    """Write a tiny randomly initialised vision model with its image processor (for tests, offline).
-
-    ``clip`` and ``siglip`` write the whole dual encoder (both towers), as their Hub checkpoints hold; ``clip``
-    adds a character-level CLIP tokenizer (SigLIP's needs sentencepiece: give ``hf_text`` another ``tokenizer``).
-    """
-    import torch
-    import transformers as tf
-
-    folder = Path(folder)
-    if (folder / "config.json").exists():
-        return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    small = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
-    vision = {**small, "image_size": image_size, "patch_size": 8}
-    if kind == "vit":
-        model = tf.ViTModel(tf.ViTConfig(**vision), add_pooling_layer=False)
-        processor = tf.ViTImageProcessor(size={"height": image_size, "width": image_size})
-    elif kind == "convnext":
-        model = tf.ConvNextModel(tf.ConvNextConfig(hidden_sizes=[16, 32], depths=[1, 1], num_stages=2,
-                                                   image_size=image_size))
-        processor = tf.ConvNextImageProcessor(size={"shortest_edge": image_size}, crop_pct=0.875)
-    elif kind == "clip":
-        size = _write_tiny_clip_tokenizer(folder)
-        text = {**small, "vocab_size": size, "max_position_embeddings": 77, "bos_token_id": size - 2,
-                "eos_token_id": size - 1, "pad_token_id": size - 1}
-        model = tf.CLIPModel(tf.CLIPConfig(text_config=text, vision_config=vision, projection_dim=24))
-        processor = tf.CLIPImageProcessor(size={"shortest_edge": image_size},
-                                          crop_size={"height": image_size, "width": image_size})
-    else:
-        text = {**small, "vocab_size": 128, "max_position_embeddings": 16, "bos_token_id": 2, "eos_token_id": 3,
-                "pad_token_id": 0}
-        model = tf.SiglipModel(tf.SiglipConfig(text_config=text, vision_config=vision))
-        processor = tf.SiglipImageProcessor(size={"height": image_size, "width": image_size})
-    with quiet_loading():
-        model.save_pretrained(folder)
-    processor.save_pretrained(folder)
-    return folder
-
-
-def _write_tiny_clip_tokenizer(folder: Path) -> int:
-    """Write a CLIP tokenizer whose vocabulary is the 256 byte symbols (alone and word-final) and no merges, the
-    files every transformers version reads; returns the vocabulary size (start and end of text are the last two)."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    others = [b for b in range(256) if b not in printable]
-    symbols = [chr(b) for b in printable] + [chr(256 + i) for i in range(len(others))]  # GPT-2's byte symbols
-    tokens = [*symbols, *(f"{s}</w>" for s in symbols), "<|startoftext|>", "<|endoftext|>"]
-    (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(tokens)}), encoding="utf-8")
-    (folder / "merges.txt").write_text("#version: 0.2\n", encoding="utf-8")
-    (folder / "tokenizer_config.json").write_text(json.dumps(
-        {"tokenizer_class": "CLIPTokenizer", "model_max_length": 77, "bos_token": "<|startoftext|>",
-         "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>", "unk_token": "<|endoftext|>"}), encoding="utf-8")
-    return len(tokens)
 
 
 @hookimpl

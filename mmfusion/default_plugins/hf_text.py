@@ -5,7 +5,6 @@ From a local folder, a ``package:`` folder or a Hub id (downloaded into the Hugg
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,7 +24,7 @@ from ..weights.loading import load_weights_into
 from .hf_common import HFSource, apply_overrides, hf_source, hub_errors, hub_offline, quiet_loading
 from .hf_towers import require_single_or_known, submodule, tower_config, towers_for
 
-__all__ = ["HFTextConfig", "HFTextEncoder", "quiet_loading", "write_tiny_bert"]
+__all__ = ["HFTextConfig", "HFTextEncoder"]
 
 _EXAMPLE_WORDS = "the a red blue green small large circle square shape image shows is there what color".split()
 
@@ -224,7 +223,7 @@ class HFTextEncoder(Encoder):
 
     @classmethod
     def conformance_configs(cls, workdir: Path) -> list[HFTextConfig]:
-        from .hf_image import write_tiny_vision_model
+        from ..testing.tiny_models import write_tiny_bert, write_tiny_vision_model
 
         folder = write_tiny_bert(workdir / "tiny-bert")
         clip = write_tiny_vision_model(workdir / "tiny-clip", "clip")
@@ -232,30 +231,6 @@ class HFTextEncoder(Encoder):
         return [HFTextConfig(path=str(folder), pooling="cls"), HFTextConfig(path=str(folder), pooling="mean"),
                 HFTextConfig(path=str(clip), projection=True),
                 HFTextConfig(path=str(siglip), tokenizer=str(folder), projection=True)]
-
-
-def write_tiny_bert(folder: str | Path, *, hidden_size: int = 32, layers: int = 2) -> Path:
-    """Write a tiny randomly initialised BERT with a small word-level vocabulary (for tests, offline)."""
-    folder = Path(folder)
-    from transformers import BertConfig, BertModel
-
-    if (folder / "config.json").exists():
-        return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    words = sorted(set(_EXAMPLE_WORDS) | set("yes no triangle rectangle one two three four".split()))
-    letters = "abcdefghijklmnopqrstuvwxyz0123456789"
-    # whole words for common ones, single characters and "##" continuations so that any word tokenises
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words, *letters, *(f"##{c}" for c in letters)]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    # a vocab.txt and a tokenizer config are what every transformers version loads a BERT tokenizer from
-    (folder / "tokenizer_config.json").write_text(json.dumps(
-        {"tokenizer_class": "BertTokenizer", "do_lower_case": True, "model_max_length": 128}), encoding="utf-8")
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden_size, num_hidden_layers=layers,
-                        num_attention_heads=2, intermediate_size=hidden_size * 2, max_position_embeddings=128)
-    with quiet_loading():
-        BertModel(config, add_pooling_layer=False).save_pretrained(folder)
-    return folder
 
 
 def _max_length(asked: int, tokenizer: Any, text_config: Any) -> int:

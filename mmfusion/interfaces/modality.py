@@ -33,7 +33,7 @@ class BadValueError(DataError):
     def __init__(self, problem: str, context: CellContext | None = None) -> None:
         self.problem, self.context = problem, context
         where = None if context is None else context.where()
-        super().__init__(problem if where is None or problem.startswith(where) else f"{where}: {problem}")
+        super().__init__(problem if where is None else f"{where}: {problem}")
 
     def __reduce__(self) -> tuple[Any, ...]:  # raised in data-loader workers: keep the structure
         return type(self), (self.problem, self.context)

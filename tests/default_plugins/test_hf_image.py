@@ -12,13 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmfusion.default_plugins.hf_image import (
-    HFImageConfig,
-    HFImageEncoder,
-    processor_settings,
-    write_tiny_vision_model,
-)
+from mmfusion.default_plugins.hf_image import HFImageConfig, HFImageEncoder, processor_settings
 from mmfusion.errors import SpecError
+from mmfusion.testing.tiny_models import write_tiny_vision_model
 
 from ..conftest import write_spec
 

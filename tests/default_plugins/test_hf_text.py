@@ -108,7 +108,7 @@ def test_building_leaves_the_hosts_transformers_logging_alone(tiny_bert: Path, t
 @pytest.fixture(scope="module")
 def towers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Tiny CLIP (with its own CLIP tokenizer) and SigLIP checkpoints, both towers in one folder each."""
-    from mmfusion.default_plugins.hf_image import write_tiny_vision_model
+    from mmfusion.testing.tiny_models import write_tiny_vision_model
 
     root = tmp_path_factory.mktemp("towers")
     return {kind: write_tiny_vision_model(root / kind, kind) for kind in ("clip", "siglip")}

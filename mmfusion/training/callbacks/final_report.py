@@ -55,7 +55,6 @@ class TestReport(Callback):
     """With a labelled test table: ``ctx.test_predictions``, ``ctx.test_metrics`` and the test confusion matrix
     (main process)."""
 
-    __test__ = False  # not a pytest test class, whatever its name
     name = "test_report"
     stage = "finish"
     stage_order = 30
