@@ -92,10 +92,12 @@ def test_fit_trains_a_spec_whose_nested_fusion_only_the_custom_registry_has(cust
     assert (tmp_path / "run" / "weights.safetensors").exists()
 
 
-def test_components_get_the_context_only_if_their_constructor_takes_it(custom) -> None:  # type: ignore
+def test_composite_fusions_get_the_context_and_other_components_do_not(custom) -> None:  # type: ignore
     seen = {}
 
     class WithContext(PresentMeanFusion):
+        composite = True
+
         def __init__(self, config, input_dims, *, context: BuildContext):  # type: ignore[no-untyped-def]
             super().__init__(config, input_dims)
             seen["context"] = context
@@ -134,8 +136,8 @@ def test_missing_modality_needs_a_context_and_never_falls_back_to_the_global_reg
 
     config = MissingModalityConfig.model_validate({"inner": {"type": "present_mean_test"}},
                                                   context={"registry": custom})
-    with pytest.raises(PluginError, match="build context"):
-        MissingModalityFusion(config, {"a": 4})
+    with pytest.raises(TypeError, match="context"):
+        MissingModalityFusion(config, {"a": 4})  # type: ignore[call-arg]
     with pytest.raises(UnknownComponentError, match="present_mean_test"):
         MissingModalityFusion(config, {"a": 4}, context=BuildContext(get_registry()))
     fusion = MissingModalityFusion(config, {"a": 4}, context=BuildContext(custom))

@@ -16,7 +16,6 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
-from ..errors import PluginError
 from ..hookspecs import hookimpl
 from ..interfaces.config import FusionConfig
 from ..interfaces.encoder import EncoderOutput
@@ -54,14 +53,11 @@ class MissingModalityFusion(Fusion):
     name = "missing_modality"
     Config = MissingModalityConfig
     config: MissingModalityConfig
+    composite = True
 
     def __init__(self, config: MissingModalityConfig, input_dims: Mapping[str, int], *,
-                 context: BuildContext | None = None) -> None:
+                 context: BuildContext) -> None:
         super().__init__(config, input_dims)
-        if context is None:
-            raise PluginError("missing_modality builds its inner fusion from the registry of a build context: build "
-                              "it with mmfusion.build_fusion(config, input_dims) or build_model, or pass "
-                              "context=mmfusion.BuildContext(registry)")
         self.inner = context.build_fusion(config.inner, input_dims)
         self.placeholder_pooled = nn.ParameterDict(
             {m: nn.Parameter(torch.randn(d) * 0.02) for m, d in self.input_dims.items()}

@@ -31,6 +31,9 @@ class Fusion(nn.Module):
     #: a fusion that outputs class logits itself (late fusion) is built with ``num_classes=`` as a
     #: third argument, and the model then has no separate head
     produces_logits: ClassVar[bool] = False
+    #: a fusion that wraps others (an ``inner: FusionSpec`` field) is built with ``context=`` (a
+    #: ``mmfusion.BuildContext``) as a keyword and builds them with ``context.build_fusion(config.inner, ...)``
+    composite: ClassVar[bool] = False
 
     def __init__(self, config: FusionConfig, input_dims: Mapping[str, int]) -> None:
         super().__init__()

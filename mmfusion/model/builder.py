@@ -1,16 +1,14 @@
 """Assembling a :class:`MultimodalModel` from a validated spec through the registry.
 
-The registry travels as an argument: the builder hands every component whose constructor takes a
-``context`` keyword one :class:`BuildContext`, and composite components (a fusion wrapping an inner
-fusion) build their nested parts through it, never through the process-wide registry.
+The registry travels as an argument: the builder hands each composite fusion (``Fusion.composite``: one
+that wraps an inner fusion) a :class:`BuildContext` as its ``context`` keyword, and it builds its nested parts
+through it, never through the process-wide registry.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Mapping
-from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
@@ -69,26 +67,9 @@ class BuildContext:
         return replace(self, path=path, num_classes=num_classes, config=config)
 
 
-_BUILDING: ContextVar[BuildContext | None] = ContextVar("mmfusion_building", default=None)
-"""The context of the component being built: a plugin that calls :func:`build_fusion` from its constructor
-without a context (written before BuildContext existed) still builds from the model's registry."""
-
-
-@functools.cache
-def takes_context(cls: type) -> bool:
-    """Whether ``cls(...)`` accepts a ``context`` keyword (checked once per class): older plugins do not."""
-    try:
-        parameters = inspect.signature(cls.__init__).parameters
-    except (TypeError, ValueError):
-        return False
-    parameter = parameters.get("context")
-    return parameter is not None and parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                                        inspect.Parameter.KEYWORD_ONLY)
-
-
 def instantiate(cls: type, *args: Any, context: BuildContext) -> Any:
-    """``cls(*args)``, plus ``context=`` when its constructor takes one (also used by the conformance kit)."""
-    return cls(*args, context=context) if takes_context(cls) else cls(*args)
+    """``cls(*args)``, plus ``context=`` for a composite fusion (also used by the conformance kit)."""
+    return cls(*args, context=context) if getattr(cls, "composite", False) else cls(*args)
 
 
 def _construct(context: BuildContext, cls: type, *args: Any) -> Any:
@@ -96,7 +77,6 @@ def _construct(context: BuildContext, cls: type, *args: Any) -> Any:
     config = context.config
     where = f"{context.path} ({getattr(config, 'type', '?')})"
     factory: Callable[..., Any] = functools.partial(instantiate, cls, context=context)
-    token = _BUILDING.set(context)
     try:
         if config is not None:
             problem = memory_problem(config, factory, args)
@@ -107,26 +87,17 @@ def _construct(context: BuildContext, cls: type, *args: Any) -> Any:
         raise
     except Exception as exc:  # a plugin's bug, a library error or settings it cannot meet: say which component
         raise PluginError(f"{where}: {failure_message(exc, config or {})}") from exc
-    finally:
-        _BUILDING.reset(token)
 
 
 def build_fusion(config: FusionConfig, input_dims: Mapping[str, int], *, num_classes: int | None = None,
-                 registry: Registry | None = None, context: BuildContext | None = None) -> Fusion:
-    """Instantiate one fusion from its config, on its own (a notebook, a test).
-
-    A composite fusion builds its inner fusion with ``context.build_fusion(config.inner, input_dims)``
-    instead. Called without ``context`` or ``registry`` while a model is being built, this uses that
-    build's registry; otherwise ``registry`` (default: the process-wide registry).
+                 registry: Registry | None = None) -> Fusion:
+    """Instantiate one fusion from its config, on its own (a notebook, a test), from ``registry`` (default: the
+    process-wide registry). A composite fusion builds its inner fusion with ``context.build_fusion`` instead.
 
     Raises:
         PluginError: the fusion outputs logits (late fusion) but no ``num_classes`` was given, e.g.
             when it is wrapped by another fusion; or it cannot be built (its spec path named).
     """
-    if context is None and registry is None:
-        context = _BUILDING.get()
-    if context is not None:
-        return context.build_fusion(config, input_dims, num_classes=num_classes)
     top = BuildContext(registry or get_registry(), path="fusion", num_classes=num_classes, config=config)
     return _build_fusion(top, input_dims)
 

@@ -37,7 +37,7 @@ def workdir_for(component: type) -> Path:
 
 
 def instantiate(component: type, *args: Any, kind: str, num_classes: int | None = None) -> Any:
-    """Build a component as the builder does: with a build context (process-wide registry) if it takes one."""
+    """Build a component as the builder does: a composite fusion with a build context (process-wide registry)."""
     from ..model.builder import BuildContext
     from ..model.builder import instantiate as construct
     from ..registry import get_registry
