@@ -48,11 +48,6 @@ def resolve_location(location: str | Path, *, what: str = "file") -> Path:
     return path
 
 
-def is_local_or_package(location: str) -> bool:
-    """True when ``location`` is a ``package:`` location or an existing local path."""
-    return location.startswith(PACKAGE_PREFIX) or Path(location).expanduser().exists()
-
-
 def _against_spec_folder(value: Any, info: ValidationInfo) -> Any:
     """Make a relative path absolute against the spec file's folder, when a file exists there."""
     if not isinstance(value, str) or value.startswith(PACKAGE_PREFIX) or Path(value).is_absolute():

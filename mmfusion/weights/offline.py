@@ -22,8 +22,3 @@ def offline_variable() -> str | None:
         if os.environ.get(name, "").strip().upper() in _TRUE:
             return name
     return None
-
-
-def is_offline() -> bool:
-    """True when weights must come from local files or caches only."""
-    return offline_variable() is not None
