@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import Field, SerializerFunctionWrapHandler, field_validator, model_serializer
+from pydantic import Field, field_validator
 from torch import Tensor, nn
 
 from ..errors import SpecError, WeightsError
@@ -63,15 +63,6 @@ class HFTextConfig(EncoderConfig):
     @classmethod
     def _augment_mapping(cls, value: Any) -> Any:
         return mapping_or_flag(value, TextAugment, (None,))
-
-    @model_serializer(mode="wrap")
-    def _omit_unset_options(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # specs written before `projection` and `augment` existed keep their digests and feature-cache keys
-        data = handler(self)
-        for key in ("projection", "augment"):
-            if not getattr(self, key):
-                data.pop(key, None)
-        return data
 
 
 class HFTextEncoder(Encoder):

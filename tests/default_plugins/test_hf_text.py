@@ -152,10 +152,3 @@ def test_projection_needs_a_dual_encoder(tiny_bert: Path) -> None:
 
     with pytest.raises(SpecError, match="projection: true needs a CLIP or SigLIP checkpoint.*is a bert model"):
         HFTextEncoder(HFTextConfig(path=str(tiny_bert), projection=True))
-
-
-def test_projection_is_left_out_of_saved_configs_while_off() -> None:
-    """Specs written before the option existed keep their digests and feature-cache keys."""
-    assert "projection" not in HFTextConfig(path="x").model_dump()
-    assert HFTextConfig(path="x", projection=True).model_dump()["projection"] is True
-    assert HFTextConfig.model_validate(HFTextConfig(path="x").model_dump()) == HFTextConfig(path="x")
