@@ -1,4 +1,8 @@
-"""Reading tables from files: CSV, TSV, Parquet, with errors that name the file and say what is wrong."""
+"""Reading tables from files: CSV, TSV, Parquet, with errors that name the file and say what is wrong.
+
+One reader (:func:`iter_table`, a chunk at a time; :func:`read_table` joins its chunks) and one rule for how
+messages number a table's rows (:func:`row_numbering`), whoever reads the table: training, evaluate, predict.
+"""
 
 from __future__ import annotations
 
@@ -21,9 +25,15 @@ def table_kind(path: Path, fmt: str = "auto") -> str:
     return {".tsv": "tsv", ".parquet": "parquet", ".pq": "parquet"}.get(Path(path).suffix.lower(), "csv")
 
 
-def first_row_number(path: Path, fmt: str = "auto") -> tuple[int, str]:
-    """How users number a file's rows in messages: text files by line (the header is line 1), Parquet by row."""
-    return (0, "row") if table_kind(path, fmt) == "parquet" else (2, "line")
+def row_numbering(table: str | Path | Any, fmt: str = "auto") -> tuple[int, str]:
+    """(first row's number, what the numbers count) in messages about a table file or a DataFrame.
+
+    CSV/TSV files are numbered by line, the header being line 1 (what an editor shows); Parquet files and
+    DataFrames by row position from 0.
+    """
+    if isinstance(table, (str, Path)) and table_kind(Path(table), fmt) != "parquet":
+        return 2, "line"
+    return 0, "row"
 
 
 def _check_file(path: Path) -> None:
@@ -35,8 +45,9 @@ def _check_file(path: Path) -> None:
         raise DataError(f"data file {path} is empty (0 bytes): no header, no rows")
 
 
-def read_table(path: Path, fmt: str = "auto") -> Any:
-    """Read one table; CSV cells are kept as text and only empty cells count as missing.
+def read_table(path: Path, fmt: str = "auto", *, columns: Sequence[str] | None = None) -> Any:
+    """Read one whole table: the chunks of :func:`iter_table` joined (CSV cells are kept as text and only empty
+    cells count as missing).
 
     Raises:
         DataError: the file is missing, a folder, empty, has a header but no rows, repeats a column name,
@@ -44,24 +55,11 @@ def read_table(path: Path, fmt: str = "auto") -> Any:
     """
     import pandas as pd
 
-    _check_file(path)
-    kind = table_kind(path, fmt)
-    try:
-        if kind == "parquet":
-            table = _read_parquet(path)
-        else:
-            sep = "\t" if kind == "tsv" else ","
-            _check_header(path, sep)
-            table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=[""])
-    except Exception as exc:
-        raise _read_error(path, kind, exc) from None
-    if len(table) == 0:
-        raise _no_rows(path, table.columns)
-    return table
+    return pd.concat(iter_table(path, fmt, columns=columns), ignore_index=True)
 
 
 def _read_error(path: Path, kind: str, exc: Exception) -> DataError:
-    """The DataError for any failure while reading ``path`` (whole or in chunks): one wording for both readers."""
+    """The DataError for any failure while reading ``path``."""
     import pandas as pd
 
     if isinstance(exc, DataError):
@@ -76,10 +74,8 @@ def _read_error(path: Path, kind: str, exc: Exception) -> DataError:
 def iter_table(path: Path, fmt: str = "auto", *, columns: Sequence[str] | None = None,
                chunk_rows: int = CHUNK_ROWS) -> Iterator[Any]:
     """Read a table a part at a time: DataFrames of at most ``chunk_rows`` rows, so memory does not grow with the
-    file (CSV/TSV through pandas' chunked reader, Parquet a record batch at a time through pyarrow).
-
-    The chunks hold what :func:`read_table` gives, cut into pieces (the same cells, dtypes and checks), with the
-    index counting rows across chunks. ``columns`` reads only those (the rest are never parsed).
+    file (CSV/TSV through pandas' chunked reader, Parquet a record batch at a time through pyarrow), the index
+    counting rows across chunks. ``columns`` reads only those (the rest are never parsed).
 
     Raises:
         DataError: as :func:`read_table`; a problem further into the file is raised when its chunk is reached.
@@ -153,21 +149,6 @@ def _unreadable(path: Path, kind: str, exc: Exception) -> DataError:
 
 def _no_rows(path: Path, columns: Any) -> DataError:
     return DataError(f"data file {path} has a header ({', '.join(str(c) for c in columns)}) but no rows")
-
-
-def _read_parquet(path: Path) -> Any:
-    import pandas as pd
-
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        pq = None
-    if pq is not None:  # pyarrow's own error for repeated names is cryptic
-        _check_names(path, [str(c) for c in pq.read_schema(path).names])
-    try:
-        return pd.read_parquet(path)
-    except ImportError:
-        raise DataError(f"reading {path} needs a Parquet engine: pip install 'mmfusion[parquet]' (pyarrow)") from None
 
 
 def _check_header(path: Path, sep: str) -> None:

@@ -11,6 +11,7 @@ from ..interfaces.dataset import DatasetTables
 from ..registry import Registry, get_registry
 from ..spec.data_spec import DataSpec
 from .cells import ROW_COLUMN, format_rows, label_text, user_columns
+from .files import row_numbering
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -187,8 +188,13 @@ def load_prepared_tables(data: DataSpec, tables: DatasetTables | None = None,
     return prepare_tables(data, tables if tables is not None else source_tables(data, registry))
 
 
-def with_table(prepared: PreparedTables, split: str, table: pd.DataFrame, name: str) -> PreparedTables:
-    """A copy of ``prepared`` with one table replaced (e.g. evaluation data given on the command line)."""
-    tables = dict(prepared.tables)
-    tables[split] = _numbered(table, 2 if name.endswith((".csv", ".tsv")) else 0)
-    return replace(prepared, tables=tables, names={**prepared.names, split: name})
+def with_table(prepared: PreparedTables, split: str, table: pd.DataFrame, path: Path | None = None,
+               root: Path | None = None) -> PreparedTables:
+    """A copy of ``prepared`` with one table replaced (e.g. evaluation data given on the command line): the
+    DataFrame ``table``, read from the file ``path`` when given, whose rows messages number as that file's.
+
+    Relative paths in it resolve against ``root`` (default: the file's folder)."""
+    first_row, row_kind = row_numbering(path if path is not None else table)
+    tables = {**prepared.tables, split: _numbered(table, first_row)}
+    return replace(prepared, tables=tables, names={**prepared.names, split: path.name if path else "DataFrame"},
+                   row_kind=row_kind, root=root or (path.resolve().parent if path is not None else None))

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ..data.files import read_table
+from ..data.files import read_table, row_numbering
 from ..errors import DataError
 from ..hookspecs import hookimpl
 from ..interfaces.config import DatasetConfig
@@ -46,10 +46,9 @@ class CsvDataset(DatasetSource):
         root = Path(cfg.image_root) if cfg.image_root else train_path.resolve().parent
         if not root.is_dir():
             raise DataError(f"image_root {root} is not a folder")
-        parquet = cfg.format == "parquet" or train_path.suffix.lower() in {".parquet", ".pq"}
+        first_row, row_kind = row_numbering(train_path, cfg.format)
         return DatasetTables(train=tables["train"], validation=tables.get("validation"), test=tables.get("test"),
-                             root=root, names=names, first_row=0 if parquet else 2,
-                             row_kind="row" if parquet else "line")
+                             root=root, names=names, first_row=first_row, row_kind=row_kind)
 
 
 @hookimpl

@@ -59,8 +59,7 @@ class EasyVQADataset(DatasetSource):
         test_name = "easy_vqa test" + (" (re-rendered)" if self.config.test_shift == "render" else "")
         return DatasetTables(train=train, test=test, columns={"image": "image", "text": "question"},
                              label_column="answer", labels=list(easy_vqa.get_answers()),
-                             names={"train": "easy_vqa train", "test": test_name}, first_row=0,
-                             group_column="image_id")
+                             names={"train": "easy_vqa train", "test": test_name}, group_column="image_id")
 
     def _test_paths(self, paths: dict[int, str]) -> dict[int, str]:
         """The package's test pictures, or their re-rendered copies (rendered on first use)."""

@@ -90,8 +90,7 @@ class HfDatasetsDataset(DatasetSource):
             root=(local if local.is_dir() else local.parent).resolve() if local.exists() else None,
             columns=_default_columns(datasets, features, label_column), label_column=label_column,
             labels=_label_names(datasets, features[label_column]) if label_column else None,
-            names={role: f"hf_datasets {shown}[{split}]" for role, (split, _) in chosen.items()},
-            first_row=0, row_kind="row")
+            names={role: f"hf_datasets {shown}[{split}]" for role, (split, _) in chosen.items()})
 
 
 def _import_datasets() -> Any:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.cells import FILE_COLUMNS, ROW_COLUMN, user_columns
-from ..data.files import iter_table, table_columns
+from ..data.files import read_table, table_columns
 from ..data.labels import LabelSet
 from ..data.pipeline import build_pipeline, modality_handlers
 from ..data.tables import PreparedTables, load_prepared_tables, with_table
@@ -88,24 +88,18 @@ def _evaluation_tables(run: LoadedRun, data: Any, image_root: str | Path | None,
     # the columns training used, so that new data needs only the same column names
     base = PreparedTables(tables={}, names={}, columns=dict(run.inputs.get("columns", {})),
                           label_column=run.inputs.get("label_column") or spec_data.label or "label")
+    root = Path(image_root) if image_root else None
     if isinstance(data, pd.DataFrame):
-        prepared = with_table(base, "evaluation", data, "DataFrame")
-        prepared.root = Path(image_root) if image_root else None
-        prepared.row_kind = "row"
-    else:
-        path = Path(data)
-        prepared = with_table(base, "evaluation", _read_needed(path, run, base.label_column or "label"), path.name)
-        prepared.root = Path(image_root) if image_root else path.resolve().parent
-        prepared.row_kind = "line" if path.suffix.lower() in {".csv", ".tsv"} else "row"
-    return prepared, "evaluation"
+        return with_table(base, "evaluation", data, root=root), "evaluation"
+    path = Path(data)
+    return with_table(base, "evaluation", _read_needed(path, run, base.label_column or "label"), path, root), \
+        "evaluation"
 
 
 def _read_needed(path: Path, run: LoadedRun, label_column: str) -> Any:
     """The columns evaluation reads (each input's and the label's), a chunk at a time, so that the other columns
     of a wide table are never held in memory. A table that lacks one of them is read whole, for the error that
     lists its columns."""
-    import pandas as pd
-
     spec_columns = run.spec.data.columns if run.spec.data is not None else {}
     trained = run.inputs.get("columns", {})
     needed = {label_column}
@@ -113,7 +107,7 @@ def _read_needed(path: Path, run: LoadedRun, label_column: str) -> Any:
         given = spec_columns.get(m) or trained.get(m) or m
         needed.update([given] if isinstance(given, str) else given)
     header = table_columns(path)
-    table = pd.concat(iter_table(path, columns=list(needed) if needed <= set(header) else None))
+    table = read_table(path, columns=list(needed) if needed <= set(header) else None)
     table.attrs[FILE_COLUMNS] = header  # messages list every column of the file
     return table
 

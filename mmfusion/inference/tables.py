@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.files import CHUNK_ROWS, first_row_number, iter_table, table_columns
+from ..data.files import CHUNK_ROWS, iter_table, row_numbering, table_columns
 from ..errors import DataError
 from ..tasks.decisions import decide
 
@@ -36,11 +36,11 @@ class TableInput:
         """A DataFrame (rows numbered from 0) or a CSV/TSV/Parquet file (lines, or Parquet rows from 0)."""
         import pandas as pd
 
+        first_row, row_kind = row_numbering(table)
         if isinstance(table, pd.DataFrame):
-            return cls("DataFrame", [str(c) for c in table.columns], 0, "row", Path(root) if root else None,
-                       frame=table)
+            return cls("DataFrame", [str(c) for c in table.columns], first_row, row_kind,
+                       Path(root) if root else None, frame=table)
         path = Path(table)
-        first_row, row_kind = first_row_number(path)
         return cls(path.name, table_columns(path), first_row, row_kind, Path(root) if root else path.resolve().parent,
                    path=path)
 
