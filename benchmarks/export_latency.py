@@ -22,8 +22,8 @@ import torch
 import mmfusion
 from mmfusion.export.exporters import export_run
 from mmfusion.export.wrapper import flatten, interface_for
-from mmfusion.model.batch import make_batch
 from mmfusion.model.builder import build_model
+from mmfusion.model.featurizer import make_batch
 from mmfusion.run.load import LoadedRun, RunPaths
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -81,7 +81,7 @@ def mmfusion_child(catalog: Path, rows: int, batch_size: int, work: Path, device
     emit(samples_per_s=len(table) / (time.perf_counter() - started), load_seconds=round(load_seconds, 2))
     sample = table.head(8)
     emit(flops_per_sample=forward_flops(lambda: predictor.predict_table(sample, root=catalog / "images")) / 8,
-         precision=predictor.precision.name)
+         precision=predictor.engine.precision.name)
     started = time.perf_counter()
     onnx = mmfusion.Predictor(run, batch_size=batch_size, backend="onnx")  # exports once, then loads
     emit(onnx_export_and_load_seconds=round(time.perf_counter() - started, 1))

@@ -89,8 +89,9 @@ def main() -> None:
     from mmfusion.data.pipeline import build_pipeline
     from mmfusion.data.tables import load_prepared_tables
     from mmfusion.export.quantize import int8_path, quantize_onnx, quantize_run
-    from mmfusion.export.wrapper import feeds_for
-    from mmfusion.inference.predictor import Predictor
+    from mmfusion.inference.backends import feeds_for
+    from mmfusion.inference.engine import InferenceEngine
+    from mmfusion.prediction.predictor import Predictor
 
     run_dir = trained_run(args.work)
     predictor = Predictor(run_dir, device="cpu", backend="onnx")  # exports RUN/export/model.onnx if needed
@@ -100,7 +101,8 @@ def main() -> None:
     results: dict[str, Any] = {"quantize_seconds": round(time.perf_counter() - started, 1),
                                "weights": quantized.weights, "speed_check": quantized.speed,
                                "validation_check": quantized.validation, "warnings": quantized.warnings,
-                               "torch_precision": predictor.precision.name, "threads": torch.get_num_threads()}
+                               "torch_precision": Predictor(run_dir, device="cpu").engine.precision.name,
+                               "threads": torch.get_num_threads()}
     results["convolutions"] = quantized.convolutions
     conv_path = args.work / "model.int8-conv.onnx"
     quantize_dynamic(fp32_path, conv_path, op_types_to_quantize=["MatMul", "Gemm", "Conv"], per_channel=True,
@@ -120,7 +122,7 @@ def main() -> None:
 
     prepared = replace(prepared, tables={"test": table})
     pipeline = build_pipeline(run.model, run.spec.data, prepared, LabelSet(run.labels), splits=["test"], cache=False)
-    engine = predictor.engine
+    engine = InferenceEngine.for_run(run.model, run.spec.train, torch.device("cpu"), task=run.task)
     contenders = ["torch", "onnx fp32", "onnx int8", "onnx int8, MatMul only", "onnx int8 + ConvInteger"]
     seconds = dict.fromkeys(contenders, 0.0)
     rows = dict.fromkeys(contenders, 0)

@@ -57,7 +57,7 @@ _EXPORTS: dict[str, str] = {
     "spec_json_schema": "mmfusion.spec",
     "MultimodalModel": "mmfusion.model.multimodal",
     "Batch": "mmfusion.model.batch",
-    "make_batch": "mmfusion.model.batch",
+    "make_batch": "mmfusion.model.featurizer",
     "build_model": "mmfusion.model.builder",
     "build_fusion": "mmfusion.model.builder",
     "BuildContext": "mmfusion.model.builder",
@@ -120,8 +120,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .interfaces.logger import Logger
     from .interfaces.loss import Loss
     from .interfaces.modality import BadValueError, CellContext, Modality, is_empty_cell
-    from .model.batch import Batch, make_batch
+    from .model.batch import Batch
     from .model.builder import BuildContext, build_fusion, build_model
+    from .model.featurizer import make_batch
     from .model.forward_check import check_forward
     from .model.multimodal import MultimodalModel
     from .registry import Registry, get_registry, load_registry

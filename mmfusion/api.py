@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from .evaluation.evaluate import EvaluationReport, evaluate_run
-from .inference.predictor import Prediction, Predictor
 from .interfaces.callback import Callback
 from .interfaces.dataset import DatasetTables
+from .prediction.predictor import Prediction, Predictor
 from .registry import Registry
 from .spec.loader import load_spec
 from .spec.spec import Spec

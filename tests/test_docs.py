@@ -34,3 +34,19 @@ def test_every_command_is_in_the_cli_docs() -> None:
     text = (DOCS / "cli.md").read_text(encoding="utf-8")
     for command in cli.commands:
         assert f"mmfusion {command}" in text, command
+
+
+def test_the_architecture_page_names_only_modules_that_exist() -> None:
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`(mmfusion/[\w/]+(?:\.py)?)`", text))
+    assert len(named) > 20
+    root = DOCS.parent
+    assert sorted(n for n in named if not (root / n).exists()) == []
+
+
+def test_the_architecture_page_lists_every_package() -> None:
+    text = (DOCS / "architecture.md").read_text(encoding="utf-8")
+    package = DOCS.parent / "mmfusion"
+    members = [p.name + "/" for p in package.iterdir() if (p / "__init__.py").exists()]
+    members += [p.name for p in package.glob("*.py") if p.name not in ("__init__.py", "__main__.py")]
+    assert sorted(m for m in members if f"`mmfusion/{m}`" not in text) == []

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from mmfusion.api import fit
-from mmfusion.inference.predictor import Predictor
+from mmfusion.prediction.predictor import Predictor
 from mmfusion.runtime.precision import resolve_precision
 
 from .conftest import xor_spec

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mmfusion.api import fit
-from mmfusion.inference.predictor import Predictor
+from mmfusion.prediction.predictor import Predictor
 from mmfusion.registry import get_registry
 
 tabular = pytest.importorskip("mmfusion_tabular")

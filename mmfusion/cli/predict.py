@@ -41,7 +41,7 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
             batch_size: int, backend: str, quantize: str | None) -> None:
     """Predict labels with their probabilities using the model of RUN_DIR (multilabel: every label at or above
     its threshold; binary: the label the threshold chooses)."""
-    from ..inference.predictor import Predictor
+    from ..prediction.predictor import Predictor
 
     sample: dict[str, str] = {}
     if image is not None:
@@ -84,8 +84,8 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
     if plot is not None:
         from PIL import Image
 
-        from ..plots import prediction_plot
         from ..interfaces.image_modes import to_rgb
+        from ..plots import prediction_plot
 
         picture = None
         image_value = sample.get("image")
@@ -117,8 +117,8 @@ def _without_image_bytes(table: Any) -> Any:
 def _stream_table(chunks: Iterable[Any], fmt: str, output: Path | None) -> int:
     """Write predicted chunks as they come (memory holds one chunk): to stdout, or to ``output`` through a temporary
     file renamed into place at the end, so an error half-way leaves no partial file. Returns the rows written."""
-    from ..inference.tables import table_text
     from ..io import write_atomic
+    from ..prediction.tables import table_text
 
     rows = 0
 

@@ -35,7 +35,7 @@ from ..errors import MMFusionError, OutputError
 from ..interfaces.encoder import Encoder
 from ..interfaces.modality import BadValueError, Modality
 from ..io import describe_os_error, write_json_atomic
-from ..model.batch import collate_modality
+from ..model.featurizer import collate_modality
 from .feature_shards import STORED, Shard, open_shard, read_listings, shard_tensors, write_shard
 from .feature_store import FeatureStore, ShardFeatures, feature_memory
 from .feature_views import SCHEME, view_key, view_seed

@@ -63,13 +63,7 @@ class DataPipeline:
         cached = self.cached.get(split, {})
         if views is not None:
             cached = {m: c.for_epoch(m, seed=views[0], epoch=views[1]) for m, c in cached.items()}
-        fillers = {}
-        for m in self.live:  # a batch where nobody has modality m still needs a well-formed input
-            enc = self.model.encoders[m]
-            import random
-
-            fillers[m] = enc.preprocess(enc.example_input(random.Random(0)))
-        return Collator(self.tables[split], self.model.encoders, self.live, cached, fillers)
+        return Collator(self.tables[split], self.model.encoders, self.live, cached)
 
     def batches(self, split: str, batch_size: int, *, shuffle: bool = False, train: bool = False, seed: int = 0,
                 epoch: int = 0, balanced: bool = False, order: torch.Tensor | None = None,

@@ -12,7 +12,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..interfaces.encoder import Encoder
 from ..interfaces.modality import Modality
-from ..model.batch import Batch, collate_modality
+from ..model.batch import Batch
+from ..model.featurizer import collate_modality
 from .feature_store import FeatureStore
 from .feature_views import view_choice
 from .parsing import ParsedTable
@@ -79,11 +80,10 @@ class Collator:
     """Builds a :class:`Batch`: live modalities collated, cached ones gathered, presence and labels."""
 
     def __init__(self, table: ParsedTable, encoders: Mapping[str, Encoder], live: Sequence[str],
-                 cached: Mapping[str, CachedModality], fillers: Mapping[str, dict[str, Tensor]]) -> None:
+                 cached: Mapping[str, CachedModality]) -> None:
         self.encoders = encoders
         self.live = list(live)
         self.cached = dict(cached)
-        self.fillers = dict(fillers)
         self.present = {m: torch.from_numpy(table.present(m)) for m in encoders}
         self.labels = torch.from_numpy(table.labels) if table.labels is not None else None
 
@@ -91,8 +91,7 @@ class Collator:
         indices = torch.tensor([i for i, _ in samples], dtype=torch.long)
         inputs, present, features = {}, {}, {}
         for m in self.live:
-            inputs[m], present[m] = collate_modality(self.encoders[m], [items[m] for _, items in samples],
-                                                     self.fillers.get(m))
+            inputs[m], present[m] = collate_modality(self.encoders[m], [items[m] for _, items in samples])
         for m, cached in self.cached.items():
             rows = cached.rows[indices]
             present[m] = rows >= 0

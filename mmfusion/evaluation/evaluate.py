@@ -16,16 +16,16 @@ from ..data.tables import PreparedTables, load_prepared_tables, with_table
 from ..errors import DataError, MMFusionError
 from ..inference.engine import InferenceEngine, Predictions
 from ..io import write_json_atomic, write_text_atomic
+from ..plots import confusion_matrix_plot, corruption_curves_plot, per_label_f1_plot, robustness_plot
 from ..progress import Reporter
 from ..registry import Registry
 from ..run.load import LoadedRun, load_run
 from ..runtime.devices import resolve_device
+from ..tasks.decisions import decide
 from ..tasks.definitions import HEADLINE
+from ..tasks.metrics import confusion, per_class_report, task_metrics
 from ..tasks.thresholds import as_mapping
 from .corruption_curves import CorruptedModality, CorruptionPlan, check_plans, default_plans, summarise_curves
-from ..plots import confusion_matrix_plot, corruption_curves_plot, per_label_f1_plot, robustness_plot
-from ..tasks.decisions import decide
-from ..tasks.metrics import confusion, per_class_report, task_metrics
 from .predictions import FILE as PREDICTIONS_FILE
 from .predictions import SamplePredictions, thresholds_array, write_predictions
 from .report import evaluation_markdown

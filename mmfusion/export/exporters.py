@@ -71,7 +71,7 @@ def _run_exported(fmt: str, path: Path, names: list[str], tensors: list[torch.Te
 
 def verify_export(fmt: str, path: Path, interface: TensorInterface, model) -> dict[str, float]:  # type: ignore
     """Largest |exported − PyTorch| logit difference on batches with every modality and with one absent."""
-    from ..model.batch import example_batch
+    from ..model.featurizer import example_batch
 
     diffs = {}
     cases = {"all present": example_batch(model, 5, with_absent=False, seed=1),

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import MMFusionError
+from ..inference.engine import InferenceEngine, Predictions
 from ..run.load import LoadedRun
-from .wrapper import feeds_for
 
 
 def split_table(run: LoadedRun, split: str, rows: int, *, seed: int = 0) -> tuple[Any, str | None]:
@@ -63,12 +63,12 @@ def split_batches(run: LoadedRun, split: str, rows: int, *, batch_size: int = 64
 
 @dataclass
 class CheckSet:
-    """Validation rows (decoded again for each model compared), their labels and the fp32 model's logits."""
+    """Validation rows (decoded again for each model compared), their labels and the fp32 model's predictions."""
 
     batches: Callable[[], Iterator[Any]]
     names: Sequence[str]
     labels: np.ndarray
-    fp32_logits: np.ndarray
+    fp32: Predictions
     run: LoadedRun
 
     @classmethod
@@ -78,41 +78,27 @@ class CheckSet:
         batches, reason = split_batches(run, "validation", rows, batch_size=batch_size)
         if batches is None:
             return str(reason)
-        labels, logits = [], []
-        for batch in batches():
-            labels.append(batch.labels.numpy())
-            logits.append(fp32.run(None, feeds_for(names, batch))[0])
-        return cls(batches, names, np.concatenate(labels), np.concatenate(logits), run)
+        scored = _engine(run, fp32, names).predict(batches())
+        return cls(batches, names, scored.labels, scored, run)  # type: ignore[arg-type]
 
     def compare(self, int8: Any) -> dict[str, Any]:
         """Accuracy (multilabel: subset accuracy) of fp32 and ``int8`` on these rows, and their agreement."""
-        import torch
-
         from ..tasks.decisions import decide
         from ..tasks.metrics import task_metrics
-        from ..tasks.scores import scores_for
 
         run = self.run
-        int8_logits = np.concatenate([int8.run(None, feeds_for(self.names, b))[0] for b in self.batches()])
-        scores = scores_for(run.task, run.spec.train.loss)
-        both = {k: scores(torch.from_numpy(v).float()).numpy()
-                for k, v in (("fp32", self.fp32_logits), ("int8", int8_logits))}
+        both = {"fp32": self.fp32, "int8": _engine(run, int8, self.names).predict(self.batches())}
         metric = "subset_accuracy" if run.task == "multilabel" else "accuracy"
         y = self.labels
-        got = {k: task_metrics(run.task, y, s, run.thresholds)[metric] for k, s in both.items()}
-        chosen = {k: decide(run.task, s, run.thresholds).reshape(len(y), -1) for k, s in both.items()}
-        diff = np.abs(self.fp32_logits - int8_logits)
+        got = {k: task_metrics(run.task, y, s.probabilities, run.thresholds)[metric] for k, s in both.items()}
+        chosen = {k: decide(run.task, s.probabilities, run.thresholds).reshape(len(y), -1) for k, s in both.items()}
+        diff = np.abs(both["fp32"].logits - both["int8"].logits)  # type: ignore[operator]
         return {"checked": True, "rows": int(len(y)), "metric": metric, "fp32": round(got["fp32"], 6),
                 "int8": round(got["int8"], 6), "drop_points": round(100 * (got["fp32"] - got["int8"]), 4),
                 "agreement": round(float((chosen["fp32"] == chosen["int8"]).all(axis=1).mean()), 6),
                 "max_abs_logit_diff": round(float(diff.max()), 6)}
 
 
-def compare_on_validation(run: LoadedRun, names: Sequence[str], fp32: Any, int8: Any, *, rows: int,
-                          batch_size: int = 64) -> dict[str, Any]:
-    """:meth:`CheckSet.compare` on up to ``rows`` validation rows; ``checked: False`` with a ``reason`` when the
-    run has no validation rows that can be read."""
-    check = CheckSet.for_run(run, names, fp32, rows=rows, batch_size=batch_size)
-    if isinstance(check, str):
-        return {"checked": False, "reason": check}
-    return check.compare(int8)
+def _engine(run: LoadedRun, session: Any, names: Sequence[str]) -> InferenceEngine:
+    """The inference engine over one ONNX Runtime session of the run's model (fp32 or int8)."""
+    return InferenceEngine.for_onnx(session, names, run.spec.train, run.model.num_classes, task=run.task)

@@ -69,8 +69,8 @@ def calibration_feeds(run: Any, names: Sequence[str], rows: int
                       ) -> tuple[Callable[[], Iterator[dict[str, Any]]] | None, int, str | None]:
     """Up to ``rows`` training rows of the run as ONNX feeds (batches of 32, decoded anew on every call of the
     returned function), how many rows, or None, 0 and why there are none."""
+    from ..inference.backends import feeds_for
     from .int8_check import split_batches, split_table
-    from .wrapper import feeds_for
 
     prepared, reason = split_table(run, "train", rows)
     batches, reason = split_batches(run, "train", rows, batch_size=32, with_labels=False, prepared=prepared) \

@@ -193,9 +193,9 @@ def quantize_run(run: LoadedRun, source: Path, out: Path | None = None, *, check
         QuantizationRefused: see above; the message gives the figures and what to do.
         MMFusionError: onnxruntime missing, or the fp32 model's JSON unreadable.
     """
-    from ..model.batch import example_batch
+    from ..inference.backends import feeds_for
+    from ..model.featurizer import example_batch
     from .int8_check import CheckSet
-    from .wrapper import feeds_for
 
     if max_accuracy_drop < 0:
         raise MMFusionError(f"max_accuracy_drop is in accuracy points and cannot be negative, got {max_accuracy_drop}")

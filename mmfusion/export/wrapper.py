@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ..model.batch import Batch, example_batch
+from ..model.batch import Batch
+from ..model.featurizer import example_batch
 from ..model.multimodal import MultimodalModel
 
 
@@ -49,16 +49,6 @@ def flatten(batch: Batch, layout: Sequence[tuple[str, Sequence[str]]]) -> list[T
         out += [batch.inputs[m][k] for k in keys]
         out.append(batch.present[m])
     return out
-
-
-def feeds_for(names: Sequence[str], batch: Batch) -> dict[str, Any]:
-    """An ONNX session's inputs by name (``image.pixels``, ``image.present`` ...) from a batch, as numpy arrays."""
-    feeds = {}
-    for name in names:
-        modality, _, key = name.partition(".")
-        tensor = batch.present[modality] if key == "present" else batch.inputs[modality][key]
-        feeds[name] = tensor.cpu().numpy()
-    return feeds
 
 
 def interface_for(model: MultimodalModel, batch_size: int = 4) -> tuple[TensorInterface, Batch]:

@@ -48,7 +48,7 @@ def check_forward(model: MultimodalModel, *, size: int = 4, device: torch.device
         PluginError: a component raised or returned the wrong shape or non-finite values; the message names it
             by its spec path and type.
     """
-    from .batch import example_batch
+    from .featurizer import example_batch
 
     if device is None:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))

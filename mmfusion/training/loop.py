@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from ..errors import SpecError
-from ..tasks.metrics import task_metrics
 from ..tasks.definitions import HEADLINE, METRICS
+from ..tasks.metrics import task_metrics
 from .balance import BalancedTraining, aux_history, aux_metrics
 from .callbacks.base import CallbackList
 from .context import TrainingContext

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..inference.engine import prepare_batch
+from ..inference.backends import prepare_batch
 from ..model.batch import Batch
 from ..model.multimodal import MultimodalModel
 from .balance import BalancedTraining

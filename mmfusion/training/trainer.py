@@ -20,7 +20,7 @@ from ..data.labels import LabelSet
 from ..data.pipeline import build_pipeline
 from ..data.tables import PreparedTables, load_prepared_tables
 from ..errors import MMFusionError, PluginError
-from ..inference.engine import InferenceEngine, channels_last_inputs
+from ..inference.engine import InferenceEngine
 from ..interfaces.callback import Callback
 from ..interfaces.dataset import DatasetTables
 from ..model.builder import build_model
@@ -35,7 +35,6 @@ from ..runtime.devices import resolve_device
 from ..runtime.precision import resolve_precision
 from ..runtime.threads import ThreadChoice, intra_op_threads, resolve_threads
 from ..spec.spec import Spec
-from ..tasks.scores import scores_for
 from .callbacks.base import CallbackList
 from .compiled import compiled
 from .context import FitResult, TrainingContext, TrainingInterrupted
@@ -162,20 +161,21 @@ class Trainer:
             reporter.log(f"task: {labels.task} ({prepared.task_reason}); {len(labels)} labels, "
                          f"{labels.num_outputs} output(s)")
         model = build_model(spec, labels.num_outputs, registry=self.registry).to(self.device)
-        channels_last = channels_last_inputs(model, train_cfg.channels_last)
-        for m in channels_last:
-            model.encoders[m].to(memory_format=torch.channels_last)
+        # validation and the test report score at the training precision, through the one inference engine
+        engine = InferenceEngine.for_run(model, train_cfg, self.device, registry=self.registry, task=labels.task,
+                                         precision=self.precision)
         if self.precision.reason and self.precision.name == "bf16" and self.device.type == "cpu" \
                 and "emulated" in self.precision.reason:
             reporter.warn(self.precision.reason)
-        reporter.log(f"device {self.device}, precision {self.precision.name} ({self.precision.reason or 'as asked'})")
+        reason = self.precision.reason or "as asked"
+        reporter.log(f"device {self.device}, precision {self.precision.name} ({reason})")
         extract_started = time.perf_counter()
         if not main:
             self.dist.barrier()  # rank 0 fills the feature cache first; the others then read it
         pipeline = build_pipeline(
             model, spec.data, prepared, labels, cache=train_cfg.cache_features,
             cache_dir=Path(train_cfg.cache_dir) if train_cfg.cache_dir else None, device=self.device,
-            autocast=self.precision.autocast, channels_last=bool(channels_last), num_workers=train_cfg.num_workers,
+            autocast=self.precision.autocast, channels_last=bool(engine.channels_last), num_workers=train_cfg.num_workers,
             feature_dtype=train_cfg.feature_dtype, reporter=reporter, registry=self.registry, fit_split="train")
         if main:
             self.dist.barrier()
@@ -193,8 +193,6 @@ class Trainer:
             weights = class_weights(pipeline.tables["train"].labels, len(pipeline.labels))
         loss = build_loss(train_cfg, labels.num_outputs, class_weights=weights, registry=self.registry,
                           task=labels.task, targets=pipeline.tables["train"].labels).to(self.device)
-        scores = scores_for(labels.task, train_cfg.loss, self.registry)
-        engine = InferenceEngine(model, self.device, self.precision, channels_last, scores)
         validation = pipeline.tables.get("validation")
         return TrainingContext(
             spec=spec, paths=self.paths, model=model, pipeline=pipeline, optimizer=optimizer, scheduler=scheduler,

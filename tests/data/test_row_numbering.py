@@ -11,7 +11,7 @@ import pytest
 from mmfusion.data.files import read_table, row_numbering
 from mmfusion.errors import DataError
 from mmfusion.evaluation.evaluate import evaluate_run
-from mmfusion.inference.predictor import Predictor
+from mmfusion.prediction.predictor import Predictor
 from mmfusion.run.load import load_run
 
 SUFFIXES = [".csv", ".CSV", ".tsv", ".TSV", ".parquet", ".PARQUET"]

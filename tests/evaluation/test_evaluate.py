@@ -10,8 +10,8 @@ import pytest
 
 from mmfusion.errors import DataError, MMFusionError
 from mmfusion.evaluation.evaluate import evaluate_run
-from mmfusion.tasks.metrics import task_metrics
 from mmfusion.evaluation.predictions import read_predictions
+from mmfusion.tasks.metrics import task_metrics
 
 
 @pytest.fixture

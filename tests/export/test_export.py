@@ -45,7 +45,7 @@ def test_onnx_matches_pytorch_with_absent_modalities(fusion: dict, tmp_path: Pat
     # other batch sizes and text lengths than the example used for tracing
     import onnxruntime as ort
 
-    from mmfusion.model.batch import make_batch
+    from mmfusion.model.featurizer import make_batch
 
     interface, _ = interface_for(run.model)
     batch = make_batch(run.model, [{"text": "a much longer question about the red circle in the image today"},

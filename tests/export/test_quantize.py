@@ -14,7 +14,7 @@ import pytest
 from mmfusion.errors import DataError, MMFusionError
 from mmfusion.export.int8_convs import ConvPlan, static_conv_candidates
 from mmfusion.export.quantize import QuantizationRefused, check_something_quantised, judge, quantize_onnx
-from mmfusion.inference.predictor import Predictor
+from mmfusion.prediction.predictor import Predictor
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")

@@ -8,9 +8,10 @@ from pathlib import Path
 import torch
 
 import mmfusion
+from mmfusion.inference.backends import TorchBackend
 from mmfusion.inference.engine import InferenceEngine
-from mmfusion.model.batch import example_batch
 from mmfusion.model.builder import build_model
+from mmfusion.model.featurizer import example_batch
 from mmfusion.runtime.precision import resolve_precision
 from mmfusion.spec import load_spec
 
@@ -54,7 +55,7 @@ def test_engine_predicts_scores_labels_and_loss_with_inputs_removed(tmp_path: Pa
         batch.labels = torch.tensor([0, 1, 2, seed])
         batches.append(batch)
     cpu = torch.device("cpu")
-    engine = InferenceEngine(model, cpu, resolve_precision("fp32", cpu), scores=torch.sigmoid)
+    engine = InferenceEngine(TorchBackend(model, resolve_precision("fp32", cpu)), cpu, torch.sigmoid, 3)
     loss = torch.nn.CrossEntropyLoss()
     full = engine.predict(batches, loss=loss)
     assert full.probabilities.shape == (8, 3) and full.labels.tolist() == [0, 1, 2, 0, 0, 1, 2, 1]

@@ -74,8 +74,8 @@ def test_reports_from_per_sample_predictions(tmp_path: Path) -> None:
 
     import numpy as np
 
-    from mmfusion.tasks.metrics import task_metrics
     from mmfusion.evaluation.predictions import SamplePredictions, write_predictions
+    from mmfusion.tasks.metrics import task_metrics
 
     from .test_stats import predictions
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mmfusion.tasks.metrics import task_metrics
 from mmfusion.evaluation.predictions import SamplePredictions, read_predictions, write_predictions
 from mmfusion.sweep import ensemble
 from mmfusion.sweep.plot import results_figure
 from mmfusion.sweep.stats import paired_bootstrap, t_interval
+from mmfusion.tasks.metrics import task_metrics
 
 
 def predictions(labels: np.ndarray, correct: np.ndarray, rows: np.ndarray | None = None) -> SamplePredictions:

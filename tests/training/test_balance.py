@@ -13,8 +13,8 @@ import pytest
 import torch
 from torch import nn
 
-from mmfusion.model.batch import example_batch
 from mmfusion.model.builder import build_fusion, build_model
+from mmfusion.model.featurizer import example_batch
 from mmfusion.model.unimodal import mix_logits
 from mmfusion.registry import get_registry
 from mmfusion.spec import load_spec

@@ -13,8 +13,8 @@ import torch
 from mmfusion.api import fit
 from mmfusion.evaluation.evaluate import evaluate_run
 from mmfusion.export.exporters import export_run
-from mmfusion.inference.predictor import Predictor
-from mmfusion.model.batch import example_batch
+from mmfusion.model.featurizer import example_batch
+from mmfusion.prediction.predictor import Predictor
 from mmfusion.spec import load_spec
 from mmfusion.training.trainer import Trainer, TrainingInterrupted
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from mmfusion.model.batch import example_batch
 from mmfusion.model.builder import build_model
+from mmfusion.model.featurizer import example_batch
 from mmfusion.spec import load_spec
 from mmfusion.training.steps import train_epoch
 

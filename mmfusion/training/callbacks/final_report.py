@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ...plots import confusion_matrix_plot, per_label_f1_plot
-from ...tasks.decisions import decide
-from ...tasks.metrics import confusion, per_class_report, task_metrics
 from ...inference.engine import InferenceEngine, Predictions
 from ...interfaces.callback import Callback
 from ...io import write_json_atomic
 from ...model.summary import summarize
+from ...plots import confusion_matrix_plot, per_label_f1_plot
 from ...progress import Reporter
 from ...run.layout import RunPaths
+from ...tasks.decisions import decide
 from ...tasks.definitions import metric_title
+from ...tasks.metrics import confusion, per_class_report, task_metrics
 from ...tasks.thresholds import as_mapping
 from ..balance import aux_metrics
 

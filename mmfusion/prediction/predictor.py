@@ -8,17 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from ..data.files import CHUNK_ROWS
 from ..data.pipeline import modality_handlers
 from ..errors import DataError
+from ..inference.engine import InferenceEngine
 from ..interfaces.modality import BadValueError, CellContext
-from ..model.batch import make_batch
+from ..model.featurizer import make_batch
 from ..registry import Registry
 from ..run.load import LoadedRun, load_run
 from ..runtime.devices import resolve_device
-from .engine import InferenceEngine
 from .onnx_model import OnnxModel
 from .tables import TableInput, samples_of, with_predictions
 
@@ -84,14 +83,14 @@ class Predictor:
         #: multilabel and binary decision thresholds (binary: one, the positive label's), from thresholds.json
         self.thresholds = self.run.thresholds
         self.batch_size = batch_size
-        self.engine = InferenceEngine.for_run(self.model, self.run.spec.train, self.device, registry=registry,
-                                              task=self.task)
-        self.precision = self.engine.precision
         self.handlers = modality_handlers(self.model, registry)
-        self.channels_last = list(self.engine.channels_last)
-        for m in self.channels_last:
-            self.model.encoders[m].to(memory_format=torch.channels_last)
+        train = self.run.spec.train
+        #: the exported model (fp32 or int8) with its JSON, for backend onnx
         self.onnx = OnnxModel.for_run(self.run, quantize=quantize) if backend == "onnx" else None
+        self.engine = InferenceEngine.for_run(self.model, train, self.device, registry=registry, task=self.task) \
+            if self.onnx is None else InferenceEngine.for_onnx(self.onnx.session, self.onnx.input_names, train,
+                                                                self.model.num_classes, registry=registry,
+                                                                task=self.task)
 
     @property
     def modalities(self) -> list[str]:
@@ -155,10 +154,7 @@ class Predictor:
         for start in range(0, len(samples), self.batch_size):
             chunk = samples[start:start + self.batch_size]
             raw = [self._raw(s, place(start + i), rows is not None) for i, s in enumerate(chunk)]
-            if self.onnx is not None:
-                logits = torch.from_numpy(self.onnx(make_batch(self.model, raw))).float()
-            else:
-                logits = self.engine.logits(self.engine.prepare(make_batch(self.model, raw)))
+            logits = self.engine.logits(self.engine.prepare(make_batch(self.model, raw)))
             probabilities.append(self.engine.scores(logits.cpu()).numpy())
         return np.concatenate(probabilities) if probabilities else np.zeros((0, len(self.labels)))
 

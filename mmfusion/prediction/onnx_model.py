@@ -6,10 +6,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..errors import DataError, MMFusionError
-from ..model.batch import Batch
 from ..run.files import UnreadableFile, parse_json
 from ..run.load import LoadedRun
 
@@ -101,12 +98,6 @@ class OnnxModel:
         if sorted(names) != sorted(i.name for i in session.get_inputs()):
             raise _BrokenExport(f"{path} takes other inputs than {meta.name} lists")
         return cls(session, names, info)
-
-    def __call__(self, batch: Batch) -> np.ndarray:
-        """Logits of one batch (its tensors fed by name)."""
-        from ..export.wrapper import feeds_for
-
-        return self.session.run(None, feeds_for(self.input_names, batch))[0]
 
 
 class _BrokenExport(Exception):

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from mmfusion.errors import DataError
-from mmfusion.inference.predictor import Predictor
+from mmfusion.prediction.predictor import Predictor
 from mmfusion.run.load import load_run
 
 
@@ -92,7 +92,7 @@ def test_a_run_trained_with_fp16_on_a_gpu_predicts_on_the_cpu(predictor: Predict
     table = pd.read_csv(xor_data).head(6)
     samples = [{"image": str(xor_data.parent / i), "text": t} for i, t in zip(table["image"], table["text"])]
     moved = Predictor(copy, device="cpu")
-    assert moved.precision.name != "fp16"
+    assert moved.engine.precision.name != "fp16"
     assert np.allclose(moved.predict_proba(samples), predictor.predict_proba(samples), atol=1e-4)
 
 
@@ -145,7 +145,7 @@ def test_a_damaged_onnx_export_is_exported_again(damage: str, xor_run, xor_data:
 
 def test_an_image_struct_from_hugging_face_is_one_value(xor_run, xor_data: Path) -> None:  # type: ignore
     """``{"bytes": ..., "path": ...}`` (how Hugging Face stores images) is an image, not a row of columns."""
-    from mmfusion.inference.predictor import Predictor
+    from mmfusion.prediction.predictor import Predictor
 
     image = xor_data.parent / "images" / "00000.png"
     predictor = Predictor(xor_run.run_dir)

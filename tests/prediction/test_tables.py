@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from mmfusion.errors import DataError
-from mmfusion.inference.tables import TableInput, samples_of, table_text, with_predictions
+from mmfusion.prediction.tables import TableInput, samples_of, table_text, with_predictions
 
 FRAME = pd.DataFrame({"image": ["a.png", None, "c,d.png", "e.png", "f.png"], "text": ["x", "y", None, '"q"', "é"],
                       "score": [1.5, np.nan, 2.0, 1 / 3, 7.0]})
