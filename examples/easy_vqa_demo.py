@@ -54,7 +54,7 @@ def main() -> None:
     prediction = predictor.predict_one(image=image, text=questions[0], top_k=3)
     from PIL import Image
 
-    from mmfusion.evaluation.plots import prediction_plot
+    from mmfusion.plots import prediction_plot
 
     plot = prediction_plot(Image.open(image).convert("RGB"), questions[0], predictor.labels,
                            [prediction.probabilities[label] for label in predictor.labels],

@@ -256,3 +256,34 @@ def quiet_loading() -> Iterator[None]:
             hub_utils.disable_progress_bars()
         else:
             hub_utils.enable_progress_bars()
+
+
+def load_hf_model(model_class: Any, model_config: Any, source: HFSource, options: Mapping[str, Any], *,
+                  pretrained: bool, what: str, overridden: bool) -> Any:
+    """A transformers model: built from ``model_config`` (random init) or loaded with its pretrained weights;
+    ``options`` (e.g. ``add_pooling_layer``) are dropped for models that do not take them.
+
+    Raises:
+        WeightsError: the pretrained weights cannot be loaded (a hint when ``config_overrides`` changed the model).
+    """
+    from transformers import AutoModel
+
+    if not pretrained:
+        build = AutoModel.from_config if model_class is AutoModel else model_class
+        try:
+            return build(model_config, **options)
+        except TypeError:  # models without a pooler option
+            return build(model_config)
+    try:
+        with hub_errors(source.repo_id, what=f"{what} path"), hub_offline(source), quiet_loading():
+            try:
+                return model_class.from_pretrained(source.name, config=model_config,
+                                                   local_files_only=source.local_files_only, **options)
+            except TypeError:
+                return model_class.from_pretrained(source.name, config=model_config,
+                                                   local_files_only=source.local_files_only)
+    except (OSError, ValueError, RuntimeError) as exc:
+        hint = (" With config_overrides that change the architecture, set `pretrained: false` (random init)."
+                if overridden else "")
+        raise WeightsError(f"{what}: cannot load pretrained weights from {source.name}: "
+                           f"{str(exc).strip().rstrip('.')}.{hint}") from None

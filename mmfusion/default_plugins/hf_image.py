@@ -16,12 +16,12 @@ from typing import Any, Literal
 from pydantic import Field
 from torch import Tensor, nn
 
-from ..errors import SpecError, WeightsError
+from ..errors import SpecError
 from ..hookspecs import hookimpl
 from ..interfaces.encoder import EncoderOutput
 from ..interfaces.image_encoder import IMAGENET_MEAN, IMAGENET_STD, ImageEncoder, ImageEncoderConfig, grid_to_tokens
 from ..interfaces.locations import SpecLocation
-from .hf_common import HFSource, apply_overrides, hf_source, hub_errors, hub_offline, quiet_loading
+from .hf_common import HFSource, apply_overrides, hf_source, hub_errors, hub_offline, load_hf_model
 from .hf_towers import require_single_or_known, submodule, tower_config, towers_for
 
 #: models whose pooler is an extra dense layer that fine-tuned checkpoints do not train (their classifier reads
@@ -102,25 +102,9 @@ class HFImageEncoder(ImageEncoder):
 
         model_class = towers.vision_class(self.config.projection) if towers is not None else AutoModel
         options = {"add_pooling_layer": False} if self._pooling in ("cls", "mean") and towers is None else {}
-        if not self.config.pretrained:
-            build = model_class if towers is not None else AutoModel.from_config
-            try:
-                return build(vision_config, **options)
-            except TypeError:  # models without a pooler option
-                return build(vision_config)
-        try:
-            with hub_errors(source.repo_id, what="hf_image path"), hub_offline(source), quiet_loading():
-                try:
-                    return model_class.from_pretrained(source.name, config=vision_config,
-                                                       local_files_only=source.local_files_only, **options)
-                except TypeError:
-                    return model_class.from_pretrained(source.name, config=vision_config,
-                                                       local_files_only=source.local_files_only)
-        except (OSError, ValueError, RuntimeError) as exc:
-            hint = (" With config_overrides that change the architecture, set `pretrained: false` (random init)."
-                    if self.config.config_overrides else "")
-            raise WeightsError(f"hf_image: cannot load pretrained weights from {source.name}: "
-                               f"{str(exc).strip().rstrip('.')}.{hint}") from None
+        return load_hf_model(model_class, vision_config, source, options, pretrained=self.config.pretrained,
+                             what="hf_image",
+                             overridden=bool(self.config.config_overrides))
 
     def _processor_defaults(self, source: HFSource, vision_config: Any) -> dict[str, Any]:
         """The image processor's resize, crop, interpolation and normalisation, as image-encoder defaults."""

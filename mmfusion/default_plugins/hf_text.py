@@ -21,7 +21,7 @@ from ..interfaces.config import EncoderConfig
 from ..interfaces.encoder import Encoder, EncoderOutput
 from ..interfaces.locations import SpecLocation
 from ..weights.loading import load_weights_into
-from .hf_common import HFSource, apply_overrides, hf_source, hub_errors, hub_offline, quiet_loading
+from .hf_common import HFSource, apply_overrides, hf_source, hub_errors, hub_offline, load_hf_model
 from .hf_towers import require_single_or_known, submodule, tower_config, towers_for
 
 __all__ = ["HFTextConfig", "HFTextEncoder"]
@@ -118,25 +118,9 @@ class HFTextEncoder(Encoder):
         model_class = towers.text_class(self.config.projection) if towers is not None else AutoModel
         # a plain model is built without its pooler (pooling reads the token states); towers keep theirs
         options = {} if towers is not None else {"add_pooling_layer": False}
-        if not self.config.pretrained:
-            build = model_class if towers is not None else AutoModel.from_config
-            try:
-                return build(text_config, **options)
-            except TypeError:  # models without a pooler option
-                return build(text_config)
-        try:
-            with hub_errors(source.repo_id, what="hf_text path"), hub_offline(source), quiet_loading():
-                try:
-                    return model_class.from_pretrained(source.name, config=text_config,
-                                                       local_files_only=source.local_files_only, **options)
-                except TypeError:
-                    return model_class.from_pretrained(source.name, config=text_config,
-                                                       local_files_only=source.local_files_only)
-        except (OSError, ValueError, RuntimeError) as exc:
-            hint = (" With config_overrides that change the architecture, set `pretrained: false` (random init)."
-                    if self.config.config_overrides else "")
-            raise WeightsError(f"hf_text: cannot load pretrained weights from {source.name}: "
-                               f"{str(exc).strip().rstrip('.')}.{hint}") from None
+        return load_hf_model(model_class, text_config, source, options, pretrained=self.config.pretrained,
+                             what="hf_text",
+                             overridden=bool(self.config.config_overrides))
 
     def _load_tokenizer(self, source: HFSource) -> Any:
         from transformers import AutoTokenizer
