@@ -13,6 +13,7 @@ import torch
 
 from ..errors import MMFusionError
 from ..io import ensure_folder, write_atomic, write_json_atomic
+from ..model.batch import Batch
 from ..run.load import LoadedRun, load_run
 from .metadata import export_metadata
 from .wrapper import TensorInterface, flatten, interface_for, variable_axes
@@ -58,12 +59,14 @@ def _torchscript(interface: TensorInterface, example: list[torch.Tensor], path: 
     write_atomic(path, lambda tmp: Path(tmp).write_bytes(buffer.getvalue()))
 
 
-def _run_exported(fmt: str, path: Path, names: list[str], tensors: list[torch.Tensor]) -> np.ndarray:
-    if fmt == "onnx":
+def _run_exported(fmt: str, path: Path, names: list[str], batch: Batch, tensors: list[torch.Tensor]) -> np.ndarray:
+    if fmt == "onnx":  # the inference engine's ONNX backend, as prediction runs it
         import onnxruntime as ort
 
+        from ..inference.backends import OnnxBackend
+
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return session.run(None, {n: t.numpy() for n, t in zip(names, tensors)})[0]
+        return OnnxBackend(session, names)(batch)[0].numpy()
     module = torch.jit.load(str(path))
     with torch.inference_mode():
         return module(*tensors).numpy()
@@ -81,7 +84,7 @@ def verify_export(fmt: str, path: Path, interface: TensorInterface, model) -> di
         with torch.inference_mode():
             expected = interface(*tensors).numpy()
         try:
-            got = _run_exported(fmt, path, interface.input_names, tensors)
+            got = _run_exported(fmt, path, interface.input_names, batch, tensors)
         except ImportError:
             raise MMFusionError("checking the ONNX file needs onnxruntime: pip install onnxruntime "
                                 "(or export with --no-verify)") from None
