@@ -137,7 +137,7 @@ def main() -> None:
                 continue
             began = time.perf_counter()
             if name == "torch":
-                logits = engine.logits(engine.prepare(batch)).numpy()
+                logits = engine.predict([batch]).logits
             else:
                 logits = sessions[name].run(None, feeds)[0]
             seconds[name] += time.perf_counter() - began

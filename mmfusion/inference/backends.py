@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..model.batch import Batch
+from ..model.batch import Batch, in_channels_last
 
 if TYPE_CHECKING:
     from ..model.multimodal import MultimodalModel
@@ -33,8 +33,7 @@ def prepare_batch(batch: Batch, device: torch.device, channels_last: Sequence[st
     batch = batch.to(device, non_blocking=device.type == "cuda")
     for m in channels_last:
         if m in batch.inputs:
-            batch.inputs[m] = {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v
-                               for k, v in batch.inputs[m].items()}
+            batch.inputs[m] = in_channels_last(batch.inputs[m])
     return batch
 
 
@@ -58,8 +57,6 @@ class TorchBackend:
     def __call__(self, batch: Batch) -> Outputs:
         self.model.eval()
         with self.precision.autocast():
-            if self.model.aux is None:
-                return self.model(batch).float(), {}
             parts = self.model(batch, parts=True)
             logits = self.model.mixed(parts, batch.present)
         return logits.float(), {m: v.float() for m, v in parts.aux.items()}

@@ -19,7 +19,7 @@ import torch
 from ..model.batch import Batch
 from ..runtime.precision import Precision, inference_precision
 from ..tasks.scores import Scores, scores_for
-from .backends import OnnxBackend, Outputs, TorchBackend, channels_last_inputs
+from .backends import OnnxBackend, TorchBackend, channels_last_inputs
 
 if TYPE_CHECKING:
     from ..model.multimodal import MultimodalModel
@@ -89,26 +89,12 @@ class InferenceEngine:
     def channels_last(self) -> Sequence[str]:
         return getattr(self.backend, "channels_last", ())
 
-    def prepare(self, batch: Batch, absent: Sequence[str] = ()) -> Batch:
-        """The batch on the device; inputs in ``absent`` are marked absent in every sample."""
-        batch = self.backend.prepare(batch, self.device)
-        for m in absent:
-            batch.present[m] = torch.zeros_like(batch.present[m])
-        return batch
-
-    def outputs(self, batch: Batch) -> Outputs:
-        """fp32 logits of one prepared batch and each unimodal head's fp32 logits (empty without heads)."""
-        return self.backend(batch)
-
-    def logits(self, batch: Batch) -> torch.Tensor:
-        """fp32 logits of one prepared batch."""
-        return self.outputs(batch)[0]
-
     @torch.inference_mode()
     def predict(self, batches: Iterable[Batch], *, absent: Sequence[str] = (),
                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
                 advance: Callable[..., None] | None = None) -> Predictions:
-        """Scores for every batch; with ``loss`` and labelled batches, the row-weighted mean loss too."""
+        """Scores for every batch (moved to the device; inputs in ``absent`` marked absent in every sample); with
+        ``loss`` and labelled batches, the row-weighted mean loss too."""
         logits_list, labels = [], []
         heads = list(self.backend.aux_inputs)
         aux_list: dict[str, list[torch.Tensor]] = {m: [] for m in heads}
@@ -116,8 +102,10 @@ class InferenceEngine:
         total_loss, samples = 0.0, 0
         started = time.perf_counter()
         for batch in batches:
-            batch = self.prepare(batch, absent)
-            logits, aux = self.outputs(batch)
+            batch = self.backend.prepare(batch, self.device)
+            for m in absent:  # inputs left out (ablations): absent in every sample
+                batch.present[m] = torch.zeros_like(batch.present[m])
+            logits, aux = self.backend(batch)
             for m in heads:
                 aux_list[m].append(aux[m].cpu())
                 present_list[m].append(batch.present[m].cpu())

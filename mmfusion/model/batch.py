@@ -6,6 +6,7 @@ has the batch size; the ``present`` mask, never the filler, tells fusions which 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -35,23 +36,25 @@ class Batch:
         return int(next(iter(self.present.values())).shape[0])
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
-        def move(t: Tensor | None) -> Tensor | None:
-            return None if t is None else t.to(device, non_blocking=non_blocking)
-
-        return Batch(
-            inputs={m: {k: move(v) for k, v in d.items()} for m, d in self.inputs.items()},
-            present={m: move(v) for m, v in self.present.items()},
-            labels=move(self.labels),
-            features={m: EncoderOutput(*(move(t) for t in o)) for m, o in self.features.items()},
-        )
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
 
     def pin_memory(self) -> Batch:  # called by DataLoader(pin_memory=True)
-        def pin(t: Tensor | None) -> Tensor | None:
-            return None if t is None else t.pin_memory()
+        return self._map(Tensor.pin_memory)
+
+    def _map(self, fn: Callable[[Tensor], Tensor]) -> Batch:
+        """The batch with ``fn`` applied to every tensor it holds."""
+        def each(t: Tensor | None) -> Tensor | None:
+            return None if t is None else fn(t)
 
         return Batch(
-            inputs={m: {k: pin(v) for k, v in d.items()} for m, d in self.inputs.items()},
-            present={m: pin(v) for m, v in self.present.items()},
-            labels=pin(self.labels),
-            features={m: EncoderOutput(*(pin(t) for t in o)) for m, o in self.features.items()},
+            inputs={m: {k: each(v) for k, v in d.items()} for m, d in self.inputs.items()},
+            present={m: each(v) for m, v in self.present.items()},
+            labels=each(self.labels),
+            features={m: EncoderOutput(*(each(t) for t in o)) for m, o in self.features.items()},
         )
+
+
+def in_channels_last(inputs: dict[str, Tensor]) -> dict[str, Tensor]:
+    """An encoder's inputs with its image tensors (``[B, C, H, W]``) in channels_last memory layout, for encoders
+    that prefer it (training, inference and the feature cache alike)."""
+    return {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v for k, v in inputs.items()}

@@ -14,6 +14,7 @@ from ..data.pipeline import modality_handlers
 from ..errors import DataError
 from ..inference.engine import InferenceEngine
 from ..interfaces.modality import BadValueError, CellContext
+from ..model.batch import Batch
 from ..model.featurizer import make_batch
 from ..registry import Registry
 from ..run.load import LoadedRun, load_run
@@ -150,13 +151,13 @@ class Predictor:
                 return CellContext(source, index, (), base, row_kind="sample")
             return CellContext(source, rows[index], (), base, row_kind=row_kind)
 
-        probabilities = []
-        for start in range(0, len(samples), self.batch_size):
-            chunk = samples[start:start + self.batch_size]
-            raw = [self._raw(s, place(start + i), rows is not None) for i, s in enumerate(chunk)]
-            logits = self.engine.logits(self.engine.prepare(make_batch(self.model, raw)))
-            probabilities.append(self.engine.scores(logits.cpu()).numpy())
-        return np.concatenate(probabilities) if probabilities else np.zeros((0, len(self.labels)))
+        def batches() -> Iterator[Batch]:
+            for start in range(0, len(samples), self.batch_size):
+                chunk = samples[start:start + self.batch_size]
+                yield make_batch(self.model, [self._raw(s, place(start + i), rows is not None)
+                                              for i, s in enumerate(chunk)])
+
+        return self.engine.predict(batches()).probabilities
 
     def predict(self, samples: Sequence[Mapping[str, Any]], *, top_k: int = 3, root: str | Path | None = None
                 ) -> list[Prediction]:
