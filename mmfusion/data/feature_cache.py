@@ -35,6 +35,7 @@ from ..errors import MMFusionError, OutputError
 from ..interfaces.encoder import Encoder
 from ..interfaces.modality import BadValueError, Modality
 from ..io import describe_os_error, write_json_atomic
+from ..model.batch import in_channels_last
 from ..model.featurizer import collate_modality
 from .feature_shards import STORED, Shard, open_shard, read_listings, shard_tensors, write_shard
 from .feature_store import FeatureStore, ShardFeatures, feature_memory
@@ -161,7 +162,7 @@ def _compute(encoder: Encoder, inputs: dict[str, Tensor], device: torch.device, 
              channels_last: bool) -> list[tuple[Tensor, Tensor | None]]:
     inputs = {k: v.to(device) for k, v in inputs.items()}
     if channels_last:
-        inputs = {k: v.contiguous(memory_format=torch.channels_last) if v.ndim == 4 else v for k, v in inputs.items()}
+        inputs = in_channels_last(inputs)
     with torch.inference_mode(), autocast():
         out = encoder(inputs)
     pooled = out.pooled.float().cpu()

@@ -146,7 +146,7 @@ def build_pipeline(
     cache_dir: Path | None = None,
     device: torch.device | None = None,
     autocast: Any = None,
-    channels_last: bool = False,
+    channels_last: Sequence[str] = (),
     feature_dtype: str = "fp16",
     num_workers: int | None = None,
     reporter: Reporter | None = None,
@@ -158,6 +158,7 @@ def build_pipeline(
 
     ``modality_overrides`` replaces how some inputs are read (e.g. corrupted for robustness curves).
     ``feature_dtype`` (``train.feature_dtype``: fp16 or fp32) is how frozen encoders' features are cached.
+    ``channels_last`` names the inputs whose encoders run in that layout (the engine's ``channels_last``).
     With ``fit_split``, encoders that learn their preprocessing from data (standardisation,
     vocabularies) fit it on that split's values first.
     """
@@ -224,7 +225,7 @@ def build_pipeline(
         with reporter.task(f"encoding {m} ({encoder.config.type}, cached)", distinct + extra) as advance:
             store, positions, computed = build_feature_store(
                 encoder.to(device), modality, references, cache_dir=cache_dir or default_cache_dir(), device=device,
-                autocast=autocast, channels_last=channels_last and encoder.prefers_channels_last,
+                autocast=autocast, channels_last=m in channels_last,
                 advance=lambda n: advance(n), unusable=unusable, dtype=feature_dtype, views=views,
                 augmented=augmented, tokens=model.fusion.uses_tokens)
         settle(m, unusable)

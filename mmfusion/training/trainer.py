@@ -175,7 +175,7 @@ class Trainer:
         pipeline = build_pipeline(
             model, spec.data, prepared, labels, cache=train_cfg.cache_features,
             cache_dir=Path(train_cfg.cache_dir) if train_cfg.cache_dir else None, device=self.device,
-            autocast=self.precision.autocast, channels_last=bool(engine.channels_last), num_workers=train_cfg.num_workers,
+            autocast=self.precision.autocast, channels_last=engine.channels_last, num_workers=train_cfg.num_workers,
             feature_dtype=train_cfg.feature_dtype, reporter=reporter, registry=self.registry, fit_split="train")
         if main:
             self.dist.barrier()
