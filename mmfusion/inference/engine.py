@@ -8,7 +8,6 @@ the same rows the same way wherever it is used. Batches come from :mod:`mmfusion
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,7 +35,6 @@ class Predictions:
     probabilities: np.ndarray
     labels: np.ndarray | None
     loss: float | None
-    seconds: float
     logits: np.ndarray | None = field(default=None, repr=False)
     #: models with unimodal heads (``train.aux_unimodal``): each head's logits, and each input's presence per row
     aux_logits: dict[str, np.ndarray] | None = field(default=None, repr=False)
@@ -100,7 +98,6 @@ class InferenceEngine:
         aux_list: dict[str, list[torch.Tensor]] = {m: [] for m in heads}
         present_list: dict[str, list[torch.Tensor]] = {m: [] for m in heads}
         total_loss, samples = 0.0, 0
-        started = time.perf_counter()
         for batch in batches:
             batch = self.backend.prepare(batch, self.device)
             for m in absent:  # inputs left out (ablations): absent in every sample
@@ -117,13 +114,13 @@ class InferenceEngine:
             samples += len(batch)
             if advance is not None:
                 advance(1)
-        all_logits = torch.cat(logits_list) if logits_list else torch.zeros((0, self.num_outputs))
+        all_logits = _cat(logits_list, self.num_outputs)
         y = torch.cat(labels).numpy() if labels else None
         mean_loss = total_loss / samples if (labels and loss is not None and samples) else None
         aux_logits = {m: _cat(parts, self.num_outputs).numpy() for m, parts in aux_list.items()} or None
         present = {m: _cat(parts, None).numpy() for m, parts in present_list.items()} or None
-        return Predictions(self.scores(all_logits).numpy(), y, mean_loss, time.perf_counter() - started,
-                           all_logits.numpy(), aux_logits, present)
+        return Predictions(self.scores(all_logits).numpy(), y, mean_loss, all_logits.numpy(),
+                           aux_logits, present)
 
 
 def _cat(parts: list[torch.Tensor], width: int | None) -> torch.Tensor:
