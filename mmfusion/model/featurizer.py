@@ -28,15 +28,8 @@ def absent_filler(encoder: Encoder) -> dict[str, Tensor]:
 
 
 def collate_modality(encoder: Encoder, items: Sequence[dict[str, Tensor] | None]) -> tuple[dict[str, Tensor], Tensor]:
-    """Collate one modality's preprocessed items; None items are absent samples.
-
-    Args:
-        encoder: the modality's encoder (its ``collate`` pads and stacks).
-        items: preprocessed items, None where the sample lacks the modality.
-
-    Returns:
-        The collated inputs and the bool presence mask ``[B]``.
-    """
+    """One input's preprocessed items (None: the sample lacks it) collated by its encoder (which pads and stacks),
+    and the bool presence mask ``[B]``."""
     present = torch.tensor([item is not None for item in items], dtype=torch.bool)
     first = next((item for item in items if item is not None), None)
     if first is None:
