@@ -11,6 +11,7 @@ from .interfaces.callback import Callback
 from .interfaces.dataset import DatasetTables
 from .prediction.predictor import Prediction, Predictor
 from .registry import Registry
+from .run.load import LoadedRun
 from .spec.loader import load_spec
 from .spec.spec import Spec
 from .training.trainer import FitResult, Trainer
@@ -48,7 +49,8 @@ def fit(spec: Spec | str | Path | Mapping[str, Any], *, out: str | Path, train: 
                    registry=registry, callbacks=callbacks).fit()
 
 
-def evaluate(run: str | Path, data: Any = None, *, out: str | Path | None = None, image_root: str | Path | None = None,
+def evaluate(run: str | Path | LoadedRun, data: Any = None, *, out: str | Path | None = None,
+             image_root: str | Path | None = None,
              device: str = "auto", batch_size: int | None = None, corruptions: Any = (), progress: bool = False,
              registry: Registry | None = None, on_bad_value: str | Mapping[str, str] | None = None) -> EvaluationReport:
     """Evaluate a run on its test split or on ``data`` (file or DataFrame); see :func:`evaluate_run`.

@@ -76,8 +76,8 @@ def mmfusion_losses() -> list[type]:
     """Return :class:`mmfusion.Loss` subclasses: training objectives chosen by ``train.loss``.
 
     A loss is built with ``(config, num_classes, class_weights=None)`` and maps logits and class
-    targets to a scalar; the same loss gives the validation loss, and its ``scores`` method turns
-    logits into the scores predictions are ranked by.
+    targets to a scalar; the same loss gives the validation loss. Its ``tasks`` (required) name the
+    tasks it serves, and ``multiclass_scores`` (softmax or sigmoid) how multiclass logits become scores.
     """
 
 
