@@ -38,7 +38,8 @@ def fit(spec: Spec | str | Path | Mapping[str, Any], *, out: str | Path, train: 
             ``train.callbacks``.
 
     Returns:
-        The run directory, per-epoch history, best epoch and test metrics.
+        The run directory, per-epoch history, best epoch and test metrics, the summary, the trained run in
+        memory (``run``, best weights loaded) and the test predictions behind the test metrics.
     """
     from .data.tables import as_dataset_tables
 

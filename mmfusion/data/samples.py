@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..interfaces.encoder import Encoder
 from ..interfaces.modality import Modality
 from ..model.batch import Batch
-from ..model.featurizer import collate_modality
+from ..model.featurizer import absent_filler, collate_modality
 from .feature_store import FeatureStore
 from .feature_views import view_choice
 from .parsing import ParsedTable
@@ -84,6 +84,8 @@ class Collator:
         self.encoders = encoders
         self.live = list(live)
         self.cached = dict(cached)
+        #: :func:`absent_filler` of the live inputs that a whole batch lacked
+        self.fillers: dict[str, dict[str, Tensor]] = {}
         self.present = {m: torch.from_numpy(table.present(m)) for m in encoders}
         self.labels = torch.from_numpy(table.labels) if table.labels is not None else None
 
@@ -91,7 +93,10 @@ class Collator:
         indices = torch.tensor([i for i, _ in samples], dtype=torch.long)
         inputs, present, features = {}, {}, {}
         for m in self.live:
-            inputs[m], present[m] = collate_modality(self.encoders[m], [items[m] for _, items in samples])
+            column = [items[m] for _, items in samples]
+            if all(item is None for item in column) and m not in self.fillers:  # built once, on first need
+                self.fillers[m] = absent_filler(self.encoders[m])
+            inputs[m], present[m] = collate_modality(self.encoders[m], column, self.fillers.get(m))
         for m, cached in self.cached.items():
             rows = cached.rows[indices]
             present[m] = rows >= 0

@@ -1,1 +1,1 @@
-"""Metrics, reports, robustness to absent modalities, and plots."""
+"""Evaluating a run: reports, metrics with each input removed, robustness and corruption curves."""

@@ -151,8 +151,8 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     data_spec = run.spec.data.with_bad_value_policy(on_bad_value)
     pipeline = build_pipeline(model, data_spec, prepared, labels, splits=[split],
                               cache=run.spec.train.cache_features, cache_dir=cache_dir, device=target,
-                              autocast=precision.autocast, feature_dtype=run.spec.train.feature_dtype,
-                              reporter=reporter, registry=registry)
+                              autocast=precision.autocast, channels_last=engine.channels_last,
+                              feature_dtype=run.spec.train.feature_dtype, reporter=reporter, registry=registry)
     if batch_size is not None and batch_size < 1:
         raise MMFusionError(f"batch size must be at least 1, got {batch_size}")
     size = batch_size or run.spec.train.eval_batch_size or 4 * run.spec.train.batch_size
@@ -160,8 +160,9 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     if len(model.modalities) > 1:
         conditions += [(f"without {m}", [m]) for m in model.modalities]
     results = {}
-    if test_predictions is not None and split == "test":
-        results["all modalities"], conditions = test_predictions, conditions[1:]
+    rows = len(pipeline.tables[split])
+    if test_predictions is not None and split == "test" and len(test_predictions.probabilities) == rows:
+        results["all modalities"], conditions = test_predictions, conditions[1:]  # the test report's, not again
     for name, absent in conditions:
         with reporter.task(f"evaluating: {name}", pipeline.num_batches(split, size)) as advance:
             results[name] = engine.predict(pipeline.batches(split, size), absent=absent, advance=advance)
@@ -231,7 +232,8 @@ def _corruption_curves(engine: InferenceEngine, data_spec, run, prepared, split,
                                                              intensity)}
                 pipeline = build_pipeline(model, data_spec, prepared, labels, splits=[split],
                                           cache=run.spec.train.cache_features, cache_dir=cache_dir, device=target,
-                                          autocast=precision.autocast, reporter=Reporter(False, silent=True),
+                                          autocast=precision.autocast, channels_last=engine.channels_last,
+                                          reporter=Reporter(False, silent=True),
                                           feature_dtype=run.spec.train.feature_dtype, registry=registry,
                                           modality_overrides=override)
                 with reporter.task(f"{plan.modality} {plan.corruption} @ {intensity:g}",

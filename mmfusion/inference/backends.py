@@ -5,7 +5,7 @@ heads, each head's logits from the same pass."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -71,7 +71,8 @@ class OnnxBackend:
     aux_inputs: Sequence[str] = ()
 
     def prepare(self, batch: Batch, device: torch.device) -> Batch:
-        return batch
+        """The batch as it is, with its own ``present`` masks (the engine may mark inputs absent in them)."""
+        return replace(batch, present=dict(batch.present))
 
     def __call__(self, batch: Batch) -> Outputs:
         logits = self.session.run(None, feeds_for(self.input_names, batch))[0]

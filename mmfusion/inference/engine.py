@@ -76,12 +76,18 @@ class InferenceEngine:
 
     @property
     def model(self) -> MultimodalModel:
-        """The torch backend's model."""
-        return self.backend.model  # type: ignore[union-attr]
+        """The torch backend's model (an ONNX engine runs an exported file: it has none)."""
+        return self._torch().model
 
     @property
     def precision(self) -> Precision:
-        return self.backend.precision  # type: ignore[union-attr]
+        """The torch backend's autocast precision."""
+        return self._torch().precision
+
+    def _torch(self) -> TorchBackend:
+        if not isinstance(self.backend, TorchBackend):
+            raise TypeError("this inference engine runs an ONNX Runtime session, not a torch model")
+        return self.backend
 
     @property
     def channels_last(self) -> Sequence[str]:

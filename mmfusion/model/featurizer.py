@@ -27,13 +27,14 @@ def absent_filler(encoder: Encoder) -> dict[str, Tensor]:
     return encoder.preprocess(encoder.example_input(random.Random(0)))
 
 
-def collate_modality(encoder: Encoder, items: Sequence[dict[str, Tensor] | None]) -> tuple[dict[str, Tensor], Tensor]:
+def collate_modality(encoder: Encoder, items: Sequence[dict[str, Tensor] | None],
+                     filler: dict[str, Tensor] | None = None) -> tuple[dict[str, Tensor], Tensor]:
     """One input's preprocessed items (None: the sample lacks it) collated by its encoder (which pads and stacks),
-    and the bool presence mask ``[B]``."""
+    and the bool presence mask ``[B]``. ``filler``: :func:`absent_filler`'s result, when the caller keeps it."""
     present = torch.tensor([item is not None for item in items], dtype=torch.bool)
     first = next((item for item in items if item is not None), None)
     if first is None:
-        first = absent_filler(encoder)
+        first = filler if filler is not None else absent_filler(encoder)
     return encoder.collate([item if item is not None else first for item in items]), present
 
 

@@ -70,14 +70,13 @@ class MultimodalModel(nn.Module):
         """
         outputs = self.encode(batch)
         fused = self.fuse(outputs, batch.present)
-        if parts or (self.aux is not None and self.aux.mixture is not None and not self.training):
-            model_parts = ModelParts(fused, self.aux(outputs) if self.aux is not None else {}, outputs)
-            return model_parts if parts else self.mixed(model_parts, batch.present)
-        return fused
+        mixing = self.aux is not None and self.aux.mixture is not None and not self.training
+        if not (parts or mixing):
+            return fused
+        model_parts = ModelParts(fused, self.aux(outputs) if self.aux is not None else {}, outputs)
+        return model_parts if parts else self.mixed(model_parts, batch.present)
 
     def mixed(self, parts: ModelParts, present: Mapping[str, Tensor]) -> Tensor:
         """The eval-mode logits of one forward pass's parts: the fused logits, mixed with the unimodal heads' when
-        ``inference: mixture`` tuned a mixture (the one place logits are mixed)."""
-        if self.aux is None or self.aux.mixture is None:
-            return parts.logits
-        return self.aux.mix(parts.logits, parts.aux, present)
+        ``inference: mixture`` tuned a mixture (:func:`~mmfusion.model.unimodal.mix_logits` is the formula)."""
+        return parts.logits if self.aux is None else self.aux.mix(parts.logits, parts.aux, present)

@@ -112,9 +112,7 @@ class Predictor:
                 ref = self.handlers[m].parse(cells, context)
                 raw[m] = None if ref is None else self.handlers[m].load(ref)
             except BadValueError as exc:  # also a file that passed parsing but does not decode: name its row
-                message = str(exc)
-                raise DataError(message if message.startswith(context.where()) else f"{context.where()}: {message}"
-                                ) from None
+                raise DataError(f"{context.where()}: {exc.problem}") from None
         if all(v is None for v in raw.values()):
             raise DataError(f"{where}: no input given; give at least one of {', '.join(self.modalities)}")
         return raw
@@ -205,16 +203,17 @@ class Predictor:
                                    self.run.label_sep)
 
     def _prediction(self, probabilities: np.ndarray, top_k: int) -> Prediction:
-        order = np.argsort(probabilities)[::-1]
-        top = [(self.labels[i], float(probabilities[i])) for i in order[:max(1, top_k)]]
-        every = {label: float(p) for label, p in zip(self.labels, probabilities)}
-        if self.task == "multiclass":
-            return Prediction(top[0][0], top[0][1], top, every, labels=[top[0][0]])
-        from ..tasks.decisions import decide
+        from ..tasks.decisions import decide, ranked
         from ..tasks.thresholds import as_mapping
 
-        thresholds = as_mapping(self.task, self.labels, self.thresholds or [])
+        order = ranked(probabilities)
+        top = [(self.labels[i], float(probabilities[i])) for i in order[:max(1, top_k)]]
+        every = {label: float(p) for label, p in zip(self.labels, probabilities)}
         chosen = decide(self.task, probabilities[None, :], self.thresholds)[0]
+        if self.task == "multiclass":
+            label = self.labels[int(chosen)]
+            return Prediction(label, every[label], top, every, labels=[label])
+        thresholds = as_mapping(self.task, self.labels, self.thresholds or [])
         if self.task == "binary":
             label = self.labels[int(chosen)]
             return Prediction(label, every[label], top, every, labels=[label], task="binary", thresholds=thresholds)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data.files import CHUNK_ROWS, iter_table, row_numbering, table_columns
 from ..errors import DataError
-from ..tasks.decisions import decide
+from ..tasks.decisions import decide, ranked
 
 
 @dataclass(frozen=True)
@@ -78,10 +78,10 @@ def with_predictions(out: Any, probabilities: np.ndarray, labels: Sequence[str],
     out["predicted"] = [labels[i] for i in best]
     out["probability"] = probabilities.max(axis=1) if len(probabilities) else []
     if top_k > 1:
-        ranked = np.argsort(-probabilities, axis=1)[:, :top_k] if len(probabilities) else np.zeros((0, top_k), int)
+        order = ranked(probabilities)[:, :top_k] if len(probabilities) else np.zeros((0, top_k), int)
         for k in range(min(top_k, len(labels))):
-            out[f"top{k + 1}"] = [labels[i] for i in ranked[:, k]]
-            out[f"top{k + 1}_probability"] = probabilities[np.arange(len(ranked)), ranked[:, k]]
+            out[f"top{k + 1}"] = [labels[i] for i in order[:, k]]
+            out[f"top{k + 1}_probability"] = probabilities[np.arange(len(order)), order[:, k]]
     for i, label in enumerate(labels):
         out[f"p_{label}"] = probabilities[:, i]
     return out

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,7 @@ import torch
 
 from ..io import write_json_atomic, write_safetensors_atomic
 from .checkpoint_files import Saved, find_checkpoint
-from .errors import RunDirError
+from .errors import RunDirError, warn_caller
 from .frozen import describe_source, without
 from .layout import POINTER
 
@@ -178,7 +177,7 @@ def _restore_rng(saved: Saved) -> None:
 
 
 def load_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
-                    scaler: Any, warn: Callable[[str], None] = warnings.warn) -> dict[str, Any]:
+                    scaler: Any, warn: Callable[[str], None] = warn_caller) -> dict[str, Any]:
     """Restore everything saved by :func:`save_checkpoint`; returns the trainer state.
 
     Args:

@@ -115,7 +115,7 @@ def _read(target: Path) -> Saved:
     if not isinstance(trainer, dict) or any(k not in trainer for k in TRAINER_KEYS) \
             or not isinstance(optimizer, dict) or not {"scalars", "param_groups"} <= optimizer.keys() \
             or not isinstance(meta.get("scheduler"), dict) or "scaler" not in meta or "host_rng" not in meta:
-        raise UnreadableFile(state_path, "incomplete (it lacks the trainer, optimiser or scheduler state)")
+        raise UnreadableFile(state_path, "incomplete (it lacks the trainer, optimiser, scheduler or random state)")
     by_reference = meta.get("by_reference", {})
     if not isinstance(by_reference, dict) or not all(isinstance(v, str) for v in by_reference.values()):
         raise UnreadableFile(state_path, "corrupt (its digests of the frozen encoders it leaves out are malformed)")

@@ -7,6 +7,7 @@ resumed, frozen weights that differ from training's, another training holding th
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from ..errors import MMFusionError
@@ -28,3 +29,8 @@ class UnreadableFile(Exception):
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(reason)
         self.path, self.reason = path, reason
+
+
+def warn_caller(message: str) -> None:
+    """A warning attributed to the code that called into the run package (the default ``warn`` of its loaders)."""
+    warnings.warn(message, stacklevel=3)

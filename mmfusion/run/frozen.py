@@ -158,7 +158,7 @@ def write_weights(path: Path, model: MultimodalModel, references: Mapping[str, R
 
 
 def left_out(path: Path) -> list[str]:
-    """The encoders whose tensors a weights file leaves out (none for runs from before references)."""
+    """The encoders whose tensors a weights file leaves out (none when every tensor is in the file)."""
     from safetensors import safe_open
 
     with safe_open(str(path), "pt") as handle:

@@ -18,12 +18,11 @@ import os
 import socket
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import RunDirError
+from .errors import RunDirError, warn_caller
 
 try:
     import fcntl
@@ -116,7 +115,7 @@ class RunLock:
         self.path, self._fd = path, fd
 
     @classmethod
-    def acquire(cls, run_dir: Path, *, warn: Callable[[str], None] = warnings.warn) -> RunLock:
+    def acquire(cls, run_dir: Path, *, warn: Callable[[str], None] = warn_caller) -> RunLock:
         """Take the lock of ``run_dir`` (which must exist), taking over a stale one with a warning.
 
         Raises:

@@ -1,8 +1,8 @@
 """Starting a run directory: checked and locked before training, then the files evaluate / predict need.
 
-Training writes weights, checkpoints, metrics and the summary as it goes (:mod:`.frozen`, :mod:`.checkpoint`);
-what it knows before the first epoch (the resolved spec, the labels, the training columns, what encoders
-learned from the data) is written here, each file atomically.
+Training writes weights (:mod:`.frozen`) and checkpoints (:mod:`.checkpoint`) as it goes, and its callbacks
+the metrics and the summary; what it knows before the first epoch (the resolved spec, the labels, the training
+columns, what encoders learned from the data) is written here, each file atomically.
 """
 
 from __future__ import annotations
@@ -59,10 +59,9 @@ def write_run_files(paths: RunPaths, spec: Spec, model: MultimodalModel, labels:
     """spec.yaml, labels.json, inputs.json, preprocessing.json: what evaluate / predict need besides weights."""
     from ..spec.loader import spec_to_yaml
 
-    paths.root.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(paths.spec, spec_to_yaml(spec))
+    write_text_atomic(paths.spec, spec_to_yaml(spec))  # the folder: made by claim_run_dir
     write_json_atomic(paths.labels, labels)
-    learned = {m: e.preprocessing_state() for m, e in model.encoders.items() if e.preprocessing_state()}
+    learned = {m: state for m, e in model.encoders.items() if (state := e.preprocessing_state())}
     if learned:
         write_json_atomic(paths.preprocessing, learned)
     write_json_atomic(paths.inputs, dict(inputs))

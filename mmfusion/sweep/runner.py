@@ -14,10 +14,15 @@ from ..data.tables import PreparedTables, prepare_tables, source_tables
 from ..errors import SpecError
 from ..evaluation.evaluate import evaluate_run
 from ..interfaces.dataset import DatasetTables
-from ..io import read_json, write_json_atomic, write_text_atomic
+from ..io import write_json_atomic, write_text_atomic
+from ..model.summary import summarize
 from ..progress import Reporter
 from ..registry import Registry
+from ..run.errors import UnreadableFile
+from ..run.files import parse_json
 from ..run.layout import RunPaths
+from ..run.load import load_run
+from ..runtime.devices import resolve_device
 from ..spec.data_spec import DataSpec
 from ..spec.spec import Spec
 from ..tasks.definitions import HEADLINE, METRICS, metric_title
@@ -78,8 +83,8 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
         run_dir = out_dir / "runs" / slug(name) / f"seed-{seed}"
         record_path = run_dir / RECORD
         digest = _check_same_spec(run_dir, spec, name, seed)
-        record = read_json(record_path) if record_path.exists() else None
-        if record is not None and (run_dir / record.get("predictions", "")).is_file():
+        record = _finished_record(record_path)
+        if record is not None:
             records.append({**record, "run_dir": str(run_dir)})  # where it is now, should the sweep move
             skipped += 1
             reporter.log(f"[{index}/{total}] {name} (seed {seed}): done before, skipped")
@@ -95,10 +100,10 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
         corruptions = sweep.evaluate.corruptions
         if not isinstance(corruptions, bool):  # single-input baselines skip curves of inputs they lack
             corruptions = [c for c in corruptions if c.split(":", 1)[0] in spec.model.encoders]
-        report = evaluate_run(trained.run if trained else run_dir, device=device, corruptions=corruptions,
-                              progress=progress, registry=registry, prepared=run_tables,
-                              test_predictions=trained.test_predictions if trained else None)
-        summary = read_json(paths.summary)
+        run = trained.run if trained else load_run(run_dir, device=resolve_device(device), registry=registry)
+        report = evaluate_run(run, device=device, corruptions=corruptions, progress=progress, registry=registry,
+                              prepared=run_tables, test_predictions=trained.test_predictions if trained else None)
+        summary = trained.summary if trained else run.summary  # a damaged summary.json: {} (with a warning)
         without = {r["condition"].removeprefix("without "): {m: r[m] for m in METRICS[task]}
                    for r in report.robustness if r["condition"].startswith("without ")}
         record = {
@@ -106,8 +111,7 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
             "spec_digest": digest, "task": task,
             "accuracy": report.accuracy, "macro_f1": report.macro_f1, "metrics": report.metrics,
             "without": {m: values[rank_by] for m, values in without.items()}, "without_metrics": without,
-            "trainable_parameters": summary["trainable_parameters"], "parameters": summary["parameters"],
-            "train_seconds": round(sum(row["seconds"] for row in _history(paths)), 2),
+            **_sizes(summary, run.model), "train_seconds": summary.get("train_seconds", math.nan),
             "wall_seconds": round(time.perf_counter() - run_started, 2),
             "corruption_curves": report.corruption_curves, "corruption_summary": report.corruption_summary,
             "predictions": _relative(report.files["predictions"], run_dir), "per_class": report.per_class,
@@ -168,11 +172,24 @@ class _Tables:
         return self.prepared[key]
 
 
-def _history(paths: RunPaths) -> list[dict[str, Any]]:
-    import csv
+def _sizes(summary: dict[str, Any], model: Any) -> dict[str, int]:
+    """The run's parameter counts: the summary's, or counted from the model when summary.json was damaged."""
+    if isinstance(summary.get("parameters"), int) and isinstance(summary.get("trainable_parameters"), int):
+        return {"trainable_parameters": summary["trainable_parameters"], "parameters": summary["parameters"]}
+    rows = summarize(model)
+    return {"trainable_parameters": sum(r.trainable for r in rows), "parameters": sum(r.parameters for r in rows)}
 
-    with paths.metrics.open(encoding="utf-8") as handle:
-        return [{"seconds": float(row["seconds"])} for row in csv.DictReader(handle)]
+
+def _finished_record(path: Path) -> dict[str, Any] | None:
+    """A run's ``ablation.json`` when it is intact and its predictions are still there; None: evaluate it again."""
+    try:
+        record = parse_json(path) if path.exists() else None
+    except UnreadableFile:
+        return None
+    predictions = record.get("predictions") if isinstance(record, dict) else None
+    if not isinstance(predictions, str) or not (path.parent / predictions).is_file():
+        return None
+    return record
 
 
 def spec_digest(spec: Spec) -> str:
@@ -185,7 +202,7 @@ def _check_same_spec(run_dir: Path, spec: Spec, name: str, seed: int) -> str:
     differs (an edited ``set:``) must not reuse or resume that run under other settings.
 
     Raises:
-        SpecError: the folder holds a run of a different spec.
+        SpecError: the folder holds a run of a different spec, or files of no sweep's run.
     """
     digest = spec_digest(spec)
     marker = run_dir / SPEC_DIGEST
@@ -193,6 +210,9 @@ def _check_same_spec(run_dir: Path, spec: Spec, name: str, seed: int) -> str:
         if marker.read_text(encoding="utf-8").strip() != digest:
             raise SpecError(f"{run_dir} holds a run of variant '{name}' (seed {seed}) with a different spec than the "
                             "sweep now asks for; use another --out, or delete that folder to rerun it")
+    elif run_dir.is_dir() and any(run_dir.iterdir()):
+        raise SpecError(f"{run_dir} holds files but no {SPEC_DIGEST}: it is not a run this sweep started, and "
+                        "reusing it could mix settings; use another --out, or delete that folder to run it")
     else:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(marker, digest + "\n")

@@ -25,3 +25,9 @@ def decide(task: str, scores: np.ndarray, thresholds: Sequence[float] | None = N
     if task == "binary":
         return (scores[:, 1] >= cut[0]).astype(np.int64)
     return (scores >= cut[None, :]).astype(np.int64)
+
+
+def ranked(scores: np.ndarray) -> np.ndarray:
+    """Label ids of each row from the highest score down, tied labels in label order (so the first is the argmax
+    :func:`decide` takes)."""
+    return np.argsort(-np.asarray(scores), axis=-1, kind="stable")

@@ -1,1 +1,2 @@
-"""Fitting a model: precision, optimiser and schedule, the training loop, checkpoints and resume."""
+"""Fitting a model: the trainer, the loop and its steps, optimiser and schedule, losses, balance options and the
+built-in callbacks."""

@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ from ..interfaces.callback import Callback
 from ..interfaces.dataset import DatasetTables
 from ..model.builder import build_model
 from ..progress import Reporter
-from ..registry import Registry, get_registry
+from ..registry import Registry, get_registry, is_always_on
 from ..run.errors import RunDirError
 from ..run.layout import RunPaths
 from ..run.load import LoadedRun
@@ -42,6 +43,9 @@ from .distributed import from_environment, shard
 from .loop import fit_loop
 from .losses import build_loss, class_weights
 from .optim import make_optimizer, make_scheduler
+
+#: the built-in plugin that registers the loop's own steps (checkpoints, test report, summary ...)
+LOOP_STEPS = "mmfusion.default_plugins.callbacks"
 
 __all__ = ["FitResult", "Trainer", "TrainingInterrupted", "seed_everything"]
 
@@ -224,18 +228,31 @@ class Trainer:
         """The registry's always-on callbacks (the loop's own steps), the spec's ``train.callbacks`` and the ones
         passed in, each placed by its ``stage``."""
         registry = self.registry or get_registry()
+        broken = [f for f in registry.failures if f.module == LOOP_STEPS]
+        if broken:  # without them a fit would write no checkpoint, test report or summary
+            raise PluginError(f"the training loop's own steps ({LOOP_STEPS}) did not load: {broken[0].error}")
+        always, plugins = [], []
+        for entry in registry.entries("callback"):
+            if is_always_on("callback", entry.cls):
+                built = self._build_callback(entry.cls, None, f"callback '{entry.name}' of {entry.qualified_name}")
+                always.append(built)
+                if not entry.plugin.builtin:
+                    plugins.append(built)
         named = self._spec_callbacks(registry)
-        return CallbackList([*(cls() for cls in registry.always_on("callback")), *named, *self.callbacks], named=named)
+        return CallbackList([*always, *named, *self.callbacks], named=[*plugins, *named])
 
     def _spec_callbacks(self, registry: Registry) -> list[Callback]:
-        built = []
-        for index, config in enumerate(self.spec.train.callbacks):
-            cls = registry.get("callback", config.component_name)
-            try:
-                built.append(cls(config))
-            except MMFusionError:
-                raise
-            except Exception as exc:
-                raise PluginError(f"train.callbacks.{index}: callback '{config.type}' ({cls.__module__}."
-                                    f"{cls.__qualname__}) could not be built: {type(exc).__name__}: {exc}") from exc
-        return built
+        return [self._build_callback(registry.get("callback", config.component_name), config,
+                                     f"train.callbacks.{index}: callback '{config.type}'")
+                for index, config in enumerate(self.spec.train.callbacks)]
+
+    @staticmethod
+    def _build_callback(cls: type[Callback], config: Any, what: str) -> Callback:
+        """A plugin's callback, its constructor's failure named as the plugin's."""
+        try:
+            return cls(config) if config is not None else cls()
+        except MMFusionError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"{what} ({cls.__module__}.{cls.__qualname__}) could not be built: "
+                              f"{type(exc).__name__}: {exc}") from exc

@@ -57,3 +57,19 @@ def test_prediction_columns() -> None:
     multi = with_predictions(FRAME.iloc[:2].copy(), probabilities, ["a", "b"], "multilabel", top_k=3,
                              thresholds=[0.5, 0.5], label_sep="|")
     assert multi["predicted"].tolist() == ["b", "a"]
+
+
+def test_tied_scores_choose_the_same_label_for_one_sample_and_for_a_table() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from mmfusion.prediction.predictor import Predictor
+    from mmfusion.prediction.tables import with_predictions
+
+    tied = np.array([[0.4, 0.4, 0.2]])
+    predictor = object.__new__(Predictor)  # only the decision: labels, task, thresholds
+    predictor.labels, predictor.task, predictor.thresholds = ["a", "b", "c"], "multiclass", None
+    one = predictor._prediction(tied[0], top_k=3)
+    table = with_predictions(pd.DataFrame({"x": [1]}), tied, ["a", "b", "c"], "multiclass", 3)
+    assert one.label == table["predicted"][0] == table["top1"][0] == "a"
+    assert [label for label, _ in one.top] == [table["top1"][0], table["top2"][0], table["top3"][0]] == ["a", "b", "c"]

@@ -65,6 +65,41 @@ def test_the_trainer_takes_the_loops_steps_from_the_registry_and_places_them_by_
     assert _names(callbacks.finishers) == FINISH
 
 
+def test_a_fit_without_the_loops_own_steps_stops_with_the_reason(xor_data: Path, tiny_bert: Path,
+                                                                 feature_cache: Path, tmp_path: Path) -> None:
+    from mmfusion.plugins import PluginFailure
+    from mmfusion.registry import Registry
+    from mmfusion.training.trainer import LOOP_STEPS
+
+    loaded = load_registry(autoload=False)
+    broken = Registry([e for e in loaded.entries() if e.plugin.module != LOOP_STEPS], loaded.plugins,
+                      [PluginFailure("mmfusion", LOOP_STEPS, "import", "ImportError: boom")])
+    spec = load_spec(xor_spec(tmp_path, xor_data, tiny_bert, feature_cache), registry=broken)
+    with pytest.raises(PluginError, match=r"the training loop's own steps \(mmfusion\.default_plugins\.callbacks\) "
+                                          "did not load: ImportError: boom"):
+        Trainer(spec, tmp_path / "run", progress=False, registry=broken)._callbacks()
+
+
+def test_a_plugins_always_on_callback_that_fails_is_named_as_the_plugins(
+        xor_data: Path, tiny_bert: Path, feature_cache: Path, tmp_path: Path) -> None:
+    class Fragile(Callback):
+        name = "fragile"
+
+        def __init__(self) -> None:
+            raise RuntimeError("no licence")
+
+    class FragilePlugin:
+        @hookimpl
+        def mmfusion_callbacks(self) -> list[type]:
+            return [Fragile]
+
+    registry = load_registry(autoload=False, extra=[FragilePlugin()])
+    spec = load_spec(xor_spec(tmp_path, xor_data, tiny_bert, feature_cache), registry=registry)
+    with pytest.raises(PluginError, match=r"callback 'fragile' of .*:fragile \(.*Fragile\) could not be built: "
+                                          "RuntimeError: no licence"):
+        Trainer(spec, tmp_path / "run", progress=False, registry=registry)._callbacks()
+
+
 def test_the_loops_steps_cannot_be_listed_in_the_spec(tiny_bert: Path) -> None:
     spec = {"model": {"encoders": {"text": {"type": "hf_text", "path": str(tiny_bert)}}, "fusion": "concat"},
             "train": {"callbacks": ["stop_at", "checkpoint"]}}

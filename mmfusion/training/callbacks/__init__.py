@@ -11,11 +11,11 @@ other callback's ``on_fit_end``.
 from ...interfaces.callback import Callback
 from .base import CallbackList
 from .checkpointing import BestWeightsRestore, Checkpoint, Resume
-from .final_report import Summary, TestReport, write_test_report
+from .final_report import Summary, TestReport
 from .loggers import Loggers
 from .progress import Progress, TrainingCurves
 from .stopping import EarlyStopping
 from .thresholds import Thresholds
 
 __all__ = ["BestWeightsRestore", "Callback", "CallbackList", "Checkpoint", "EarlyStopping", "Loggers", "Progress",
-           "Resume", "Summary", "TestReport", "Thresholds", "TrainingCurves", "write_test_report"]
+           "Resume", "Summary", "TestReport", "Thresholds", "TrainingCurves"]

@@ -51,8 +51,8 @@ class CallbackList:
             raise PluginError(f"train.callbacks: callback '{callback.state_key}' ({type(callback).__module__}."
                               f"{type(callback).__qualname__}) failed in {hook}: {type(exc).__name__}: {exc}") from exc
 
-    def _each(self, hook: str, *args: Any, order: Sequence[Callback] | None = None) -> None:
-        for callback in (self if order is None else order):
+    def _each(self, hook: str, *args: Any) -> None:
+        for callback in self:
             self._call(callback, hook, *args)
 
     def on_fit_start(self, ctx: FitState) -> None:

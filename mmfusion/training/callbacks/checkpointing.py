@@ -33,6 +33,7 @@ class Resume(Callback):
 
     name = "resume"
     stage = "before"
+    stage_order = -1_000_000  # first of all, whatever order a plugin's callback asks for
 
     def on_fit_start(self, ctx: TrainingContext) -> None:
         if not ctx.resume:

@@ -107,6 +107,7 @@ def summary(ctx: TrainingContext) -> dict[str, Any]:
         "threads_per_epoch": ctx.threads_per_epoch or None,
         "compiled": ctx.train.compile,
         "epochs_run": len(ctx.history),
+        "train_seconds": round(sum(row["seconds"] for row in ctx.history), 2),
         "best_epoch": ctx.best_epoch,
         **({"aux_mixture": ctx.model.aux.mixture_weights()} if ctx.model.aux is not None
            and ctx.model.aux.mixture is not None else {}),
