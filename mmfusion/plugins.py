@@ -7,10 +7,11 @@ A plugin that fails (import error, invalid hook implementation) is recorded as a
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata as importlib_metadata
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import pluggy
@@ -18,34 +19,10 @@ import pluggy
 from . import hookspecs
 
 #: the built-in plugins, one module each, loaded by name like entry points (the core never imports them)
-DEFAULT_PLUGINS: tuple[str, ...] = (
-    "mmfusion.default_plugins.modalities",
-    "mmfusion.default_plugins.torchvision_resnet",
-    "mmfusion.default_plugins.timm_image",
-    "mmfusion.default_plugins.hf_text",
-    "mmfusion.default_plugins.hf_image",
-    "mmfusion.default_plugins.concat",
-    "mmfusion.default_plugins.attention",
-    "mmfusion.default_plugins.missing_modality",
-    "mmfusion.default_plugins.gated",
-    "mmfusion.default_plugins.late",
-    "mmfusion.default_plugins.tensor",
-    "mmfusion.default_plugins.low_rank_tensor",
-    "mmfusion.default_plugins.film",
-    "mmfusion.default_plugins.sum_mean",
-    "mmfusion.default_plugins.linear_head",
-    "mmfusion.default_plugins.mlp_head",
-    "mmfusion.default_plugins.csv_dataset",
-    "mmfusion.default_plugins.easy_vqa_dataset",
-    "mmfusion.default_plugins.hf_datasets",
-    "mmfusion.default_plugins.corruptions",
-    "mmfusion.default_plugins.losses",
-    "mmfusion.default_plugins.csv_logger",
-    "mmfusion.default_plugins.tensorboard_logger",
-    "mmfusion.default_plugins.mlflow_logger",
-    "mmfusion.default_plugins.stop_at",
-    "mmfusion.default_plugins.callbacks",
-)
+DEFAULT_PLUGINS: tuple[str, ...] = tuple(f"mmfusion.default_plugins.{name}" for name in (
+    "modalities torchvision_resnet timm_image hf_text hf_image concat attention missing_modality gated late tensor "
+    "low_rank_tensor film sum_mean linear_head mlp_head csv_dataset easy_vqa_dataset hf_datasets corruptions losses "
+    "csv_logger tensorboard_logger mlflow_logger stop_at callbacks").split())
 
 ENTRY_POINT_GROUP = hookspecs.PROJECT_NAME
 AUTOLOAD_ENV = "MMFUSION_DISABLE_PLUGIN_AUTOLOAD"
@@ -60,6 +37,9 @@ class PluginInfo:
     version: str
     module: str
     builtin: bool = False
+
+    def failure(self, stage: str, error: str) -> PluginFailure:
+        return PluginFailure(self.distribution, self.module, stage, error, self.version)
 
 
 @dataclass(frozen=True)
@@ -102,67 +82,51 @@ def _error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _register(loaded: LoadedPlugins, obj: object, info: PluginInfo) -> None:
-    """Register one plugin object; a pluggy validation error becomes a failure, not a crash."""
+def _register(loaded: LoadedPlugins, info: PluginInfo, load: Callable[[], object]) -> None:
+    """Import one plugin and register it; an import or pluggy validation error becomes a failure, not a crash
+    (a broken plugin, built-ins included, must not take the others down)."""
+    try:
+        obj = load()
+    except Exception as exc:
+        loaded.failures.append(info.failure("import", _error_text(exc)))
+        return
     try:
         loaded.manager.register(obj, name=info.name)
     except Exception as exc:  # pluggy.PluginValidationError, duplicate plugin names, ...
-        loaded.failures.append(
-            PluginFailure(info.distribution, info.module, "registration", _error_text(exc), info.version)
-        )
+        loaded.failures.append(info.failure("registration", _error_text(exc)))
         return
     loaded.plugins[info.name] = info
 
 
 def _entry_points() -> list[importlib_metadata.EntryPoint]:
-    seen: set[tuple[str, str, str]] = set()
-    unique = []
+    unique: dict[tuple[str, str, str], importlib_metadata.EntryPoint] = {}
     for ep in importlib_metadata.entry_points(group=ENTRY_POINT_GROUP):
-        dist = ep.dist.name if ep.dist is not None else ""
-        key = (dist, ep.name, ep.value)
-        if key not in seen:  # the same distribution can be visible twice on sys.path
-            seen.add(key)
-            unique.append(ep)
-    return sorted(unique, key=lambda ep: (ep.dist.name if ep.dist else "", ep.name))
+        # the same distribution can be visible twice on sys.path: keep the first
+        unique.setdefault((ep.dist.name if ep.dist else "", ep.name, ep.value), ep)
+    return sorted(unique.values(), key=lambda ep: (ep.dist.name if ep.dist else "", ep.name))
 
 
 def load_plugins(*, autoload: bool | None = None, extra: Iterable[object] = ()) -> LoadedPlugins:
-    """Create the plugin manager and register built-ins, entry-point plugins and ``extra`` objects.
-
-    Args:
-        autoload: load entry-point plugins; None means "unless MMFUSION_DISABLE_PLUGIN_AUTOLOAD is set".
-        extra: plugin objects (modules, classes, instances) to register as well, e.g. in tests.
-
-    Returns:
-        The manager with the loaded plugins and the failures.
-    """
+    """Create the plugin manager and register built-ins, entry-point plugins (``autoload``; None: unless
+    MMFUSION_DISABLE_PLUGIN_AUTOLOAD is set) and ``extra`` plugin objects (modules, classes, instances)."""
     manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
     loaded = LoadedPlugins(manager)
     version = _mmfusion_version()
 
-    for module_name in DEFAULT_PLUGINS:
-        try:
-            module = importlib.import_module(module_name)
-        except Exception as exc:  # a broken built-in must not take the others down either
-            loaded.failures.append(PluginFailure("mmfusion", module_name, "import", _error_text(exc), version))
-            continue
-        _register(loaded, module, PluginInfo(module_name, "mmfusion", version, module_name, builtin=True))
+    for name in DEFAULT_PLUGINS:
+        _register(loaded, PluginInfo(name, "mmfusion", version, name, builtin=True),
+                  functools.partial(importlib.import_module, name))
 
     if autoload_enabled() if autoload is None else autoload:
         for ep in _entry_points():
             dist = ep.dist.name if ep.dist is not None else "(unknown distribution)"
             dist_version = ep.dist.version if ep.dist is not None else ""
-            try:
-                obj = ep.load()
-            except Exception as exc:
-                loaded.failures.append(PluginFailure(dist, ep.value, "import", _error_text(exc), dist_version))
-                continue
-            _register(loaded, obj, PluginInfo(f"{dist}:{ep.name}", dist, dist_version, ep.value))
+            _register(loaded, PluginInfo(f"{dist}:{ep.name}", dist, dist_version, ep.value), ep.load)
 
     for index, obj in enumerate(extra):
         module = getattr(obj, "__name__", None) or type(obj).__name__
-        _register(loaded, obj, PluginInfo(f"extra-{index}:{module}", "(in-process)", "", str(module)))
+        _register(loaded, PluginInfo(f"extra-{index}:{module}", "(in-process)", "", str(module)), lambda o=obj: o)
 
     while True:  # hook implementations named mmfusion_* that match no hook (typos): drop that plugin
         try:
@@ -173,7 +137,5 @@ def load_plugins(*, autoload: bool | None = None, extra: Iterable[object] = ()) 
             info = loaded.plugins.pop(plugin_name, None)
             loaded.manager.unregister(exc.plugin)
             if info is not None:
-                loaded.failures.append(
-                    PluginFailure(info.distribution, info.module, "registration", _error_text(exc), info.version)
-                )
+                loaded.failures.append(info.failure("registration", _error_text(exc)))
     return loaded

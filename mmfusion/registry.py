@@ -87,52 +87,37 @@ class Registry:
             if not any(existing.cls is entry.cls for existing in same):
                 same.append(entry)
 
-    # ----- construction ------------------------------------------------------------------------
     @classmethod
     def from_plugins(cls, loaded: LoadedPlugins) -> Registry:
         """Call every plugin's hooks one by one so that a failing hook is attributed to its plugin."""
         entries: list[ComponentEntry] = []
         failures = list(loaded.failures)
-        for kind, hook_name in ((k.name, k.hook) for k in KINDS.values()):
-            hook = getattr(loaded.manager.hook, hook_name)
-            for impl in hook.get_hookimpls():
+        for kind in KINDS.values():
+            stage = f"hook {kind.hook}"
+            for impl in getattr(loaded.manager.hook, kind.hook).get_hookimpls():
                 info = loaded.plugins.get(impl.plugin_name)
                 if info is None:
                     continue
                 try:
                     result = impl.function()
                 except Exception as exc:
-                    failures.append(
-                        PluginFailure(info.distribution, info.module, f"hook {hook_name}",
-                                      f"{type(exc).__name__}: {exc}", info.version)
-                    )
+                    failures.append(info.failure(stage, f"{type(exc).__name__}: {exc}"))
                     continue
                 if not isinstance(result, (list, tuple)):
-                    failures.append(
-                        PluginFailure(info.distribution, info.module, f"hook {hook_name}",
-                                      f"must return a list of classes, returned {type(result).__name__}",
-                                      info.version)
-                    )
+                    returned = type(result).__name__
+                    failures.append(info.failure(stage, f"must return a list of classes, returned {returned}"))
                     continue
                 for component in result:
-                    problem = component_problem(kind, component)
+                    problem = component_problem(kind.name, component)
                     if problem:
-                        failures.append(
-                            PluginFailure(info.distribution, info.module, f"hook {hook_name}", problem,
-                                          info.version)
-                        )
+                        failures.append(info.failure(stage, problem))
                     else:
-                        entries.append(ComponentEntry(kind, component.name, component, info))
+                        entries.append(ComponentEntry(kind.name, component.name, component, info))
         return cls(entries, loaded.plugins.values(), failures)
 
-    # ----- lookup ------------------------------------------------------------------------------
     def names(self, kind: str) -> list[str]:
         """Sorted names a spec may give to one kind (ambiguous names included once; always-on ones left out)."""
         return sorted(name for name, same in self._by_kind[kind].items() if not is_always_on(kind, same[0].cls))
-
-    def always_on(self, kind: str) -> list[type]:
-        """The classes of ``kind`` every run builds without a spec naming them, by name."""
-        return [e.cls for e in self.entries(kind) if is_always_on(kind, e.cls)]
 
     def entries(self, kind: str | None = None) -> list[ComponentEntry]:
         """All entries, or those of one kind, sorted by kind then name."""
