@@ -8,7 +8,6 @@ from typing import Any
 
 from .evaluation.evaluate import EvaluationReport, evaluate_run
 from .interfaces.callback import Callback
-from .interfaces.dataset import DatasetTables
 from .prediction.predictor import Prediction, Predictor
 from .registry import Registry
 from .run.load import LoadedRun
@@ -17,42 +16,27 @@ from .spec.spec import Spec
 from .training.trainer import FitResult, Trainer
 
 
-def _as_spec(spec: Spec | str | Path | Mapping[str, Any], registry: Registry | None) -> Spec:
-    return spec if isinstance(spec, Spec) else load_spec(spec, registry=registry)
-
-
 def fit(spec: Spec | str | Path | Mapping[str, Any], *, out: str | Path, train: Any = None, validation: Any = None,
         test: Any = None, image_root: str | Path | None = None, device: str = "auto", resume: bool = False,
         progress: bool = False, registry: Registry | None = None, callbacks: Sequence[Callback] = ()) -> FitResult:
-    """Train a spec and write a run directory.
+    """Train a spec (a Spec, a spec file or a mapping) and write the run directory ``out``.
 
-    Args:
-        spec: a Spec, a path to a spec file, or a spec mapping.
-        out: the run directory to write.
-        train, validation, test: pandas DataFrames to use instead of the spec's ``data.source``
-            (columns as in ``data.columns``); relative image paths resolve against ``image_root``.
-        device: auto, cpu, cuda[:N] or mps.
-        resume: continue the run in ``out`` after its last finished epoch.
-        progress: show progress bars and status lines.
-        callbacks: :class:`mmfusion.Callback` instances to run in the training loop, after the spec's
-            ``train.callbacks``.
-
-    Returns:
-        The run directory, per-epoch history, best epoch and test metrics, the summary, the trained run in
-        memory (``run``, best weights loaded) and the test predictions behind the test metrics.
+    ``train``, ``validation``, ``test``: DataFrames to use instead of the spec's ``data.source`` (columns as in
+    ``data.columns``; relative image paths resolve against ``image_root``). ``resume`` continues the run in
+    ``out`` after its last finished epoch; ``callbacks`` run after the spec's ``train.callbacks``. The result
+    holds the history, best epoch, test metrics, summary and the trained run in memory (best weights loaded).
     """
     from .data.tables import as_dataset_tables
 
-    tables: DatasetTables | None = None
-    if train is not None:
-        tables = as_dataset_tables(train, validation, test, root=image_root)
-    return Trainer(_as_spec(spec, registry), out, device=device, resume=resume, progress=progress, tables=tables,
+    tables = as_dataset_tables(train, validation, test, root=image_root) if train is not None else None
+    spec = spec if isinstance(spec, Spec) else load_spec(spec, registry=registry)
+    return Trainer(spec, out, device=device, resume=resume, progress=progress, tables=tables,
                    registry=registry, callbacks=callbacks).fit()
 
 
 def evaluate(run: str | Path | LoadedRun, data: Any = None, *, out: str | Path | None = None,
-             image_root: str | Path | None = None,
-             device: str = "auto", batch_size: int | None = None, corruptions: Any = (), progress: bool = False,
+             image_root: str | Path | None = None, device: str = "auto", batch_size: int | None = None,
+             corruptions: Any = (), progress: bool = False,
              registry: Registry | None = None, on_bad_value: str | Mapping[str, str] | None = None) -> EvaluationReport:
     """Evaluate a run on its test split or on ``data`` (file or DataFrame); see :func:`evaluate_run`.
 

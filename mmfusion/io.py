@@ -9,12 +9,12 @@ path, and the temporary file is removed.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
 import re
 import secrets
-import stat
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -56,10 +56,8 @@ def ensure_folder(path: Path, what: str = "folder") -> Path:
 
 
 def _umask() -> int:
-    """The process umask, read without changing it where the OS allows (``/proc/self/status`` on Linux).
-
-    Elsewhere it is read by setting and restoring it, at the first write rather than at import.
-    """
+    """The process umask, read without changing it where the OS allows (``/proc/self/status`` on Linux), else
+    by setting and restoring it, at the first write rather than at import."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("Umask:"):
@@ -87,33 +85,27 @@ def check_output_file(path: Path, option: str) -> None:
             break
 
 
-def _write_in_place(path: Path, write: Callable[[str], None]) -> None:
-    """Devices and pipes (``/dev/stdout``, ``/dev/full``, a FIFO) are written directly: never renamed over."""
-    try:
-        write(str(path))
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {describe_os_error(exc)}") from None
-
-
 def write_atomic(path: Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp)`` to produce the file at a temporary path beside ``path``, then rename it over ``path``.
 
-    The file gets the permissions an ordinary ``open(path, "w")`` would (the umask applies).
+    The file gets the permissions an ordinary ``open(path, "w")`` would (the umask applies). Devices and pipes
+    (``/dev/stdout``, ``/dev/full``, a FIFO) are written directly: never renamed over.
 
     Raises:
         OutputError: the folder or file cannot be written (full disk, read-only, a size limit, a folder
             in the way); nothing is left behind.
     """
     path = Path(path)
-    if path.exists() and not path.is_file():
-        mode = path.stat().st_mode
-        if stat.S_ISDIR(mode):
-            raise OutputError(f"cannot write {path}: it is a folder; give a file path")
-        _write_in_place(path, write)
-        return
-    ensure_folder(path.parent)
+    if path.is_dir():
+        raise OutputError(f"cannot write {path}: it is a folder; give a file path")
+    in_place = path.exists() and not path.is_file()
+    if not in_place:
+        ensure_folder(path.parent)
     tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
+        if in_place:
+            write(str(path))
+            return
         os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         write(str(tmp))
         os.chmod(tmp, 0o666 & ~_umask())  # some writers (safetensors) recreate the file owner-only
@@ -123,32 +115,16 @@ def write_atomic(path: Path, write: Callable[[str], None]) -> None:
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {describe_os_error(exc)}") from None
     finally:
-        if tmp.exists():
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-
-    write_atomic(Path(path), write)
+    write_atomic(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
     write_text_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
-
-
-def _safetensors_os_error(exc: Exception) -> OSError | None:
-    """safetensors reports I/O failures as ``SafetensorError('... (os error 28)')``: recover the OSError."""
-    match = re.search(r"os error (\d+)", str(exc))
-    if not match:
-        return None
-    code = int(match.group(1))
-    return OSError(code, os.strerror(code))
 
 
 def write_safetensors_atomic(path: Path, tensors: Mapping[str, Tensor], metadata: Mapping[str, str] | None = None
@@ -168,13 +144,12 @@ def write_safetensors_atomic(path: Path, tensors: Mapping[str, Tensor], metadata
         try:
             # no tensors with an empty metadata dict makes safetensors write a header it cannot read back
             save_file(clean, tmp, metadata=dict(metadata) if metadata else None)
-        except OSError:
-            raise
         except Exception as exc:
-            os_error = _safetensors_os_error(exc)
-            if os_error is None:
+            # safetensors reports I/O failures as ``SafetensorError('... (os error 28)')``: recover the OSError
+            match = re.search(r"os error (\d+)", str(exc))
+            if isinstance(exc, OSError) or not match:
                 raise
-            raise os_error from None
+            raise OSError(int(match.group(1)), os.strerror(int(match.group(1)))) from None
 
     write_atomic(Path(path), write)
 

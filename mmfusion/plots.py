@@ -41,16 +41,12 @@ def training_curves(history: Sequence[Mapping[str, Any]], path: Path) -> Path:
     ax_loss.plot(epochs, [row["train_loss"] for row in history], marker="o", label="train")
     if any(row.get("val_loss") is not None for row in history):
         ax_loss.plot(epochs, [row.get("val_loss") for row in history], marker="o", label="validation")
-    ax_loss.set_xlabel("epoch")
-    ax_loss.set_ylabel("loss")
-    ax_loss.set_title("Loss")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="Loss")
     ax_loss.legend()
     for key, label in ((f"val_{m}", f"validation {metric_title(m)}") for m in ALL_METRICS):
         if any(row.get(key) is not None for row in history):
             ax_metric.plot(epochs, [row.get(key) for row in history], marker="o", label=label)
-    ax_metric.set_xlabel("epoch")
-    ax_metric.set_ylim(0, 1.02)
-    ax_metric.set_title("Validation metrics")
+    ax_metric.set(xlabel="epoch", ylim=(0, 1.02), title="Validation metrics")
     ax_metric.legend()
     for ax in (ax_loss, ax_metric):
         ax.grid(alpha=0.3)
@@ -69,9 +65,7 @@ def confusion_matrix_plot(matrix: np.ndarray, names: Sequence[str], path: Path, 
     image = ax.imshow(normalised, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(names)), labels=names, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), labels=names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
+    ax.set(xlabel="predicted", ylabel="true", title=title)
     for i in range(len(names)):
         for j in range(len(names)):
             if matrix[i, j]:
@@ -91,25 +85,21 @@ def per_label_f1_plot(per_class: Mapping[str, Any], names: Sequence[str], path: 
     ax.bar_label(bars, labels=[f"{v:.2f}\n(n={int(per_class.get(n, {}).get('support', 0))})"
                                for v, n in zip(values, names)], padding=2, fontsize=8)
     ax.set_xticks(range(len(names)), labels=list(names), rotation=45, ha="right")
-    ax.set_ylim(0, 1.2)
-    ax.set_ylabel("F1")
-    ax.set_title(title)
+    ax.set(ylim=(0, 1.2), ylabel="F1", title=title)
     return save_figure(fig, path)
 
 
 def robustness_plot(rows: Sequence[Mapping[str, Any]], path: Path, metric: str = "accuracy") -> Path:
     """Bars of a metric with all modalities and with each one removed."""
+    from .tasks.definitions import metric_title
+
     fig = new_figure(figsize=(max(4, 1.3 * len(rows) + 1), 3.6))
     ax = fig.subplots()
     names = [row["condition"] for row in rows]
     values = [row[metric] for row in rows]
     bars = ax.bar(names, values, color=["#4c72b0"] + ["#dd8452"] * (len(rows) - 1))
     ax.bar_label(bars, labels=[f"{v:.3f}" for v in values], padding=2)
-    ax.set_ylim(0, 1.08)
-    from .tasks.definitions import metric_title
-
-    ax.set_ylabel(metric_title(metric))
-    ax.set_title(f"{metric_title(metric)} with modalities removed")
+    ax.set(ylim=(0, 1.08), ylabel=metric_title(metric), title=f"{metric_title(metric)} with modalities removed")
     return save_figure(fig, path)
 
 
@@ -126,22 +116,16 @@ def prediction_plot(image: Any, text: str | None, labels: Sequence[str], probabi
             axes[0].set_title(text if len(text) < 60 else text[:57] + "...", fontsize=9)
     bar_ax = axes[-1]
     bar_ax.barh([labels[i] for i in order][::-1], [probabilities[i] for i in order][::-1], color="#4c72b0")
-    bar_ax.set_xlim(0, 1)
-    bar_ax.set_xlabel("probability")
-    bar_ax.set_title("Predicted classes" if image is not None or not text else text[:60])
+    bar_ax.set(xlim=(0, 1), xlabel="probability",
+               title="Predicted classes" if image is not None or not text else text[:60])
     return save_figure(fig, path)
 
 
 def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, series: str | None = None,
                            order: Sequence[Any] = (), dashed: Sequence[Any] = (), metric: str = "accuracy") -> Path:
-    """A metric (default accuracy) against corruption intensity, one panel per (modality, corruption).
-
-    Args:
-        rows: dicts with modality, corruption, intensity, ``metric`` (and ``series`` for several models).
-        series: the key whose values get one line each (e.g. "variant"); None for a single model.
-        order: the order of the series in the legend (e.g. the sweep's); others follow, sorted.
-        dashed: series drawn dashed in grey tones (e.g. single-input baselines).
-    """
+    """``metric`` against corruption intensity, one panel per (modality, corruption) of ``rows``; with ``series``
+    (e.g. "variant") one line per value of that key, in legend ``order`` (others follow, sorted), the ``dashed``
+    ones (e.g. single-input baselines) dashed in grey tones."""
     from matplotlib import colormaps
     from matplotlib.lines import Line2D
 
@@ -156,12 +140,9 @@ def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, ser
     colours = [c for c in palette if len(set(c[:3])) > 1]  # the palette's greys are for the dashed series
     greys = ("0.45", "0.65", "0.3", "0.55")
     markers = "osD^vP*Xh<>p"
-    style = {}
-    for i, name in enumerate(names):
-        if name in dashed:
-            style[name] = (greys[dashed.index(name) % len(greys)], markers[i % len(markers)], "--")
-        else:
-            style[name] = (colours[coloured.index(name) % len(colours)], markers[i % len(markers)], "-")
+    style = {name: (greys[dashed.index(name) % len(greys)], markers[i % len(markers)], "--") if name in dashed
+             else (colours[coloured.index(name) % len(colours)], markers[i % len(markers)], "-")
+             for i, name in enumerate(names)}
     columns = min(3, len(panels))
     lines = (len(panels) + columns - 1) // columns
     fig = new_figure(figsize=(4.2 * columns, 3.4 * lines))
@@ -175,10 +156,7 @@ def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, ser
             colour, marker, line = style[name]
             ax.plot([r["intensity"] for r in mine], [r[metric] for r in mine], marker=marker, color=colour,
                     linestyle=line, label=name)
-        ax.set_title(f"{modality}: {corruption}")
-        ax.set_xlabel("intensity")
-        ax.set_ylabel(metric_title(metric))
-        ax.set_ylim(0, 1.02)
+        ax.set(title=f"{modality}: {corruption}", xlabel="intensity", ylabel=metric_title(metric), ylim=(0, 1.02))
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
