@@ -2,8 +2,7 @@
 
 A shard is ``shard-<id>.safetensors`` (``pooled`` ``[N, D]`` in the cache folder's dtype, fp16 or fp32; with tokens
 also ``tokens`` ``[sum T, D]`` and ``lengths`` ``[N]``) plus its listing ``shard-<id>.json``, written after it:
-``{"format": 2, "fingerprints": [...], "rows": N, "token_rows": sum T or null, "bytes": file size}``. Older
-listings are a plain JSON list of fingerprints and still count when their shard passes the checks below.
+``{"format": 2, "fingerprints": [...], "rows": N, "token_rows": sum T or null, "bytes": file size}``.
 
 Opening a shard checks the recorded size, that safetensors parses the header and finds every tensor inside the
 file (a truncated file fails here), that the tensors' lengths agree with each other, the listing and the
@@ -36,11 +35,11 @@ FORMAT = 2
 
 @dataclass(eq=False)
 class Shard:
-    """One shard: its tensors' file (or an in-memory name when the cache cannot be written) and its rows."""
+    """One shard as its listing describes it: its tensors' file, its rows, the file's size and its token rows."""
 
     path: Path
     fingerprints: list[str]
-    size: int | None = None  # None: a listing from before sizes were recorded
+    size: int
     token_rows: int | None = None
 
     @property
@@ -48,9 +47,8 @@ class Shard:
         return self.path.with_suffix(".json")
 
 
-def drop(shard_or_listing: Shard | Path, reason: str) -> None:
+def drop(listing: Path, reason: str) -> None:
     """Delete a damaged shard and its listing (best effort: a read-only cache keeps them) and say so."""
-    listing = shard_or_listing.listing if isinstance(shard_or_listing, Shard) else shard_or_listing
     tensors = listing.with_suffix(".safetensors")
     for path in (listing, tensors):  # the listing first: without it the shard no longer counts
         try:
@@ -62,27 +60,22 @@ def drop(shard_or_listing: Shard | Path, reason: str) -> None:
 
 
 def _parse_listing(listing: Path) -> Shard:
-    """The listing's shard; ``ValueError`` says why the listing is unusable."""
+    """The listing's shard; ``ValueError`` says why the listing (or its shard's file) is unusable."""
     try:
         content = json.loads(listing.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"listing {listing.name} is unreadable: {type(exc).__name__}: {exc}") from None
-    shard = Shard(listing.with_suffix(".safetensors"), [])
-    if isinstance(content, dict):
-        shard.fingerprints = content.get("fingerprints")  # type: ignore[assignment]
-        shard.size, shard.token_rows = content.get("bytes"), content.get("token_rows")
-        rows = content.get("rows")
-        if not (isinstance(shard.size, int) and isinstance(rows, int) and (shard.token_rows is None
-                or isinstance(shard.token_rows, int))) or not isinstance(shard.fingerprints, list) \
-                or len(shard.fingerprints) != rows:
-            raise ValueError(f"listing {listing.name} lacks or contradicts its rows, token_rows or bytes")
-    elif isinstance(content, list):
-        shard.fingerprints = content
-    else:
-        raise ValueError(f"listing {listing.name} holds neither a list nor an object")
-    if not shard.fingerprints or not all(isinstance(fp, str) for fp in shard.fingerprints):
+    if not isinstance(content, dict):
+        raise ValueError(f"listing {listing.name} does not hold an object")
+    fingerprints, size, token_rows = content.get("fingerprints"), content.get("bytes"), content.get("token_rows")
+    if not (isinstance(size, int) and isinstance(token_rows, int | None) and isinstance(fingerprints, list)
+            and len(fingerprints) == content.get("rows")):
+        raise ValueError(f"listing {listing.name} lacks or contradicts its rows, token_rows or bytes")
+    if not fingerprints or not all(isinstance(fp, str) for fp in fingerprints):
         raise ValueError(f"listing {listing.name} does not list fingerprint strings")
-    return shard
+    if not listing.with_suffix(".safetensors").is_file():
+        raise ValueError("its .safetensors file is missing")
+    return Shard(listing.with_suffix(".safetensors"), fingerprints, size, token_rows)
 
 
 def read_listings(folder: Path) -> list[Shard]:
@@ -90,14 +83,9 @@ def read_listings(folder: Path) -> list[Shard]:
     shards = []
     for listing in sorted(folder.glob("shard-*.json")):
         try:
-            shard = _parse_listing(listing)
+            shards.append(_parse_listing(listing))
         except ValueError as exc:
             drop(listing, str(exc))
-            continue
-        if not shard.path.is_file():
-            drop(listing, "its .safetensors file is missing")
-            continue
-        shards.append(shard)
     return shards
 
 
@@ -132,7 +120,7 @@ def _problem(shard: Shard, spans: dict[str, Span], width: int, dtype: str) -> st
             return f"'lengths' is not {rows} token counts"
         if len(tokens.shape) != 2 or tokens.shape[1:] != (width,) or tokens.dtype != pooled.dtype:
             return f"'tokens' has shape {tokens.shape} and dtype {tokens.dtype}, not (sum T, {width}) {pooled.dtype}"
-        if shard.token_rows is not None and tokens.shape[0] != shard.token_rows:
+        if tokens.shape[0] != shard.token_rows:
             return f"{tokens.shape[0]} token rows, the listing says {shard.token_rows}"
     elif shard.token_rows is not None:
         return "no 'tokens' tensor though the listing records token rows"
@@ -144,7 +132,7 @@ def _checked(shard: Shard, width: int, dtype: str) -> ShardFeatures | str:
     from safetensors import safe_open
 
     size = shard.path.stat().st_size
-    if shard.size is not None and size != shard.size:
+    if size != shard.size:
         return f"{size} bytes, the listing records {shard.size}: truncated or overwritten"
     with safe_open(str(shard.path), framework="numpy"):  # parses the header and checks it covers the file
         pass
@@ -165,12 +153,8 @@ def _checked(shard: Shard, width: int, dtype: str) -> ShardFeatures | str:
 
 
 def open_shard(shard: Shard, width: int, dtype: str = "fp16") -> ShardFeatures | None:
-    """The shard's features, mapped from its file, or None after dropping it (with a warning) when a check fails.
-
-    Args:
-        width: the encoder's output width.
-        dtype: the cache folder's feature dtype, ``fp16`` or ``fp32``.
-    """
+    """The shard's features, mapped from its file, or None after dropping it (with a warning) when a check fails;
+    ``width`` is the encoder's, ``dtype`` the cache folder's."""
     from safetensors import SafetensorError
 
     try:
@@ -178,7 +162,7 @@ def open_shard(shard: Shard, width: int, dtype: str = "fp16") -> ShardFeatures |
     except (SafetensorError, OSError, ValueError, KeyError, TypeError) as exc:
         checked = f"corrupt or truncated: {type(exc).__name__}: {exc}"
     if isinstance(checked, str):
-        drop(shard, checked)
+        drop(shard.listing, checked)
         return None
     return checked
 
@@ -205,17 +189,13 @@ def shard_tensors(outputs: list[tuple[Tensor, Tensor | None]], dtype: str = "fp1
     return tensors
 
 
-def shard_name(folder: Path, fingerprints: list[str]) -> Path:
-    return folder / f"shard-{hashlib.sha1(''.join(fingerprints).encode()).hexdigest()[:16]}.safetensors"
-
-
 def write_shard(folder: Path, fingerprints: list[str], tensors: dict[str, Tensor]) -> Shard:
     """Write the tensors, then the listing that makes them count (both atomically).
 
     Raises:
         OutputError: the cache folder cannot be written.
     """
-    path = shard_name(folder, fingerprints)
+    path = folder / f"shard-{hashlib.sha1(''.join(fingerprints).encode()).hexdigest()[:16]}.safetensors"
     write_safetensors_atomic(path, tensors)
     token_rows = int(tensors["tokens"].shape[0]) if "tokens" in tensors else None
     shard = Shard(path, fingerprints, path.stat().st_size, token_rows)
