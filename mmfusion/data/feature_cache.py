@@ -5,11 +5,9 @@ function, a digest of the weights' values: not where the weights came from, so a
 files finds what training cached) and the feature dtype (fp16, or fp32 in a ``-fp32`` folder). Inside, each value
 is keyed by its modality fingerprint (an image's path, size and modification time; a text's content), so changed
 data is recomputed and unchanged data is reused across runs, splits, evaluation and ablation variants.
-Shards are safetensors files plus a JSON listing of fingerprints, written atomically; a shard counts
-only once its listing exists, so an interrupted extraction keeps what it finished. A damaged shard or
-listing is dropped with a warning and its values computed again (see :mod:`.feature_shards`); a cache
-that cannot be written (read-only, full, a file in the way) still serves what it holds, and the rest is
-computed without caching, with a warning naming the folder and the settings that choose another.
+A shard counts only once its listing exists, so an interrupted extraction keeps what it finished; a damaged one
+is dropped and recomputed (:mod:`.feature_shards`). A cache that cannot be written (read-only, full, a file in
+the way) still serves what it holds, and the rest is computed without caching, with a warning.
 Values are decoded and preprocessed in a thread pool, a few batches ahead of the encoder, so that the
 model, not Pillow, bounds extraction; the store that comes out reads from disk what does not fit its
 memory budget (:mod:`.feature_store`).
@@ -40,6 +38,7 @@ from ..model.featurizer import collate_modality
 from .feature_shards import STORED, Shard, open_shard, read_listings, shard_tensors, write_shard
 from .feature_store import FeatureStore, ShardFeatures, feature_memory
 from .feature_views import SCHEME, view_key, view_seed
+from .fingerprints import distinct
 
 SHARD_SIZE = 2048
 
@@ -65,7 +64,7 @@ def _folder(cache_dir: Path, encoder: Encoder, dtype: str = "fp16", *, views: bo
         key = json.dumps({"encoder": json.loads(key), "augmentation": encoder.augmentation_key(),
                           "views": SCHEME}, sort_keys=True)
     name = hashlib.sha256(key.encode()).hexdigest()[:24]
-    folder = cache_dir / "features" / (name if dtype == "fp16" else f"{name}-{dtype}")  # fp16 as before fp32 existed
+    folder = cache_dir / "features" / (name if dtype == "fp16" else f"{name}-{dtype}")
     described = json.loads(key)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -105,7 +104,6 @@ def decode_threads() -> int:
 class _Prepared:
     """One batch made ready for the encoder: the values that loaded, as collated inputs, and those that did not."""
 
-    size: int
     done: list[str]
     inputs: dict[str, Tensor] | None
     failures: dict[str, str]
@@ -124,11 +122,11 @@ def _prepare(encoder: Encoder, modality: Modality, part: Sequence[str], wanted: 
                 raise
             failures[fp] = str(exc)
     if not loaded:
-        return _Prepared(len(part), [], None, failures)
+        return _Prepared([], None, failures)
     items = encoder.preprocess_batch(list(loaded.values())) if seeds is None else \
         encoder.preprocess_views(list(loaded.values()), [seeds[key] for key in loaded])
     inputs, _ = collate_modality(encoder, items)
-    return _Prepared(len(part), list(loaded), inputs, failures)
+    return _Prepared(list(loaded), inputs, failures)
 
 
 def _prepared(encoder: Encoder, modality: Modality, parts: list[list[str]], wanted: dict[str, Any],
@@ -192,35 +190,20 @@ def build_feature_store(
     augmented: Sequence[Any] = (),
     tokens: bool = True,
 ) -> tuple[FeatureStore, dict[str, int], int]:
-    """Outputs of ``encoder`` for the distinct ``references``, computing only what the cache lacks.
+    """Outputs of ``encoder`` for the distinct ``references``, computing only what the cache lacks: the store, a
+    map from fingerprints (and :func:`~.feature_views.view_key` of each view computed) to store rows, and how many
+    values and views had to be computed.
 
-    Args:
-        unusable: where values that turn out not to load (a truncated image: its header passed the parse-time
-            check, its pixels do not decode) are collected, fingerprint → message, and left out of the store;
-            without it such a value raises.
-        dtype: how features are stored, ``fp16`` (half the disk and memory) or ``fp32``; each has its own folder.
-        memory: bytes of features the store may hold in RAM (default :func:`feature_memory`); a larger store
-            reads its rows from the shard files on demand.
-        threads: threads that decode and preprocess values ahead of the encoder (default:
-            :func:`decode_threads`; 0: in this thread, one batch after another).
-        tokens: whether the store's users gather token outputs; without, a store held in RAM keeps (and the
-            memory budget counts) only the pooled ones, and a store read from disk reads only those.
-        views: with more than 1, also views 1..views-1 of the distinct ``augmented`` values (the training
-            split's), augmented by ``encoder.preprocess_views`` (:mod:`.feature_views`).
-
-    Returns:
-        The store, a map from fingerprints (and :func:`~.feature_views.view_key` of each view computed) to store
-        rows, and how many values and views had to be computed.
-
-    Raises:
-        BadValueError: a value does not load and ``unusable`` is None.
+    Values that turn out not to load (a truncated image whose header passed the parse-time check) are left out and
+    collected in ``unusable`` (fingerprint → message); without it they raise :class:`BadValueError`. A store
+    larger than ``memory`` bytes (default :func:`feature_memory`) reads its rows from the shard files on demand;
+    with ``tokens`` False it keeps and counts only pooled outputs. ``threads`` decode ahead of the encoder
+    (default :func:`decode_threads`; 0: none). With ``views`` > 1, views 1..views-1 of the distinct ``augmented``
+    values (the training split's) are cached too (:mod:`.feature_views`).
     """
     run = _Run(encoder, modality, device, autocast, batch_size, channels_last, advance, dtype,
                decode_threads() if threads is None else threads)
-    wanted: dict[str, Any] = {}
-    for ref in references:
-        if ref is not None:
-            wanted.setdefault(modality.fingerprint(ref), ref)
+    wanted = distinct(modality, references)
     encoder.eval()
     index, failures, computed = run.fill(_folder(cache_dir, encoder, dtype), wanted, unusable is not None)
     if unusable is not None:
@@ -229,8 +212,7 @@ def build_feature_store(
         del wanted[fp]
     keys = list(wanted)
     if views > 1 and wanted:
-        chosen = {fp: wanted[fp] for fp in dict.fromkeys(modality.fingerprint(r) for r in augmented if r is not None)
-                  if fp in wanted}
+        chosen = {fp: wanted[fp] for fp in distinct(modality, augmented) if fp in wanted}
         extra = {view_key(fp, v): ref for fp, ref in chosen.items() for v in range(1, views)}
         seeds = {view_key(fp, v): view_seed(fp, v) for fp in chosen for v in range(1, views)}
         found, lost, count = run.fill(_folder(cache_dir, encoder, dtype, views=True), extra, True, seeds)
@@ -263,11 +245,8 @@ class _Run:
              seeds: Mapping[str, int] | None = None
              ) -> tuple[dict[str, tuple[ShardFeatures, int]], dict[str, str], int]:
         """Where each of ``wanted`` (key → reference) is cached, computing and writing what is missing (as views
-        drawn from ``seeds`` when given), and the keys whose values did not load (key → message).
-
-        Returns:
-            key → (shard's features, row); key → message for values that failed; how many were computed.
-        """
+        drawn from ``seeds`` when given): key → (shard's features, row), key → message for the values that did not
+        load, and how many were computed."""
         encoder, (folder, unwritable) = self.encoder, folder
         if unwritable:
             _unwritable(folder, unwritable)
@@ -287,7 +266,7 @@ class _Run:
                 done.extend(batch.done)
             failures.update(batch.failures)
             if self.advance:
-                self.advance(batch.size)
+                self.advance(len(batch.done) + len(batch.failures))
             last = position + 1 == len(parts) or parts[position + 1][0] != parts[position][0]
             if last and done:
                 shard, unwritable = _keep(folder, done, shard_tensors(outputs, self.dtype), unwritable,
@@ -326,14 +305,12 @@ def _cached(folder: Path, wanted: dict[str, Any], width: int, dtype: str) -> dic
     index: dict[str, tuple[Shard, int]] = {}
     for shard in read_listings(folder) if folder.is_dir() else []:
         index.update({fp: (shard, row) for row, fp in enumerate(shard.fingerprints)})
-    opened: dict[Path, ShardFeatures | None] = {}
+    opened: dict[Shard, ShardFeatures | None] = {}
     found: dict[str, tuple[ShardFeatures, int]] = {}
-    for fp in wanted:
-        if fp in index:
-            shard, row = index[fp]
-            if shard.path not in opened:  # each shard the run needs is checked once; the others are not read
-                opened[shard.path] = open_shard(shard, width, dtype)
-            features = opened[shard.path]
-            if features is not None:
-                found[fp] = (features, row)
+    for fp in filter(index.__contains__, wanted):
+        shard, row = index[fp]
+        if shard not in opened:  # each shard the run needs is checked once; the others are not read
+            opened[shard] = open_shard(shard, width, dtype)
+        if (features := opened[shard]) is not None:
+            found[fp] = (features, row)
     return found

@@ -7,9 +7,19 @@ each row's store index). Text fingerprints are the text itself and need no memor
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from ..interfaces.modality import Modality
+
+
+def distinct(modality: Modality | MemoFingerprints, references: Iterable[Any]) -> dict[str, Any]:
+    """Fingerprint → the first reference with it, for the present (not None) ``references``, in table order."""
+    found: dict[str, Any] = {}
+    for ref in references:
+        if ref is not None:
+            found.setdefault(modality.fingerprint(ref), ref)
+    return found
 
 
 class MemoFingerprints:

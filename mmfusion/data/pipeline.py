@@ -17,9 +17,9 @@ from ..registry import Registry, get_registry
 from ..spec.data_spec import DataSpec
 from .bad_values import bad_value_policies
 from .columns import resolve_columns
-from .feature_cache import build_feature_store
+from .feature_cache import build_feature_store, decode_threads, default_cache_dir
 from .feature_views import view_key
-from .fingerprints import MemoFingerprints
+from .fingerprints import MemoFingerprints, distinct
 from .labels import LabelSet
 from .parsing import BadValues, ParsedTable, parse_table
 from .samples import CachedModality, Collator, SampleDataset, epoch_order, iterate_batches, pretokenize
@@ -84,13 +84,10 @@ class DataPipeline:
 
 def _unusable(modality: Modality, references: Sequence[Any], reporter: Reporter, name: str) -> dict[str, str]:
     """Fingerprint → message for the distinct values that do not load (e.g. an image truncated after its header)."""
-    distinct: dict[str, Any] = {}
-    for ref in references:
-        if ref is not None:
-            distinct.setdefault(modality.fingerprint(ref), ref)
+    values = distinct(modality, references)
     unusable = {}
-    with reporter.task(f"checking {name} values load", len(distinct)) as advance:
-        for fingerprint, ref in distinct.items():
+    with reporter.task(f"checking {name} values load", len(values)) as advance:
+        for fingerprint, ref in values.items():
             try:
                 modality.load(ref)
             except BadValueError as exc:
@@ -123,11 +120,8 @@ def auto_workers(live: Sequence[str], model: MultimodalModel, pretokenized: Mapp
     On the CPU the model needs the cores too: half of them decode (at most 4), none on 2 cores or fewer.
     With the model on an accelerator the cores only feed it: all but one decode (at most 8).
     """
-    import os
-
     per_sample = [m for m in live if m not in pretokenized]
-    if cores is None:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = decode_threads() if cores is None else cores  # the cores this process may use
     if not per_sample or cores <= 1:
         return 0
     if device is not None and device.type != "cpu":
@@ -163,8 +157,6 @@ def build_pipeline(
     vocabularies) fit it on that split's values first.
     """
     import contextlib
-
-    from .feature_cache import default_cache_dir
 
     reporter = reporter or Reporter(enabled=False)
     device = device or torch.device("cpu")
@@ -217,12 +209,12 @@ def build_pipeline(
     for m in cached_names:
         encoder, modality = model.encoders[m], MemoFingerprints(modalities[m])
         references = [ref for t in tables.values() for ref in t.references[m]]
-        distinct = len({modality.fingerprint(r) for r in references if r is not None})
+        values = len(distinct(modality, references))
         views = (encoder.augment_views() or 1) if fit_split is not None else 1  # evaluation reads the clean view
         augmented = tables[fit_split].references[m] if views > 1 else []  # type: ignore[index]
-        extra = len({modality.fingerprint(r) for r in augmented if r is not None}) * (views - 1)
+        extra = len(distinct(modality, augmented)) * (views - 1)
         unusable: dict[str, str] = {}
-        with reporter.task(f"encoding {m} ({encoder.config.type}, cached)", distinct + extra) as advance:
+        with reporter.task(f"encoding {m} ({encoder.config.type}, cached)", values + extra) as advance:
             store, positions, computed = build_feature_store(
                 encoder.to(device), modality, references, cache_dir=cache_dir or default_cache_dir(), device=device,
                 autocast=autocast, channels_last=m in channels_last,
@@ -230,8 +222,8 @@ def build_pipeline(
                 augmented=augmented, tokens=model.fusion.uses_tokens)
         settle(m, unusable)
         pipeline.computed[m] = computed
-        reporter.log(f"{m}: {distinct} distinct values" + (f" and {extra} augmented views" if extra else "")
-                     + f", {computed} encoded now, {distinct + extra - computed - len(unusable)} from the cache"
+        reporter.log(f"{m}: {values} distinct values" + (f" and {extra} augmented views" if extra else "")
+                     + f", {computed} encoded now, {values + extra - computed - len(unusable)} from the cache"
                      + (" (more than MMFUSION_FEATURE_MEMORY: read from disk as batches need them)" if store.mapped
                         else ""))
         for split, table in tables.items():

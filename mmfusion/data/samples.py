@@ -16,18 +16,15 @@ from ..model.batch import Batch
 from ..model.featurizer import absent_filler, collate_modality
 from .feature_store import FeatureStore
 from .feature_views import view_choice
+from .fingerprints import distinct
 from .parsing import ParsedTable
 
 
 def pretokenize(encoder: Encoder, modality: Modality, references: Sequence[Any]) -> list[Any]:
     """Preprocess each distinct value once (tokenising text is cheap in bulk, wasteful per epoch)."""
-    distinct: dict[str, Any] = {}
-    for ref in references:
-        if ref is not None:
-            distinct.setdefault(modality.fingerprint(ref), ref)
-    keys = list(distinct)
-    items = encoder.preprocess_batch([modality.load(distinct[k]) for k in keys]) if keys else []
-    by_key = dict(zip(keys, items))
+    values = distinct(modality, references)
+    items = encoder.preprocess_batch([modality.load(ref) for ref in values.values()]) if values else []
+    by_key = dict(zip(values, items))
     return [None if ref is None else by_key[modality.fingerprint(ref)] for ref in references]
 
 
