@@ -16,27 +16,21 @@ from .config import EncoderConfig
 
 
 class EncoderOutput(NamedTuple):
-    """What an encoder returns for a batch of B samples.
+    """What an encoder returns for a batch of B samples."""
 
-    Attributes:
-        pooled: ``[B, D]`` one vector per sample.
-        tokens: ``[B, T, D]`` a token sequence (text tokens, image patches or grid cells), or None
-            when the encoder has none.
-        token_mask: ``[B, T]`` bool, True for real tokens and False for padding; None means all real.
-    """
-
+    #: ``[B, D]`` one vector per sample
     pooled: Tensor
+    #: ``[B, T, D]`` a token sequence (text tokens, image patches or grid cells), or None when the encoder has none
     tokens: Tensor | None = None
+    #: ``[B, T]`` bool, True for real tokens and False for padding; None means all real
     token_mask: Tensor | None = None
 
     def as_tokens(self) -> tuple[Tensor, Tensor]:
         """Return ``(tokens [B,T,D], mask [B,T])``, using the pooled vector as a single token if needed."""
-        if self.tokens is None:
-            tokens = self.pooled.unsqueeze(1)
+        tokens = self.pooled.unsqueeze(1) if self.tokens is None else self.tokens
+        if self.tokens is None or self.token_mask is None:
             return tokens, torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
-        if self.token_mask is None:
-            return self.tokens, torch.ones(self.tokens.shape[:2], dtype=torch.bool, device=self.tokens.device)
-        return self.tokens, self.token_mask
+        return tokens, self.token_mask
 
 
 class Encoder(nn.Module):
@@ -70,14 +64,8 @@ class Encoder(nn.Module):
         self.config = config
         self._frozen = False
 
-    # ----- data side -------------------------------------------------------------------------
     def preprocess(self, value: Any, *, train: bool = False) -> dict[str, Tensor]:
-        """Turn one raw value (a PIL image, a string, ...) into unbatched tensors.
-
-        Args:
-            value: one sample's raw value, as produced by the encoder's modality.
-            train: True when preparing a training sample (encoders may augment).
-        """
+        """Turn one raw value (a PIL image, a string, ...) into unbatched tensors; ``train``: may augment."""
         raise NotImplementedError
 
     def preprocess_batch(self, values: Sequence[Any], *, train: bool = False) -> list[dict[str, Tensor]]:
@@ -93,12 +81,9 @@ class Encoder(nn.Module):
         raise NotImplementedError
 
     def fit_preprocessing(self, values: Sequence[Any]) -> None:
-        """Learn data-dependent preprocessing from the training split's (present) raw values.
-
-        Called once before training, e.g. to standardise numbers or build a category vocabulary; the
-        encoder may resize its layers here. Whatever it learns must come back from
-        :meth:`preprocessing_state` so that a saved run can be rebuilt. The default learns nothing.
-        """
+        """Learn data-dependent preprocessing (standardise numbers, build a vocabulary; layers may be resized) from
+        the training split's present raw values, once before training. Whatever it learns must come back from
+        :meth:`preprocessing_state` so that a saved run can be rebuilt. The default learns nothing."""
 
     def preprocessing_state(self) -> dict[str, Any]:
         """JSON-serialisable state learned by :meth:`fit_preprocessing` (saved in the run directory)."""
@@ -118,12 +103,9 @@ class Encoder(nn.Module):
         return False
 
     def augment_views(self) -> int | None:
-        """How many views of each training value the feature cache keeps when this encoder is frozen, or None.
-
-        View 0 is the clean value (``preprocess``), views 1..K-1 come from :meth:`preprocess_views`, and each
-        epoch training picks one view per sample. None (the default): no cached views; an encoder that
-        :meth:`augments` then runs live, augmenting afresh each epoch.
-        """
+        """How many views of each training value the feature cache keeps when this encoder is frozen: view 0 the
+        clean value, 1..K-1 from :meth:`preprocess_views`, one picked per sample each epoch. None: no cached views
+        (an encoder that :meth:`augments` then runs live, augmenting afresh each epoch)."""
         return None
 
     def augmentation_key(self) -> dict[str, Any]:
@@ -136,7 +118,6 @@ class Encoder(nn.Module):
         the same view in any thread or process, which is what makes cached views reproducible."""
         raise NotImplementedError(f"encoder '{self.name}' gives augment_views() but no preprocess_views()")
 
-    # ----- model side ------------------------------------------------------------------------
     def forward(self, inputs: dict[str, Tensor]) -> EncoderOutput:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -154,14 +135,11 @@ class Encoder(nn.Module):
     @property
     def pretrained(self) -> bool:
         """Whether pretrained weights were loaded (such encoders train with ``train.encoder_lr``)."""
-        return getattr(self, "weights_path", None) is not None
+        return self.weights_path is not None
 
     def weights_target(self) -> nn.Module:
-        """The module a ``weights:`` file is loaded into: the encoder itself by default.
-
-        Override to return a wrapped backbone (``self.net``) so that a file saved from that library's model
-        loads as it is.
-        """
+        """The module a ``weights:`` file is loaded into: the encoder itself, or (overridden) a wrapped backbone
+        (``self.net``), so that a file saved from that library's model loads as it is."""
         return self
 
     def train(self, mode: bool = True) -> Encoder:
@@ -172,28 +150,24 @@ class Encoder(nn.Module):
     feature_key_ignores: ClassVar[tuple[str, ...]] = ("weights", "pretrained", "freeze")
 
     def feature_key(self) -> str:
-        """A string that changes whenever the encoder's raw-value → features function may change.
+        """A string that changes whenever the encoder's raw-value → features function may change: the key of
+        frozen encoders' feature cache.
 
-        Used to key the on-disk feature cache of frozen encoders. The default combines the class, the
-        config, the fitted preprocessing state and a digest of the parameters and buffers themselves, so
-        that two random initialisations (seeds) or two weights files never share cached features. The config
-        fields in :attr:`feature_key_ignores` (where the weights come from, whether they train) are left out: the
-        digest already says what the weights are, and a run reloads its encoders without their weights files
-        (architecture only, then its own weights), which must find the features cached in training. ``augment``
-        reads as unset when :meth:`augment_views` caches views: the clean view does not depend on it.
+        The default combines the class, the config, the fitted preprocessing state and a digest of the parameters
+        and buffers, so that two seeds or two weights files never share cached features. The fields in
+        :attr:`feature_key_ignores` are left out: the digest already says what the weights are, and a run reloads
+        its encoders without their weights files, which must find the features cached in training.
         """
-        config = self.config
-        if self.augment_views() is not None and "augment" in type(config).model_fields:
+        config = self.config.model_dump(mode="json")
+        if self.augment_views() is not None and "augment" in config:
             # the clean view is the un-augmented function: its features are shared with runs without `augment`
-            config = config.model_copy(update={"augment": type(config).model_fields["augment"].default})
-        config = config.model_dump(mode="json")
+            config["augment"] = type(self.config).model_fields["augment"].default
         parts: dict[str, Any] = {
             "class": f"{type(self).__module__}.{type(self).__qualname__}",
             "config": {k: v for k, v in config.items() if k not in self.feature_key_ignores},
             "weights": self.weights_digest(),
         }
-        state = self.preprocessing_state()
-        if state:
+        if state := self.preprocessing_state():
             parts["preprocessing"] = state
         return json.dumps(parts, sort_keys=True, default=str)
 
@@ -223,9 +197,6 @@ class Encoder(nn.Module):
 
     @classmethod
     def conformance_configs(cls, workdir: Path) -> list[EncoderConfig]:
-        """Small configs that build offline, used by :mod:`mmfusion.testing`.
-
-        Args:
-            workdir: an empty folder the encoder may write tiny weights or vocabularies into.
-        """
+        """Small configs that build offline, for :mod:`mmfusion.testing`; ``workdir`` is an empty folder the
+        encoder may write tiny weights or vocabularies into."""
         return [cls.Config()]

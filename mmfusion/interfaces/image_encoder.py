@@ -23,6 +23,7 @@ from ..errors import PluginError
 from .augment import RATIO, ImageAugment, crop_box, mapping_or_flag
 from .config import EncoderConfig
 from .encoder import Encoder
+from .image_modes import to_rgb
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -78,7 +79,7 @@ class ImageTransforms:
 def image_transforms(config: ImageEncoderConfig, defaults: Mapping[str, Any] | None = None) -> ImageTransforms:
     """Build the transforms for ``config``, whose unset options take ``defaults`` (the model's data config:
     ``image_size``, ``mean``, ``std``, ``crop_pct``, ``interpolation``, and ``resize``, one of
-    :data:`RESIZE_MODES`), then ImageNet's usual values."""
+    :data:`RESIZE_MODES`), then :data:`DEFAULTS` (ImageNet's usual values)."""
     from torchvision.transforms import v2 as T
 
     base = {**DEFAULTS, **(defaults or {})}
@@ -139,25 +140,15 @@ class ImageEncoder(Encoder):
     config: ImageEncoderConfig
 
     def setup_transform(self, defaults: Mapping[str, Any] | None = None) -> None:
-        """Build eval and train transforms from the model's data config, overridden by the spec.
-
-        Args:
-            defaults: the model's own ``image_size``, ``mean``, ``std``, ``crop_pct``, ``interpolation`` and
-                ``resize`` (``shorter_side`` or ``square``); missing keys take ImageNet's usual values (224,
-                ImageNet statistics, 0.875, bilinear, shorter side).
-        """
-        transforms = image_transforms(self.config, defaults)
-        self.image_size, self.mean, self.std = transforms.image_size, transforms.mean, transforms.std
-        self.crop_pct, self.interpolation = transforms.crop_pct, transforms.interpolation
-        self.resize = transforms.resize
-        self.eval_transform, self.train_transform = transforms.eval, transforms.train
-        self.view_transform = transforms.view
+        """Build eval and train transforms from the model's data config (``defaults``, see
+        :func:`image_transforms`), overridden by the spec."""
+        t = image_transforms(self.config, defaults)
+        self.image_size, self.mean, self.std, self.crop_pct = t.image_size, t.mean, t.std, t.crop_pct
+        self.interpolation, self.resize = t.interpolation, t.resize
+        self.eval_transform, self.train_transform, self.view_transform = t.eval, t.train, t.view
 
     def preprocess(self, value: Any, *, train: bool = False) -> dict[str, Tensor]:
-        transform = self.train_transform if train else self.eval_transform
-        from .image_modes import to_rgb
-
-        return {"pixels": transform(to_rgb(value) if hasattr(value, "convert") else value)}
+        return {"pixels": (self.train_transform if train else self.eval_transform)(_rgb(value))}
 
     def augments(self) -> bool:
         return bool(self.config.augment)
@@ -171,10 +162,7 @@ class ImageEncoder(Encoder):
                 "flip": augment.flip}
 
     def preprocess_views(self, values: Sequence[Any], seeds: Sequence[int]) -> list[dict[str, Tensor]]:
-        from .image_modes import to_rgb
-
-        return [{"pixels": self.view_transform(to_rgb(value) if hasattr(value, "convert") else value,
-                                               random.Random(seed))} for value, seed in zip(values, seeds)]
+        return [{"pixels": self.view_transform(_rgb(value), random.Random(seed))} for value, seed in zip(values, seeds)]
 
     def example_input(self, rng: random.Random) -> Any:
         from PIL import Image, ImageDraw
@@ -186,13 +174,17 @@ class ImageEncoder(Encoder):
 
     def preprocessing(self) -> dict[str, Any]:
         """The preprocessing in effect, for summaries and exported models."""
-        resize = getattr(self, "resize", "shorter_side")
-        first = ("resize the shorter side to round(image_size / crop_pct)" if resize == "shorter_side" else
+        first = ("resize the shorter side to round(image_size / crop_pct)" if self.resize == "shorter_side" else
                  "resize to a square of round(image_size / crop_pct) on each side (aspect ratio not kept)")
         return {"image_size": self.image_size, "mean": list(self.mean), "std": list(self.std),
-                "crop_pct": self.crop_pct, "interpolation": self.interpolation, "resize": resize,
+                "crop_pct": self.crop_pct, "interpolation": self.interpolation, "resize": self.resize,
                 "steps": f"RGB; {first} with this interpolation (antialiased); center-crop image_size; scale to "
                          "[0, 1]; (x - mean) / std; NCHW"}
+
+
+def _rgb(value: Any) -> Any:
+    """A PIL image as 8-bit RGB (:func:`to_rgb`); anything else (a tensor) as it is."""
+    return to_rgb(value) if hasattr(value, "convert") else value
 
 
 def grid_to_tokens(features: Tensor) -> Tensor:

@@ -9,7 +9,6 @@ spec's ``data.on_bad_value`` decides, per input, whether such a row's value beco
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,13 +65,9 @@ class CellContext:
 
 def is_empty_cell(cell: Any) -> bool:
     """True for None, NaN and blank strings: the cell holds no value."""
-    if cell is None:
+    if cell is None or (isinstance(cell, str) and not cell.strip()):
         return True
-    if isinstance(cell, float) and math.isnan(cell):
-        return True
-    if isinstance(cell, str) and not cell.strip():
-        return True
-    try:  # pandas.NA and numpy NaN-likes without importing pandas
+    try:  # NaN of any float type and NaT, without importing numpy or pandas
         return bool(cell != cell)
     except (TypeError, ValueError):
         return False
@@ -103,11 +98,7 @@ class Modality:
         return repr(reference)
 
     def for_encoder(self, encoder: Any) -> Modality:
-        """This modality as read for one encoder's input (the default: itself).
-
-        Override when what counts as a usable value depends on the encoder's config (which of a
-        table's columns must hold numbers): an unusable cell then raises :class:`BadValueError` from
-        :meth:`parse`, named by file, row and column and handled by ``data.on_bad_value``, instead of
-        failing later inside the encoder with no row to name.
-        """
+        """This modality as read for one encoder's input (the default: itself). Override when what counts as a
+        usable value depends on the encoder's config (which columns must hold numbers), so that an unusable cell
+        raises :class:`BadValueError` from :meth:`parse`, with its row, instead of failing inside the encoder."""
         return self
