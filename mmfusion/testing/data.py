@@ -27,33 +27,17 @@ FILLER = "the a shape image shows small large is in of".split()
 def make_xor_dataset(folder: str | Path, n: int = 200, *, seed: int = 0, image_size: int = 32,
                      missing_text: int = 0, missing_image: int = 0, name: str = "data.csv",
                      task: str = "xor") -> Path:
-    """Write ``images/*.png`` and ``name`` (columns image, text, label) into ``folder``.
+    """Write ``images/*.png`` and ``name`` (columns image, text, label) into ``folder``; returns the CSV path.
 
-    Args:
-        n: rows.
-        task: "xor" or "pairs" (see the module docstring).
-        missing_text / missing_image: the last rows get an empty text / image cell (absent modality).
-
-    Returns:
-        The CSV path.
+    ``task`` is "xor" or "pairs" (see the module docstring); the last ``missing_text`` rows get an empty text
+    cell and the ``missing_image`` rows before them an empty image cell (absent modality).
     """
-    from PIL import Image
-
-    folder = _image_folder(folder)
-    rng, rows = random.Random(seed), []
+    folder, rng, rows = _image_folder(folder), random.Random(seed), []
     for i in range(n):
-        tone, key = rng.choice(sorted(COLOURS)), rng.choice(sorted(KEYWORDS))
-        if task == "pairs":
-            label = f"{tone}-{key}"
-        else:
-            label = "same" if (tone == "warm") == (key == "alpha") else "different"
+        tone, key = _tone_and_key(rng)
+        label = f"{tone}-{key}" if task == "pairs" else "same" if (tone == "warm") == (key == "alpha") else "different"
         colour = tuple(min(255, max(0, c + rng.randint(-20, 20))) for c in rng.choice(COLOURS[tone]))
-        image = Image.new("RGB", (image_size, image_size), colour)
-        path = f"images/{i:05d}.png"
-        image.save(folder / path)
-        words = rng.sample(FILLER, 4) + [rng.choice(KEYWORDS[key])]
-        rng.shuffle(words)
-        rows.append({"image": path, "text": " ".join(words), "label": label})
+        rows.append({"image": _picture(folder, i, image_size, colour), "text": _text(rng, key), "label": label})
     for row in rows[len(rows) - missing_text:] if missing_text else []:
         row["text"] = ""
     for row in rows[len(rows) - missing_text - missing_image:len(rows) - missing_text] if missing_image else []:
@@ -67,7 +51,8 @@ MULTILABEL_LABELS = {"warm": "image", "bright": "image", "alpha": "text", "urgen
 
 def make_multilabel_dataset(folder: str | Path, n: int = 300, *, seed: int = 0, image_size: int = 32,
                             name: str = "data.csv", sep: str = ";") -> Path:
-    """Write ``images/*.png`` and ``name`` (columns image, text, labels) into ``folder``: multilabel rows.
+    """Write ``images/*.png`` and ``name`` (columns image, text, labels) into ``folder``: multilabel rows; returns
+    the CSV path.
 
     Each row has any of five labels (:data:`MULTILABEL_LABELS`): ``warm`` (the picture's tone is warm) and
     ``bright`` (it is light rather than dark) need the image; ``alpha`` (the text's keyword is alpha, not beta)
@@ -75,29 +60,41 @@ def make_multilabel_dataset(folder: str | Path, n: int = 300, *, seed: int = 0, 
     both. A model that sees one input can learn two labels and guess the other three; a fusion can learn all
     five. The labels cell joins a row's labels with ``sep`` (spec: ``data.label_sep``); a row with none of
     them (about one in sixteen) holds ``sep`` alone.
-
-    Returns:
-        The CSV path.
     """
-    from PIL import Image
-
-    folder = _image_folder(folder)
-    rng, rows = random.Random(seed), []
+    folder, rng, rows = _image_folder(folder), random.Random(seed), []
     for i in range(n):
-        tone, key = rng.choice(sorted(COLOURS)), rng.choice(sorted(KEYWORDS))
+        tone, key = _tone_and_key(rng)
         bright, urgent = rng.random() < 0.5, rng.random() < 0.5
         scale = 1.0 if bright else 0.4
         colour = tuple(min(255, max(0, int((c + rng.randint(-15, 15)) * scale)))
                        for c in rng.choice(COLOURS[tone]))
-        path = f"images/{i:05d}.png"
-        Image.new("RGB", (image_size, image_size), colour).save(folder / path)
-        words = rng.sample(FILLER, 4) + [rng.choice(KEYWORDS[key])] + (["urgent"] if urgent else [])
-        rng.shuffle(words)
+        path = _picture(folder, i, image_size, colour)
         has = {"warm": tone == "warm", "bright": bright, "alpha": key == "alpha", "urgent": urgent,
                "match": (tone == "warm") == (key == "alpha")}
         labels = [label for label in MULTILABEL_LABELS if has[label]]
-        rows.append({"image": path, "text": " ".join(words), "labels": sep.join(labels) if labels else sep})
+        rows.append({"image": path, "text": _text(rng, key, *(["urgent"] if urgent else [])),
+                     "labels": sep.join(labels) if labels else sep})
     return _write_csv(folder / name, rows)
+
+
+def _tone_and_key(rng: random.Random) -> tuple[str, str]:
+    return rng.choice(sorted(COLOURS)), rng.choice(sorted(KEYWORDS))
+
+
+def _picture(folder: Path, index: int, size: int, colour: tuple[int, ...]) -> str:
+    """A one-colour picture saved in ``folder``, by the path the CSV names it."""
+    from PIL import Image
+
+    path = f"images/{index:05d}.png"
+    Image.new("RGB", (size, size), colour).save(folder / path)
+    return path
+
+
+def _text(rng: random.Random, key: str, *extra: str) -> str:
+    """Four filler words and one of the keyword's words (then ``extra``), shuffled."""
+    words = [*rng.sample(FILLER, 4), rng.choice(KEYWORDS[key]), *extra]
+    rng.shuffle(words)
+    return " ".join(words)
 
 
 def make_shortcut_dataset(folder: str | Path, *, n_train: int = 240, n_validation: int = 60, n_test: int = 120,
@@ -112,10 +109,8 @@ def make_shortcut_dataset(folder: str | Path, *, n_train: int = 240, n_validatio
     picks up at once; in the test rows the keyword is drawn at random, so the text is noise there. A model that
     leans on the text falls to chance on the test rows; one that learned the image does not. The validation rows
     follow the training rows, or with ``shifted_validation`` the test rows (a labelled sample of the data the
-    model will meet, which is what tuning on validation data needs to see the shift).
-
-    Returns:
-        The three CSV paths by split.
+    model will meet, which is what tuning on validation data needs to see the shift). Returns the CSV paths by
+    split.
     """
     import numpy as np
     from PIL import Image

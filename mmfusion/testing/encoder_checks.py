@@ -4,41 +4,24 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 
 import torch
 
 from ..errors import MMFusionError
 from ..interfaces.encoder import Encoder, EncoderOutput
-from ..weights.loading import load_configured_weights
-from .common import (
-    ConformanceError,
-    check_configs,
-    close,
-    configs_for,
-    instantiate,
-    network_blocked,
-    require,
-    roundtrip_state,
-    workdir_for,
-)
+from .common import ConformanceError, build, check_configs, close, configs_for, require, roundtrip_state, workdir_for
 
 
-def _new(component: type[Encoder], config) -> Encoder:  # type: ignore[no-untyped-def]
-    """Build offline as the builder does: constructor (with a context if it takes one), then ``weights:``."""
-    with network_blocked():
-        encoder: Encoder = instantiate(component, config, kind="encoder")
-        load_configured_weights(encoder)
-    return encoder
-
-
-def _build(component: type[Encoder], config) -> Encoder:  # type: ignore[no-untyped-def]
-    """Build (offline) and, for encoders that learn preprocessing from data, fit it on example values."""
-    torch.manual_seed(0)
-    encoder = _new(component, config)
-    if encoder.learns_preprocessing():
-        rng = random.Random(123)
-        encoder.fit_preprocessing([encoder.example_input(rng) for _ in range(16)])
-    return encoder.eval()
+def _built(component: type[Encoder]) -> Iterator[Encoder]:
+    """Each conformance config built in eval mode; an encoder that learns preprocessing from data has it fitted on
+    example values."""
+    for config in configs_for(component):
+        encoder: Encoder = build(component, config, kind="encoder")
+        if encoder.learns_preprocessing():
+            rng = random.Random(123)
+            encoder.fit_preprocessing([encoder.example_input(rng) for _ in range(16)])
+        yield encoder.eval()
 
 
 def _encode(encoder: Encoder, values: list) -> EncoderOutput:  # type: ignore[type-arg]
@@ -53,6 +36,12 @@ def _examples(encoder: Encoder, n: int = 3) -> list:  # type: ignore[type-arg]
     return [encoder.example_input(rng) for _ in range(n)]
 
 
+def _same_outputs(first: Encoder, second: Encoder, atol: float) -> bool:
+    """Whether both give the same pooled outputs on the same example values."""
+    values = _examples(first)
+    return close(_encode(first, values).pooled, _encode(second, values).pooled, atol=atol)
+
+
 def check_encoder_config(component: type[Encoder]) -> None:
     """Configs round-trip through JSON, forbid unknown keys and carry the component's name as type."""
     check_configs(component)
@@ -61,8 +50,7 @@ def check_encoder_config(component: type[Encoder]) -> None:
 
 def check_encoder_builds_offline(component: type[Encoder]) -> None:
     """Building never touches the network and sets integer output_dim / bool provides_tokens."""
-    for config in configs_for(component):
-        encoder = _build(component, config)
+    for encoder in _built(component):
         require(isinstance(encoder.output_dim, int) and encoder.output_dim > 0,
                 f"output_dim must be a positive int attribute, got {encoder.output_dim!r}")
         require(isinstance(encoder.provides_tokens, bool), "provides_tokens must be a bool")
@@ -70,8 +58,7 @@ def check_encoder_builds_offline(component: type[Encoder]) -> None:
 
 def check_encoder_output_dims(component: type[Encoder]) -> None:
     """forward returns pooled [B, output_dim] and, when provides_tokens, tokens [B, T, output_dim] + mask."""
-    for config in configs_for(component):
-        encoder = _build(component, config)
+    for encoder in _built(component):
         out = _encode(encoder, _examples(encoder))
         require(isinstance(out, EncoderOutput), f"forward must return EncoderOutput, got {type(out).__name__}")
         require(tuple(out.pooled.shape) == (3, encoder.output_dim),
@@ -90,8 +77,7 @@ def check_encoder_output_dims(component: type[Encoder]) -> None:
 
 def check_encoder_batch_independence(component: type[Encoder]) -> None:
     """A sample's output does not depend on the other samples in its batch (padding is masked)."""
-    for config in configs_for(component):
-        encoder = _build(component, config)
+    for encoder in _built(component):
         values = _examples(encoder)
         together = _encode(encoder, values)
         alone = _encode(encoder, values[:1])
@@ -101,42 +87,34 @@ def check_encoder_batch_independence(component: type[Encoder]) -> None:
 
 def check_encoder_deterministic(component: type[Encoder]) -> None:
     """In eval mode the same input gives the same output."""
-    for config in configs_for(component):
-        encoder = _build(component, config)
-        values = _examples(encoder)
-        require(close(_encode(encoder, values).pooled, _encode(encoder, values).pooled, atol=1e-6),
-                "two eval-mode forward passes on the same input differ")
+    for encoder in _built(component):
+        require(_same_outputs(encoder, encoder, 1e-6), "two eval-mode forward passes on the same input differ")
 
 
 def check_encoder_state_dict_roundtrip(component: type[Encoder]) -> None:
     """Learned preprocessing (as JSON) and weights (safetensors) restore a fresh instance's outputs exactly."""
-    for config in configs_for(component):
-        first = _build(component, config)
-        torch.manual_seed(1)
-        second = _new(component, config).eval()
+    for config, first in zip(configs_for(component), _built(component)):
+        second = build(component, config, kind="encoder", seed=1).eval()
         learned = json.loads(json.dumps(first.preprocessing_state()))
         require(isinstance(learned, dict), "preprocessing_state() must return a JSON-serialisable dict")
         second.load_preprocessing_state(learned)  # what load_run does before loading the weights
-        roundtrip_state(first, second, workdir_for(component))
-        values = _examples(first)
-        require(close(_encode(first, values).pooled, _encode(second, values).pooled, atol=1e-5),
+        roundtrip_state(first, second, component)
+        require(_same_outputs(first, second, 1e-5),
                 "outputs differ after loading the saved state_dict (is some state not in state_dict?)")
 
 
 def check_encoder_freeze(component: type[Encoder]) -> None:
     """A frozen encoder has no trainable parameters and stays in eval mode; unfrozen ones get gradients."""
-    for config in configs_for(component):
-        encoder = _build(component, config)
+    for encoder in _built(component):
         encoder.set_frozen(True)
         encoder.train()
         require(not encoder.training, "a frozen encoder must stay in eval mode when .train() is called")
         require(not any(p.requires_grad for p in encoder.parameters()), "a frozen encoder has trainable parameters")
         encoder.set_frozen(False)
         encoder.train()
-        params = [p for p in encoder.parameters()]
+        params = list(encoder.parameters())
         if params:
-            out = encoder(encoder.collate(encoder.preprocess_batch(_examples(encoder, 2))))
-            pooled = out.pooled.float()
+            pooled = encoder(encoder.collate(encoder.preprocess_batch(_examples(encoder, 2)))).pooled.float()
             (pooled * torch.randn(pooled.shape, generator=torch.Generator().manual_seed(0))).sum().backward()
             require(any(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in params),
                     "no parameter received a gradient from the pooled output")
@@ -165,15 +143,14 @@ def check_encoder_loads_weights_option(component: type[Encoder]) -> None:
     for index, config in enumerate(configs_for(component)):
         if "weights" not in type(config).model_fields:
             continue
-        torch.manual_seed(0)  # unfitted, like the builder's encoder: weights load before fit_preprocessing
-        saved = _perturbed(_new(component, config).weights_target().state_dict())
+        # unfitted, like the builder's encoder: weights load before fit_preprocessing
+        saved = _perturbed(build(component, config, kind="encoder").weights_target().state_dict())
         if not any(t.is_floating_point() for t in saved.values()):
             continue  # nothing a weights file could set
         path = workdir_for(component) / f"perturbed-{index}.safetensors"
         save_file(saved, str(path))
-        torch.manual_seed(1)
         try:
-            encoder = _new(component, config.model_copy(update={"weights": str(path)}))
+            encoder = build(component, config.model_copy(update={"weights": str(path)}), kind="encoder", seed=1)
         except MMFusionError as exc:
             raise ConformanceError(f"building with `weights:` naming a file saved from weights_target().state_dict() "
                                    f"failed: {exc}") from None

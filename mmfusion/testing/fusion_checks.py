@@ -2,63 +2,51 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 
 from ..interfaces.encoder import EncoderOutput
 from ..interfaces.fusion import Fusion
-from .common import (
-    TASK_OUTPUTS,
-    check_configs,
-    check_task_step,
-    close,
-    configs_for,
-    instantiate,
-    network_blocked,
-    require,
-    roundtrip_state,
-    workdir_for,
-)
+from .common import TASK_OUTPUTS, build, check_configs, check_task_step, close, configs_for, require, roundtrip_state
 
 #: modality → (dim, token count or None): one pooled-only modality, two with (padded) tokens
 INPUTS = {"text": (12, 5), "image": (8, 4), "extra": (6, None)}
+DIMS = {m: d for m, (d, _) in INPUTS.items()}
 #: rows 0..4: all present, then each modality missing in turn, then only one present
 PRESENT = {"extra": [1, 0, 1, 1, 0], "image": [1, 1, 0, 1, 1], "text": [1, 1, 1, 0, 0]}
+NUM_CLASSES = 5
 
 
-def make_outputs(batch: int = 5, seed: int = 0, inputs=INPUTS) -> dict[str, EncoderOutput]:  # type: ignore[no-untyped-def]
+def make_outputs(seed: int = 0) -> dict[str, EncoderOutput]:
     g = torch.Generator().manual_seed(seed)
     outputs = {}
-    for m, (dim, count) in inputs.items():
-        pooled = torch.randn(batch, dim, generator=g)
+    for m, (dim, count) in INPUTS.items():
+        pooled = torch.randn(5, dim, generator=g)
         if count is None:
             outputs[m] = EncoderOutput(pooled)
         else:
-            tokens = torch.randn(batch, count, dim, generator=g)
-            mask = torch.ones(batch, count, dtype=torch.bool)
+            tokens = torch.randn(5, count, dim, generator=g)
+            mask = torch.ones(5, count, dtype=torch.bool)
             mask[0, -2:] = False  # sample 0 has two padding tokens
             outputs[m] = EncoderOutput(pooled, tokens, mask)
     return outputs
 
 
-def make_present(batch: int = 5) -> dict[str, torch.Tensor]:
-    return {m: torch.tensor(v[:batch], dtype=torch.bool) for m, v in PRESENT.items()}
+def make_present() -> dict[str, torch.Tensor]:
+    return {m: torch.tensor(v, dtype=torch.bool) for m, v in PRESENT.items()}
 
 
-NUM_CLASSES = 5
-
-
-def construct(component: type[Fusion], config, dims, num_classes: int = NUM_CLASSES):  # type: ignore[no-untyped-def]
+def construct(component: type[Fusion], config, dims=DIMS, num_classes: int = NUM_CLASSES,  # type: ignore
+              seed: int = 0) -> Fusion:
     """Build a fusion as the builder does; those that output logits themselves also get ``num_classes``."""
     if getattr(component, "produces_logits", False):
-        return instantiate(component, config, dims, num_classes, kind="fusion", num_classes=num_classes)
-    return instantiate(component, config, dims, kind="fusion")
+        return build(component, config, dims, num_classes, kind="fusion", num_classes=num_classes, seed=seed)
+    return build(component, config, dims, kind="fusion", seed=seed)
 
 
-def _build(component: type[Fusion], config, dims=None) -> Fusion:  # type: ignore[no-untyped-def]
-    torch.manual_seed(0)
-    with network_blocked():
-        fusion = construct(component, config, dims or {m: d for m, (d, _) in INPUTS.items()})
-    return fusion.eval()
+def _built(component: type[Fusion]) -> Iterator[Fusion]:
+    return (construct(component, config).eval() for config in configs_for(component))
 
 
 def _run(fusion: Fusion, outputs, present) -> torch.Tensor:  # type: ignore[no-untyped-def]
@@ -73,8 +61,7 @@ def check_fusion_config(component: type[Fusion]) -> None:
 
 def check_fusion_output_dims(component: type[Fusion]) -> None:
     """forward returns finite [B, output_dim] for mixed presence, including single-modality rows."""
-    for config in configs_for(component):
-        fusion = _build(component, config)
+    for fusion in _built(component):
         require(isinstance(fusion.output_dim, int) and fusion.output_dim > 0, "output_dim must be a positive int")
         require(fusion.modalities == sorted(INPUTS), "self.modalities must be the input modalities, sorted")
         out = _run(fusion, make_outputs(), make_present())
@@ -93,22 +80,17 @@ def stand_in(shape: tuple[int, ...], seed: int) -> torch.Tensor:
 
 def _with_filler(outputs, m: str, row: int, seed: int):  # type: ignore[no-untyped-def]
     """``outputs`` with modality ``m`` of sample ``row`` (pooled and tokens) replaced by a stand-in."""
-    changed = dict(outputs)
     o = outputs[m]
-    pooled = o.pooled.clone()
+    pooled, tokens = o.pooled.clone(), None if o.tokens is None else o.tokens.clone()
     pooled[row] = stand_in(tuple(pooled[row].shape), seed)
-    tokens = None
-    if o.tokens is not None:
-        tokens = o.tokens.clone()
+    if tokens is not None:
         tokens[row] = stand_in(tuple(tokens[row].shape), seed + 1)
-    changed[m] = EncoderOutput(pooled, tokens, o.token_mask)
-    return changed
+    return {**outputs, m: EncoderOutput(pooled, tokens, o.token_mask)}
 
 
 def check_fusion_absent_modality_ignored(component: type[Fusion]) -> None:
     """Changing an absent modality's features (or another sample) leaves a sample's output unchanged."""
-    for config in configs_for(component):
-        fusion = _build(component, config)
+    for fusion in _built(component):
         present = make_present()
         base = _run(fusion, make_outputs(), present)
         for m in INPUTS:
@@ -128,8 +110,7 @@ def check_fusion_absent_modality_ignored(component: type[Fusion]) -> None:
 
 def check_fusion_padding_ignored(component: type[Fusion]) -> None:
     """Tokens masked out by token_mask do not influence the output."""
-    for config in configs_for(component):
-        fusion = _build(component, config)
+    for fusion in _built(component):
         present = make_present()
         base = _run(fusion, make_outputs(), present)
         changed = make_outputs()
@@ -143,15 +124,14 @@ def check_fusion_padding_ignored(component: type[Fusion]) -> None:
 
 def check_fusion_modality_order(component: type[Fusion]) -> None:
     """The order of the mappings passed in does not matter (modalities iterate in sorted order)."""
-    for config in configs_for(component):
-        fusion = _build(component, config)
+    for config, fusion in zip(configs_for(component), _built(component)):
         outputs, present = make_outputs(), make_present()
         reordered_out = dict(reversed(list(outputs.items())))
         reordered_present = dict(reversed(list(present.items())))
         require(close(_run(fusion, outputs, present), _run(fusion, reordered_out, reordered_present), atol=1e-6),
                 "the output depends on the order of the modality mappings")
         # built with input_dims in another order: same parameter names and shapes
-        other = _build(component, config, dims=dict(reversed([(m, d) for m, (d, _) in INPUTS.items()])))
+        other = construct(component, config, dims=dict(reversed(DIMS.items())))
         shapes = {k: v.shape for k, v in fusion.state_dict().items()}
         require(shapes == {k: v.shape for k, v in other.state_dict().items()},
                 "parameters depend on the order of input_dims")
@@ -159,11 +139,9 @@ def check_fusion_modality_order(component: type[Fusion]) -> None:
 
 def check_fusion_state_dict_roundtrip(component: type[Fusion]) -> None:
     """Weights saved with safetensors and loaded into a fresh instance give the same outputs."""
-    for config in configs_for(component):
-        first = _build(component, config)
-        torch.manual_seed(1)
-        second = construct(component, config, {m: d for m, (d, _) in INPUTS.items()}).eval()
-        roundtrip_state(first, second, workdir_for(component))
+    for config, first in zip(configs_for(component), _built(component)):
+        second = construct(component, config, seed=1).eval()
+        roundtrip_state(first, second, component)
         outputs, present = make_outputs(), make_present()
         require(close(_run(first, outputs, present), _run(second, outputs, present), atol=1e-6),
                 "outputs differ after loading the saved state_dict")
@@ -171,28 +149,23 @@ def check_fusion_state_dict_roundtrip(component: type[Fusion]) -> None:
 
 def check_fusion_trainable(component: type[Fusion]) -> None:
     """In training mode gradients reach the fusion's parameters and the encoder outputs."""
-    for config in configs_for(component):
-        fusion = _build(component, config).train()
+    for fusion in _built(component):
+        fusion.train()
         outputs = make_outputs()
-        leaf = outputs["image"].pooled.requires_grad_(True)
-        image = outputs["image"]
-        if image.tokens is not None:
-            image.tokens.requires_grad_(True)
+        leaves = [t.requires_grad_(True) for t in (outputs["image"].pooled, outputs["image"].tokens) if t is not None]
         out = fusion(outputs, make_present())
         # a random projection, not .sum(): the sum of a LayerNorm output has no gradient
         (out * torch.randn(out.shape, generator=torch.Generator().manual_seed(0))).sum().backward()
         params = list(fusion.parameters())
-        if params:
-            require(any(p.grad is not None for p in params), "no fusion parameter received a gradient")
-        grads = [t.grad for t in (leaf, image.tokens) if t is not None]
-        require(any(g is not None and bool(g.abs().sum() > 0) for g in grads),
+        require(not params or any(p.grad is not None for p in params), "no fusion parameter received a gradient")
+        require(any(t.grad is not None and bool(t.grad.abs().sum() > 0) for t in leaves),
                 "no gradient reaches the encoder outputs: fine-tuning encoders would be impossible")
 
 
 def check_fusion_single_modality(component: type[Fusion]) -> None:
     """A fusion also works when the model has a single modality (unimodal baselines)."""
     for config in configs_for(component):
-        fusion = _build(component, config, dims={"image": 8})
+        fusion = construct(component, config, dims={"image": 8}).eval()
         outputs = {"image": make_outputs()["image"]}
         out = _run(fusion, outputs, {"image": torch.ones(5, dtype=torch.bool)})
         require(tuple(out.shape) == (5, fusion.output_dim),
@@ -204,9 +177,7 @@ def check_fusion_tasks(component: type[Fusion]) -> None:
     cross-entropy (multiclass) or binary cross-entropy on multi-hot targets (multilabel), and one logit (binary)."""
     for config in configs_for(component):
         for task, outputs in TASK_OUTPUTS:
-            torch.manual_seed(0)
-            with network_blocked():
-                fusion = construct(component, config, {m: d for m, (d, _) in INPUTS.items()}, outputs).train()
+            fusion = construct(component, config, num_classes=outputs).train()
             logits_itself = getattr(component, "produces_logits", False)
             if logits_itself:
                 require(fusion.output_dim == outputs, f"{task}: a fusion that outputs logits must have output_dim "
@@ -222,8 +193,7 @@ def check_fusion_tasks(component: type[Fusion]) -> None:
 def check_fusion_modality_parameters(component: type[Fusion]) -> None:
     """``modality_parameters`` (gradient modulation's per-input layers) gives parameters of the fusion itself, each
     to one input at most."""
-    for config in configs_for(component):
-        fusion = _build(component, config)
+    for fusion in _built(component):
         own = {id(p) for p in fusion.parameters()}
         owner: dict[int, str] = {}
         for m in fusion.modalities:

@@ -5,26 +5,11 @@ from __future__ import annotations
 import torch
 
 from ..interfaces.classifier import Classifier
-from .common import (
-    TASK_OUTPUTS,
-    check_configs,
-    check_task_step,
-    close,
-    configs_for,
-    instantiate,
-    require,
-    roundtrip_state,
-    workdir_for,
-)
+from .common import TASK_OUTPUTS, build, check_configs, check_task_step, close, configs_for, require, roundtrip_state
 
 
-def _build(component: type[Classifier], config) -> Classifier:  # type: ignore[no-untyped-def]
-    torch.manual_seed(0)
-    return _new(component, config).eval()
-
-
-def _new(component: type[Classifier], config) -> Classifier:  # type: ignore[no-untyped-def]
-    return instantiate(component, config, 16, 5, kind="head", num_classes=5)
+def _new(component: type[Classifier], config, outputs: int = 5, seed: int = 0) -> Classifier:  # type: ignore
+    return build(component, config, 16, outputs, kind="head", num_classes=outputs, seed=seed)
 
 
 def check_head_config(component: type[Classifier]) -> None:
@@ -35,7 +20,7 @@ def check_head_config(component: type[Classifier]) -> None:
 def check_head_output(component: type[Classifier]) -> None:
     """Logits are [B, num_classes], finite, and a sample's logits do not depend on its batch."""
     for config in configs_for(component):
-        head = _build(component, config)
+        head = _new(component, config).eval()
         x = torch.randn(4, 16)
         with torch.no_grad():
             logits = head(x)
@@ -48,10 +33,9 @@ def check_head_output(component: type[Classifier]) -> None:
 def check_head_state_dict_roundtrip(component: type[Classifier]) -> None:
     """Weights saved with safetensors and loaded into a fresh instance give the same logits."""
     for config in configs_for(component):
-        first = _build(component, config)
-        torch.manual_seed(1)
-        second = _new(component, config).eval()
-        roundtrip_state(first, second, workdir_for(component))
+        first = _new(component, config).eval()
+        second = _new(component, config, seed=1).eval()
+        roundtrip_state(first, second, component)
         x = torch.randn(3, 16)
         with torch.no_grad():
             require(close(first(x), second(x)), "logits differ after loading the saved state_dict")
@@ -60,7 +44,7 @@ def check_head_state_dict_roundtrip(component: type[Classifier]) -> None:
 def check_head_trainable(component: type[Classifier]) -> None:
     """Gradients reach the head's parameters and its input."""
     for config in configs_for(component):
-        head = _build(component, config).train()
+        head = _new(component, config).train()
         x = torch.randn(4, 16, requires_grad=True)
         logits = head(x)
         (logits * torch.randn(logits.shape, generator=torch.Generator().manual_seed(0))).sum().backward()
@@ -72,8 +56,7 @@ def check_head_tasks(component: type[Classifier]) -> None:
     cross-entropy on multi-hot targets (multilabel), and a single output (binary, one logit)."""
     for config in configs_for(component):
         for task, outputs in TASK_OUTPUTS:
-            torch.manual_seed(0)
-            head = instantiate(component, config, 16, outputs, kind="head", num_classes=outputs).train()
+            head = _new(component, config, outputs).train()
             x = torch.randn(6, 16, requires_grad=True)
             check_task_step(f"{component.__name__} (num_classes={outputs})", task, head(x), (6, outputs),
                             list(head.parameters()), [x])

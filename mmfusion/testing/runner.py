@@ -18,19 +18,13 @@ def checks_for(component: type) -> list[Check]:
     from ..interfaces.classifier import Classifier
     from ..interfaces.encoder import Encoder
     from ..interfaces.fusion import Fusion
+    from .encoder_checks import ENCODER_CHECKS
+    from .fusion_checks import FUSION_CHECKS
+    from .head_checks import HEAD_CHECKS
 
-    if isinstance(component, type) and issubclass(component, Encoder):
-        from .encoder_checks import ENCODER_CHECKS
-
-        return list(ENCODER_CHECKS)
-    if isinstance(component, type) and issubclass(component, Fusion):
-        from .fusion_checks import FUSION_CHECKS
-
-        return list(FUSION_CHECKS)
-    if isinstance(component, type) and issubclass(component, Classifier):
-        from .head_checks import HEAD_CHECKS
-
-        return list(HEAD_CHECKS)
+    for base, checks in ((Encoder, ENCODER_CHECKS), (Fusion, FUSION_CHECKS), (Classifier, HEAD_CHECKS)):
+        if isinstance(component, type) and issubclass(component, base):
+            return list(checks)
     raise TypeError(f"{component!r} is not an mmfusion Encoder, Fusion or Classifier subclass")
 
 
@@ -47,21 +41,16 @@ def run_checks(component: type) -> list[CheckResult]:
     """Run every applicable check, collecting failures instead of stopping at the first."""
     results = []
     for check in checks_for(component):
-        started = time.perf_counter()
+        started, passed, message = time.perf_counter(), False, ""
         try:
             check(component)
+            passed = True
         except ConformanceError as exc:
-            results.append(CheckResult(component.__name__, check.__name__, False, str(exc),
-                                       time.perf_counter() - started))
+            message = str(exc)
         except Exception as exc:
             last = traceback.extract_tb(exc.__traceback__)[-1]
-            results.append(CheckResult(
-                component.__name__, check.__name__, False,
-                f"raised {type(exc).__name__}: {exc} (at {last.filename}:{last.lineno})",
-                time.perf_counter() - started))
-        else:
-            results.append(CheckResult(component.__name__, check.__name__, True, "",
-                                       time.perf_counter() - started))
+            message = f"raised {type(exc).__name__}: {exc} (at {last.filename}:{last.lineno})"
+        results.append(CheckResult(component.__name__, check.__name__, passed, message, time.perf_counter() - started))
     return results
 
 
