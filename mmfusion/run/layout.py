@@ -28,53 +28,24 @@ FROZEN_WEIGHTS = "frozen_weights.json"
 POINTER = "last.json"
 
 
+def _in_run(name: str) -> property:
+    return property(lambda self: self.root / name)
+
+
 @dataclass(frozen=True)
 class RunPaths:
     root: Path
-
-    @property
-    def spec(self) -> Path:
-        return self.root / "spec.yaml"
-
-    @property
-    def labels(self) -> Path:
-        return self.root / "labels.json"
-
-    @property
-    def thresholds(self) -> Path:
-        return self.root / "thresholds.json"
-
-    @property
-    def inputs(self) -> Path:
-        return self.root / "inputs.json"
-
-    @property
-    def preprocessing(self) -> Path:
-        return self.root / "preprocessing.json"
-
-    @property
-    def weights(self) -> Path:
-        return self.root / "weights.safetensors"
-
-    @property
-    def frozen_weights(self) -> Path:
-        return self.root / FROZEN_WEIGHTS
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.csv"
-
-    @property
-    def summary(self) -> Path:
-        return self.root / "summary.json"
-
-    @property
-    def plots(self) -> Path:
-        return self.root / "plots"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
+    spec = _in_run("spec.yaml")
+    labels = _in_run("labels.json")
+    thresholds = _in_run("thresholds.json")
+    inputs = _in_run("inputs.json")
+    preprocessing = _in_run("preprocessing.json")
+    weights = _in_run("weights.safetensors")
+    frozen_weights = _in_run(FROZEN_WEIGHTS)
+    metrics = _in_run("metrics.csv")
+    summary = _in_run("summary.json")
+    plots = _in_run("plots")
+    checkpoints = _in_run("checkpoints")
 
     @property
     def last_checkpoint(self) -> Path:
