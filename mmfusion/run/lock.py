@@ -40,14 +40,19 @@ def _boot_id() -> str | None:
         return None
 
 
-def _process_start(pid: int) -> str | None:
-    """The start time of ``pid`` in clock ticks since boot (Linux), to tell a reused PID from its first owner."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after "pid (comm) " (Linux): the state first, the start time 20th."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rfind(")") + 2:].split()  # after "pid (comm) ": state is field 3, starttime field 22
-    return fields[19] if len(fields) > 19 else None
+    return stat[stat.rfind(")") + 2:].split()
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of ``pid`` in clock ticks since boot, to tell a reused PID from its first owner."""
+    fields = _stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None
 
 
 def _pid_running(pid: int) -> bool:
@@ -55,17 +60,12 @@ def _pid_running(pid: int) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
     except PermissionError:  # another user's process: it exists
         return True
     except OSError:
         return False
-    try:  # an exited child not yet reaped by its parent is a zombie: it holds nothing
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat[stat.rfind(")") + 2:].split()[0] != "Z"
-    except OSError:
-        return True
+    fields = _stat(pid)  # an exited child not yet reaped by its parent is a zombie: it holds nothing
+    return not fields or fields[0] != "Z"
 
 
 def _describe(holder: dict[str, Any] | None) -> str:
@@ -173,15 +173,11 @@ class RunLock:
         except (UnicodeDecodeError, json.JSONDecodeError):
             holder = None
         reason = _stale_reason(holder) if holder is not None else None
-        if flocked is False and (holder is None or reason is not None) and patient:
-            return None  # being written, or being taken over by another process right now
-        if flocked is False or (holder is not None and reason is None):
+        if (holder is not None and reason is None) or (flocked is False and not patient):
             raise _locked_error(run_dir, path, holder)
-        if holder is None:
-            if patient:
-                return None
-            return "the lock file is empty or unreadable and no process holds it"
-        return reason
+        if patient and (flocked is False or holder is None):
+            return None  # being written, or being taken over by another process right now
+        return reason or "the lock file is empty or unreadable and no process holds it"
 
     @classmethod
     def _own(cls, path: Path, fd: int) -> RunLock:
