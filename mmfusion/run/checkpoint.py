@@ -1,19 +1,12 @@
 """Full training state for ``--resume``: weights, optimiser, schedule, scaler, RNG, history.
 
-Tensors go to safetensors files, everything else to JSON; nothing is pickled. Each checkpoint is a
-new folder; ``checkpoints/last.json`` is switched to it atomically once it is complete, so a crash
-while writing leaves the previous checkpoint in force.
-
-Resuming must continue exactly where the run stopped, bit for bit: every optimiser-state tensor gets
-back the memory layout of its parameter (safetensors stores contiguous tensors, while image encoders
-train in ``channels_last``, and fused AdamW assumes the state and the parameter share one layout),
-and the RNGs of torch, Python and NumPy are restored. A checkpoint that cannot be read is never
-half-applied: every file is read and checked before anything changes, an unreadable one falls back
-to an older complete checkpoint when there is one, and otherwise fails with the file named.
-
-The frozen encoders a run saves by reference (:mod:`mmfusion.run.frozen`) are left out of the
-checkpoint's model too: state.json records their digests, and resuming checks that the encoders the
-spec rebuilt hold exactly those tensors.
+Tensors go to safetensors files, everything else to JSON; nothing is pickled. Each checkpoint is a new
+folder; ``checkpoints/last.json`` is switched to it atomically once it is complete, so a crash while writing
+leaves the previous checkpoint in force. Resuming continues bit for bit: every optimiser-state tensor gets
+back its parameter's memory layout (safetensors stores contiguous tensors, image encoders train in
+``channels_last``, and fused AdamW assumes one layout for both), and the torch, Python and NumPy RNGs are
+restored. Frozen encoders saved by reference (:mod:`mmfusion.run.frozen`) are left out here too: state.json
+records their digests, and resuming checks them.
 """
 
 from __future__ import annotations
@@ -67,12 +60,8 @@ def _host_rng_state() -> dict[str, Any]:
 def save_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler: Any, scaler: Any, trainer_state: dict[str, Any],
                     by_reference: Mapping[str, str] | None = None) -> Path:
-    """Write a checkpoint for ``trainer_state['epoch']`` and make it the one ``--resume`` uses.
-
-    Args:
-        by_reference: modality → digest of the frozen encoders whose tensors the checkpoint leaves out
-            (the spec rebuilds them; resuming checks the digests).
-    """
+    """Write a checkpoint for ``trainer_state['epoch']`` and make it the one ``--resume`` uses; ``by_reference``:
+    modality → digest of the frozen encoders it leaves out."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"epoch-{trainer_state['epoch']:04d}"
     if target.exists():
@@ -83,8 +72,7 @@ def save_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.op
     write_safetensors_atomic(target / "optimizer.safetensors", opt_tensors)
     rng = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():
-        for i, state in enumerate(torch.cuda.get_rng_state_all()):
-            rng[f"cuda{i}"] = state
+        rng.update({f"cuda{i}": state for i, state in enumerate(torch.cuda.get_rng_state_all())})
     write_safetensors_atomic(target / "rng.safetensors", rng)
     write_json_atomic(target / "state.json", {
         "trainer": trainer_state,
@@ -103,17 +91,13 @@ def save_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.op
 
 # ----- applying a checkpoint -----------------------------------------------------------------------
 def _check_frozen(saved: Saved, model: torch.nn.Module) -> None:
-    """The frozen encoders the checkpoint left out must hold, in the model built now, the tensors they held then.
-
-    Raises:
-        RunDirError: naming the encoder, where its weights come from now, and both digests.
-    """
+    """The frozen encoders the checkpoint left out must hold, in the model built now, the tensors they held then."""
     encoders = getattr(model, "encoders", {})
     for modality, digest in saved.meta.get("by_reference", {}).items():
-        encoder = encoders[modality] if modality in encoders else None
-        if encoder is None:
+        if modality not in encoders:
             raise RunDirError(f"cannot resume: {saved.folder / 'state.json'} refers to the frozen weights of "
                               f"encoder '{modality}', which the model lacks; resume with the run's spec.yaml")
+        encoder = encoders[modality]
         found = encoder.weights_digest()
         if found != digest:
             raise RunDirError(
@@ -126,11 +110,7 @@ def _check_frozen(saved: Saved, model: torch.nn.Module) -> None:
 
 def _check_model(saved: Saved, model: torch.nn.Module) -> None:
     """The checkpoint's tensors must be the model's, name for name and shape for shape (less the frozen encoders
-    it refers to).
-
-    Raises:
-        RunDirError: naming the first parameter that differs.
-    """
+    it refers to)."""
     expected = without(model.state_dict(), saved.meta.get("by_reference", {}))
     hint = ("the spec differs from the one this run was trained with (see spec.yaml in the run directory); "
             "resume with that spec, or train the edited spec without --resume into another --out")
@@ -178,10 +158,8 @@ def _restore_rng(saved: Saved) -> None:
 
 def load_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
                     scaler: Any, warn: Callable[[str], None] = warn_caller) -> dict[str, Any]:
-    """Restore everything saved by :func:`save_checkpoint`; returns the trainer state.
-
-    Args:
-        warn: how to report a fallback to an older checkpoint.
+    """Restore everything saved by :func:`save_checkpoint`; returns the trainer state. ``warn`` reports a
+    fallback to an older checkpoint.
 
     Raises:
         RunDirError: there is no readable checkpoint, or it belongs to another model.

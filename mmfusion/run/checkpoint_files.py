@@ -1,10 +1,8 @@
 """Finding a checkpoint to resume from, and reading every one of its files before anything is applied.
 
-``checkpoints/last.json`` names the checkpoint in force. When it is unusable (not JSON, or naming a
-missing or incomplete folder) the newest complete ``epoch-*`` folder is used instead, with a warning;
-when a file of the chosen checkpoint is truncated or malformed, the next older complete one is. Only
-when none is left is it an error, naming the file and saying what to do; never a raw safetensors or
-JSON exception.
+``checkpoints/last.json`` names the checkpoint in force. When it is unusable the newest complete ``epoch-*``
+folder is used instead, with a warning; when a file of the chosen checkpoint is truncated or malformed, the
+next older complete one is. Only when none is left is it an error naming the file, never a raw exception.
 """
 
 from __future__ import annotations
@@ -21,6 +19,7 @@ import torch
 
 from ..io import read_json
 from .errors import RunDirError, UnreadableFile
+from .frozen import host_rng_kept
 from .layout import POINTER
 
 FILES = ("model.safetensors", "optimizer.safetensors", "rng.safetensors", "state.json")
@@ -39,22 +38,15 @@ class Saved:
 
 
 def _host_rng_from_json(data: dict[str, Any]) -> tuple[tuple, tuple]:
-    """The Python and NumPy RNG states saved by the checkpoint, checked by setting them (then the current ones again).
-
-    Raises:
-        KeyError, TypeError, ValueError, OverflowError: the saved states are malformed.
-    """
+    """The Python and NumPy RNG states saved by the checkpoint, checked by setting them (then the current ones
+    again); KeyError, TypeError, ValueError or OverflowError when malformed."""
     version, internal, gauss = data["python"]
     python_state = (version, tuple(int(i) for i in internal), gauss)
     name, keys, pos, has_gauss, cached = data["numpy"]
     numpy_state = (str(name), np.asarray(keys, dtype=np.uint32), int(pos), int(has_gauss), float(cached))
-    current_python, current_numpy = random.getstate(), np.random.get_state()
-    try:
+    with host_rng_kept():
         random.setstate(python_state)
         np.random.set_state(numpy_state)
-    finally:
-        random.setstate(current_python)
-        np.random.set_state(current_numpy)
     return python_state, numpy_state
 
 
@@ -100,11 +92,7 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _read(target: Path) -> Saved:
-    """Read and check every file of one checkpoint folder.
-
-    Raises:
-        UnreadableFile: a file is missing, truncated or malformed.
-    """
+    """Read and check every file of one checkpoint folder (``UnreadableFile`` names the first bad one)."""
     state_path = target / "state.json"
     try:
         meta = read_json(state_path)

@@ -151,6 +151,26 @@ def labels_mismatch_error(labels: Path, count: int, trained: int | None) -> RunD
                        "labels.json written with these weights (class names in output order), or retrain")
 
 
+def _check_inputs(path: Path, by_input: Mapping[str, Any], modalities: list[str]) -> None:
+    unknown = [m for m in by_input if m not in modalities]
+    if unknown:
+        raise RunDirError(f"{path} names input '{unknown[0]}', which the run's model lacks (inputs: "
+                          f"{', '.join(modalities)}); {RESTORE}")
+
+
+def read_run_object(path: Path, key: str, *, holds: str) -> dict[str, Any]:
+    """A run's JSON file whose ``key`` holds an object; that object.
+
+    Raises:
+        RunDirError: the file is damaged, or ``key`` is missing or not an object.
+    """
+    data = read_run_json(path, holds=holds)
+    found = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(found, dict):
+        raise RunDirError(f"{path} does not hold {holds}; {RESTORE}")
+    return found
+
+
 def read_preprocessing(path: Path, modalities: list[str]) -> dict[str, dict[str, Any]]:
     """``preprocessing.json``: modality → what its encoder learned from the training data (absent: {})."""
     if not path.exists():
@@ -159,10 +179,8 @@ def read_preprocessing(path: Path, modalities: list[str]) -> dict[str, dict[str,
     if not isinstance(learned, dict):
         raise RunDirError(f"{path} holds {_kind(learned)}, not an object of input name → learned preprocessing; "
                           f"{RESTORE}")
+    _check_inputs(path, learned, modalities)
     for modality, state in learned.items():
-        if modality not in modalities:
-            raise RunDirError(f"{path} names input '{modality}', which the run's model lacks (inputs: "
-                              f"{', '.join(modalities)}); {RESTORE}")
         if not isinstance(state, dict):
             raise RunDirError(f"{path}: '{modality}' holds {_kind(state)}, not an object; {RESTORE}")
     return learned
@@ -177,10 +195,8 @@ def read_inputs(path: Path, modalities: list[str]) -> dict[str, Any]:
     columns = inputs.get("columns", {}) if isinstance(inputs, dict) else None
     if not isinstance(columns, dict):
         raise RunDirError(f"{path} does not hold {holds}; {RESTORE}")
+    _check_inputs(path, columns, modalities)
     for modality, cols in columns.items():
-        if modality not in modalities:
-            raise RunDirError(f"{path} names input '{modality}', which the run's model lacks (inputs: "
-                              f"{', '.join(modalities)}); {RESTORE}")
         if not (isinstance(cols, str) or (isinstance(cols, list) and all(isinstance(c, str) for c in cols))):
             raise RunDirError(f"{path}: the columns of '{modality}' should be a column name or a list of names, "
                               f"not {_kind(cols)}; {RESTORE}")
@@ -221,10 +237,7 @@ def read_thresholds(path: Path, task: str, labels: list[str]) -> list[float]:
                       "using 0.5 for every label", stacklevel=3)
         return [0.5] * len(expected)
     holds = 'the decision thresholds by label, e.g. {"thresholds": {"cat": 0.42, "dog": 0.5}}'
-    saved = read_run_json(path, holds=holds)
-    thresholds = saved.get("thresholds") if isinstance(saved, dict) else None
-    if not isinstance(thresholds, dict):
-        raise RunDirError(f"{path} does not hold {holds}; {RESTORE}")
+    thresholds = read_run_object(path, "thresholds", holds=holds)
     if list(thresholds) != expected:
         what = f"the positive label '{expected[0]}'" if task == "binary" else "every label of labels.json, in order"
         raise RunDirError(f"{path} lists thresholds for {', '.join(map(str, thresholds)) or 'no label'}, but this "

@@ -1,17 +1,14 @@
 """Frozen pretrained encoders saved by reference: a run records where their weights come from, not a copy.
 
 A frozen encoder whose weights come from a file, a package or a model cache holds exactly what its config
-rebuilds, and training never changes it. Copying it into weights.safetensors and into every checkpoint made
-a 60-run sweep over two frozen encoders (102 MB) take 11 GB. Instead a run writes ``frozen_weights.json``
-next to its weights: per such encoder, its config, where the weights came from and a digest of every tensor;
-weights.safetensors leaves those tensors out (its metadata names the encoders it leaves out). Loading
-rebuilds each one from spec.yaml and checks the digest: a run copied to another machine loads wherever
-those weights resolve, and otherwise stops with the encoder, its source and the digest named.
+rebuilds. Copying it into weights.safetensors and every checkpoint made a 60-run sweep over two frozen encoders
+(102 MB) take 11 GB. Instead ``frozen_weights.json`` records, per such encoder, its config, where the weights
+came from and a digest of every tensor; weights.safetensors leaves them out (its metadata names which). Loading
+rebuilds each one from spec.yaml and checks the digest, or stops with the encoder, its source and digest named.
 
-Only what a rebuild reproduces is referenced. Before the first weights are written, each frozen pretrained
-encoder is built once more from its config, on another random stream so that any randomly initialised part
-shows, and must have the trained model's digest. Everything else (trained encoders, random initialisations,
-an encoder whose layers the training data resized) is saved in full, as before.
+Only what a rebuild reproduces is referenced: before the first weights are written, each frozen pretrained
+encoder is built once more, on another random stream so that any randomly initialised part shows, and must
+have the trained model's digest. Everything else is saved in full.
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_origin
 from ..errors import MMFusionError
 from ..io import write_json_atomic, write_safetensors_atomic
 from .errors import RESTORE, RunDirError
-from .files import read_run_json
+from .files import read_run_object
 from .layout import FROZEN_WEIGHTS
 
 if TYPE_CHECKING:
@@ -59,9 +56,6 @@ class Reference:
     def prefix(self) -> str:
         return f"encoders.{self.modality}."
 
-    def names(self) -> str:
-        return f"encoder '{self.modality}' ({self.type}): weights {self.source}, digest {self.digest}"
-
 
 def describe_source(config: EncoderConfig) -> str:
     """Where an encoder's weights come from, in the spec's words: ``weights:``, else its locating settings."""
@@ -83,29 +77,35 @@ def _candidate(encoder: Encoder) -> bool:
 
 
 @contextmanager
+def host_rng_kept() -> Iterator[None]:
+    """Python's and NumPy's global RNG states, as they were before the block, after it."""
+    import numpy as np
+
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(python_state)
+        np.random.set_state(numpy_state)
+
+
+@contextmanager
 def _another_random_stream(seed: int) -> Iterator[None]:
     """Build on a random stream other than training's, and leave training's untouched (CPU, Python, NumPy)."""
     import numpy as np
     import torch
 
-    python_state, numpy_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), host_rng_kept():
         torch.default_generator.manual_seed(seed + 7919)
         random.seed(seed + 7919)
         np.random.seed((seed + 7919) % 2**32)
-        try:
-            yield
-        finally:
-            random.setstate(python_state)
-            np.random.set_state(numpy_state)
+        yield
 
 
 def find_references(model: MultimodalModel, *, registry: Registry | None = None, seed: int = 0
                     ) -> dict[str, Reference]:
-    """The frozen encoders of ``model`` that a rebuild from their config reproduces, tensor for tensor.
-
-    Each candidate is built once more (about as long as building it took); any failure saves it in full.
-    """
+    """The frozen encoders of ``model`` that a rebuild from their config reproduces, tensor for tensor (each
+    candidate is built once more; any failure saves it in full)."""
     from ..model.builder import build_encoder
 
     found = {}
@@ -141,11 +141,8 @@ def without(state: Mapping[str, Tensor], modalities: Iterable[str]) -> dict[str,
 
 
 def write_weights(path: Path, model: MultimodalModel, references: Mapping[str, Reference]) -> dict[str, Reference]:
-    """Write ``weights.safetensors`` without the referenced encoders, and ``frozen_weights.json`` before it.
-
-    The record comes first, so a crash in between leaves either full weights or a record the partial
-    weights can rely on. Returns the references in force.
-    """
+    """Write ``weights.safetensors`` without the referenced encoders, and ``frozen_weights.json`` before it (a
+    crash in between leaves full weights or a record the partial ones can rely on); returns the references kept."""
     kept = current(model, references)
     record = path.with_name(FROZEN_WEIGHTS)
     if kept:
@@ -170,9 +167,8 @@ def load_weights(model: MultimodalModel, path: Path) -> None:
     """Load a run's weights into a model that still holds the frozen encoders they leave out (training's)."""
     from safetensors.torch import load_file
 
-    prefixes = tuple(f"encoders.{m}." for m in left_out(path))
     missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
-    stray = [k for k in missing if not (prefixes and k.startswith(prefixes))] + list(unexpected)
+    stray = [*without(dict.fromkeys(missing), left_out(path)), *unexpected]
     if stray:
         raise RunDirError(f"{path} does not fit the model being trained ({stray[0]}); {RESTORE}")
 
@@ -181,18 +177,11 @@ _HOLDS = "the frozen encoders that weights.safetensors leaves out: their source 
 
 
 def read_references(path: Path) -> dict[str, Reference]:
-    """``frozen_weights.json``, every entry checked.
-
-    Raises:
-        RunDirError: the file is missing, damaged or malformed.
-    """
+    """``frozen_weights.json``, every entry checked (RunDirError when missing, damaged or malformed)."""
     if not path.exists():
         raise RunDirError(f"{path} is missing, and weights.safetensors leaves out frozen encoders' weights that it "
                           f"records (their source and digest); {RESTORE}")
-    data = read_run_json(path, holds=_HOLDS)
-    encoders = data.get("encoders") if isinstance(data, dict) else None
-    if not isinstance(encoders, dict):
-        raise RunDirError(f"{path} does not hold {_HOLDS}; {RESTORE}")
+    encoders = read_run_object(path, "encoders", holds=_HOLDS)
     names = {f.name for f in fields(Reference)}
     found = {}
     for modality, entry in encoders.items():

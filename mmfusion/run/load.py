@@ -62,16 +62,14 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registr
              ) -> LoadedRun:
     """Rebuild the model of a run directory and load its best weights (safetensors, no pickle).
 
-    Every file is checked against the others before anything is predicted: labels.json must list as
-    many distinct names as the weights have classes, and the weights must fit the model spec.yaml
-    describes, tensor by tensor. A damaged summary.json is only a warning (it records how training went).
-    Frozen encoders the run saved by reference are rebuilt from spec.yaml and must have the digest that
-    frozen_weights.json records.
+    Every file is checked against the others before anything is predicted: labels.json must list as many
+    distinct names as the weights have classes, the weights must fit spec.yaml's model tensor by tensor, and
+    frozen encoders saved by reference are rebuilt and must have their recorded digest. A damaged summary.json
+    is only a warning.
 
     Raises:
-        RunDirError: the folder is not a finished run, or one of its files is damaged or does not fit
-            the others (the message names the file and says what to do), or the frozen weights it refers
-            to cannot be loaded here or differ from training's (encoder, source and digest named).
+        RunDirError: the folder is not a finished run, or one of its files is damaged or does not fit the
+            others, or the frozen weights it refers to cannot be loaded here (the message says what to do).
     """
     from ..spec.loader import load_spec
 
@@ -169,10 +167,7 @@ def _build(spec: Spec, classes: int, learned: dict[str, dict[str, Any]], paths: 
 
 def _architecture_only(spec: Spec) -> Spec:
     """The spec with every encoder's ``weights`` cleared and ``pretrained`` off: the run's own files give every
-    value (weights.safetensors, and the frozen encoders it refers to, loaded on their own), so an encoder the
-    run saved in full needs neither its original weights file nor a model cache. Encoders'
-    ``weights``/``pretrained`` must not change architecture.
-    """
+    value, so an encoder saved in full needs neither its original weights file nor a model cache."""
     encoders = {}
     for modality, config in spec.model.encoders.items():
         update: dict[str, object] = {"weights": None}
