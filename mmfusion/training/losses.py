@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..errors import MMFusionError, PluginError, SpecError
+from ..errors import SpecError
 from ..registry import Registry, get_registry
 from ..tasks.definitions import DEFAULT_LOSS
+from .callbacks.base import plugin_call
 
 if TYPE_CHECKING:
     from ..interfaces.loss import Loss
@@ -67,11 +68,6 @@ def build_loss(train: TrainSpec, num_classes: int, *, class_weights: torch.Tenso
     if getattr(config, "pos_weight", None) == "auto":
         weights = positive_weights(targets, num_classes) if targets is not None else None
         config = config.model_copy(update={"pos_weight": weights})
-    try:
-        return cls(config, num_classes, class_weights)
-    except MMFusionError:
-        raise
-    except Exception as exc:
-        raise PluginError(f"train.loss: loss '{config.type}' ({cls.__module__}.{cls.__qualname__}) could not be built: "
-                          f"{type(exc).__name__}: {exc}") from exc
+    return plugin_call(f"train.loss: loss '{config.type}'", "could not be built", cls, config, num_classes,
+                       class_weights)
 

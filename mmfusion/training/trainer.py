@@ -12,7 +12,6 @@ import random
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +35,7 @@ from ..runtime.devices import resolve_device
 from ..runtime.precision import resolve_precision
 from ..runtime.threads import ThreadChoice, intra_op_threads, resolve_threads
 from ..spec.spec import Spec
-from .callbacks.base import CallbackList
+from .callbacks.base import CallbackList, plugin_call
 from .compiled import compiled
 from .context import FitResult, TrainingContext, TrainingInterrupted
 from .distributed import from_environment, shard
@@ -231,28 +230,11 @@ class Trainer:
         broken = [f for f in registry.failures if f.module == LOOP_STEPS]
         if broken:  # without them a fit would write no checkpoint, test report or summary
             raise PluginError(f"the training loop's own steps ({LOOP_STEPS}) did not load: {broken[0].error}")
-        always, plugins = [], []
-        for entry in registry.entries("callback"):
-            if is_always_on("callback", entry.cls):
-                built = self._build_callback(entry.cls, None, f"callback '{entry.name}' of {entry.qualified_name}")
-                always.append(built)
-                if not entry.plugin.builtin:
-                    plugins.append(built)
-        named = self._spec_callbacks(registry)
+        entries = [e for e in registry.entries("callback") if is_always_on("callback", e.cls)]
+        always = [plugin_call(f"callback '{e.name}' of {e.qualified_name}", "could not be built", e.cls)
+                  for e in entries]
+        plugins = [built for built, e in zip(always, entries) if not e.plugin.builtin]
+        named = [plugin_call(f"train.callbacks.{index}: callback '{config.type}'", "could not be built",
+                             registry.get("callback", config.component_name), config)
+                 for index, config in enumerate(self.spec.train.callbacks)]
         return CallbackList([*always, *named, *self.callbacks], named=[*plugins, *named])
-
-    def _spec_callbacks(self, registry: Registry) -> list[Callback]:
-        return [self._build_callback(registry.get("callback", config.component_name), config,
-                                     f"train.callbacks.{index}: callback '{config.type}'")
-                for index, config in enumerate(self.spec.train.callbacks)]
-
-    @staticmethod
-    def _build_callback(cls: type[Callback], config: Any, what: str) -> Callback:
-        """A plugin's callback, its constructor's failure named as the plugin's."""
-        try:
-            return cls(config) if config is not None else cls()
-        except MMFusionError:
-            raise
-        except Exception as exc:
-            raise PluginError(f"{what} ({cls.__module__}.{cls.__qualname__}) could not be built: "
-                              f"{type(exc).__name__}: {exc}") from exc

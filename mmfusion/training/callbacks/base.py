@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from ...errors import MMFusionError, PluginError
 from ...interfaces.callback import STAGES, Callback, FitState
+
+T = TypeVar("T")
+
+
+def plugin_call(what: str, failure: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` (a plugin's class or bound method), any error but mmfusion's (or Ctrl-C) named as
+    the plugin's: ``{what} (module.Class) {failure}: Error: message``."""
+    try:
+        return fn(*args, **kwargs)
+    except (MMFusionError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        cls = fn if isinstance(fn, type) else type(fn.__self__)  # type: ignore[attr-defined]
+        raise PluginError(f"{what} ({cls.__module__}.{cls.__qualname__}) {failure}: {type(exc).__name__}: {exc}"
+                          ) from exc
 
 
 def _overrides(callback: Callback, hook: str) -> bool:
@@ -41,15 +56,11 @@ class CallbackList:
         return iter(self.callbacks + self.finishers)
 
     def _call(self, callback: Callback, hook: str, *args: Any) -> None:
-        try:
+        if id(callback) not in self._named:
             getattr(callback, hook)(*args)
-        except (MMFusionError, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            if id(callback) not in self._named:
-                raise
-            raise PluginError(f"train.callbacks: callback '{callback.state_key}' ({type(callback).__module__}."
-                              f"{type(callback).__qualname__}) failed in {hook}: {type(exc).__name__}: {exc}") from exc
+        else:
+            plugin_call(f"train.callbacks: callback '{callback.state_key}'", f"failed in {hook}",
+                        getattr(callback, hook), *args)
 
     def _each(self, hook: str, *args: Any) -> None:
         for callback in self:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ...errors import MMFusionError, PluginError
 from ...interfaces.callback import Callback
 from ...interfaces.logger import Logger
 from ...registry import get_registry
 from ..context import TrainingInterrupted
+from .base import plugin_call
 
 if TYPE_CHECKING:
     from ..context import TrainingContext
@@ -28,14 +28,8 @@ class Loggers(Callback):
         self.loggers: list[Logger] = []
 
     def _call(self, logger: Logger, method: str, *args: Any, **kwargs: Any) -> None:
-        try:
-            getattr(logger, method)(*args, **kwargs)
-        except (MMFusionError, KeyboardInterrupt):
-            raise
-        except Exception as exc:
-            raise PluginError(f"train.loggers: logger '{logger.name}' ({type(logger).__module__}."
-                              f"{type(logger).__qualname__}) failed in {method}: {type(exc).__name__}: {exc}"
-                              ) from exc
+        plugin_call(f"train.loggers: logger '{logger.name}'", f"failed in {method}", getattr(logger, method), *args,
+                    **kwargs)
 
     def on_fit_start(self, ctx: TrainingContext) -> None:
         if not ctx.is_main:
@@ -43,13 +37,8 @@ class Loggers(Callback):
         registry = ctx.registry or get_registry()
         for config in ctx.train.loggers:
             cls = registry.get("logger", config.component_name)
-            try:
-                self.loggers.append(cls(config, ctx.paths.root))
-            except MMFusionError:
-                raise
-            except Exception as exc:
-                raise PluginError(f"train.loggers: logger '{config.type}' ({cls.__module__}.{cls.__qualname__}) "
-                                  f"could not be built: {type(exc).__name__}: {exc}") from exc
+            self.loggers.append(plugin_call(f"train.loggers: logger '{config.type}'", "could not be built", cls, config,
+                                            ctx.paths.root))
         spec = ctx.spec.model_dump(mode="json")
         for logger in self.loggers:
             if ctx.resume:
