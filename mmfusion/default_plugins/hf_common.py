@@ -16,9 +16,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from ..errors import SpecError, WeightsError, did_you_mean
-from ..interfaces.locations import PACKAGE_PREFIX, resolve_location
+from ..interfaces.config import EncoderConfig
+from ..interfaces.locations import PACKAGE_PREFIX, SpecLocation, resolve_location
 from ..weights.offline import offline_variable
+from .hf_towers import Towers, tower_config, towers_for
+
+
+class HFModelConfig(EncoderConfig):
+    """The options ``hf_text`` and ``hf_image`` share: where the model comes from and how it is built."""
+
+    path: SpecLocation = Field(
+        description="A Hugging Face Hub id (e.g. bert-base-uncased, google/vit-base-patch16-224, "
+        "openai/clip-vit-base-patch32; downloaded into the Hugging Face cache unless offline), a local model "
+        "folder, or 'package:pkg/folder'.")
+    pretrained: bool = Field(True, description="Load the weights in `path`; false builds the architecture from its "
+                             "config, randomly initialised.")
+    config_overrides: dict[str, Any] = Field(
+        default_factory=dict, description="Changes to the model config (a CLIP/SigLIP tower's own), e.g. "
+        "{num_hidden_layers: 6}; architecture changes need pretrained: false.")
+    projection: bool = Field(
+        False, description="CLIP/SigLIP towers: pass pooled vector and tokens through the model's projection into "
+        "the image-text space the two towers share (zero-shot aligned).")
 
 
 @dataclass(frozen=True)
@@ -93,8 +114,7 @@ def hf_source(location: str, *, what: str) -> HFSource:
     return HFSource(location, location, Path(config_file).parent)
 
 
-@contextlib.contextmanager
-def hub_offline(source: HFSource | None = None) -> Iterator[None]:
+def hub_offline(source: HFSource | None = None) -> contextlib.AbstractContextManager[None]:
     """While loading, keep huggingface_hub itself offline when mmfusion's switch says so (or when ``source`` is
     a cached copy used because the Hub cannot be reached).
 
@@ -102,16 +122,23 @@ def hub_offline(source: HFSource | None = None) -> Iterator[None]:
     deep inside transformers or timm could still try the network; its switch is set for the call, then restored.
     """
     if offline_variable() is None and not (source is not None and source.cache_only):
-        yield
-        return
+        return contextlib.nullcontext()
     from huggingface_hub import constants
 
-    saved = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = True
+    return switched_on((constants, "HF_HUB_OFFLINE"))
+
+
+@contextlib.contextmanager
+def switched_on(*switches: tuple[Any, str]) -> Iterator[None]:
+    """Set the boolean module attributes ``(module, name)`` that exist to True for the call, then restore them."""
+    saved = [(module, name, getattr(module, name)) for module, name in switches if hasattr(module, name)]
     try:
+        for module, name, _ in saved:
+            setattr(module, name, True)
         yield
     finally:
-        constants.HF_HUB_OFFLINE = saved
+        for module, name, value in saved:
+            setattr(module, name, value)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -134,13 +161,12 @@ def _detail(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
-def hub_problem(exc: BaseException, repo_id: str, *, what: str,
-                instead: str = "set the path to a local model folder or a 'package:' folder") -> WeightsError:
-    """One error for a failed Hub load, by what went wrong, naming ``repo_id`` and what to do.
+_LOCAL_FOLDER = "set the path to a local model folder or a 'package:' folder"
 
-    Args:
-        instead: the local alternative to suggest (the option the spec can set instead of a download).
-    """
+
+def hub_problem(exc: BaseException, repo_id: str, *, what: str, instead: str = _LOCAL_FOLDER) -> WeightsError:
+    """One error for a failed Hub load, by what went wrong, naming ``repo_id`` and what to do (``instead``: the
+    option the spec can set instead of a download)."""
     from huggingface_hub import constants
 
     kinds = _kinds(exc)
@@ -164,8 +190,7 @@ def hub_problem(exc: BaseException, repo_id: str, *, what: str,
     if "RemoteEntryNotFoundError" in kinds:
         return WeightsError(f"{what}: the Hub model '{repo_id}' lacks a file mmfusion needs ({detail}); is it a "
                             "transformers model (config.json and weights)?")
-    if kinds & {"LocalEntryNotFoundError", "ConnectError", "ConnectionError", "TimeoutException", "NetworkError",
-                "OfflineModeIsEnabled"}:
+    if kinds & (_UNREACHABLE | {"LocalEntryNotFoundError", "OfflineModeIsEnabled"}):
         return WeightsError(f"{what}: cannot download '{repo_id}': the Hugging Face Hub ({endpoint}) cannot be "
                             "reached and the model is not in the local cache. Check the network (proxy, "
                             f"HF_ENDPOINT). To work without network, {supply}; with MMFUSION_OFFLINE=1 only the cache "
@@ -185,7 +210,7 @@ def is_hub_failure(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def hub_errors(repo_id: str | None, *, what: str, instead: str | None = None) -> Iterator[None]:
+def hub_errors(repo_id: str | None, *, what: str, instead: str = _LOCAL_FOLDER) -> Iterator[None]:
     """Turn a failed download of Hub id ``repo_id`` into :func:`hub_problem`'s error; anything else (and any
     failure with a local folder, ``repo_id`` None) passes through for the caller to explain."""
     try:
@@ -193,7 +218,7 @@ def hub_errors(repo_id: str | None, *, what: str, instead: str | None = None) ->
     except Exception as exc:
         if repo_id is None or isinstance(exc, WeightsError) or not is_hub_failure(exc):
             raise
-        raise hub_problem(exc, repo_id, what=what, **({"instead": instead} if instead else {})) from None
+        raise hub_problem(exc, repo_id, what=what, instead=instead) from None
 
 
 def apply_overrides(model_config: Any, overrides: Mapping[str, Any], *, what: str) -> Any:
@@ -217,13 +242,11 @@ _UNUSED_WEIGHTS = ("UNEXPECTED", "were not used when initializing")
 _REAL_PROBLEMS = ("MISSING", "MISMATCH", "newly initialized", "not initialized")
 
 
-class _UnusedWeightsFilter(logging.Filter):
+def _not_unused_weights(record: logging.LogRecord) -> bool:
     """Drops transformers' report of checkpoint weights the model leaves unused (a pooler we build without, the
     other tower of a CLIP checkpoint); a report of missing or mis-shaped weights still gets through."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        text = record.getMessage()
-        return not (any(k in text for k in _UNUSED_WEIGHTS) and not any(k in text for k in _REAL_PROBLEMS))
+    text = record.getMessage()
+    return not (any(k in text for k in _UNUSED_WEIGHTS) and not any(k in text for k in _REAL_PROBLEMS))
 
 
 @contextlib.contextmanager
@@ -238,10 +261,9 @@ def quiet_loading() -> Iterator[None]:
     from transformers.utils import logging as hf_logging
 
     loggers = [logging.getLogger(name) for name in ("transformers.modeling_utils", "transformers.utils.loading_report")]
-    unused = _UnusedWeightsFilter()
     bars, hub_bars_off = hf_logging.is_progress_bar_enabled(), hub_utils.are_progress_bars_disabled()
     for logger in loggers:
-        logger.addFilter(unused)
+        logger.addFilter(_not_unused_weights)
     hf_logging.disable_progress_bar()  # turns huggingface_hub's bars off too: theirs come back on
     if not hub_bars_off:
         hub_utils.enable_progress_bars()
@@ -249,7 +271,7 @@ def quiet_loading() -> Iterator[None]:
         yield
     finally:
         for logger in loggers:
-            logger.removeFilter(unused)
+            logger.removeFilter(_not_unused_weights)
         if bars:
             hf_logging.enable_progress_bar()
         if hub_bars_off:
@@ -258,32 +280,56 @@ def quiet_loading() -> Iterator[None]:
             hub_utils.enable_progress_bars()
 
 
-def load_hf_model(model_class: Any, model_config: Any, source: HFSource, options: Mapping[str, Any], *,
-                  pretrained: bool, what: str, overridden: bool) -> Any:
-    """A transformers model: built from ``model_config`` (random init) or loaded with its pretrained weights;
-    ``options`` (e.g. ``add_pooling_layer``) are dropped for models that do not take them.
+def hf_tower_config(config: HFModelConfig, *, kind: str, tower: str) -> tuple[HFSource, Any, Towers | None]:
+    """Where ``config.path`` is, the transformers config of its model (or of its ``tower``) with
+    ``config_overrides`` applied, and its family's tower classes (None for a single-tower model).
+
+    Raises:
+        SpecError: ``projection`` on a single-tower model, an unknown dual encoder, or an unknown override.
+    """
+    from transformers import AutoConfig
+
+    what = f"{kind} path"
+    source = hf_source(config.path, what=what)
+    with hub_errors(source.repo_id, what=what), hub_offline(source):
+        model_config = AutoConfig.from_pretrained(source.name, local_files_only=source.local_files_only)
+    towers = towers_for(model_config, what=what, tower=tower)
+    if config.projection and towers is None:
+        raise SpecError(f"{kind}: projection: true needs a CLIP or SigLIP checkpoint (a {tower} tower with a "
+                        f"projection into an image-text space); '{config.path}' is a {model_config.model_type} "
+                        "model. Remove `projection`.")
+    sub_config = apply_overrides(tower_config(model_config, towers, tower), config.config_overrides,
+                                 what=f"{kind} config_overrides")
+    return source, sub_config, towers
+
+
+def load_hf_model(config: HFModelConfig, source: HFSource, model_config: Any, towers: Towers | None, *, kind: str,
+                  tower: str, options: Mapping[str, Any]) -> Any:
+    """The model (or its family's ``tower`` class): built from ``model_config`` (random init) or loaded with its
+    pretrained weights; ``options`` (e.g. ``add_pooling_layer``) are dropped for models that do not take them.
 
     Raises:
         WeightsError: the pretrained weights cannot be loaded (a hint when ``config_overrides`` changed the model).
     """
     from transformers import AutoModel
 
-    if not pretrained:
+    model_class = towers.tower_class(tower, config.projection) if towers is not None else AutoModel
+    if not config.pretrained:
         build = AutoModel.from_config if model_class is AutoModel else model_class
-        try:
-            return build(model_config, **options)
-        except TypeError:  # models without a pooler option
-            return build(model_config)
+        return _without_unknown_options(build, options, model_config)
     try:
-        with hub_errors(source.repo_id, what=f"{what} path"), hub_offline(source), quiet_loading():
-            try:
-                return model_class.from_pretrained(source.name, config=model_config,
-                                                   local_files_only=source.local_files_only, **options)
-            except TypeError:
-                return model_class.from_pretrained(source.name, config=model_config,
-                                                   local_files_only=source.local_files_only)
+        with hub_errors(source.repo_id, what=f"{kind} path"), hub_offline(source), quiet_loading():
+            return _without_unknown_options(model_class.from_pretrained, options, source.name, config=model_config,
+                                            local_files_only=source.local_files_only)
     except (OSError, ValueError, RuntimeError) as exc:
         hint = (" With config_overrides that change the architecture, set `pretrained: false` (random init)."
-                if overridden else "")
-        raise WeightsError(f"{what}: cannot load pretrained weights from {source.name}: "
+                if config.config_overrides else "")
+        raise WeightsError(f"{kind}: cannot load pretrained weights from {source.name}: "
                            f"{str(exc).strip().rstrip('.')}.{hint}") from None
+
+
+def _without_unknown_options(call: Any, options: Mapping[str, Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return call(*args, **kwargs, **options)
+    except TypeError:  # a model without that option (e.g. no pooler to leave out)
+        return call(*args, **kwargs)

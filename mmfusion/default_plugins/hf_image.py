@@ -20,9 +20,8 @@ from ..errors import SpecError
 from ..hookspecs import hookimpl
 from ..interfaces.encoder import EncoderOutput
 from ..interfaces.image_encoder import IMAGENET_MEAN, IMAGENET_STD, ImageEncoder, ImageEncoderConfig, grid_to_tokens
-from ..interfaces.locations import SpecLocation
-from .hf_common import HFSource, apply_overrides, hf_source, hub_errors, hub_offline, load_hf_model
-from .hf_towers import require_single_or_known, submodule, tower_config, towers_for
+from .hf_common import HFModelConfig, HFSource, hf_tower_config, hub_errors, hub_offline, load_hf_model
+from .hf_towers import submodule
 
 #: models whose pooler is an extra dense layer that fine-tuned checkpoints do not train (their classifier reads
 #: the [CLS] token): pooled by the [CLS] token, built without that pooler
@@ -30,27 +29,12 @@ _CLS_POOLED = {"vit", "deit", "vit_msn"}
 _RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic"}  # PIL's numbering, as processors store it
 
 
-class HFImageConfig(ImageEncoderConfig):
+class HFImageConfig(ImageEncoderConfig, HFModelConfig):
     type: Literal["hf_image"] = "hf_image"
-    path: SpecLocation = Field(
-        description="A Hugging Face Hub id (e.g. google/vit-base-patch16-224, openai/clip-vit-base-patch32; "
-        "downloaded into the Hugging Face cache unless offline), a local model folder, or 'package:pkg/folder'."
-    )
-    pretrained: bool = Field(
-        True, description="Load the weights in `path`; false builds the architecture from its config, randomly "
-        "initialised."
-    )
-    config_overrides: dict[str, Any] = Field(
-        default_factory=dict, description="Changes to the (vision) model config, e.g. {num_hidden_layers: 6}."
-    )
     tokens: bool = Field(True, description="Also return the patch tokens or feature-grid cells (for attention fusion).")
     pooling: Literal["auto", "pooler", "cls", "mean"] = Field(
         "auto", description="Pooled vector: auto (the [CLS] token for ViT/DeiT, else the model's pooled output, "
         "else the mean of the tokens), pooler (the model's pooled output), cls (first token), mean (of the tokens)."
-    )
-    projection: bool = Field(
-        False, description="CLIP vision towers: pass pooled vector and tokens through the model's projection into "
-        "the space shared with the text tower (zero-shot aligned)."
     )
 
 
@@ -63,25 +47,14 @@ class HFImageEncoder(ImageEncoder):
 
     def __init__(self, config: HFImageConfig) -> None:
         super().__init__(config)
-        from transformers import AutoConfig
-
-        what = "hf_image path"
-        source = hf_source(config.path, what=what)
-        with hub_errors(source.repo_id, what=what), hub_offline(source):
-            model_config = AutoConfig.from_pretrained(source.name, local_files_only=source.local_files_only)
-        require_single_or_known(model_config, what=what, tower="vision")
-        towers = towers_for(model_config)
-        if config.projection and towers is None:
-            raise SpecError(f"hf_image: projection: true needs a CLIP or SigLIP checkpoint (a vision tower with a "
-                            f"projection into an image-text space); '{config.path}' is a {model_config.model_type} "
-                            "model. Remove `projection`.")
-        vision_config = apply_overrides(tower_config(model_config, towers, "vision"), config.config_overrides,
-                                        what="hf_image config_overrides")
+        source, vision_config, towers = hf_tower_config(config, kind="hf_image", tower="vision")
         self.model_type = str(vision_config.model_type)
         self._pooling = config.pooling
         if self._pooling == "auto":
             self._pooling = "cls" if self.model_type in _CLS_POOLED else "model"
-        self.model = self._load_model(source, vision_config, towers)
+        plain_pooling = self._pooling in ("cls", "mean") and towers is None
+        self.model = load_hf_model(config, source, vision_config, towers, kind="hf_image", tower="vision",
+                                   options={"add_pooling_layer": False} if plain_pooling else {})
         self.weights_path: Path | None = source.folder if config.pretrained else None
         # CLIP: tokens and pooled vector through the final layer norm and the projection (SigLIP's pooled output
         # is its image embedding already: it has no separate projection)
@@ -89,22 +62,12 @@ class HFImageEncoder(ImageEncoder):
         self._post_norm = submodule(self.model, "post_layernorm") if self._project is not None else None
         self.output_dim = int(self._project.out_features if self._project is not None else _width(vision_config))
         self.provides_tokens = config.tokens
-        defaults = self._processor_defaults(source, vision_config)
-        self.setup_transform(defaults)
+        self.setup_transform(self._processor_defaults(source, vision_config))
         self._forward_options: dict[str, Any] = {}
         trained_size = getattr(vision_config, "image_size", None)
         if (isinstance(trained_size, int) and self.image_size != trained_size
                 and "interpolate_pos_encoding" in inspect.signature(self.model.forward).parameters):
             self._forward_options["interpolate_pos_encoding"] = True  # position embeddings fit another size
-
-    def _load_model(self, source: HFSource, vision_config: Any, towers: Any) -> nn.Module:
-        from transformers import AutoModel
-
-        model_class = towers.vision_class(self.config.projection) if towers is not None else AutoModel
-        options = {"add_pooling_layer": False} if self._pooling in ("cls", "mean") and towers is None else {}
-        return load_hf_model(model_class, vision_config, source, options, pretrained=self.config.pretrained,
-                             what="hf_image",
-                             overridden=bool(self.config.config_overrides))
 
     def _processor_defaults(self, source: HFSource, vision_config: Any) -> dict[str, Any]:
         """The image processor's resize, crop, interpolation and normalisation, as image-encoder defaults."""

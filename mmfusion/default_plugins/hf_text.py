@@ -14,35 +14,20 @@ import torch
 from pydantic import Field, field_validator
 from torch import Tensor, nn
 
-from ..errors import SpecError, WeightsError
+from ..errors import WeightsError
 from ..hookspecs import hookimpl
 from ..interfaces.augment import TextAugment, drop_tokens, mapping_or_flag
-from ..interfaces.config import EncoderConfig
 from ..interfaces.encoder import Encoder, EncoderOutput
 from ..interfaces.locations import SpecLocation
 from ..weights.loading import load_weights_into
-from .hf_common import HFSource, apply_overrides, hf_source, hub_errors, hub_offline, load_hf_model
-from .hf_towers import require_single_or_known, submodule, tower_config, towers_for
-
-__all__ = ["HFTextConfig", "HFTextEncoder"]
+from .hf_common import HFModelConfig, HFSource, hf_source, hf_tower_config, hub_errors, hub_offline, load_hf_model
+from .hf_towers import submodule
 
 _EXAMPLE_WORDS = "the a red blue green small large circle square shape image shows is there what color".split()
 
 
-class HFTextConfig(EncoderConfig):
+class HFTextConfig(HFModelConfig):
     type: Literal["hf_text"] = "hf_text"
-    path: SpecLocation = Field(
-        description="A Hugging Face Hub id (e.g. bert-base-uncased, openai/clip-vit-base-patch32; downloaded into "
-        "the Hugging Face cache unless offline), a local model folder, or 'package:pkg/folder'."
-    )
-    pretrained: bool = Field(
-        True, description="Load the weights in `path`; false builds the architecture from its config, randomly "
-        "initialised."
-    )
-    config_overrides: dict[str, Any] = Field(
-        default_factory=dict,
-        description="Changes to the model config, e.g. {hidden_size: 768, num_hidden_layers: 12} (random init).",
-    )
     tokenizer: SpecLocation | None = Field(None, description="Where the tokenizer comes from (default: path).")
     pooling: Literal["cls", "mean"] = Field(
         "cls", description="Pooled vector: the summary token ([CLS] for BERT-like models; for CLIP/SigLIP text "
@@ -50,10 +35,6 @@ class HFTextConfig(EncoderConfig):
     )
     max_length: int = Field(128, ge=1, description="Longer texts are truncated (at most the model's own limit, "
                             "77 for CLIP); batches pad to their longest.")
-    projection: bool = Field(
-        False, description="CLIP/SigLIP text towers: pass pooled vector and tokens through the model's projection "
-        "into the space shared with the image tower (zero-shot aligned)."
-    )
     augment: TextAugment | None = Field(
         None, description="Token dropout for training samples: {token_dropout: p}, and with `views: K` (frozen "
         "encoders) K cached views, view 0 clean. Without `views` the encoder runs live on every batch."
@@ -82,20 +63,10 @@ class HFTextEncoder(Encoder):
 
     def __init__(self, config: HFTextConfig) -> None:
         super().__init__(config)
-        from transformers import AutoConfig
-
-        source = hf_source(config.path, what="hf_text path")
-        with hub_errors(source.repo_id, what="hf_text path"), hub_offline(source):
-            model_config = AutoConfig.from_pretrained(source.name, local_files_only=source.local_files_only)
-        require_single_or_known(model_config, what="hf_text path", tower="text")
-        towers = towers_for(model_config)
-        if config.projection and towers is None:
-            raise SpecError(f"hf_text: projection: true needs a CLIP or SigLIP checkpoint (a text tower with a "
-                            f"projection into an image-text space); '{config.path}' is a {model_config.model_type} "
-                            "model. Remove `projection`.")
-        text_config = apply_overrides(tower_config(model_config, towers, "text"), config.config_overrides,
-                                      what="hf_text config_overrides")
-        self.model = self._load_model(source, text_config, towers)
+        source, text_config, towers = hf_tower_config(config, kind="hf_text", tower="text")
+        # a plain model is built without its pooler (pooling reads the token states); towers keep theirs
+        self.model = load_hf_model(config, source, text_config, towers, kind="hf_text", tower="text",
+                                   options={} if towers is not None else {"add_pooling_layer": False})
         self.weights_path: Path | None = source.folder if config.pretrained else None
         if config.weights is not None:
             self.weights_path = load_weights_into(self.model, config.weights, what="hf_text weights")
@@ -111,16 +82,6 @@ class HFTextEncoder(Encoder):
             self._project = submodule(self.model, "text_projection") or submodule(self.model, "head")
         self.output_dim = int(self._project.out_features if self._project is not None else text_config.hidden_size)
         self.provides_tokens = True
-
-    def _load_model(self, source: HFSource, text_config: Any, towers: Any) -> nn.Module:
-        from transformers import AutoModel
-
-        model_class = towers.text_class(self.config.projection) if towers is not None else AutoModel
-        # a plain model is built without its pooler (pooling reads the token states); towers keep theirs
-        options = {} if towers is not None else {"add_pooling_layer": False}
-        return load_hf_model(model_class, text_config, source, options, pretrained=self.config.pretrained,
-                             what="hf_text",
-                             overridden=bool(self.config.config_overrides))
 
     def _load_tokenizer(self, source: HFSource) -> Any:
         from transformers import AutoTokenizer

@@ -14,16 +14,12 @@ from ..errors import SpecError
 
 @dataclass(frozen=True)
 class Towers:
-    """The tower classes of one model family.
+    """The tower classes of one model family (``clip``, ``siglip``).
 
-    Attributes:
-        family: the composite model type (``clip``, ``siglip``).
-        text, vision: the tower classes giving the pooled output before any projection.
-        text_projected, vision_projected: the classes that add the projection into the shared text-image
-            space; None when the tower's pooled output is already in that space (SigLIP's heads).
-        pads_to_max_length: the text tower was trained on texts padded to its maximum length and pools the
-            last position (SigLIP), so batches must be padded that way for a text's output not to depend on
-            its batch.
+    ``text``/``vision`` give the pooled output before any projection; ``*_projected`` add the projection into
+    the shared text-image space, None when the pooled output is already in it (SigLIP's heads).
+    ``pads_to_max_length``: the text tower was trained on texts padded to its maximum length and pools the last
+    position (SigLIP), so batches must be padded that way for a text's output not to depend on its batch.
     """
 
     family: str
@@ -33,15 +29,11 @@ class Towers:
     vision_projected: str | None
     pads_to_max_length: bool = False
 
-    def text_class(self, projection: bool) -> Any:
+    def tower_class(self, tower: str, projection: bool) -> Any:
         import transformers
 
-        return getattr(transformers, (self.text_projected if projection else None) or self.text)
-
-    def vision_class(self, projection: bool) -> Any:
-        import transformers
-
-        return getattr(transformers, (self.vision_projected if projection else None) or self.vision)
+        return getattr(transformers, (getattr(self, f"{tower}_projected") if projection else None)
+                       or getattr(self, tower))
 
 
 _FAMILIES = (
@@ -52,9 +44,20 @@ _FAMILIES = (
 _BY_MODEL_TYPE = {t: f for f in _FAMILIES for t in (f.family, f"{f.family}_text_model", f"{f.family}_vision_model")}
 
 
-def towers_for(model_config: Any) -> Towers | None:
-    """The family of a CLIP-like config, or None for an ordinary single-tower model."""
-    return _BY_MODEL_TYPE.get(getattr(model_config, "model_type", ""))
+def towers_for(model_config: Any, *, what: str, tower: str) -> Towers | None:
+    """The family of a CLIP-like config, or None for an ordinary single-tower model.
+
+    Raises:
+        SpecError: the config holds a ``text_config`` and a ``vision_config`` of an unknown family (its AutoModel
+            would need both inputs).
+    """
+    towers = _BY_MODEL_TYPE.get(getattr(model_config, "model_type", ""))
+    if towers is None and hasattr(model_config, "text_config") and hasattr(model_config, "vision_config"):
+        known = ", ".join(f.family for f in _FAMILIES)
+        raise SpecError(f"{what}: '{model_config.model_type}' is a text-image model whose {tower} tower mmfusion "
+                        f"does not know how to load; supported dual encoders: {known}. Use a checkpoint of the "
+                        f"{tower} tower alone (any single-tower transformers model works).")
+    return towers
 
 
 def tower_config(model_config: Any, towers: Towers | None, tower: str) -> Any:
@@ -73,17 +76,3 @@ def submodule(model: Any, name: str) -> Any:
     """The module called ``name`` at any depth (transformers versions nest towers differently: ``head`` or
     ``text_model.head``), or None."""
     return next((m for n, m in model.named_modules() if n == name or n.endswith(f".{name}")), None)
-
-
-def require_single_or_known(model_config: Any, *, what: str, tower: str) -> None:
-    """A composite config of a family not in the table is an error (its AutoModel would need both inputs).
-
-    Raises:
-        SpecError: the config holds a ``text_config`` and a ``vision_config`` of an unknown family.
-    """
-    if towers_for(model_config) is None and hasattr(model_config, "text_config") and hasattr(model_config,
-                                                                                            "vision_config"):
-        known = ", ".join(f.family for f in _FAMILIES)
-        raise SpecError(f"{what}: '{model_config.model_type}' is a text-image model whose {tower} tower mmfusion "
-                        f"does not know how to load; supported dual encoders: {known}. Use a checkpoint of the "
-                        f"{tower} tower alone (any single-tower transformers model works).")
