@@ -87,3 +87,8 @@ def shard(order: torch.Tensor, dist: Distributed) -> torch.Tensor:
     if remainder:
         order = torch.cat([order, order[: dist.world_size - remainder]])
     return order[dist.rank::dist.world_size]
+
+
+def shard_batches(rows: int, batch_size: int, dist: Distributed) -> int:
+    """How many batches this process's shard of ``rows`` rows makes."""
+    return -(-len(shard(torch.arange(rows), dist)) // batch_size)

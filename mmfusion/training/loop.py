@@ -18,7 +18,7 @@ from ..tasks.metrics import task_metrics
 from .balance import BalancedTraining, aux_history, aux_metrics
 from .callbacks.base import CallbackList
 from .context import TrainingContext
-from .distributed import shard
+from .distributed import shard, shard_batches
 from .mixture import tune_mixture
 from .steps import train_epoch
 
@@ -36,22 +36,21 @@ def fit_loop(ctx: TrainingContext, callbacks: CallbackList) -> TrainingContext:
         raise SpecError("train.aux_unimodal.inference: mixture is tuned on the validation data, but the data has no "
                         "labelled validation split: add one (data.split.validation or a validation table), or use "
                         "inference: fused")
-    if ctx.balance is None:
-        ctx.balance = BalancedTraining.for_spec(ctx.train, ctx.model, ctx.engine.scores)
+    ctx.balance = BalancedTraining.for_spec(ctx.train, ctx.model, ctx.engine.scores)
     if ctx.balance is not None:
         ctx.balance.attach()
     try:
-        callbacks.on_fit_start(ctx)
+        callbacks.each("on_fit_start", ctx)
         with ctx.reporter.live():
             for epoch in range(ctx.next_epoch, ctx.train.epochs + 1):
                 if _stopped(ctx):
                     break
                 ctx.epoch = epoch
-                callbacks.on_epoch_start(ctx)
+                callbacks.each("on_epoch_start", ctx)
                 if _stopped(ctx):
                     break
                 row = run_epoch(ctx, callbacks)
-                callbacks.on_epoch_end(ctx, row)
+                callbacks.each("on_epoch_end", ctx, row)
                 ctx.dist.barrier()
         _stopped(ctx)
         callbacks.on_fit_end(ctx, ctx.result)
@@ -91,7 +90,7 @@ def run_epoch(ctx: TrainingContext, callbacks: CallbackList) -> dict[str, Any]:
     """Train epoch ``ctx.epoch``, validate, append its row to the history and update the best epoch."""
     cfg, pipeline, dist, epoch = ctx.train, ctx.pipeline, ctx.dist, ctx.epoch
     sharding = (lambda order: shard(order, dist)) if dist.enabled else None
-    batches = (len(shard(torch.arange(len(pipeline.tables["train"])), dist)) + cfg.batch_size - 1) // cfg.batch_size
+    batches = shard_batches(len(pipeline.tables["train"]), cfg.batch_size, dist)
     if ctx.balance is not None:
         ctx.balance.start_epoch(epoch)
     _retune_threads(ctx)
@@ -116,7 +115,7 @@ def run_epoch(ctx: TrainingContext, callbacks: CallbackList) -> dict[str, Any]:
         # thresholds are tuned once, after training: epochs are compared at 0.5
         metrics = task_metrics(ctx.task, val.labels, val.scores)
         row.update(val_loss=val.loss, **{f"val_{name}": value for name, value in metrics.items()}, **val.extra)
-        callbacks.on_validation_end(ctx, row)
+        callbacks.each("on_validation_end", ctx, row)
     ctx.history.append(row)
     ctx.update_best(row)
     return row
@@ -133,16 +132,10 @@ class Validation:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def validate(ctx: TrainingContext) -> tuple[np.ndarray, np.ndarray, float]:
-    """Labels, scores and mean loss on the validation split (each process scores its shard)."""
-    val = validation(ctx, tune=False)
-    return val.labels, val.scores, val.loss
-
-
 def validation(ctx: TrainingContext, *, tune: bool = True) -> Validation:
-    """:func:`validate` with the unimodal heads' columns; with ``tune`` and ``inference: mixture``, the mixture
-    is tuned on the fused and unimodal predictions first (every process gets the whole split and tunes alike),
-    and the scores and loss are the mixture's."""
+    """Labels, scores and mean loss on the validation split (each process scores its shard), with the unimodal
+    heads' columns; with ``tune`` and ``inference: mixture`` the mixture is tuned first on the whole split (every
+    process tunes alike), and the scores and loss are the mixture's."""
     heads = ctx.model.aux
     if tune and heads is not None:
         heads.reset_mixture()
@@ -154,7 +147,7 @@ def validation(ctx: TrainingContext, *, tune: bool = True) -> Validation:
                                  advance=advance)
     if not ctx.dist.enabled and heads is None:
         return Validation(val.labels, val.probabilities, val.loss)
-    labels, logits, aux, present = _whole_split(ctx, order, val, n)
+    labels, logits, aux, present = _whole_split(ctx, order, val)
     if heads is None:
         return Validation(labels, ctx.engine.scores(logits).numpy(), _loss(ctx, logits, labels))
     extra = _aux_columns(ctx, labels, aux, present)
@@ -169,22 +162,19 @@ def validation(ctx: TrainingContext, *, tune: bool = True) -> Validation:
     return Validation(labels, ctx.engine.scores(logits).numpy(), _loss(ctx, logits, labels), extra)
 
 
-def _whole_split(ctx: TrainingContext, order: torch.Tensor, val: Any, n: int
+def _whole_split(ctx: TrainingContext, order: torch.Tensor, val: Any
                  ) -> tuple[np.ndarray, torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """Labels, logits, unimodal logits and presence of every validation row (gathered under torchrun)."""
-    aux = {m: (val.aux_logits[m], val.present[m]) for m in val.aux_logits} if val.aux_logits else {}
-    if not ctx.dist.enabled:
-        return (val.labels, torch.from_numpy(val.logits), {m: torch.from_numpy(v[0]) for m, v in aux.items()},
-                {m: torch.from_numpy(v[1]) for m, v in aux.items()})
-    pieces = ctx.dist.gather((order.tolist(), val.labels, val.logits, aux))
-    by_index = {}
-    for indices, labels, logits, extra in pieces:  # padding repeats a few rows: keep each row once
-        for i, index in enumerate(indices):
-            by_index[index] = (labels[i], logits[i], {m: (v[0][i], v[1][i]) for m, v in extra.items()})
-    rows = [by_index[i] for i in range(n)]
-    return (np.array([r[0] for r in rows]), torch.from_numpy(np.stack([r[1] for r in rows])),
-            {m: torch.from_numpy(np.stack([r[2][m][0] for r in rows])) for m in aux},
-            {m: torch.from_numpy(np.array([r[2][m][1] for r in rows])) for m in aux})
+    heads = list(val.aux_logits or {})
+    parts = [val.labels, val.logits, *(val.aux_logits[m] for m in heads), *(val.present[m] for m in heads)]
+    if ctx.dist.enabled:
+        pieces = ctx.dist.gather((order.numpy(), parts))
+        index = np.concatenate([p[0] for p in pieces])
+        # padding repeats a few rows: keep each row once (its last copy), in row order
+        last = len(index) - 1 - np.unique(index[::-1], return_index=True)[1]
+        parts = [np.concatenate([p[1][i] for p in pieces])[last] for i in range(len(parts))]
+    tensors = [torch.from_numpy(p) for p in parts[1:]]
+    return parts[0], tensors[0], dict(zip(heads, tensors[1:len(heads) + 1])), dict(zip(heads, tensors[len(heads) + 1:]))
 
 
 def _loss(ctx: TrainingContext, logits: torch.Tensor, labels: np.ndarray) -> float:

@@ -25,10 +25,6 @@ class EpochStats:
     samples: int
     seconds: float
 
-    @property
-    def samples_per_s(self) -> float:
-        return self.samples / self.seconds if self.seconds > 0 else float("nan")
-
 
 def train_epoch(model: MultimodalModel, batches: Iterable[Batch], *, optimizer: torch.optim.Optimizer,
                 scheduler: Any, scaler: Any, loss_fn: nn.Module, autocast: Callable[[], Any], device: torch.device,

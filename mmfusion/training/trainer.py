@@ -38,7 +38,7 @@ from ..spec.spec import Spec
 from .callbacks.base import CallbackList, plugin_call
 from .compiled import compiled
 from .context import FitResult, TrainingContext, TrainingInterrupted
-from .distributed import from_environment, shard
+from .distributed import from_environment, shard_batches
 from .loop import fit_loop
 from .losses import build_loss, class_weights
 from .optim import make_optimizer, make_scheduler
@@ -46,13 +46,7 @@ from .optim import make_optimizer, make_scheduler
 #: the built-in plugin that registers the loop's own steps (checkpoints, test report, summary ...)
 LOOP_STEPS = "mmfusion.default_plugins.callbacks"
 
-__all__ = ["FitResult", "Trainer", "TrainingInterrupted", "seed_everything"]
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
+__all__ = ["FitResult", "Trainer", "TrainingInterrupted"]
 
 
 class Trainer:
@@ -101,15 +95,6 @@ class Trainer:
         if message:
             raise RunDirError(message)
 
-    def _labels(self, prepared) -> LabelSet:  # type: ignore[no-untyped-def]
-        data = self.spec.data
-        labels = LabelSet.from_training_data(prepared.tables["train"], prepared.label_column, given=data.labels,
-                                             source_order=prepared.labels, where=prepared.names["train"],
-                                             task=prepared.task, sep=data.label_sep, positive=data.positive_label)
-        if self.resume:
-            check_resumed_labels(self.paths, labels.names)
-        return labels
-
     # ----- the run -------------------------------------------------------------------------------
     def fit(self) -> FitResult:
         try:
@@ -124,7 +109,10 @@ class Trainer:
         started = time.perf_counter()
         claim_run_dir(self.paths, resume=self.resume, lock=self._lock_run_dir)
         self.dist.barrier()  # every process has checked the run directory before rank 0 writes to it
-        seed_everything(self.spec.train.seed)
+        seed = self.spec.train.seed
+        random.seed(seed)
+        np.random.seed(seed % (2**32))
+        torch.manual_seed(seed)
         ctx = self._context(started)
         threads = self._threads(ctx)
         with intra_op_threads(threads.count if threads else None):
@@ -156,10 +144,17 @@ class Trainer:
             load_prepared_tables(spec.data, self.tables, self.registry)
         for note in prepared.notes:
             reporter.log(f"note: {note}")
-        labels = self._labels(prepared)
-        # the spec the run keeps: the task found, and the loss and monitor it implies where the spec left them out
-        spec = self.spec = self._for_task(prepared, labels)
-        train_cfg = spec.train
+        data = spec.data
+        labels = LabelSet.from_training_data(prepared.tables["train"], prepared.label_column, given=data.labels,
+                                             source_order=prepared.labels, where=prepared.names["train"],
+                                             task=prepared.task, sep=data.label_sep, positive=data.positive_label)
+        if self.resume:
+            check_resumed_labels(self.paths, labels.names)
+        # the spec the run keeps: the task found (and binary's positive label), and the loss and monitor it implies
+        spec = spec.for_task(labels.task, self.registry or get_registry(), why=prepared.task_reason)
+        if labels.positive is not None:
+            spec = spec.model_copy(update={"data": spec.data.model_copy(update={"positive_label": labels.positive})})
+        self.spec, train_cfg = spec, spec.train
         if labels.task != "multiclass":
             reporter.log(f"task: {labels.task} ({prepared.task_reason}); {len(labels)} labels, "
                          f"{labels.num_outputs} output(s)")
@@ -167,8 +162,7 @@ class Trainer:
         # validation and the test report score at the training precision, through the one inference engine
         engine = InferenceEngine.for_run(model, train_cfg, self.device, registry=self.registry, task=labels.task,
                                          precision=self.precision)
-        if self.precision.reason and self.precision.name == "bf16" and self.device.type == "cpu" \
-                and "emulated" in self.precision.reason:
+        if "emulated" in self.precision.reason:  # bf16 on a CPU without it
             reporter.warn(self.precision.reason)
         reason = self.precision.reason or "as asked"
         reporter.log(f"device {self.device}, precision {self.precision.name} ({reason})")
@@ -186,14 +180,12 @@ class Trainer:
         self.inputs = run_inputs(model, pipeline.columns, prepared.label_column)
         if main:
             write_run_files(self.paths, spec, model, labels.names, self.inputs)
-        rows = len(shard(torch.arange(len(pipeline.tables["train"])), self.dist))  # this process's share
-        batches = (rows + train_cfg.batch_size - 1) // train_cfg.batch_size
+        batches = shard_batches(len(pipeline.tables["train"]), train_cfg.batch_size, self.dist)
         steps_per_epoch = (batches + train_cfg.grad_accum_steps - 1) // train_cfg.grad_accum_steps
         optimizer = make_optimizer(model, train_cfg, self.device)
         scheduler = make_scheduler(optimizer, train_cfg, steps_per_epoch * train_cfg.epochs)
-        weights = None
-        if train_cfg.imbalance == "class_weights":  # multiclass only (the spec's task checks say so)
-            weights = class_weights(pipeline.tables["train"].labels, len(pipeline.labels))
+        weights = (class_weights(pipeline.tables["train"].labels, len(pipeline.labels))
+                   if train_cfg.imbalance == "class_weights" else None)  # multiclass only (the spec's checks say so)
         loss = build_loss(train_cfg, labels.num_outputs, class_weights=weights, registry=self.registry,
                           task=labels.task, targets=pipeline.tables["train"].labels).to(self.device)
         validation = pipeline.tables.get("validation")
@@ -205,13 +197,6 @@ class Trainer:
             resume=self.resume,
             has_validation=validation is not None and validation.labels is not None, notes=list(prepared.notes),
             timings={"started": started, "prepare_seconds": prepare_seconds})
-
-    def _for_task(self, prepared, labels: LabelSet) -> Spec:  # type: ignore[no-untyped-def]
-        """The spec with data.task (and binary's positive label), train.loss and train.monitor filled in."""
-        spec = self.spec.for_task(labels.task, self.registry or get_registry(), why=prepared.task_reason)
-        if labels.positive is not None:
-            spec = spec.model_copy(update={"data": spec.data.model_copy(update={"positive_label": labels.positive})})
-        return spec
 
     def _distributed(self, model: torch.nn.Module) -> torch.nn.Module:
         """The module the training forward runs through: DDP-wrapped under torchrun (gradients averaged)."""

@@ -62,15 +62,11 @@ class CallbackList:
             plugin_call(f"train.callbacks: callback '{callback.state_key}'", f"failed in {hook}",
                         getattr(callback, hook), *args)
 
-    def _each(self, hook: str, *args: Any) -> None:
+    def each(self, hook: str, ctx: FitState, *args: Any) -> None:
+        """Every callback's ``hook`` (``on_fit_start``, ``on_epoch_start``, ``on_validation_end``,
+        ``on_epoch_end``)."""
         for callback in self:
-            self._call(callback, hook, *args)
-
-    def on_fit_start(self, ctx: FitState) -> None:
-        self._each("on_fit_start", ctx)
-
-    def on_epoch_start(self, ctx: FitState) -> None:
-        self._each("on_epoch_start", ctx)
+            self._call(callback, hook, ctx, *args)
 
     def batch_hook(self, ctx: FitState):  # type: ignore[no-untyped-def]
         """A per-batch function for the training step, or None when no callback overrides ``on_batch_end``."""
@@ -83,12 +79,6 @@ class CallbackList:
                 self._call(callback, "on_batch_end", ctx, batch, loss)
 
         return on_batch_end
-
-    def on_validation_end(self, ctx: FitState, row: dict[str, Any]) -> None:
-        self._each("on_validation_end", ctx, row)
-
-    def on_epoch_end(self, ctx: FitState, row: dict[str, Any]) -> None:
-        self._each("on_epoch_end", ctx, row)
 
     def on_fit_end(self, ctx: FitState, result: Callable[[], Any]) -> None:
         """``result()`` builds the FitResult anew for each callback: it holds what the ones before it set."""

@@ -29,10 +29,10 @@ class Thresholds(Callback):
             return
         count = 1 if ctx.task == "binary" else len(ctx.labels)
         if ctx.has_validation:
-            from ..loop import validate
+            from ..loop import validation
 
-            labels, scores, _ = validate(ctx)  # every process takes part under torchrun
-            ctx.thresholds, source = tune(ctx.task, labels, scores), "validation"
+            val = validation(ctx, tune=False)  # every process takes part under torchrun
+            ctx.thresholds, source = tune(ctx.task, val.labels, val.scores), "validation"
         else:
             ctx.thresholds, source = [DEFAULT] * count, "none (no validation data)"
             ctx.notes.append("no validation data: decision thresholds are 0.5 (thresholds.json)")
