@@ -59,11 +59,8 @@ def _check_name_is_free(kind: str, name: str) -> None:
     if name in registry.names(kind):
         providers = ", ".join(sorted({e.plugin.distribution for e in registry.entries(kind) if e.name == name}))
         raise MMFusionError(
-            f"{_a(kind)} {kind} named '{name}' is already provided by {providers}; a second one would make every spec "
-            f"that says `type: {name}` ambiguous. Choose another name (e.g. '{name}_v2' or '<your org>_{name}')"
+            f"{'an' if kind == 'encoder' else 'a'} {kind} named '{name}' is already provided by {providers}; a second "
+            f"one would make every spec that says `type: {name}` ambiguous. Choose another name (e.g. '{name}_v2' or "
+            f"'<your org>_{name}')"
         )
 
-
-def _a(word: str) -> str:
-    """The indefinite article for ``word``: "an encoder", "a fusion"."""
-    return "an" if word[:1] in "aeiou" else "a"

@@ -72,11 +72,32 @@ def test_conformance(component, check):
     check(component)
 '''
 
-ENCODER = '''\
-"""$title: hashed bag-of-words text encoder (replace with your model)."""
+
+def _module(summary: str, imports: str, bases: tuple[str, str], fields: str, doc: str, body: str) -> str:
+    """A component module from the parts where the kinds differ; what they share is the docstring, the config
+    whose ``type`` is the name, and the class with ``name`` and ``Config`` (``bases``: the class's and config's)."""
+    return f'''\
+"""$title: {summary} (replace with yours)."""
 
 from __future__ import annotations
 
+{imports}
+
+
+class $config_class({bases[1]}):
+    type: Literal["$name"] = "$name"
+{fields}
+
+
+class $class_name({bases[0]}):
+    """{doc}"""
+
+    name = "$name"
+    Config = $config_class
+{body}'''
+
+
+ENCODER = _module("hashed bag-of-words text encoder", """\
 import random
 import zlib
 from typing import Literal
@@ -85,21 +106,11 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from mmfusion import Encoder, EncoderConfig, EncoderOutput
-
-
-class $config_class(EncoderConfig):
-    type: Literal["$name"] = "$name"
+from mmfusion import Encoder, EncoderConfig, EncoderOutput""", ("Encoder", "EncoderConfig"), """\
     buckets: int = Field(4096, ge=16, description="Hash buckets (embedding rows).")
     dim: int = Field(64, ge=1, description="Output width.")
-    max_words: int = Field(64, ge=1)
-
-
-class $class_name(Encoder):
-    """Each word hashed to an embedding; tokens with their mask, pooled by the mean."""
-
-    name = "$name"
-    Config = $config_class
+    max_words: int = Field(64, ge=1)""",
+                  "Each word hashed to an embedding; tokens with their mask, pooled by the mean.", """\
     modality = "text"
 
     def __init__(self, config: $config_class) -> None:
@@ -128,32 +139,17 @@ class $class_name(Encoder):
 
     def example_input(self, rng: random.Random):
         return " ".join(rng.choice(["red", "blue", "circle", "square", "is", "the"]) for _ in range(5))
-'''
+""")
 
-FUSION = '''\
-"""$title: mean of projected modality vectors over the modalities each sample has (replace with yours)."""
-
-from __future__ import annotations
-
+FUSION = _module("mean of projected modality vectors over the modalities each sample has", """\
 from typing import Literal
 
 from pydantic import Field
 from torch import nn
 
-from mmfusion import Fusion, FusionConfig
-
-
-class $config_class(FusionConfig):
-    type: Literal["$name"] = "$name"
-    dim: int = Field(128, ge=1, description="Output width.")
-
-
-class $class_name(Fusion):
-    """Project each modality to `dim`, average over the present ones."""
-
-    name = "$name"
-    Config = $config_class
-
+from mmfusion import Fusion, FusionConfig""", ("Fusion", "FusionConfig"),
+                 '    dim: int = Field(128, ge=1, description="Output width.")',
+                 "Project each modality to `dim`, average over the present ones.", """
     def __init__(self, config: $config_class, input_dims) -> None:
         super().__init__(config, input_dims)
         self.projections = nn.ModuleDict({m: nn.Linear(d, config.dim) for m, d in self.input_dims.items()})
@@ -167,33 +163,18 @@ class $class_name(Fusion):
             total = total + self.projections[m](outputs[m].pooled) * weight
             count = count + weight
         return total / count.clamp(min=1.0)
-'''
+""")
 
-HEAD = '''\
-"""$title: cosine-similarity classifier head with a learned temperature (replace with yours)."""
-
-from __future__ import annotations
-
+HEAD = _module("cosine-similarity classifier head with a learned temperature", """\
 from typing import Literal
 
 import torch
 from pydantic import Field
 from torch import nn
 
-from mmfusion import Classifier, HeadConfig
-
-
-class $config_class(HeadConfig):
-    type: Literal["$name"] = "$name"
-    scale: float = Field(10.0, gt=0, description="Initial temperature of the cosine logits.")
-
-
-class $class_name(Classifier):
-    """Logits = scale · cos(x, w_c) for one learned prototype per class."""
-
-    name = "$name"
-    Config = $config_class
-
+from mmfusion import Classifier, HeadConfig""", ("Classifier", "HeadConfig"),
+               '    scale: float = Field(10.0, gt=0, description="Initial temperature of the cosine logits.")',
+               "Logits = scale · cos(x, w_c) for one learned prototype per class.", """
     def __init__(self, config: $config_class, input_dim: int, num_classes: int) -> None:
         super().__init__(config, input_dim, num_classes)
         self.prototypes = nn.Parameter(torch.randn(num_classes, input_dim) * 0.02)
@@ -203,7 +184,7 @@ class $class_name(Classifier):
         x = nn.functional.normalize(features, dim=-1)
         w = nn.functional.normalize(self.prototypes, dim=-1)
         return self.scale * x @ w.t()
-'''
+""")
 
 #: encoders a fusion or head example spec can name without any files (validated now, built from caches later)
 _ENCODERS = ("  encoders:\n"
