@@ -27,9 +27,9 @@ def per_class_rows(entries: Sequence[Entry]) -> list[dict[str, Any]]:
     out = []
     for record, predictions in entries:
         if predictions is not None:
-            y_hat = decide(predictions.task, predictions.probabilities, predictions.thresholds)
-            report, names = per_class_report(predictions.labels, y_hat, predictions.label_names), \
-                predictions.label_names
+            names = predictions.label_names
+            report = per_class_report(predictions.labels, decide(predictions.task, predictions.probabilities,
+                                                                 predictions.thresholds), names)
         elif record.get("per_class"):
             report = record["per_class"]
             names = [k for k in report if k not in ("accuracy", "micro avg", "macro avg", "weighted avg",

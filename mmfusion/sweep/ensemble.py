@@ -36,14 +36,7 @@ def average(members: Sequence[SamplePredictions]) -> SamplePredictions | None:
 def ensemble_records(records: Sequence[dict[str, Any]], predictions: Mapping[int, SamplePredictions],
                      members: Sequence[str], metrics: Sequence[str]) -> list[tuple[dict[str, Any], SamplePredictions]]:
     """One record (shaped like a run's ``ablation.json``) and its predictions per seed at which every member
-    has predictions.
-
-    Args:
-        records: the sweep's run records.
-        predictions: ``id(record)`` → that run's test predictions.
-        members: the single-input baseline variants to average.
-        metrics: the task's metrics.
-    """
+    (a single-input baseline variant) has predictions (``predictions``: ``id(record)`` → that run's)."""
     out = []
     seeds = sorted({r["seed"] for r in records if r["variant"] in members})
     for seed in seeds:
@@ -55,19 +48,14 @@ def ensemble_records(records: Sequence[dict[str, Any]], predictions: Mapping[int
             continue
         inputs = [m for r in mine for m in r["inputs"]]
         scores = _metrics(combined, metrics)
-        without = {}
-        for modality in inputs:
-            rest = [predictions[id(r)] for r in mine if modality not in r["inputs"]]
-            remaining = average(rest) if rest else None
-            if remaining is not None:
-                without[modality] = _metrics(remaining, metrics)
+        remaining = {m: average([predictions[id(r)] for r in mine if m not in r["inputs"]]) for m in inputs}
+        without = {m: _metrics(rest, metrics) for m, rest in remaining.items() if rest is not None}
         per_class = per_class_report(combined.labels, decide(combined.task, combined.probabilities,
                                                                  combined.thresholds), combined.label_names)
         record = {
             "variant": NAME, "seed": seed, "kind": "ensemble", "inputs": inputs, "members": list(members),
             "run_dir": " + ".join(str(r.get("run_dir", "")) for r in mine), "task": combined.task,
-            "metrics": scores, "accuracy": scores.get("accuracy", scores.get("subset_accuracy")),
-            "macro_f1": scores.get("macro_f1"), "without_metrics": without, "per_class": per_class,
+            "metrics": scores, "without_metrics": without, "per_class": per_class,
             **{key: sum(r[key] for r in mine) for key in ("trainable_parameters", "parameters", "train_seconds",
                                                            "wall_seconds")},
             "corruption_curves": [], "corruption_summary": [],

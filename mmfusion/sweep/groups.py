@@ -21,21 +21,18 @@ def check_groups(report: ReportSpec, prepared: PreparedTables, where: str) -> No
     Raises:
         SpecError: naming the sweep file, the key, the column and the columns there are.
     """
-    test = prepared.tables["test"]
-    for key, columns, tables in (("groups", report.groups, ("test",)), ("unseen", report.unseen, ("train", "test"))):
-        for column in columns:
-            for split in tables:
-                table = prepared.tables[split]
-                if column not in table.columns or column == ROW_COLUMN:
-                    raise SpecError(f"{where}: report.{key}: the {prepared.names.get(split, split)} has no column "
-                                    f"'{column}' (columns: {', '.join(user_columns(table))})")
-        if key == "groups":
-            for column in columns:
-                count = test[column].map(_text).nunique()
-                if count > MAX_VALUES:
-                    raise SpecError(f"{where}: report.groups: column '{column}' has {count} distinct values in the "
-                                    f"test rows; a group column splits them into a few groups (at most {MAX_VALUES}). "
-                                    "Add a coarser column to the data, or use report.unseen for seen/unseen rows")
+    for key, columns, splits in (("groups", report.groups, ("test",)), ("unseen", report.unseen, ("train", "test"))):
+        for column, split in ((c, s) for c in columns for s in splits):
+            table = prepared.tables[split]
+            if column not in table.columns or column == ROW_COLUMN:
+                raise SpecError(f"{where}: report.{key}: the {prepared.names.get(split, split)} has no column "
+                                f"'{column}' (columns: {', '.join(user_columns(table))})")
+    for column in report.groups:
+        count = prepared.tables["test"][column].map(_text).nunique()
+        if count > MAX_VALUES:
+            raise SpecError(f"{where}: report.groups: column '{column}' has {count} distinct values in the test "
+                            f"rows; a group column splits them into a few groups (at most {MAX_VALUES}). Add a "
+                            "coarser column to the data, or use report.unseen for seen/unseen rows")
 
 
 def group_values(report: ReportSpec, prepared: PreparedTables) -> dict[str, dict[int, str]]:

@@ -42,7 +42,7 @@ def results_figure(rows: Sequence[dict[str, Any]], rank_by: str = "accuracy") ->
     if len(shown) > 1:
         handles.append(Patch(color=SECOND, alpha=0.75, label=metric_title(second)))
     handles.append(Patch(color=BASELINE, label="single-input baseline"))
-    if any(r.get("kind") == "ensemble" for r in rows):
+    if any(r["kind"] == "ensemble" for r in rows):
         handles.append(Patch(color=ENSEMBLE, label="unimodal ensemble"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=9)
     ax.grid(axis="y", alpha=0.3)
@@ -58,9 +58,4 @@ def results_plot(rows: Sequence[dict[str, Any]], path: Path, rank_by: str = "acc
 
 
 def _colour(row: dict[str, Any], ranked: bool) -> str:
-    kind = row.get("kind") or ("single" if len(row["inputs"]) == 1 else "fused")
-    if kind == "single":
-        return BASELINE
-    if kind == "ensemble":
-        return ENSEMBLE
-    return RANKED if ranked else SECOND
+    return {"single": BASELINE, "ensemble": ENSEMBLE}.get(row["kind"], RANKED if ranked else SECOND)

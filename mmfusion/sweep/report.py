@@ -8,8 +8,6 @@ mAP and subset accuracy for multilabel; AUROC, accuracy and F1 for binary), and 
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,37 +20,19 @@ from ..io import write_text_atomic
 from ..tasks.definitions import METRICS, metric_title
 from . import breakdown, ensemble, significance
 from .plot import results_plot
+from .stats import mean_std
 
 MULTICLASS = METRICS["multiclass"]
 
 
-def _metric(record: dict[str, Any], name: str) -> float | None:
-    """A run's test metric (records written before tasks existed hold accuracy and macro-F1 at the top)."""
-    metrics = record.get("metrics") or {}
-    return metrics.get(name, record.get(name))
-
-
 def _without(record: dict[str, Any], modality: str, metric: str) -> float | None:
-    """The run's ``metric`` with ``modality`` removed (older records: accuracy only, under ``without``)."""
-    per_metric = (record.get("without_metrics") or {}).get(modality)
-    if per_metric is not None:
-        return per_metric.get(metric)
-    return record.get("without", {}).get(modality) if metric == "accuracy" else None
-
-
-def _stats(values: Sequence[float]) -> tuple[float, float]:
-    array = np.asarray([v for v in values if v is not None], dtype=float)
-    array = array[np.isfinite(array)]  # one undefined value (e.g. robustness of a 0-accuracy run) hides no others
-    if not len(array):
-        return float("nan"), float("nan")
-    return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
+    """The run's ``metric`` with ``modality`` removed (None where the run does not read it)."""
+    return record["without_metrics"].get(modality, {}).get(metric)
 
 
 def _pm(values: Sequence[float], digits: int = 4) -> str:
-    mean, std = _stats(values)
-    if np.isnan(mean):
-        return "–"
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+    mean, std = mean_std(values)
+    return "–" if np.isnan(mean) else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def aggregate(records: Sequence[dict[str, Any]], order: Sequence[str], inputs: Sequence[str],
@@ -66,12 +46,11 @@ def aggregate(records: Sequence[dict[str, Any]], order: Sequence[str], inputs: S
             continue
         kind = mine[0].get("kind") or ("single" if len(mine[0]["inputs"]) == 1 else "fused")
         row: dict[str, Any] = {"variant": name, "kind": kind, "seeds": len(mine), "inputs": mine[0]["inputs"],
-                               **{m: [_metric(r, m) for r in mine] for m in dict.fromkeys([*metrics, rank_by])},
+                               **{m: [r["metrics"][m] for r in mine] for m in dict.fromkeys([*metrics, rank_by])},
                                "trainable_parameters": mine[0]["trainable_parameters"],
                                "train_seconds": [r["train_seconds"] for r in mine]}
         for m in inputs:
-            values = [_without(r, m, rank_by) for r in mine]
-            row[f"without_{m}"] = [v for v in values if v is not None]
+            row[f"without_{m}"] = [v for v in (_without(r, m, rank_by) for r in mine) if v is not None]
         curves: dict[str, list[float]] = {}
         for r in mine:
             for c in r.get("corruption_summary", []):
@@ -135,18 +114,18 @@ def _does_fusion_pay(rows: Sequence[dict[str, Any]], rank_by: str, comparisons: 
     if not unimodal or not fused:
         return None
     rank = metric_title(rank_by)
-    best_uni, best_fused = _best(unimodal, rank_by), _best(fused, rank_by)
-    top = _stats(best_fused[rank_by])[0]
-    tied = [r["variant"] for r in fused if r is not best_fused and round(_stats(r[rank_by])[0], 4) == round(top, 4)]
+    best_uni, best_fused = significance.best(unimodal, rank_by), significance.best(fused, rank_by)
+    top = mean_std(best_fused[rank_by])[0]
+    tied = [r["variant"] for r in fused if r is not best_fused and round(mean_std(r[rank_by])[0], 4) == round(top, 4)]
     ties = f", tied with {', '.join(f'*{t}*' for t in tied)}" if tied else ""
-    uni = _stats(best_uni[rank_by])[0]
+    uni = mean_std(best_uni[rank_by])[0]
     cheap = [r for r in rows if r["kind"] == "ensemble"]
-    strongest = _best([best_uni, *cheap], rank_by)
-    gain = top - _stats(strongest[rank_by])[0]
+    strongest = significance.best([best_uni, *cheap], rank_by)
+    gain = top - mean_std(strongest[rank_by])[0]
     verdict = "fusion pays" if gain > 0 else "fusion does not pay here"
     against = f"best single input *{best_uni['variant']}* ({uni:.4f})"
     if cheap:
-        ens, name = _stats(cheap[0][rank_by])[0], best_uni["variant"]
+        ens, name = mean_std(cheap[0][rank_by])[0], best_uni["variant"]
         against = (f"the strongest cheap alternative, the {ensemble.NAME} ({ens:.4f}; best single input *{name}*: "
                    f"{uni:.4f})" if strongest is cheap[0] else f"the strongest cheap alternative, best single input "
                    f"*{name}* ({uni:.4f}; {ensemble.NAME}: {ens:.4f})")
@@ -159,23 +138,13 @@ def _does_fusion_pay(rows: Sequence[dict[str, Any]], rank_by: str, comparisons: 
     return text
 
 
-def _best(rows: Sequence[dict[str, Any]], metric: str = "accuracy") -> dict[str, Any]:
-    """Highest mean ``metric``; among equal means, the smaller spread over seeds; then the first listed."""
-    return significance.best(rows, metric)
-
-
 def results_csv(records: Sequence[dict[str, Any]], inputs: Sequence[str], metrics: Sequence[str] = MULTICLASS,
                 rank_by: str = "accuracy") -> str:
-    buffer = io.StringIO()
-    fields = ["variant", "seed", *metrics, *[f"{rank_by}_without_{m}" for m in inputs],
-              "trainable_parameters", "parameters", "train_seconds", "wall_seconds", "run_dir"]
-    writer = csv.DictWriter(buffer, fieldnames=fields)
-    writer.writeheader()
-    for r in records:
-        without = {f"{rank_by}_without_{m}": _without(r, m, rank_by) for m in inputs}
-        writer.writerow({**{k: r.get(k) for k in fields if k in r}, **{m: _metric(r, m) for m in metrics},
-                         **{k: "" if v is None else v for k, v in without.items()}})
-    return buffer.getvalue()
+    return breakdown.table_csv([
+        {"variant": r["variant"], "seed": r["seed"], **{m: r["metrics"][m] for m in metrics},
+         **{f"{rank_by}_without_{m}": _without(r, m, rank_by) for m in inputs},
+         **{k: r.get(k) for k in ("trainable_parameters", "parameters", "train_seconds", "wall_seconds", "run_dir")}}
+        for r in records])
 
 
 def write_reports(out_dir: Path, records: Sequence[dict[str, Any]], order: Sequence[str], inputs: Sequence[str],
@@ -244,7 +213,7 @@ def write_reports(out_dir: Path, records: Sequence[dict[str, Any]], order: Seque
 def best_variant(records: Sequence[dict[str, Any]], order: Sequence[str], rank_by: str) -> str:
     """The trained variant with the highest mean ``rank_by`` (ties: the smaller std, then the first listed)."""
     rows = aggregate([r for r in records if r.get("kind") != "ensemble"], order, [], (rank_by,), rank_by)
-    return _best(rows, rank_by)["variant"]
+    return significance.best(rows, rank_by)["variant"]
 
 
 def _with_predictions(records: Sequence[dict[str, Any]]

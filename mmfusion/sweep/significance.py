@@ -10,7 +10,8 @@ import numpy as np
 
 from ..evaluation.predictions import SamplePredictions
 from ..tasks.definitions import metric_title
-from .stats import Comparison, paired_bootstrap, t_interval
+from .breakdown import interval
+from .stats import Comparison, mean_std, paired_bootstrap, t_interval
 
 #: reference → what the table calls it
 REFERENCES = {"single": "best single input", "ensemble": "unimodal ensemble", "best": "best variant"}
@@ -19,28 +20,18 @@ REFERENCES = {"single": "best single input", "ensemble": "unimodal ensemble", "b
 def best(rows: Sequence[dict[str, Any]], metric: str) -> dict[str, Any]:
     """Highest mean ``metric``; among equal means (to 4 decimals), the smaller spread over seeds; then the first."""
     def key(row: dict[str, Any]) -> tuple[float, float]:
-        values = np.asarray([v for v in row[metric] if v is not None], dtype=float)
-        values = values[np.isfinite(values)]
-        if not len(values):
-            return float("inf"), 0.0
-        return -round(float(values.mean()), 4), float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        mean, std = mean_std(row[metric])
+        return (float("inf"), 0.0) if np.isnan(mean) else (-round(mean, 4), std)
 
     return min(rows, key=key)
 
 
 def references(rows: Sequence[dict[str, Any]], metric: str) -> dict[str, str]:
     """Reference kind → variant: the best single-input variant, the ensemble, the best trained variant."""
-    out = {}
-    single = [r for r in rows if r["kind"] == "single"]
-    if single:
-        out["single"] = best(single, metric)["variant"]
-    ensemble = [r for r in rows if r["kind"] == "ensemble"]
-    if ensemble:
-        out["ensemble"] = ensemble[0]["variant"]
-    trained = [r for r in rows if r["kind"] != "ensemble"]
-    if trained:
-        out["best"] = best(trained, metric)["variant"]
-    return out
+    groups = {"single": [r for r in rows if r["kind"] == "single"],
+              "ensemble": [r for r in rows if r["kind"] == "ensemble"],
+              "best": [r for r in rows if r["kind"] != "ensemble"]}
+    return {kind: best(group, metric)["variant"] for kind, group in groups.items() if group}
 
 
 def compare(rows: Sequence[dict[str, Any]], runs: Mapping[str, Sequence[SamplePredictions]], metric: str,
@@ -70,15 +61,15 @@ def significance_markdown(rows: Sequence[dict[str, Any]], comparisons: Mapping[t
                   f"smallest possible is {2 / (resamples + 1):.3f}; p-values are not corrected for multiple "
                   f"comparisons. References: {named}."]
     elif resamples > 0:
-        lines += ["No paired tests: the runs have no per-sample test predictions (runs evaluated before sweeps wrote "
-                  "predictions.npz), or were evaluated on different test rows."]
+        lines += ["No paired tests: the runs have no readable per-sample test predictions, or were evaluated on "
+                  "different test rows."]
     shown = [k for k in refs if any(key[1] == refs[k] for key in comparisons)]
     header = ["variant", "seeds", f"{title} [95 % CI]"]
     for kind in shown:
         header += [f"Δ vs {REFERENCES[kind]} [95 % CI]", "p"]
     lines += ["", "| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     for row in rows:
-        cells = [row["variant"], str(row["seeds"]), _interval(row[metric])]
+        cells = [row["variant"], str(row["seeds"]), interval(row[metric])]
         for kind in shown:
             found = comparisons.get((row["variant"], refs[kind]))
             cells += (["(reference)", ""] if row["variant"] == refs[kind] else
@@ -97,9 +88,7 @@ def summary_rows(rows: Sequence[dict[str, Any]], metrics: Sequence[str],
         line: dict[str, Any] = {"variant": row["variant"], "kind": row["kind"], "seeds": row["seeds"]}
         for m in dict.fromkeys([*metrics, metric]):
             mean, low, high = t_interval(row[m])
-            finite = [v for v in row[m] if v is not None and np.isfinite(v)]
-            line |= {f"{m}_mean": mean, f"{m}_std": float(np.std(finite, ddof=1)) if len(finite) > 1 else 0.0,
-                     f"{m}_ci_low": low, f"{m}_ci_high": high}
+            line |= {f"{m}_mean": mean, f"{m}_std": mean_std(row[m])[1], f"{m}_ci_low": low, f"{m}_ci_high": high}
         for kind, reference in refs.items():
             found = comparisons.get((row["variant"], reference))
             key = f"vs_{kind}"
@@ -108,12 +97,6 @@ def summary_rows(rows: Sequence[dict[str, Any]], metrics: Sequence[str],
                      f"{key}_p": found.p_value if found else ""}
         out.append(line)
     return out
-
-
-def _interval(values: Sequence[float | None]) -> str:
-    from .breakdown import interval
-
-    return interval(values, 4)
 
 
 def _p(value: float) -> str:

@@ -22,14 +22,24 @@ CONFIDENCE = 0.95
 _CHUNK_CELLS = 2_000_000
 
 
+def _finite(values: Sequence[float | None]) -> np.ndarray:
+    array = np.asarray([v for v in values if v is not None], dtype=float)
+    return array[np.isfinite(array)]  # one undefined value (a robustness of a 0-accuracy run) hides no others
+
+
+def mean_std(values: Sequence[float | None]) -> tuple[float, float]:
+    """Mean (NaN for none) and standard deviation (0 below two values) over seeds of the finite values."""
+    array = _finite(values)
+    return float(array.mean()) if len(array) else float("nan"), float(array.std(ddof=1)) if len(array) > 1 else 0.0
+
+
 def t_interval(values: Sequence[float | None], confidence: float = CONFIDENCE,
                bounds: tuple[float, float] | None = (0.0, 1.0)) -> tuple[float, float, float]:
     """Mean and the Student-t interval of the mean over the finite values (NaN bounds below two values), clipped
     to ``bounds`` (every sweep metric lies in [0, 1]; a t-interval over three seeds of 0.999 would not)."""
     from scipy import stats
 
-    array = np.asarray([v for v in values if v is not None], dtype=float)
-    array = array[np.isfinite(array)]
+    array = _finite(values)
     if not len(array):
         return float("nan"), float("nan"), float("nan")
     mean = float(array.mean())
@@ -88,24 +98,14 @@ def aligned(runs: Sequence[SamplePredictions]) -> list[SamplePredictions] | None
 
 def paired_bootstrap(runs: Mapping[str, Sequence[SamplePredictions]], pairs: Sequence[tuple[str, str]],
                      metric: str, resamples: int = 1000, seed: int = 0) -> dict[tuple[str, str], Comparison]:
-    """Compare variants (each with one predictions set per seed) pairwise on shared resamples of the test rows.
-
-    Args:
-        runs: variant → its runs' predictions (all on the same test rows).
-        pairs: (variant, reference) pairs to compare.
-
-    Returns:
-        (variant, reference) → :class:`Comparison`; pairs whose runs are on different rows are left out.
-    """
+    """Compare (variant, reference) pairs of variants (each with one predictions set per seed) on shared resamples
+    of the test rows; pairs whose runs are on different rows are left out."""
     names = sorted({n for pair in pairs for n in pair if runs.get(n)})
     every = aligned([p for n in names for p in runs[n]])
     if every is None or not names or resamples < 1:
         return {}
-    by_name: dict[str, list[SamplePredictions]] = {}
-    position = 0
-    for name in names:
-        by_name[name] = every[position:position + len(runs[name])]
-        position += len(runs[name])
+    ends = np.cumsum([len(runs[n]) for n in names])
+    by_name = {n: every[end - len(runs[n]):end] for n, end in zip(names, ends)}
     observed = {n: _seed_mean(by_name[n], metric, np.ones((1, len(every[0]))))[0] for n in names}
     draws: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for weights in resample_weights(len(every[0]), resamples, seed):

@@ -48,8 +48,8 @@ SCRIPT = textwrap.dedent("""
         prediction_plot(None, "only text", ["a", "b"], [0.3, 0.7], folder / "prediction_text.png"),
         corruption_curves_plot(curves, folder / "corruption.png"),
     ]
-    records = [{"variant": v, "seed": s, "inputs": inputs, "accuracy": 0.8 - s / 10, "macro_f1": 0.7,
-                "without": {}, "trainable_parameters": 10, "parameters": 10, "train_seconds": 1.0,
+    records = [{"variant": v, "seed": s, "inputs": inputs, "metrics": {"accuracy": 0.8 - s / 10, "macro_f1": 0.7},
+                "without_metrics": {}, "trainable_parameters": 10, "parameters": 10, "train_seconds": 1.0,
                 "wall_seconds": 1.0, "run_dir": "x",
                 "corruption_curves": [{**c, "accuracy": c["accuracy"] - s / 10} for c in curves]}
                for v, inputs in (("concat", ["image", "text"]), ("image only", ["image"])) for s in (0, 1)]

@@ -9,8 +9,9 @@ from mmfusion.sweep.report import aggregate, results_markdown, write_reports
 
 
 def _record(variant: str, seed: int, accuracy: float, inputs: list[str], robustness: float = 0.9) -> dict:
-    return {"variant": variant, "seed": seed, "inputs": inputs, "accuracy": accuracy, "macro_f1": accuracy,
-            "without": {m: 0.5 for m in inputs if len(inputs) > 1}, "trainable_parameters": 10, "parameters": 10,
+    return {"variant": variant, "seed": seed, "inputs": inputs, "metrics": {"accuracy": accuracy, "macro_f1": accuracy},
+            "without_metrics": {m: {"accuracy": 0.5} for m in inputs if len(inputs) > 1},
+            "trainable_parameters": 10, "parameters": 10,
             "train_seconds": 1.0, "wall_seconds": 1.0, "run_dir": "x",
             "corruption_curves": [{"modality": inputs[0], "corruption": "noise", "intensity": i, "accuracy": accuracy}
                                   for i in (0.0, 0.5)],
@@ -46,8 +47,7 @@ def _multilabel_record(variant: str, seed: int, micro: float, inputs: list[str])
                "subset_accuracy": micro / 2}
     without = {m: {**metrics, "micro_f1": 0.5, "macro_f1": 0.4} for m in inputs if len(inputs) > 1}
     return {"variant": variant, "seed": seed, "inputs": inputs, "task": "multilabel", "metrics": metrics,
-            "accuracy": metrics["subset_accuracy"], "macro_f1": metrics["macro_f1"],
-            "without": {m: v["micro_f1"] for m, v in without.items()}, "without_metrics": without,
+            "without_metrics": without,
             "trainable_parameters": 10, "parameters": 10, "train_seconds": 1.0, "wall_seconds": 1.0, "run_dir": "x"}
 
 
