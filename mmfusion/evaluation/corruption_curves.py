@@ -53,13 +53,9 @@ class CorruptionPlan:
 
 def default_plans(model: MultimodalModel, registry: Registry | None = None) -> list[CorruptionPlan]:
     """Every registered corruption for every input whose modality it applies to."""
-    registry = registry or get_registry()
-    plans = []
-    for name, encoder in model.encoders.items():
-        for entry in registry.entries("corruption"):
-            if entry.cls.modality == encoder.modality:
-                plans.append(CorruptionPlan(name, entry.name))
-    return plans
+    entries = (registry or get_registry()).entries("corruption")
+    return [CorruptionPlan(name, entry.name) for name, encoder in model.encoders.items() for entry in entries
+            if entry.cls.modality == encoder.modality]
 
 
 def check_plans(plans: Sequence[CorruptionPlan], model: MultimodalModel, registry: Registry | None = None

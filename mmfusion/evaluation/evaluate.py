@@ -3,10 +3,14 @@ modalities removed."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ..data.cells import FILE_COLUMNS, ROW_COLUMN, user_columns
 from ..data.files import read_table, table_columns
@@ -27,7 +31,7 @@ from ..tasks.metrics import confusion, per_class_report, task_metrics
 from ..tasks.thresholds import as_mapping
 from .corruption_curves import CorruptedModality, CorruptionPlan, check_plans, default_plans, summarise_curves
 from .predictions import FILE as PREDICTIONS_FILE
-from .predictions import SamplePredictions, thresholds_array, write_predictions
+from .predictions import SamplePredictions, write_predictions
 from .report import evaluation_markdown
 
 
@@ -146,16 +150,17 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
                         f"(columns: {', '.join(user_columns(table))}); evaluation compares predictions with "
                         "labels — for unlabelled data use `mmfusion predict --csv`")
     engine = InferenceEngine.for_run(model, run.spec.train, target, registry=registry, task=task)
-    precision = engine.precision
-    cache_dir = Path(run.spec.train.cache_dir) if run.spec.train.cache_dir else None
+    train = run.spec.train
     data_spec = run.spec.data.with_bad_value_policy(on_bad_value)
-    pipeline = build_pipeline(model, data_spec, prepared, labels, splits=[split],
-                              cache=run.spec.train.cache_features, cache_dir=cache_dir, device=target,
-                              autocast=precision.autocast, channels_last=engine.channels_last,
-                              feature_dtype=run.spec.train.feature_dtype, reporter=reporter, registry=registry)
+    pipeline_for = functools.partial(
+        build_pipeline, model, data_spec, prepared, labels, splits=[split], cache=train.cache_features,
+        cache_dir=Path(train.cache_dir) if train.cache_dir else None, device=target,
+        autocast=engine.precision.autocast, channels_last=engine.channels_last, feature_dtype=train.feature_dtype,
+        registry=registry)
+    pipeline = pipeline_for(reporter=reporter)
     if batch_size is not None and batch_size < 1:
         raise MMFusionError(f"batch size must be at least 1, got {batch_size}")
-    size = batch_size or run.spec.train.eval_batch_size or 4 * run.spec.train.batch_size
+    size = batch_size or train.eval_batch_size or 4 * train.batch_size
     conditions: list[tuple[str, list[str]]] = [("all modalities", [])]
     if len(model.modalities) > 1:
         conditions += [(f"without {m}", [m]) for m in model.modalities]
@@ -169,10 +174,8 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     plans: list[CorruptionPlan] = (default_plans(model, registry) if corruptions is True else
                                    [p if isinstance(p, CorruptionPlan) else CorruptionPlan.parse(p)
                                     for p in (corruptions or [])])
-    curves = _corruption_curves(engine, data_spec, run, prepared, split, labels, plans, size=size,
-                                cache_dir=cache_dir, reporter=reporter, registry=registry,
-                                clean=results["all modalities"])
     full = results["all modalities"]
+    curves = _corruption_curves(engine, pipeline_for, split, plans, size, reporter, registry, full, run)
     y, y_hat = full.labels, decide(task, full.probabilities, thresholds)
     metrics = task_metrics(task, y, full.probabilities, thresholds)
     robustness = [{"condition": name, "rows": int(len(r.labels)),
@@ -180,81 +183,62 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     table_name = prepared.names.get(split, split)
     per_class = per_class_report(y, y_hat, labels.names)
     headline = HEADLINE[task]
+    folder = Path(out) if out else run.paths.root / "eval" / _slug(table_name)
     report = EvaluationReport(
         data=table_name, rows=int(len(y)), accuracy=metrics.get("accuracy", metrics.get("subset_accuracy", 0.0)),
         macro_f1=metrics.get("macro_f1", per_class.get("macro avg", {}).get("f1-score", float("nan"))),
         per_class=per_class, confusion=[] if task == "multilabel" else confusion(y, y_hat, len(labels)).tolist(),
         labels=labels.names, robustness=robustness, corruption_curves=curves,
-        corruption_summary=summarise_curves(curves, headline), task=task, metrics=metrics, headline=headline,
-        thresholds=as_mapping(task, labels.names, thresholds) if thresholds is not None else None)
-    folder = Path(out) if out else run.paths.root / "eval" / _slug(table_name)
-    report.out_dir = folder
-    import numpy as np
-
+        corruption_summary=summarise_curves(curves, headline), out_dir=folder, task=task, metrics=metrics,
+        headline=headline, thresholds=as_mapping(task, labels.names, thresholds) if thresholds is not None else None)
     if task == "multilabel":
-        per_label = per_label_f1_plot(per_class, labels.names, folder / "per_label_f1.png",
-                                      title=f"F1 per label: {table_name}")
-        report.files = {"per_label_f1": str(per_label)}
+        files = {"per_label_f1": per_label_f1_plot(per_class, labels.names, folder / "per_label_f1.png",
+                                                   title=f"F1 per label: {table_name}")}
     else:
-        report.files = {"confusion_matrix": str(confusion_matrix_plot(
-            np.array(report.confusion), labels.names, folder / "confusion_matrix.png",
-            title=f"Confusion matrix: {table_name}"))}
-    report.files = {
-        **report.files,
-        "robustness": str(robustness_plot(robustness, folder / "robustness.png", metric=headline)),
-        **({"corruption_curves": str(corruption_curves_plot(curves, folder / "corruption_curves.png",
-                                                            metric=headline))}
-           if curves else {}),
-        "predictions": str(write_predictions(folder / PREDICTIONS_FILE, SamplePredictions(
-            rows=_row_numbers(table, len(y)), labels=y, probabilities=full.probabilities, label_names=labels.names,
-            task=task, thresholds=thresholds_array(thresholds)))),
-        "json": str(folder / "report.json"),
-        "markdown": str(folder / "report.md"),
-    }
+        files = {"confusion_matrix": confusion_matrix_plot(np.array(report.confusion), labels.names,
+                                                           folder / "confusion_matrix.png",
+                                                           title=f"Confusion matrix: {table_name}")}
+    files["robustness"] = robustness_plot(robustness, folder / "robustness.png", metric=headline)
+    if curves:
+        files["corruption_curves"] = corruption_curves_plot(curves, folder / "corruption_curves.png", metric=headline)
+    files["predictions"] = write_predictions(folder / PREDICTIONS_FILE, SamplePredictions(
+        rows=_row_numbers(table, len(y)), labels=y, probabilities=full.probabilities, label_names=labels.names,
+        task=task, thresholds=thresholds))
+    report.files = {**{k: str(v) for k, v in files.items()}, "json": str(folder / "report.json"),
+                    "markdown": str(folder / "report.md")}
     write_json_atomic(folder / "report.json", report.as_dict())
     write_text_atomic(folder / "report.md", report.to_markdown())
     return report
 
 
-def _corruption_curves(engine: InferenceEngine, data_spec, run, prepared, split, labels, plans, *,  # type: ignore
-                       size, cache_dir, reporter, registry, clean) -> list[dict[str, Any]]:
+def _corruption_curves(engine: InferenceEngine, pipeline_for: Callable[..., Any], split: str,
+                       plans: Sequence[CorruptionPlan], size: int, reporter: Reporter, registry: Registry | None,
+                       clean: Predictions, run: LoadedRun) -> list[dict[str, Any]]:
     """The task's metrics with one input corrupted at each intensity (intensity 0 reuses the clean result)."""
-    model, target, precision = engine.model, engine.device, engine.precision
-    corruptions = check_plans(plans, model, registry)
-    handlers = modality_handlers(model, registry)
+    corruptions = check_plans(plans, engine.model, registry)
+    handlers = modality_handlers(engine.model, registry)
     rows = []
     for plan in plans:
         for intensity in plan.intensities:
-            if intensity == 0:
-                result = clean
-            else:
-                override = {plan.modality: CorruptedModality(handlers[plan.modality], corruptions[plan.corruption],
-                                                             intensity)}
-                pipeline = build_pipeline(model, data_spec, prepared, labels, splits=[split],
-                                          cache=run.spec.train.cache_features, cache_dir=cache_dir, device=target,
-                                          autocast=precision.autocast, channels_last=engine.channels_last,
-                                          reporter=Reporter(False, silent=True),
-                                          feature_dtype=run.spec.train.feature_dtype, registry=registry,
-                                          modality_overrides=override)
+            result = clean
+            if intensity:
+                pipeline = pipeline_for(reporter=Reporter(False, silent=True), modality_overrides={
+                    plan.modality: CorruptedModality(handlers[plan.modality], corruptions[plan.corruption],
+                                                     intensity)})
                 with reporter.task(f"{plan.modality} {plan.corruption} @ {intensity:g}",
                                    pipeline.num_batches(split, size)) as advance:
                     result = engine.predict(pipeline.batches(split, size), advance=advance)
-            metrics = task_metrics(run.task, result.labels, result.probabilities, run.thresholds)
             rows.append({"modality": plan.modality, "corruption": plan.corruption, "intensity": intensity,
-                         **metrics})
+                         **task_metrics(run.task, result.labels, result.probabilities, run.thresholds)})
     return rows
 
 
 def _row_numbers(table: Any, count: int) -> Any:
     """The evaluated rows' numbers as messages give them (positions where the table has none)."""
-    import numpy as np
-
     if ROW_COLUMN in table.columns and len(table) == count:
         return table[ROW_COLUMN].to_numpy()
     return np.arange(count)
 
 
 def _slug(name: str) -> str:
-    import re
-
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "data"

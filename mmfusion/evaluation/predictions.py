@@ -8,7 +8,6 @@ per label), ``label_names``, ``task`` and, for multilabel and binary runs, ``thr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,6 +69,3 @@ def read_predictions(path: str | Path) -> SamplePredictions:
         raise MMFusionError(f"cannot read per-sample predictions {path}: {exc}; `mmfusion evaluate RUN` writes "
                             "them again") from None
 
-
-def thresholds_array(thresholds: Sequence[float] | None) -> np.ndarray | None:
-    return None if thresholds is None else np.asarray(list(thresholds), dtype=np.float64)

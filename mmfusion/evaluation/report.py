@@ -8,9 +8,9 @@ from ..tasks.definitions import METRICS, metric_title
 
 
 def evaluation_markdown(report: Any) -> str:
+    """report.md of an :class:`~mmfusion.evaluation.evaluate.EvaluationReport`."""
     metrics = METRICS[report.task]
-    headline = ", ".join(f"{metric_title(m)} **{report.metrics.get(m, float('nan')):.4f}**" for m in metrics) \
-        if report.metrics else f"accuracy **{report.accuracy:.4f}**, macro-F1 **{report.macro_f1:.4f}**"
+    headline = ", ".join(f"{metric_title(m)} **{report.metrics[m]:.4f}**" for m in metrics)
     lines = [f"# Evaluation on {report.data}", "", f"{report.rows} rows — {headline}", ""]
     if report.thresholds:
         tuned = ", ".join(f"{label} {value:g}" for label, value in report.thresholds.items())
@@ -27,7 +27,7 @@ def evaluation_markdown(report: Any) -> str:
                   "| input | corruption | clean | worst | mean | relative robustness |",
                   "|---|---|---:|---:|---:|---:|"]
         for row in report.corruption_summary:
-            key = row.get("metric", "accuracy")
+            key = row["metric"]
             lines.append(f"| {row['modality']} | {row['corruption']} | {row[f'clean_{key}']:.4f} | "
                          f"{row[f'worst_{key}']:.4f} | {row[f'mean_{key}']:.4f} | "
                          f"{row['relative_robustness']:.3f} |")
@@ -35,9 +35,9 @@ def evaluation_markdown(report: Any) -> str:
     kind = "label" if report.task == "multilabel" else "class"
     lines += ["", f"## Per {kind}", "", f"| {kind} | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
     for name in report.labels:
-        row = report.per_class.get(name, {})
-        lines.append(f"| {name} | {row.get('precision', 0):.3f} | {row.get('recall', 0):.3f} | "
-                     f"{row.get('f1-score', 0):.3f} | {int(row.get('support', 0))} |")
+        row = report.per_class[name]
+        lines.append(f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1-score']:.3f} | "
+                     f"{int(row['support'])} |")
     picture = "![F1 per label](per_label_f1.png)" if report.task == "multilabel" else \
         "![confusion matrix](confusion_matrix.png)"
     lines += ["", picture, "", "![robustness](robustness.png)", ""]
