@@ -81,10 +81,8 @@ class ModalityDropoutSpec(BaseModel):
 
 def unknown_inputs(train: Any, inputs: Sequence[str]) -> list[tuple[tuple[str, ...], str]]:
     """Spec paths and messages for ``train.modality_dropout.rate`` keys that are not inputs of the model."""
-    dropout = getattr(train, "modality_dropout", None)
-    if dropout is None or not isinstance(dropout.rate, dict):
-        return []
-    unknown = sorted(set(dropout.rate) - set(inputs))
+    rate = train.modality_dropout.rate if train.modality_dropout is not None else None
+    unknown = sorted(set(rate) - set(inputs)) if isinstance(rate, dict) else []
     if not unknown:
         return []
     verb = "is not an input" if len(unknown) == 1 else "are not inputs"

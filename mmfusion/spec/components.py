@@ -42,21 +42,10 @@ def registry_from(info: ValidationInfo | None) -> Registry:
     return get_registry()
 
 
-def _error(loc: tuple[str | int, ...], kind: str, message: str, value: Any) -> InitErrorDetails:
+def error_details(loc: tuple[str | int, ...], kind: str, message: str, value: Any = None) -> InitErrorDetails:
+    """One error of a ValidationError raised by hand (``message`` is taken literally, braces and all)."""
     return {"type": PydanticCustomError(kind, message.replace("{", "{{").replace("}", "}}")), "loc": loc,
             "input": value}
-
-
-def _reraise(errors: list[InitErrorDetails], title: str) -> ValidationError:
-    return ValidationError.from_exception_data(title, errors)
-
-
-def _as_details(exc: ValidationError) -> list[InitErrorDetails]:
-    """Turn a ValidationError's errors back into details we can raise again with more of our own."""
-    details: list[InitErrorDetails] = []
-    for err in exc.errors(include_url=False):
-        details.append(_error(tuple(err["loc"]), err["type"], err["msg"], err.get("input")))
-    return details
 
 
 @dataclass(frozen=True)
@@ -77,18 +66,20 @@ class ComponentSlot:
             )
         registry = registry_from(info)
         type_name = value.get("type")
+
+        def bad_type(kind: str, message: str) -> ValidationError:
+            return ValidationError.from_exception_data(self.kind, [error_details(("type",), kind, message, type_name)])
+
         if not isinstance(type_name, str):
             names = ", ".join(registry.names(self.kind))
-            raise _reraise(
-                [_error(("type",), "missing_type", f"missing 'type': which {self.kind}? available: {names}",
-                        type_name)], self.kind)
+            raise bad_type("missing_type", f"missing 'type': which {self.kind}? available: {names}")
         try:
             entry = registry.resolve(self.kind, type_name)
         except (UnknownComponentError, AmbiguousComponentError) as exc:
-            raise _reraise([_error(("type",), "unknown_component", str(exc), type_name)], self.kind) from None
+            raise bad_type("unknown_component", str(exc)) from None
         if is_always_on(self.kind, entry.cls):
-            raise _reraise([_error(("type",), "always_on", f"{self.kind} '{entry.name}' is built in and runs in every "
-                                   f"fit: remove it from the list", type_name)], self.kind)
+            raise bad_type("always_on", f"{self.kind} '{entry.name}' is built in and runs in every fit: remove it "
+                           "from the list")
 
         config_cls = entry.cls.Config
         fields = config_cls.model_fields
@@ -99,7 +90,7 @@ class ComponentSlot:
                 continue
             if key not in fields:
                 allowed = ", ".join(sorted(k for k in fields if k != "type"))
-                errors.append(_error(
+                errors.append(error_details(
                     (key,), "unknown_parameter",
                     f"unknown parameter '{key}' for {self.kind} '{entry.name}'{did_you_mean(key, fields)}\n"
                     f"  parameters of {entry.name}: {allowed}", item))
@@ -107,11 +98,12 @@ class ComponentSlot:
                 clean[key] = item
         try:
             config = config_cls.model_validate(clean, context=info.context)
-        except ValidationError as exc:
-            errors.extend(_as_details(exc))
+        except ValidationError as exc:  # raised again with the unknown parameters found above
+            errors += [error_details(tuple(e["loc"]), e["type"], e["msg"], e.get("input"))
+                       for e in exc.errors(include_url=False)]
             config = None
         if errors:
-            raise _reraise(errors, self.kind)
+            raise ValidationError.from_exception_data(self.kind, errors)
         if ":" in type_name:
             config._qualified_type = entry.qualified_name
         return config

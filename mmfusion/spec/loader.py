@@ -12,9 +12,7 @@ from pydantic import ValidationError
 from ..errors import SpecError
 from ..registry import Registry, get_registry
 from .spec import Spec
-from .yaml_file import Loc, dotted, parse_yaml, read_yaml
-
-__all__ = ["Loc", "dotted", "format_errors", "load_spec", "parse_yaml", "spec_to_yaml", "validate_spec"]
+from .yaml_file import Loc, dotted, read_yaml
 
 
 def _message(err: Mapping[str, Any]) -> str:
@@ -30,11 +28,8 @@ def format_errors(exc: ValidationError, source: str, lines: Mapping[Loc, int]) -
     out = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        line = None
-        for depth in range(len(loc), -1, -1):  # a missing key has no line: use its parent's
-            line = lines.get(loc[:depth])
-            if line is not None:
-                break
+        # a missing key has no line: use its parent's
+        line = next((lines[loc[:depth]] for depth in range(len(loc), -1, -1) if loc[:depth] in lines), None)
         where = f"{source}:{line}" if line is not None else source
         out.append(f"{where}: {dotted(loc)}: {_message(err)}")
     return "\n".join(out)
@@ -46,12 +41,8 @@ def load_spec(
     registry: Registry | None = None,
     base_dir: str | Path | None = None,
 ) -> Spec:
-    """Read and validate a spec.
-
-    Args:
-        source: a path to a YAML file, or an already parsed mapping.
-        registry: the component registry (default: built-ins plus installed plugins).
-        base_dir: folder relative paths in the spec are resolved against (default: the file's folder).
+    """Read and validate a spec: a YAML file or a parsed mapping, whose relative paths resolve against ``base_dir``
+    (default: the file's folder), its components against ``registry`` (default: built-ins and installed plugins).
 
     Raises:
         SpecError: the file is missing or invalid; the message lists every problem.

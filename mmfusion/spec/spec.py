@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
-from pydantic_core import PydanticCustomError
 
 from ..errors import SpecError
 from ..registry import Registry
 from ..tasks.definitions import DEFAULT_LOSS, DEFAULT_MONITOR
 from .balance_spec import unknown_inputs
-from .components import registry_from
+from .components import error_details, registry_from
 from .data_spec import DataSpec
 from .model_spec import ModelSpec
 from .task_spec import task_problems
@@ -31,30 +30,19 @@ class Spec(BaseModel):
     @model_validator(mode="after")
     def _train_names_inputs(self) -> Spec:
         """Per-input ``train`` settings name inputs of ``model.encoders``."""
-        problems = unknown_inputs(self.train, list(self.model.encoders))
-        if problems:
-            raise ValidationError.from_exception_data("Spec", [
-                {"type": PydanticCustomError("unknown_input", message), "loc": loc, "input": None}
-                for loc, message in problems])
+        _refuse("unknown_input", unknown_inputs(self.train, list(self.model.encoders)))
         return self
 
     @model_validator(mode="after")
     def _train_fits_task(self, info: ValidationInfo) -> Spec:
         """A task the spec names is checked against ``train:`` now (one inferred from the data: at training)."""
-        if self.data is None or self.data.task is None:
-            return self
-        problems = task_problems(self.train, self.data.task, registry_from(info))
-        if problems:
-            raise ValidationError.from_exception_data("Spec", [
-                {"type": PydanticCustomError("task_mismatch", message.replace("{", "{{").replace("}", "}}")),
-                 "loc": loc, "input": None} for loc, message in problems])
+        if self.data is not None and self.data.task is not None:
+            _refuse("task_mismatch", task_problems(self.train, self.data.task, registry_from(info)))
         return self
 
     def for_task(self, task: str, registry: Registry, *, why: str = "") -> Spec:
-        """This spec with ``data.task``, ``train.loss`` and ``train.monitor`` set for ``task``.
-
-        Args:
-            why: how the task was found, for messages (e.g. "the label column holds lists").
+        """This spec with ``data.task``, ``train.loss`` and ``train.monitor`` set for ``task``; ``why`` says how the
+        task was found, for messages (e.g. "the label column holds lists").
 
         Raises:
             SpecError: a ``train`` setting does not fit the task (every problem listed, with its spec path).
@@ -71,3 +59,8 @@ class Spec(BaseModel):
             update["monitor"] = DEFAULT_MONITOR[task]
         data = self.data.model_copy(update={"task": task}) if self.data is not None else None
         return self.model_copy(update={"train": self.train.model_copy(update=update), "data": data})
+
+
+def _refuse(kind: str, problems: list[tuple[tuple[str, ...], str]]) -> None:
+    if problems:
+        raise ValidationError.from_exception_data("Spec", [error_details(loc, kind, msg) for loc, msg in problems])

@@ -43,12 +43,11 @@ class _Loader(yaml.SafeLoader):
         self.aliases: list[_Alias] = []
 
     def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            node = super().compose_node(parent, index)
+        event = self.peek_event() if self.check_event(yaml.AliasEvent) else None
+        node = super().compose_node(parent, index)
+        if event is not None:
             self.aliases.append(_Alias(event.anchor, event.start_mark, node))
-            return node
-        return super().compose_node(parent, index)
+        return node
 
     def construct_object(self, node, deep=False):  # type: ignore[no-untyped-def]
         try:
@@ -61,12 +60,8 @@ class _Loader(yaml.SafeLoader):
 
 
 def read_yaml(path: str | Path, what: str = "spec", shape: str = "a mapping") -> tuple[Any, dict[Loc, int]]:
-    """Read a YAML file: its data and a YAML path → line map.
-
-    Args:
-        path: the file.
-        what: what the file is, for messages ("spec", "sweep").
-        shape: what its top level should be, for the message about an empty file.
+    """Read a YAML file: its data and a YAML path → line map. ``what`` the file is ("spec", "sweep") and the
+    ``shape`` of its top level are for messages.
 
     Raises:
         SpecError: the file is missing, a directory, unreadable, not UTF-8 text, empty or not valid YAML.
