@@ -18,18 +18,13 @@ class ImageBytes:
     """An encoded image (PNG, JPEG...) held in memory, decoded only when a sample is used.
 
     Parquet files and Hugging Face datasets store pictures this way; keeping them encoded costs their
-    file sizes in memory rather than their pixels. ``digest`` (of the bytes) is computed once, when the
-    cell is read, because the feature cache asks for the fingerprint several times per value.
-
-    Attributes:
-        data: the encoded image.
-        digest: BLAKE2b of ``data``: the value's identity in the feature cache.
-        name: the file name stored next to the bytes (Hugging Face's ``path``), for messages; may be None.
+    file sizes in memory rather than their pixels. ``digest`` (BLAKE2b of the bytes, the value's identity in the
+    feature cache) is computed once, when the cell is read: the cache asks for the fingerprint several times.
     """
 
     data: bytes
     digest: str
-    name: str | None = None
+    name: str | None = None  # the file name stored next to the bytes (Hugging Face's ``path``), for messages
 
     @classmethod
     def of(cls, data: bytes, name: str | None = None) -> ImageBytes:
@@ -74,9 +69,9 @@ class ImageModality(Modality):
                 with Image.open(path) as image:
                     image.verify()  # cheap: checks structure and checksums; decoding waits for load()
             except Exception as exc:
-                problem = _open_problem(exc)
+                problem = _pillow_problem(exc, path)
         if problem is not None:
-            raise BadValueError(problem.format(path=path), context)
+            raise BadValueError(problem, context)
         return str(path)
 
     def load(self, reference: Any) -> Any:
@@ -90,27 +85,22 @@ class ImageModality(Modality):
 
         from ..interfaces.image_modes import ImageModeError, to_rgb
 
-        if isinstance(reference, ImageBytes):
-            try:
-                with Image.open(BytesIO(reference.data)) as image:
-                    return to_rgb(image)
-            except ImageModeError as exc:
-                raise BadValueError(f"{_bytes_subject(reference.name)}: {exc}") from None
-            except Exception as exc:
-                raise BadValueError(_bytes_problem(exc, reference.name)) from None
-        if not isinstance(reference, str):
+        if not isinstance(reference, str | ImageBytes):
             try:
                 return to_rgb(reference)
             except ImageModeError as exc:
                 raise BadValueError(f"in-memory {reference.mode} image: {exc}") from None
+        in_memory = isinstance(reference, ImageBytes)
         try:
-            with Image.open(reference) as image:
+            with Image.open(BytesIO(reference.data) if in_memory else reference) as image:
                 return to_rgb(image)
         except ImageModeError as exc:
-            raise BadValueError(f"image file {reference}: {exc}") from None
+            subject = _bytes_subject(reference.name) if in_memory else f"image file {reference}"
+            raise BadValueError(f"{subject}: {exc}") from None
         except Exception as exc:
-            problem = _file_problem(Path(reference)) or _open_problem(exc)
-            raise BadValueError(problem.format(path=reference)) from None
+            problem = (_pillow_problem(exc, name=reference.name) if in_memory
+                       else _file_problem(Path(reference)) or _pillow_problem(exc, reference))
+            raise BadValueError(problem) from None
 
     def fingerprint(self, reference: Any) -> str:
         if isinstance(reference, str):
@@ -164,7 +154,7 @@ def _parse_bytes(data: bytes, name: str | None, context: CellContext) -> ImageBy
         with Image.open(BytesIO(data)) as image:
             image.verify()
     except Exception as exc:
-        raise BadValueError(_bytes_problem(exc, name, data), context) from None
+        raise BadValueError(_pillow_problem(exc, name=name, data=data), context) from None
     return ImageBytes.of(data, name)
 
 
@@ -172,51 +162,42 @@ def _bytes_subject(name: str | None) -> str:
     return "the cell's image bytes" + (f" ({name})" if name else "")
 
 
-def _bytes_problem(exc: Exception, name: str | None, data: bytes | None = None) -> str:
-    """Why Pillow could not open or decode image bytes held in a cell, and what to do."""
-    from PIL import Image, UnidentifiedImageError
-
-    subject = _bytes_subject(name)
-    if isinstance(exc, UnidentifiedImageError):
-        start = f"; they start with {data[:16]!r}" if data else ""
-        return (f"cell holds bytes that are not an image Pillow can read (unknown format{start}"
-                f"{', from ' + name if name else ''}); the column should hold encoded PNG, JPEG, TIFF, BMP, "
-                "GIF or WebP files")
-    if isinstance(exc, Image.DecompressionBombError):
-        return (f"{subject} are too large to decode safely ({exc}); shrink the image, or if you trust it raise "
-                "PIL.Image.MAX_IMAGE_PIXELS before training from Python")
-    if "truncated" in str(exc).lower():
-        return f"{subject} are truncated or damaged ({exc}); re-export the data"
-    return f"{subject} are unreadable ({type(exc).__name__}: {exc})"
-
-
 def _file_problem(path: Path) -> str | None:
-    """What is wrong with a path that should be an image file, before opening it (``{path}`` left to fill)."""
+    """What is wrong with a path that should be an image file, before opening it."""
     if path.is_dir():
-        return "{path} is a directory, not an image file"
+        return f"{path} is a directory, not an image file"
     if not path.exists():
-        return "image file {path} does not exist"
+        return f"image file {path} does not exist"
     if not path.is_file():
-        return "{path} is not a regular file, so not an image file"
+        return f"{path} is not a regular file, so not an image file"
     if path.stat().st_size == 0:
-        return "image file {path} is empty (0 bytes)"
+        return f"image file {path} is empty (0 bytes)"
     return None
 
 
-def _open_problem(exc: Exception) -> str:
-    """Why Pillow could not open or decode a file, in words that say what to do (``{path}`` left to fill)."""
+_FORMATS = "PNG, JPEG, TIFF, BMP, GIF or WebP"
+
+
+def _pillow_problem(exc: Exception, path: Any = None, *, name: str | None = None, data: bytes | None = None) -> str:
+    """Why Pillow could not open or decode an image file (``path``) or a cell's image bytes (``name``: the file
+    name stored with them), in words that say what to do."""
     from PIL import Image, UnidentifiedImageError
 
-    detail = str(exc).replace("{", "{{").replace("}", "}}")
+    subject = f"image file {path} is" if path is not None else f"{_bytes_subject(name)} are"
+    if isinstance(exc, UnidentifiedImageError) and path is not None:
+        return (f"image file {path} is not an image Pillow can read (unknown format); check that it is a "
+                f"{_FORMATS} file and not, say, a web page saved under an image name")
     if isinstance(exc, UnidentifiedImageError):
-        return ("image file {path} is not an image Pillow can read (unknown format); check that it is a "
-                "PNG, JPEG, TIFF, BMP, GIF or WebP file and not, say, a web page saved under an image name")
+        start = f"; they start with {data[:16]!r}" if data else ""
+        return (f"cell holds bytes that are not an image Pillow can read (unknown format{start}"
+                f"{', from ' + name if name else ''}); the column should hold encoded {_FORMATS} files")
     if isinstance(exc, Image.DecompressionBombError):
-        return (f"image file {{path}} is too large to decode safely ({detail}); shrink it, or if you trust "
-                "it raise PIL.Image.MAX_IMAGE_PIXELS before training from Python")
+        return (f"{subject} too large to decode safely ({exc}); shrink it, or if you trust it raise "
+                "PIL.Image.MAX_IMAGE_PIXELS before training from Python")
     if "truncated" in str(exc).lower():
-        return f"image file {{path}} is truncated or damaged ({detail}); re-copy or re-export it"
-    return f"image file {{path}} is unreadable ({type(exc).__name__}: {detail})"
+        again = "re-copy or re-export it" if path is not None else "re-export the data"
+        return f"{subject} truncated or damaged ({exc}); {again}"
+    return f"{subject} unreadable ({type(exc).__name__}: {exc})"
 
 
 @hookimpl
