@@ -103,54 +103,6 @@ def read_weights(path: Path) -> dict[str, Tensor]:
     return state
 
 
-def _shape(tensor: Tensor) -> str:
-    return f"[{', '.join(str(d) for d in tensor.shape)}]"
-
-
-def mismatches(model_state: Mapping[str, Tensor], weights: Mapping[str, Tensor]) -> list[str]:
-    """Where ``weights`` do not fit a model's state dict, in the model's parameter order then unexpected keys."""
-    out = []
-    for key, tensor in model_state.items():
-        if key not in weights:
-            out.append(f"{key}: the spec's model has it ({_shape(tensor)}) but the weights do not")
-        elif tuple(weights[key].shape) != tuple(tensor.shape):
-            out.append(f"{key}: weights have shape {_shape(weights[key])}, the spec's model has {_shape(tensor)}")
-    out += [f"{key}: the weights have it ({_shape(weights[key])}) but the spec's model does not"
-            for key in weights if key not in model_state]
-    return out
-
-
-def class_count_candidates(model_state: Mapping[str, Tensor], weights: Mapping[str, Tensor], asked: int
-                           ) -> list[int]:
-    """Class counts the weights may have been trained for: sizes found where the model's tensors have ``asked``.
-
-    Generic (any head or logit-producing fusion): an axis that is ``asked`` long in the model but another
-    length in the weights. The caller confirms a candidate by building the model with it.
-    """
-    found: set[int] = set()
-    for key, tensor in model_state.items():
-        other = weights.get(key)
-        if other is None or other.ndim != tensor.ndim or tuple(other.shape) == tuple(tensor.shape):
-            continue
-        found.update(w for m, w in zip(tensor.shape, other.shape) if m == asked and w != asked and w >= 2)
-    return sorted(found)
-
-
-def spec_mismatch_error(problems: list[str], spec: Path, weights: Path) -> RunDirError:
-    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-    return RunDirError(
-        f"{weights} does not fit the model that {spec} describes: {problems[0]}{more}. The spec was probably "
-        f"edited after training: restore the spec.yaml the run was trained with, or retrain with the new one")
-
-
-def labels_mismatch_error(labels: Path, count: int, trained: int | None) -> RunDirError:
-    listed = f"lists {count} label{'s' if count != 1 else ''}"
-    if trained is None:
-        return RunDirError(f"{labels} {listed}; a classifier has at least 2 classes; {RESTORE}")
-    return RunDirError(f"{labels} {listed} but the weights were trained for {trained} classes; restore the "
-                       "labels.json written with these weights (class names in output order), or retrain")
-
-
 def _check_inputs(path: Path, by_input: Mapping[str, Any], modalities: list[str]) -> None:
     unknown = [m for m in by_input if m not in modalities]
     if unknown:

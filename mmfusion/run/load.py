@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -9,18 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MMFusionError
 from ..tasks.definitions import uses_thresholds
 from .errors import RESTORE, RunDirError
-from .files import (
-    class_count_candidates,
-    labels_mismatch_error,
-    mismatches,
-    read_inputs,
-    read_labels,
-    read_preprocessing,
-    read_summary,
-    read_thresholds,
-    read_weights,
-    spec_mismatch_error,
-)
+from .files import read_inputs, read_labels, read_preprocessing, read_summary, read_thresholds, read_weights
 from .frozen import referenced_tensors
 from .layout import RunPaths
 
@@ -120,26 +110,55 @@ def _fitting_model(spec: Spec, labels: list[str], weights: dict[str, torch.Tenso
     When the shapes differ only where the class count shows, labels.json is the culprit (and the message
     says for how many classes the weights were trained); otherwise the spec changed since training.
     """
-    if task == "binary":
-        model = _build(spec, 1, learned, paths, registry)
-        problems = mismatches(model.state_dict(), weights)
-        if problems:
-            raise spec_mismatch_error(problems, paths.spec, paths.weights)
-        return model
-    asked = len(labels)
-    probe = max(asked, 2)  # a classifier has at least 2 classes: build one to learn what the weights hold
+    binary, asked = task == "binary", len(labels)
+    probe = 1 if binary else max(asked, 2)  # a classifier has at least 2 classes: build one to see the weights
     model = _build(spec, probe, learned, paths, registry)
-    problems = mismatches(model.state_dict(), weights)
-    if not problems and asked == probe:
+    problems = _mismatches(model.state_dict(), weights)
+    if not problems and (binary or asked == probe):
         return model
     trained: int | None = probe if not problems else None
-    for count in class_count_candidates(model.state_dict(), weights, probe)[:3] if problems else ():
-        if not mismatches(_build(spec, count, learned, paths, registry).state_dict(), weights):
+    for count in _class_counts(model.state_dict(), weights, probe)[:3] if problems and not binary else ():
+        if not _mismatches(_build(spec, count, learned, paths, registry).state_dict(), weights):
             trained = count
             break
-    if trained is not None or asked < 2:
-        raise labels_mismatch_error(paths.labels, asked, trained)
-    raise spec_mismatch_error(problems, paths.spec, paths.weights)
+    listed = f"{paths.labels} lists {asked} label{'s' if asked != 1 else ''}"
+    if trained is not None:
+        raise RunDirError(f"{listed} but the weights were trained for {trained} classes; restore the labels.json "
+                          "written with these weights (class names in output order), or retrain")
+    if asked < 2:
+        raise RunDirError(f"{listed}; a classifier has at least 2 classes; {RESTORE}")
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    raise RunDirError(f"{paths.weights} does not fit the model that {paths.spec} describes: {problems[0]}{more}. The "
+                      "spec was probably edited after training: restore the spec.yaml the run was trained with, or "
+                      "retrain with the new one")
+
+
+def _shape(tensor: torch.Tensor) -> str:
+    return f"[{', '.join(str(d) for d in tensor.shape)}]"
+
+
+def _mismatches(model_state: Mapping[str, torch.Tensor], weights: Mapping[str, torch.Tensor]) -> list[str]:
+    """Where ``weights`` do not fit a model's state dict, in the model's parameter order then unexpected keys."""
+    out = []
+    for key, tensor in model_state.items():
+        if key not in weights:
+            out.append(f"{key}: the spec's model has it ({_shape(tensor)}) but the weights do not")
+        elif weights[key].shape != tensor.shape:
+            out.append(f"{key}: weights have shape {_shape(weights[key])}, the spec's model has {_shape(tensor)}")
+    return out + [f"{key}: the weights have it ({_shape(weights[key])}) but the spec's model does not"
+                  for key in weights if key not in model_state]
+
+
+def _class_counts(model_state: Mapping[str, torch.Tensor], weights: Mapping[str, torch.Tensor], asked: int
+                  ) -> list[int]:
+    """Class counts the weights may have been trained for: an axis ``asked`` long in the model but another length
+    (at least 2) in the weights, in any head or logit-producing fusion. The caller confirms one by building it."""
+    found: set[int] = set()
+    for key, tensor in model_state.items():
+        other = weights.get(key)
+        if other is not None and other.ndim == tensor.ndim and other.shape != tensor.shape:
+            found.update(w for m, w in zip(tensor.shape, other.shape) if m == asked and w != asked and w >= 2)
+    return sorted(found)
 
 
 def _build(spec: Spec, classes: int, learned: dict[str, dict[str, Any]], paths: RunPaths,
