@@ -20,7 +20,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda"):
@@ -28,7 +28,7 @@ def resolve_device(name: str = "auto") -> torch.device:
             raise MMFusionError(f"device '{name}' was asked for but CUDA is not available here; use --device cpu")
         return torch.device(name)
     if name == "mps":
-        if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
+        if not torch.backends.mps.is_available():
             raise MMFusionError("device 'mps' was asked for but Apple MPS is not available here; use --device cpu")
         return torch.device("mps")
     if name == "cpu":

@@ -2,13 +2,9 @@
 
 torch's threads wait for each other at the end of every op, so one thread whose core is busy with another
 process stalls every op: on 2 cores with one busy, training ran 3-13x slower on two threads than on one. On an
-idle machine more cores pay once a step has enough work to split: a head on easy-VQA's cached features
-(0.4-0.6M trainable parameters, batches of 128) trained 1.1-1.4x faster on two cores than on one, while the
-test suite's tiny runs (12k parameters, batches of 16) trained 20 % slower on two (``benchmarks/threads.py``,
-figures in benchmarks/README.md). ``auto`` therefore uses one thread for tiny steps on cached features and
-otherwise the cores that no other process is using; on cached features it looks again at the start of every
-epoch, so that work started later on the machine takes threads away from the next epoch, and work that ended
-gives them back.
+idle machine more cores pay once a step has enough work to split (``benchmarks/threads.py``, figures in
+benchmarks/README.md). ``auto`` therefore uses one thread for tiny steps on cached features and otherwise the
+cores that no other process is using; on cached features it looks again at the start of every epoch.
 """
 
 from __future__ import annotations
@@ -34,12 +30,8 @@ ThreadsSetting = int | Literal["auto"] | None
 
 @dataclass(frozen=True)
 class ThreadChoice:
-    """``count`` intra-op threads, and why (printed with the device and precision).
-
-    Attributes:
-        cores: the threads torch would use by itself (the cores this process may use).
-        adaptive: re-chosen at the start of every epoch (:meth:`for_epoch`).
-    """
+    """``count`` intra-op threads, and why; ``cores``: the threads torch would use by itself; ``adaptive``:
+    re-chosen at the start of every epoch (:meth:`for_epoch`)."""
 
     count: int
     reason: str
@@ -66,13 +58,9 @@ def resolve_threads(requested: ThreadsSetting, device: torch.device, *, encoders
                     busy: int | None = None) -> ThreadChoice | None:
     """The thread count for a run on ``device``; None leaves torch's setting alone (GPUs).
 
-    Args:
-        requested: a count, or ``auto``/None.
-        encoders_in_loop: whether any encoder runs in every step (fine-tuned, or frozen without the cache); if
-            not, ``auto`` is re-chosen at every epoch's start (unless ``compiled``: compiled kernels keep the
-            thread count they were compiled with).
-        step_work: trainable parameters × batch size (a step's size, for runs on cached features).
-        busy: other runnable threads on the machine (default: :func:`busy_elsewhere`, sampled now).
+    Without encoders in the loop (every step on cached features) ``auto`` is re-chosen at every epoch's start,
+    unless ``compiled``: compiled kernels keep the thread count they were compiled with. ``step_work`` is
+    trainable parameters × batch size.
 
     Raises:
         MMFusionError: a count below 1.
@@ -93,13 +81,8 @@ def resolve_threads(requested: ThreadsSetting, device: torch.device, *, encoders
 
 def busy_elsewhere(samples: int = 5, interval: float = 0.01, source: str = "/proc/loadavg",
                    own: str = "/proc/self/task") -> int:
-    """Threads of other processes ready to run now (Linux /proc/loadavg; 0 where unknown).
-
-    torch's threads wait for each other at the end of every op: one that shares its core with another busy
-    process makes every op as slow as its share of that core (measured: a fine-tuned epoch 6-9x slower on 2 threads
-    than on 1 with one core busy). The median of a few samples of the kernel's runnable count, less this
-    process's own runnable threads (this one, and torch's workers while they spin after an op).
-    """
+    """Threads of other processes ready to run now (Linux /proc/loadavg; 0 where unknown): the median of a few
+    samples of the kernel's runnable count, less this process's own (torch's workers spin after an op)."""
     counts = []
     for index in range(samples):
         try:

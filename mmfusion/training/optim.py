@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import torch
@@ -40,11 +39,8 @@ def make_optimizer(model: MultimodalModel, train: TrainSpec, device: torch.devic
     groups = parameter_groups(model, train)
     if not groups:
         raise ValueError("the model has no trainable parameters (are all components frozen?)")
-    kwargs = {}
-    if "fused" in inspect.signature(torch.optim.AdamW).parameters and device.type in {"cuda", "cpu"}:
-        kwargs["fused"] = True
     try:
-        return torch.optim.AdamW(groups, **kwargs)
+        return torch.optim.AdamW(groups, fused=device.type in {"cuda", "cpu"} or None)
     except (RuntimeError, TypeError):  # fused not available for this device / dtype
         return torch.optim.AdamW(groups)
 

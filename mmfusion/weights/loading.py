@@ -7,6 +7,7 @@ unpickled beyond tensors (``torch.load(weights_only=True)``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from ..interfaces.encoder import Encoder
 from ..interfaces.locations import resolve_location
 
 _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module", "net")
-_PREFIXES = ("module.", "model.", "_orig_mod.")
+_PREFIXES = re.compile(r"^(?:module\.|model\.|_orig_mod\.)+")  # wrappers: DDP, a Lightning module, torch.compile
 _FOLDER_FILES = ("model.safetensors", "pytorch_model.bin", "model.pth", "weights.safetensors")
 
 
@@ -33,8 +34,7 @@ def weights_file(path: Path, *, what: str = "weights") -> Path:
 
 
 def load_state_dict_file(path: Path, *, what: str = "weights") -> dict[str, Tensor]:
-    """Read tensors from a ``.safetensors`` file, a torch file or a folder holding one of them."""
-    path = weights_file(path, what=what)
+    """Read tensors from a ``.safetensors`` file or a torch file."""
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -53,13 +53,7 @@ def load_state_dict_file(path: Path, *, what: str = "weights") -> dict[str, Tens
 
 
 def _strip(key: str) -> str:
-    changed = True
-    while changed:
-        changed = False
-        for prefix in _PREFIXES:
-            if key.startswith(prefix):
-                key, changed = key[len(prefix):], True
-    return key
+    return _PREFIXES.sub("", key)
 
 
 def _optional(key: str) -> bool:
@@ -67,9 +61,8 @@ def _optional(key: str) -> bool:
     return key.endswith("num_batches_tracked")
 
 
-def match_state_dict(
-    target: Mapping[str, Tensor], source: Mapping[str, Tensor], *, what: str = "weights", by_order: bool = True
-) -> dict[str, Tensor]:
+def match_state_dict(target: Mapping[str, Tensor], source: Mapping[str, Tensor], *, what: str = "weights",
+                     by_order: bool = True) -> dict[str, Tensor]:
     """Map ``source`` tensors onto the keys of ``target`` (optional buffers the source lacks are left out).
 
     By name first (wrapper prefixes such as ``module.`` ignored). If names do not cover the target
@@ -88,9 +81,8 @@ def match_state_dict(
         return matched
     essential = {k: v for k, v in target.items() if not _optional(k)}
     for candidate in (target, essential) if by_order else ():  # with the counters, or a file without them
-        if len(source) >= len(candidate) and all(
-            tuple(s.shape) == tuple(t.shape) for s, t in zip(source.values(), candidate.values())
-        ):
+        if len(source) >= len(candidate) and all(s.shape == t.shape for s, t in zip(source.values(),
+                                                                                     candidate.values())):
             return dict(zip(candidate.keys(), source.values()))
     target = required
     missing = [k for k in target if _strip(k) not in by_name]
@@ -99,38 +91,30 @@ def match_state_dict(
         detail.append(f"{len(missing)} of {len(target)} tensors missing (e.g. {', '.join(missing[:3])})")
     if shape_errors:
         k = shape_errors[0]
-        detail.append(
-            f"{len(shape_errors)} with other shapes (e.g. {k}: file {tuple(by_name[_strip(k)].shape)}, "
-            f"model {tuple(target[k].shape)})"
-        )
+        detail.append(f"{len(shape_errors)} with other shapes (e.g. {k}: file {tuple(by_name[_strip(k)].shape)}, "
+                      f"model {tuple(target[k].shape)})")
     order = (f"matching by order failed too (file has {len(source)} tensors, model {len(target)})" if by_order
              else "matching by order is not tried for .safetensors files, which do not keep the saving order")
-    raise WeightsError(
-        f"{what}: the file's tensors do not fit the model: {'; '.join(detail)}. Names did not match and "
-        f"{order}. Check that the weights are for this architecture."
-    )
+    raise WeightsError(f"{what}: the file's tensors do not fit the model: {'; '.join(detail)}. Names did not match "
+                       f"and {order}. Check that the weights are for this architecture.")
 
 
 def load_weights_into(module: nn.Module, location: str, *, what: str = "weights") -> Path:
     """Load a local or ``package:`` weights file into ``module``; returns the resolved path."""
     path = resolve_location(location, what=what)
-    source = load_state_dict_file(path, what=what)
+    file = weights_file(path, what=what)
+    source = load_state_dict_file(file, what=what)
     matched = match_state_dict(module.state_dict(), source, what=f"{what} ({path})",
-                               by_order=weights_file(path).suffix != ".safetensors")
+                               by_order=file.suffix != ".safetensors")
     left_out = [k for k in module.state_dict() if k not in matched]  # only optional buffers can be
     module.load_state_dict(matched, strict=not left_out)
     return path
 
 
 def load_configured_weights(encoder: Encoder, *, what: str | None = None) -> Path | None:
-    """Load an encoder's ``config.weights`` into its ``weights_target()`` and set its ``weights_path``; the builder
-    calls this once after building, unless the encoder's ``loads_own_weights`` says ``__init__`` already did.
-
-    Args:
-        what: how error messages name the setting (default: ``<name> weights``).
-
-    Returns:
-        The resolved weights path, or None when there was nothing to load.
+    """Load an encoder's ``config.weights`` into its ``weights_target()`` and set its ``weights_path`` (returned;
+    None when there was nothing to load); the builder calls this once after building, unless the encoder's
+    ``loads_own_weights`` says ``__init__`` already did. ``what`` names the setting in errors.
 
     Raises:
         WeightsError: the file is missing, unreadable or does not fit the module.
