@@ -1,11 +1,16 @@
-"""Small pieces the built-in fusions share."""
+"""Small pieces the built-in components share: fusion layers, the base of the library-backbone image encoders."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
+from pydantic import Field
 from torch import Tensor, nn
+
+from ..interfaces.image_encoder import ImageEncoder, ImageEncoderConfig
+from ..weights.loading import load_weights_into
 
 
 def projections(input_dims: Mapping[str, int], dim: int, *, activation: bool = False) -> nn.ModuleDict:
@@ -22,3 +27,27 @@ def projections(input_dims: Mapping[str, int], dim: int, *, activation: bool = F
 def presence(present: Mapping[str, Tensor], modalities: list[str], dtype: torch.dtype) -> Tensor:
     """``[B, M]`` 0/1 presence in ``modalities`` order."""
     return torch.stack([present[m] for m in modalities], dim=1).to(dtype)
+
+
+class BackboneConfig(ImageEncoderConfig):
+    tokens: bool = Field(True, description="Return the feature grid / patch tokens (for attention fusion).")
+
+
+class BackboneEncoder(ImageEncoder):
+    """An image encoder around one library model, ``self.net`` (timm's, torchvision's): ``weights:`` load into it
+    inside ``__init__``, without its classifier, so that a file saved from that library's model loads as it is."""
+
+    loads_own_weights = True
+    config: BackboneConfig
+    net: nn.Module
+
+    def use_backbone(self, net: nn.Module, *, what: str, defaults: Mapping[str, Any]) -> None:
+        """Keep ``net`` (with ``weights:`` loaded into it) and build the transforms from its data config."""
+        if self.config.weights is not None:
+            self.weights_path = load_weights_into(net, self.config.weights, what=what)
+        self.net = net
+        self.provides_tokens = self.config.tokens
+        self.setup_transform(defaults)
+
+    def weights_target(self) -> nn.Module:
+        return self.net

@@ -6,17 +6,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..errors import MMFusionError, SpecError, WeightsError, did_you_mean
 from ..hookspecs import hookimpl
 from ..interfaces.encoder import EncoderOutput
-from ..interfaces.image_encoder import ImageEncoder, ImageEncoderConfig, grid_to_tokens
-from ..weights.loading import load_weights_into
+from ..interfaces.image_encoder import grid_to_tokens
 from ..weights.offline import offline_variable
+from ._common import BackboneConfig, BackboneEncoder
 
 
-class TimmConfig(ImageEncoderConfig):
+class TimmConfig(BackboneConfig):
     type: Literal["timm"] = "timm"
     model_name: str = Field(description="Any name from `timm.list_models()`, e.g. tf_efficientnet_lite0, or with "
                             "a pretrained tag, e.g. resnet18.a1_in1k.")
@@ -24,12 +24,15 @@ class TimmConfig(ImageEncoderConfig):
         False, description="timm's pretrained weights, downloaded by timm into the Hugging Face cache on first use "
         "(offline: only from the cache)."
     )
-    tokens: bool = Field(True, description="Return the feature grid / patch tokens (for attention fusion).")
     model_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra timm.create_model arguments.")
 
 
 _HUB_FILES = ("model.safetensors", "open_clip_model.safetensors", "open_clip_pytorch_model.bin", "pytorch_model.bin")
 _INSTEAD = "set `weights:` to a local file (any .safetensors/.pth state dict for this architecture)"
+
+
+def _no_weights(model_name: str) -> WeightsError:
+    return WeightsError(f"timm has no pretrained weights for '{model_name}'; remove `pretrained: true` or {_INSTEAD}")
 
 
 def _sources(timm: Any, model_name: str) -> tuple[str | None, str | None, str | None]:
@@ -74,8 +77,7 @@ def _offline_problem(timm: Any, model_name: str, variable: str) -> WeightsError:
     elif url:
         where, fetch = url, f"download {url} and put it at {_torch_hub_path(url)}"
     else:
-        return WeightsError(f"timm has no pretrained weights for '{model_name}'; remove `pretrained: true` or "
-                            f"{_INSTEAD}")
+        return _no_weights(model_name)
     return WeightsError(
         f"pretrained: true asks for timm '{model_name}' weights from {where}, which are not in the local cache, "
         f"and offline mode is on ({variable}=1), so nothing is downloaded. Run once with network access (without "
@@ -90,8 +92,7 @@ def _pretrained_problem(exc: Exception, timm: Any, model_name: str) -> WeightsEr
     hub_id, _, url = _sources(timm, model_name)
     what = f"timm '{model_name}' pretrained weights"
     if hub_id is None and url is None:
-        return WeightsError(f"timm has no pretrained weights for '{model_name}'; remove `pretrained: true` or "
-                            f"{_INSTEAD}")
+        return _no_weights(model_name)
     if hub_id and is_hub_failure(exc):
         return hub_problem(exc, hub_id.partition("@")[0], what=what, instead=_INSTEAD)
     if url and not hub_id and isinstance(exc, OSError):  # urllib's URLError and HTTPError
@@ -101,12 +102,11 @@ def _pretrained_problem(exc: Exception, timm: Any, model_name: str) -> WeightsEr
                         f"architecture, the pretrained weights cannot fit it: remove `pretrained: true` or {_INSTEAD}.")
 
 
-class TimmEncoder(ImageEncoder):
+class TimmEncoder(BackboneEncoder):
     """A timm model without its classifier: pooled pre-logits features plus tokens."""
 
     name = "timm"
     Config = TimmConfig
-    loads_own_weights = True  # `weights:` goes into the backbone inside __init__
     config: TimmConfig
 
     def __init__(self, config: TimmConfig) -> None:
@@ -119,7 +119,6 @@ class TimmEncoder(ImageEncoder):
                 f"{did_you_mean(config.model_name, timm.list_models())} (see `timm.list_models()`)"
             )
         kwargs = dict(config.model_kwargs)
-        self.weights_path: Path | None = None
         pretrained = config.pretrained and config.weights is None
         variable = offline_variable()
         if pretrained and variable is not None:  # offline: the cached file, handed to timm as a local file
@@ -136,21 +135,13 @@ class TimmEncoder(ImageEncoder):
         if pretrained:
             hub_id, _, url = _sources(timm, config.model_name)
             self.weights_path = Path(_cached_pretrained_file(timm, config.model_name) or hub_id or url or "")
-        if config.weights is not None:
-            self.weights_path = load_weights_into(net, config.weights, what=f"timm {config.model_name} weights")
-        self.net = net
         self.output_dim = int(net.num_features)
-        self.provides_tokens = config.tokens
         # pre-logits vectors match the token width for most models; otherwise pool the tokens ourselves
         self._own_pooling = int(getattr(net, "head_hidden_size", net.num_features)) != self.output_dim
         data = timm.data.resolve_data_config({}, model=net)
-        self.setup_transform(
-            {"image_size": data["input_size"][-1], "mean": data["mean"], "std": data["std"],
-             "crop_pct": data.get("crop_pct", 0.875), "interpolation": data.get("interpolation", "bicubic")}
-        )
-
-    def weights_target(self) -> nn.Module:
-        return self.net
+        self.use_backbone(net, what=f"timm {config.model_name} weights", defaults={
+            "image_size": data["input_size"][-1], "mean": data["mean"], "std": data["std"],
+            "crop_pct": data.get("crop_pct", 0.875), "interpolation": data.get("interpolation", "bicubic")})
 
     def forward(self, inputs: dict[str, Tensor]) -> EncoderOutput:
         features = self.net.forward_features(inputs["pixels"])

@@ -13,24 +13,23 @@ from urllib.parse import urlparse
 
 import torch
 from pydantic import Field
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..errors import WeightsError
 from ..hookspecs import hookimpl
 from ..interfaces.encoder import EncoderOutput
-from ..interfaces.image_encoder import IMAGENET_MEAN, IMAGENET_STD, ImageEncoder, ImageEncoderConfig, grid_to_tokens
-from ..weights.loading import load_weights_into
+from ..interfaces.image_encoder import IMAGENET_MEAN, IMAGENET_STD, grid_to_tokens
 from ..weights.offline import offline_variable
+from ._common import BackboneConfig, BackboneEncoder
 
 
-class TorchvisionResNetConfig(ImageEncoderConfig):
+class TorchvisionResNetConfig(BackboneConfig):
     type: Literal["torchvision_resnet"] = "torchvision_resnet"
     arch: Literal["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"] = "resnet50"
     pretrained: bool = Field(
         False, description="torchvision's ImageNet weights, downloaded by torchvision into the torch hub cache "
         "($TORCH_HOME/hub/checkpoints) on first use (offline: only from the cache)."
     )
-    tokens: bool = Field(True, description="Return the final feature grid as tokens (for attention fusion).")
 
 
 def _imagenet_state_dict(arch: str) -> tuple[dict[str, Tensor], Path]:
@@ -70,12 +69,11 @@ def _imagenet_state_dict(arch: str) -> tuple[dict[str, Tensor], Path]:
     return state, path
 
 
-class TorchvisionResNetEncoder(ImageEncoder):
+class TorchvisionResNetEncoder(BackboneEncoder):
     """torchvision ResNet without its classifier: pooled ``[B, C]`` and grid tokens ``[B, h*w, C]``."""
 
     name = "torchvision_resnet"
     Config = TorchvisionResNetConfig
-    loads_own_weights = True  # `weights:` goes into the backbone inside __init__
     config: TorchvisionResNetConfig
 
     def __init__(self, config: TorchvisionResNetConfig) -> None:
@@ -83,7 +81,6 @@ class TorchvisionResNetEncoder(ImageEncoder):
         import torchvision
 
         net = torchvision.models.get_model(config.arch, weights=None)
-        self.weights_path: Path | None = None
         if config.pretrained and config.weights is None:
             state, self.weights_path = _imagenet_state_dict(config.arch)
             try:
@@ -93,17 +90,9 @@ class TorchvisionResNetEncoder(ImageEncoder):
                                    f"({str(exc).splitlines()[0]}); delete it to download it again") from None
         self.output_dim = int(net.fc.in_features)
         net.fc = torch.nn.Identity()
-        if config.weights is not None:
-            self.weights_path = load_weights_into(net, config.weights, what=f"torchvision {config.arch} weights")
-        self.net = net
-        self.provides_tokens = config.tokens
-        self.setup_transform(
-            {"image_size": 224, "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "crop_pct": 0.875,
-             "interpolation": "bilinear"}
-        )
-
-    def weights_target(self) -> nn.Module:
-        return self.net
+        self.use_backbone(net, what=f"torchvision {config.arch} weights", defaults={
+            "image_size": 224, "mean": IMAGENET_MEAN, "std": IMAGENET_STD, "crop_pct": 0.875,
+            "interpolation": "bilinear"})
 
     def forward(self, inputs: dict[str, Tensor]) -> EncoderOutput:
         n = self.net
