@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,39 +39,39 @@ class OnnxModel:
     def _fp32(cls, run: LoadedRun, path: Path) -> OnnxModel:
         from ..export.exporters import export_run
 
-        meta = path.with_suffix(".onnx.json")
-        if _fresh(path, meta, run):
-            try:
-                return cls._open(path, meta, run)
-            except _BrokenExport as exc:
-                warnings.warn(f"{exc}; exporting it again from {run.paths.weights.name}", stacklevel=4)
-        export_run(run, "onnx", path)
-        try:
-            return cls._open(path, meta, run)
-        except _BrokenExport as exc:
-            raise MMFusionError(f"{exc}, right after exporting it; delete {path.parent} and try again") from None
+        return cls._kept(run, path, lambda: export_run(run, "onnx", path), "exporting",
+                         f"from {run.paths.weights.name}")
 
     @classmethod
     def _int8(cls, run: LoadedRun, fp32: Path) -> OnnxModel:
         from ..export.quantize import int8_path, quantize_run
 
+        def make() -> None:
+            cls._fp32(run, fp32)  # an intact fp32 export of the current weights to quantise (made or healed here)
+            quantize_run(run, fp32, path)
+
         path = int8_path(fp32)
+        return cls._kept(run, path, make, "quantising", f"from {fp32.name}", int8=True)
+
+    @classmethod
+    def _kept(cls, run: LoadedRun, path: Path, make: Callable[[], None], making: str, source: str,
+              int8: bool = False) -> OnnxModel:
+        """The file at ``path`` when it is fresh and intact, else made again (with a warning if it was damaged)."""
         meta = path.with_suffix(".onnx.json")
         if _fresh(path, meta, run):
             try:
-                model = cls._open(path, meta, run, int8=True)
+                model = cls._open(path, meta, run, int8)
             except _BrokenExport as exc:
-                warnings.warn(f"{exc}; quantising it again from {fp32.name}", stacklevel=4)
+                warnings.warn(f"{exc}; {making} it again {source}", stacklevel=5)
             else:  # what quantising warned about still holds for this file
-                for note in model.info["quantization"].get("warnings") or []:
-                    warnings.warn(f"{path.name} (quantised earlier): {note}", stacklevel=4)
+                for note in (model.info.get("quantization") or {}).get("warnings") or []:
+                    warnings.warn(f"{path.name} (quantised earlier): {note}", stacklevel=5)
                 return model
-        cls._fp32(run, fp32)  # an intact fp32 export of the current weights to quantise (made or healed here)
-        quantize_run(run, fp32, path)
+        make()
         try:
-            return cls._open(path, meta, run, int8=True)
+            return cls._open(path, meta, run, int8)
         except _BrokenExport as exc:
-            raise MMFusionError(f"{exc}, right after quantising it; delete {path.parent} and try again") from None
+            raise MMFusionError(f"{exc}, right after {making} it; delete {path.parent} and try again") from None
 
     @classmethod
     def _open(cls, path: Path, meta: Path, run: LoadedRun, int8: bool = False) -> OnnxModel:

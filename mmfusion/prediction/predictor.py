@@ -56,15 +56,10 @@ class Prediction:
 
 
 class Predictor:
-    """Classify with a trained run. The model, tokenizers and transforms load once.
+    """Classify with a trained run (a run directory or a loaded run); the model, tokenizers and transforms load once.
 
-    Args:
-        run: a run directory (or an already loaded run).
-        device: auto, cpu, cuda[:N] or mps.
-        batch_size: samples per forward pass.
-        backend: torch, or onnx (the model exported to ONNX, run by onnxruntime on the CPU).
-        quantize: with backend onnx, "int8" runs the model with int8 MatMul/Gemm weights
-            (RUN/export/model.int8.onnx, made and checked on first use; see docs/export.md).
+    ``backend`` "onnx" runs the model exported to ONNX in onnxruntime on the CPU; with it, ``quantize="int8"`` runs
+    the int8 model (RUN/export/model.int8.onnx, made and checked on first use; see docs/export.md).
     """
 
     def __init__(self, run: str | Path | LoadedRun, *, device: str = "auto", batch_size: int = 64,
@@ -210,16 +205,11 @@ class Predictor:
         top = [(self.labels[i], float(probabilities[i])) for i in order[:max(1, top_k)]]
         every = {label: float(p) for label, p in zip(self.labels, probabilities)}
         chosen = decide(self.task, probabilities[None, :], self.thresholds)[0]
-        if self.task == "multiclass":
-            label = self.labels[int(chosen)]
-            return Prediction(label, every[label], top, every, labels=[label])
-        thresholds = as_mapping(self.task, self.labels, self.thresholds or [])
-        if self.task == "binary":
-            label = self.labels[int(chosen)]
-            return Prediction(label, every[label], top, every, labels=[label], task="binary", thresholds=thresholds)
-        names = [self.labels[i] for i in order if chosen[i]]
+        thresholds = None if self.task == "multiclass" else as_mapping(self.task, self.labels, self.thresholds or [])
+        names = ([self.labels[i] for i in order if chosen[i]] if self.task == "multilabel"
+                 else [self.labels[int(chosen)]])
         return Prediction(names[0] if names else None, every[names[0]] if names else 0.0, top, every, labels=names,
-                          task="multilabel", thresholds=thresholds)
+                          task=self.task, thresholds=thresholds)
 
 
 def _is_image_struct(value: Mapping[str, Any]) -> bool:

@@ -72,32 +72,19 @@ def samples_of(chunk: Any, columns: Mapping[str, str | list[str]]) -> list[dict[
 def with_predictions(out: Any, probabilities: np.ndarray, labels: Sequence[str], task: str, top_k: int,
                      thresholds: Any = None, label_sep: str | None = None) -> Any:
     """``out`` (a copy of the input rows) with the prediction columns that ``Predictor.predict_table`` documents."""
-    if task != "multiclass":
-        return _thresholded(out, probabilities, labels, task, thresholds, label_sep)
-    best = decide(task, probabilities)
-    out["predicted"] = [labels[i] for i in best]
-    out["probability"] = probabilities.max(axis=1) if len(probabilities) else []
-    if top_k > 1:
-        order = ranked(probabilities)[:, :top_k] if len(probabilities) else np.zeros((0, top_k), int)
-        for k in range(min(top_k, len(labels))):
+    chosen = decide(task, probabilities, thresholds)
+    if task == "multilabel":
+        out["predicted"] = [(label_sep or ";").join(n for n, on in zip(labels, row) if on) for row in chosen]
+    else:
+        out["predicted"] = [labels[i] for i in chosen]
+    if task == "multiclass":
+        out["probability"] = probabilities.max(axis=1)
+        order = ranked(probabilities)[:, :top_k]
+        for k in range(min(top_k, len(labels)) if top_k > 1 else 0):
             out[f"top{k + 1}"] = [labels[i] for i in order[:, k]]
             out[f"top{k + 1}_probability"] = probabilities[np.arange(len(order)), order[:, k]]
     for i, label in enumerate(labels):
         out[f"p_{label}"] = probabilities[:, i]
-    return out
-
-
-def _thresholded(out: Any, probabilities: np.ndarray, labels: Sequence[str], task: str, thresholds: Any,
-                 label_sep: str | None) -> Any:
-    """Binary: the label the threshold chose; multilabel: every label at or above its threshold."""
-    chosen = decide(task, probabilities, thresholds)
-    if task == "binary":
-        out["predicted"] = [labels[i] for i in chosen]
-    else:
-        sep = label_sep or ";"
-        out["predicted"] = [sep.join(name for name, on in zip(labels, row) if on) for row in chosen]
-    for i, label in enumerate(labels):
-        out[f"p_{label}"] = probabilities[:, i] if len(probabilities) else []
     return out
 
 
