@@ -14,9 +14,9 @@ The dataset's columns become table columns as the CSV source's do, with three co
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -27,7 +27,8 @@ from ..hookspecs import hookimpl
 from ..interfaces.config import DatasetConfig
 from ..interfaces.dataset import DatasetSource, DatasetTables
 from ..interfaces.locations import SpecLocation
-from ..weights.offline import offline_variable as mmfusion_offline_variable
+from ..weights.offline import offline_variable
+from .hf_common import switched_on
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,15 +67,15 @@ class HfDatasetsConfig(DatasetConfig):
 
 
 class HfDatasetsDataset(DatasetSource):
-    """Tables from a Hugging Face dataset: images in memory, class labels by name."""
+    """Tables from a Hugging Face dataset: images in memory, class labels by name. A split that ``auto`` chose
+    whose labels are all missing (-1: a test split published without them) is no table."""
 
     name = "hf_datasets"
     Config = HfDatasetsConfig
     config: HfDatasetsConfig
 
     def load(self) -> DatasetTables:
-        cfg = self.config
-        datasets = _import_datasets()
+        datasets, cfg = _import_datasets(), self.config
         local = Path(cfg.path).expanduser()
         shown = (local.name if local.exists() else cfg.path) + (f":{cfg.name}" if cfg.name else "")
         loaded = _load(datasets, cfg, local)
@@ -82,14 +83,15 @@ class HfDatasetsDataset(DatasetSource):
         tables = {role: _to_frame(datasets, dataset) for role, (_, dataset) in chosen.items()}
         features = chosen["train"][1].features
         label_column = _label_column(datasets, features)
-        for role in automatic & set(tables):  # a test split published without labels (all -1) is no test table
+        for role in automatic & set(tables):
             if label_column in tables[role].columns and tables[role][label_column].isna().all():
                 del tables[role], chosen[role]
+        label = _class_label(datasets, features[label_column]) if label_column else None
         return DatasetTables(
             train=tables["train"], validation=tables.get("validation"), test=tables.get("test"),
             root=(local if local.is_dir() else local.parent).resolve() if local.exists() else None,
             columns=_default_columns(datasets, features, label_column), label_column=label_column,
-            labels=_label_names(datasets, features[label_column]) if label_column else None,
+            labels=[str(n) for n in label.names] if label is not None else None,
             names={role: f"hf_datasets {shown}[{split}]" for role, (split, _) in chosen.items()})
 
 
@@ -100,14 +102,6 @@ def _import_datasets() -> Any:
         raise DataError("dataset source 'hf_datasets' needs the datasets package: pip install 'mmfusion[hf]' "
                         "(or pip install 'datasets>=2.16')") from None
     return datasets
-
-
-def offline_variable() -> str | None:
-    """The environment variable that asks for offline mode (mmfusion's, or datasets' own), or None."""
-    name = mmfusion_offline_variable()
-    if name is None and os.environ.get("HF_DATASETS_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
-        return "HF_DATASETS_OFFLINE"
-    return name
 
 
 def _saved_to_disk(folder: Path) -> bool:
@@ -143,9 +137,10 @@ def _load(datasets: Any, cfg: HfDatasetsConfig, local: Path) -> Any:
                             f"a Hub id, or a file ending in {', '.join(sorted(FILE_BUILDERS))}")
         path, kwargs["data_files"] = builder, str(local)
         kwargs.update({"delimiter": "\t"} if local.suffix.lower() == ".tsv" else {})
-    offline = offline_variable()
+    datasets_offline = os.environ.get("HF_DATASETS_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+    offline = offline_variable() or ("HF_DATASETS_OFFLINE" if datasets_offline else None)
     try:
-        with _offline_mode(datasets) if offline else nullcontext():
+        with _offline_mode(datasets) if offline else contextlib.nullcontext():
             return datasets.load_dataset(path, **kwargs)
     except _load_errors(datasets) as exc:
         raise DataError(_load_problem(exc, cfg, local, where, offline)) from None
@@ -154,18 +149,9 @@ def _load(datasets: Any, cfg: HfDatasetsConfig, local: Path) -> Any:
 def _load_errors(datasets: Any) -> tuple[type[BaseException], ...]:
     """What loading raises for a wrong id, a missing file, no network or a bad configuration name."""
     errors: list[type[BaseException]] = [OSError, ValueError, RuntimeError, datasets.exceptions.DatasetsError]
-    try:
-        from huggingface_hub.errors import HfHubHTTPError
-
-        errors.append(HfHubHTTPError)
-    except ImportError:
-        pass
-    try:
-        import httpx
-
-        errors.append(httpx.HTTPError)
-    except ImportError:
-        pass
+    for module, name in (("huggingface_hub.errors", "HfHubHTTPError"), ("httpx", "HTTPError")):
+        with contextlib.suppress(ImportError):  # not every huggingface_hub release has them
+            errors.append(getattr(importlib.import_module(module), name))
     return tuple(errors)
 
 
@@ -195,28 +181,13 @@ def _load_problem(exc: BaseException, cfg: HfDatasetsConfig, local: Path, where:
     return f"cannot load {where}: {detail}"
 
 
-@contextmanager
-def _offline_mode(datasets: Any) -> Iterator[None]:
-    """Keep ``datasets`` and ``huggingface_hub`` off the network while loading.
+def _offline_mode(datasets: Any) -> contextlib.AbstractContextManager[None]:
+    """Keep ``datasets`` and ``huggingface_hub`` off the network while loading: both read HF_HUB_OFFLINE once,
+    when imported, and neither knows MMFUSION_OFFLINE."""
+    from huggingface_hub import constants
 
-    Both read HF_HUB_OFFLINE once, when imported, and neither knows MMFUSION_OFFLINE, so their switches are
-    set for the duration of the call and restored afterwards.
-    """
-    switches: list[tuple[Any, str]] = [(datasets.config, "HF_HUB_OFFLINE"), (datasets.config, "HF_DATASETS_OFFLINE")]
-    try:
-        from huggingface_hub import constants
-
-        switches.append((constants, "HF_HUB_OFFLINE"))
-    except ImportError:
-        pass
-    saved = [(module, name, getattr(module, name)) for module, name in switches if hasattr(module, name)]
-    try:
-        for module, name, _ in saved:
-            setattr(module, name, True)
-        yield
-    finally:
-        for module, name, value in saved:
-            setattr(module, name, value)
+    return switched_on((datasets.config, "HF_HUB_OFFLINE"), (datasets.config, "HF_DATASETS_OFFLINE"),
+                       (constants, "HF_HUB_OFFLINE"))
 
 
 def _choose_splits(loaded: Any, splits: HfSplits, shown: str) -> tuple[dict[str, tuple[str, Any]], set[str]]:
@@ -253,11 +224,6 @@ def _class_label(datasets: Any, feature: Any) -> Any | None:
         return feature
     inner = feature[0] if isinstance(feature, list) and len(feature) == 1 else getattr(feature, "feature", None)
     return inner if isinstance(inner, datasets.ClassLabel) else None
-
-
-def _label_names(datasets: Any, feature: Any) -> list[str] | None:
-    label = _class_label(datasets, feature)
-    return [str(name) for name in label.names] if label is not None else None
 
 
 def _to_frame(datasets: Any, dataset: Any) -> pd.DataFrame:
