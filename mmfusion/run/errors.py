@@ -1,9 +1,5 @@
-"""The one error of the run package, and why one file could not be read.
-
-Whatever makes a run directory unusable (a missing, damaged or mismatched file, a checkpoint that cannot be
-resumed, frozen weights that differ from training's, another training holding the folder) is a
-:class:`RunDirError` whose message names the file and says what to do.
-"""
+"""The one error of the run package (its message names the file and says what to do), and why one file could not
+be read."""
 
 from __future__ import annotations
 
@@ -22,9 +18,7 @@ class RunDirError(MMFusionError):
 
 class UnreadableFile(Exception):
     """One file could not be read or parsed; the caller turns it into the error its context needs (or falls back).
-
-    ``str()`` is the ``reason``, worded to follow the file's name: ``f"{path} {exc}"``.
-    """
+    ``str()`` is the ``reason``, worded to follow the file's name: ``f"{path} {exc}"``."""
 
     def __init__(self, path: Path, reason: str) -> None:
         super().__init__(reason)

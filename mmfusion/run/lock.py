@@ -13,6 +13,7 @@ checked from here and is respected; the error says how to remove it if that host
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -125,12 +126,8 @@ class RunLock:
         path = run_dir / LOCK_NAME
         first_seen: dict[int, float] = {}  # lock file (inode) → when first found; patience is per file
         while True:
-            try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
-            except FileExistsError:
-                pass
-            else:
-                return cls._own(path, fd)
+            with contextlib.suppress(FileExistsError):
+                return cls._own(path, os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644))
             try:
                 fd = os.open(path, os.O_RDONLY)
             except FileNotFoundError:  # released or taken over meanwhile: try again
@@ -200,10 +197,9 @@ class RunLock:
         if self._fd is None:
             return
         try:
-            if os.fstat(self._fd).st_ino == os.stat(self.path).st_ino:
-                os.unlink(self.path)
-        except OSError:
-            pass
+            with contextlib.suppress(OSError):
+                if os.fstat(self._fd).st_ino == os.stat(self.path).st_ino:
+                    os.unlink(self.path)
         finally:
             os.close(self._fd)
             self._fd = None

@@ -1,8 +1,5 @@
-"""Starting a run directory: checked and locked before training, then the files evaluate / predict need.
-
-Training writes weights (:mod:`.frozen`) and checkpoints (:mod:`.checkpoint`) as it goes, and its callbacks
-the metrics and the summary; what it knows before the first epoch (the resolved spec, the labels, the training
-columns, what encoders learned from the data) is written here, each file atomically.
+"""Starting a run directory: checked and locked before training, then what training knows before its first epoch
+and evaluate / predict need (the resolved spec, labels, training columns, learned preprocessing), each atomically.
 """
 
 from __future__ import annotations
@@ -39,11 +36,7 @@ def claim_run_dir(paths: RunPaths, *, resume: bool, lock: Callable[[], object]) 
 
 
 def check_resumed_labels(paths: RunPaths, names: list[str]) -> None:
-    """A resumed run must find the labels it started with.
-
-    Raises:
-        RunDirError: the data's labels differ from ``labels.json`` (or it is damaged).
-    """
+    """A resumed run must find the labels it started with (RunDirError when they differ from ``labels.json``)."""
     if paths.labels.exists() and read_labels(paths.labels) != names:
         raise RunDirError(f"cannot resume: the labels of the data differ from {paths.labels}")
 

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from ..model.batch import Batch
 from ..model.multimodal import ModelParts, MultimodalModel
 from ..spec.train_spec import TrainSpec
-from ..tasks.definitions import HEADLINE
+from ..tasks.metrics import task_metrics
 from ..tasks.scores import Scores
 from .modality_dropout import drop_inputs, with_dropped_copies
 from .modulation import GradientModulation
@@ -24,13 +24,8 @@ from .modulation import GradientModulation
 
 class BalancedTraining:
     """Per batch: drop inputs (``modality_dropout``), add the unimodal heads' losses (``aux_unimodal``) and set
-    the gradient modulation's coefficients (``modulation``); per epoch: the history columns they add.
-
-    Args:
-        train: the ``train:`` section.
-        model: the model itself (not a DDP or compiled wrapper): modulation reruns its fusion.
-        scores: logits → per-label scores (the run's), for the modulation's true-class probabilities.
-    """
+    the gradient modulation's coefficients (``modulation``); per epoch: the history columns they add. ``model`` is
+    the model itself, not a DDP or compiled wrapper: modulation reruns its fusion."""
 
     def __init__(self, train: TrainSpec, model: MultimodalModel, scores: Scores) -> None:
         self.modalities = model.modalities
@@ -110,18 +105,9 @@ class BalancedTraining:
         return row
 
 
-def aux_metrics(task: str, labels: np.ndarray, aux_scores: dict[str, np.ndarray], present: dict[str, np.ndarray],
-                metric_fn: Callable[..., dict[str, float]]) -> dict[str, dict[str, float]]:
+def aux_metrics(task: str, labels: np.ndarray, aux_scores: dict[str, np.ndarray], present: dict[str, np.ndarray]
+                ) -> dict[str, dict[str, float]]:
     """Each unimodal head's metrics on the rows that have its input (an input no row has is left out)."""
-    result = {}
-    for m, scores in aux_scores.items():
-        rows = present[m].astype(bool)
-        if rows.any():
-            result[m] = metric_fn(task, labels[rows], scores[rows])
-    return result
-
-
-def aux_history(task: str, metrics: dict[str, dict[str, float]], modalities: list[str]) -> dict[str, Any]:
-    """``val_aux_<input>_<headline metric>`` columns (e.g. ``val_aux_image_accuracy``)."""
-    headline = HEADLINE[task]
-    return {f"val_aux_{m}_{headline}": metrics.get(m, {}).get(headline) for m in modalities}
+    rows = {m: present[m].astype(bool) for m in aux_scores}
+    return {m: task_metrics(task, labels[rows[m]], scores[rows[m]]) for m, scores in aux_scores.items()
+            if rows[m].any()}

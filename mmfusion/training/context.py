@@ -54,13 +54,8 @@ class FitResult:
 @dataclass(eq=False)
 class TrainingContext:
     """The state of one fit, handed to every callback hook: it satisfies :class:`mmfusion.FitState`, the part
-    plugin callbacks rely on; the built-in ones read the rest too.
-
-    The parts (``model``, ``optimizer``, ``scheduler``, ``scaler``, ``loss``, ``pipeline``) are built before the
-    loop starts; the loop updates ``epoch``, ``history`` and the best-epoch fields; callbacks read them, may set
-    ``test_metrics``/``summary`` and may call :meth:`request_stop`. ``trained`` is the module the training
-    forward runs through (``model`` wrapped in DistributedDataParallel under torchrun).
-    """
+    plugin callbacks rely on; the built-in ones read the rest too. ``trained`` is the module the training forward
+    runs through (``model`` wrapped in DistributedDataParallel or compiled)."""
 
     spec: Spec
     paths: RunPaths
@@ -95,18 +90,16 @@ class TrainingContext:
     thresholds: list[float] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
-    #: started (perf_counter at the start of fit), prepare_seconds (data and feature cache)
+    #: started (perf_counter at the start of fit), prepare_seconds (data and feature cache), threads
     timings: dict[str, float] = field(default_factory=dict)
     callbacks: CallbackList | None = field(default=None, repr=False)
-    #: the options against modality imbalance (``train.aux_unimodal``, ``modulation``, ``modality_dropout``);
-    #: built by the loop when the spec sets any, None otherwise
+    #: the options against modality imbalance, built by the loop when the spec sets any
     balance: BalancedTraining | None = field(default=None, repr=False)
     #: the loop's CPU thread count (``train.threads``); None on GPUs
     threads: ThreadChoice | None = None
     #: ``threads: auto`` without encoders in the loop: the count each epoch of this fit trained with
     threads_per_epoch: list[int] = field(default_factory=list)
-    #: main process: the frozen encoders saved by reference (:mod:`mmfusion.run.frozen`), found before the
-    #: first weights are written; None until then
+    #: main process: the frozen encoders saved by reference (:mod:`mmfusion.run.frozen`); None until found
     by_reference: dict[str, Reference] | None = field(default=None, repr=False)
 
     @property
@@ -119,7 +112,6 @@ class TrainingContext:
 
     @property
     def is_main(self) -> bool:
-        """True in the process that writes the run directory (rank 0 under torchrun)."""
         return self.dist.is_main
 
     @property
@@ -128,16 +120,13 @@ class TrainingContext:
 
     @property
     def task(self) -> str:
-        """multiclass, multilabel or binary (the run's spec holds the task found in the data)."""
         return self.pipeline.labels.task
 
     @property
     def is_best(self) -> bool:
-        """Whether the last finished epoch is the best so far (its weights become weights.safetensors)."""
         return bool(self.history) and self.best_epoch == self.history[-1]["epoch"]
 
     def request_stop(self, reason: str) -> None:
-        """Stop after the current hook: no further epoch trains; the run then finishes as usual."""
         self.should_stop = True
         self.stop_reason = self.stop_reason or reason
 
@@ -146,8 +135,8 @@ class TrainingContext:
         cfg = self.train
         min_delta = cfg.early_stopping.min_delta if cfg.early_stopping else 0.0
         value = row[cfg.monitor]
-        mode = "min" if cfg.monitor == "val_loss" else "max"
-        if not self.has_validation or _better(value, self.best, mode, min_delta):
+        if not self.has_validation or _better(value, self.best, "min" if cfg.monitor == "val_loss" else "max",
+                                              min_delta):
             self.best = value if self.has_validation else None
             self.best_epoch, self.stale = row["epoch"], 0
         else:

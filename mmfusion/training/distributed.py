@@ -35,7 +35,7 @@ class Distributed:
             torch.distributed.barrier()
 
     def sum(self, *values: float) -> list[float]:
-        """Element-wise sum of ``values`` over all processes."""
+        """Element-wise sum over all processes."""
         if not self.enabled:
             return list(values)
         tensor = torch.tensor(values, dtype=torch.float64)

@@ -15,7 +15,7 @@ import torch
 from ..errors import SpecError
 from ..tasks.definitions import HEADLINE, METRICS
 from ..tasks.metrics import task_metrics
-from .balance import BalancedTraining, aux_history, aux_metrics
+from .balance import BalancedTraining, aux_metrics
 from .callbacks.base import CallbackList
 from .context import TrainingContext
 from .distributed import shard, shard_batches
@@ -186,8 +186,9 @@ def _aux_columns(ctx: TrainingContext, labels: np.ndarray, aux: dict[str, torch.
                  present: dict[str, torch.Tensor]) -> dict[str, Any]:
     """``val_aux_<input>_<headline metric>``: each unimodal head on the rows that have its input."""
     scores = {m: ctx.engine.scores(v).numpy() for m, v in aux.items()}
-    metrics = aux_metrics(ctx.task, labels, scores, {m: v.numpy() for m, v in present.items()}, task_metrics)
-    return aux_history(ctx.task, metrics, ctx.model.modalities)
+    metrics = aux_metrics(ctx.task, labels, scores, {m: v.numpy() for m, v in present.items()})
+    headline = HEADLINE[ctx.task]
+    return {f"val_aux_{m}_{headline}": metrics.get(m, {}).get(headline) for m in ctx.model.modalities}
 
 
 def _new_layers_lr(optimizer: torch.optim.Optimizer) -> float:

@@ -1,11 +1,7 @@
 """The training loop's built-in callbacks: everything the loop does besides training and validating.
 
-Registered as always-on callbacks by :mod:`mmfusion.default_plugins.callbacks`; each class declares where it
-runs (:attr:`~mmfusion.Callback.stage`, ``stage_order``): :class:`Resume`, :class:`Progress`, :class:`EarlyStopping`
-before the ``train.callbacks`` and ``fit(callbacks=...)``; :class:`Loggers` (metrics.csv and the other
-``train.loggers``) and :class:`Checkpoint` after them; and at the end :class:`TrainingCurves`,
-:class:`BestWeightsRestore`, :class:`Thresholds`, :class:`TestReport` and :class:`Summary`, before every
-other callback's ``on_fit_end``.
+Registered as always-on callbacks by :mod:`mmfusion.default_plugins.callbacks`; each class declares where it runs
+among the ``train.callbacks`` (:attr:`~mmfusion.Callback.stage`, ``stage_order``).
 """
 
 from ...interfaces.callback import Callback

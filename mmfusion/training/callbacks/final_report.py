@@ -4,18 +4,14 @@ per-label F1), and summary.json."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ...inference.engine import InferenceEngine, Predictions
 from ...interfaces.callback import Callback
 from ...io import write_json_atomic
 from ...model.summary import summarize
 from ...plots import confusion_matrix_plot, per_label_f1_plot
-from ...progress import Reporter
-from ...run.layout import RunPaths
 from ...tasks.decisions import decide
 from ...tasks.definitions import metric_title
 from ...tasks.metrics import confusion, per_class_report, task_metrics
@@ -26,34 +22,9 @@ if TYPE_CHECKING:
     from ..context import TrainingContext
 
 
-def write_test_report(engine: InferenceEngine, result: Predictions, paths: RunPaths, names: Sequence[str], *,
-                      reporter: Reporter, task: str = "multiclass", thresholds: Sequence[float] | None = None
-                      ) -> dict[str, Any]:
-    """The task's metrics and the per-class report of the test predictions; writes plots/confusion_matrix.png
-    (multiclass, binary) or plots/per_label_f1.png (multilabel)."""
-    metrics = task_metrics(task, result.labels, result.probabilities, thresholds)
-    y_hat = decide(task, result.probabilities, thresholds)
-    per_class = per_class_report(result.labels, y_hat, names)
-    if task == "multilabel":
-        per_label_f1_plot(per_class, names, paths.plots / "per_label_f1.png", title="Test F1 per label")
-    else:
-        matrix = confusion(result.labels, y_hat, len(names))
-        confusion_matrix_plot(matrix, names, paths.plots / "confusion_matrix.png", title="Test confusion matrix")
-    shown = ", ".join(f"{metric_title(k)} {v:.4f}" for k, v in metrics.items())
-    reporter.log(f"test: {shown} ({len(result.labels)} rows)")
-    extra = {"thresholds": as_mapping(task, names, thresholds)} if thresholds is not None else {}
-    if result.aux_logits is not None:  # train.aux_unimodal: each head on the rows that have its input
-        scores = {m: engine.scores(torch.from_numpy(v)).numpy() for m, v in result.aux_logits.items()}
-        extra["aux"] = aux_metrics(task, result.labels, scores, result.present, task_metrics)
-        reporter.log("test, unimodal heads: " + "; ".join(
-            f"{m} " + ", ".join(f"{metric_title(k)} {v:.4f}" for k, v in values.items())
-            for m, values in extra["aux"].items()))
-    return {**metrics, "rows": int(len(result.labels)), **extra, "per_class": per_class}
-
-
 class TestReport(Callback):
-    """With a labelled test table: ``ctx.test_predictions``, ``ctx.test_metrics`` and the test confusion matrix
-    (main process)."""
+    """With a labelled test table (main process): ``ctx.test_predictions``, ``ctx.test_metrics`` (the task's
+    metrics and per-class report) and plots/confusion_matrix.png (multiclass, binary) or per_label_f1.png."""
 
     name = "test_report"
     stage = "finish"
@@ -61,12 +32,31 @@ class TestReport(Callback):
 
     def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
         test = ctx.pipeline.tables.get("test")
-        if ctx.is_main and test is not None and test.labels is not None:
-            size = ctx.train.eval_batch_size or 4 * ctx.train.batch_size
-            with ctx.reporter.task("testing", ctx.pipeline.num_batches("test", size)) as advance:
-                ctx.test_predictions = ctx.engine.predict(ctx.pipeline.batches("test", size), advance=advance)
-            ctx.test_metrics = write_test_report(ctx.engine, ctx.test_predictions, ctx.paths, ctx.labels,
-                                                 reporter=ctx.reporter, task=ctx.task, thresholds=ctx.thresholds)
+        if not ctx.is_main or test is None or test.labels is None:
+            return
+        size = ctx.train.eval_batch_size or 4 * ctx.train.batch_size
+        with ctx.reporter.task("testing", ctx.pipeline.num_batches("test", size)) as advance:
+            found = ctx.test_predictions = ctx.engine.predict(ctx.pipeline.batches("test", size), advance=advance)
+        task, names, thresholds, plots = ctx.task, ctx.labels, ctx.thresholds, ctx.paths.plots
+        metrics = task_metrics(task, found.labels, found.probabilities, thresholds)
+        y_hat = decide(task, found.probabilities, thresholds)
+        per_class = per_class_report(found.labels, y_hat, names)
+        if task == "multilabel":
+            per_label_f1_plot(per_class, names, plots / "per_label_f1.png", title="Test F1 per label")
+        else:
+            confusion_matrix_plot(confusion(found.labels, y_hat, len(names)), names, plots / "confusion_matrix.png",
+                                  title="Test confusion matrix")
+        ctx.reporter.log(f"test: {_shown(metrics)} ({len(found.labels)} rows)")
+        extra = {"thresholds": as_mapping(task, names, thresholds)} if thresholds is not None else {}
+        if found.aux_logits is not None:  # train.aux_unimodal: each head on the rows that have its input
+            scores = {m: ctx.engine.scores(torch.from_numpy(v)).numpy() for m, v in found.aux_logits.items()}
+            extra["aux"] = aux_metrics(task, found.labels, scores, found.present)
+            ctx.reporter.log("test, unimodal heads: " + "; ".join(f"{m} {_shown(v)}" for m, v in extra["aux"].items()))
+        ctx.test_metrics = {**metrics, "rows": int(len(found.labels)), **extra, "per_class": per_class}
+
+
+def _shown(metrics: dict[str, float]) -> str:
+    return ", ".join(f"{metric_title(k)} {v:.4f}" for k, v in metrics.items())
 
 
 class Summary(Callback):

@@ -41,14 +41,10 @@ class TrainingCurves(Callback):
     name = "training_curves"
     stage = "finish"
 
-    def _plot(self, ctx: TrainingContext) -> None:
+    def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
         if ctx.is_main and ctx.history:
             from ...plots import training_curves
 
             training_curves(ctx.history, ctx.paths.plots / "training_curves.png")
 
-    def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
-        self._plot(ctx)
-
-    def on_exception(self, ctx: TrainingContext, error: BaseException) -> None:
-        self._plot(ctx)
+    on_exception = on_fit_end  # the curves so far, also when training fails
