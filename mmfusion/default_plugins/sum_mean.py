@@ -21,9 +21,8 @@ class SumConfig(FusionConfig):
     dim: int = Field(256, ge=1, description="Common width the modalities are projected to.")
 
 
-class MeanConfig(FusionConfig):
-    type: Literal["mean"] = "mean"
-    dim: int = Field(256, ge=1, description="Common width the modalities are projected to.")
+class MeanConfig(SumConfig):
+    type: Literal["mean"] = "mean"  # type: ignore[assignment]
 
 
 class SumFusion(Fusion):
@@ -33,7 +32,7 @@ class SumFusion(Fusion):
     Config = SumConfig
     average = False
 
-    def __init__(self, config: SumConfig | MeanConfig, input_dims: Mapping[str, int]) -> None:
+    def __init__(self, config: SumConfig, input_dims: Mapping[str, int]) -> None:
         super().__init__(config, input_dims)
         self.projections = projections(self.input_dims, config.dim)
         self.output_dim = config.dim
