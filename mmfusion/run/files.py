@@ -1,8 +1,6 @@
-"""Reading a run directory's files defensively: a damaged or mismatched file stops with an error naming it.
-
-A run folder is read long after training wrote it, and may have been copied, edited or half restored
-since. A file that does not fit must stop evaluate / predict / export with a message that names it and
-says what to do, never yield predictions under made-up labels or a traceback.
+"""Reading a run directory's files defensively: a run folder is read long after training wrote it, and may have
+been copied, edited or half restored since. A file that does not fit stops evaluate / predict / export with a
+RunDirError that names it and says what to do, never predictions under made-up labels or a traceback.
 """
 
 from __future__ import annotations
@@ -38,11 +36,7 @@ def parse_json(path: Path) -> Any:
 
 
 def read_run_json(path: Path, *, holds: str) -> Any:
-    """Parse one JSON file of a run; ``holds`` says what it should contain (for the message).
-
-    Raises:
-        RunDirError: the file cannot be read, is not UTF-8 text or not JSON.
-    """
+    """Parse one JSON file of a run; ``holds`` says what it should contain (for the message)."""
     try:
         return parse_json(path)
     except UnreadableFile as exc:
@@ -55,11 +49,7 @@ def _kind(value: Any) -> str:
 
 
 def read_labels(path: Path) -> list[str]:
-    """The class names of ``labels.json``: a non-empty JSON list of distinct strings, as training writes it.
-
-    Raises:
-        RunDirError: anything else (the message names the file and the first offending entry).
-    """
+    """The class names of ``labels.json``: a non-empty JSON list of distinct strings, as training writes it."""
     holds = 'the class names in the order of the model\'s outputs, e.g. ["cat", "dog"]'
     labels = read_run_json(path, holds=holds)
     if not isinstance(labels, list):
@@ -79,11 +69,7 @@ def read_labels(path: Path) -> list[str]:
 
 
 def read_weights(path: Path) -> dict[str, Tensor]:
-    """The tensors of ``weights.safetensors``, every floating value finite.
-
-    Raises:
-        RunDirError: the file is a folder, unreadable, truncated, not safetensors, or holds NaN/inf.
-    """
+    """The tensors of ``weights.safetensors``, every floating value finite."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -111,11 +97,7 @@ def _check_inputs(path: Path, by_input: Mapping[str, Any], modalities: list[str]
 
 
 def read_run_object(path: Path, key: str, *, holds: str) -> dict[str, Any]:
-    """A run's JSON file whose ``key`` holds an object; that object.
-
-    Raises:
-        RunDirError: the file is damaged, or ``key`` is missing or not an object.
-    """
+    """The object under ``key`` of a run's JSON file."""
     data = read_run_json(path, holds=holds)
     found = data.get(key) if isinstance(data, dict) else None
     if not isinstance(found, dict):
@@ -176,13 +158,8 @@ def read_summary(path: Path) -> dict[str, Any]:
 
 
 def read_thresholds(path: Path, task: str, labels: list[str]) -> list[float]:
-    """The decision thresholds of a multilabel or binary run (``thresholds.json``), in output order.
-
-    A run whose training has not finished yet has no file: 0.5 for every label, with a warning.
-
-    Raises:
-        RunDirError: the file is damaged, or its labels or values do not fit the run.
-    """
+    """The decision thresholds of a multilabel or binary run (``thresholds.json``), in output order; a run whose
+    training has not finished yet has no file: 0.5 for every label, with a warning."""
     expected = [labels[1]] if task == "binary" else list(labels)
     if not path.exists():
         warnings.warn(f"{path} is missing (training writes it when it ends, tuned on the validation data): "

@@ -1,22 +1,5 @@
-"""The run directory: what training writes and what evaluate / predict / export read.
-
-```
-RUN/
-  spec.yaml             the resolved spec (model, data, train)
-  labels.json           class names in output order (binary: the negative, then the positive label)
-  thresholds.json       multilabel and binary: decision thresholds by label, tuned on validation data
-  inputs.json           modality → column(s) and the label column used in training
-  preprocessing.json    what encoders learned from the training data (e.g. standardisation)
-  weights.safetensors   best model weights, less the frozen pretrained encoders saved by reference
-  frozen_weights.json   those encoders: where their weights come from and a digest (mmfusion.run.frozen)
-  metrics.csv           one row per epoch
-  summary.json          final metrics, timings, device, precision, data counts
-  plots/                training_curves.png, confusion_matrix.png, ...
-  checkpoints/          last epoch's training state (for --resume), also without the referenced encoders
-    last.json           names the checkpoint in force
-  .lock                 held while a training writes into the folder (mmfusion.run.lock)
-```
-"""
+"""The run directory: what training writes and what evaluate / predict / export read (docs/cli.md, "The run
+directory", says what each file holds)."""
 
 from __future__ import annotations
 

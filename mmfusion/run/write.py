@@ -19,11 +19,7 @@ if TYPE_CHECKING:
 
 def claim_run_dir(paths: RunPaths, *, resume: bool, lock: Callable[[], object]) -> None:
     """Create the run directory and take its lock (``lock``), then check that it fits ``resume``: a new run
-    goes into a folder without one, ``--resume`` continues a run with a finished epoch.
-
-    Raises:
-        RunDirError: another training holds the folder, it already holds a run, or there is nothing to resume.
-    """
+    goes into a folder without one, ``--resume`` continues a run with a finished epoch."""
     if not resume or paths.root.exists():
         ensure_folder(paths.root, "run directory")
         lock()

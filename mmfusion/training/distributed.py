@@ -1,8 +1,7 @@
 """Distributed data parallel training under torchrun: process group, sharding, reductions.
 
-``torchrun --nproc_per_node N -m mmfusion train spec.yaml`` starts N processes with RANK,
-WORLD_SIZE and LOCAL_RANK set; each trains on its shard of every batch (global batch = N ×
-``train.batch_size``), gradients are averaged by DDP, and only rank 0 writes the run directory.
+Each of the N processes trains on its shard of every batch (global batch = N × ``train.batch_size``), DDP
+averages the gradients, and only rank 0 writes the run directory.
 """
 
 from __future__ import annotations
@@ -58,10 +57,8 @@ class Distributed:
 
 
 def from_environment(device: str) -> tuple[Distributed, str]:
-    """Join the process group torchrun set up (if any); returns the context and the device to use.
-
-    With CUDA each process takes ``cuda:LOCAL_RANK`` and NCCL; otherwise all use the CPU and gloo.
-    """
+    """Join the process group torchrun set up (if any): with CUDA each process takes ``cuda:LOCAL_RANK`` and NCCL,
+    otherwise all use the CPU and gloo. Returns the context and the device to use."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Distributed(), device

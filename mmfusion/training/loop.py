@@ -1,8 +1,5 @@
-"""The epoch loop: train, validate, record the row, and call the callbacks; nothing else.
-
-Building the model and data, writing the run directory, checkpoints, early stopping, logging, the test
-report and the summary all happen outside it (the trainer) or in callbacks (:mod:`.callbacks`).
-"""
+"""The epoch loop: train, validate, record the row, and call the callbacks; nothing else (the trainer builds the
+parts, callbacks write checkpoints, logs, the test report and the summary)."""
 
 from __future__ import annotations
 
@@ -24,10 +21,8 @@ from .steps import train_epoch
 
 
 def fit_loop(ctx: TrainingContext, callbacks: CallbackList) -> TrainingContext:
-    """Train from ``ctx.next_epoch`` to ``train.epochs`` unless a callback requests a stop; returns ``ctx``.
-
-    Every callback hears ``on_exception`` when anything fails (also Ctrl-C), and the error is raised again.
-    """
+    """Train from ``ctx.next_epoch`` to ``train.epochs`` unless a callback requests a stop; returns ``ctx``. Every
+    callback hears ``on_exception`` when anything fails (also Ctrl-C), and the error is raised again."""
     ctx.callbacks = callbacks
     if not ctx.has_validation:
         ctx.reporter.warn("no validation data: the last epoch's weights are kept and early stopping is off")

@@ -56,8 +56,7 @@ def build_loss(train: TrainSpec, num_classes: int, *, class_weights: torch.Tenso
 
     Raises:
         SpecError: the loss does not handle the task.
-        PluginError: the loss cannot be built (the message names it and the reason).
-        MMFusionError: its options do not fit the data (e.g. one weight per class, but another class count).
+        PluginError: the loss cannot be built.
     """
     registry = registry or get_registry()
     config = train.loss if train.loss is not None else registry.get("loss", DEFAULT_LOSS[task]).Config()

@@ -1,7 +1,4 @@
-"""One pass over the training batches: steps with gradient accumulation, clipping and scaling.
-
-Inference (validation, test) goes through :mod:`mmfusion.inference.engine`.
-"""
+"""One pass over the training batches: steps with gradient accumulation, clipping and scaling."""
 
 from __future__ import annotations
 
@@ -32,12 +29,8 @@ def train_epoch(model: MultimodalModel, batches: Iterable[Batch], *, optimizer: 
                 advance: Callable[..., None] | None = None,
                 on_batch_end: Callable[[int, float], None] | None = None,
                 balance: BalancedTraining | None = None) -> EpochStats:
-    """Train for one epoch; gradients of ``accumulate`` batches are summed before each step.
-
-    ``on_batch_end(index, loss)`` runs after every batch (training callbacks' ``on_batch_end``). ``balance``
-    (the ``train:`` options against modality imbalance) makes each batch's objective; the loss reported is
-    the fused head's either way.
-    """
+    """Train for one epoch; gradients of ``accumulate`` batches are summed before each step. ``balance`` makes
+    each batch's objective; the loss reported is the fused head's either way."""
     model.train()
     optimizer.zero_grad(set_to_none=True)
     total_loss, samples = 0.0, 0

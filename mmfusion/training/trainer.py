@@ -1,9 +1,5 @@
-"""Fitting a spec on data: everything around the loop.
-
-The trainer checks and locks the run directory, loads the data, builds the model, the data pipeline, the
-optimiser and the loss, and writes the files evaluate/predict need (spec, labels, inputs, preprocessing).
-Then :func:`~mmfusion.training.loop.fit_loop` trains, and the callbacks (:mod:`.callbacks`) write checkpoints,
-metrics, the test report and the summary.
+"""Fitting a spec on data: everything around the loop (:func:`~mmfusion.training.loop.fit_loop`): the run directory
+checked and locked, the data, model, pipeline, optimiser and loss built, the files evaluate/predict need written.
 """
 
 from __future__ import annotations

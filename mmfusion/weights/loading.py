@@ -1,9 +1,5 @@
-"""Loading weights files generically: safetensors or (weights-only) torch files, matched to a module.
-
-Keys are matched by name (ignoring common wrapper prefixes) and, when the names follow another
-library's convention but the tensors line up, by order with every shape checked. Nothing is
-unpickled beyond tensors (``torch.load(weights_only=True)``).
-"""
+"""Loading weights files generically: safetensors or (weights-only: nothing unpickled beyond tensors) torch files,
+matched to a module by name or, where the tensors line up, by order."""
 
 from __future__ import annotations
 

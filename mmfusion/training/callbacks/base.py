@@ -38,13 +38,9 @@ def _placed(callback: Callback) -> tuple[int, int]:
 
 class CallbackList:
     """The callbacks of one fit, in the order their hooks run: by :attr:`Callback.stage`, then ``stage_order``,
-    then as given.
-
-    ``finish`` callbacks (best-weights restore, test report, summary) come last, except at ``on_fit_end``, where
-    they run first so that every other callback's ``on_fit_end`` sees the finished run (restored weights, test
-    metrics, summary). ``named`` holds the callbacks built from ``train.callbacks``: their errors are reported
-    as the plugin's, by name and hook.
-    """
+    then as given. ``finish`` callbacks come last, except at ``on_fit_end``, where they run first so that every
+    other callback's ``on_fit_end`` sees the finished run. Errors of ``named`` ones (``train.callbacks``) are
+    reported as the plugin's."""
 
     def __init__(self, callbacks: Sequence[Callback], named: Sequence[Callback] = ()) -> None:
         ordered = sorted(callbacks, key=_placed)

@@ -1,7 +1,5 @@
-"""Checkpoints for ``--resume`` and the best epoch's weights: written after every epoch, restored on resume.
-
-Both leave out the frozen encoders that a rebuild from their config reproduces (:mod:`mmfusion.run.frozen`).
-"""
+"""Checkpoints for ``--resume`` and the best epoch's weights, both without the frozen encoders saved by reference
+(:mod:`mmfusion.run.frozen`)."""
 
 from __future__ import annotations
 
@@ -26,10 +24,8 @@ def _by_reference(ctx: TrainingContext) -> dict[str, Reference]:
 
 
 class Resume(Callback):
-    """With ``--resume``: restores model, optimiser, schedule, scaler, RNGs, loop state and callback states.
-
-    It runs before every other callback's ``on_fit_start``, so they see the restored history.
-    """
+    """With ``--resume``: restores model, optimiser, schedule, scaler, RNGs, loop state and callback states,
+    before every other callback's ``on_fit_start`` so that they see the restored history."""
 
     name = "resume"
     stage = "before"

@@ -11,11 +11,8 @@ if TYPE_CHECKING:
 
 
 class EarlyStopping(Callback):
-    """Requests a stop once ``train.monitor`` has not improved for ``train.early_stopping.patience`` epochs.
-
-    The count of epochs without improvement is part of the loop state (``ctx.stale``) and of every checkpoint,
-    so a resumed run stops exactly where an uninterrupted one would.
-    """
+    """Requests a stop once ``train.monitor`` has not improved for ``train.early_stopping.patience`` epochs; the
+    count (``ctx.stale``) is in every checkpoint, so a resumed run stops where an uninterrupted one would."""
 
     name = "early_stopping"
     stage = "before"

@@ -15,10 +15,7 @@ if TYPE_CHECKING:
 
 class Thresholds(Callback):
     """With the best weights restored: thresholds that maximise accuracy (binary) or each label's F1
-    (multilabel) on the validation data, for the test report, ``evaluate`` and ``predict``.
-
-    Without validation data every threshold is 0.5, and a note says so.
-    """
+    (multilabel) on the validation data (0.5 without it, with a note), for the test report, evaluate and predict."""
 
     name = "thresholds"
     stage = "finish"
