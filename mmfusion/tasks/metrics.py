@@ -37,16 +37,8 @@ def task_metrics(task: str, y_true: np.ndarray, scores: np.ndarray, thresholds: 
 
 def weighted_metric(task: str, metric: str, labels: np.ndarray, scores: np.ndarray,
                     thresholds: Sequence[float] | None, weights: np.ndarray) -> np.ndarray:
-    """``metric`` of one run's scores under each row of ``weights``.
-
-    Args:
-        labels: class ids ``[N]`` (multilabel: multi-hot ``[N, L]``).
-        scores: ``[N, L]`` probabilities.
-        weights: ``[B, N]`` non-negative row weights (bootstrap counts); ``[N]`` is one weighting.
-
-    Returns:
-        ``[B]`` values (NaN where undefined).
-    """
+    """``metric`` of scores ``[N, L]`` against ``labels`` (class ids ``[N]``, multilabel: multi-hot ``[N, L]``)
+    under each row of ``weights`` (``[B, N]`` bootstrap counts; ``[N]`` is one weighting): ``[B]`` values."""
     weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
     labels, scores = np.asarray(labels), np.asarray(scores)
     y_pred = decide(task, scores, thresholds)

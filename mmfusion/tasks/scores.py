@@ -28,23 +28,19 @@ ScoreName = Literal["softmax", "sigmoid"]
 
 def softmax(logits: torch.Tensor) -> torch.Tensor:
     """Class probabilities of single-label classification."""
-    import torch
-
-    return torch.softmax(logits, dim=1)
+    return logits.softmax(dim=1)
 
 
 def sigmoid(logits: torch.Tensor) -> torch.Tensor:
     """Independent per-label probabilities (multilabel, and multiclass trained with ``bce``)."""
-    import torch
-
-    return torch.sigmoid(logits)
+    return logits.sigmoid()
 
 
 def binary(logits: torch.Tensor) -> torch.Tensor:
     """``[1 - p, p]`` from the one logit, so that binary scores have one column per label too."""
     import torch
 
-    positive = torch.sigmoid(logits[:, :1])
+    positive = logits[:, :1].sigmoid()
     return torch.cat([1 - positive, positive], dim=1)
 
 
