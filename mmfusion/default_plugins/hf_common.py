@@ -52,9 +52,7 @@ class HFSource:
     cache_only: bool = False  # the Hub could not be reached, and a cached copy is there
 
     @property
-    def local_files_only(self) -> bool:
-        """Whether transformers must stay off the network: local folders, a Hub id in offline mode, or one whose
-        cached copy is used because the Hub cannot be reached."""
+    def local_files_only(self) -> bool:  # local folders, offline mode, or a cached copy of an unreachable Hub id
         return self.repo_id is None or self.cache_only or offline_variable() is not None
 
 
@@ -108,19 +106,15 @@ def hf_source(location: str, *, what: str) -> HFSource:
     cached = None if offline else _cached_copy_if_unreachable(location, what=what)
     if cached is not None:
         return HFSource(location, location, cached.parent, cache_only=True)
-    with hub_errors(location, what=what):
-        with hub_offline():
-            config_file = hf_hub_download(location, "config.json", local_files_only=offline)
+    with hub_errors(location, what=what), hub_offline():
+        config_file = hf_hub_download(location, "config.json", local_files_only=offline)
     return HFSource(location, location, Path(config_file).parent)
 
 
 def hub_offline(source: HFSource | None = None) -> contextlib.AbstractContextManager[None]:
-    """While loading, keep huggingface_hub itself offline when mmfusion's switch says so (or when ``source`` is
-    a cached copy used because the Hub cannot be reached).
-
-    huggingface_hub reads HF_HUB_OFFLINE once, at import, and does not know MMFUSION_OFFLINE, so a call made
-    deep inside transformers or timm could still try the network; its switch is set for the call, then restored.
-    """
+    """Keep huggingface_hub offline for the call in offline mode (or for a cached copy of an unreachable Hub id):
+    it reads HF_HUB_OFFLINE once, at import, and does not know MMFUSION_OFFLINE, so a call deep inside
+    transformers or timm could still try the network."""
     if offline_variable() is None and not (source is not None and source.cache_only):
         return contextlib.nullcontext()
     from huggingface_hub import constants
@@ -169,11 +163,9 @@ def hub_problem(exc: BaseException, repo_id: str, *, what: str, instead: str = _
     option the spec can set instead of a download)."""
     from huggingface_hub import constants
 
-    kinds = _kinds(exc)
-    detail = _detail(_chain(exc)[-1])
-    cache, endpoint = constants.HF_HUB_CACHE, constants.ENDPOINT
+    kinds, detail, endpoint = _kinds(exc), _detail(_chain(exc)[-1]), constants.ENDPOINT
     supply = (f"download it once where there is network (a run without offline mode, or `hf download {repo_id}`) "
-              f"and copy the Hugging Face cache ({cache}) here, or {instead}")
+              f"and copy the Hugging Face cache ({constants.HF_HUB_CACHE}) here, or {instead}")
     variable = offline_variable()
     if variable is not None and kinds & {"LocalEntryNotFoundError", "OfflineModeIsEnabled", "EntryNotFoundError"}:
         return WeightsError(f"{what}: '{repo_id}' (or a file it needs) is not in the local Hugging Face cache, and "
@@ -222,11 +214,10 @@ def hub_errors(repo_id: str | None, *, what: str, instead: str = _LOCAL_FOLDER) 
 
 
 def apply_overrides(model_config: Any, overrides: Mapping[str, Any], *, what: str) -> Any:
-    """Set ``config_overrides`` on a transformers config; a key the config does not have is an error, not a
-    setting that silently changes nothing.
+    """Set ``config_overrides`` on a transformers config.
 
     Raises:
-        SpecError: an override names no setting of this config.
+        SpecError: an override names no setting of this config (it would silently change nothing).
     """
     unknown = [key for key in overrides if not hasattr(model_config, key)]
     if unknown:
@@ -274,10 +265,7 @@ def quiet_loading() -> Iterator[None]:
             logger.removeFilter(_not_unused_weights)
         if bars:
             hf_logging.enable_progress_bar()
-        if hub_bars_off:
-            hub_utils.disable_progress_bars()
-        else:
-            hub_utils.enable_progress_bars()
+        (hub_utils.disable_progress_bars if hub_bars_off else hub_utils.enable_progress_bars)()
 
 
 def hf_tower_config(config: HFModelConfig, *, kind: str, tower: str) -> tuple[HFSource, Any, Towers | None]:
@@ -289,11 +277,10 @@ def hf_tower_config(config: HFModelConfig, *, kind: str, tower: str) -> tuple[HF
     """
     from transformers import AutoConfig
 
-    what = f"{kind} path"
-    source = hf_source(config.path, what=what)
-    with hub_errors(source.repo_id, what=what), hub_offline(source):
+    source = hf_source(config.path, what=f"{kind} path")
+    with hub_errors(source.repo_id, what=f"{kind} path"), hub_offline(source):
         model_config = AutoConfig.from_pretrained(source.name, local_files_only=source.local_files_only)
-    towers = towers_for(model_config, what=what, tower=tower)
+    towers = towers_for(model_config, what=f"{kind} path", tower=tower)
     if config.projection and towers is None:
         raise SpecError(f"{kind}: projection: true needs a CLIP or SigLIP checkpoint (a {tower} tower with a "
                         f"projection into an image-text space); '{config.path}' is a {model_config.model_type} "

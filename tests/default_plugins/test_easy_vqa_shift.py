@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmfusion.default_plugins.easy_vqa_dataset import EasyVQAConfig, EasyVQADataset
-from mmfusion.default_plugins.easy_vqa_shift import render
+from mmfusion.default_plugins.easy_vqa_dataset import EasyVQAConfig, EasyVQADataset, render
 
 easy_vqa = pytest.importorskip("easy_vqa")
 IMAGES = (0, 1, 2, 3)
