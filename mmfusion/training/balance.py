@@ -34,9 +34,7 @@ class BalancedTraining:
         self.aux_weight = train.aux_unimodal.weight if train.aux_unimodal is not None else None
         self.modulation = (GradientModulation(train.modulation, model, scores)
                            if train.modulation is not None else None)
-        self.rates: dict[str, float] = {}
-        self._aux_loss = {m: 0.0 for m in self.modalities}
-        self._aux_rows = {m: 0 for m in self.modalities}
+        self.start_epoch(None)
 
     @classmethod
     def for_spec(cls, train: TrainSpec, model: MultimodalModel, scores: Scores) -> BalancedTraining | None:
@@ -53,8 +51,9 @@ class BalancedTraining:
         if self.modulation is not None:
             self.modulation.detach()
 
-    def start_epoch(self, epoch: int) -> None:
-        self.rates = self.dropout.rates(self.modalities, epoch) if self.dropout is not None else {}
+    def start_epoch(self, epoch: int | None) -> None:
+        """Zeroed counters; the dropout rates of ``epoch`` (None: before training, no dropout)."""
+        self.rates = {} if self.dropout is None or epoch is None else self.dropout.rates(self.modalities, epoch)
         if self.modulation is not None:
             self.modulation.start_epoch(epoch)
         self._aux_loss = {m: 0.0 for m in self.modalities}

@@ -96,16 +96,11 @@ class GradientModulation:
         self.model = model
         self.scores = scores
         self.groups = modulated_parameters(model)
-        self.coefficients = {m: 1.0 for m in self.groups}
-        self.active = False
         self._handles: list[torch.utils.hooks.RemovableHandle] = []
-        self._sums = {m: 0.0 for m in self.groups}
-        self._batches = 0
+        self.start_epoch(None)
 
     def attach(self) -> None:
-        for m, params in self.groups.items():
-            for param in params:
-                self._handles.append(param.register_hook(self._hook(m)))
+        self._handles += [p.register_hook(self._hook(m)) for m, params in self.groups.items() for p in params]
 
     def detach(self) -> None:
         for handle in self._handles:
@@ -116,15 +111,15 @@ class GradientModulation:
         def scale(grad: Tensor) -> Tensor | None:
             if not self.active:
                 return None
-            coefficient = self.coefficients[modality]
-            scaled = grad * coefficient
+            scaled = grad * self.coefficients[modality]
             if self.spec.noise and grad.numel() > 1:
                 scaled = scaled + torch.randn_like(grad) * (grad.std() + 1e-8)  # of the unscaled gradient
             return scaled
         return scale
 
-    def start_epoch(self, epoch: int) -> None:
-        self.active = self.spec.active(epoch) and len(self.groups) > 1
+    def start_epoch(self, epoch: int | None) -> None:
+        """Coefficients back to 1; active from ``epoch`` on as the spec says (None: not yet training)."""
+        self.active = epoch is not None and self.spec.active(epoch) and len(self.groups) > 1
         self.coefficients = {m: 1.0 for m in self.groups}
         self._sums = {m: 0.0 for m in self.groups}
         self._batches = 0

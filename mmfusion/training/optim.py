@@ -18,20 +18,16 @@ def parameter_groups(model: MultimodalModel, train: TrainSpec) -> list[dict]:
     and randomly initialised encoders) gets ``lr``. Biases and normalisation weights get no weight decay.
     """
     groups: dict[tuple[str, bool], list[nn.Parameter]] = {}
-    extra = [model.aux] if getattr(model, "aux", None) is not None else []  # unimodal heads: new layers
-    for module in [*model.encoders.values(), model.fusion, model.head, *extra]:
+    for module in [*model.encoders.values(), model.fusion, model.head, *([model.aux] if model.aux is not None else [])]:
         pretrained = bool(getattr(module, "pretrained", False))
         for param_name, param in module.named_parameters():
             if not param.requires_grad:
                 continue
             decay = param.ndim >= 2 and "norm" not in param_name.lower()
             groups.setdefault(("encoder" if pretrained else "new", decay), []).append(param)
-    result = []
-    for (kind, decay), params in sorted(groups.items()):
-        result.append({"params": params, "lr": train.encoder_lr if kind == "encoder" else train.lr,
-                       "weight_decay": train.weight_decay if decay else 0.0,
-                       "name": f"{kind}{'' if decay else '-no-decay'}"})
-    return result
+    return [{"params": params, "lr": train.encoder_lr if kind == "encoder" else train.lr,
+             "weight_decay": train.weight_decay if decay else 0.0, "name": f"{kind}{'' if decay else '-no-decay'}"}
+            for (kind, decay), params in sorted(groups.items())]
 
 
 def make_optimizer(model: MultimodalModel, train: TrainSpec, device: torch.device) -> torch.optim.Optimizer:

@@ -59,8 +59,7 @@ class CallbackList:
                         getattr(callback, hook), *args)
 
     def each(self, hook: str, ctx: FitState, *args: Any) -> None:
-        """Every callback's ``hook`` (``on_fit_start``, ``on_epoch_start``, ``on_validation_end``,
-        ``on_epoch_end``)."""
+        """Every callback's ``hook``, in order (``on_fit_start``, ``on_epoch_start``, ``on_epoch_end`` ...)."""
         for callback in self:
             self._call(callback, hook, ctx, *args)
 
@@ -93,12 +92,7 @@ class CallbackList:
     # ----- state that survives --resume ----------------------------------------------------------
     def state_dicts(self) -> dict[str, Any]:
         """Each stateful callback's ``state_dict()``, by :attr:`Callback.state_key` (numbered when repeated)."""
-        states = {}
-        for key, callback in self._keyed():
-            state = callback.state_dict()
-            if state is not None:
-                states[key] = dict(state)
-        return states
+        return {key: dict(state) for key, callback in self._keyed() if (state := callback.state_dict()) is not None}
 
     def load_state_dicts(self, states: Mapping[str, Any]) -> None:
         for key, callback in self._keyed():
