@@ -75,7 +75,12 @@ class HfDatasetsDataset(DatasetSource):
     config: HfDatasetsConfig
 
     def load(self) -> DatasetTables:
-        datasets, cfg = _import_datasets(), self.config
+        try:
+            import datasets
+        except ImportError:
+            raise DataError("dataset source 'hf_datasets' needs the datasets package: pip install 'mmfusion[hf]' "
+                            "(or pip install 'datasets>=2.16')") from None
+        cfg = self.config
         local = Path(cfg.path).expanduser()
         shown = (local.name if local.exists() else cfg.path) + (f":{cfg.name}" if cfg.name else "")
         loaded = _load(datasets, cfg, local)
@@ -95,23 +100,10 @@ class HfDatasetsDataset(DatasetSource):
             names={role: f"hf_datasets {shown}[{split}]" for role, (split, _) in chosen.items()})
 
 
-def _import_datasets() -> Any:
-    try:
-        import datasets
-    except ImportError:
-        raise DataError("dataset source 'hf_datasets' needs the datasets package: pip install 'mmfusion[hf]' "
-                        "(or pip install 'datasets>=2.16')") from None
-    return datasets
-
-
-def _saved_to_disk(folder: Path) -> bool:
-    """A folder written by ``Dataset.save_to_disk`` (state.json) or ``DatasetDict.save_to_disk``."""
-    return (folder / "state.json").is_file() or (folder / "dataset_dict.json").is_file()
-
-
 def _load(datasets: Any, cfg: HfDatasetsConfig, local: Path) -> Any:
-    """A Dataset or DatasetDict: from a save_to_disk folder, a local data folder or file, or the Hub."""
-    if local.is_dir() and _saved_to_disk(local):
+    """A Dataset or DatasetDict: from a save_to_disk folder (Dataset's state.json, DatasetDict's
+    dataset_dict.json), a local data folder or file, or the Hub."""
+    if local.is_dir() and ((local / "state.json").is_file() or (local / "dataset_dict.json").is_file()):
         extra = [key for key in ("name", "revision", "trust_remote_code") if getattr(cfg, key)]
         if extra:  # never silently ignored
             verb = "does" if len(extra) == 1 else "do"
@@ -139,8 +131,13 @@ def _load(datasets: Any, cfg: HfDatasetsConfig, local: Path) -> Any:
         kwargs.update({"delimiter": "\t"} if local.suffix.lower() == ".tsv" else {})
     datasets_offline = os.environ.get("HF_DATASETS_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
     offline = offline_variable() or ("HF_DATASETS_OFFLINE" if datasets_offline else None)
+    from huggingface_hub import constants
+
+    # both libraries read HF_HUB_OFFLINE once, when imported, and neither knows MMFUSION_OFFLINE
+    switches = [(datasets.config, "HF_HUB_OFFLINE"), (datasets.config, "HF_DATASETS_OFFLINE"),
+                (constants, "HF_HUB_OFFLINE")]
     try:
-        with _offline_mode(datasets) if offline else contextlib.nullcontext():
+        with switched_on(*switches if offline else []):
             return datasets.load_dataset(path, **kwargs)
     except _load_errors(datasets) as exc:
         raise DataError(_load_problem(exc, cfg, local, where, offline)) from None
@@ -181,15 +178,6 @@ def _load_problem(exc: BaseException, cfg: HfDatasetsConfig, local: Path, where:
     return f"cannot load {where}: {detail}"
 
 
-def _offline_mode(datasets: Any) -> contextlib.AbstractContextManager[None]:
-    """Keep ``datasets`` and ``huggingface_hub`` off the network while loading: both read HF_HUB_OFFLINE once,
-    when imported, and neither knows MMFUSION_OFFLINE."""
-    from huggingface_hub import constants
-
-    return switched_on((datasets.config, "HF_HUB_OFFLINE"), (datasets.config, "HF_DATASETS_OFFLINE"),
-                       (constants, "HF_HUB_OFFLINE"))
-
-
 def _choose_splits(loaded: Any, splits: HfSplits, shown: str) -> tuple[dict[str, tuple[str, Any]], set[str]]:
     """Table role (train / validation / test) → (the dataset's split name, its Dataset); the roles chosen by auto."""
     if not hasattr(loaded, "keys"):  # one Dataset without splits: it is the training table
@@ -210,8 +198,8 @@ def _choose_splits(loaded: Any, splits: HfSplits, shown: str) -> tuple[dict[str,
         if name is None:
             continue
         if name not in available:
-            hint = " (or leave validation/test out: they are split off train, see data.split)" if role != "train" \
-                else ""
+            hint = "" if role == "train" else (" (or leave validation/test out: they are split off train, see "
+                                               "data.split)")
             raise DataError(f"data.source.splits.{role}: {shown} has no split '{name}'; its splits are "
                             f"{', '.join(available)}. Name one of them{hint}.")
         chosen[role] = (name, loaded[name])
@@ -257,15 +245,10 @@ def _label_column(datasets: Any, features: Any) -> str | None:
 
 def _default_columns(datasets: Any, features: Any, label_column: str | None) -> dict[str, str | list[str]]:
     """The one Image column feeds input 'image', the one text column input 'text' (unless named so already)."""
-    columns: dict[str, str | list[str]] = {}
     images = [c for c, f in features.items() if isinstance(f, datasets.Image)]
     texts = [c for c, f in features.items() if c != label_column and isinstance(f, datasets.Value)
              and f.dtype in ("string", "large_string")]
-    if "image" not in features and len(images) == 1:
-        columns["image"] = images[0]
-    if "text" not in features and len(texts) == 1:
-        columns["text"] = texts[0]
-    return columns
+    return {m: found[0] for m, found in (("image", images), ("text", texts)) if m not in features and len(found) == 1}
 
 
 @hookimpl
