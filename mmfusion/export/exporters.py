@@ -6,7 +6,6 @@ import io
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -37,15 +36,9 @@ def _onnx(interface: TensorInterface, example: list[torch.Tensor], axes: list[di
         from torch.export import Dim
     except ImportError:
         raise MMFusionError("ONNX export needs onnx and onnxscript: pip install 'mmfusion[export]'") from None
-    dims: dict[str, Any] = {}
-    shapes = []
-    for tensor_axes in axes:
-        spec = {}
-        for axis, name in tensor_axes.items():
-            if name not in dims:
-                dims[name] = Dim(name.replace(".", "_"), min=1, max=65536)
-            spec[axis] = dims[name]
-        shapes.append(spec)
+    # one Dim per axis name: tensors whose axes share a name (the batch) must agree on it
+    dims = {name: Dim(name.replace(".", "_"), min=1, max=65536) for names in axes for name in names.values()}
+    shapes = [{axis: dims[name] for axis, name in tensor_axes.items()} for tensor_axes in axes]
     kwargs = {"opset_version": opset} if opset else {}
     program = torch.onnx.export(interface, tuple(example), None, dynamo=True, input_names=interface.input_names,
                                 output_names=["logits"], dynamic_shapes=(tuple(shapes),), **kwargs)
@@ -77,9 +70,8 @@ def verify_export(fmt: str, path: Path, interface: TensorInterface, model) -> di
     from ..model.featurizer import example_batch
 
     diffs = {}
-    cases = {"all present": example_batch(model, 5, with_absent=False, seed=1),
-             "some absent": example_batch(model, 5, with_absent=True, seed=2)}
-    for name, batch in cases.items():
+    for name, batch in (("all present", example_batch(model, 5, with_absent=False, seed=1)),
+                        ("some absent", example_batch(model, 5, with_absent=True, seed=2))):
         tensors = flatten(batch, interface.layout)
         with torch.inference_mode():
             expected = interface(*tensors).numpy()
@@ -106,8 +98,7 @@ def export_run(run: str | Path | LoadedRun, fmt: str, out: str | Path | None = N
     model = loaded.model.to("cpu").eval()
     for encoder in model.encoders.values():
         encoder.to(memory_format=torch.contiguous_format)
-    suffix = {"onnx": ".onnx", "torchscript": ".pt"}[fmt]
-    path = Path(out) if out else loaded.paths.root / "export" / f"model{suffix}"
+    path = Path(out) if out else loaded.paths.root / "export" / ("model.onnx" if fmt == "onnx" else "model.pt")
     ensure_folder(path.parent)
     interface, batch = interface_for(model)
     example = flatten(batch, interface.layout)

@@ -101,24 +101,19 @@ def quantize_convs(prepared: Path, out: Path, feeds: Iterator[dict[str, Any]], f
                         nodes_to_exclude=list(fp32_convs))
 
 
-def preprocess(source: Path, out: Path) -> None:
-    """onnxruntime's recommended pass before static quantisation (shape inference, graph optimisation)."""
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    with quiet_onnxruntime():
-        quant_pre_process(str(source), str(out), skip_symbolic_shape=True)
-
-
 def static_conv_candidates(source: Path, feeds: Callable[[], Iterator[dict[str, Any]]],
                            finish: Callable[[Path, Path], None], judge: Callable[[Path], dict[str, Any]],
                            accept: Callable[[dict[str, Any]], bool], out: Path, plan: ConvPlan) -> bool:
     """Try int8 convolutions with 0, 1, 2, 4 ... of the first ones kept fp32; keep the first candidate that
     ``accept`` passes at ``out`` (``finish`` quantises the rest, e.g. MatMuls, from the static model to ``out``;
     ``judge`` measures ``out``). Returns whether one was accepted; ``plan`` records every try."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
     names = convolutions(source)
     with tempfile.TemporaryDirectory(prefix="mmfusion-int8-") as folder:
         prepared = Path(folder) / "prepared.onnx"
-        preprocess(source, prepared)
+        with quiet_onnxruntime():  # onnxruntime's recommended pass (shape inference, graph optimisation)
+            quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         names = convolutions(prepared) or names
         plan.convolutions = len(names)
         for keep in [k for k in FP32_FIRST_CONVS if k < len(names)]:

@@ -31,40 +31,33 @@ def _preprocessing(encoder: Any) -> dict[str, Any]:
                      "max_length": getattr(encoder.config, "max_length", None),
                      "pad_token_id": getattr(encoder, "pad_id", None)})
     learned = encoder.preprocessing_state()
-    if learned:
-        info["learned"] = learned
-    return info
+    return {**info, "learned": learned} if learned else info
 
 
 def export_metadata(run: LoadedRun, interface: TensorInterface, axes: list[dict[int, str]], fmt: str,
                     filename: str) -> dict[str, Any]:
-    model = run.model
+    from ..tasks.thresholds import as_mapping
+
     inputs = []
-    example_names = interface.input_names
-    for name, tensor_axes in zip(example_names, axes):
+    for name, tensor_axes in zip(interface.input_names, axes):
         modality, _, key = name.partition(".")
         inputs.append({"name": name, "modality": modality,
                        "description": "bool [batch]: True where the sample has this modality" if key == "present"
                        else f"encoder input '{key}'",
                        "variable_axes": {str(a): n for a, n in tensor_axes.items()}})
     task = run.task
-    thresholds = None
-    if run.thresholds is not None:
-        from ..tasks.thresholds import as_mapping
-
-        thresholds = as_mapping(task, run.labels, run.thresholds)
     return {
         "format": fmt,
         "file": filename,
         "task": task,
         "labels": run.labels,
         "positive_label": run.positive_label,
-        "thresholds": thresholds,
+        "thresholds": None if run.thresholds is None else as_mapping(task, run.labels, run.thresholds),
         "scores": score_name(task, run.spec.train.loss),
         "inputs": inputs,
         "output": {"name": "logits", "shape": ["batch", num_outputs(task, len(run.labels))],
                    "note": OUTPUT_NOTES[task]},
-        "preprocessing": {m: _preprocessing(e) for m, e in model.encoders.items()},
+        "preprocessing": {m: _preprocessing(e) for m, e in run.model.encoders.items()},
         "absent_modality": "give any well-formed tensors for absent rows and False in '<modality>.present'",
         "spec": run.spec.model_dump(mode="json")["model"],
     }

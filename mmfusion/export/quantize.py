@@ -12,6 +12,7 @@ run's validation rows go into its JSON.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 import warnings
@@ -35,6 +36,8 @@ from .int8_convs import (
 
 #: the operators whose weights become int8
 INT8_OPS = ("MatMul", "Gemm")
+#: the operators a weight census counts: what int8 replaces and what it is replaced by
+_CENSUS_OPS = {"MatMul", "Gemm", "Conv", "MatMulInteger", "DynamicQuantizeLinear", "ConvInteger", "DequantizeLinear"}
 #: below this speed-up over fp32 (measured at quantisation) int8 is kept with a warning that it does not pay
 MIN_SPEEDUP = 1.1
 #: default largest accepted loss of validation accuracy, in percentage points
@@ -69,7 +72,7 @@ def weight_census(path: Path) -> dict[str, Any]:
     import onnx
 
     model = onnx.load(str(path))
-    sizes = {t.name: (t.data_type, _count(t.dims)) for t in model.graph.initializer}
+    sizes = {t.name: (t.data_type, math.prod(int(d) for d in t.dims)) for t in model.graph.initializer}
     int8 = sum(n for kind, n in sizes.values() if kind in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8))
     total = sum(n for kind, n in sizes.values())
     by_op: Counter[str] = Counter()
@@ -84,16 +87,7 @@ def weight_census(path: Path) -> dict[str, Any]:
     # biases, norms and the int8 weights' scales are a sliver: list the operators that hold real weight
     fp32 = {op: n for op, n in by_op.most_common() if n >= 0.01 * total}
     return {"int8_weights": int8, "weights": total, "fp32_weights_by_op": fp32,
-            "ops": {k: v for k, v in sorted(ops.items()) if k in {"MatMul", "Gemm", "Conv", "MatMulInteger",
-                                                                   "DynamicQuantizeLinear", "ConvInteger",
-                                                                   "DequantizeLinear"}}}
-
-
-def _count(dims: Any) -> int:
-    n = 1
-    for d in dims:
-        n *= int(d)
-    return n
+            "ops": {k: v for k, v in sorted(ops.items()) if k in _CENSUS_OPS}}
 
 
 def quantize_onnx(source: Path, out: Path) -> None:
@@ -179,15 +173,10 @@ def judge(census: dict[str, Any], speed: dict[str, Any], validation: dict[str, A
 def quantize_run(run: LoadedRun, source: Path, out: Path | None = None, *, check_rows: int = CHECK_ROWS,
                  max_accuracy_drop: float = MAX_ACCURACY_DROP, speed_batch: int = 32, static_convs: bool = True,
                  calibration_rows: int = CALIBRATION_ROWS) -> QuantizeResult:
-    """The int8 model of ``source`` (the run's fp32 ONNX export, with its JSON), checked before it is kept.
-
-    Convolutions become static int8 (``static_convs``; calibrated on up to ``calibration_rows`` training rows)
-    when the run's validation rows show the accuracy kept, keeping the first convolutions fp32 as far as
-    needed; MatMul/Gemm weights become int8 in any case. Refused (no int8 file or JSON left behind) when
-    nothing can be quantised, or when the validation accuracy falls more than ``max_accuracy_drop`` points
-    below the fp32 model's on the same rows (up to ``check_rows`` of them). Kept with a warning when it is
-    less than :data:`MIN_SPEEDUP` times as fast as fp32 here (``speed_batch`` example samples), or when the
-    run has no validation rows to check it on.
+    """The int8 model of ``source`` (the run's fp32 ONNX export, with its JSON), checked before it is kept (see the
+    module docstring). Refused, leaving no int8 file or JSON behind, when nothing can be quantised or the accuracy
+    on up to ``check_rows`` validation rows falls more than ``max_accuracy_drop`` points below fp32's; kept with a
+    warning when it is less than :data:`MIN_SPEEDUP` times as fast here, or cannot be checked.
 
     Raises:
         QuantizationRefused: see above; the message gives the figures and what to do.
@@ -253,13 +242,11 @@ def _int8_convolutions(run: LoadedRun, source: Path, out: Path, names: list[str]
     from .int8_check import CheckSet
 
     plan = ConvPlan(convolutions=len(convolutions(source)))
-    if not plan.convolutions:
-        return plan
-    if not enabled:
+    if plan.convolutions and not enabled:
         plan.reason = "static int8 convolutions were not asked for"
-        return plan
-    if not isinstance(check, CheckSet):
+    elif plan.convolutions and not isinstance(check, CheckSet):
         plan.reason = f"convolutions stay fp32: no validation rows to check them on ({check})"
+    if not plan.convolutions or plan.reason:
         return plan
     try:
         feeds, plan.calibration_rows, reason = calibration_feeds(run, names, calibration_rows)

@@ -29,26 +29,18 @@ class TensorInterface(nn.Module):
         return [name for m, keys in self.layout for name in [*(f"{m}.{k}" for k in keys), f"{m}.present"]]
 
     def forward(self, *tensors: Tensor) -> Tensor:
+        flat = iter(tensors)
         inputs: dict[str, dict[str, Tensor]] = {}
         present: dict[str, Tensor] = {}
-        i = 0
         for m, keys in self.layout:
-            inputs[m] = {}
-            for key in keys:
-                inputs[m][key] = tensors[i]
-                i += 1
-            present[m] = tensors[i]
-            i += 1
+            inputs[m] = {key: next(flat) for key in keys}
+            present[m] = next(flat)
         return self.model(Batch(inputs=inputs, present=present))
 
 
 def flatten(batch: Batch, layout: Sequence[tuple[str, Sequence[str]]]) -> list[Tensor]:
     """A batch as the flat tensor list a :class:`TensorInterface` takes."""
-    out = []
-    for m, keys in layout:
-        out += [batch.inputs[m][k] for k in keys]
-        out.append(batch.present[m])
-    return out
+    return [t for m, keys in layout for t in [*(batch.inputs[m][k] for k in keys), batch.present[m]]]
 
 
 def interface_for(model: MultimodalModel, batch_size: int = 4) -> tuple[TensorInterface, Batch]:
@@ -60,13 +52,9 @@ def interface_for(model: MultimodalModel, batch_size: int = 4) -> tuple[TensorIn
 
 def variable_axes(batch: Batch, layout: Sequence[tuple[str, Sequence[str]]]) -> list[dict[int, str]]:
     """Per flat input, which axes vary: the batch axis always; text-like ``[B, T]`` id tensors' length too."""
-    axes = []
-    for m, keys in layout:
-        for key in keys:
-            tensor = batch.inputs[m][key]
-            dims = {0: "batch"}
-            if tensor.ndim == 2 and tensor.dtype in (torch.long, torch.int32, torch.int64) and key != "categorical":
-                dims[1] = f"{m}_length"
-            axes.append(dims)
-        axes.append({0: "batch"})
-    return axes
+    def varying(m: str, key: str) -> dict[int, str]:
+        tensor = batch.inputs[m][key]
+        token_ids = tensor.ndim == 2 and tensor.dtype in (torch.long, torch.int32) and key != "categorical"
+        return {0: "batch", 1: f"{m}_length"} if token_ids else {0: "batch"}
+
+    return [axes for m, keys in layout for axes in [*(varying(m, k) for k in keys), {0: "batch"}]]
