@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,11 +26,9 @@ class Reporter:
         self.enabled = enabled
         self.silent = silent
         self._progress: Any = None
-        self._console: Any = None
-        if enabled:
-            self._console = make_console(stderr=True)
+        self._console: Any = make_console(stderr=True) if enabled else None
         # bars only where someone watches: in logs and pipes they would leave empty lines behind
-        self._bars = enabled and bool(self._console is not None and self._console.is_terminal)
+        self._bars = enabled and bool(self._console.is_terminal)
 
     def log(self, message: str) -> None:
         if self._console is not None:
@@ -38,12 +37,10 @@ class Reporter:
     def warn(self, message: str) -> None:
         if self.silent:
             return
-        if self._console is not None:
-            self._console.print(f"[yellow]warning:[/yellow] {message}")
-        else:
-            import warnings
-
+        if self._console is None:
             warnings.warn(message, stacklevel=2)
+        else:
+            self._console.print(f"[yellow]warning:[/yellow] {message}")
 
     @contextlib.contextmanager
     def live(self) -> Iterator[None]:
@@ -51,18 +48,11 @@ class Reporter:
         if not self._bars:
             yield
             return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
+        from rich import progress as rp
 
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=self._console,
-                      transient=False) as progress:
+        with rp.Progress(rp.TextColumn("{task.description}"), rp.BarColumn(), rp.MofNCompleteColumn(),
+                         rp.TimeElapsedColumn(), rp.TimeRemainingColumn(), rp.TextColumn("{task.fields[info]}"),
+                         console=self._console, transient=False) as progress:
             self._progress = progress
             try:
                 yield

@@ -53,10 +53,8 @@ def component_problem(kind: str, cls: Any) -> str | None:
             return f"{cls.__qualname__}.Config must subclass {config_base.__name__}"
         type_field = config.model_fields.get("type")
         if type_field is None or type_field.default != name:
-            return (
-                f"{cls.__qualname__}.Config.type must default to the component name {name!r} "
-                f"(declare `type: Literal[{name!r}] = {name!r}`)"
-            )
+            return (f"{cls.__qualname__}.Config.type must default to the component name {name!r} "
+                    f"(declare `type: Literal[{name!r}] = {name!r}`)")
     if KINDS[kind].needs_modality and not isinstance(getattr(cls, "modality", None), str):
         return f"{cls.__qualname__}.modality must name the modality it applies to"
     tasks = getattr(cls, "tasks", None)
@@ -73,12 +71,8 @@ def is_always_on(kind: str, cls: type) -> bool:
 class Registry:
     """Components by kind and name, with the plugins they came from and what failed to load."""
 
-    def __init__(
-        self,
-        entries: Iterable[ComponentEntry],
-        plugins: Iterable[PluginInfo] = (),
-        failures: Iterable[PluginFailure] = (),
-    ) -> None:
+    def __init__(self, entries: Iterable[ComponentEntry], plugins: Iterable[PluginInfo] = (),
+                 failures: Iterable[PluginFailure] = ()) -> None:
         self.plugins: list[PluginInfo] = list(plugins)
         self.failures: list[PluginFailure] = list(failures)
         self._by_kind: dict[str, dict[str, list[ComponentEntry]]] = {kind: {} for kind in KINDS}
@@ -143,10 +137,8 @@ class Registry:
                     return entry
             providers = ", ".join(e.qualified_name for e in table.get(short, [])) or "none"
             failed = [f for f in self.load_failures(kind) if _normalise(f.distribution) == _normalise(dist)]
-            raise UnknownComponentError(
-                f"no {kind} '{short}' from distribution '{dist}' (providers of '{short}': {providers})"
-                + "".join(f"\n  {f.describe()}" for f in failed)
-            )
+            raise UnknownComponentError(f"no {kind} '{short}' from distribution '{dist}' (providers of '{short}': "
+                                        f"{providers})" + "".join(f"\n  {f.describe()}" for f in failed))
         same = table.get(name)
         if not same:
             raise UnknownComponentError(self.unknown_message(kind, name))

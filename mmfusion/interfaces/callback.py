@@ -96,21 +96,15 @@ class FitState(Protocol):
 class Callback:
     """Base class of training callbacks; every hook is a no-op, override the ones you need.
 
-    A callback from a plugin has a ``name`` and a ``Config`` and is built as ``Callback(config)`` from
-    ``train.callbacks``; one passed to ``mmfusion.fit(callbacks=[...])`` is any instance. A registered callback
-    without a ``Config`` is not named in specs: it is built as ``Callback()`` for every fit (the built-in steps
-    of the loop are such callbacks).
+    Built as ``Callback(config)`` from ``train.callbacks``, or passed to ``mmfusion.fit(callbacks=[...])`` as any
+    instance; a registered callback without a ``Config`` is built as ``Callback()`` for every fit.
 
     ``stage`` places the hooks: ``before`` and ``after`` the ``main`` ones (``train.callbacks`` in order, then
     ``fit(callbacks=...)``), and ``finish`` after all of them, except at ``on_fit_end``, where ``finish``
     callbacks (best weights, test report, summary) run first so that the others see the finished run. Within
-    a stage, lower ``stage_order`` runs first, then the order given. Built-ins: resume, status line, early
-    stopping ``before``; the loggers and the checkpoint ``after``, so a callback's :meth:`state_dict` is saved
-    as of the end of the epoch.
-
-    State that must survive ``--resume`` (counters, best values) goes in :meth:`state_dict` (JSON-ready);
-    each checkpoint stores it, and :meth:`load_state_dict` gets it back on resume, before the
-    ``on_fit_start`` of every callback but the one that resumes.
+    a stage, lower ``stage_order`` runs first. The checkpoint runs ``after``, so :meth:`state_dict` (state that
+    must survive ``--resume``) is saved as of the end of the epoch; :meth:`load_state_dict` gets it back before
+    the ``on_fit_start`` of every callback but the one that resumes.
     """
 
     name: ClassVar[str] = ""

@@ -14,35 +14,27 @@ if TYPE_CHECKING:
 
 @dataclass
 class DatasetTables:
-    """What a dataset source provides.
-
-    Attributes:
-        train: the training table.
-        validation: a validation table, or None to split one off ``train``.
-        test: a test table, or None.
-        root: folder that relative image paths are resolved against.
-        columns: default modality → column(s) mapping, used when the spec gives none.
-        label_column: default label column.
-        labels: the labels of ``label_column`` in a meaningful order, when the source knows it (a spec that
-            picks another label column gets that column's labels instead).
-        names: display names of the tables' sources (file names) for error messages.
-        first_row: the number users see for a table's first data row (2 for CSV files: their line
-            number, the header being line 1; 0 for DataFrames: the positional index).
-        row_kind: what those numbers count, for messages: "line" (files) or "row" (DataFrames).
-        group_column: rows sharing a value here (e.g. one image with several questions) are kept
-            in the same split when validation/test rows are split off train.
-    """
+    """What a dataset source provides: the tables (no ``validation`` table: one is split off ``train``) and the
+    defaults a spec may leave out."""
 
     train: pd.DataFrame
     validation: pd.DataFrame | None = None
     test: pd.DataFrame | None = None
+    #: folder that relative image paths are resolved against
     root: Path | None = None
+    #: modality → column(s), used when the spec gives none
     columns: dict[str, str | list[str]] = field(default_factory=dict)
     label_column: str | None = None
+    #: the labels of ``label_column`` in a meaningful order, when the source knows it (a spec that picks another
+    #: label column gets that column's labels instead)
     labels: list[str] | None = None
+    #: display names of the tables' sources (file names) for error messages
     names: dict[str, str] = field(default_factory=dict)
+    #: the number users see for a table's first data row (CSV files: 2, its line number; DataFrames: 0), and what
+    #: those numbers count: "line" (files) or "row" (DataFrames)
     first_row: int = 0
     row_kind: str = "row"
+    #: rows sharing a value here (one image with several questions) stay in one split when rows are split off train
     group_column: str | None = None
 
 

@@ -18,11 +18,8 @@ PACKAGE_PREFIX = "package:"
 
 
 def resolve_location(location: str | Path, *, what: str = "file") -> Path:
-    """Turn a spec location into an existing local path.
-
-    Args:
-        location: a local path, or ``package:pkg/relative/path`` inside the installed package ``pkg``.
-        what: what the location is for, used in error messages (e.g. "weights of encoder 'image'").
+    """Turn a spec location (a local path, or ``package:pkg/relative/path`` inside the installed package ``pkg``)
+    into an existing local path; ``what`` it is for names it in errors (e.g. "weights of encoder 'image'").
 
     Raises:
         WeightsError: the package is not installed or the path does not exist.

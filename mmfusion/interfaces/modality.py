@@ -22,17 +22,13 @@ class BadValueError(DataError):
 
     Raise it from :meth:`Modality.parse` or :meth:`Modality.load` with the problem alone: the core knows
     the input, file, row and column, names them, and applies ``data.on_bad_value`` (absent and counted,
-    or an error with the way to go on). Parsing passes ``context`` so that the error reads on its own.
-
-    Attributes:
-        problem: what is wrong with the value (``"image file x.png does not exist"``), without where.
-        context: where the cells come from, when known (``parse`` has it; ``load`` does not).
+    or an error with the way to go on). ``problem`` says what is wrong without where (``"image file x.png does
+    not exist"``); parsing passes ``context`` (``load`` has none) so that the error reads on its own.
     """
 
     def __init__(self, problem: str, context: CellContext | None = None) -> None:
         self.problem, self.context = problem, context
-        where = None if context is None else context.where()
-        super().__init__(problem if where is None else f"{where}: {problem}")
+        super().__init__(problem if context is None else f"{context.where()}: {problem}")
 
     def __reduce__(self) -> tuple[Any, ...]:  # raised in data-loader workers: keep the structure
         return type(self), (self.problem, self.context)
@@ -40,20 +36,16 @@ class BadValueError(DataError):
 
 @dataclass(frozen=True)
 class CellContext:
-    """Where cells come from: for resolving relative paths and for naming the row in errors.
+    """Where cells come from: for resolving relative paths and for naming the row in errors."""
 
-    Attributes:
-        source: the file name (or ``"DataFrame"``) the row comes from.
-        row: the row's number as the user sees it (for CSV files, its line number: header = line 1).
-        columns: the column names the cells come from.
-        root: folder that relative paths are resolved against, or None for the working directory.
-        row_kind: what ``row`` counts: "line" for files, "row" for DataFrames.
-    """
-
+    #: the file name (or ``"DataFrame"``) the row comes from
     source: str
+    #: the row's number as the user sees it (for CSV files, its line number: header = line 1)
     row: int
     columns: tuple[str, ...]
+    #: folder that relative paths are resolved against, or None for the working directory
     root: Path | None = None
+    #: what ``row`` counts: "line" for files, "row" for DataFrames, "sample" for a caller's samples
     row_kind: str = "row"
 
     def where(self) -> str:

@@ -9,22 +9,7 @@ from .spec import Spec
 from .train_spec import EarlyStoppingSpec, TrainSpec
 
 __all__ = [
-    "CallbackSpec",
-    "DataSpec",
-    "DatasetSpec",
-    "EarlyStoppingSpec",
-    "RowLimits",
-    "SplitSpec",
-    "TrainSpec",
-    "EncoderSpec",
-    "FusionSpec",
-    "HeadSpec",
-    "LoggerSpec",
-    "LossSpec",
-    "ModelSpec",
-    "Spec",
-    "load_spec",
-    "spec_json_schema",
-    "spec_to_yaml",
-    "validate_spec",
+    "CallbackSpec", "DataSpec", "DatasetSpec", "EarlyStoppingSpec", "RowLimits", "SplitSpec", "TrainSpec",
+    "EncoderSpec", "FusionSpec", "HeadSpec", "LoggerSpec", "LossSpec", "ModelSpec", "Spec", "load_spec",
+    "spec_json_schema", "spec_to_yaml", "validate_spec",
 ]
