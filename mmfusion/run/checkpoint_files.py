@@ -120,15 +120,8 @@ def _read(target: Path) -> Saved:
 
 
 def find_checkpoint(folder: Path, warn: Callable[[str], None]) -> Saved:
-    """The newest readable checkpoint: the one ``last.json`` names, else the newest complete older one.
-
-    Raises:
-        RunDirError: no readable checkpoint is left.
-    """
-    pointer = folder / POINTER
-    if not pointer.exists():
-        raise RunDirError(f"nothing to resume: {pointer} does not exist (no epoch finished yet); "
-                          "start without --resume")
+    """The newest readable checkpoint: the one ``last.json`` names, else the newest complete older one."""
+    pointer = folder / POINTER  # there: the run directory was claimed for --resume (run.write.claim_run_dir)
     target, why = _pointed_folder(pointer)
     candidates = _complete_folders(folder)
     if target is None:

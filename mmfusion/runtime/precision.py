@@ -62,12 +62,8 @@ def resolve_precision(requested: str, device: torch.device) -> Precision:
 
 
 def inference_precision(trained: str, device: torch.device) -> Precision:
-    """The precision to run a trained model at on ``device``, which may not be the one it was trained on.
-
-    Inference needs no gradient scaling, and any setting's weights are fp32, so a run trained with fp16 (CUDA
-    only) or with bf16 still evaluates and predicts elsewhere: fp16 off CUDA and bf16 on a CPU that only
-    emulates it fall back to what ``auto`` picks for the device.
-    """
+    """The precision to run a trained model at on ``device``, which may not be the one it was trained on: weights
+    are fp32 whatever the setting, so fp16 off CUDA and bf16 on a CPU that only emulates it fall back to ``auto``."""
     if (trained == "fp16" and device.type != "cuda") or (
             trained == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16()):
         return resolve_precision("auto", device)

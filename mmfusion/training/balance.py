@@ -1,8 +1,5 @@
-"""The training step's objective with the ``train:`` options against modality imbalance.
-
-:class:`BalancedTraining` exists only when the spec sets ``aux_unimodal``, ``modulation`` or
-``modality_dropout``; without them the step is the plain ``loss(model(batch), labels)`` it always was.
-"""
+"""The training step's objective with the ``train:`` options against modality imbalance (``aux_unimodal``,
+``modulation``, ``modality_dropout``); without them the step is the plain ``loss(model(batch), labels)``."""
 
 from __future__ import annotations
 

@@ -1,8 +1,5 @@
-"""``train.compile``: the training forward through torch.compile.
-
-Only the module the loop trains through is compiled; the model itself (its parameters, its state dict and so
-the checkpoints) is untouched, so compiled and eager runs write the same files and resume each other.
-"""
+"""``train.compile``: the training forward through torch.compile; the model itself (and so its checkpoints) is
+untouched, so compiled and eager runs write the same files and resume each other."""
 
 from __future__ import annotations
 

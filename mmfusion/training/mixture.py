@@ -1,10 +1,6 @@
-"""``train.aux_unimodal.inference: mixture``: the weights of the fused and the unimodal logits, tuned on the
-validation predictions of every epoch.
-
-Every weighting on a grid (step 0.1, weights summing to 1) is scored with ``train.monitor``; the best one wins,
-and on ties the one with the most weight on the fused logits. The epoch's validation metrics are then the
-mixture's, so the best epoch is the one whose mixture predicts best, and its weights file holds that mixture.
-"""
+"""``train.aux_unimodal.inference: mixture``: the weights of the fused and the unimodal logits, tuned on every
+epoch's validation predictions: the grid weighting with the best ``train.monitor`` wins (on ties, the one with the
+most weight on the fused logits), so the best epoch is the one whose mixture predicts best."""
 
 from __future__ import annotations
 

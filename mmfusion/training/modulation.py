@@ -28,17 +28,12 @@ from ..tasks.scores import Scores
 
 
 def modulated_parameters(model: MultimodalModel) -> dict[str, list[nn.Parameter]]:
-    """Per input: its encoder's trainable parameters and the fusion's trainable per-input parameters.
-
-    Raises:
-        PluginError: the fusion names one parameter for two inputs.
-    """
+    """Per input: its encoder's trainable parameters and the fusion's trainable per-input parameters (a
+    PluginError when the fusion names one parameter for two inputs)."""
     owner: dict[int, str] = {}
-    groups: dict[str, list[nn.Parameter]] = {}
+    groups: dict[str, list[nn.Parameter]] = {m: [] for m in model.modalities}
     for m in model.modalities:
-        params = [*model.encoders[m].parameters(), *model.fusion.modality_parameters(m)]
-        groups[m] = []
-        for param in params:
+        for param in [*model.encoders[m].parameters(), *model.fusion.modality_parameters(m)]:
             if not param.requires_grad or owner.get(id(param)) == m:
                 continue
             if id(param) in owner:

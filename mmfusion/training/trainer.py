@@ -48,12 +48,9 @@ __all__ = ["FitResult", "Trainer", "TrainingInterrupted"]
 class Trainer:
     """Trains the model of a spec and writes a run directory (see :mod:`mmfusion.run.layout`).
 
-    Args:
-        tables: the data instead of the spec's source: DataFrames, or tables already prepared for ``spec.data``
-            (a sweep reads them once for all its runs).
-        callbacks: more :class:`~mmfusion.Callback` instances, run after those of ``train.callbacks`` (each
-            at its ``stage``).
-        threads: CPU intra-op threads for the loop, overriding ``train.threads`` (the ``--threads`` flag).
+    ``tables`` replaces the spec's source (DataFrames, or tables already prepared: a sweep reads them once for all
+    its runs); ``callbacks`` run after those of ``train.callbacks`` at their stage; ``threads`` overrides
+    ``train.threads`` (the ``--threads`` flag).
     """
 
     def __init__(self, spec: Spec, out: str | Path, *, device: str = "auto", resume: bool = False,

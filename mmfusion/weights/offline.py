@@ -1,10 +1,8 @@
-"""The offline switch: whether mmfusion may download weights, read from the environment at each use.
+"""The offline switch: whether mmfusion may download weights (online by default, through the libraries' caches).
 
-Online is the default: Hub ids and ``pretrained: true`` download through the libraries' own caches, as
-with those libraries alone. ``MMFUSION_OFFLINE=1`` (or ``mmfusion --offline``) turns downloads off for
-mmfusion; ``HF_HUB_OFFLINE=1`` (and its older name ``TRANSFORMERS_OFFLINE``) does the same, because a user
-who set it expects no library to reach the network. The variables are read when weights are loaded, not at
-import, so setting one in a running process takes effect for the next model built.
+``MMFUSION_OFFLINE=1`` (or ``mmfusion --offline``) turns downloads off; so does ``HF_HUB_OFFLINE=1`` (or
+``TRANSFORMERS_OFFLINE``): a user who set it expects no library to reach the network. The variables are read
+when weights are loaded, not at import, so setting one in a running process counts for the next model built.
 """
 
 from __future__ import annotations

@@ -47,12 +47,9 @@ class Resume(Callback):
 
 
 class Checkpoint(Callback):
-    """After every epoch (main process): the full training state, then the weights if the epoch is the best.
-
-    The checkpoint comes first: a crash between the two writes leaves a checkpoint whose model is the best
-    one, and :class:`Resume` rewrites the weights from it. It runs after the callbacks that observe the
-    epoch, so their ``state_dict()`` is saved as of the end of the epoch.
-    """
+    """After every epoch (main process): the full training state, then the weights if the epoch is the best (a
+    crash in between leaves a checkpoint whose model is the best one: :class:`Resume` rewrites the weights). It runs
+    after the callbacks that observe the epoch, so their ``state_dict()`` is saved as of its end."""
 
     name = "checkpoint"
     stage = "after"
@@ -61,11 +58,9 @@ class Checkpoint(Callback):
     def on_epoch_end(self, ctx: TrainingContext, row: dict[str, Any]) -> None:
         if not ctx.is_main:
             return
-        state: dict[str, Any] = {"epoch": row["epoch"], "history": ctx.history, "best": ctx.best,
-                                 "best_epoch": ctx.best_epoch, "stale": ctx.stale}
         states = ctx.callbacks.state_dicts() if ctx.callbacks is not None else {}
-        if states:
-            state["callbacks"] = states
+        state = {"epoch": row["epoch"], "history": ctx.history, "best": ctx.best, "best_epoch": ctx.best_epoch,
+                 "stale": ctx.stale, **({"callbacks": states} if states else {})}
         kept = current(ctx.model, _by_reference(ctx))
         save_checkpoint(ctx.paths.checkpoints, model=ctx.model, optimizer=ctx.optimizer, scheduler=ctx.scheduler,
                         scaler=ctx.scaler, trainer_state=state, by_reference={m: r.digest for m, r in kept.items()})
