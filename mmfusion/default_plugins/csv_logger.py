@@ -13,23 +13,18 @@ from ..interfaces.config import LoggerConfig
 from ..interfaces.logger import Logger
 from ..io import write_text_atomic
 
-COLUMNS = ["epoch", "train_loss", "val_loss", "val_accuracy", "val_macro_f1", "lr", "seconds", "train_samples_per_s"]
-
-
 #: the columns of the options against modality imbalance (train.aux_unimodal, modulation, modality_dropout)
 BALANCE_PREFIXES = ("train_aux_", "val_aux_", "val_fused_", "mixture_", "modulation_", "modality_dropout_")
 
 
 def columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """:data:`COLUMNS` with the validation metrics of the run's task (multilabel, binary) in their place, then the
-    per-input columns of the options against modality imbalance, when the run uses them."""
+    """Epoch, losses, the validation metrics of the run's task (before any row: accuracy and macro-F1), learning
+    rate and speed, then the per-input columns of the options against modality imbalance, when the run uses them."""
     from ..tasks.definitions import ALL_METRICS
 
-    if not rows:
-        return COLUMNS
-    known = {f"val_{m}" for m in ALL_METRICS}
-    metrics = [key for key in rows[0] if key in known]
-    balance = [key for key in rows[0] if key.startswith(BALANCE_PREFIXES)]
+    first = rows[0] if rows else dict.fromkeys(["val_accuracy", "val_macro_f1"])
+    metrics = [key for key in first if key in {f"val_{m}" for m in ALL_METRICS}]
+    balance = [key for key in first if key.startswith(BALANCE_PREFIXES)]
     return ["epoch", "train_loss", "val_loss", *metrics, "lr", "seconds", "train_samples_per_s", *balance]
 
 
@@ -38,8 +33,7 @@ class CsvLoggerConfig(LoggerConfig):
 
 
 class CsvLogger(Logger):
-    """RUN/metrics.csv with the columns of :data:`COLUMNS`, the task's validation metrics in place of accuracy and
-    macro-F1 (empty cells for missing values).
+    """RUN/metrics.csv with the columns of :func:`columns` (empty cells for missing values).
 
     The whole file is rewritten from the rows so far, so after ``--resume`` it holds exactly the epochs of
     the checkpoint it continued from, even if the process had died between writing it and the checkpoint.
@@ -63,11 +57,9 @@ class CsvLogger(Logger):
 
     def _write(self) -> None:
         buffer = io.StringIO()
-        fields = columns(self.rows)
-        writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+        writer = csv.DictWriter(buffer, fieldnames=columns(self.rows), extrasaction="ignore")  # None: an empty cell
         writer.writeheader()
-        for row in self.rows:
-            writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in fields})
+        writer.writerows(self.rows)
         write_text_atomic(self.path, buffer.getvalue())
 
 

@@ -39,14 +39,11 @@ class CrossEntropy(Loss):
     name = "cross_entropy"
     Config = CrossEntropyConfig
     tasks = ("multiclass",)
-
-    def __init__(self, config: CrossEntropyConfig, num_classes: int, class_weights: Tensor | None = None) -> None:
-        super().__init__(config, num_classes, class_weights)
-        self.label_smoothing = config.label_smoothing
+    config: CrossEntropyConfig
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
         return functional.cross_entropy(logits, targets, weight=self.class_weights,
-                                        label_smoothing=self.label_smoothing)
+                                        label_smoothing=self.config.label_smoothing)
 
 
 class FocalConfig(LossConfig):
@@ -66,6 +63,7 @@ class FocalLoss(Loss):
     name = "focal"
     Config = FocalConfig
     tasks = ("multiclass",)
+    config: FocalConfig
 
     def __init__(self, config: FocalConfig, num_classes: int, class_weights: Tensor | None = None) -> None:
         if class_weights is not None and config.alpha is not None:
@@ -73,11 +71,10 @@ class FocalLoss(Loss):
                                 "focal loss: use one of them")
         alpha = _per_class("alpha", config.alpha, num_classes)
         super().__init__(config, num_classes, class_weights if alpha is None else alpha)
-        self.gamma = config.gamma
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
         log_p = functional.log_softmax(logits, dim=1).gather(1, targets[:, None]).squeeze(1)
-        loss = -((1 - log_p.exp()) ** self.gamma) * log_p
+        loss = -((1 - log_p.exp()) ** self.config.gamma) * log_p
         if self.class_weights is not None:
             loss = loss * self.class_weights[targets]
         return loss.mean()

@@ -61,15 +61,7 @@ class ImageModality(Modality):
         path = Path(str(cell).strip()).expanduser()
         if not path.is_absolute() and context.root is not None:
             path = context.root / path
-        problem = _file_problem(path)
-        if problem is None:
-            from PIL import Image
-
-            try:
-                with Image.open(path) as image:
-                    image.verify()  # cheap: checks structure and checksums; decoding waits for load()
-            except Exception as exc:
-                problem = _pillow_problem(exc, path)
+        problem = _file_problem(path) or _verify(path, path=path)
         if problem is not None:
             raise BadValueError(problem, context)
         return str(path)
@@ -99,7 +91,7 @@ class ImageModality(Modality):
             raise BadValueError(f"{subject}: {exc}") from None
         except Exception as exc:
             problem = (_pillow_problem(exc, name=reference.name) if in_memory
-                       else _file_problem(Path(reference)) or _pillow_problem(exc, reference))
+                       else _file_problem(Path(reference)) or _pillow_problem(exc, path=reference))
             raise BadValueError(problem) from None
 
     def fingerprint(self, reference: Any) -> str:
@@ -145,17 +137,23 @@ def _struct_cell(cell: Mapping[Any, Any], context: CellContext) -> tuple[Any, st
 
 
 def _parse_bytes(data: bytes, name: str | None, context: CellContext) -> ImageBytes:
-    """Check that bytes are a picture Pillow can read (structure only; decoding waits for load())."""
+    problem = (f"{_bytes_subject(name)} are empty (0 bytes), not an image" if not data
+               else _verify(BytesIO(data), name=name, data=data))
+    if problem is not None:
+        raise BadValueError(problem, context)
+    return ImageBytes.of(data, name)
+
+
+def _verify(source: Any, **where: Any) -> str | None:
+    """Why Pillow cannot read the picture's structure (cheap: checksums; decoding waits for load()), or None."""
     from PIL import Image
 
-    if not data:
-        raise BadValueError(f"{_bytes_subject(name)} are empty (0 bytes), not an image", context)
     try:
-        with Image.open(BytesIO(data)) as image:
+        with Image.open(source) as image:
             image.verify()
     except Exception as exc:
-        raise BadValueError(_pillow_problem(exc, name=name, data=data), context) from None
-    return ImageBytes.of(data, name)
+        return _pillow_problem(exc, **where)
+    return None
 
 
 def _bytes_subject(name: str | None) -> str:
@@ -178,7 +176,7 @@ def _file_problem(path: Path) -> str | None:
 _FORMATS = "PNG, JPEG, TIFF, BMP, GIF or WebP"
 
 
-def _pillow_problem(exc: Exception, path: Any = None, *, name: str | None = None, data: bytes | None = None) -> str:
+def _pillow_problem(exc: Exception, *, path: Any = None, name: str | None = None, data: bytes | None = None) -> str:
     """Why Pillow could not open or decode an image file (``path``) or a cell's image bytes (``name``: the file
     name stored with them), in words that say what to do."""
     from PIL import Image, UnidentifiedImageError

@@ -20,15 +20,10 @@ from ..interfaces.config import LoggerConfig
 from ..interfaces.logger import Logger
 
 
-def numbers(values: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """The finite numeric entries of ``values`` (flattened one level for nested mappings, e.g. test metrics)."""
-    out = {}
-    for key, value in values.items():
-        if isinstance(value, bool) or value is None:
-            continue
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            out[f"{prefix}{key}"] = float(value)
-    return out
+def numbers(values: Mapping[str, Any]) -> dict[str, float]:
+    """The finite numeric entries of ``values`` (not booleans)."""
+    return {key: float(value) for key, value in values.items()
+            if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)}
 
 
 class TensorBoardConfig(LoggerConfig):
