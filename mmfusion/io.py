@@ -1,10 +1,7 @@
 """File writes that never leave a half-written file behind and fail with a message naming the path.
 
-Every file mmfusion writes (run files, checkpoints, cached features, reports, predictions) goes
-through :func:`write_atomic`: the bytes go to a temporary file beside the target, are flushed to
-disk, and the temporary file is renamed over the target. A reader never sees half a file; a full
-disk, a read-only folder or a size limit raises :class:`~mmfusion.errors.OutputError` naming the
-path, and the temporary file is removed.
+Every file mmfusion writes (run files, checkpoints, cached features, reports, predictions) goes through
+:func:`write_atomic`, so a reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -86,10 +83,9 @@ def check_output_file(path: Path, option: str) -> None:
 
 
 def write_atomic(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp)`` to produce the file at a temporary path beside ``path``, then rename it over ``path``.
-
-    The file gets the permissions an ordinary ``open(path, "w")`` would (the umask applies). Devices and pipes
-    (``/dev/stdout``, ``/dev/full``, a FIFO) are written directly: never renamed over.
+    """Call ``write(tmp)`` to produce the file at a temporary path beside ``path``, flush it to disk and rename it
+    over ``path``, with the permissions ``open(path, "w")`` would give. Devices and pipes (``/dev/stdout``,
+    ``/dev/full``, a FIFO) are written directly: never renamed over.
 
     Raises:
         OutputError: the folder or file cannot be written (full disk, read-only, a size limit, a folder

@@ -7,12 +7,8 @@ from typing import Any, ClassVar
 
 
 class Corruption:
-    """Base class of corruptions. Subclasses set ``name``, ``modality`` and implement :meth:`corrupt`.
-
-    :meth:`apply` returns the value unchanged at intensity 0 and calls ``corrupt`` above it, which must be
-    deterministic given ``rng`` (mmfusion seeds it per sample, so a corrupted test set is the same for every
-    model compared).
-    """
+    """Base class of corruptions. Subclasses set ``name``, ``modality`` and implement :meth:`corrupt`, which must
+    be deterministic given ``rng`` (seeded per sample, so every model compared sees the same corrupted data)."""
 
     name: ClassVar[str]
     modality: ClassVar[str]

@@ -13,14 +13,10 @@ from .encoder import EncoderOutput
 
 
 class Fusion(nn.Module):
-    """Base class of fusions.
-
-    Built with its config and ``input_dims`` (modality → encoder output dim); sets
-    ``self.output_dim``. ``forward(outputs, present)`` returns ``[B, output_dim]``. ``present`` maps
-    each modality to a bool tensor ``[B]``: a batch may mix samples with and without a modality, and
-    a fusion must not let an absent modality's (filler) features reach the output. Modalities are
-    always iterated in sorted order (``self.modalities``), whatever the mapping order.
-    """
+    """Base class of fusions: built with its config and ``input_dims`` (modality → encoder output dim), sets
+    ``self.output_dim``; ``forward(outputs, present)`` returns ``[B, output_dim]``. ``present[m]`` is a bool
+    ``[B]``: a batch may mix samples with and without a modality, and an absent modality's (filler) features must
+    not reach the output. Modalities are iterated in sorted order (``self.modalities``)."""
 
     name: ClassVar[str]
     Config: ClassVar[type[FusionConfig]]

@@ -129,11 +129,8 @@ class _ViewTransform:
 
 
 class ImageEncoder(Encoder):
-    """Base of image encoders: RGB PIL image → ``{"pixels": [3, H, W]}`` with the model's statistics.
-
-    A subclass (config subclassing :class:`ImageEncoderConfig`) calls :meth:`setup_transform` in ``__init__``
-    and reads ``inputs["pixels"]`` ``[B, 3, H, W]`` in ``forward``.
-    """
+    """Base of image encoders: RGB PIL image → ``{"pixels": [3, H, W]}`` with the model's statistics (see the
+    module docstring for what a subclass does)."""
 
     modality = "image"
     prefers_channels_last = True

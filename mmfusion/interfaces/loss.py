@@ -18,16 +18,11 @@ class Loss(nn.Module):
     - multilabel: logits ``[B, L]``, targets ``[B, L]`` multi-hot floats (1.0 where the row has the label);
     - binary: logits ``[B, 1]`` (the positive label's), targets ``[B]`` 0/1 indexes (int64).
 
-    ``num_classes`` is the number of model outputs (1 for binary). The same loss scores training batches
-    and the validation table (``val_loss``). ``class_weights`` (``[C]``, from ``train.imbalance:
-    class_weights``, multiclass only) is None or a tensor the loss should weight classes by; a loss that
-    cannot use class weights should raise an ``MMFusionError`` saying so rather than ignore them. A spec
-    whose task the loss does not list is refused before training, naming the loss.
-
-    :attr:`multiclass_scores` says how logits become the scores multiclass predictions rank by (softmax by
-    default); evaluation and ``Predictor`` read it from the class (:mod:`mmfusion.tasks.scores`), so a loss
-    trained on sigmoid outputs is also read back through a sigmoid. Multilabel and binary scores are always
-    sigmoids.
+    ``num_classes`` is the number of model outputs (1 for binary); the same loss gives ``val_loss``.
+    ``class_weights`` (``[C]``, ``train.imbalance: class_weights``, multiclass only) is None or a tensor to weight
+    classes by; a loss that cannot use them should raise an ``MMFusionError`` rather than ignore them.
+    Evaluation and ``Predictor`` read :attr:`multiclass_scores` from the class (:mod:`mmfusion.tasks.scores`), so
+    a loss trained on sigmoid outputs is read back through a sigmoid.
     """
 
     name: ClassVar[str]

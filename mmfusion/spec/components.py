@@ -1,11 +1,8 @@
 """Spec fields that hold a component config, resolved by ``type`` through the plugin registry.
 
-``EncoderSpec``, ``FusionSpec``, ``HeadSpec``, ``DatasetSpec``, ``LossSpec``, ``LoggerSpec`` and
-``CallbackSpec`` are annotated types usable in any
-pydantic model, including a plugin's own config (a fusion wrapping an inner fusion declares
-``inner: FusionSpec``). The config class is looked up when the spec is validated, so every
-installed plugin's component validates like a built-in. The registry comes from the validation
-context (``context={"registry": ...}``) or is the process-wide one.
+``EncoderSpec``, ``FusionSpec``, ... are annotated types usable in any pydantic model, including a plugin's own
+config (a fusion wrapping another declares ``inner: FusionSpec``). The config class is looked up when the spec is
+validated, so every installed plugin's component validates like a built-in.
 """
 
 from __future__ import annotations
@@ -22,20 +19,17 @@ from ..interfaces.config import ComponentConfig
 from ..interfaces.kinds import KINDS
 from ..registry import Registry, get_registry, is_always_on
 
-#: Set while generating a JSON schema: the registry whose components the schema lists.
-SCHEMA_REGISTRY: contextvars.ContextVar[Registry | None] = contextvars.ContextVar("schema_registry", default=None)
+#: Set while generating a JSON schema: the registry whose components the schema lists, and the config classes
+#: met so far, keyed by "kind.name".
+SCHEMA_STATE: contextvars.ContextVar[tuple[Registry, dict[str, type]] | None] = contextvars.ContextVar(
+    "schema_state", default=None)
 #: Placeholder key for a reference to a component config's schema (see spec_json_schema).
 PENDING_REF = "x-mmfusion-component"
-#: Set while generating a JSON schema: config classes met so far, keyed by "kind.name".
-SCHEMA_CONFIGS: contextvars.ContextVar[dict[str, type] | None] = contextvars.ContextVar("schema_configs", default=None)
 
 
 def registry_from(info: ValidationInfo | None) -> Registry:
-    """The registry of the validation context, which ``load_spec`` sets and nested configs inherit.
-
-    Only a validation started without one (``MissingModalityConfig()`` in Python, like a top-level
-    ``load_spec`` without ``registry=``) uses the process-wide registry.
-    """
+    """The registry of the validation context, which ``load_spec`` sets and nested configs inherit; only a
+    validation started without one (``MissingModalityConfig()`` in Python) uses the process-wide registry."""
     context = info.context if info is not None else None
     if isinstance(context, dict) and context.get("registry") is not None:
         return context["registry"]
@@ -109,21 +103,18 @@ class ComponentSlot:
         return config
 
     def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
-        registry = SCHEMA_REGISTRY.get()
-        configs = SCHEMA_CONFIGS.get()
-        if registry is None or configs is None:
+        state = SCHEMA_STATE.get()
+        if state is None:
             return handler(core_schema)
-        options = []
+        registry, configs = state
         entries = [e for e in registry.entries(self.kind) if not is_always_on(self.kind, e.cls)]
         for entry in entries:
-            key = f"{self.kind}.{entry.name}"
-            configs.setdefault(key, entry.cls.Config)
-            # resolved into "$ref"s by spec_json_schema, after pydantic has tidied its own definitions
-            options.append({PENDING_REF: key})
-        names = sorted({entry.name for entry in entries})
+            configs.setdefault(f"{self.kind}.{entry.name}", entry.cls.Config)
+        # placeholders, resolved into "$ref"s by spec_json_schema after pydantic has tidied its own definitions, and
+        # the shorthand `head: linear`, which names a component whose options all keep their defaults
+        options = [{PENDING_REF: f"{self.kind}.{e.name}"} for e in entries]
+        options.append({"type": "string", "enum": sorted({e.name for e in entries})})
         article = "An" if self.kind[0] in "aeiou" else "A"
-        # the shorthand `head: linear` names a component whose options all keep their defaults
-        options.append({"type": "string", "enum": names})
         return {"oneOf": options, "description": f"{article} {self.kind}, chosen by its 'type'."}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..registry import Registry, get_registry
-from .components import PENDING_REF, SCHEMA_CONFIGS, SCHEMA_REGISTRY
+from .components import PENDING_REF, SCHEMA_STATE
 from .spec import Spec
 
 
@@ -13,8 +13,7 @@ def spec_json_schema(registry: Registry | None = None) -> dict[str, Any]:
     """The spec's JSON schema; each component slot is a ``oneOf`` over the registered configs."""
     registry = registry or get_registry()
     configs: dict[str, type] = {}
-    reg_token = SCHEMA_REGISTRY.set(registry)
-    cfg_token = SCHEMA_CONFIGS.set(configs)
+    token = SCHEMA_STATE.set((registry, configs))
     try:
         schema = Spec.model_json_schema(ref_template="#/$defs/{model}")
         defs: dict[str, Any] = schema.setdefault("$defs", {})
@@ -30,8 +29,7 @@ def spec_json_schema(registry: Registry | None = None) -> dict[str, Any]:
                                                      "default": name, "description": "the component name"}
                 defs[key] = sub
     finally:
-        SCHEMA_REGISTRY.reset(reg_token)
-        SCHEMA_CONFIGS.reset(cfg_token)
+        SCHEMA_STATE.reset(token)
     schema["title"] = "mmfusion spec"
     return _resolve_pending(schema)
 

@@ -2,11 +2,10 @@
 reports and confusion matrices.
 
 Multiclass: accuracy and macro-F1; multilabel: micro/macro/weighted/samples F1, mAP and subset accuracy;
-binary: AUROC, accuracy and F1, all at the run's decisions (:func:`~mmfusion.tasks.decisions.decide`).
-Macro-F1 averages over the classes (labels) that occur as truth or prediction: a class the evaluated rows
-never mention says nothing about the model and must not count as F1 = 0. Samples-F1 counts a row with no
-label and none predicted as 1; mAP averages over labels with a positive row; undefined values (AUROC with
-one class present, mAP without positives) are NaN. These are scikit-learn's definitions (the tests check).
+binary: AUROC, accuracy and F1, all at the run's decisions (:func:`~mmfusion.tasks.decisions.decide`), as
+scikit-learn defines them (the tests check), except that macro-F1 averages over the classes that occur as truth
+or prediction: a class the evaluated rows never mention says nothing about the model. Undefined values (AUROC
+with one class present, mAP without positives) are NaN.
 
 Every metric is computed from per-sample weights, many weightings at once: a bootstrap resample is a
 weighting of the test rows (how often each row was drawn), so the metric of ``B`` resamples is one matrix
