@@ -66,11 +66,9 @@ def confusion_matrix_plot(matrix: np.ndarray, names: Sequence[str], path: Path, 
     ax.set_xticks(range(len(names)), labels=names, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), labels=names)
     ax.set(xlabel="predicted", ylabel="true", title=title)
-    for i in range(len(names)):
-        for j in range(len(names)):
-            if matrix[i, j]:
-                ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if normalised[i, j] > 0.5 else "black")
+    for i, j in zip(*np.nonzero(matrix)):
+        ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=8,
+                color="white" if normalised[i, j] > 0.5 else "black")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of true label")
     return save_figure(fig, path)
 

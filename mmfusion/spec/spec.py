@@ -1,4 +1,4 @@
-"""The whole spec: the top-level sections of a spec file."""
+"""The whole spec: the top-level sections of a spec file, and the checks of ``train:`` against the task."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from ..errors import SpecError
 from ..registry import Registry
-from ..tasks.definitions import DEFAULT_LOSS, DEFAULT_MONITOR
+from ..tasks.definitions import DEFAULT_LOSS, DEFAULT_MONITOR, monitors
 from .balance_spec import unknown_inputs
 from .components import error_details, registry_from
 from .data_spec import DataSpec
 from .model_spec import ModelSpec
-from .task_spec import task_problems
 from .train_spec import TrainSpec
+
+_Problem = tuple[tuple[str, ...], str]
 
 
 class Spec(BaseModel):
@@ -61,6 +62,33 @@ class Spec(BaseModel):
         return self.model_copy(update={"train": self.train.model_copy(update=update), "data": data})
 
 
-def _refuse(kind: str, problems: list[tuple[tuple[str, ...], str]]) -> None:
+def _refuse(kind: str, problems: list[_Problem]) -> None:
     if problems:
         raise ValidationError.from_exception_data("Spec", [error_details(loc, kind, msg) for loc, msg in problems])
+
+
+def task_problems(train: TrainSpec, task: str, registry: Registry) -> list[_Problem]:
+    """What in ``train`` does not fit ``task``: (spec path, message) pairs, empty when everything fits.
+
+    ``data.task`` may be left out and found in the data (a list-valued label column is multilabel), so this runs
+    twice: when the spec is loaded, for a task the spec names (errors with file and line), and when training
+    starts, for the task the data implies (:meth:`Spec.for_task`).
+    """
+    problems: list[_Problem] = []
+    if train.monitor is not None and train.monitor not in monitors(task):
+        problems.append((("train", "monitor"), f"{train.monitor} is not a metric of {task} data; choose one of "
+                         f"{', '.join(monitors(task))} (or leave it out: {DEFAULT_MONITOR[task]})"))
+    if train.loss is not None:
+        handled = registry.get("loss", train.loss.component_name).tasks
+        if task not in handled:
+            problems.append((("train", "loss"), f"loss '{train.loss.type}' handles {' and '.join(handled)} data, "
+                             f"not {task}: use {DEFAULT_LOSS[task]} (or leave train.loss out: "
+                             f"{DEFAULT_LOSS[task]} is the default for {task})"))
+    if train.imbalance == "class_weights" and task != "multiclass":
+        problems.append((("train", "imbalance"), f"class_weights weights the classes of single-label data; for "
+                         f"{task} data weight the positives instead: train.loss: {{type: bce, pos_weight: auto}} "
+                         "(negatives / positives of each label in the training data)"))
+    if train.imbalance == "balanced_sampler" and task == "multilabel":
+        problems.append((("train", "imbalance"), "balanced_sampler draws rows by their one class, but multilabel "
+                         "rows have any number of labels: use train.loss: {type: bce, pos_weight: auto} instead"))
+    return problems
