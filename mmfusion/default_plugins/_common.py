@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -22,6 +22,17 @@ def projections(input_dims: Mapping[str, int], dim: int, *, activation: bool = F
             parts.append(nn.GELU())
         layers[m] = nn.Sequential(*parts)
     return nn.ModuleDict(layers)
+
+
+def mlp(width: int, hidden_dims: Sequence[int], out: int, *, dropout: float,
+        activation: type[nn.Module] = nn.GELU, norm: bool = False) -> list[nn.Module]:
+    """``[Linear → (LayerNorm) → activation → Dropout] * len(hidden_dims) → Linear``."""
+    layers: list[nn.Module] = []
+    for hidden in hidden_dims:
+        layers += [nn.Linear(width, hidden), *([nn.LayerNorm(hidden)] if norm else []), activation(),
+                   nn.Dropout(dropout)]
+        width = hidden
+    return [*layers, nn.Linear(width, out)]
 
 
 def presence(present: Mapping[str, Tensor], modalities: list[str], dtype: torch.dtype) -> Tensor:

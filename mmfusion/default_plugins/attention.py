@@ -53,17 +53,14 @@ class AttentionFusion(Fusion):
         super().__init__(config, input_dims)
         dim = config.dim
         # normalise first: encoders' feature scales differ by orders of magnitude
-        self.projections = nn.ModuleDict({
-            m: nn.Sequential(nn.LayerNorm(d), nn.Linear(d, dim), nn.LayerNorm(dim)) for m, d in self.input_dims.items()
-        })
+        self.projections = nn.ModuleDict({m: nn.Sequential(nn.LayerNorm(d), nn.Linear(d, dim), nn.LayerNorm(dim))
+                                          for m, d in self.input_dims.items()})
         self.modality_embedding = nn.Parameter(torch.zeros(len(self.modalities), dim))
         self.fusion_token = nn.Parameter(torch.zeros(1, 1, dim))
         nn.init.normal_(self.modality_embedding, std=0.02)
         nn.init.normal_(self.fusion_token, std=0.02)
-        layer = nn.TransformerEncoderLayer(
-            dim, config.num_heads, dim_feedforward=int(dim * config.mlp_ratio), dropout=config.dropout,
-            activation="gelu", batch_first=True, norm_first=True,
-        )
+        layer = nn.TransformerEncoderLayer(dim, config.num_heads, dim_feedforward=int(dim * config.mlp_ratio),
+                                           dropout=config.dropout, activation="gelu", batch_first=True, norm_first=True)
         self.transformer = nn.TransformerEncoder(layer, config.num_layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
         self.output_dim = dim
@@ -74,10 +71,7 @@ class AttentionFusion(Fusion):
         sequences = [self.fusion_token.expand(batch, -1, -1)]
         visible = [torch.ones(batch, 1, dtype=torch.bool, device=sequences[0].device)]
         for index, m in enumerate(self.modalities):
-            if self.config.use_tokens:
-                tokens, mask = outputs[m].as_tokens()
-            else:
-                tokens, mask = EncoderOutput(outputs[m].pooled).as_tokens()
+            tokens, mask = (outputs[m] if self.config.use_tokens else EncoderOutput(outputs[m].pooled)).as_tokens()
             sequences.append(self.projections[m](tokens) + self.modality_embedding[index])
             visible.append(mask & present[m].unsqueeze(1))
         x = torch.cat([s.to(sequences[-1].dtype) for s in sequences], dim=1)

@@ -18,14 +18,12 @@ from ..interfaces.fusion import Fusion
 class ConcatConfig(FusionConfig):
     type: Literal["concat"] = "concat"
     projection_dim: int | None = Field(
-        None, ge=1, description="Project each modality to this width (Linear + LayerNorm + GELU) first."
-    )
+        None, ge=1, description="Project each modality to this width (Linear + LayerNorm + GELU) first.")
     input_norm: bool = Field(
         True, description="LayerNorm each modality's vector first: encoders' feature scales differ by orders of "
         "magnitude.")
     presence_flags: bool = Field(
-        True, description="Append one 0/1 flag per modality, so an absent modality's zeros are not read as data."
-    )
+        True, description="Append one 0/1 flag per modality, so an absent modality's zeros are not read as data.")
     dropout: float = Field(0.0, ge=0, lt=1)
 
 
@@ -39,11 +37,8 @@ class ConcatFusion(Fusion):
     def __init__(self, config: ConcatConfig, input_dims: Mapping[str, int]) -> None:
         super().__init__(config, input_dims)
         dim = config.projection_dim
-        self.projections = nn.ModuleDict(
-            {m: nn.Sequential(nn.Linear(d, dim), nn.LayerNorm(dim), nn.GELU()) for m, d in self.input_dims.items()}
-            if dim
-            else {}
-        )
+        self.projections = nn.ModuleDict({m: nn.Sequential(nn.Linear(d, dim), nn.LayerNorm(dim), nn.GELU())
+                                          for m, d in self.input_dims.items()} if dim else {})
         self.norms = nn.ModuleDict({m: nn.LayerNorm(d) for m, d in self.input_dims.items()} if config.input_norm
                                    else {})
         widths = [dim or d for d in self.input_dims.values()]
@@ -55,16 +50,11 @@ class ConcatFusion(Fusion):
         parts, flags = [], []
         for m in self.modalities:
             vector = outputs[m].pooled
-            if m in self.norms:
-                vector = self.norms[m](vector)
-            if m in self.projections:
-                vector = self.projections[m](vector)
-            flag = present[m].to(vector.dtype).unsqueeze(1)
-            parts.append(vector * flag)
-            flags.append(flag)
-        if self.config.presence_flags:
-            parts.extend(flags)
-        return self.dropout(torch.cat(parts, dim=1))
+            vector = self.norms[m](vector) if m in self.norms else vector
+            vector = self.projections[m](vector) if m in self.projections else vector
+            flags.append(present[m].to(vector.dtype).unsqueeze(1))
+            parts.append(vector * flags[-1])
+        return self.dropout(torch.cat(parts + flags if self.config.presence_flags else parts, dim=1))
 
 
 @hookimpl

@@ -19,7 +19,7 @@ from ..hookspecs import hookimpl
 from ..interfaces.config import FusionConfig
 from ..interfaces.encoder import EncoderOutput
 from ..interfaces.fusion import Fusion
-from ._common import presence
+from ._common import mlp, presence
 
 
 class LateConfig(FusionConfig):
@@ -41,14 +41,9 @@ class LateFusion(Fusion):
 
     def __init__(self, config: LateConfig, input_dims: Mapping[str, int], num_classes: int) -> None:
         super().__init__(config, input_dims)
-        self.classifiers = nn.ModuleDict()
-        for m, width in self.input_dims.items():
-            layers: list[nn.Module] = [nn.LayerNorm(width)]
-            for hidden in config.hidden_dims:
-                layers += [nn.Linear(width, hidden), nn.GELU(), nn.Dropout(config.dropout)]
-                width = hidden
-            layers.append(nn.Linear(width, num_classes))
-            self.classifiers[m] = nn.Sequential(*layers)
+        self.classifiers = nn.ModuleDict({
+            m: nn.Sequential(nn.LayerNorm(d), *mlp(d, config.hidden_dims, num_classes, dropout=config.dropout))
+            for m, d in self.input_dims.items()})
         self.modality_weights = nn.Parameter(torch.zeros(len(self.modalities)),
                                              requires_grad=config.combine == "learned")
         self.output_dim = num_classes

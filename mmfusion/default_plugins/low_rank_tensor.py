@@ -37,11 +37,8 @@ class LowRankTensorFusion(Fusion):
     def __init__(self, config: LowRankTensorConfig, input_dims: Mapping[str, int]) -> None:
         super().__init__(config, input_dims)
         self.norms = nn.ModuleDict({m: nn.LayerNorm(d) for m, d in self.input_dims.items()})
-        self.factors = nn.ParameterDict()
-        for m, d in self.input_dims.items():
-            factor = torch.empty(config.rank, d + 1, config.dim)
-            nn.init.xavier_normal_(factor)
-            self.factors[m] = nn.Parameter(factor)
+        self.factors = nn.ParameterDict({m: nn.init.xavier_normal_(torch.empty(config.rank, d + 1, config.dim))
+                                         for m, d in self.input_dims.items()})
         self.rank_weights = nn.Parameter(torch.full((config.rank,), 1.0 / config.rank))
         self.bias = nn.Parameter(torch.zeros(config.dim))
         self.output_dim = config.dim

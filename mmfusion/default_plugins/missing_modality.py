@@ -28,11 +28,9 @@ class MissingModalityConfig(FusionConfig):
     type: Literal["missing_modality"] = "missing_modality"
     inner: FusionSpec = Field(  # type: ignore[valid-type]
         default_factory=lambda: {"type": "concat"}, validate_default=True,
-        description="The fusion that receives the completed inputs (e.g. concat or attention).",
-    )
-    modality_dropout: float = Field(
-        0.0, ge=0, lt=1, description="Training-time probability of dropping each modality of each sample."
-    )
+        description="The fusion that receives the completed inputs (e.g. concat or attention).")
+    modality_dropout: float = Field(0.0, ge=0, lt=1, description="Training-time probability of dropping each "
+                                    "modality of each sample.")
 
 
 def drop_modalities(present: Mapping[str, Tensor], p: float, modalities: list[str]) -> dict[str, Tensor]:
@@ -59,12 +57,8 @@ class MissingModalityFusion(Fusion):
                  context: BuildContext) -> None:
         super().__init__(config, input_dims)
         self.inner = context.build_fusion(config.inner, input_dims)
-        self.placeholder_pooled = nn.ParameterDict(
-            {m: nn.Parameter(torch.randn(d) * 0.02) for m, d in self.input_dims.items()}
-        )
-        self.placeholder_token = nn.ParameterDict(
-            {m: nn.Parameter(torch.randn(d) * 0.02) for m, d in self.input_dims.items()}
-        )
+        self.placeholder_pooled = nn.ParameterDict({m: torch.randn(d) * 0.02 for m, d in self.input_dims.items()})
+        self.placeholder_token = nn.ParameterDict({m: torch.randn(d) * 0.02 for m, d in self.input_dims.items()})
         self.output_dim = self.inner.output_dim
         self.uses_tokens = self.inner.uses_tokens
 
@@ -91,12 +85,8 @@ class MissingModalityFusion(Fusion):
 
     @classmethod
     def conformance_configs(cls, workdir):  # type: ignore[no-untyped-def]
-        return [
-            MissingModalityConfig(modality_dropout=0.3),
-            MissingModalityConfig.model_validate(
-                {"inner": {"type": "attention", "dim": 32, "num_heads": 2}, "modality_dropout": 0.2}
-            ),
-        ]
+        return [MissingModalityConfig(modality_dropout=0.3), MissingModalityConfig.model_validate(
+            {"inner": {"type": "attention", "dim": 32, "num_heads": 2}, "modality_dropout": 0.2})]
 
 
 @hookimpl

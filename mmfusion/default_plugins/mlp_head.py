@@ -10,6 +10,7 @@ from torch import Tensor, nn
 from ..hookspecs import hookimpl
 from ..interfaces.classifier import Classifier
 from ..interfaces.config import HeadConfig
+from ._common import mlp
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
 
@@ -23,23 +24,15 @@ class MLPHeadConfig(HeadConfig):
 
 
 class MLPHead(Classifier):
-    """``[Linear → (LayerNorm) → activation → Dropout] * len(hidden_dims) → Linear``."""
+    """:func:`._common.mlp` over the fused vector."""
 
     name = "mlp"
     Config = MLPHeadConfig
 
     def __init__(self, config: MLPHeadConfig, input_dim: int, num_classes: int) -> None:
         super().__init__(config, input_dim, num_classes)
-        layers: list[nn.Module] = []
-        width = input_dim
-        for hidden in config.hidden_dims:
-            layers.append(nn.Linear(width, hidden))
-            if config.norm:
-                layers.append(nn.LayerNorm(hidden))
-            layers += [ACTIVATIONS[config.activation](), nn.Dropout(config.dropout)]
-            width = hidden
-        layers.append(nn.Linear(width, num_classes))
-        self.layers = nn.Sequential(*layers)
+        self.layers = nn.Sequential(*mlp(input_dim, config.hidden_dims, num_classes, dropout=config.dropout,
+                                         activation=ACTIVATIONS[config.activation], norm=config.norm))
 
     def forward(self, features: Tensor) -> Tensor:
         return self.layers(features)
