@@ -24,15 +24,10 @@ from .errors import OutputError
 def describe_os_error(exc: OSError) -> str:
     """``No space left on device`` style text for an OSError, with a hint where one helps."""
     reason = exc.strerror or str(exc)
-    hints = {
-        errno.ENOSPC: "free some space or write elsewhere",
-        errno.EDQUOT: "free some space or write elsewhere",
-        errno.EFBIG: "the file exceeds a size limit of this system or process (ulimit -f)",
-        errno.EACCES: "choose a folder you can write to",
-        errno.EPERM: "choose a folder you can write to",
-        errno.EROFS: "the file system is read-only; choose another folder",
-    }
-    hint = hints.get(exc.errno or -1)
+    space, access = "free some space or write elsewhere", "choose a folder you can write to"
+    hint = {errno.ENOSPC: space, errno.EDQUOT: space, errno.EACCES: access, errno.EPERM: access,
+            errno.EFBIG: "the file exceeds a size limit of this system or process (ulimit -f)",
+            errno.EROFS: "the file system is read-only; choose another folder"}.get(exc.errno or -1)
     return f"{reason} ({hint})" if hint else reason
 
 

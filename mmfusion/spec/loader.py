@@ -35,12 +35,8 @@ def format_errors(exc: ValidationError, source: str, lines: Mapping[Loc, int]) -
     return "\n".join(out)
 
 
-def load_spec(
-    source: str | Path | Mapping[str, Any],
-    *,
-    registry: Registry | None = None,
-    base_dir: str | Path | None = None,
-) -> Spec:
+def load_spec(source: str | Path | Mapping[str, Any], *, registry: Registry | None = None,
+              base_dir: str | Path | None = None) -> Spec:
     """Read and validate a spec: a YAML file or a parsed mapping, whose relative paths resolve against ``base_dir``
     (default: the file's folder), its components against ``registry`` (default: built-ins and installed plugins).
 
@@ -57,14 +53,8 @@ def load_spec(
     return validate_spec(data, source_name=name, lines=lines, registry=registry, base_dir=base_dir)
 
 
-def validate_spec(
-    data: Any,
-    *,
-    source_name: str = "spec",
-    lines: Mapping[Loc, int] | None = None,
-    registry: Registry | None = None,
-    base_dir: str | Path | None = None,
-) -> Spec:
+def validate_spec(data: Any, *, source_name: str = "spec", lines: Mapping[Loc, int] | None = None,
+                  registry: Registry | None = None, base_dir: str | Path | None = None) -> Spec:
     """Validate parsed spec data (see :func:`load_spec`)."""
     if not isinstance(data, Mapping):
         raise SpecError(f"{source_name}: a spec is a mapping with a `model:` section, got {describe(data)}")

@@ -47,15 +47,15 @@ def tune_binary(truth: np.ndarray, positive_scores: np.ndarray) -> float:
 def tune_multilabel(truth: np.ndarray, scores: np.ndarray) -> list[float]:
     """Per label, the threshold with the highest F1 (0.5 for labels without a positive row)."""
     truth, scores = np.asarray(truth, dtype=float), np.asarray(scores, dtype=float)
-    out = []
-    for i in range(scores.shape[1]):
+
+    def label(i: int) -> float:
         positives = truth[:, i].sum()
-        if len(truth) == 0 or positives == 0:
-            out.append(DEFAULT)
-            continue
+        if positives == 0:  # also when there are no rows
+            return DEFAULT
         thresholds, tp, fp = _candidates(scores[:, i], truth[:, i])
-        out.append(_best(thresholds, 2 * tp / (tp + fp + positives)))
-    return out
+        return _best(thresholds, 2 * tp / (tp + fp + positives))
+
+    return [label(i) for i in range(scores.shape[1])]
 
 
 def tune(task: str, truth: np.ndarray, scores: np.ndarray) -> list[float]:
