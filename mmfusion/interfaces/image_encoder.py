@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import torch
@@ -102,30 +103,21 @@ def image_transforms(config: ImageEncoderConfig, defaults: Mapping[str, Any] | N
         [T.RandomResizedCrop(size, scale=augment.scale, ratio=RATIO, interpolation=mode, antialias=True),
          *([T.RandomHorizontalFlip()] if augment.flip else []), *tail]
     ) if config.augment else eval_transform
-    view = _ViewTransform(size, mode, augment, T.Compose(tail)) if isinstance(config.augment, ImageAugment) else None
+    view = partial(_view, size, mode, augment, T.Compose(tail)) if isinstance(config.augment, ImageAugment) else None
     return ImageTransforms(size, mean, std, crop_pct, mode.value, eval_transform, train_transform,  # type: ignore
                            resize, view)
 
 
-@dataclass(frozen=True)
-class _ViewTransform:
-    """``view(image, rng)``: the train transform's crop and flip, drawn from ``rng`` instead of torch's generator
-    (a class, not a closure, so that encoders still pickle into data-loader workers)."""
+def _view(size: int, mode: Any, augment: ImageAugment, tail: Any, image: Any, rng: random.Random) -> Tensor:
+    """The train transform's crop and flip, drawn from ``rng`` instead of torch's generator (bound with
+    ``functools.partial``, not a closure, so that encoders still pickle into data-loader workers)."""
+    from torchvision.transforms.v2 import functional as F
 
-    size: int
-    mode: Any
-    augment: ImageAugment
-    tail: Any
-
-    def __call__(self, image: Any, rng: random.Random) -> Tensor:
-        from torchvision.transforms.v2 import functional as F
-
-        top, left, height, width = crop_box(rng, *reversed(F.get_size(image)), self.augment.scale)
-        image = F.resized_crop(image, top, left, height, width, [self.size, self.size], interpolation=self.mode,
-                               antialias=True)
-        if self.augment.flip and rng.random() < 0.5:
-            image = F.horizontal_flip(image)
-        return self.tail(image)
+    top, left, height, width = crop_box(rng, *reversed(F.get_size(image)), augment.scale)
+    image = F.resized_crop(image, top, left, height, width, [size, size], interpolation=mode, antialias=True)
+    if augment.flip and rng.random() < 0.5:
+        image = F.horizontal_flip(image)
+    return tail(image)
 
 
 class ImageEncoder(Encoder):
