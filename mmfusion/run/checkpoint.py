@@ -101,8 +101,7 @@ def _check_frozen(saved: Saved, model: torch.nn.Module) -> None:
                 f"cannot resume: the checkpoint {saved.folder} refers to the frozen weights of encoder '{modality}' "
                 f"({encoder.config.type}) with digest {digest}, but the ones loaded now from "
                 f"{describe_source(encoder.config)} have digest {found}: they changed since the run started (another "
-                "version of the file or package?). Restore those weights, or train without --resume into another "
-                "--out")
+                "version of the file or package?). Restore those weights, or train without --resume into another --out")
 
 
 def _check_model(saved: Saved, model: torch.nn.Module) -> None:
@@ -131,9 +130,9 @@ def _restore_optimizer(saved: Saved, optimizer: torch.optim.Optimizer) -> None:
         optimizer.load_state_dict(_join_optimizer(saved.optimizer, saved.meta["optimizer"]))
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise RunDirError(
-            f"cannot resume: the optimiser state in {where} does not fit the model's trainable parameters ({exc}); "
-            "was `freeze` or another model option changed in the spec? Resume with the run's spec.yaml, or "
-            "train without --resume into another --out") from None
+            f"cannot resume: the optimiser state in {where} does not fit the model's trainable parameters ({exc}); was "
+            "`freeze` or another model option changed in the spec? Resume with the run's spec.yaml, or train without "
+            "--resume into another --out") from None
     for group in optimizer.param_groups:
         for param in group["params"]:
             for key, value in optimizer.state.get(param, {}).items():

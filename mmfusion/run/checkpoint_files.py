@@ -126,10 +126,9 @@ def find_checkpoint(folder: Path, warn: Callable[[str], None]) -> Saved:
     candidates = _complete_folders(folder)
     if target is None:
         if not candidates:
-            raise RunDirError(
-                f"cannot resume: {pointer} cannot be used: {why}, and {folder} holds no complete epoch-* "
-                f"checkpoint folder to fall back to. Start the run again without --resume (delete "
-                f"{folder.parent} or choose another --out)")
+            raise RunDirError(f"cannot resume: {pointer} cannot be used: {why}, and {folder} holds no complete epoch-* "
+                              f"checkpoint folder to fall back to. Start the run again without --resume (delete "
+                              f"{folder.parent} or choose another --out)")
         warn(f"{pointer} cannot be used: {why}; resuming from the newest complete checkpoint, {candidates[0]}")
     else:
         candidates = [target] + [c for c in candidates if c != target and _epoch_of(c) < _epoch_of(target)]
@@ -147,6 +146,5 @@ def find_checkpoint(folder: Path, warn: Callable[[str], None]) -> Saved:
     first = problems[0]
     older = ("there is no older complete checkpoint to fall back to" if len(problems) == 1
              else f"the {len(problems) - 1} older checkpoint(s) are unreadable too")
-    raise RunDirError(
-        f"cannot resume: checkpoint file {first.path} is {first.reason}, and {older}. Start the run again "
-        f"without --resume (delete {folder.parent} or choose another --out)")
+    raise RunDirError(f"cannot resume: checkpoint file {first.path} is {first.reason}, and {older}. Start the run "
+                      f"again without --resume (delete {folder.parent} or choose another --out)")

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from torch import Tensor
 
     from ..interfaces.config import EncoderConfig
-    from ..interfaces.encoder import Encoder
     from ..model.multimodal import MultimodalModel
     from ..registry import Registry
     from ..spec.spec import Spec
@@ -70,12 +69,6 @@ def describe_source(config: EncoderConfig) -> str:
     return f"{config.type} {', '.join(shown)}".strip()
 
 
-def _candidate(encoder: Encoder) -> bool:
-    """Frozen, pretrained, nothing trainable left (a plugin may keep a part trainable), and holding tensors."""
-    return (encoder.frozen and encoder.pretrained and not any(p.requires_grad for p in encoder.parameters())
-            and bool(encoder.state_dict()))
-
-
 @contextmanager
 def host_rng_kept() -> Iterator[None]:
     """Python's and NumPy's global RNG states, as they were before the block, after it."""
@@ -110,7 +103,8 @@ def find_references(model: MultimodalModel, *, registry: Registry | None = None,
 
     found = {}
     for modality, encoder in model.encoders.items():
-        if not _candidate(encoder):
+        if not (encoder.frozen and encoder.pretrained and encoder.state_dict()  # a plugin may keep a part trainable
+                and not any(p.requires_grad for p in encoder.parameters())):
             continue
         digest = encoder.weights_digest()
         try:

@@ -97,9 +97,9 @@ def _check_folder(paths: RunPaths) -> None:
         if not required.exists():
             raise RunDirError(f"{root} is not a run directory: {required.name} is missing")
     if not paths.weights.exists():
-        raise RunDirError(f"{root} is an unfinished run: weights.safetensors is missing (training writes it after "
-                            "its first epoch): wait for it, or continue a stopped run with "
-                            "`mmfusion train SPEC --out RUN --resume`")
+        raise RunDirError(f"{root} is an unfinished run: weights.safetensors is missing (training writes it after its "
+                          "first epoch): wait for it, or continue a stopped run with `mmfusion train SPEC --out RUN "
+                          "--resume`")
 
 
 def _fitting_model(spec: Spec, labels: list[str], weights: dict[str, torch.Tensor],

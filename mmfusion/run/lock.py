@@ -182,8 +182,7 @@ class RunLock:
             if fcntl is not None:  # blocking: another process may be looking at the new, still empty file
                 fcntl.flock(fd, fcntl.LOCK_EX)
             info = {"host": socket.gethostname(), "pid": os.getpid(), "pid_start": _process_start(os.getpid()),
-                    "boot": _boot_id(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
-                    "command": _command()}
+                    "boot": _boot_id(), "started": time.strftime("%Y-%m-%d %H:%M:%S"), "command": _command()}
             os.write(fd, json.dumps(info).encode())
             os.fsync(fd)
         except BaseException:

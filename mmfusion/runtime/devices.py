@@ -18,19 +18,11 @@ def resolve_device(name: str = "auto") -> torch.device:
 
     name = (name or "auto").strip().lower()
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise MMFusionError(f"device '{name}' was asked for but CUDA is not available here; use --device cpu")
-        return torch.device(name)
-    if name == "mps":
-        if not torch.backends.mps.is_available():
-            raise MMFusionError("device 'mps' was asked for but Apple MPS is not available here; use --device cpu")
-        return torch.device("mps")
-    if name == "cpu":
-        return torch.device("cpu")
-    raise MMFusionError(f"unknown device '{name}'; choose one of {', '.join(DEVICE_CHOICES)} (or cuda:N)")
+        name = "cuda" if torch.cuda.is_available() else "mps" if torch.backends.mps.is_available() else "cpu"
+    elif name.startswith("cuda") and not torch.cuda.is_available():
+        raise MMFusionError(f"device '{name}' was asked for but CUDA is not available here; use --device cpu")
+    elif name == "mps" and not torch.backends.mps.is_available():
+        raise MMFusionError("device 'mps' was asked for but Apple MPS is not available here; use --device cpu")
+    elif name not in DEVICE_CHOICES and not name.startswith("cuda"):
+        raise MMFusionError(f"unknown device '{name}'; choose one of {', '.join(DEVICE_CHOICES)} (or cuda:N)")
+    return torch.device(name)

@@ -74,7 +74,6 @@ class TrainingContext:
     trained: torch.nn.Module | None = None
     resume: bool = False
     has_validation: bool = False
-    #: the epoch being trained (the last finished one after the loop)
     epoch: int = 0
     next_epoch: int = 1
     history: list[dict[str, Any]] = field(default_factory=list)

@@ -145,10 +145,12 @@ def validation(ctx: TrainingContext, *, tune: bool = True) -> Validation:
     labels, logits, aux, present = _whole_split(ctx, order, val)
     if heads is None:
         return Validation(labels, ctx.engine.scores(logits).numpy(), _loss(ctx, logits, labels))
-    extra = _aux_columns(ctx, labels, aux, present)
+    headline = HEADLINE[ctx.task]  # val_aux_<input>_<headline>: each unimodal head on the rows with its input
+    metrics = aux_metrics(ctx.task, labels, {m: ctx.engine.scores(v).numpy() for m, v in aux.items()},
+                          {m: v.numpy() for m, v in present.items()})
+    extra = {f"val_aux_{m}_{headline}": metrics.get(m, {}).get(headline) for m in ctx.model.modalities}
     if tune and heads.mixture is not None:
-        extra[f"val_fused_{HEADLINE[ctx.task]}"] = task_metrics(ctx.task, labels, ctx.engine.scores(logits).numpy()
-                                                                 )[HEADLINE[ctx.task]]
+        extra[f"val_fused_{headline}"] = task_metrics(ctx.task, labels, ctx.engine.scores(logits).numpy())[headline]
         weights = tune_mixture(logits, aux, present, labels, task=ctx.task, monitor=ctx.train.monitor,
                                scores=ctx.engine.scores, loss=lambda x, y: ctx.loss(x.to(ctx.device), y.to(ctx.device)))
         heads.mixture.copy_(torch.tensor(weights))
@@ -175,15 +177,6 @@ def _whole_split(ctx: TrainingContext, order: torch.Tensor, val: Any
 def _loss(ctx: TrainingContext, logits: torch.Tensor, labels: np.ndarray) -> float:
     with torch.inference_mode():
         return float(ctx.loss(logits.to(ctx.device), torch.from_numpy(np.asarray(labels)).to(ctx.device)))
-
-
-def _aux_columns(ctx: TrainingContext, labels: np.ndarray, aux: dict[str, torch.Tensor],
-                 present: dict[str, torch.Tensor]) -> dict[str, Any]:
-    """``val_aux_<input>_<headline metric>``: each unimodal head on the rows that have its input."""
-    scores = {m: ctx.engine.scores(v).numpy() for m, v in aux.items()}
-    metrics = aux_metrics(ctx.task, labels, scores, {m: v.numpy() for m, v in present.items()})
-    headline = HEADLINE[ctx.task]
-    return {f"val_aux_{m}_{headline}": metrics.get(m, {}).get(headline) for m in ctx.model.modalities}
 
 
 def _new_layers_lr(optimizer: torch.optim.Optimizer) -> float:

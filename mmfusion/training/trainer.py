@@ -186,8 +186,7 @@ class Trainer:
             spec=spec, paths=self.paths, model=model, pipeline=pipeline, optimizer=optimizer, scheduler=scheduler,
             scaler=self.precision.grad_scaler(), loss=loss, engine=engine, device=self.device,
             precision=self.precision, reporter=reporter, dist=self.dist, registry=self.registry,
-            trained=compiled(self._distributed(model), train_cfg.compile, self.device, reporter),
-            resume=self.resume,
+            trained=compiled(self._distributed(model), train_cfg.compile, self.device, reporter), resume=self.resume,
             has_validation=validation is not None and validation.labels is not None, notes=list(prepared.notes),
             timings={"started": started, "prepare_seconds": prepare_seconds})
 
