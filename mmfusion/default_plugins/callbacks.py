@@ -7,21 +7,10 @@ its class declares (:class:`mmfusion.Callback`).
 from __future__ import annotations
 
 from ..hookspecs import hookimpl
-from ..training.callbacks import (
-    BestWeightsRestore,
-    Checkpoint,
-    EarlyStopping,
-    Loggers,
-    Progress,
-    Resume,
-    Summary,
-    TestReport,
-    Thresholds,
-    TrainingCurves,
-)
+from ..training import callbacks as loop
 
 
 @hookimpl
 def mmfusion_callbacks() -> list[type]:
-    return [Resume, Progress, EarlyStopping, Loggers, Checkpoint, TrainingCurves, BestWeightsRestore, Thresholds,
-            TestReport, Summary]
+    return [loop.Resume, loop.Progress, loop.EarlyStopping, loop.Loggers, loop.Checkpoint, loop.TrainingCurves,
+            loop.BestWeightsRestore, loop.Thresholds, loop.TestReport, loop.Summary]

@@ -49,9 +49,8 @@ class HFImageEncoder(ImageEncoder):
         super().__init__(config)
         source, vision_config, towers = hf_tower_config(config, kind="hf_image", tower="vision")
         self.model_type = str(vision_config.model_type)
-        self._pooling = config.pooling
-        if self._pooling == "auto":
-            self._pooling = "cls" if self.model_type in _CLS_POOLED else "model"
+        auto = "cls" if self.model_type in _CLS_POOLED else "model"
+        self._pooling = auto if config.pooling == "auto" else config.pooling
         plain_pooling = self._pooling in ("cls", "mean") and towers is None
         self.model = load_hf_model(config, source, vision_config, towers, kind="hf_image", tower="vision",
                                    options={"add_pooling_layer": False} if plain_pooling else {})
@@ -132,8 +131,7 @@ def _width(vision_config: Any) -> int:
     """The feature width from the config (never from a dummy forward): ``hidden_size``, else the last stage's."""
     width = getattr(vision_config, "hidden_size", None)
     if not isinstance(width, int):
-        sizes = getattr(vision_config, "hidden_sizes", None)
-        width = sizes[-1] if sizes else None
+        width = (getattr(vision_config, "hidden_sizes", None) or [None])[-1]
     if not isinstance(width, int):
         raise SpecError(f"hf_image: cannot tell the feature width of a {vision_config.model_type} model from its "
                         "config (no hidden_size or hidden_sizes); it is not a supported vision backbone")

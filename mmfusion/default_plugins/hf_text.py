@@ -77,9 +77,9 @@ class HFTextEncoder(Encoder):
         # how the pooled vector is read: "first" token, "last" position (SigLIP) or the model's own ("model")
         self._summary = "first" if towers is None else ("last" if towers.pads_to_max_length else "model")
         self._pads_to_max_length = towers is not None and towers.pads_to_max_length
-        self._project: nn.Module | None = None
-        if config.projection:  # CLIP's text_projection, SigLIP's head
-            self._project = submodule(self.model, "text_projection") or submodule(self.model, "head")
+        # CLIP's text_projection, SigLIP's head
+        self._project = (submodule(self.model, "text_projection") or submodule(self.model, "head")
+                         if config.projection else None)
         self.output_dim = int(self._project.out_features if self._project is not None else text_config.hidden_size)
         self.provides_tokens = True
 
@@ -149,12 +149,10 @@ class HFTextEncoder(Encoder):
         if self.config.pooling == "mean":
             weights = mask.unsqueeze(-1).to(tokens.dtype)
             pooled = (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-        elif self._summary == "first":
-            pooled = tokens[:, 0]
-        elif self._summary == "last":
-            pooled = tokens[:, -1]
-        else:  # CLIP: the end-of-text state, found by the model itself
+        elif self._summary == "model":  # CLIP: the end-of-text state, found by the model itself
             pooled = out.text_embeds if self.config.projection else out.pooler_output
+        else:
+            pooled = tokens[:, 0 if self._summary == "first" else -1]
         return EncoderOutput(pooled, tokens, mask.bool())
 
     @classmethod

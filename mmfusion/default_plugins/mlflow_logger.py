@@ -29,10 +29,7 @@ _MAX_PARAM = 500  # MLflow limits parameter values; longer ones are cut
 def flatten(values: Any, prefix: str = "") -> dict[str, str]:
     """``{"model": {"fusion": {"type": "concat"}}}`` → ``{"model.fusion.type": "concat"}`` (lists as JSON)."""
     if isinstance(values, Mapping):
-        out: dict[str, str] = {}
-        for key, value in values.items():
-            out.update(flatten(value, f"{prefix}{key}."))
-        return out
+        return {k: v for key, value in values.items() for k, v in flatten(value, f"{prefix}{key}.").items()}
     text = json.dumps(values) if isinstance(values, (list, tuple)) else str(values)
     return {prefix.rstrip("."): text[:_MAX_PARAM]}
 
@@ -70,13 +67,10 @@ class MlflowLogger(Logger):
 
     def _start(self) -> None:
         experiment = self.client.get_experiment_by_name(self.config.experiment)
-        if experiment is not None:
-            experiment_id = experiment.experiment_id
-        elif self.tracking_uri.startswith("sqlite:///") and self.folder.exists():
-            experiment_id = self.client.create_experiment(
-                self.config.experiment, artifact_location=(self.folder / "artifacts").resolve().as_uri())
-        else:
-            experiment_id = self.client.create_experiment(self.config.experiment)
+        own_store = self.tracking_uri.startswith("sqlite:///") and self.folder.exists()  # artifacts beside it
+        artifacts = (self.folder / "artifacts").resolve().as_uri() if own_store else None
+        experiment_id = experiment.experiment_id if experiment is not None else self.client.create_experiment(
+            self.config.experiment, artifact_location=artifacts)
         run = self.client.create_run(experiment_id, run_name=self.config.run_name or self.run_dir.name)
         self.run_id = run.info.run_id
         self.folder.mkdir(parents=True, exist_ok=True)
