@@ -1,12 +1,11 @@
 """Full training state for ``--resume``: weights, optimiser, schedule, scaler, RNG, history.
 
-Tensors go to safetensors files, everything else to JSON; nothing is pickled. Each checkpoint is a new
-folder; ``checkpoints/last.json`` is switched to it atomically once it is complete, so a crash while writing
-leaves the previous checkpoint in force. Resuming continues bit for bit: every optimiser-state tensor gets
-back its parameter's memory layout (safetensors stores contiguous tensors, image encoders train in
-``channels_last``, and fused AdamW assumes one layout for both), and the torch, Python and NumPy RNGs are
-restored. Frozen encoders saved by reference (:mod:`mmfusion.run.frozen`) are left out here too: state.json
-records their digests, and resuming checks them.
+Tensors go to safetensors files, everything else to JSON; nothing is pickled. Each checkpoint is a new folder;
+``checkpoints/last.json`` is switched to it atomically once it is complete, so a crash while writing leaves the previous
+checkpoint in force. Resuming continues bit for bit: every optimiser-state tensor gets back its parameter's memory
+layout (safetensors stores contiguous tensors, image encoders train in ``channels_last``, and fused AdamW assumes one
+layout for both), and the torch, Python and NumPy RNGs are restored. Frozen encoders saved by reference
+(:mod:`mmfusion.run.frozen`) are left out here too: state.json records their digests, and resuming checks them.
 """
 
 from __future__ import annotations

@@ -52,10 +52,9 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registr
              ) -> LoadedRun:
     """Rebuild the model of a run directory and load its best weights (safetensors, no pickle).
 
-    Every file is checked against the others before anything is predicted: labels.json must list as many
-    distinct names as the weights have classes, the weights must fit spec.yaml's model tensor by tensor, and
-    frozen encoders saved by reference are rebuilt and must have their recorded digest. A damaged summary.json
-    is only a warning.
+    Every file is checked against the others before anything is predicted: labels.json must list as many distinct names
+    as the weights have classes, the weights must fit spec.yaml's model tensor by tensor, and frozen encoders saved by
+    reference are rebuilt and must have their recorded digest. A damaged summary.json is only a warning.
 
     Raises:
         RunDirError: the folder is not a finished run, or one of its files is damaged or does not fit the

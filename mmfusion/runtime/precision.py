@@ -40,8 +40,7 @@ class Precision:
 
 
 def resolve_precision(requested: str, device: torch.device) -> Precision:
-    """``auto`` → bf16 on CUDA (fp16 on GPUs without bf16) and on CPUs with native bf16, else fp32; fp16 needs
-    CUDA."""
+    """``auto`` → bf16 on CUDA (fp16 on GPUs without bf16) and on CPUs with native bf16, else fp32; fp16 needs CUDA."""
     kind = device.type
     if requested == "fp16" and kind != "cuda":
         raise MMFusionError(f"precision fp16 needs a CUDA device (gradient scaling); on {kind} use bf16 or fp32")

@@ -37,10 +37,7 @@ def drop_inputs(present: Mapping[str, Tensor], rates: Mapping[str, float], modal
 def with_dropped_copies(batch: Batch, dropped: Mapping[str, Tensor]) -> tuple[Batch, int]:
     """``batch`` followed by a copy of each row that ``dropped`` took an input from, with the dropped presence
     (``keep_full``): every row still trains with all its inputs. Returns the batch and the number of copies."""
-    changed = torch.zeros(len(batch), dtype=torch.bool, device=next(iter(batch.present.values())).device)
-    for m, mask in dropped.items():
-        changed |= batch.present[m] & ~mask
-    rows = changed.nonzero().squeeze(1)
+    rows = torch.stack([batch.present[m] & ~mask for m, mask in dropped.items()]).any(dim=0).nonzero().squeeze(1)
     if len(rows) == 0:
         return batch, 0
 

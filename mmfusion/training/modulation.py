@@ -1,14 +1,13 @@
 """``train.modulation: {type: ogm_ge}``: on-the-fly gradient modulation (Peng et al., CVPR 2022).
 
-Each batch, every input's contribution is the summed probability of the true class that the model gives
-with only that input present: the fusion and head are rerun (without gradients) on the batch's encoder
-outputs with the other inputs marked absent. OGM-GE splits a linear fusion's logits by input; this
-modality-ablated forward works for any fusion, since every fusion honours the presence masks. The
-contribution ratio of input m is its score over the mean score of the others, and while it exceeds 1 the
-gradients of m's parameters (its fine-tuned encoder and the fusion's per-input layers,
-:meth:`~mmfusion.Fusion.modality_parameters`) are scaled by ``1 - tanh(alpha * (ratio - 1))``. With
-``noise`` (GE), every modulated gradient also gets Gaussian noise with that gradient's own standard deviation,
-as in the published method. Only rows that have every input count.
+Each batch, every input's contribution is the summed probability of the true class that the model gives with only that
+input present: the fusion and head are rerun (without gradients) on the batch's encoder outputs with the other inputs
+marked absent. OGM-GE splits a linear fusion's logits by input; this modality-ablated forward works for any fusion,
+since every fusion honours the presence masks. The contribution ratio of input m is its score over the mean score of the
+others, and while it exceeds 1 the gradients of m's parameters (its fine-tuned encoder and the fusion's per-input
+layers, :meth:`~mmfusion.Fusion.modality_parameters`) are scaled by ``1 - tanh(alpha * (ratio - 1))``. With ``noise``
+(GE), every modulated gradient also gets Gaussian noise with that gradient's own standard deviation, as in the published
+method. Only rows that have every input count.
 """
 
 from __future__ import annotations

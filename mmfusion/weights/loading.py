@@ -61,10 +61,9 @@ def match_state_dict(target: Mapping[str, Tensor], source: Mapping[str, Tensor],
                      by_order: bool = True) -> dict[str, Tensor]:
     """Map ``source`` tensors onto the keys of ``target`` (optional buffers the source lacks are left out).
 
-    By name first (wrapper prefixes such as ``module.`` ignored). If names do not cover the target
-    but the tensors line up in order with equal shapes, by order (only when ``by_order``: a file format
-    that keeps the saving order); the source may then hold extra tensors at its end (a classification
-    head the target has no use for).
+    By name first (wrapper prefixes such as ``module.`` ignored). If names do not cover the target but the tensors line
+    up in order with equal shapes, by order (only when ``by_order``: a file format that keeps the saving order); the
+    source may then hold extra tensors at its end (a classification head the target has no use for).
 
     Raises:
         WeightsError: neither way matches; the message lists what is missing or mis-shaped.
