@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -38,6 +39,13 @@ def mlp(width: int, hidden_dims: Sequence[int], out: int, *, dropout: float,
 def presence(present: Mapping[str, Tensor], modalities: list[str], dtype: torch.dtype) -> Tensor:
     """``[B, M]`` 0/1 presence in ``modalities`` order."""
     return torch.stack([present[m] for m in modalities], dim=1).to(dtype)
+
+
+def torch_hub_path(url: str) -> Path:
+    """Where torch hub keeps (and torchvision and timm look for) the file downloaded from ``url``."""
+    from urllib.parse import urlparse
+
+    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
 
 
 class BackboneConfig(ImageEncoderConfig):

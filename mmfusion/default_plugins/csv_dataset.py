@@ -21,8 +21,7 @@ class CsvConfig(DatasetConfig):
     validation: SpecLocation | None = Field(None, description="Validation table (default: split off train).")
     test: SpecLocation | None = Field(None, description="Test table.")
     image_root: SpecLocation | None = Field(
-        None, description="Folder relative image paths are resolved against (default: the train file's folder)."
-    )
+        None, description="Folder relative image paths are resolved against (default: the train file's folder).")
     format: Literal["auto", "csv", "tsv", "parquet"] = Field("auto", description="auto: from the file suffix.")
 
 

@@ -34,8 +34,7 @@ class HFImageConfig(ImageEncoderConfig, HFModelConfig):
     tokens: bool = Field(True, description="Also return the patch tokens or feature-grid cells (for attention fusion).")
     pooling: Literal["auto", "pooler", "cls", "mean"] = Field(
         "auto", description="Pooled vector: auto (the [CLS] token for ViT/DeiT, else the model's pooled output, "
-        "else the mean of the tokens), pooler (the model's pooled output), cls (first token), mean (of the tokens)."
-    )
+        "else the mean of the tokens), pooler (the model's pooled output), cls (first token), mean (of the tokens).")
 
 
 class HFImageEncoder(ImageEncoder):

@@ -31,14 +31,12 @@ class HFTextConfig(HFModelConfig):
     tokenizer: SpecLocation | None = Field(None, description="Where the tokenizer comes from (default: path).")
     pooling: Literal["cls", "mean"] = Field(
         "cls", description="Pooled vector: the summary token ([CLS] for BERT-like models; for CLIP/SigLIP text "
-        "towers their text embedding), or the masked mean of the tokens."
-    )
+        "towers their text embedding), or the masked mean of the tokens.")
     max_length: int = Field(128, ge=1, description="Longer texts are truncated (at most the model's own limit, "
                             "77 for CLIP); batches pad to their longest.")
     augment: TextAugment | None = Field(
         None, description="Token dropout for training samples: {token_dropout: p}, and with `views: K` (frozen "
-        "encoders) K cached views, view 0 clean. Without `views` the encoder runs live on every batch."
-    )
+        "encoders) K cached views, view 0 clean. Without `views` the encoder runs live on every batch.")
 
     @field_validator("augment", mode="before")
     @classmethod

@@ -13,7 +13,7 @@ from ..hookspecs import hookimpl
 from ..interfaces.encoder import EncoderOutput
 from ..interfaces.image_encoder import grid_to_tokens
 from ..weights.offline import offline_variable
-from ._common import BackboneConfig, BackboneEncoder
+from ._common import BackboneConfig, BackboneEncoder, torch_hub_path
 
 
 class TimmConfig(BackboneConfig):
@@ -22,8 +22,7 @@ class TimmConfig(BackboneConfig):
                             "a pretrained tag, e.g. resnet18.a1_in1k.")
     pretrained: bool = Field(
         False, description="timm's pretrained weights, downloaded by timm into the Hugging Face cache on first use "
-        "(offline: only from the cache)."
-    )
+        "(offline: only from the cache).")
     model_kwargs: dict[str, Any] = Field(default_factory=dict, description="Extra timm.create_model arguments.")
 
 
@@ -54,19 +53,7 @@ def _cached_pretrained_file(timm: Any, model_name: str) -> str | None:
             found = try_to_load_from_cache(repo, name, revision=revision or None)
             if isinstance(found, str):
                 return found
-    if url:
-        cached = _torch_hub_path(url)
-        if cached.is_file():
-            return str(cached)
-    return None
-
-
-def _torch_hub_path(url: str) -> Path:
-    from urllib.parse import urlparse
-
-    import torch
-
-    return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+    return str(torch_hub_path(url)) if url and torch_hub_path(url).is_file() else None
 
 
 def _offline_problem(timm: Any, model_name: str, variable: str) -> WeightsError:
@@ -75,14 +62,13 @@ def _offline_problem(timm: Any, model_name: str, variable: str) -> WeightsError:
         where, fetch = f"the Hugging Face repo {hub_id}", (f"run `hf download {hub_id.partition('@')[0]}` and copy "
                                                            "the Hugging Face cache here")
     elif url:
-        where, fetch = url, f"download {url} and put it at {_torch_hub_path(url)}"
+        where, fetch = url, f"download {url} and put it at {torch_hub_path(url)}"
     else:
         return _no_weights(model_name)
     return WeightsError(
         f"pretrained: true asks for timm '{model_name}' weights from {where}, which are not in the local cache, "
         f"and offline mode is on ({variable}=1), so nothing is downloaded. Run once with network access (without "
-        f"{variable}) to download them, or on a machine with network access {fetch}, or {_INSTEAD}."
-    )
+        f"{variable}) to download them, or on a machine with network access {fetch}, or {_INSTEAD}.")
 
 
 def _pretrained_problem(exc: Exception, timm: Any, model_name: str) -> WeightsError:
@@ -97,7 +83,7 @@ def _pretrained_problem(exc: Exception, timm: Any, model_name: str) -> WeightsEr
         return hub_problem(exc, hub_id.partition("@")[0], what=what, instead=_INSTEAD)
     if url and not hub_id and isinstance(exc, OSError):  # urllib's URLError and HTTPError
         return WeightsError(f"{what}: downloading {url} failed ({type(exc).__name__}: {exc}). Check the network; "
-                            f"or, to work without it, put the file at {_torch_hub_path(url)}, or {_INSTEAD}.")
+                            f"or, to work without it, put the file at {torch_hub_path(url)}, or {_INSTEAD}.")
     return WeightsError(f"{what}: cannot load them ({type(exc).__name__}: {exc}). If model_kwargs change the "
                         f"architecture, the pretrained weights cannot fit it: remove `pretrained: true` or {_INSTEAD}.")
 
@@ -116,8 +102,7 @@ class TimmEncoder(BackboneEncoder):
         if not timm.is_model(config.model_name):
             raise SpecError(
                 f"unknown timm model '{config.model_name}'"
-                f"{did_you_mean(config.model_name, timm.list_models())} (see `timm.list_models()`)"
-            )
+                f"{did_you_mean(config.model_name, timm.list_models())} (see `timm.list_models()`)")
         kwargs = dict(config.model_kwargs)
         pretrained = config.pretrained and config.weights is None
         variable = offline_variable()

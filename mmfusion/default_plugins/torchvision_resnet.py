@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import Literal
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlparse
 
 import torch
 from pydantic import Field
@@ -20,7 +19,7 @@ from ..hookspecs import hookimpl
 from ..interfaces.encoder import EncoderOutput
 from ..interfaces.image_encoder import IMAGENET_MEAN, IMAGENET_STD, grid_to_tokens
 from ..weights.offline import offline_variable
-from ._common import BackboneConfig, BackboneEncoder
+from ._common import BackboneConfig, BackboneEncoder, torch_hub_path
 
 
 class TorchvisionResNetConfig(BackboneConfig):
@@ -28,8 +27,7 @@ class TorchvisionResNetConfig(BackboneConfig):
     arch: Literal["resnet18", "resnet34", "resnet50", "resnet101", "resnet152"] = "resnet50"
     pretrained: bool = Field(
         False, description="torchvision's ImageNet weights, downloaded by torchvision into the torch hub cache "
-        "($TORCH_HOME/hub/checkpoints) on first use (offline: only from the cache)."
-    )
+        "($TORCH_HOME/hub/checkpoints) on first use (offline: only from the cache).")
 
 
 def _imagenet_state_dict(arch: str) -> tuple[dict[str, Tensor], Path]:
@@ -42,16 +40,15 @@ def _imagenet_state_dict(arch: str) -> tuple[dict[str, Tensor], Path]:
     import torchvision
 
     weights = torchvision.models.get_model_weights(arch).DEFAULT
-    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(weights.url).path).name
-    instead = ("set `weights:` to a local weights file, or use `pretrained: false` for random initialisation")
+    path = torch_hub_path(weights.url)
+    instead = "set `weights:` to a local weights file, or use `pretrained: false` for random initialisation"
     variable = offline_variable()
     if variable is not None and not path.is_file():
         raise WeightsError(
             f"pretrained: true asks for torchvision's {arch} ImageNet weights, which are not in the torch hub cache "
             f"({path}), and offline mode is on ({variable}=1), so nothing is downloaded. Run once with network "
             f"access (without {variable}), or download {weights.url} on a machine with network access and put it "
-            f"at that path, or {instead}."
-        )
+            f"at that path, or {instead}.")
     try:
         state = weights.get_state_dict(progress=sys.stderr.isatty(), check_hash=True)
     except (OSError, RuntimeError) as exc:  # no network, an HTTP error, a hash mismatch, a damaged file
@@ -64,8 +61,7 @@ def _imagenet_state_dict(arch: str) -> tuple[dict[str, Tensor], Path]:
         raise WeightsError(
             f"pretrained: true asks for torchvision's {arch} ImageNet weights from {weights.url}, and getting them "
             f"into the torch hub cache ({path}) failed: {problem}. {advice}; to work without network, put that file "
-            f"at that path and set MMFUSION_OFFLINE=1, or {instead}."
-        ) from None
+            f"at that path and set MMFUSION_OFFLINE=1, or {instead}.") from None
     return state, path
 
 
