@@ -132,13 +132,10 @@ def _restore_optimizer(saved: Saved, optimizer: torch.optim.Optimizer) -> None:
             f"cannot resume: the optimiser state in {where} does not fit the model's trainable parameters ({exc}); was "
             "`freeze` or another model option changed in the spec? Resume with the run's spec.yaml, or train without "
             "--resume into another --out") from None
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            for key, value in optimizer.state.get(param, {}).items():
-                if not torch.is_tensor(value) or value.shape != param.shape:
-                    continue  # e.g. AdamW's scalar step
-                if value.stride() != param.stride():
-                    optimizer.state[param][key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
+    for param, state in optimizer.state.items():
+        for key, value in state.items():  # not AdamW's scalar step
+            if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def _restore_rng(saved: Saved) -> None:

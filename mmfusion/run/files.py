@@ -97,7 +97,6 @@ def _check_inputs(path: Path, by_input: Mapping[str, Any], modalities: list[str]
 
 
 def read_run_object(path: Path, key: str, *, holds: str) -> dict[str, Any]:
-    """The object under ``key`` of a run's JSON file."""
     data = read_run_json(path, holds=holds)
     found = data.get(key) if isinstance(data, dict) else None
     if not isinstance(found, dict):

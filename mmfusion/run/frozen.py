@@ -129,7 +129,6 @@ def current(model: MultimodalModel, references: Mapping[str, Reference]) -> dict
 
 
 def without(state: Mapping[str, Tensor], modalities: Iterable[str]) -> dict[str, Tensor]:
-    """``state`` less the tensors of the encoders of ``modalities``."""
     prefixes = tuple(f"encoders.{m}." for m in modalities)
     return {k: v for k, v in state.items() if not (prefixes and k.startswith(prefixes))}
 

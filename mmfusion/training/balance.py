@@ -59,12 +59,10 @@ class BalancedTraining:
     def loss(self, model: nn.Module, batch: Batch, loss_fn: Callable[[Tensor, Tensor], Tensor],
              autocast: Callable[[], Any]) -> tuple[Tensor, Tensor]:
         """The objective to minimise and the fused loss (what ``train_loss`` reports) of one prepared batch."""
-        present = batch.present
-        rows_in = len(batch)
+        present, rows_in = batch.present, len(batch)
         if len(self.modalities) > 1 and any(rate > 0 for rate in self.rates.values()):
             dropped = drop_inputs(present, self.rates, self.modalities)
-            batch = (with_dropped_copies(batch, dropped)[0] if self.keep_full
-                     else replace(batch, present=dropped))
+            batch = with_dropped_copies(batch, dropped)[0] if self.keep_full else replace(batch, present=dropped)
         with autocast():
             parts: ModelParts = model(batch, parts=True)
         objective = loss_fn(parts.logits.float(), batch.labels)

@@ -34,7 +34,6 @@ class Distributed:
             torch.distributed.barrier()
 
     def sum(self, *values: float) -> list[float]:
-        """Element-wise sum over all processes."""
         if not self.enabled:
             return list(values)
         tensor = torch.tensor(values, dtype=torch.float64)
@@ -44,7 +43,6 @@ class Distributed:
         return tensor.cpu().tolist()
 
     def gather(self, value: Any) -> list[Any]:
-        """Every process's ``value``, in rank order, on every process."""
         if not self.enabled:
             return [value]
         out: list[Any] = [None] * self.world_size
@@ -87,5 +85,4 @@ def shard(order: torch.Tensor, dist: Distributed) -> torch.Tensor:
 
 
 def shard_batches(rows: int, batch_size: int, dist: Distributed) -> int:
-    """How many batches this process's shard of ``rows`` rows makes."""
     return -(-len(shard(torch.arange(rows), dist)) // batch_size)

@@ -157,8 +157,7 @@ class Trainer:
                                          precision=self.precision)
         if "emulated" in self.precision.reason:  # bf16 on a CPU without it
             reporter.warn(self.precision.reason)
-        reason = self.precision.reason or "as asked"
-        reporter.log(f"device {self.device}, precision {self.precision.name} ({reason})")
+        reporter.log(f"device {self.device}, precision {self.precision.name} ({self.precision.reason or 'as asked'})")
         extract_started = time.perf_counter()
         if not main:
             self.dist.barrier()  # rank 0 fills the feature cache first; the others then read it

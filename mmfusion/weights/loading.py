@@ -30,7 +30,6 @@ def weights_file(path: Path, *, what: str = "weights") -> Path:
 
 
 def load_state_dict_file(path: Path, *, what: str = "weights") -> dict[str, Tensor]:
-    """Read tensors from a ``.safetensors`` file or a torch file."""
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -71,7 +70,7 @@ def match_state_dict(target: Mapping[str, Tensor], source: Mapping[str, Tensor],
     by_name = {_strip(k): v for k, v in source.items()}
     required = {k: v for k, v in target.items() if not (_optional(k) and _strip(k) not in by_name)}
     matched = {k: by_name[_strip(k)] for k in required if _strip(k) in by_name}
-    shape_errors = [k for k, v in matched.items() if tuple(v.shape) != tuple(target[k].shape)]
+    shape_errors = [k for k, v in matched.items() if v.shape != target[k].shape]
     if len(matched) == len(required) and not shape_errors:
         return matched
     essential = {k: v for k, v in target.items() if not _optional(k)}
@@ -79,16 +78,13 @@ def match_state_dict(target: Mapping[str, Tensor], source: Mapping[str, Tensor],
         if len(source) >= len(candidate) and all(s.shape == t.shape for s, t in zip(source.values(),
                                                                                      candidate.values())):
             return dict(zip(candidate.keys(), source.values()))
-    target = required
-    missing = [k for k in target if _strip(k) not in by_name]
-    detail = []
-    if missing:
-        detail.append(f"{len(missing)} of {len(target)} tensors missing (e.g. {', '.join(missing[:3])})")
+    missing = [k for k in required if k not in matched]
+    detail = [f"{len(missing)} of {len(required)} tensors missing (e.g. {', '.join(missing[:3])})"] if missing else []
     if shape_errors:
         k = shape_errors[0]
-        detail.append(f"{len(shape_errors)} with other shapes (e.g. {k}: file {tuple(by_name[_strip(k)].shape)}, "
+        detail.append(f"{len(shape_errors)} with other shapes (e.g. {k}: file {tuple(matched[k].shape)}, "
                       f"model {tuple(target[k].shape)})")
-    order = (f"matching by order failed too (file has {len(source)} tensors, model {len(target)})" if by_order
+    order = (f"matching by order failed too (file has {len(source)} tensors, model {len(required)})" if by_order
              else "matching by order is not tried for .safetensors files, which do not keep the saving order")
     raise WeightsError(f"{what}: the file's tensors do not fit the model: {'; '.join(detail)}. Names did not match "
                        f"and {order}. Check that the weights are for this architecture.")
