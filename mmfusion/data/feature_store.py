@@ -98,10 +98,14 @@ class ShardFeatures:
         return self.tensors is not None
 
     @property
-    def itemsize(self) -> int:
+    def dtype(self) -> np.dtype:
+        """The stored dtype of the features, fp16 or fp32."""
         if self.tensors is not None:
-            return self.tensors["pooled"].element_size()
-        return np.dtype(DTYPES[self._spans["pooled"].dtype]).itemsize
+            return self.tensors["pooled"].numpy().dtype
+        return np.dtype(DTYPES[self._spans["pooled"].dtype])
+
+    def token_counts(self, rows: np.ndarray) -> np.ndarray:
+        return self.offsets[rows + 1] - self.offsets[rows]  # type: ignore[index]
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
         """``pooled`` ``[N, D]`` and ``tokens`` ``[sum T, D]`` (or None), in the stored dtype."""
@@ -133,9 +137,8 @@ class ShardFeatures:
         pooled, tokens = self.arrays()
         if not with_tokens or tokens is None or self.offsets is None:
             return pooled[rows], None, None
-        starts = self.offsets[rows]
-        lengths = self.offsets[rows + 1] - starts
-        return pooled[rows], tokens[ranges(starts, lengths)], lengths
+        lengths = self.token_counts(rows)
+        return pooled[rows], tokens[ranges(self.offsets[rows], lengths)], lengths
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_arrays": None}  # numpy would pickle a map by copying it: reopened on use
@@ -184,10 +187,9 @@ class FeatureStore:
     def nbytes(self, tokens: bool = True) -> int:
         """Bytes the store's rows (pooled, and tokens unless ``tokens`` is False) take in memory in their stored
         dtype."""
-        count = len(self)
-        for shard, _, local in self._groups(np.arange(count)) if self.has_tokens and tokens else []:
-            count += int((shard.offsets[local + 1] - shard.offsets[local]).sum())  # type: ignore[index]
-        return count * self.width * self.shards[0].itemsize
+        groups = self._groups(np.arange(len(self))) if self.has_tokens and tokens else []
+        count = len(self) + int(self._token_counts(groups, len(self)).sum())
+        return count * self.width * self.shards[0].dtype.itemsize
 
     def _groups(self, rows: np.ndarray) -> list[tuple[ShardFeatures, np.ndarray, np.ndarray]]:
         """(shard, positions in ``rows``, rows of that shard in ascending order) for each shard ``rows`` touch."""
@@ -198,31 +200,44 @@ class FeatureStore:
         return [(self.shards[int(w[0])], pos, loc) for w, pos, loc in
                 zip(np.split(which, cuts), np.split(order, cuts), np.split(local, cuts))]
 
+    @staticmethod
+    def _token_counts(groups: list[tuple[ShardFeatures, np.ndarray, np.ndarray]], count: int) -> np.ndarray:
+        lengths = np.zeros(count, dtype=np.int64)
+        for shard, positions, local in groups:
+            lengths[positions] = shard.token_counts(local)
+        return lengths
+
+    def _select(self, rows: np.ndarray, tokens: bool, pad: bool = False
+                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """The rows' pooled ``[n, D]``, their tokens (None without ``tokens``) and token counts, in the stored
+        dtype: tokens packed in row order ``[sum T, D]``, or with ``pad`` in ``[n * T_max, D]`` zero-padded rows.
+        Each shard's rows are written straight into place."""
+        groups = self._groups(rows) if len(rows) else []
+        lengths = self._token_counts(groups if tokens else [], len(rows))
+        width = max(int(lengths.max()) if len(rows) else 0, 1)
+        starts = np.arange(len(rows), dtype=np.int64) * width if pad else np.cumsum(lengths) - lengths
+        pooled = np.empty((len(rows), self.width), dtype=self.shards[0].dtype)
+        size = len(rows) * width if pad else int(lengths.sum())
+        placed = (np.zeros if pad else np.empty)((size, self.width), dtype=pooled.dtype) if tokens else None
+        for shard, positions, local in groups:
+            values, found, counts = shard.read(local, tokens)
+            pooled[positions] = values
+            if placed is not None:
+                placed[ranges(starts[positions], counts)] = found
+        return pooled, placed, lengths
+
     def gather(self, rows: Tensor, *, with_tokens: bool = True) -> EncoderOutput:
         """Outputs for ``rows`` (indexes into the store; absent samples may point anywhere), in fp32."""
         with_tokens = with_tokens and self.has_tokens
         rows = torch.as_tensor(rows, dtype=torch.long)
         if self._direct:
             return self._gather_direct(rows, with_tokens)
-        index = rows.numpy()
-        stored = DTYPES["F16"] if self.shards[0].itemsize == 2 else DTYPES["F32"]
-        pooled = np.empty((len(index), self.width), dtype=stored)  # filled in the stored dtype, converted once
-        parts = []
-        for shard, positions, local in self._groups(index) if len(index) else []:
-            values, tokens, lengths = shard.read(local, with_tokens)
-            pooled[positions] = values
-            parts.append((positions, tokens, lengths))
-        if not with_tokens:
+        pooled, padded, lengths = self._select(rows.numpy(), with_tokens, pad=True)  # stored dtype, converted once
+        if padded is None:
             return EncoderOutput(torch.from_numpy(pooled).float())
-        lengths = np.zeros(len(index), dtype=np.int64)
-        for positions, _, counts in parts:
-            lengths[positions] = counts
-        width = max(int(lengths.max()) if len(index) else 0, 1)
-        padded = np.zeros((len(index) * width, self.width), dtype=stored)
-        for positions, values, counts in parts:
-            padded[ranges(positions.astype(np.int64) * width, counts)] = values
+        width = padded.shape[0] // len(rows) if len(rows) else 1
         mask = torch.arange(width).unsqueeze(0) < torch.from_numpy(lengths).unsqueeze(1)
-        tokens = torch.from_numpy(padded).float().view(len(index), width, self.width)
+        tokens = torch.from_numpy(padded).float().view(len(rows), width, self.width)
         return EncoderOutput(torch.from_numpy(pooled).float(), tokens, mask)
 
     def _gather_direct(self, rows: Tensor, with_tokens: bool) -> EncoderOutput:
@@ -247,22 +262,9 @@ class FeatureStore:
         ``tokens=False`` leaves the token outputs out (for users that gather pooled outputs only). Each shard's
         rows are written straight into place, so reading takes no more memory than the result.
         """
-        tokens = tokens and self.has_tokens
         count = len(self)
-        dtype = torch.float16 if self.shards[0].itemsize == 2 else torch.float32
-        pooled = torch.empty(count, self.width, dtype=dtype)
-        groups = self._groups(np.arange(count))
-        lengths = np.zeros(count, dtype=np.int64)
-        for shard, positions, local in groups if tokens else []:
-            lengths[positions] = shard.offsets[local + 1] - shard.offsets[local]  # type: ignore[index]
-        starts = np.cumsum(lengths) - lengths
-        packed = torch.empty(int(lengths.sum()), self.width, dtype=dtype) if tokens else None
-        for shard, positions, local in groups:
-            values, rows, counts = shard.read(local, tokens)
-            pooled[positions] = torch.from_numpy(np.ascontiguousarray(values))
-            if packed is not None and counts is not None:
-                packed[ranges(starts[positions], counts)] = torch.from_numpy(np.ascontiguousarray(rows))
-        tensors = {"pooled": pooled}
+        pooled, packed, lengths = self._select(np.arange(count), tokens and self.has_tokens)
+        tensors = {"pooled": torch.from_numpy(pooled)}
         if packed is not None:
-            tensors.update(tokens=packed, lengths=torch.from_numpy(lengths))
+            tensors.update(tokens=torch.from_numpy(packed), lengths=torch.from_numpy(lengths))
         return FeatureStore([ShardFeatures.in_memory(tensors)], np.zeros(count), np.arange(count))
