@@ -12,6 +12,7 @@ from typing import Any
 
 from ..hookspecs import hookimpl
 from ..interfaces.corruption import Corruption
+from ..interfaces.image_modes import to_rgb
 
 
 class GaussianNoise(Corruption):
@@ -24,8 +25,6 @@ class GaussianNoise(Corruption):
     def corrupt(self, value: Any, intensity: float, rng: random.Random) -> Any:
         import numpy as np
         from PIL import Image
-
-        from ..interfaces.image_modes import to_rgb
 
         pixels = np.asarray(to_rgb(value), dtype=np.float32)
         noise = np.random.default_rng(rng.getrandbits(32)).normal(0.0, 255.0 * intensity, pixels.shape)
@@ -54,8 +53,6 @@ class Occlusion(Corruption):
 
     def corrupt(self, value: Any, intensity: float, rng: random.Random) -> Any:
         from PIL import ImageDraw
-
-        from ..interfaces.image_modes import to_rgb
 
         image = to_rgb(value)
         width, height = image.size

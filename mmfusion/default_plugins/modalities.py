@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..hookspecs import hookimpl
+from ..interfaces.image_modes import ImageModeError, to_rgb
 from ..interfaces.modality import BadValueError, CellContext, Modality, is_empty_cell
 
 
@@ -74,8 +75,6 @@ class ImageModality(Modality):
                 no RGB reading; the message names the file (or says the image was given in memory).
         """
         from PIL import Image
-
-        from ..interfaces.image_modes import ImageModeError, to_rgb
 
         if not isinstance(reference, str | ImageBytes):
             try:

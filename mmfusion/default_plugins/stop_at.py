@@ -35,9 +35,7 @@ class StopAt(Callback):
 
     def _reached(self, row: dict[str, Any]) -> bool:
         value = row.get(self.metric)
-        if value is None:
-            return False
-        return value <= self.value if self.metric.endswith("loss") else value >= self.value
+        return value is not None and (value <= self.value if self.metric.endswith("loss") else value >= self.value)
 
     def on_fit_start(self, ctx: FitState) -> None:
         from ..errors import SpecError
