@@ -34,20 +34,15 @@ class CsvDataset(DatasetSource):
 
     def load(self) -> DatasetTables:
         cfg = self.config
-        train_path = Path(cfg.train)
-        tables = {"train": read_table(train_path, cfg.format)}
-        names = {"train": train_path.name}
-        for split in ("validation", "test"):
-            location = getattr(cfg, split)
-            if location is not None:
-                tables[split] = read_table(Path(location), cfg.format)
-                names[split] = Path(location).name
-        root = Path(cfg.image_root) if cfg.image_root else train_path.resolve().parent
+        paths = {split: Path(getattr(cfg, split)) for split in ("train", "validation", "test") if getattr(cfg, split)}
+        tables = {split: read_table(path, cfg.format) for split, path in paths.items()}
+        root = Path(cfg.image_root) if cfg.image_root else paths["train"].resolve().parent
         if not root.is_dir():
             raise DataError(f"image_root {root} is not a folder")
-        first_row, row_kind = row_numbering(train_path, cfg.format)
+        first_row, row_kind = row_numbering(paths["train"], cfg.format)
         return DatasetTables(train=tables["train"], validation=tables.get("validation"), test=tables.get("test"),
-                             root=root, names=names, first_row=first_row, row_kind=row_kind)
+                             root=root, names={split: path.name for split, path in paths.items()},
+                             first_row=first_row, row_kind=row_kind)
 
 
 @hookimpl
