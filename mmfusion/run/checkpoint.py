@@ -138,16 +138,6 @@ def _restore_optimizer(saved: Saved, optimizer: torch.optim.Optimizer) -> None:
                 state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
-def _restore_rng(saved: Saved) -> None:
-    torch.set_rng_state(saved.rng["cpu"])
-    cuda_states = [saved.rng[k] for k in sorted(saved.rng) if k.startswith("cuda")]
-    if cuda_states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(cuda_states)
-    python_state, numpy_state = saved.meta["host_rng"]
-    random.setstate(python_state)
-    np.random.set_state(numpy_state)
-
-
 def load_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
                     scaler: Any, warn: Callable[[str], None] = warn_caller) -> dict[str, Any]:
     """Restore everything saved by :func:`save_checkpoint`; returns the trainer state. ``warn`` reports a
@@ -164,5 +154,11 @@ def load_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.op
     scheduler.load_state_dict({**scheduler.state_dict(), **saved.meta["scheduler"]})
     if scaler is not None and saved.meta["scaler"]:
         scaler.load_state_dict(saved.meta["scaler"])
-    _restore_rng(saved)
+    torch.set_rng_state(saved.rng["cpu"])
+    cuda_states = [saved.rng[k] for k in sorted(saved.rng) if k.startswith("cuda")]
+    if cuda_states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda_states)
+    python_state, numpy_state = saved.meta["host_rng"]
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
     return saved.meta["trainer"]

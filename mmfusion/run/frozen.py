@@ -110,15 +110,15 @@ def find_references(model: MultimodalModel, *, registry: Registry | None = None,
         try:
             with _another_random_stream(seed):
                 rebuilt = build_encoder(encoder.config, registry=registry, path=f"model.encoders.{modality}")
-            same = rebuilt.weights_digest() == digest
+            if rebuilt.weights_digest() != digest:
+                continue
         except Exception:  # whatever stops a rebuild here would stop it at load time: keep the tensors
-            same = False
-        if same:
-            state = encoder.state_dict()
-            found[modality] = Reference(
-                modality, encoder.config.type, describe_source(encoder.config), str(encoder.weights_path), digest,
-                len(state), sum(t.numel() * t.element_size() for t in state.values()),
-                encoder.config.model_dump(mode="json"))
+            continue
+        state = encoder.state_dict()
+        found[modality] = Reference(modality, encoder.config.type, describe_source(encoder.config),
+                                    str(encoder.weights_path), digest, len(state),
+                                    sum(t.numel() * t.element_size() for t in state.values()),
+                                    encoder.config.model_dump(mode="json"))
     return found
 
 
@@ -188,12 +188,8 @@ def read_references(path: Path) -> dict[str, Reference]:
 
 def referenced_tensors(path: Path, spec: Spec, weights: Mapping[str, Tensor], registry: Registry | None = None
                        ) -> dict[str, Tensor]:
-    """The tensors a run's weights file leaves out, rebuilt from spec.yaml and checked against their digests.
-
-    Raises:
-        RunDirError: ``frozen_weights.json`` is missing or damaged, or does not fit the run; or the weights
-            cannot be loaded here, or differ from the ones the run was trained with.
-    """
+    """The tensors a run's weights file leaves out, rebuilt from spec.yaml and checked against their digests (a
+    RunDirError when ``frozen_weights.json`` does not fit, or the weights cannot be loaded here or differ)."""
     modalities = left_out(path)
     if not modalities:
         return {}

@@ -72,12 +72,9 @@ def _pid_running(pid: int) -> bool:
 def _describe(holder: dict[str, Any] | None) -> str:
     if holder is None:
         return "an unknown process (the lock file is empty or unreadable)"
-    text = f"process {holder.get('pid')} on host {holder.get('host')}"
-    if holder.get("started"):
-        text += f", started {holder['started']}"
-    if holder.get("command"):
-        text += f" ({holder['command']})"
-    return text
+    started, command = holder.get("started"), holder.get("command")
+    return (f"process {holder.get('pid')} on host {holder.get('host')}" + (f", started {started}" if started else "")
+            + (f" ({command})" if command else ""))
 
 
 def _stale_reason(holder: dict[str, Any]) -> str | None:
@@ -146,8 +143,8 @@ class RunLock:
             finally:
                 os.close(fd)
             if same:
-                warn(f"took over the lock {path} left by a training that is gone: {reason}. "
-                                "The run may be incomplete; continue it with --resume where it has a checkpoint")
+                warn(f"took over the lock {path} left by a training that is gone: {reason}. The run may be incomplete; "
+                     "continue it with --resume where it has a checkpoint")
 
     @staticmethod
     def _check_stale(run_dir: Path, path: Path, fd: int, *, patient: bool) -> str | None:
@@ -163,9 +160,8 @@ class RunLock:
                 flocked = True
             except BlockingIOError:
                 flocked = False
-        raw = os.read(fd, 1 << 16)
         try:
-            holder = json.loads(raw)
+            holder = json.loads(os.read(fd, 1 << 16))
             holder = holder if isinstance(holder, dict) else None
         except (UnicodeDecodeError, json.JSONDecodeError):
             holder = None
