@@ -159,12 +159,8 @@ class FeatureStore:
     @classmethod
     def of(cls, places: list[tuple[ShardFeatures, int]]) -> FeatureStore:
         """A store whose row i is ``places[i]``: a row of a shard."""
-        numbers: dict[int, int] = {}
-        shards: list[ShardFeatures] = []
-        for shard, _ in places:
-            if id(shard) not in numbers:
-                numbers[id(shard)] = len(shards)
-                shards.append(shard)
+        shards = list({id(shard): shard for shard, _ in places}.values())
+        numbers = {id(shard): i for i, shard in enumerate(shards)}
         shard_of = np.fromiter((numbers[id(s)] for s, _ in places), dtype=np.int32, count=len(places))
         return cls(shards, shard_of, np.fromiter((r for _, r in places), dtype=np.int64, count=len(places)))
 

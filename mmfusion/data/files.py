@@ -68,7 +68,9 @@ def _read_error(path: Path, kind: str, exc: Exception) -> DataError:
         return DataError(_not_utf8(path))
     if isinstance(exc, pd.errors.EmptyDataError):
         return DataError(f"data file {path} holds no header and no rows (only blank lines)")
-    return _unreadable(path, kind, exc)
+    hint = (" (is it really Parquet? data.source.format: csv reads a file as CSV whatever its name)"
+            if kind == "parquet" else "")
+    return DataError(f"cannot read {path} as {kind}: {type(exc).__name__}: {exc}{hint}")
 
 
 def iter_table(path: Path, fmt: str = "auto", *, columns: Sequence[str] | None = None,
@@ -104,19 +106,24 @@ def iter_table(path: Path, fmt: str = "auto", *, columns: Sequence[str] | None =
     except Exception as exc:
         raise _read_error(path, kind, exc) from None
     if rows == 0:
-        raise _no_rows(path, names if names is not None else table_columns(path, kind))
+        columns = names if names is not None else table_columns(path, kind)
+        raise DataError(f"data file {path} has a header ({', '.join(str(c) for c in columns)}) but no rows")
 
 
-def _parquet_chunks(path: Path, columns: Sequence[str] | None, chunk_rows: int) -> Iterator[Any]:
+def _parquet(path: Path) -> Any:
+    """``pyarrow.parquet``, or the error that says how to install it."""
     try:
-        import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise DataError(f"reading {path} needs a Parquet engine: pip install 'mmfusion[parquet]' (pyarrow)") from None
-    parquet = pq.ParquetFile(path)
+    return pq
+
+
+def _parquet_chunks(path: Path, columns: Sequence[str] | None, chunk_rows: int) -> Iterator[Any]:
+    parquet = _parquet(path).ParquetFile(path)
     _check_names(path, [str(c) for c in parquet.schema_arrow.names])
     for batch in parquet.iter_batches(batch_size=chunk_rows, columns=list(columns) if columns is not None else None):
-        yield pa.Table.from_batches([batch]).to_pandas()
+        yield batch.to_pandas()
 
 
 def table_columns(path: Path, fmt: str = "auto") -> list[str]:
@@ -131,24 +138,10 @@ def table_columns(path: Path, fmt: str = "auto") -> list[str]:
     kind = table_kind(path, fmt)
     try:
         if kind == "parquet":
-            import pyarrow.parquet as pq
-
-            return [n for n in pq.read_schema(path).names if not n.startswith("__index_level_")]
+            return [n for n in _parquet(path).read_schema(path).names if not n.startswith("__index_level_")]
         return [str(c) for c in pd.read_csv(path, sep="\t" if kind == "tsv" else ",", nrows=0).columns]
-    except ImportError:
-        raise DataError(f"reading {path} needs a Parquet engine: pip install 'mmfusion[parquet]' (pyarrow)") from None
     except Exception as exc:
         raise _read_error(path, kind, exc) from None
-
-
-def _unreadable(path: Path, kind: str, exc: Exception) -> DataError:
-    hint = (" (is it really Parquet? data.source.format: csv reads a file as CSV whatever its name)"
-            if kind == "parquet" else "")
-    return DataError(f"cannot read {path} as {kind}: {type(exc).__name__}: {exc}{hint}")
-
-
-def _no_rows(path: Path, columns: Any) -> DataError:
-    return DataError(f"data file {path} has a header ({', '.join(str(c) for c in columns)}) but no rows")
 
 
 def _check_header(path: Path, sep: str) -> None:
