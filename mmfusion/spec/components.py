@@ -77,19 +77,12 @@ class ComponentSlot:
 
         config_cls = entry.cls.Config
         fields = config_cls.model_fields
-        errors: list[InitErrorDetails] = []
-        clean = {"type": entry.name}
-        for key, item in value.items():
-            if key == "type":
-                continue
-            if key not in fields:
-                allowed = ", ".join(sorted(k for k in fields if k != "type"))
-                errors.append(error_details(
-                    (key,), "unknown_parameter",
-                    f"unknown parameter '{key}' for {self.kind} '{entry.name}'{did_you_mean(key, fields)}\n"
-                    f"  parameters of {entry.name}: {allowed}", item))
-            else:
-                clean[key] = item
+        allowed = ", ".join(sorted(k for k in fields if k != "type"))
+        errors: list[InitErrorDetails] = [error_details(
+            (key,), "unknown_parameter", f"unknown parameter '{key}' for {self.kind} '{entry.name}'"
+            f"{did_you_mean(key, fields)}\n  parameters of {entry.name}: {allowed}", item)
+            for key, item in value.items() if key not in fields]
+        clean = {**{k: v for k, v in value.items() if k in fields}, "type": entry.name}
         try:
             config = config_cls.model_validate(clean, context=info.context)
         except ValidationError as exc:  # raised again with the unknown parameters found above
