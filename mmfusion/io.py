@@ -62,11 +62,8 @@ def _umask() -> int:
 
 
 def check_output_file(path: Path, option: str) -> None:
-    """Fail before any work when an output path cannot become a file (a folder, or a file as its folder).
-
-    Raises:
-        OutputError: naming the option and the path.
-    """
+    """Fail before any work, with an OutputError naming ``option``, when an output path cannot become a file (a
+    folder, or a file as its folder)."""
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{option} {path} is a folder; give a file path (e.g. {path / 'out.csv'})")

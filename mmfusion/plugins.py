@@ -66,11 +66,6 @@ class LoadedPlugins:
     failures: list[PluginFailure] = field(default_factory=list)
 
 
-def autoload_enabled() -> bool:
-    """Entry-point discovery is on unless ``MMFUSION_DISABLE_PLUGIN_AUTOLOAD`` is set to a true value."""
-    return os.environ.get(AUTOLOAD_ENV, "").strip().lower() not in {"1", "true", "yes", "on"}
-
-
 def _mmfusion_version() -> str:
     try:
         return importlib_metadata.version("mmfusion")
@@ -118,7 +113,9 @@ def load_plugins(*, autoload: bool | None = None, extra: Iterable[object] = ()) 
         _register(loaded, PluginInfo(name, "mmfusion", version, name, builtin=True),
                   functools.partial(importlib.import_module, name))
 
-    if autoload_enabled() if autoload is None else autoload:
+    if autoload is None:
+        autoload = os.environ.get(AUTOLOAD_ENV, "").strip().lower() not in {"1", "true", "yes", "on"}
+    if autoload:
         for ep in _entry_points():
             dist = ep.dist.name if ep.dist is not None else "(unknown distribution)"
             dist_version = ep.dist.version if ep.dist is not None else ""

@@ -83,11 +83,8 @@ def drop_tokens(ids: Sequence[int], p: float, rng: random.Random, special: set[i
 
 def mapping_or_flag(value: Any, model: type[BaseModel], flags: tuple[object, ...]) -> Any:
     """``augment:`` as written, validated: one of ``flags`` (``true``/``false``, or null), or a mapping for
-    ``model``; one message naming the keys (pydantic would report the mapping against every member of the union).
-
-    Raises:
-        ValueError: neither.
-    """
+    ``model``; else one ValueError naming the keys (pydantic would report the mapping against every member of the
+    union)."""
     keys = ", ".join(model.model_fields)
     if isinstance(value, Mapping):
         try:

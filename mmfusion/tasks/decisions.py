@@ -1,5 +1,4 @@
-"""Scores → what the model predicts: the one decision rule per task, used by metrics, reports, evaluation,
-prediction, tables, sweeps and the int8 check alike.
+"""Scores → what the model predicts: the one decision rule per task, used wherever predictions are made.
 
 Multiclass: the argmax. Binary: the positive label (class 1) where its score reaches the run's one
 threshold. Multilabel: every label whose score reaches its own threshold. Without thresholds (during

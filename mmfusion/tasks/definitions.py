@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Literal
 
 Task = Literal["multiclass", "multilabel", "binary"]
-TASKS: tuple[str, ...] = ("multiclass", "multilabel", "binary")
 
 #: the metrics each task reports (evaluate, the test report, sweeps), the headline first where it ranks
 METRICS: dict[str, tuple[str, ...]] = {
@@ -32,7 +31,7 @@ METRIC_TITLES: dict[str, str] = {
     "samples_f1": "samples-F1", "map": "mAP", "subset_accuracy": "subset accuracy", "auroc": "AUROC", "f1": "F1",
 }
 #: every metric any task reports, for sweeps' ``rank_by``
-ALL_METRICS: tuple[str, ...] = tuple(dict.fromkeys(m for task in TASKS for m in METRICS[task]))
+ALL_METRICS: tuple[str, ...] = tuple(dict.fromkeys(m for metrics in METRICS.values() for m in metrics))
 #: every validation metric and the loss, for ``train.monitor`` (which fit a task: :func:`monitors`)
 ALL_MONITORS: tuple[str, ...] = (*(f"val_{m}" for m in ALL_METRICS), "val_loss")
 
