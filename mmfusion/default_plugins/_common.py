@@ -10,6 +10,7 @@ import torch
 from pydantic import Field
 from torch import Tensor, nn
 
+from ..errors import WeightsError
 from ..interfaces.image_encoder import ImageEncoder, ImageEncoderConfig
 from ..weights.loading import load_weights_into
 
@@ -46,6 +47,14 @@ def torch_hub_path(url: str) -> Path:
     from urllib.parse import urlparse
 
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(url).path).name
+
+
+def offline_weights_problem(asked: str, where: str, variable: str, fetch: str, instead: str) -> WeightsError:
+    """``pretrained: true`` in offline mode, ``asked`` weights not in ``where``: how to supply them (``fetch``)."""
+    return WeightsError(
+        f"pretrained: true asks for {asked}, which are not in {where}, and offline mode is on ({variable}=1), so "
+        f"nothing is downloaded. Run once with network access (without {variable}) to download them, or on a machine "
+        f"with network access {fetch}, or {instead}.")
 
 
 class BackboneConfig(ImageEncoderConfig):

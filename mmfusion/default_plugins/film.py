@@ -20,7 +20,7 @@ from ..hookspecs import hookimpl
 from ..interfaces.config import FusionConfig
 from ..interfaces.encoder import EncoderOutput
 from ..interfaces.fusion import Fusion
-from ._common import projections
+from ._common import presence, projections
 
 
 class FilmConfig(FusionConfig):
@@ -50,9 +50,8 @@ class FilmFusion(Fusion):
         self.condition_projection = projections({condition: self.input_dims[condition]}, dim, activation=True)
         self.film = nn.ModuleDict({m: nn.Linear(self.input_dims[condition], 2 * dim) for m in self.targets})
         self.condition_norm = nn.LayerNorm(self.input_dims[condition])
-        for layer in self.film.values():  # start as the identity modulation
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        for parameter in self.film.parameters():  # start as the identity modulation
+            nn.init.zeros_(parameter)
         self.output_dim = dim * len(self.modalities) + len(self.modalities)
 
     def modality_parameters(self, modality: str) -> Iterator[nn.Parameter]:
@@ -78,8 +77,7 @@ class FilmFusion(Fusion):
             parts.append(pooled * present[m].unsqueeze(1).to(h.dtype))
         parts.insert(self.modalities.index(self.condition),
                      self.condition_projection[self.condition](c) * has_condition)
-        flags = torch.stack([present[m] for m in self.modalities], dim=1).to(c.dtype)
-        return torch.cat([*parts, flags], dim=1)
+        return torch.cat([*parts, presence(present, self.modalities, c.dtype)], dim=1)
 
 
 @hookimpl

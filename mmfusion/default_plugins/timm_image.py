@@ -13,7 +13,7 @@ from ..hookspecs import hookimpl
 from ..interfaces.encoder import EncoderOutput
 from ..interfaces.image_encoder import grid_to_tokens
 from ..weights.offline import offline_variable
-from ._common import BackboneConfig, BackboneEncoder, torch_hub_path
+from ._common import BackboneConfig, BackboneEncoder, offline_weights_problem, torch_hub_path
 
 
 class TimmConfig(BackboneConfig):
@@ -65,10 +65,8 @@ def _offline_problem(timm: Any, model_name: str, variable: str) -> WeightsError:
         where, fetch = url, f"download {url} and put it at {torch_hub_path(url)}"
     else:
         return _no_weights(model_name)
-    return WeightsError(
-        f"pretrained: true asks for timm '{model_name}' weights from {where}, which are not in the local cache, "
-        f"and offline mode is on ({variable}=1), so nothing is downloaded. Run once with network access (without "
-        f"{variable}) to download them, or on a machine with network access {fetch}, or {_INSTEAD}.")
+    return offline_weights_problem(f"timm '{model_name}' weights from {where}", "the local cache", variable, fetch,
+                                   _INSTEAD)
 
 
 def _pretrained_problem(exc: Exception, timm: Any, model_name: str) -> WeightsError:

@@ -19,7 +19,7 @@ from ..hookspecs import hookimpl
 from ..interfaces.encoder import EncoderOutput
 from ..interfaces.image_encoder import IMAGENET_MEAN, IMAGENET_STD, grid_to_tokens
 from ..weights.offline import offline_variable
-from ._common import BackboneConfig, BackboneEncoder, torch_hub_path
+from ._common import BackboneConfig, BackboneEncoder, offline_weights_problem, torch_hub_path
 
 
 class TorchvisionResNetConfig(BackboneConfig):
@@ -44,11 +44,8 @@ def _imagenet_state_dict(arch: str) -> tuple[dict[str, Tensor], Path]:
     instead = "set `weights:` to a local weights file, or use `pretrained: false` for random initialisation"
     variable = offline_variable()
     if variable is not None and not path.is_file():
-        raise WeightsError(
-            f"pretrained: true asks for torchvision's {arch} ImageNet weights, which are not in the torch hub cache "
-            f"({path}), and offline mode is on ({variable}=1), so nothing is downloaded. Run once with network "
-            f"access (without {variable}), or download {weights.url} on a machine with network access and put it "
-            f"at that path, or {instead}.")
+        raise offline_weights_problem(f"torchvision's {arch} ImageNet weights", f"the torch hub cache ({path})",
+                                      variable, f"download {weights.url} and put it at that path", instead)
     try:
         state = weights.get_state_dict(progress=sys.stderr.isatty(), check_hash=True)
     except (OSError, RuntimeError) as exc:  # no network, an HTTP error, a hash mismatch, a damaged file
