@@ -256,10 +256,8 @@ def _yaml_message(exc: yaml.YAMLError, source: str, text: str) -> str:
         line = text.count("\n", 0, exc.position) + 1
         return (f"{source}:{line}: not valid YAML: the character #x{exc.character:04x} (offset {exc.position}) is "
                 "not allowed in YAML text — is this the right file?")
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    problem = getattr(exc, "problem", None)
-    context = getattr(exc, "context", None)
-    context_mark = getattr(exc, "context_mark", None)
+    problem, context, context_mark = (getattr(exc, key, None) for key in ("problem", "context", "context_mark"))
+    mark = getattr(exc, "problem_mark", None) or context_mark
     parts = []
     if context:
         on_line = context_mark is not None and mark is not None and context_mark.line != mark.line
