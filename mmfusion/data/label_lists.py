@@ -44,6 +44,13 @@ def distinct_labels(values: Sequence[Any], sep: str | None) -> list[str]:
     return sorted(found)
 
 
+def column_labels(table: pd.DataFrame, column: str, task: str, sep: str | None) -> list[str]:
+    """The sorted distinct labels of a label column: the union of each cell's labels for multilabel data."""
+    if task == "multilabel":
+        return distinct_labels(table[column].tolist(), sep)
+    return sorted({label_text(v) for v in table[column] if not is_empty_cell(v)})
+
+
 def holds_lists(table: pd.DataFrame, column: str) -> int:
     """How many cells of ``column`` hold lists of labels (0 when the column is missing)."""
     if column not in table.columns:

@@ -7,6 +7,7 @@ multilabel rows a multi-hot vector (:mod:`.label_lists`).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from ..errors import DataError
 from ..interfaces.modality import is_empty_cell
 from ..tasks.definitions import num_outputs
 from .cells import check_labels_found, format_rows, label_text, user_columns
-from .label_lists import distinct_labels, is_label_list, multi_hot
+from .label_lists import column_labels, holds_lists, is_label_list, multi_hot
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,10 +36,6 @@ def unlabelled_rows(table: pd.DataFrame, column: str) -> np.ndarray:
     return np.array([is_empty_cell(v) for v in table[column].tolist()], dtype=bool)
 
 
-__all__ = ["LabelSet", "unlabelled_rows"]
-
-
-
 def _multilabel_problem(column: str, count: int, task: str, row_kind: str = "row", rows: str | None = None) -> str:
     where = f" ({rows})" if rows else ""
     return (f"column '{column}' holds a list of labels in {count} {row_kind}(s){where}: multi-label data, but "
@@ -47,12 +44,8 @@ def _multilabel_problem(column: str, count: int, task: str, row_kind: str = "row
 
 
 class LabelSet:
-    """Label names in output order, and the task they are predicted for.
-
-    Args:
-        names: every label; for binary the negative then the positive label.
-        task: multiclass, multilabel or binary.
-        sep: multilabel: the separator of several labels in one text cell (``data.label_sep``).
+    """Label names in output order (binary: the negative, then the positive label), the task they are predicted for
+    (multiclass, multilabel or binary) and, for multilabel, the separator of labels in a text cell (``data.label_sep``).
     """
 
     def __init__(self, names: Sequence[str], *, task: str = "multiclass", sep: str | None = None) -> None:
@@ -63,10 +56,7 @@ class LabelSet:
         # numeric names also match their other spellings ("1.0" in a CSV for the label 1 of a Parquet file),
         # unless two names are the same number
         numbers = [(_number(name), i) for i, name in enumerate(self.names)]
-        counts: dict[float, int] = {}
-        for number, _ in numbers:
-            if number is not None:
-                counts[number] = counts.get(number, 0) + 1
+        counts = Counter(number for number, _ in numbers if number is not None)
         self.by_number = {n: i for n, i in numbers if n is not None and counts[n] == 1}
 
     def lookup(self, value: Any) -> int | None:
@@ -104,19 +94,13 @@ class LabelSet:
                 raise DataError(f"{where}: no label column '{column}'; columns are "
                                 f"{', '.join(user_columns(table))}. Set data.label to the column that holds the "
                                 "labels.")
-            if task == "multilabel":
-                names = distinct_labels(table[column].tolist(), sep)
-                if len(names) < 2:
-                    raise DataError(f"{where}: column '{column}' holds {len(names)} distinct label(s); a multilabel "
-                                    "classifier needs at least 2 (for one yes/no label use data.task: binary)")
-                return cls(names, task=task, sep=sep)
-            lists = sum(1 for v in table[column] if is_label_list(v))
-            if lists:
+            if task != "multilabel" and (lists := holds_lists(table, column)):
                 raise DataError(f"{where}: {_multilabel_problem(column, lists, task)}")
-            names = sorted({label_text(v) for v in table[column] if not is_empty_cell(v)})
+            names = column_labels(table, column, task, sep)
             if len(names) < 2:
-                raise DataError(f"{where}: column '{column}' holds {len(names)} distinct label(s); a classifier "
-                                "needs at least 2")
+                need = ("a multilabel classifier needs at least 2 (for one yes/no label use data.task: binary)"
+                        if task == "multilabel" else "a classifier needs at least 2")
+                raise DataError(f"{where}: column '{column}' holds {len(names)} distinct label(s); {need}")
         if task == "binary":
             names = _binary_order(names, positive, where, column)
         return cls(names, task=task, sep=sep)

@@ -12,6 +12,8 @@ from ..registry import Registry, get_registry
 from ..spec.data_spec import DataSpec
 from .cells import ROW_COLUMN, format_rows, label_text, user_columns
 from .files import row_numbering
+from .label_lists import column_labels, holds_lists, infer_task
+from .labels import unlabelled_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -80,15 +82,13 @@ def _split_off(table: pd.DataFrame, fraction: float, seed: int, label_column: st
         keep_rows, held_rows = train_test_split(table, test_size=fraction, random_state=seed)
         return keep_rows, held_rows
     labels = table[label_column].map(label_text)  # 1 and 1.0 are one class, as they are to the label set
-    counts = labels.value_counts()
-    single = labels.map(counts) < 2
-    rest = table[~single] if single.any() else table
+    single = labels.map(labels.value_counts()) < 2
+    rest, rest_labels = table[~single], labels[~single]
     test_size: float | int = fraction
     if single.any():  # a label seen once stays in training, where the model can learn it
         notes.append(f"{what} split: {int(single.sum())} row(s) whose label occurs once stay in training")
         test_size = max(1, min(int(round(len(table) * fraction)), len(rest) - 1))
     held = int(round(len(rest) * fraction)) if isinstance(test_size, float) else test_size
-    rest_labels = labels[~single] if single.any() else labels
     kinds = rest_labels.nunique()
     stratify = rest_labels if held >= kinds and len(rest) - held >= kinds else None
     if stratify is None:
@@ -105,18 +105,13 @@ def prepare_tables(data: DataSpec, tables: DatasetTables) -> PreparedTables:
         raise DataError("the training table is empty")
     notes: list[str] = []
     label_column = data.label or tables.label_column or "label"
-    prepared = {"train": _numbered(tables.train, tables.first_row)}
-    for split in ("validation", "test"):
-        table = getattr(tables, split)
-        if table is not None:
-            prepared[split] = _numbered(table, tables.first_row)
     names = {s: tables.names.get(s, f"{s} table") for s in SPLITS}
-    for split in list(prepared):  # before splitting: a held-out part must not be cut from rows without labels
-        prepared[split] = without_unlabelled(prepared[split], label_column, names[split], tables.row_kind,
-                                              data.unlabelled, notes, split)
+    prepared = {}
+    for split in SPLITS:  # unlabelled rows go before splitting: a held-out part must not be cut from them
+        if (table := getattr(tables, split)) is not None:
+            prepared[split] = without_unlabelled(_numbered(table, tables.first_row), label_column, names[split],
+                                                 tables.row_kind, data.unlabelled, notes, split)
     original = len(prepared["train"])
-    from .label_lists import infer_task
-
     task, task_reason = infer_task(data, prepared["train"], label_column)
     # the source's label order belongs to its label column; another column's labels are found in the data
     source_labels = tables.labels if tables.label_column in (None, label_column) else None
@@ -148,8 +143,6 @@ def without_unlabelled(table: pd.DataFrame, column: str, name: str, row_kind: st
     Raises:
         DataError: empty labels with ``mode="error"``, or a label column with no label at all.
     """
-    from .labels import unlabelled_rows
-
     if column not in table.columns:
         return table  # no labels at all: the label set (train) or the test report (test) says so
     empty = unlabelled_rows(table, column)
@@ -169,17 +162,12 @@ def without_unlabelled(table: pd.DataFrame, column: str, name: str, row_kind: st
 
 def _distinct_labels(table: pd.DataFrame, column: str, task: str, sep: str | None) -> list[str] | None:
     """The sorted labels of the whole training table, so that a label whose rows all went to a split (or were
-    cut by a row limit) is still one of the model's classes; None leaves the checks to the trainer."""
-    from ..interfaces.modality import is_empty_cell
-    from .label_lists import distinct_labels, holds_lists
-    if column not in table.columns:
+    cut by a row limit) is still one of the model's classes; None leaves the checks (and their reasons) to the
+    label set."""
+    if column not in table.columns or (task != "multilabel" and holds_lists(table, column)):
         return None
-    if task == "multilabel":
-        return distinct_labels(table[column].tolist(), sep) or None
-    if holds_lists(table, column):
-        return None  # the label set refuses lists with the reason
-    values = sorted({label_text(v) for v in table[column] if not is_empty_cell(v)})
-    return values if len(values) >= 2 else None
+    labels = column_labels(table, column, task, sep)
+    return labels if len(labels) >= 2 else None
 
 
 def load_prepared_tables(data: DataSpec, tables: DatasetTables | None = None,

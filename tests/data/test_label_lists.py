@@ -60,6 +60,14 @@ def test_multilabel_tables_give_the_union_of_labels_and_multi_hot_targets(tmp_pa
     assert targets.tolist() == [[0, 1, 1], [0, 0, 0], [1, 0, 0]]
 
 
+def test_multilabel_data_with_one_label_is_refused_by_the_label_set() -> None:
+    prepared = prepare_tables(_spec(label_sep=";", split={"validation": 0}), _tables(["x;x", "x", "x", "x"]))
+    assert prepared.task == "multilabel" and prepared.labels is None  # the label set gives the reason
+    with pytest.raises(DataError, match=r"holds 1 distinct label\(s\); a multilabel classifier needs at least 2"):
+        LabelSet.from_training_data(prepared.tables["train"], "label", given=None, source_order=prepared.labels,
+                                    where="train", task=prepared.task, sep=";")
+
+
 def test_multilabel_problems_name_every_row() -> None:
     labels = LabelSet(["bird", "cat"], task="multilabel", sep="|")
     table = pd.DataFrame({"label": ["cat|fish", "", "bird", "fish|cow"]})
