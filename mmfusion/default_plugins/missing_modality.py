@@ -22,6 +22,7 @@ from ..interfaces.encoder import EncoderOutput
 from ..interfaces.fusion import Fusion
 from ..model.builder import BuildContext
 from ..spec.components import FusionSpec
+from ..training.modality_dropout import drop_inputs
 
 
 class MissingModalityConfig(FusionConfig):
@@ -31,18 +32,6 @@ class MissingModalityConfig(FusionConfig):
         description="The fusion that receives the completed inputs (e.g. concat or attention).")
     modality_dropout: float = Field(0.0, ge=0, lt=1, description="Training-time probability of dropping each "
                                     "modality of each sample.")
-
-
-def drop_modalities(present: Mapping[str, Tensor], p: float, modalities: list[str]) -> dict[str, Tensor]:
-    """Drop each present modality of each sample with probability p, keeping at least one per sample."""
-    stacked = torch.stack([present[m] for m in modalities], dim=1)  # [B, M]
-    kept = stacked & (torch.rand(stacked.shape, device=stacked.device) >= p)
-    emptied = ~kept.any(dim=1) & stacked.any(dim=1)
-    if emptied.any():  # keep one random present modality of samples that lost all
-        scores = torch.rand(stacked.shape, device=stacked.device).masked_fill(~stacked, -1.0)
-        rescue = torch.nn.functional.one_hot(scores.argmax(dim=1), len(modalities)).bool()
-        kept = torch.where(emptied.unsqueeze(1), rescue, kept)
-    return {m: kept[:, i] for i, m in enumerate(modalities)}
 
 
 class MissingModalityFusion(Fusion):
@@ -64,7 +53,9 @@ class MissingModalityFusion(Fusion):
 
     def forward(self, outputs: Mapping[str, EncoderOutput], present: Mapping[str, Tensor]) -> Tensor:
         if self.training and self.config.modality_dropout > 0:
-            present = drop_modalities(present, self.config.modality_dropout, self.modalities)
+            # the same draw as train.modality_dropout's, at one rate for every modality
+            present = drop_inputs(present, dict.fromkeys(self.modalities, self.config.modality_dropout),
+                                  self.modalities)
         filled: dict[str, EncoderOutput] = {}
         for m in self.modalities:
             out = outputs[m]

@@ -9,8 +9,9 @@ from pydantic import ValidationError
 from mmfusion import BuildContext, get_registry
 from mmfusion.default_plugins.attention import AttentionConfig, AttentionFusion
 from mmfusion.default_plugins.concat import ConcatConfig, ConcatFusion
-from mmfusion.default_plugins.missing_modality import MissingModalityConfig, MissingModalityFusion, drop_modalities
+from mmfusion.default_plugins.missing_modality import MissingModalityConfig, MissingModalityFusion
 from mmfusion.testing.fusion_checks import make_outputs, make_present
+from mmfusion.training.modality_dropout import drop_inputs
 
 DIMS = {"text": 12, "image": 8, "extra": 6}
 
@@ -46,7 +47,7 @@ def test_modality_dropout_keeps_one_modality_per_sample() -> None:
     torch.manual_seed(0)
     present = {m: torch.ones(2000, dtype=torch.bool) for m in ("a", "b")}
     present["b"][:500] = False
-    kept = drop_modalities(present, 0.5, ["a", "b"])
+    kept = drop_inputs(present, {"a": 0.5, "b": 0.5}, ["a", "b"])  # what missing_modality's dropout draws
     stacked = torch.stack([kept["a"], kept["b"]], 1)
     assert stacked.any(1).all()  # never everything dropped
     assert not (kept["b"] & ~present["b"]).any()  # never resurrects an absent modality
