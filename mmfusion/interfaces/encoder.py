@@ -34,14 +34,10 @@ class EncoderOutput(NamedTuple):
 
 
 class Encoder(nn.Module):
-    """Base class of encoders.
-
-    Subclasses set the class attributes ``name``, ``Config`` and ``modality``, set
-    ``self.output_dim`` (and ``self.provides_tokens``) in ``__init__``, and implement
-    :meth:`preprocess`, :meth:`forward` and :meth:`example_input`. Dimensions are attributes, never
-    probed with a dummy forward pass. The config's ``weights:`` file is loaded by the builder after
-    ``__init__`` (:func:`mmfusion.weights.loading.load_configured_weights`), so an encoder need not handle it.
-    """
+    """Base class of encoders: subclasses set ``name``, ``Config`` and ``modality``, set ``self.output_dim`` (and
+    ``self.provides_tokens``) in ``__init__`` (dimensions are attributes, never probed with a dummy forward), and
+    implement :meth:`preprocess`, :meth:`forward` and :meth:`example_input`. The builder loads the config's
+    ``weights:`` after ``__init__`` (:func:`mmfusion.weights.loading.load_configured_weights`)."""
 
     name: ClassVar[str]
     Config: ClassVar[type[EncoderConfig]]
@@ -150,14 +146,11 @@ class Encoder(nn.Module):
     feature_key_ignores: ClassVar[tuple[str, ...]] = ("weights", "pretrained", "freeze")
 
     def feature_key(self) -> str:
-        """A string that changes whenever the encoder's raw-value → features function may change: the key of
-        frozen encoders' feature cache.
-
-        The default combines the class, the config, the fitted preprocessing state and a digest of the parameters
-        and buffers, so that two seeds or two weights files never share cached features. The fields in
-        :attr:`feature_key_ignores` are left out: the digest already says what the weights are, and a run reloads
-        its encoders without their weights files, which must find the features cached in training.
-        """
+        """A string that changes whenever the raw-value → features function may change: the key of frozen
+        encoders' feature cache. The default combines the class, the config, the fitted preprocessing state and
+        the :meth:`weights_digest`, so that two seeds or weights files never share cached features; the fields in
+        :attr:`feature_key_ignores` are left out because a run reloads its encoders without their weights files,
+        and must find the features cached in training."""
         config = self.config.model_dump(mode="json")
         if self.augment_views() is not None and "augment" in config:
             # the clean view is the un-augmented function: its features are shared with runs without `augment`
@@ -172,12 +165,9 @@ class Encoder(nn.Module):
         return json.dumps(parts, sort_keys=True, default=str)
 
     def weights_digest(self) -> str:
-        """A hash of every parameter and buffer (names, dtypes, shapes, values); about 1 s per GB.
-
-        Hashed once and remembered until a tensor is replaced, moved or changed in place (its version counter
-        moves: ``load_state_dict``, ``copy_`` or an optimiser step). Changes made through ``tensor.data`` are not
-        counted; such code should call ``load_state_dict`` instead.
-        """
+        """A hash of every parameter and buffer (names, dtypes, shapes, values); about 1 s per GB, so remembered
+        until a tensor is replaced, moved or changed in place (its version counter moves: ``load_state_dict``,
+        ``copy_``, an optimiser step; not changes made through ``tensor.data``)."""
         state = self.state_dict()
         try:
             signature: tuple | None = tuple((name, t.data_ptr(), t._version, t.dtype, tuple(t.shape), str(t.device))
