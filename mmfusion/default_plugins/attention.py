@@ -1,11 +1,10 @@
 """Cross-modal attention fusion: a transformer over all modalities' token sequences.
 
-Every modality's tokens (image grid cells or patches, text tokens) are projected to a common width,
-tagged with a learned modality embedding and concatenated behind a learned fusion token. Multi-head
-attention runs over the joint sequence, so text tokens attend to image tokens and vice versa; key
-padding masks hide padding and every token of a modality absent from a sample. The fusion token's
-output is the fused vector. (Unlike attending over one concatenated vector per sample, which is a
-single-token attention and so just a linear map, this attends over the real sequences.)
+Every modality's tokens (image grid cells or patches, text tokens) are projected to a common width, tagged with a
+learned modality embedding and concatenated behind a learned fusion token. Multi-head attention runs over the joint
+sequence, so text tokens attend to image tokens and vice versa; key padding masks hide padding and every token of a
+modality absent from a sample. The fusion token's output is the fused vector. (Unlike attending over one concatenated
+vector per sample, which is a single-token attention and so just a linear map, this attends over the real sequences.)
 """
 
 from __future__ import annotations

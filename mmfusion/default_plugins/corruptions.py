@@ -1,7 +1,6 @@
 """Built-in corruptions for robustness curves: images (noise, blur, occlusion) and text (word dropout, typos).
 
-Intensity runs from 0 (unchanged) to 1 (the strongest setting), in the manner of MultiBench's
-robustness evaluation.
+Intensity runs from 0 (unchanged) to 1 (the strongest setting), in the manner of MultiBench's robustness evaluation.
 """
 
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """Gated multimodal unit (Arevalo et al., 2017, "Gated Multimodal Units for Information Fusion").
 
-Each modality gets a ``tanh`` representation ``h_m``; a gate computed from all inputs decides, per
-feature, how much each modality contributes: ``h = Σ_m z_m ⊙ h_m`` with ``z`` a softmax over the
-modalities (the two-modality GMU's sigmoid generalised to M). Absent modalities are excluded from
-the softmax, so the present ones share the whole gate.
+Each modality gets a ``tanh`` representation ``h_m``; a gate computed from all inputs decides, per feature, how much
+each modality contributes: ``h = Σ_m z_m ⊙ h_m`` with ``z`` a softmax over the modalities (the two-modality GMU's
+sigmoid generalised to M). Absent modalities are excluded from the softmax, so the present ones share the whole gate.
 """
 
 from __future__ import annotations

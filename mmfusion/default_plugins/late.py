@@ -1,9 +1,8 @@
 """Late fusion: one classifier per modality, their logits averaged or combined with learned weights.
 
-The classic decision-level baseline: each modality predicts the label on its own and the
-predictions are merged, so no feature ever meets another modality's. Samples lacking a modality
-combine only the classifiers of the modalities they have. This fusion outputs the class logits
-itself, so the model has no separate head (leave ``head:`` out of the spec).
+The classic decision-level baseline: each modality predicts the label on its own and the predictions are merged, so no
+feature ever meets another modality's. Samples lacking a modality combine only the classifiers of the modalities they
+have. This fusion outputs the class logits itself, so the model has no separate head (leave ``head:`` out of the spec).
 """
 
 from __future__ import annotations

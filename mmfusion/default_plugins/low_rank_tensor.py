@@ -1,5 +1,4 @@
-"""Low-rank multimodal fusion (Liu et al., 2018, "Efficient Low-rank Multimodal Fusion with
-Modality-Specific Factors").
+"""Low-rank multimodal fusion (Liu et al., 2018, "Efficient Low-rank Multimodal Fusion with Modality-Specific Factors").
 
 The tensor-fusion weight is factorised into ``rank`` modality-specific factors, so the fused vector
 ``Σ_r w_r Π_m (W_m^(r) [1, x_m])`` is computed without building the outer product: linear in the

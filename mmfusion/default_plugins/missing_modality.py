@@ -1,10 +1,9 @@
 """Missing-modality fusion: learned placeholders for absent modalities plus per-sample modality dropout.
 
-Wraps an inner fusion (concat, attention, ...). For every sample lacking a modality, that
-modality's pooled vector and tokens are replaced by learned placeholder embeddings, so the inner
-fusion sees "absent" as a learned input rather than zeros. During training, each modality of each
-sample is also dropped with probability ``modality_dropout`` (never all of a sample's modalities),
-which teaches the model to cope when one is missing at test time.
+Wraps an inner fusion (concat, attention, ...). For every sample lacking a modality, that modality's pooled vector and
+tokens are replaced by learned placeholder embeddings, so the inner fusion sees "absent" as a learned input rather than
+zeros. During training, each modality of each sample is also dropped with probability ``modality_dropout`` (never all of
+a sample's modalities), which teaches the model to cope when one is missing at test time.
 """
 
 from __future__ import annotations

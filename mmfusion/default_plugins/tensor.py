@@ -1,9 +1,8 @@
 """Tensor fusion (Zadeh et al., 2017, "Tensor Fusion Network for Multimodal Sentiment Analysis").
 
-Each modality is projected to a small width and extended with a constant 1; the fused vector is the
-flattened outer product of these, so it holds every unimodal, bimodal, ... M-modal feature product.
-An absent modality contributes only its constant 1: the product then reduces to the other
-modalities' terms. The output width is ``(dim + 1) ** M``.
+Each modality is projected to a small width and extended with a constant 1; the fused vector is the flattened outer
+product of these, so it holds every unimodal, bimodal, ... M-modal feature product. An absent modality contributes only
+its constant 1: the product then reduces to the other modalities' terms. The output width is ``(dim + 1) ** M``.
 """
 
 from __future__ import annotations
