@@ -46,22 +46,15 @@ class UnusableValuesError(DataError):
 
 
 def bad_value_policies(data: DataSpec, inputs: Sequence[str]) -> dict[str, str]:
-    """Each input's policy, ``error`` or ``absent``.
-
-    Args:
-        data: the data section (its ``on_bad_value``).
-        inputs: the model's inputs (encoder keys).
+    """Each of the model's ``inputs``' policy, ``error`` or ``absent``, from ``data.on_bad_value``.
 
     Raises:
         DataError: ``on_bad_value`` names an input the model does not have.
     """
     given = data.on_bad_value
     if isinstance(given, str):
-        policies = {name: given for name in inputs}
-    else:
-        for stray in sorted(set(given) - set(inputs)):
-            raise DataError(f"data.on_bad_value names '{stray}'{did_you_mean(stray, inputs)}, but the model's "
-                            f"inputs are {', '.join(inputs)} (model.encoders)")
-        policies = {name: given.get(name, "error") for name in inputs}
-    return policies
-
+        return {name: given for name in inputs}
+    for stray in sorted(set(given) - set(inputs)):
+        raise DataError(f"data.on_bad_value names '{stray}'{did_you_mean(stray, inputs)}, but the model's "
+                        f"inputs are {', '.join(inputs)} (model.encoders)")
+    return {name: given.get(name, "error") for name in inputs}

@@ -17,10 +17,8 @@ def resolve_columns(
     available: Iterable[str],
     where: str,
 ) -> dict[str, list[str]]:
-    """Modality → its column names.
-
-    Taken from ``data.columns``, else the dataset source's defaults, else a column named like the
-    modality.
+    """Modality → its column names: from ``data.columns``, else the dataset source's defaults, else a column named
+    like the modality.
 
     Raises:
         DataError: a modality has no column, a named column is not in the table, or a column is

@@ -25,16 +25,8 @@ _UNSEEN = object()
 
 @dataclass
 class ParsedTable:
-    """One table, parsed: per modality a reference (or None = absent) per row, and label ids.
-
-    Attributes:
-        split: train / validation / test (or a name for ad-hoc data).
-        source: where the rows come from, for messages.
-        references: modality → one reference per row, None where the modality is absent.
-        labels: label ids, or None for unlabelled data (prediction).
-        rows: user-facing row numbers.
-        bad: modality → messages for rows whose unusable value was treated as absent.
-    """
+    """One table, parsed: per modality a reference per row (None: absent), the label targets (None: unlabelled),
+    the user-facing row numbers, and per modality the messages of values treated as absent (``bad``)."""
 
     split: str
     source: str
@@ -77,11 +69,8 @@ def parse_table(
     label_column: str | None = None,
     row_kind: str = "row",
 ) -> ParsedTable:
-    """Parse all rows of a table.
-
-    Args:
-        on_bad_value: ``error`` or ``absent`` for values a modality refuses (:class:`BadValueError`),
-            for every input or per input (inputs left out: ``error``).
+    """Parse all rows of a table; ``on_bad_value`` (``error`` or ``absent``, for every input or per input, ``error``
+    for those left out) says what becomes of values a modality refuses (:class:`BadValueError`).
 
     Raises:
         UnusableValuesError: unusable values of inputs whose policy is ``error`` (all of them, up to ten

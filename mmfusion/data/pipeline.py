@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -113,8 +113,8 @@ def _warn_absent(tables: Mapping[str, ParsedTable], modalities: Mapping[str, Mod
             reporter.warn(f"{split}: {nothing} row(s) have no modality at all; the model sees only placeholders")
 
 
-def auto_workers(live: Sequence[str], model: MultimodalModel, pretokenized: Mapping[str, Any],
-                 device: torch.device | None = None, cores: int | None = None) -> int:
+def auto_workers(live: Sequence[str], pretokenized: Collection[str], device: torch.device | None = None,
+                 cores: int | None = None) -> int:
     """Loader processes only when live modalities need per-sample work and spare cores exist.
 
     On the CPU the model needs the cores too: half of them decode (at most 4), none on 2 cores or fewer.
@@ -171,7 +171,8 @@ def build_pipeline(
     tables: dict[str, ParsedTable] = {}
     for split in splits:
         table = prepared.tables[split]
-        if labels is not None and label_column in table.columns:  # tables given later, e.g. evaluate --data
+        labelled = labels is not None and label_column in table.columns
+        if labelled:  # tables given later, e.g. evaluate --data
             notes: list[str] = []
             table = without_unlabelled(table, label_column, prepared.names.get(split, split), prepared.row_kind,
                                        data.unlabelled, notes, split).reset_index(drop=True)
@@ -180,13 +181,12 @@ def build_pipeline(
         tables[split] = parse_table(
             table, split=split, source=prepared.names.get(split, split), modalities=modalities, columns=columns,
             root=prepared.root, on_bad_value=policies, labels=labels,
-            label_column=label_column if labels is not None and label_column in table.columns else None,
+            label_column=label_column if labelled else None,
             row_kind=prepared.row_kind,
         )
     # frozen encoders are cached, unless they augment afresh each epoch (augmentation without cached views)
-    frozen = [m for m, enc in model.encoders.items()
-              if enc.frozen and (not enc.augments() or enc.augment_views() is not None)]
-    cached_names = frozen if cache else []
+    cached_names = [m for m, enc in model.encoders.items()
+                    if cache and enc.frozen and (not enc.augments() or enc.augment_views() is not None)]
     live = [m for m in model.encoders if m not in cached_names]
     for m in live if fit_split is not None else []:
         if model.encoders[m].augment_views() is not None:
@@ -218,7 +218,7 @@ def build_pipeline(
             store, positions, computed = build_feature_store(
                 encoder.to(device), modality, references, cache_dir=cache_dir or default_cache_dir(), device=device,
                 autocast=autocast, channels_last=m in channels_last,
-                advance=lambda n: advance(n), unusable=unusable, dtype=feature_dtype, views=views,
+                advance=advance, unusable=unusable, dtype=feature_dtype, views=views,
                 augmented=augmented, tokens=model.fusion.uses_tokens)
         settle(m, unusable)
         pipeline.computed[m] = computed
@@ -228,10 +228,9 @@ def build_pipeline(
                         else ""))
         for split, table in tables.items():
             fingerprints = [None if r is None else modality.fingerprint(r) for r in table.references[m]]
-            rows = torch.tensor([-1 if fp is None else positions[fp] for fp in fingerprints], dtype=torch.long)
+            rows = _view_rows(fingerprints, positions, views if split == fit_split else 1)
             pipeline.cached.setdefault(split, {})[m] = CachedModality(
-                store, rows, model.fusion.uses_tokens, _view_rows(fingerprints, positions, views)
-                if split == fit_split and views > 1 else None)
+                store, rows[:, 0], model.fusion.uses_tokens, rows if rows.shape[1] > 1 else None)
     for m in live:
         encoder = model.encoders[m]
         if encoder.preprocess_up_front and not encoder.augments():
@@ -243,5 +242,5 @@ def build_pipeline(
         for table in tables.values():
             table.release(m)
     pipeline.num_workers = num_workers if num_workers is not None else auto_workers(
-        live, model, {m for s in pipeline.pretokenized.values() for m in s}, device)
+        live, {m for s in pipeline.pretokenized.values() for m in s}, device)
     return pipeline

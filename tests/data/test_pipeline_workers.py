@@ -22,4 +22,4 @@ CPU, CUDA = torch.device("cpu"), torch.device("cuda")
 ])
 def test_workers_are_sized_to_the_machine_and_the_device(live: list[str], pretokenized: set[str],
                                                          device: torch.device, cores: int, expected: int) -> None:
-    assert auto_workers(live, None, pretokenized, device, cores=cores) == expected  # type: ignore[arg-type]
+    assert auto_workers(live, pretokenized, device, cores=cores) == expected
