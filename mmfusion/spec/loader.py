@@ -14,13 +14,8 @@ from ..registry import Registry, get_registry
 from .spec import Spec
 from .yaml_file import Loc, dotted, read_yaml
 
-
-def _message(err: Mapping[str, Any]) -> str:
-    if err["type"] == "missing":
-        return "required but missing"
-    if err["type"] == "extra_forbidden":
-        return "unknown key"
-    return str(err["msg"]).removeprefix("Value error, ")
+#: pydantic's messages that read better in a spec's terms
+_MESSAGES = {"missing": "required but missing", "extra_forbidden": "unknown key"}
 
 
 def format_errors(exc: ValidationError, source: str, lines: Mapping[Loc, int]) -> str:
@@ -31,7 +26,8 @@ def format_errors(exc: ValidationError, source: str, lines: Mapping[Loc, int]) -
         # a missing key has no line: use its parent's
         line = next((lines[loc[:depth]] for depth in range(len(loc), -1, -1) if loc[:depth] in lines), None)
         where = f"{source}:{line}" if line is not None else source
-        out.append(f"{where}: {dotted(loc)}: {_message(err)}")
+        message = _MESSAGES.get(err["type"]) or str(err["msg"]).removeprefix("Value error, ")
+        out.append(f"{where}: {dotted(loc)}: {message}")
     return "\n".join(out)
 
 
