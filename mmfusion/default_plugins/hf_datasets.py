@@ -221,17 +221,11 @@ def _to_frame(datasets: Any, dataset: Any) -> pd.DataFrame:
         label = _class_label(datasets, feature)
         if label is None:
             continue
-        names = [str(n) for n in label.names]
-
-        def name_of(value: Any, names: list[str] = names) -> str | None:
-            if value is None or value != value or not 0 <= int(value) < len(names):
-                return None  # -1 (or a null) is ClassLabel's "no label": an empty cell
-            return names[int(value)]
-
+        names = dict(enumerate(str(n) for n in label.names))  # -1 (or a null), "no label", is an empty cell
         if isinstance(feature, datasets.ClassLabel):
-            frame[column] = [name_of(v) for v in frame[column].tolist()]
+            frame[column] = [names.get(v) for v in frame[column].tolist()]
         else:
-            frame[column] = [None if v is None else [name_of(x) for x in v] for v in frame[column].tolist()]
+            frame[column] = [None if v is None else [names.get(x) for x in v] for v in frame[column].tolist()]
     return frame
 
 

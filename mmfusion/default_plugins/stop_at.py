@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from ..errors import SpecError
 from ..hookspecs import hookimpl
 from ..interfaces.callback import Callback, FitState
 from ..interfaces.config import CallbackConfig
@@ -38,8 +39,6 @@ class StopAt(Callback):
         return value is not None and (value <= self.value if self.metric.endswith("loss") else value >= self.value)
 
     def on_fit_start(self, ctx: FitState) -> None:
-        from ..errors import SpecError
-
         if self.metric != "train_loss" and self.metric not in monitors(ctx.task):
             raise SpecError(f"train.callbacks: stop_at watches {self.metric}, which {ctx.task} runs do not report; "
                             f"choose one of {', '.join(monitors(ctx.task))} or train_loss")
