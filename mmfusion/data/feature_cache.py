@@ -47,12 +47,10 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("MMFUSION_CACHE_DIR") or Path.home() / ".cache" / "mmfusion")
 
 
-def _folder(cache_dir: Path, encoder: Encoder, dtype: str = "fp16", *, views: bool = False
+def _folder(cache_dir: Path, encoder: Encoder, dtype: str, *, views: bool = False
             ) -> tuple[Path, str | None]:
-    """The encoder's cache folder for features stored in ``dtype``, and why it cannot be written (None when it can).
-
-    ``encoder.json`` only describes the folder for people; it is rewritten when unreadable or stale. With
-    ``views``, the folder of the encoder's augmented views (:mod:`.feature_views`).
+    """The encoder's cache folder for features stored in ``dtype`` (with ``views``, of its augmented views), and why
+    it cannot be written (None when it can). ``encoder.json`` in it only describes it for people.
 
     Raises:
         MMFusionError: ``dtype`` is neither fp16 nor fp32.
@@ -201,11 +199,45 @@ def build_feature_store(
     (default :func:`decode_threads`; 0: none). With ``views`` > 1, views 1..views-1 of the distinct ``augmented``
     values (the training split's) are cached too (:mod:`.feature_views`).
     """
-    run = _Run(encoder, modality, device, autocast, batch_size, channels_last, advance, dtype,
-               decode_threads() if threads is None else threads)
+    threads = decode_threads() if threads is None else threads
+
+    def fill(folder: tuple[Path, str | None], wanted: dict[str, Any], keep_going: bool,
+             seeds: Mapping[str, int] | None = None
+             ) -> tuple[dict[str, tuple[ShardFeatures, int]], dict[str, str], int]:
+        """Where each of ``wanted`` (key → reference) is cached, computing and writing what is missing (as views
+        drawn from ``seeds`` when given): key → (shard's features, row), key → message for the values that did not
+        load, and how many were computed."""
+        (folder, unwritable), width = folder, encoder.output_dim
+        if unwritable:
+            _unwritable(folder, unwritable)
+        index = _cached(folder, wanted, width, dtype)
+        missing = [key for key in wanted if key not in index]
+        chunks = [missing[start:start + SHARD_SIZE] for start in range(0, len(missing), SHARD_SIZE)]  # a shard each
+        parts = [(chunk[b:b + batch_size], b + batch_size >= len(chunk)) for chunk in chunks
+                 for b in range(0, len(chunk), batch_size)]  # each batch, and whether it ends its shard
+        failures: dict[str, str] = {}
+        done: list[str] = []
+        outputs: list[tuple[Tensor, Tensor | None]] = []
+        batches = _prepared(encoder, modality, [part for part, _ in parts], wanted, keep_going, threads, seeds)
+        for (_, last), batch in zip(parts, batches):  # one stream across shards: decoding runs ahead through writes
+            if batch.inputs is not None:
+                outputs.extend(_compute(encoder, batch.inputs, device, autocast, channels_last))
+                done.extend(batch.done)
+            failures.update(batch.failures)
+            if advance:
+                advance(len(batch.done) + len(batch.failures))
+            if last and done:
+                shard, unwritable = _keep(folder, done, shard_tensors(outputs, dtype), unwritable, width, dtype)
+                index.update({key: (shard, row) for row, key in enumerate(done)})
+            if last:
+                done, outputs = [], []
+        if advance and len(wanted) > len(missing):
+            advance(len(wanted) - len(missing))
+        return index, failures, len(missing) - len(failures)
+
     wanted = distinct(modality, references)
     encoder.eval()
-    index, failures, computed = run.fill(_folder(cache_dir, encoder, dtype), wanted, unusable is not None)
+    index, failures, computed = fill(_folder(cache_dir, encoder, dtype), wanted, unusable is not None)
     if unusable is not None:
         unusable.update(failures)
     for fp in failures:
@@ -215,7 +247,7 @@ def build_feature_store(
         chosen = {fp: wanted[fp] for fp in distinct(modality, augmented) if fp in wanted}
         extra = {view_key(fp, v): ref for fp, ref in chosen.items() for v in range(1, views)}
         seeds = {view_key(fp, v): view_seed(fp, v) for fp in chosen for v in range(1, views)}
-        found, lost, count = run.fill(_folder(cache_dir, encoder, dtype, views=True), extra, True, seeds)
+        found, lost, count = fill(_folder(cache_dir, encoder, dtype, views=True), extra, True, seeds)
         index.update(found)
         keys += [key for key in extra if key not in lost]  # a view that fails to load: its sample uses view 0
         computed += count
@@ -225,58 +257,6 @@ def build_feature_store(
     if store.nbytes(tokens) <= (feature_memory() if memory is None else memory):
         store = store.in_memory(tokens)
     return store, {key: row for row, key in enumerate(keys)}, computed
-
-
-@dataclass
-class _Run:
-    """How one encoder's features are computed: the settings every :meth:`fill` of a store shares."""
-
-    encoder: Encoder
-    modality: Modality
-    device: torch.device
-    autocast: Callable[[], Any]
-    batch_size: int
-    channels_last: bool
-    advance: Callable[[int], None] | None
-    dtype: str
-    threads: int
-
-    def fill(self, folder: tuple[Path, str | None], wanted: dict[str, Any], keep_going: bool,
-             seeds: Mapping[str, int] | None = None
-             ) -> tuple[dict[str, tuple[ShardFeatures, int]], dict[str, str], int]:
-        """Where each of ``wanted`` (key → reference) is cached, computing and writing what is missing (as views
-        drawn from ``seeds`` when given): key → (shard's features, row), key → message for the values that did not
-        load, and how many were computed."""
-        encoder, (folder, unwritable) = self.encoder, folder
-        if unwritable:
-            _unwritable(folder, unwritable)
-        index = _cached(folder, wanted, encoder.output_dim, self.dtype)
-        missing = [key for key in wanted if key not in index]
-        failures: dict[str, str] = {}
-        chunks = [missing[start:start + SHARD_SIZE] for start in range(0, len(missing), SHARD_SIZE)]  # a shard each
-        parts = [(number, chunk[b:b + self.batch_size]) for number, chunk in enumerate(chunks)
-                 for b in range(0, len(chunk), self.batch_size)]
-        done: list[str] = []
-        outputs: list[tuple[Tensor, Tensor | None]] = []
-        batches = _prepared(encoder, self.modality, [part for _, part in parts], wanted, keep_going, self.threads,
-                            seeds)
-        for position, batch in enumerate(batches):  # one stream across shards: decoding runs ahead through writes
-            if batch.inputs is not None:
-                outputs.extend(_compute(encoder, batch.inputs, self.device, self.autocast, self.channels_last))
-                done.extend(batch.done)
-            failures.update(batch.failures)
-            if self.advance:
-                self.advance(len(batch.done) + len(batch.failures))
-            last = position + 1 == len(parts) or parts[position + 1][0] != parts[position][0]
-            if last and done:
-                shard, unwritable = _keep(folder, done, shard_tensors(outputs, self.dtype), unwritable,
-                                          encoder.output_dim, self.dtype)
-                index.update({key: (shard, row) for row, key in enumerate(done)})
-            if last:
-                done, outputs = [], []
-        if self.advance and len(wanted) > len(missing):
-            self.advance(len(wanted) - len(missing))
-        return index, failures, len(missing) - len(failures)
 
 
 def _keep(folder: Path, fingerprints: list[str], tensors: dict[str, Tensor], unwritable: str | None, width: int,
