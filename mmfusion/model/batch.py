@@ -17,15 +17,9 @@ from ..interfaces.encoder import EncoderOutput
 
 @dataclass
 class Batch:
-    """Everything a model needs for one forward pass.
-
-    Attributes:
-        inputs: modality → the encoder's collated inputs (absent rows hold filler).
-        present: modality → bool ``[B]``, True where the sample has that modality.
-        labels: ``[B]`` class indexes, or None at prediction time.
-        features: modality → precomputed encoder outputs (frozen-encoder cache); used instead of
-            running the encoder on ``inputs``.
-    """
+    """Everything a model needs for one forward pass: per modality the encoder's collated ``inputs`` (absent rows
+    hold filler) and the bool ``present`` mask ``[B]``, the ``labels`` (None at prediction time), and per modality
+    precomputed encoder outputs (the frozen-feature cache's ``features``), used instead of running the encoder."""
 
     inputs: dict[str, dict[str, Tensor]]
     present: dict[str, Tensor]

@@ -31,14 +31,9 @@ from .unimodal import UnimodalHeads
 
 @dataclass(frozen=True)
 class BuildContext:
-    """Where nested components come from and where the component being built sits in the spec.
-
-    Attributes:
-        registry: the registry the model is built from (the one ``load_spec`` validated against).
-        path: the spec path of the component being built, e.g. ``model.fusion``; errors name it.
-        num_classes: classes of the model, where relevant (the top-level fusion and the head).
-        config: the config of the component being built (names nested fields in error messages).
-    """
+    """Where nested components come from (the ``registry`` the spec was validated against) and where the component
+    being built sits in the spec: its ``path`` (``model.fusion``, named in errors), its ``config``, and the model's
+    ``num_classes`` where relevant (the top-level fusion and the head)."""
 
     registry: Registry
     path: str = "model"
@@ -47,12 +42,8 @@ class BuildContext:
 
     def build_fusion(self, config: FusionConfig, input_dims: Mapping[str, int], *,
                      num_classes: int | None = None) -> Fusion:
-        """Build a fusion nested in the component being built (``config.inner``) from this registry.
-
-        Args:
-            config: the nested fusion's config, a field of the component's own config.
-            input_dims: modality → width the nested fusion receives.
-            num_classes: only for a nested fusion that outputs class logits itself.
+        """Build a fusion nested in the component being built from this registry: ``config`` is a field of the
+        component's own config (``config.inner``), ``num_classes`` only for a nested fusion that outputs logits.
 
         Raises:
             PluginError: it cannot be built; the message names its spec path, e.g. ``model.fusion.inner``.
@@ -132,12 +123,8 @@ def _build_encoder(context: BuildContext) -> Encoder:
 
 def build_encoder(config: EncoderConfig, *, registry: Registry | None = None,
                   path: str = "model.encoders") -> Encoder:
-    """One encoder as :func:`build_model` builds it: weights loaded, frozen as configured.
-
-    A run rebuilds the frozen encoders it saved by reference this way (:mod:`mmfusion.run.frozen`).
-
-    Args:
-        path: the encoder's spec path, named in errors (e.g. ``model.encoders.image``).
+    """One encoder as :func:`build_model` builds it: weights loaded, frozen as configured; ``path`` (its spec path)
+    is named in errors. A run rebuilds the frozen encoders it saved by reference this way (:mod:`mmfusion.run.frozen`).
 
     Raises:
         PluginError: it cannot be built (its spec path named).
@@ -157,13 +144,9 @@ class FusionLogits(Classifier):
 
 
 def build_model(spec: Spec | ModelSpec, num_classes: int, *, registry: Registry | None = None) -> MultimodalModel:
-    """Instantiate encoders, fusion and head from a spec (and unimodal heads with ``train.aux_unimodal``).
-
-    Args:
-        spec: a whole spec or its ``model`` section (which builds no unimodal heads).
-        num_classes: number of outputs the head predicts: one per label, or 1 for a binary task.
-        registry: where component classes are looked up (default: the process-wide registry); pass the
-            registry the spec was loaded with.
+    """Instantiate encoders, fusion and head from a spec or its ``model`` section (and, from a whole spec with
+    ``train.aux_unimodal``, unimodal heads). ``num_classes``: one per label, or 1 for a binary task. Pass the
+    ``registry`` the spec was loaded with (default: the process-wide registry).
 
     Raises:
         PluginError: a component could not be built (the message names it).

@@ -45,12 +45,10 @@ def make_batch(
     inputs, present = {}, {}
     for modality, encoder in model.encoders.items():
         values = [sample.get(modality) for sample in samples]
-        indexes = [i for i, v in enumerate(values) if v is not None]
-        processed = encoder.preprocess_batch([values[i] for i in indexes]) if indexes else []
-        items: list[dict[str, Tensor] | None] = [None] * len(values)
-        for i, item in zip(indexes, processed):
-            items[i] = item
-        inputs[modality], present[modality] = collate_modality(encoder, items)
+        given = [v for v in values if v is not None]
+        processed = iter(encoder.preprocess_batch(given) if given else [])
+        inputs[modality], present[modality] = collate_modality(
+            encoder, [None if v is None else next(processed) for v in values])
     label_tensor = torch.tensor(list(labels), dtype=torch.long) if labels is not None else None
     return Batch(inputs=inputs, present=present, labels=label_tensor)
 

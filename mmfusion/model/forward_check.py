@@ -32,17 +32,12 @@ class ForwardReport:
 
 def check_forward(model: MultimodalModel, *, size: int = 4, device: torch.device | str | None = None,
                   num_classes: int | None = None) -> ForwardReport:
-    """Run ``model`` in eval mode on ``size`` example samples (some lacking an input) and check every stage.
+    """Run ``model`` in eval mode on ``size`` example samples (some lacking an input) on ``device`` (default: where
+    its parameters are) and check every stage.
 
     Each encoder's pooled output must be ``[B, output_dim]``, its tokens ``[B, T, output_dim]`` and its
-    token mask bool ``[B, T]``; the fusion's output ``[B, fusion.output_dim]``; the head's ``[B, num_classes]``;
-    all finite.
-
-    Args:
-        model: a built model (e.g. from :func:`mmfusion.build_model`).
-        size: samples in the example batch.
-        device: where to run (default: where the model's parameters are, else the CPU).
-        num_classes: the classes the scores must cover (default: the head's ``num_classes``).
+    token mask bool ``[B, T]``; the fusion's output ``[B, fusion.output_dim]``; the head's ``[B, num_classes]``
+    (default: the head's ``num_classes``); all finite.
 
     Raises:
         PluginError: a component raised or returned the wrong shape or non-finite values; the message names it

@@ -50,24 +50,16 @@ class MultimodalModel(nn.Module):
 
     def encode(self, batch: Batch) -> dict[str, EncoderOutput]:
         """Each modality's encoder output, taken from ``batch.features`` when precomputed."""
-        outputs = {}
-        for modality, encoder in self.encoders.items():
-            if modality in batch.features:
-                outputs[modality] = batch.features[modality]
-            else:
-                outputs[modality] = encoder(batch.inputs[modality])
-        return outputs
+        return {modality: batch.features[modality] if modality in batch.features else encoder(batch.inputs[modality])
+                for modality, encoder in self.encoders.items()}
 
     def fuse(self, outputs: Mapping[str, EncoderOutput], present: Mapping[str, Tensor]) -> Tensor:
         """The fused head's logits from encoder outputs (rerun with other ``present`` masks to ablate inputs)."""
         return self.head(self.fusion(outputs, present))
 
     def forward(self, batch: Batch, parts: bool = False) -> Tensor | ModelParts:
-        """Logits ``[B, C]``; in eval mode with a tuned mixture, the mixture of fused and auxiliary logits.
-
-        Args:
-            parts: return :class:`ModelParts` (fused logits, auxiliary logits, encoder outputs) for training.
-        """
+        """Logits ``[B, C]``; in eval mode with a tuned mixture, the mixture of fused and auxiliary logits. With
+        ``parts``, the :class:`ModelParts` training needs instead."""
         outputs = self.encode(batch)
         fused = self.fuse(outputs, batch.present)
         mixing = self.aux is not None and self.aux.mixture is not None and not self.training

@@ -23,27 +23,21 @@ class ComponentSummary:
         return asdict(self)
 
 
-def _count(module: nn.Module) -> tuple[int, int]:
-    total = sum(p.numel() for p in module.parameters())
-    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
-    return total, trainable
+def _row(component: str, kind: str, modality: str, width: int, module: nn.Module,
+         frozen: bool = False) -> ComponentSummary:
+    counts = [(p.numel(), p.requires_grad) for p in module.parameters()]
+    return ComponentSummary(component, kind, modality, width, sum(n for n, _ in counts),
+                            sum(n for n, grad in counts if grad), frozen)
 
 
 def summarize(model: MultimodalModel) -> list[ComponentSummary]:
     """Rows for encoders (sorted by modality), the fusion, the head and the unimodal heads (if any)."""
-    rows = []
-    for modality, encoder in model.encoders.items():
-        total, trainable = _count(encoder)
-        rows.append(ComponentSummary(f"encoder {modality}", encoder.config.type, encoder.modality,
-                                     encoder.output_dim, total, trainable, encoder.frozen))
-    total, trainable = _count(model.fusion)
-    rows.append(ComponentSummary("fusion", model.fusion.config.type, ", ".join(model.fusion.modalities),
-                                 model.fusion.output_dim, total, trainable))
-    total, trainable = _count(model.head)
-    head_type = "(in fusion)" if model.head.config.type == "none" else model.head.config.type
-    rows.append(ComponentSummary("head", head_type, "", model.head.num_classes, total, trainable))
-    if getattr(model, "aux", None) is not None:
-        total, trainable = _count(model.aux)
-        rows.append(ComponentSummary("unimodal heads", "aux_unimodal", ", ".join(model.aux.modalities),
-                                     model.head.num_classes, total, trainable))
+    fusion, head, aux = model.fusion, model.head, model.aux
+    rows = [_row(f"encoder {m}", e.config.type, e.modality, e.output_dim, e, e.frozen)
+            for m, e in model.encoders.items()]
+    rows.append(_row("fusion", fusion.config.type, ", ".join(fusion.modalities), fusion.output_dim, fusion))
+    head_type = "(in fusion)" if head.config.type == "none" else head.config.type
+    rows.append(_row("head", head_type, "", head.num_classes, head))
+    if aux is not None:
+        rows.append(_row("unimodal heads", "aux_unimodal", ", ".join(aux.modalities), head.num_classes, aux))
     return rows
