@@ -144,14 +144,14 @@ def read_summary(path: Path) -> dict[str, Any]:
     nothing that evaluate / predict / export compute depends on it."""
     if not path.exists():
         return {}
-    ignored = "ignored: it only records how training went, and nothing computed from the run depends on it"
     try:
         summary = parse_json(path)
+        problem = "" if isinstance(summary, dict) else f"holds {_kind(summary)}, not the training summary object"
     except UnreadableFile as exc:
-        warnings.warn(f"{path} {exc}; {ignored}", stacklevel=3)
-        return {}
-    if not isinstance(summary, dict):
-        warnings.warn(f"{path} holds {_kind(summary)}, not the training summary object; {ignored}", stacklevel=3)
+        problem = str(exc)
+    if problem:
+        warnings.warn(f"{path} {problem}; ignored: it only records how training went, and nothing computed from the "
+                      "run depends on it", stacklevel=3)
         return {}
     return summary
 

@@ -67,44 +67,40 @@ class Summary(Callback):
     stage_order = 40
 
     def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
-        ctx.summary = summary(ctx)
+        rows, pipeline = summarize(ctx.model), ctx.pipeline
+        ctx.summary = {
+            "run_dir": str(ctx.paths.root),
+            "device": str(ctx.device),
+            "precision": ctx.precision.name,
+            "precision_reason": ctx.precision.reason,
+            "task": ctx.task,
+            "num_classes": len(pipeline.labels),
+            **({"thresholds": as_mapping(ctx.task, ctx.labels, ctx.thresholds)} if ctx.thresholds is not None else {}),
+            "parameters": sum(r.parameters for r in rows),
+            "trainable_parameters": sum(r.trainable for r in rows),
+            "components": [r.as_dict() for r in rows],
+            "data": {split: {"rows": len(t), "present": t.counts(),
+                             "bad_values_as_absent": {m: len(v) for m, v in t.bad.items()}}
+                     for split, t in pipeline.tables.items()},
+            "cached_modalities": sorted({m for c in pipeline.cached.values() for m in c}),
+            "encoded_now": pipeline.computed,
+            "prepare_seconds": round(ctx.timings.get("prepare_seconds", 0.0), 2),
+            "threads": int(ctx.timings["threads"]) if "threads" in ctx.timings else None,  # the first epoch's
+            "threads_per_epoch": ctx.threads_per_epoch or None,
+            "compiled": ctx.train.compile,
+            "epochs_run": len(ctx.history),
+            "train_seconds": round(sum(row["seconds"] for row in ctx.history), 2),
+            "best_epoch": ctx.best_epoch,
+            **({"aux_mixture": ctx.model.aux.mixture_weights()} if ctx.model.aux is not None
+               and ctx.model.aux.mixture is not None else {}),
+            "monitor": ctx.train.monitor,
+            "best_metric": ctx.best,
+            "final": ctx.history[-1] if ctx.history else None,
+            "test": ctx.test_metrics,
+            "notes": ctx.notes,
+            "total_seconds": round(time.perf_counter() - ctx.timings.get("started", time.perf_counter()), 2),
+        }
         if ctx.is_main:
             write_json_atomic(ctx.paths.summary, ctx.summary)
             ctx.reporter.log(f"run written to {ctx.paths.root}")
         ctx.dist.barrier()
-
-
-def summary(ctx: TrainingContext) -> dict[str, Any]:
-    rows, pipeline = summarize(ctx.model), ctx.pipeline
-    return {
-        "run_dir": str(ctx.paths.root),
-        "device": str(ctx.device),
-        "precision": ctx.precision.name,
-        "precision_reason": ctx.precision.reason,
-        "task": ctx.task,
-        "num_classes": len(pipeline.labels),
-        **({"thresholds": as_mapping(ctx.task, ctx.labels, ctx.thresholds)} if ctx.thresholds is not None else {}),
-        "parameters": sum(r.parameters for r in rows),
-        "trainable_parameters": sum(r.trainable for r in rows),
-        "components": [r.as_dict() for r in rows],
-        "data": {split: {"rows": len(t), "present": t.counts(),
-                         "bad_values_as_absent": {m: len(v) for m, v in t.bad.items()}}
-                 for split, t in pipeline.tables.items()},
-        "cached_modalities": sorted({m for c in pipeline.cached.values() for m in c}),
-        "encoded_now": pipeline.computed,
-        "prepare_seconds": round(ctx.timings.get("prepare_seconds", 0.0), 2),
-        "threads": int(ctx.timings["threads"]) if "threads" in ctx.timings else None,  # the first epoch's
-        "threads_per_epoch": ctx.threads_per_epoch or None,
-        "compiled": ctx.train.compile,
-        "epochs_run": len(ctx.history),
-        "train_seconds": round(sum(row["seconds"] for row in ctx.history), 2),
-        "best_epoch": ctx.best_epoch,
-        **({"aux_mixture": ctx.model.aux.mixture_weights()} if ctx.model.aux is not None
-           and ctx.model.aux.mixture is not None else {}),
-        "monitor": ctx.train.monitor,
-        "best_metric": ctx.best,
-        "final": ctx.history[-1] if ctx.history else None,
-        "test": ctx.test_metrics,
-        "notes": ctx.notes,
-        "total_seconds": round(time.perf_counter() - ctx.timings.get("started", time.perf_counter()), 2),
-    }

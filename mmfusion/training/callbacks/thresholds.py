@@ -24,18 +24,18 @@ class Thresholds(Callback):
     def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
         if not uses_thresholds(ctx.task):
             return
-        count = 1 if ctx.task == "binary" else len(ctx.labels)
         if ctx.has_validation:
             from ..loop import validation
 
             val = validation(ctx, tune=False)  # every process takes part under torchrun
             ctx.thresholds, source = tune(ctx.task, val.labels, val.scores), "validation"
         else:
-            ctx.thresholds, source = [DEFAULT] * count, "none (no validation data)"
+            ctx.thresholds = [DEFAULT] * (1 if ctx.task == "binary" else len(ctx.labels))
+            source = "none (no validation data)"
             ctx.notes.append("no validation data: decision thresholds are 0.5 (thresholds.json)")
         if ctx.is_main:
-            write_json_atomic(ctx.paths.thresholds, {
-                "task": ctx.task, "tuned_on": source, "objective": OBJECTIVE[ctx.task],
-                "thresholds": as_mapping(ctx.task, ctx.labels, ctx.thresholds)})
-            shown = ", ".join(f"{k} {v:.3f}" for k, v in as_mapping(ctx.task, ctx.labels, ctx.thresholds).items())
+            mapping = as_mapping(ctx.task, ctx.labels, ctx.thresholds)
+            write_json_atomic(ctx.paths.thresholds, {"task": ctx.task, "tuned_on": source,
+                                                     "objective": OBJECTIVE[ctx.task], "thresholds": mapping})
+            shown = ", ".join(f"{k} {v:.3f}" for k, v in mapping.items())
             ctx.reporter.log(f"thresholds ({OBJECTIVE[ctx.task]} on {source}): {shown}")
