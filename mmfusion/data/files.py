@@ -168,30 +168,17 @@ def _check_names(path: Path, names: list[str]) -> None:
 def _not_utf8(path: Path) -> str:
     """Where the first byte that is not UTF-8 is, as a line number (pandas reports a position in a buffer).
 
-    The file is scanned a block at a time, so that a large file is never held in memory to find it.
+    The file is decoded a line at a time (no UTF-8 character holds a newline byte), never held in memory whole.
     """
-    import codecs
-
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    lines, tail = 1, b""  # the line the block starts in; that line's bytes before the block
     with open(path, "rb") as handle:
-        while True:
-            block = handle.read(1 << 20)
-            if lines == 1 and not tail and block.startswith((b"\xff\xfe", b"\xfe\xff")):
+        for number, line in enumerate(handle, 1):
+            if number == 1 and line.startswith((b"\xff\xfe", b"\xfe\xff")):
                 return (f"data file {path} is UTF-16 text; save it as UTF-8 (e.g. Excel's 'CSV UTF-8', or "
                         f"`iconv -f UTF-16 -t UTF-8`)")
             try:
-                decoder.decode(block, final=not block)
+                line.decode("utf-8")
             except UnicodeDecodeError as exc:
-                data = tail + block
-                # the decoder saw the bytes of an unfinished character it held back (the end of ``tail``) first
-                bad = len(tail) - (len(exc.object) - len(block)) + exc.start
-                line, offset = lines + data.count(b"\n", 0, bad), bad - (data.rfind(b"\n", 0, bad) + 1) + 1
-                return (f"data file {path} is not UTF-8 text: line {line} has the byte 0x{data[bad:bad + 1].hex()} "
-                        f"(byte {offset} of the line). "
+                return (f"data file {path} is not UTF-8 text: line {number} has the byte "
+                        f"0x{line[exc.start:exc.start + 1].hex()} (byte {exc.start + 1} of the line). "
                         "Save the file as UTF-8 (e.g. Excel's 'CSV UTF-8', or `iconv -f latin1 -t UTF-8`)")
-            if not block:
-                return f"data file {path} is not UTF-8 text; save it as UTF-8"
-            lines += block.count(b"\n")
-            last = block.rfind(b"\n")
-            tail = tail + block if last < 0 else block[last + 1:]
+    return f"data file {path} is not UTF-8 text; save it as UTF-8"
