@@ -54,29 +54,24 @@ class DataPipeline:
     num_workers: int = 0
     computed: dict[str, int] = field(default_factory=dict)
 
-    def dataset(self, split: str, *, train: bool) -> SampleDataset:
-        return SampleDataset(self.tables[split], self.model.encoders, self.modalities, self.live, train=train,
-                             pretokenized=self.pretokenized.get(split))
-
-    def collator(self, split: str, views: tuple[int, int] | None = None) -> Collator:
-        """The split's collator; ``views`` = (seed, epoch) picks that training epoch's view of cached features."""
-        cached = self.cached.get(split, {})
-        if views is not None:
-            cached = {m: c.for_epoch(m, seed=views[0], epoch=views[1]) for m, c in cached.items()}
-        return Collator(self.tables[split], self.model.encoders, self.live, cached)
-
     def batches(self, split: str, batch_size: int, *, shuffle: bool = False, train: bool = False, seed: int = 0,
                 epoch: int = 0, balanced: bool = False, order: torch.Tensor | None = None,
                 shard: Any = None) -> Iterator:
-        """Batches of a split in epoch order (or ``order``); ``shard`` picks one process's part of it."""
+        """Batches of a split in epoch order (or ``order``); ``shard`` picks one process's part of it. Training
+        batches read the epoch's view of cached features (picked from seed and epoch)."""
         table = self.tables[split]
         labels = torch.from_numpy(table.labels) if table.labels is not None else None
         if order is None:
             order = epoch_order(labels, len(table), seed=seed, epoch=epoch, shuffle=shuffle, balanced=balanced)
         if shard is not None:
             order = shard(order)
-        return iterate_batches(self.dataset(split, train=train), self.collator(split, (seed, epoch) if train else None),
-                               order, batch_size, self.num_workers)
+        cached = self.cached.get(split, {})
+        if train:
+            cached = {m: c.for_epoch(m, seed=seed, epoch=epoch) for m, c in cached.items()}
+        dataset = SampleDataset(table, self.model.encoders, self.modalities, self.live, train,
+                                self.pretokenized.get(split, {}))
+        return iterate_batches(dataset, Collator(table, self.model.encoders, self.live, cached), order, batch_size,
+                               self.num_workers)
 
     def num_batches(self, split: str, batch_size: int) -> int:
         return (len(self.tables[split]) + batch_size - 1) // batch_size

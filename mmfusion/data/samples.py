@@ -46,17 +46,16 @@ class CachedModality:
         return CachedModality(self.store, self.views[torch.arange(len(self.rows)), choice], self.with_tokens)
 
 
+@dataclass(eq=False)
 class SampleDataset(Dataset):
-    """Item i: ``(i, {modality: preprocessed item or None})`` for the modalities run live."""
+    """Item i: ``(i, {modality: preprocessed item or None})`` for the modalities run ``live``."""
 
-    def __init__(self, table: ParsedTable, encoders: Mapping[str, Encoder], modalities: Mapping[str, Modality],
-                 live: Sequence[str], *, train: bool, pretokenized: Mapping[str, list[Any]] | None = None) -> None:
-        self.table = table
-        self.encoders = encoders
-        self.modalities = modalities
-        self.live = list(live)
-        self.train = train
-        self.pretokenized = dict(pretokenized or {})
+    table: ParsedTable
+    encoders: Mapping[str, Encoder]
+    modalities: Mapping[str, Modality]
+    live: Sequence[str]
+    train: bool
+    pretokenized: Mapping[str, list[Any]]
 
     def __len__(self) -> int:
         return len(self.table)
@@ -83,7 +82,6 @@ class Collator:
         self.cached = dict(cached)
         #: :func:`absent_filler` of the live inputs that a whole batch lacked
         self.fillers: dict[str, dict[str, Tensor]] = {}
-        self.present = {m: torch.from_numpy(table.present(m)) for m in encoders}
         self.labels = torch.from_numpy(table.labels) if table.labels is not None else None
 
     def __call__(self, samples: Sequence[tuple[int, dict[str, Any]]]) -> Batch:
