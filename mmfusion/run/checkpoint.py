@@ -140,12 +140,8 @@ def _restore_optimizer(saved: Saved, optimizer: torch.optim.Optimizer) -> None:
 
 def load_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any,
                     scaler: Any, warn: Callable[[str], None] = warn_caller) -> dict[str, Any]:
-    """Restore everything saved by :func:`save_checkpoint`; returns the trainer state. ``warn`` reports a
-    fallback to an older checkpoint.
-
-    Raises:
-        RunDirError: there is no readable checkpoint, or it belongs to another model.
-    """
+    """Restore everything saved by :func:`save_checkpoint` (a RunDirError when no checkpoint is readable, or it belongs
+    to another model); returns the trainer state. ``warn`` reports a fallback to an older checkpoint."""
     saved = find_checkpoint(folder, warn)
     _check_frozen(saved, model)
     _check_model(saved, model)

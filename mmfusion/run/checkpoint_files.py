@@ -1,8 +1,7 @@
 """Finding a checkpoint to resume from, and reading every one of its files before anything is applied.
 
-``checkpoints/last.json`` names the checkpoint in force. When it is unusable the newest complete ``epoch-*``
-folder is used instead, with a warning; when a file of the chosen checkpoint is truncated or malformed, the
-next older complete one is. Only when none is left is it an error naming the file, never a raw exception.
+An unusable ``checkpoints/last.json`` falls back to the newest complete ``epoch-*`` folder, a damaged file to the next
+older complete checkpoint, with a warning; only when none is left is it an error naming the file.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
 """Frozen pretrained encoders saved by reference: a run records where their weights come from, not a copy.
 
-A frozen encoder whose weights come from a file, a package or a model cache holds exactly what its config
-rebuilds. Copying it into weights.safetensors and every checkpoint made a 60-run sweep over two frozen encoders
-(102 MB) take 11 GB. Instead ``frozen_weights.json`` records, per such encoder, its config, where the weights
-came from and a digest of every tensor; weights.safetensors leaves them out (its metadata names which). Loading
-rebuilds each one from spec.yaml and checks the digest, or stops with the encoder, its source and digest named.
-
-Only what a rebuild reproduces is referenced: before the first weights are written, each frozen pretrained
-encoder is built once more, on another random stream so that any randomly initialised part shows, and must
-have the trained model's digest. Everything else is saved in full.
+Copying frozen encoders into weights.safetensors and every checkpoint made a 60-run sweep over two of them (102 MB)
+take 11 GB. Instead ``frozen_weights.json`` records, per such encoder, its config, where the weights came from and a
+digest of every tensor; weights.safetensors leaves them out (its metadata names which). Loading rebuilds each one
+from spec.yaml and checks the digest. Only what a rebuild reproduces is referenced: each frozen pretrained encoder is
+built once more, on another random stream so that any randomly initialised part shows, and must have the same digest.
 """
 
 from __future__ import annotations

@@ -24,11 +24,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class LoadedRun:
-    """A trained model with its spec and labels, ready for evaluation or prediction.
-
-    ``task`` is the spec's ``data.task`` (training always records it); ``thresholds`` are the
-    decision thresholds of multilabel and binary runs in output order (binary: one), else None.
-    """
+    """A trained model with its spec and labels, ready for evaluation or prediction. ``task`` is the spec's
+    ``data.task``; ``thresholds`` the decision thresholds of multilabel and binary runs in output order, else None."""
 
     paths: RunPaths
     spec: Spec
@@ -105,10 +102,7 @@ def _fitting_model(spec: Spec, labels: list[str], weights: dict[str, torch.Tenso
                    learned: dict[str, dict[str, Any]], paths: RunPaths, registry: Registry | None,
                    task: str) -> MultimodalModel:
     """The spec's model for ``len(labels)`` classes (one output for binary), every tensor shaped as in the weights.
-
-    When the shapes differ only where the class count shows, labels.json is the culprit (and the message
-    says for how many classes the weights were trained); otherwise the spec changed since training.
-    """
+    When the shapes differ only where the class count shows, labels.json is the culprit; otherwise the spec."""
     binary, asked = task == "binary", len(labels)
     probe = 1 if binary else max(asked, 2)  # a classifier has at least 2 classes: build one to see the weights
     model = _build(spec, probe, learned, paths, registry)

@@ -1,14 +1,10 @@
-"""One writer per run directory: training holds ``RUN/.lock`` from start to end.
+"""One writer per run directory: training holds ``RUN/.lock`` from start to end (two trainings in one folder
+overwrite each other's checkpoints, and one dies later with a confusing state-dict error).
 
-Two trainings writing into one run directory overwrite each other's checkpoints and weights, and one
-dies later with a confusing state-dict error. The lock file is created atomically (``O_CREAT |
-O_EXCL``) and holds JSON naming its holder (host, PID, process start time, boot id, command). Where
-``fcntl`` exists the holder also keeps an ``flock`` on it, which the kernel drops when the process
-dies however it dies; that makes a takeover race-free and recognises a reused PID.
-
-A lock left by a process that is gone (same host, PID not running, or running but started at another
-time, or the machine rebooted since) is taken over with a warning. A lock from another host cannot be
-checked from here and is respected; the error says how to remove it if that host is gone.
+The lock file is created atomically (``O_CREAT | O_EXCL``) and names its holder (host, PID, process start time, boot
+id, command); where ``fcntl`` exists the holder also keeps an ``flock`` on it, which the kernel drops however the
+process dies: a takeover is race-free and a reused PID recognised. A lock left by a process that is gone (same host)
+is taken over with a warning; one from another host cannot be checked from here and is respected.
 """
 
 from __future__ import annotations
@@ -114,11 +110,8 @@ class RunLock:
 
     @classmethod
     def acquire(cls, run_dir: Path, *, warn: Callable[[str], None] = warn_caller) -> RunLock:
-        """Take the lock of ``run_dir`` (which must exist), taking over a stale one with a warning.
-
-        Raises:
-            RunDirError: another process holds it, or may hold it (another host).
-        """
+        """Take the lock of ``run_dir`` (which must exist), taking over a stale one with a warning; a RunDirError
+        when another process holds it, or may hold it (another host)."""
         run_dir = Path(run_dir)
         path = run_dir / LOCK_NAME
         first_seen: dict[int, float] = {}  # lock file (inode) → when first found; patience is per file
@@ -148,11 +141,7 @@ class RunLock:
 
     @staticmethod
     def _check_stale(run_dir: Path, path: Path, fd: int, *, patient: bool) -> str | None:
-        """Why the lock file open at ``fd`` is stale; None to look again shortly.
-
-        Raises:
-            RunDirError: it is held.
-        """
+        """Why the lock file open at ``fd`` is stale; None to look again shortly; a RunDirError when it is held."""
         flocked: bool | None = None
         if fcntl is not None:
             try:

@@ -56,15 +56,9 @@ def _idle_cores(cores: int, busy: int, *, adaptive: bool) -> ThreadChoice:
 def resolve_threads(requested: ThreadsSetting, device: torch.device, *, encoders_in_loop: bool,
                     step_work: int | None = None, compiled: bool = False,
                     busy: int | None = None) -> ThreadChoice | None:
-    """The thread count for a run on ``device``; None leaves torch's setting alone (GPUs).
-
-    Without encoders in the loop (every step on cached features) ``auto`` is re-chosen at every epoch's start,
-    unless ``compiled``: compiled kernels keep the thread count they were compiled with. ``step_work`` is
-    trainable parameters × batch size.
-
-    Raises:
-        MMFusionError: a count below 1.
-    """
+    """The thread count for a run on ``device``; None leaves torch's setting alone (GPUs). Without encoders in the
+    loop (every step on cached features) ``auto`` is re-chosen at every epoch's start, unless ``compiled`` (kernels
+    keep the thread count they were compiled with). ``step_work``: trainable parameters × batch size."""
     if isinstance(requested, int) and not isinstance(requested, bool):
         if requested < 1:
             raise MMFusionError(f"threads must be at least 1 (got {requested}); use `auto` to let mmfusion choose")

@@ -71,11 +71,8 @@ def from_environment(device: str) -> tuple[Distributed, str]:
 
 
 def shard(order: torch.Tensor, dist: Distributed) -> torch.Tensor:
-    """This process's part of an epoch's order, padded so that every process gets as many samples.
-
-    Process r takes positions r, r + N, r + 2N, ...: with per-process batches of b, global batch k
-    holds exactly the samples a single process with batches of N × b would put in its batch k.
-    """
+    """This process's part of an epoch's order, padded so that every process gets as many samples. Process r takes
+    positions r, r + N, ...: global batch k holds the samples one process with batches of N × b puts in its batch k."""
     if not dist.enabled:
         return order
     remainder = len(order) % dist.world_size

@@ -29,11 +29,8 @@ POS_WEIGHT_RANGE = (0.01, 100.0)
 
 
 def positive_weights(targets: np.ndarray, num_outputs: int) -> list[float]:
-    """Negatives / positives of each output in the training targets, clipped to :data:`POS_WEIGHT_RANGE`.
-
-    Targets are multi-hot ``[N, L]`` (multilabel), 0/1 ``[N]`` for one output (binary), or class ids ``[N]``
-    (multiclass, one-hot per class).
-    """
+    """Negatives / positives of each output in the training targets (multi-hot ``[N, L]``, 0/1 ``[N]`` for one
+    output, or class ids ``[N]``, one-hot per class), clipped to :data:`POS_WEIGHT_RANGE`."""
     y = np.asarray(targets)
     if y.ndim == 2:
         positives = y.sum(axis=0).astype(float)

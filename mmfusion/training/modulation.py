@@ -79,11 +79,8 @@ def coefficients(scores: dict[str, float], alpha: float) -> dict[str, float]:
 
 
 class GradientModulation:
-    """Scales each input's parameters' gradients by that input's coefficient of the current batch.
-
-    Tensor hooks on the parameters scale the gradient of each backward before it is accumulated, so with
-    ``grad_accum_steps`` every batch is scaled by its own coefficient.
-    """
+    """Scales each input's parameters' gradients by that input's coefficient of the current batch: tensor hooks
+    scale each backward's gradient before it is accumulated, so with ``grad_accum_steps`` each batch gets its own."""
 
     def __init__(self, spec: ModulationSpec, model: MultimodalModel, scores: Scores) -> None:
         self.spec = spec

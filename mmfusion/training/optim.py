@@ -12,11 +12,8 @@ from ..spec.train_spec import TrainSpec
 
 
 def parameter_groups(model: MultimodalModel, train: TrainSpec) -> list[dict]:
-    """Trainable parameters grouped by learning rate and weight decay.
-
-    Encoders that loaded pretrained weights get ``encoder_lr``; everything else (fusion, head, unimodal heads
-    and randomly initialised encoders) gets ``lr``. Biases and normalisation weights get no weight decay.
-    """
+    """Trainable parameters grouped by learning rate and weight decay: pretrained encoders get ``encoder_lr``,
+    everything else ``lr``; biases and normalisation weights get no weight decay."""
     groups: dict[tuple[str, bool], list[nn.Parameter]] = {}
     for module in [*model.encoders.values(), model.fusion, model.head, *([model.aux] if model.aux is not None else [])]:
         pretrained = bool(getattr(module, "pretrained", False))

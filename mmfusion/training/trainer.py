@@ -64,12 +64,9 @@ class Trainer:
         self.dist, device = from_environment(device)  # under torchrun: join the process group
         self.device = resolve_device(device)
         self.precision = resolve_precision(spec.train.precision, self.device)
-        self.resume = resume
         self.reporter = Reporter(progress and self.dist.is_main)
-        self.tables = tables
-        self.registry = registry
-        self.callbacks = list(callbacks)
-        self.threads = threads
+        self.resume, self.tables, self.registry = resume, tables, registry
+        self.callbacks, self.threads = list(callbacks), threads
         self._lock: RunLock | None = None
         self.inputs: dict[str, object] = {}
 

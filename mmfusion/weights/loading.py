@@ -105,11 +105,7 @@ def load_weights_into(module: nn.Module, location: str, *, what: str = "weights"
 def load_configured_weights(encoder: Encoder, *, what: str | None = None) -> Path | None:
     """Load an encoder's ``config.weights`` into its ``weights_target()`` and set its ``weights_path`` (returned;
     None when there was nothing to load); the builder calls this once after building, unless the encoder's
-    ``loads_own_weights`` says ``__init__`` already did. ``what`` names the setting in errors.
-
-    Raises:
-        WeightsError: the file is missing, unreadable or does not fit the module.
-    """
+    ``loads_own_weights`` says ``__init__`` already did. A WeightsError names ``what`` (the setting)."""
     location = getattr(encoder.config, "weights", None)
     if location is None or encoder.loads_own_weights:
         return None

@@ -15,10 +15,8 @@ if TYPE_CHECKING:
 
 
 class Loggers(Callback):
-    """Builds the loggers at fit start; sends them the spec, each epoch's row, the final report; closes them.
-
-    A logger's own failure names it (``train.loggers: logger 'mlflow' failed in log_metrics: ...``).
-    """
+    """Builds the loggers at fit start; sends them the spec, each epoch's row, the final report; closes them. A
+    logger's own failure names it (``train.loggers: logger 'mlflow' failed in log_metrics: ...``)."""
 
     name = "loggers"
     stage = "after"
