@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..interfaces.modality import is_empty_cell
-from .cells import check_labels_found, label_text
+from .cells import label_text
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -71,29 +71,3 @@ def infer_task(data: DataSpec, table: pd.DataFrame, column: str) -> tuple[str, s
     if holds_lists(table, column):
         return "multilabel", f"the label column '{column}' holds lists of labels"
     return "multiclass", "the default"
-
-
-def multi_hot(names: Sequence[str], index: dict[str, int], lookup: Any, values: Sequence[Any],
-              row_numbers: Sequence[int], sep: str | None, where: str, column: str, row_kind: str) -> np.ndarray:
-    """``[N, L]`` float32 targets: 1.0 where a row has the label.
-
-    Raises:
-        DataError: empty cells or unknown labels, naming the rows (all problems in one message).
-    """
-    targets = np.zeros((len(values), len(names)), dtype=np.float32)
-    empty: list[int] = []
-    unknown: dict[str, list[int]] = {}
-    for i, value in enumerate(values):
-        labels = label_names(value, sep)
-        if labels is None:
-            empty.append(row_numbers[i])
-            continue
-        for label in labels:
-            found = lookup(label)
-            if found is None:
-                unknown.setdefault(label, []).append(row_numbers[i])
-            else:
-                targets[i, found] = 1.0
-    hint = f" Labels in one cell are separated by {sep!r} (data.label_sep)." if sep else ""
-    check_labels_found(where, column, row_kind, empty, unknown, names, hint)
-    return targets

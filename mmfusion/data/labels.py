@@ -17,7 +17,7 @@ from ..errors import DataError
 from ..interfaces.modality import is_empty_cell
 from ..tasks.definitions import num_outputs
 from .cells import check_labels_found, format_rows, label_text, user_columns
-from .label_lists import column_labels, holds_lists, is_label_list, multi_hot
+from .label_lists import column_labels, holds_lists, is_label_list, label_names
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -107,31 +107,34 @@ class LabelSet:
 
     def encode(self, table: pd.DataFrame, column: str, row_numbers: Sequence[int], where: str,
                row_kind: str = "row") -> np.ndarray:
-        """Targets for every row (label ids, or multi-hot rows for multilabel); empty or unknown labels are an
-        error naming the rows."""
+        """Targets for every row: label ids, or ``[N, L]`` float32 multi-hot rows for multilabel. Empty cells and
+        unknown labels are one error naming their rows."""
         if column not in table.columns:
             raise DataError(f"{where}: no label column '{column}'; columns are {', '.join(user_columns(table))}")
         values = table[column].tolist()
-        if self.task == "multilabel":
-            return multi_hot(self.names, self.index, self.lookup, values, row_numbers, self.sep, where, column,
-                             row_kind)
-        ids = np.empty(len(table), dtype=np.int64)
-        empty, unknown = [], {}
-        lists = sorted(row_numbers[i] for i, value in enumerate(values) if is_label_list(value))
+        multilabel = self.task == "multilabel"
+        lists = [] if multilabel else sorted(row_numbers[i] for i, value in enumerate(values) if is_label_list(value))
         if lists:
             rows = f"{row_kind}s {format_rows(lists)}"
             raise DataError(f"{where}: {_multilabel_problem(column, len(lists), self.task, row_kind, rows)}")
+        targets = np.zeros((len(values), len(self.names)) if multilabel else len(values),
+                           np.float32 if multilabel else np.int64)
+        empty, unknown = [], {}
         for i, value in enumerate(values):
-            if is_empty_cell(value):
+            labels = label_names(value, self.sep) if multilabel else None if is_empty_cell(value) else [value]
+            if labels is None:
                 empty.append(row_numbers[i])
-                continue
-            found = self.lookup(value)
-            if found is None:
-                unknown.setdefault(label_text(value), []).append(row_numbers[i])
-                continue
-            ids[i] = found
-        check_labels_found(where, column, row_kind, empty, unknown, self.names)
-        return ids
+            for label in labels or []:
+                found = self.lookup(label)
+                if found is None:
+                    unknown.setdefault(label_text(label), []).append(row_numbers[i])
+                elif multilabel:
+                    targets[i, found] = 1.0
+                else:
+                    targets[i] = found
+        hint = f" Labels in one cell are separated by {self.sep!r} (data.label_sep)." if multilabel and self.sep else ""
+        check_labels_found(where, column, row_kind, empty, unknown, self.names, hint)
+        return targets
 
 
 def _binary_order(names: Sequence[str], positive: str | None, where: str, column: str) -> list[str]:
