@@ -53,11 +53,8 @@ EMPTY_LABEL = "fill them in, or set data.unlabelled: drop to leave such rows out
 
 def check_labels_found(where: str, column: str, row_kind: str, empty: Sequence[int],
                        unknown: dict[str, list[int]], names: Sequence[str], hint: str = "") -> None:
-    """Raise one error listing every row with an empty label and every unknown label (with its rows).
-
-    Raises:
-        DataError: any empty or unknown label; ``hint`` ends the message.
-    """
+    """Raise one DataError listing every row with an empty label and every unknown label (with its rows), if any;
+    ``hint`` ends the message."""
     problems = [f"empty label in {row_kind}s {format_rows(empty)} ({EMPTY_LABEL})"] if empty else []
     problems += [f"unknown label '{label}' in {row_kind}s {format_rows(rows)}"
                  for label, rows in sorted(unknown.items())]

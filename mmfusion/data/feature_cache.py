@@ -50,11 +50,8 @@ def default_cache_dir() -> Path:
 def _folder(cache_dir: Path, encoder: Encoder, dtype: str, *, views: bool = False
             ) -> tuple[Path, str | None]:
     """The encoder's cache folder for features stored in ``dtype`` (with ``views``, of its augmented views), and why
-    it cannot be written (None when it can). ``encoder.json`` in it only describes it for people.
-
-    Raises:
-        MMFusionError: ``dtype`` is neither fp16 nor fp32.
-    """
+    it cannot be written (None when it can); an MMFusionError for a dtype neither fp16 nor fp32. ``encoder.json``
+    in it only describes it for people."""
     if dtype not in STORED:
         raise MMFusionError(f"feature dtype {dtype!r} is not one of {', '.join(STORED)} (train.feature_dtype)")
     key = encoder.feature_key()

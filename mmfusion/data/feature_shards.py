@@ -190,11 +190,7 @@ def shard_tensors(outputs: list[tuple[Tensor, Tensor | None]], dtype: str = "fp1
 
 
 def write_shard(folder: Path, fingerprints: list[str], tensors: dict[str, Tensor]) -> Shard:
-    """Write the tensors, then the listing that makes them count (both atomically).
-
-    Raises:
-        OutputError: the cache folder cannot be written.
-    """
+    """Write the tensors, then the listing that makes them count (both atomically; OutputError if they cannot)."""
     path = folder / f"shard-{hashlib.sha1(''.join(fingerprints).encode()).hexdigest()[:16]}.safetensors"
     write_safetensors_atomic(path, tensors)
     token_rows = int(tensors["tokens"].shape[0]) if "tokens" in tensors else None

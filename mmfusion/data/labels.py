@@ -138,11 +138,8 @@ class LabelSet:
 
 
 def _binary_order(names: Sequence[str], positive: str | None, where: str, column: str) -> list[str]:
-    """The two labels of binary data, the positive one second.
-
-    Raises:
-        DataError: not exactly two labels, or ``positive`` is not one of them.
-    """
+    """The two labels of binary data, the positive one second (a DataError unless there are two, with ``positive``
+    among them)."""
     if len(names) != 2:
         shown = ", ".join(names[:10]) + (" ..." if len(names) > 10 else "")
         raise DataError(f"{where}: data.task is binary, but column '{column}' holds {len(names)} distinct labels "

@@ -91,7 +91,7 @@ def parse_table(
         for i, cells in enumerate(zip(*(table[c].tolist() for c in cols))):
             key = (cells[0] if len(cells) == 1 else cells) \
                 if all(isinstance(c, (str, int, float, type(None))) for c in cells) else _UNSEEN
-            outcome = seen.get(key, _UNSEEN) if key is not _UNSEEN else _UNSEEN
+            outcome = seen.get(key, _UNSEEN)  # _UNSEEN itself is never a key
             if outcome is _UNSEEN:
                 context = CellContext(source, rows[i], cols, root, row_kind)
                 try:
@@ -128,11 +128,8 @@ class BadValues:
         self.policies, self.row_kind = policies, row_kind
 
     def __call__(self, name: str, unusable: Mapping[str, str]) -> None:
-        """Mark the rows whose value of input ``name`` has a fingerprint in ``unusable`` (→ its problem).
-
-        Raises:
-            UnusableValuesError: such rows exist and the input's policy is ``error``.
-        """
+        """Mark the rows whose value of input ``name`` has a fingerprint in ``unusable`` (→ its problem) absent, or
+        raise UnusableValuesError naming them when the input's policy is ``error``."""
         if not unusable:
             return
         handler = self.modalities[name]

@@ -43,14 +43,8 @@ class Predictions:
 
 @dataclass
 class InferenceEngine:
-    """Scores batches: device move, the backend's fp32 logits, the task's scores.
-
-    Attributes:
-        backend: :class:`~.backends.TorchBackend` or :class:`~.backends.OnnxBackend`.
-        device: where batches go (the CPU for ONNX Runtime).
-        scores: logits → per-label scores (:func:`mmfusion.tasks.scores.scores_for`).
-        num_outputs: logits per row (the shape of an empty result).
-    """
+    """Scores batches: moved to ``device`` (the CPU for ONNX Runtime), the backend's fp32 logits (``num_outputs`` a
+    row, the width of an empty result), the task's ``scores`` (:func:`mmfusion.tasks.scores.scores_for`)."""
 
     backend: TorchBackend | OnnxBackend
     device: torch.device
