@@ -90,7 +90,10 @@ def iter_table(path: Path, fmt: str = "auto", *, columns: Sequence[str] | None =
     rows, names = 0, None
     try:
         if kind == "parquet":
-            chunks = _parquet_chunks(path, columns, chunk_rows)
+            parquet = _parquet(path).ParquetFile(path)
+            _check_names(path, [str(c) for c in parquet.schema_arrow.names])
+            chunks = (batch.to_pandas() for batch in parquet.iter_batches(
+                batch_size=chunk_rows, columns=list(columns) if columns is not None else None))
         else:
             sep = "\t" if kind == "tsv" else ","
             _check_header(path, sep)
@@ -117,13 +120,6 @@ def _parquet(path: Path) -> Any:
     except ImportError:
         raise DataError(f"reading {path} needs a Parquet engine: pip install 'mmfusion[parquet]' (pyarrow)") from None
     return pq
-
-
-def _parquet_chunks(path: Path, columns: Sequence[str] | None, chunk_rows: int) -> Iterator[Any]:
-    parquet = _parquet(path).ParquetFile(path)
-    _check_names(path, [str(c) for c in parquet.schema_arrow.names])
-    for batch in parquet.iter_batches(batch_size=chunk_rows, columns=list(columns) if columns is not None else None):
-        yield batch.to_pandas()
 
 
 def table_columns(path: Path, fmt: str = "auto") -> list[str]:

@@ -6,7 +6,6 @@ separators, like ``;``) is a row with none of the labels, which is valid multila
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,18 +35,10 @@ def label_names(value: Any, sep: str | None) -> list[str] | None:
     return [p.strip() for p in parts if p.strip()]
 
 
-def distinct_labels(values: Sequence[Any], sep: str | None) -> list[str]:
-    """The sorted union of the labels of every cell."""
-    found: set[str] = set()
-    for value in values:
-        found.update(label_names(value, sep) or [])
-    return sorted(found)
-
-
 def column_labels(table: pd.DataFrame, column: str, task: str, sep: str | None) -> list[str]:
     """The sorted distinct labels of a label column: the union of each cell's labels for multilabel data."""
     if task == "multilabel":
-        return distinct_labels(table[column].tolist(), sep)
+        return sorted({label for value in table[column].tolist() for label in label_names(value, sep) or []})
     return sorted({label_text(v) for v in table[column] if not is_empty_cell(v)})
 
 

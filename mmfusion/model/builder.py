@@ -48,14 +48,10 @@ class BuildContext:
         Raises:
             PluginError: it cannot be built; the message names its spec path, e.g. ``model.fusion.inner``.
         """
-        return _build_fusion(self._nested(config, num_classes), input_dims)
-
-    def _nested(self, config: BaseModel, num_classes: int | None) -> BuildContext:
-        """The context of a part built by this component: this path plus the config field that holds it."""
         fields = type(self.config).model_fields if self.config is not None else {}
-        name = next((f for f in fields if getattr(self.config, f, None) is config), None)
+        name = next((f for f in fields if getattr(self.config, f, None) is config), None)  # its path: ours + field
         path = f"{self.path}.{name}" if name else f"{self.path} (nested)"
-        return replace(self, path=path, num_classes=num_classes, config=config)
+        return _build_fusion(replace(self, path=path, num_classes=num_classes, config=config), input_dims)
 
 
 def instantiate(cls: type, *args: Any, context: BuildContext) -> Any:
