@@ -6,7 +6,6 @@ has the batch size; the ``present`` mask, never the filler, tells fusions which 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -30,15 +29,9 @@ class Batch:
         return int(next(iter(self.present.values())).shape[0])
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
-        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
-
-    def pin_memory(self) -> Batch:  # called by DataLoader(pin_memory=True)
-        return self._map(Tensor.pin_memory)
-
-    def _map(self, fn: Callable[[Tensor], Tensor]) -> Batch:
-        """The batch with ``fn`` applied to every tensor it holds."""
+        """The batch with every tensor it holds on ``device``."""
         def each(t: Tensor | None) -> Tensor | None:
-            return None if t is None else fn(t)
+            return None if t is None else t.to(device, non_blocking=non_blocking)
 
         return Batch(
             inputs={m: {k: each(v) for k, v in d.items()} for m, d in self.inputs.items()},

@@ -26,11 +26,8 @@ class ModelParts(NamedTuple):
 
 
 class MultimodalModel(nn.Module):
-    """Encoders (in sorted modality order), a fusion and a head; ``forward(batch)`` returns logits.
-
-    ``aux`` holds the unimodal auxiliary heads of ``train.aux_unimodal`` (None without them, so such a
-    model has exactly the weights of one built before they existed).
-    """
+    """Encoders (in sorted modality order), a fusion, a head and, with ``train.aux_unimodal``, the unimodal
+    auxiliary heads (``aux``, else None); ``forward(batch)`` returns logits."""
 
     def __init__(self, encoders: Mapping[str, Encoder], fusion: Fusion, head: Classifier,
                  aux: UnimodalHeads | None = None) -> None:
