@@ -103,30 +103,6 @@ def _spans(path: Path) -> dict[str, Span]:
             for name, v in header.items() if name != "__metadata__"}
 
 
-def _problem(shard: Shard, spans: dict[str, Span], width: int, dtype: str) -> str | None:
-    """What is wrong with a shard's tensors as its header describes them, or None."""
-    pooled, rows = spans.get("pooled"), len(shard.fingerprints)
-    if pooled is None or len(pooled.shape) != 2 or pooled.dtype not in {"F16", "F32"}:
-        return "no 2-D floating 'pooled' tensor"
-    if pooled.shape != (rows, width):
-        return f"'pooled' has shape {pooled.shape}, the listing and encoder say ({rows}, {width})"
-    if pooled.dtype != STORED[dtype]:
-        return f"'pooled' is {pooled.dtype}, this cache folder holds {dtype} features"
-    if ("tokens" in spans) != ("lengths" in spans):
-        return "'tokens' without 'lengths' or the other way round"
-    if "tokens" in spans:
-        tokens, lengths = spans["tokens"], spans["lengths"]
-        if lengths.shape != (rows,) or lengths.dtype != "I64":
-            return f"'lengths' is not {rows} token counts"
-        if len(tokens.shape) != 2 or tokens.shape[1:] != (width,) or tokens.dtype != pooled.dtype:
-            return f"'tokens' has shape {tokens.shape} and dtype {tokens.dtype}, not (sum T, {width}) {pooled.dtype}"
-        if tokens.shape[0] != shard.token_rows:
-            return f"{tokens.shape[0]} token rows, the listing says {shard.token_rows}"
-    elif shard.token_rows is not None:
-        return "no 'tokens' tensor though the listing records token rows"
-    return None
-
-
 def _checked(shard: Shard, width: int, dtype: str) -> ShardFeatures | str:
     """The shard's features, mapped, or what is wrong with it."""
     from safetensors import safe_open
@@ -136,17 +112,19 @@ def _checked(shard: Shard, width: int, dtype: str) -> ShardFeatures | str:
         return f"{size} bytes, the listing records {shard.size}: truncated or overwritten"
     with safe_open(str(shard.path), framework="numpy"):  # parses the header and checks it covers the file
         pass
-    spans = _spans(shard.path)
-    problem = _problem(shard, spans, width, dtype)
-    if problem is not None:
-        return problem
+    spans, rows, stored = _spans(shard.path), len(shard.fingerprints), STORED[dtype]
+    expected = {"pooled": (stored, (rows, width))}
+    if shard.token_rows is not None:
+        expected.update(tokens=(stored, (shard.token_rows, width)), lengths=("I64", (rows,)))
+    found = {name: (span.dtype, span.shape) for name, span in spans.items()}
+    if found != expected:
+        return f"its tensors (dtype, shape) are {found}; the listing, the encoder and the {dtype} folder say {expected}"
     lengths = None
     if "lengths" in spans:
-        lengths = np.fromfile(shard.path, dtype=np.int64, count=len(shard.fingerprints),
-                              offset=spans["lengths"].start)
+        lengths = np.fromfile(shard.path, dtype=np.int64, count=rows, offset=spans["lengths"].start)
         if bool((lengths < 0).any()) or int(lengths.sum()) != spans["tokens"].shape[0]:
             return f"'lengths' do not add up to the {spans['tokens'].shape[0]} token rows"
-    features = ShardFeatures(lengths, rows=len(shard.fingerprints), width=width, path=shard.path, spans=spans)
+    features = ShardFeatures(lengths, rows=rows, width=width, path=shard.path, spans=spans)
     if not np.isfinite(features.arrays()[0].sum(dtype=np.float32)):  # one pass; finite fp16 never sums to inf
         return "'pooled' holds NaN or infinite values"
     return features
