@@ -94,15 +94,9 @@ class ShardFeatures:
         return self.offsets is not None
 
     @property
-    def held(self) -> bool:
-        return self.tensors is not None
-
-    @property
     def dtype(self) -> np.dtype:
         """The stored dtype of the features, fp16 or fp32."""
-        if self.tensors is not None:
-            return self.tensors["pooled"].numpy().dtype
-        return np.dtype(DTYPES[self._spans["pooled"].dtype])
+        return self.arrays()[0].dtype
 
     def token_counts(self, rows: np.ndarray) -> np.ndarray:
         return self.offsets[rows + 1] - self.offsets[rows]  # type: ignore[index]
@@ -154,7 +148,7 @@ class FeatureStore:
         self.width = shards[0].width
         self.has_tokens = all(s.has_tokens for s in shards)
         #: one shard in RAM in store order (as :meth:`in_memory` makes): gathered by indexing its tensors directly
-        self._direct = len(shards) == 1 and shards[0].held and np.array_equal(self.row_in, np.arange(len(row_in)))
+        self._direct = not self.mapped and len(shards) == 1 and np.array_equal(self.row_in, np.arange(len(row_in)))
 
     @classmethod
     def of(cls, places: list[tuple[ShardFeatures, int]]) -> FeatureStore:
@@ -178,7 +172,7 @@ class FeatureStore:
     @property
     def mapped(self) -> bool:
         """Whether some rows are read from disk on demand."""
-        return not all(s.held for s in self.shards)
+        return any(s.tensors is None for s in self.shards)
 
     def nbytes(self, tokens: bool = True) -> int:
         """Bytes the store's rows (pooled, and tokens unless ``tokens`` is False) take in memory in their stored
