@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..errors import DataError
-
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -45,19 +43,3 @@ def label_text(value: Any) -> str:
 def format_rows(rows: Sequence[int], limit: int = 8) -> str:
     shown = ", ".join(str(r) for r in rows[:limit])
     return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
-
-
-#: what to do about rows whose label cell is empty
-EMPTY_LABEL = "fill them in, or set data.unlabelled: drop to leave such rows out"
-
-
-def check_labels_found(where: str, column: str, row_kind: str, empty: Sequence[int],
-                       unknown: dict[str, list[int]], names: Sequence[str], hint: str = "") -> None:
-    """Raise one DataError listing every row with an empty label and every unknown label (with its rows), if any;
-    ``hint`` ends the message."""
-    problems = [f"empty label in {row_kind}s {format_rows(empty)} ({EMPTY_LABEL})"] if empty else []
-    problems += [f"unknown label '{label}' in {row_kind}s {format_rows(rows)}"
-                 for label, rows in sorted(unknown.items())]
-    if problems:
-        raise DataError(f"{where}, column '{column}': " + "; ".join(problems) + f". Known labels: "
-                        f"{', '.join(names)} (list them all in data.labels to add some).{hint}")

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import DataError
 from ..interfaces.modality import is_empty_cell
 from ..tasks.definitions import num_outputs
-from .cells import check_labels_found, format_rows, label_text, user_columns
+from .cells import format_rows, label_text, user_columns
 from .label_lists import column_labels, holds_lists, is_label_list, label_names
 
 if TYPE_CHECKING:
@@ -132,8 +132,15 @@ class LabelSet:
                     targets[i, found] = 1.0
                 else:
                     targets[i] = found
-        hint = f" Labels in one cell are separated by {self.sep!r} (data.label_sep)." if multilabel and self.sep else ""
-        check_labels_found(where, column, row_kind, empty, unknown, self.names, hint)
+        problems = [f"empty label in {row_kind}s {format_rows(empty)} (fill them in, or set data.unlabelled: drop to "
+                    "leave such rows out)"] if empty else []
+        problems += [f"unknown label '{label}' in {row_kind}s {format_rows(rows)}"
+                     for label, rows in sorted(unknown.items())]
+        if problems:
+            hint = (f" Labels in one cell are separated by {self.sep!r} (data.label_sep)."
+                    if multilabel and self.sep else "")
+            raise DataError(f"{where}, column '{column}': " + "; ".join(problems) + f". Known labels: "
+                            f"{', '.join(self.names)} (list them all in data.labels to add some).{hint}")
         return targets
 
 
