@@ -158,9 +158,8 @@ def build_pipeline(
     autocast = autocast or contextlib.nullcontext
     modalities = {**modality_handlers(model, registry), **(modality_overrides or {})}
     splits = [s for s in (splits or list(prepared.tables)) if s in prepared.tables]
-    train_name = prepared.names.get(splits[0], splits[0])
     columns = resolve_columns(model.encoders, modalities, data.columns, prepared.columns,
-                              prepared.tables[splits[0]].columns, train_name)
+                              prepared.tables[splits[0]].columns, prepared.names.get(splits[0], splits[0]))
     label_column = prepared.label_column
     policies = bad_value_policies(data, list(model.encoders))
     tables: dict[str, ParsedTable] = {}
@@ -194,12 +193,10 @@ def build_pipeline(
                 and type(modalities[m]).load is not Modality.load:
             settle(m, _unusable(modalities[m], [r for t in tables.values() for r in t.references[m]], reporter, m))
 
-    if fit_split is not None:
-        for m, encoder in model.encoders.items():
-            if encoder.learns_preprocessing():
-                values = [modalities[m].load(r) for r in tables[fit_split].references[m] if r is not None]
-                encoder.fit_preprocessing(values)
-                encoder.to(device)
+    for m, encoder in model.encoders.items() if fit_split is not None else []:
+        if encoder.learns_preprocessing():
+            encoder.fit_preprocessing([modalities[m].load(r) for r in tables[fit_split].references[m] if r is not None])
+            encoder.to(device)
     pipeline = DataPipeline(model, labels or LabelSet([]), tables, modalities, columns, live)
     for m in cached_names:
         encoder, modality = model.encoders[m], MemoFingerprints(modalities[m])

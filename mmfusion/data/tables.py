@@ -58,8 +58,7 @@ def as_dataset_tables(train: Any, validation: Any = None, test: Any = None, *, r
         if table is not None and not isinstance(table, pd.DataFrame):
             raise DataError(f"{name} must be a pandas DataFrame, got {type(table).__name__}")
     return DatasetTables(train=train, validation=validation, test=test, root=Path(root) if root else None,
-                         names={"train": "train DataFrame", "validation": "validation DataFrame",
-                                "test": "test DataFrame"})
+                         names={split: f"{split} DataFrame" for split in SPLITS})
 
 
 def _numbered(table: pd.DataFrame, first_row: int) -> pd.DataFrame:
@@ -113,9 +112,14 @@ def prepare_tables(data: DataSpec, tables: DatasetTables) -> PreparedTables:
                                                  tables.row_kind, data.unlabelled, notes, split)
     original = len(prepared["train"])
     task, task_reason = infer_task(data, prepared["train"], label_column)
-    # the source's label order belongs to its label column; another column's labels are found in the data
-    source_labels = tables.labels if tables.label_column in (None, label_column) else None
-    labels = source_labels or _distinct_labels(prepared["train"], label_column, task, data.label_sep)
+    # the source's label order belongs to its label column; another column's are the whole training table's, so
+    # that a label whose rows all go to a split (or are cut by a row limit) is still a class. None: the label set
+    # finds them, and says what is wrong
+    labels = tables.labels if tables.label_column in (None, label_column) else None
+    train = prepared["train"]
+    if not labels and label_column in train.columns and (task == "multilabel" or not holds_lists(train, label_column)):
+        labels = column_labels(train, label_column, task, data.label_sep)
+        labels = labels if len(labels) >= 2 else None
     # multilabel rows have no one class to stratify by: their splits are random
     stratify_by = label_column if task != "multilabel" else None
     for split, fraction in (("test", data.split.test), ("validation", data.split.validation)):
@@ -158,16 +162,6 @@ def without_unlabelled(table: pd.DataFrame, column: str, name: str, row_kind: st
     notes.append(f"{split}: left out {len(rows)} {row_kind}(s) of {name} with an empty label ({row_kind}s "
                  f"{format_rows(rows)}; data.unlabelled: drop)")
     return table[~empty]
-
-
-def _distinct_labels(table: pd.DataFrame, column: str, task: str, sep: str | None) -> list[str] | None:
-    """The sorted labels of the whole training table, so that a label whose rows all went to a split (or were
-    cut by a row limit) is still one of the model's classes; None leaves the checks (and their reasons) to the
-    label set."""
-    if column not in table.columns or (task != "multilabel" and holds_lists(table, column)):
-        return None
-    labels = column_labels(table, column, task, sep)
-    return labels if len(labels) >= 2 else None
 
 
 def load_prepared_tables(data: DataSpec, tables: DatasetTables | None = None,
