@@ -7,10 +7,8 @@ is keyed by its modality fingerprint (an image's path, size and modification tim
 data is recomputed and unchanged data is reused across runs, splits, evaluation and ablation variants.
 A shard counts only once its listing exists, so an interrupted extraction keeps what it finished; a damaged one
 is dropped and recomputed (:mod:`.feature_shards`). A cache that cannot be written (read-only, full, a file in
-the way) still serves what it holds, and the rest is computed without caching, with a warning.
-Values are decoded and preprocessed in a thread pool, a few batches ahead of the encoder, so that the
-model, not Pillow, bounds extraction; the store that comes out reads from disk what does not fit its
-memory budget (:mod:`.feature_store`).
+the way) still serves what it holds, and the rest is computed without caching, with a warning. Values are
+decoded a few batches ahead of the encoder (:func:`decode_threads`).
 """
 
 from __future__ import annotations

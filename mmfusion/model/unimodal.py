@@ -45,15 +45,12 @@ class UnimodalHeads(nn.Module):
 
     def mixture_weights(self) -> dict[str, float]:
         """The mixture by name (``fused``, then each input), or {} without one."""
-        if self.mixture is None:
-            return {}
-        return dict(zip(["fused", *self.modalities], (round(float(v), 6) for v in self.mixture)))
+        return {} if self.mixture is None else dict(zip(["fused", *self.modalities],
+                                                        (round(float(v), 6) for v in self.mixture)))
 
     def mix(self, fused: Tensor, aux: Mapping[str, Tensor], present: Mapping[str, Tensor]) -> Tensor:
         """The tuned mixture of the fused and the auxiliary logits (the fused logits when not mixing)."""
-        if self.mixture is None:
-            return fused
-        return mix_logits(self.mixture, fused, aux, present, self.modalities)
+        return fused if self.mixture is None else mix_logits(self.mixture, fused, aux, present, self.modalities)
 
 
 def mix_logits(weights: Tensor, fused: Tensor, aux: Mapping[str, Tensor], present: Mapping[str, Tensor],
