@@ -4,14 +4,11 @@ A shard is ``shard-<id>.safetensors`` (``pooled`` ``[N, D]`` in the cache folder
 also ``tokens`` ``[sum T, D]`` and ``lengths`` ``[N]``) plus its listing ``shard-<id>.json``, written after it:
 ``{"format": 2, "fingerprints": [...], "rows": N, "token_rows": sum T or null, "bytes": file size}``.
 
-Opening a shard checks the recorded size, that safetensors parses the header and finds every tensor inside the
-file (a truncated file fails here), that the tensors' lengths agree with each other, the listing and the
-encoder's width, that the dtype is the folder's, and that the pooled features are finite (overwritten fp16 bytes
-almost surely hold a NaN or inf). It reads only the header, the lengths and the pooled features: the tokens,
-most of the bytes, stay on disk and are read row by row when a batch needs them (:class:`ShardFeatures`). No
-checksum: hashing a 2048-row shard of 1280-d fp16 features (11-262 MB with 1-49 tokens a row) took 25-240 % as
-long as assembling the store from it (sha256; blake2b about twice that), measured on the 2-core CPU of CI, so
-every training start would pay it.
+Opening a shard (:func:`open_shard`) reads only the header, the lengths and the pooled features, which must be
+finite (overwritten fp16 bytes almost surely hold a NaN or inf): the tokens, most of the bytes, stay on disk and are
+read row by row when a batch needs them (:class:`ShardFeatures`). No checksum: hashing a 2048-row shard of 1280-d
+fp16 features (11-262 MB with 1-49 tokens a row) took 25-240 % as long as assembling the store from it (sha256;
+blake2b about twice that), measured on the 2-core CPU of CI, so every training start would pay it.
 """
 
 from __future__ import annotations
