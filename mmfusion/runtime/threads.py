@@ -26,6 +26,8 @@ from ..errors import MMFusionError
 TINY_STEP = 4_000_000
 
 ThreadsSetting = int | Literal["auto"] | None
+#: the reason of a count the user set (``train.threads`` or ``--threads``)
+ASKED = "as asked"
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ def resolve_threads(requested: ThreadsSetting, device: torch.device, *, encoders
     if isinstance(requested, int) and not isinstance(requested, bool):
         if requested < 1:
             raise MMFusionError(f"threads must be at least 1 (got {requested}); use `auto` to let mmfusion choose")
-        return ThreadChoice(requested, "as asked", requested)
+        return ThreadChoice(requested, ASKED, requested)
     if device.type != "cpu":
         return None
     cores = torch.get_num_threads()

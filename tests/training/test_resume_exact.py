@@ -1,6 +1,8 @@
 """``--resume`` is bit-identical to an uninterrupted run, also with encoders trained end to end or cached views.
 
-The default configuration is what is checked: ``channels_last: true`` for CNN encoders and fused AdamW.
+The default configuration is what is checked: ``channels_last: true`` for CNN encoders and fused AdamW; one thread,
+so that both runs sum in the same order however busy the machine is (``threads: auto`` keeps the count of the
+checkpoint's epochs on resume: tested below).
 Every model weight and every optimiser-state tensor of the last checkpoint must be equal, bit for bit.
 """
 
@@ -48,6 +50,7 @@ train:
   batch_size: 8
   lr: 0.01
   precision: fp32
+  threads: {threads}
   cache_dir: {cache}
 """
 
@@ -71,7 +74,7 @@ def test_resume_is_bitwise_identical_to_an_uninterrupted_run(encoder: str, small
                                                              tmp_path: Path) -> None:
     modality, config = ENCODERS[encoder]
     text = SPEC.format(modality=modality, encoder=config.replace("BERT", str(tiny_bert)), csv=small_xor, epochs=EPOCHS,
-                       cache=tmp_path / "cache")
+                       cache=tmp_path / "cache", threads=1)
     spec = load_spec(write_spec(tmp_path, text))
     assert spec.train.channels_last  # the default configuration is the one that must resume exactly
     Trainer(spec, tmp_path / "straight", progress=False).fit()
@@ -100,3 +103,27 @@ def _state(run: Path) -> dict:
     for row in state["trainer"]["history"]:
         row.pop("seconds"), row.pop("train_samples_per_s")
     return state
+
+
+@pytest.mark.slow
+def test_auto_threads_resume_with_the_count_the_checkpoint_trained_with(small_xor: Path, tiny_bert: Path,
+                                                                       tmp_path: Path, monkeypatch) -> None:
+    import mmfusion.runtime.threads as threads
+
+    modality, config = ENCODERS["hf-text"]
+    text = SPEC.format(modality=modality, encoder=config.replace("BERT", str(tiny_bert)), csv=small_xor, epochs=2,
+                       cache=tmp_path / "cache", threads="auto")
+    spec = load_spec(write_spec(tmp_path, text))
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)  # two cores, whatever this machine has
+    set_to: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", set_to.append)
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda *a, **k: 1)  # one core busy: auto chooses 1 thread
+    with pytest.raises(TrainingInterrupted):
+        Trainer(spec, tmp_path / "run", progress=False, callbacks=[StopAfterEpochs(1)]).fit()
+    saved = json.loads((tmp_path / "run" / "checkpoints" / "epoch-0001" / "state.json").read_text())
+    assert saved["trainer"]["threads"] == 1
+    monkeypatch.setattr(threads, "busy_elsewhere", lambda *a, **k: 0)  # idle now: auto alone would choose 2
+    set_to.clear()
+    result = Trainer(spec, tmp_path / "run", progress=False, resume=True).fit()
+    assert set_to[:2] == [2, 1]  # chosen from the idle cores, then the checkpoint's count
+    assert result.summary["threads"] == 1

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import torch
+
 from ...interfaces.callback import Callback
 from ...run.checkpoint import load_checkpoint, save_checkpoint
 from ...run.frozen import Reference, current, find_references, load_weights, write_weights
+from ...runtime.threads import ASKED, ThreadChoice
 
 if TYPE_CHECKING:
     from ..context import TrainingContext
@@ -43,7 +46,20 @@ class Resume(Callback):
             write_weights(ctx.paths.weights, ctx.model, _by_reference(ctx))
         if ctx.callbacks is not None:
             ctx.callbacks.load_state_dicts(saved.get("callbacks") or {})
+        _keep_threads(ctx, saved.get("threads"))
         ctx.reporter.log(f"resuming after epoch {saved['epoch']}")
+
+
+def _keep_threads(ctx: TrainingContext, saved: int | None) -> None:
+    """``threads: auto`` chose from how busy the machine was at the start; a resumed fit trains on with the count
+    the checkpoint's epochs used, because another count sums in another order and would not resume bit for bit."""
+    threads = ctx.threads
+    if saved is None or threads is None or threads.adaptive or threads.reason == ASKED or saved == threads.count:
+        return
+    torch.set_num_threads(saved)
+    ctx.threads = ThreadChoice(saved, "as the checkpoint's epochs trained", threads.cores)
+    ctx.timings["threads"] = saved
+    ctx.reporter.log(f"threads {threads.count} → {saved} (as the checkpoint's epochs trained: resumed bit for bit)")
 
 
 class Checkpoint(Callback):
@@ -60,7 +76,8 @@ class Checkpoint(Callback):
             return
         states = ctx.callbacks.state_dicts() if ctx.callbacks is not None else {}
         state = {"epoch": row["epoch"], "history": ctx.history, "best": ctx.best, "best_epoch": ctx.best_epoch,
-                 "stale": ctx.stale, **({"callbacks": states} if states else {})}
+                 "stale": ctx.stale, **({"callbacks": states} if states else {}),
+                 **({"threads": ctx.threads.count} if ctx.threads is not None else {})}
         kept = current(ctx.model, _by_reference(ctx))
         save_checkpoint(ctx.paths.checkpoints, model=ctx.model, optimizer=ctx.optimizer, scheduler=ctx.scheduler,
                         scaler=ctx.scaler, trainer_state=state, by_reference={m: r.digest for m, r in kept.items()})
