@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..runtime.devices import DEVICE_CHOICES
-from .output import console, human_count, print_json
+from .output import console, human_count, print_json, table
 
 
 @click.command()
@@ -86,21 +86,16 @@ def _class_count(spec: object, requested: int | None) -> tuple[int, str]:
 
 
 def _print_table(spec_file, device, classes, rows, forward) -> None:  # type: ignore[no-untyped-def]
-    from rich.table import Table
-
     outputs = "1 output" if classes == 1 else f"{classes} classes"
-    table = Table(title=f"{spec_file} → model on {device} ({outputs})")
-    for column in ("component", "type", "modality", "output dim", "parameters", "trainable"):
-        table.add_column(column, justify="right" if column in {"output dim", "parameters", "trainable"} else "left")
-    for row in rows:
-        trainable = human_count(row.trainable) + (" (frozen)" if row.frozen else "")
-        table.add_row(row.component, row.type, row.modality, str(row.output_dim), human_count(row.parameters),
-                      trainable)
-    table.add_section()
-    table.add_row("total", "", "", "", human_count(sum(r.parameters for r in rows)),
+    shown = table(f"{spec_file} → model on {device} ({outputs})",
+                  ("component", "type", "modality", "output dim", "parameters", "trainable"),
+                  [(r.component, r.type, r.modality, str(r.output_dim), human_count(r.parameters),
+                    human_count(r.trainable) + (" (frozen)" if r.frozen else "")) for r in rows], left=3)
+    shown.add_section()
+    shown.add_row("total", "", "", "", human_count(sum(r.parameters for r in rows)),
                   human_count(sum(r.trainable for r in rows)))
     out = console()
-    out.print(table)
+    out.print(shown)
     if forward is not None:
         pattern = ", ".join(
             f"{m}: {''.join('■' if p else '·' for p in present)}" for m, present in forward["present"].items()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .output import console, print_json
+from .output import console, print_json, table
 
 
 @click.command()
@@ -45,42 +45,27 @@ def evaluate(run_dir: Path, data: Path | None, image_root: Path | None, out: Pat
     if as_markdown:
         click.echo(report.to_markdown())
         return
-    from rich.table import Table
-
     from ..tasks.definitions import METRICS, metric_title
 
     metrics = METRICS[report.task]
-    out_console = console()
+    screen = console()
     shown = ", ".join(f"{metric_title(m)} {report.metrics[m]:.4f}" for m in metrics)
-    out_console.print(f"[bold]{report.data}[/bold]: {report.rows} rows — {shown}")
+    screen.print(f"[bold]{report.data}[/bold]: {report.rows} rows — {shown}")
     if report.thresholds:
-        out_console.print(f"{report.task}: decision thresholds "
-                          + ", ".join(f"{k} {v:g}" for k, v in report.thresholds.items()))
-    table = Table(title="robustness: modalities removed from every sample")
-    for column in ("condition", *(metric_title(m) for m in metrics)):
-        table.add_column(column, justify="left" if column == "condition" else "right")
-    for row in report.robustness:
-        table.add_row(row["condition"], *(f"{row[m]:.4f}" for m in metrics))
-    out_console.print(table)
+        tuned = ", ".join(f"{k} {v:g}" for k, v in report.thresholds.items())
+        screen.print(f"{report.task}: decision thresholds {tuned}")
+    screen.print(table("robustness: modalities removed from every sample", ("condition", *map(metric_title, metrics)),
+                       [(r["condition"], *(f"{r[m]:.4f}" for m in metrics)) for r in report.robustness], left=1))
     kind = "label" if report.task == "multilabel" else "class"
-    classes = Table(title=f"per {kind}")
-    for column in (kind, "precision", "recall", "F1", "support"):
-        classes.add_column(column, justify="left" if column == kind else "right")
-    for name in report.labels:
-        row = report.per_class[name]
-        classes.add_row(name, f"{row['precision']:.3f}", f"{row['recall']:.3f}", f"{row['f1-score']:.3f}",
-                        str(int(row["support"])))
-    out_console.print(classes)
+    classes = [(name, *(f"{report.per_class[name][k]:.3f}" for k in ("precision", "recall", "f1-score")),
+                str(int(report.per_class[name]["support"]))) for name in report.labels]
+    screen.print(table(f"per {kind}", (kind, "precision", "recall", "F1", "support"), classes, left=1))
     if report.corruption_summary:
-        name = metric_title(report.headline)
-        curves = Table(title=f"robustness curves (relative robustness = mean {name} / clean {name})")
-        for column in ("input", "corruption", "clean", "worst", "mean", "relative"):
-            curves.add_column(column, justify="left" if column in {"input", "corruption"} else "right")
-        key = report.headline
-        for row in report.corruption_summary:
-            curves.add_row(row["modality"], row["corruption"], f"{row[f'clean_{key}']:.4f}",
-                           f"{row[f'worst_{key}']:.4f}", f"{row[f'mean_{key}']:.4f}",
-                           f"{row['relative_robustness']:.3f}")
-        out_console.print(curves)
+        name, key = metric_title(report.headline), report.headline
+        screen.print(table(f"robustness curves (relative robustness = mean {name} / clean {name})",
+                           ("input", "corruption", "clean", "worst", "mean", "relative"),
+                           [(r["modality"], r["corruption"], f"{r[f'clean_{key}']:.4f}", f"{r[f'worst_{key}']:.4f}",
+                             f"{r[f'mean_{key}']:.4f}", f"{r['relative_robustness']:.3f}")
+                            for r in report.corruption_summary], left=2))
     others = ", ".join(Path(v).name for k, v in report.files.items() if k != "markdown")
-    out_console.print(f"report: {report.files['markdown']} (and {others})")
+    screen.print(f"report: {report.files['markdown']} (and {others})")

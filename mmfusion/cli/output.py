@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 
@@ -22,3 +23,15 @@ def human_count(n: int) -> str:
         if n >= size:
             return f"{n / size:.1f}{unit}"
     return str(n)
+
+
+def table(title: str, columns: Sequence[str], rows: Iterable[Sequence[str]], *, left: int | None = None) -> Any:
+    """A rich table whose first ``left`` columns (default: all) are left-aligned, the rest (numbers) right-aligned."""
+    from rich.table import Table
+
+    out = Table(title=title)
+    for i, column in enumerate(columns):
+        out.add_column(column, justify="left" if left is None or i < left else "right")
+    for row in rows:
+        out.add_row(*row)
+    return out

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .output import console, print_json
+from .output import console, print_json, table
 
 CHECKED_KINDS = ("encoder", "fusion", "head")
 
@@ -87,36 +87,25 @@ def _run_checks(registry, only: tuple[str, ...], progress: bool) -> list[dict]: 
 
 
 def _print(registry, by_plugin, problems, checks) -> None:  # type: ignore[no-untyped-def]
-    from rich.table import Table
-
-    table = Table(title="mmfusion plugins")
-    for column in ("distribution", "version", "module", "kind", "name", "modality"):
-        table.add_column(column)
+    rows = []
     for plugin in registry.plugins:
-        entries = by_plugin.get(plugin.name, [])
-        first = True
-        for entry in entries or [None]:
-            table.add_row(plugin.distribution if first else "", plugin.version if first else "",
-                          plugin.module if first else "", entry.kind if entry else "-",
-                          entry.name if entry else "-", (_modality(entry) or "") if entry else "")
-            first = False
+        for i, entry in enumerate(by_plugin.get(plugin.name) or [None]):
+            first = (plugin.distribution, plugin.version, plugin.module) if i == 0 else ("", "", "")
+            rows.append((*first, *((entry.kind, entry.name, _modality(entry) or "") if entry else ("-", "-", ""))))
     out = console()
-    out.print(table)
+    out.print(table("mmfusion plugins", ("distribution", "version", "module", "kind", "name", "modality"), rows))
     for problem in problems:
         out.print(f"[red]✗ {problem}[/red]", markup=True, highlight=False)
     if checks is None:
         return
-    summary = Table(title="conformance checks")
-    for column in ("component", "passed", "failed checks"):
-        summary.add_column(column)
-    components = list(dict.fromkeys((c["kind"], c["component"]) for c in checks))
-    for kind, name in components:
+    summary = []
+    for kind, name in dict.fromkeys((c["kind"], c["component"]) for c in checks):
         mine = [c for c in checks if c["component"] == name and c["kind"] == kind]
         failed = [c for c in mine if not c["passed"]]
         passed = f"{len(mine) - len(failed)}/{len(mine)}"
-        summary.add_row(f"{kind} {name}", f"[green]{passed}[/green]" if not failed else f"[red]{passed}[/red]",
-                        "\n".join(f"{c['check']}: {c['message']}" for c in failed))
-    out.print(summary)
+        summary.append((f"{kind} {name}", f"[green]{passed}[/green]" if not failed else f"[red]{passed}[/red]",
+                        "\n".join(f"{c['check']}: {c['message']}" for c in failed)))
+    out.print(table("conformance checks", ("component", "passed", "failed checks"), summary))
 
 
 def _modality(entry) -> str | None:  # type: ignore[no-untyped-def]

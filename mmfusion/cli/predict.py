@@ -43,11 +43,7 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
     its threshold; binary: the label the threshold chooses)."""
     from ..prediction.predictor import Predictor
 
-    sample: dict[str, str] = {}
-    if image is not None:
-        sample["image"] = image
-    if text is not None:
-        sample["text"] = text
+    sample = {name: value for name, value in (("image", image), ("text", text)) if value is not None}
     for item in inputs:
         name, sep, value = item.partition("=")
         if not sep:
@@ -57,7 +53,7 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
         raise MMFusionError("nothing to predict: give --image/--text/--input for one sample or --csv FILE")
     if table is not None and sample:
         raise MMFusionError("give either one sample (--image/--text/--input) or --csv, not both")
-    from ..io import check_output_file
+    from ..io import check_output_file, write_text_atomic
 
     for option, path in (("--output", output), ("--plot", plot)):
         if path is not None:
@@ -71,16 +67,17 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
     prediction = predictor.predict([sample], top_k=top_k, root=Path.cwd())[0]
     if fmt == "csv" and prediction.task == "multilabel":
         thresholds = prediction.thresholds or {}
-        lines = ["label,probability,threshold"] + [f"{label},{prediction.probabilities[label]:.6f},"
-                                                   f"{thresholds[label]:g}" for label in prediction.labels]
-        _emit("\n".join(lines) + "\n", output)
-    elif fmt == "csv" and prediction.task == "binary":
-        _emit(f"label,probability\n{prediction.label},{prediction.probability:.6f}\n", output)
+        lines = ["label,probability,threshold", *(f"{label},{prediction.probabilities[label]:.6f},"
+                                                  f"{thresholds[label]:g}" for label in prediction.labels)]
     elif fmt == "csv":
-        lines = ["label,probability"] + [f"{label},{p:.6f}" for label, p in prediction.top]
-        _emit("\n".join(lines) + "\n", output)
+        shown = [(prediction.label, prediction.probability)] if prediction.task == "binary" else prediction.top
+        lines = ["label,probability", *(f"{label},{p:.6f}" for label, p in shown)]
     else:
-        _emit(json.dumps(prediction.as_dict(), indent=2) + "\n", output)
+        lines = [json.dumps(prediction.as_dict(), indent=2)]
+    if output is None:
+        sys.stdout.write("\n".join(lines) + "\n")
+    else:  # atomically: its folder is created, and a full disk is a clear error
+        write_text_atomic(output, "\n".join(lines) + "\n")
     if plot is not None:
         from PIL import Image
 
@@ -141,12 +138,3 @@ def _stream_table(chunks: Iterable[Any], fmt: str, output: Path | None) -> int:
     write_atomic(output, write)
     return rows
 
-
-def _emit(text: str, output: Path | None) -> None:
-    """To stdout, or atomically to ``output`` (its folder is created; a full disk is a clear error)."""
-    from ..io import write_text_atomic
-
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        write_text_atomic(output, text)
