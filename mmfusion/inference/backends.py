@@ -1,6 +1,6 @@
 """What runs a prepared :class:`Batch` to fp32 logits for the engine: the torch model, or an ONNX Runtime session
 (an fp32 export or its int8 quantisation). Each backend returns the logits and, where the model has unimodal
-heads, each head's logits from the same pass."""
+heads, each head's logits from the same pass, and (torch only) each input's pooled encoder vectors."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from ..model.multimodal import MultimodalModel
     from ..runtime.precision import Precision
 
-Outputs = tuple[torch.Tensor, dict[str, torch.Tensor]]
+#: logits, the unimodal heads' logits, each input's pooled vectors (empty where the backend cannot see them)
+Outputs = tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]
 
 
 def channels_last_inputs(model: MultimodalModel, enabled: bool) -> list[str]:
@@ -59,7 +60,8 @@ class TorchBackend:
         with self.precision.autocast():
             parts = self.model(batch, parts=True)
             logits = self.model.mixed(parts, batch.present)
-        return logits.float(), {m: v.float() for m, v in parts.aux.items()}
+        return (logits.float(), {m: v.float() for m, v in parts.aux.items()},
+                {m: out.pooled.float() for m, out in parts.encoded.items()})
 
 
 @dataclass
@@ -76,7 +78,7 @@ class OnnxBackend:
 
     def __call__(self, batch: Batch) -> Outputs:
         logits = self.session.run(None, feeds_for(self.input_names, batch))[0]
-        return torch.from_numpy(logits).float(), {}
+        return torch.from_numpy(logits).float(), {}, {}
 
 
 def feeds_for(names: Sequence[str], batch: Batch) -> dict[str, Any]:

@@ -8,7 +8,7 @@ the same rows the same way wherever it is used. Batches come from :mod:`mmfusion
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +19,7 @@ from ..model.batch import Batch
 from ..runtime.precision import Precision, inference_precision
 from ..tasks.scores import Scores, scores_for
 from .backends import OnnxBackend, TorchBackend, channels_last_inputs
+from .drift import InputReference
 
 if TYPE_CHECKING:
     from ..model.multimodal import MultimodalModel
@@ -39,6 +40,11 @@ class Predictions:
     #: models with unimodal heads (``train.aux_unimodal``): each head's logits, and each input's presence per row
     aux_logits: dict[str, np.ndarray] | None = field(default=None, repr=False)
     present: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    #: with ``pooled=True``: each input's pooled encoder vectors ``[N, D]`` (torch backend only)
+    pooled: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    #: with ``drift``: each input's distance from the training rows per row, NaN where the row lacks the input
+    #: (:mod:`.drift`)
+    drift: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -90,19 +96,30 @@ class InferenceEngine:
     @torch.inference_mode()
     def predict(self, batches: Iterable[Batch], *, absent: Sequence[str] = (),
                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
-                advance: Callable[..., None] | None = None) -> Predictions:
+                advance: Callable[..., None] | None = None, pooled: bool = False,
+                drift: Mapping[str, InputReference] | None = None) -> Predictions:
         """Scores for every batch (moved to the device; inputs in ``absent`` marked absent in every sample); with
-        ``loss`` and labelled batches, the row-weighted mean loss too."""
+        ``loss`` and labelled batches, the row-weighted mean loss too; with ``pooled``, each input's pooled vectors;
+        with ``drift``, each of its inputs' distances from the training rows (the torch backend sees the vectors:
+        an ONNX engine returns no drift)."""
         logits_list, labels = [], []
         heads = list(self.backend.aux_inputs)
         aux_list: dict[str, list[torch.Tensor]] = {m: [] for m in heads}
         present_list: dict[str, list[torch.Tensor]] = {m: [] for m in heads}
+        vectors: dict[str, list[np.ndarray]] = {}
+        distances: dict[str, list[np.ndarray]] = {}
         total_loss, samples = 0.0, 0
         for batch in batches:
             batch = self.backend.prepare(batch, self.device)
             for m in absent:  # inputs left out (ablations): absent in every sample
                 batch.present[m] = torch.zeros_like(batch.present[m])
-            logits, aux = self.backend(batch)
+            logits, aux, encoded = self.backend(batch)
+            for m, vector in encoded.items():
+                if pooled:
+                    vectors.setdefault(m, []).append(vector.cpu().numpy())
+                if drift and m in drift:
+                    away = drift[m].distances(vector.cpu().numpy())
+                    distances.setdefault(m, []).append(np.where(batch.present[m].cpu().numpy(), away, np.nan))
             for m in heads:
                 aux_list[m].append(aux[m].cpu())
                 present_list[m].append(batch.present[m].cpu())
@@ -120,7 +137,8 @@ class InferenceEngine:
         aux_logits = {m: _cat(parts, self.num_outputs).numpy() for m, parts in aux_list.items()} or None
         present = {m: _cat(parts, None).numpy() for m, parts in present_list.items()} or None
         return Predictions(self.scores(all_logits).numpy(), y, mean_loss, all_logits.numpy(),
-                           aux_logits, present)
+                           aux_logits, present, {m: np.concatenate(v) for m, v in vectors.items()} or None,
+                           {m: np.concatenate(v) for m, v in distances.items()} or None)
 
 
 def _cat(parts: list[torch.Tensor], width: int | None) -> torch.Tensor:

@@ -27,6 +27,7 @@ class RunPaths:
     frozen_weights = _in_run(FROZEN_WEIGHTS)
     metrics = _in_run("metrics.csv")
     summary = _in_run("summary.json")
+    drift = _in_run("drift.safetensors")
     plots = _in_run("plots")
     checkpoints = _in_run("checkpoints")
 

@@ -67,6 +67,12 @@ class TrainSpec(BaseModel):
         "fp16", description="How cached features are stored: fp16 takes half the disk and memory, fp32 keeps the "
         "encoders' outputs exactly; each has its own cache folder.")
     num_workers: int | None = Field(None, ge=0, description="Data-loading processes (default: automatic).")
+    drift: bool | Literal["auto"] = Field(
+        "auto", description="Keep a summary of each input's pooled encoder vectors of the training rows in the run "
+        "(drift.safetensors), so that evaluate and predict say when evaluated rows' inputs look unlike the training "
+        "ones (docs/cli.md, 'Drift'). It costs one inference pass over drift_rows training rows after training. "
+        "auto: when no encoder runs in the loop (every input cached, the pass is nearly free).")
+    drift_rows: int = Field(4096, ge=8, description="Training rows sampled for the drift summary (train.drift).")
     threads: int | Literal["auto"] = Field(
         "auto", description="CPU intra-op threads while training (the `--threads` flag overrides it). auto: one "
         "thread for a tiny step on cached features (trainable parameters × batch size under 4M), else the cores "

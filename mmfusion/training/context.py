@@ -13,6 +13,7 @@ from ..errors import MMFusionError
 
 if TYPE_CHECKING:
     from ..data.pipeline import DataPipeline
+    from ..inference.drift import InputReference
     from ..inference.engine import InferenceEngine, Predictions
     from ..interfaces.loss import Loss
     from ..model.multimodal import MultimodalModel
@@ -100,6 +101,8 @@ class TrainingContext:
     threads_per_epoch: list[int] = field(default_factory=list)
     #: main process: the frozen encoders saved by reference (:mod:`mmfusion.run.frozen`); None until found
     by_reference: dict[str, Reference] | None = field(default=None, repr=False)
+    #: main process, after training: each input's drift reference (``train.drift``), kept in drift.safetensors
+    drift: dict[str, InputReference] | None = field(default=None, repr=False)
 
     @property
     def train(self) -> TrainSpec:

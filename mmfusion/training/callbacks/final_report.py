@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ...inference.drift import drift_report
 from ...interfaces.callback import Callback
 from ...io import write_json_atomic
 from ...model.summary import summarize
@@ -36,7 +37,8 @@ class TestReport(Callback):
             return
         size = ctx.train.eval_batch_size or 4 * ctx.train.batch_size
         with ctx.reporter.task("testing", ctx.pipeline.num_batches("test", size)) as advance:
-            found = ctx.test_predictions = ctx.engine.predict(ctx.pipeline.batches("test", size), advance=advance)
+            found = ctx.test_predictions = ctx.engine.predict(ctx.pipeline.batches("test", size), advance=advance,
+                                                              drift=ctx.drift)
         task, names, thresholds, plots = ctx.task, ctx.labels, ctx.thresholds, ctx.paths.plots
         metrics = task_metrics(task, found.labels, found.probabilities, thresholds)
         y_hat = decide(task, found.probabilities, thresholds)
@@ -52,6 +54,8 @@ class TestReport(Callback):
             scores = {m: ctx.engine.scores(torch.from_numpy(v)).numpy() for m, v in found.aux_logits.items()}
             extra["aux"] = aux_metrics(task, found.labels, scores, found.present)
             ctx.reporter.log("test, unimodal heads: " + "; ".join(f"{m} {_shown(v)}" for m, v in extra["aux"].items()))
+        if found.drift:
+            extra["drift"] = [d.as_dict() for d in drift_report(ctx.drift or {}, found.drift, ctx.reporter.warn)]
         ctx.test_metrics = {**metrics, "rows": int(len(found.labels)), **extra, "per_class": per_class}
 
 

@@ -1,0 +1,175 @@
+"""How far evaluated rows' inputs are from the training rows': a per-input out-of-distribution score.
+
+A fused score is only as good as its inputs. When the test pictures look unlike the training pictures, the model
+may still answer confidently, so each input's pooled encoder vectors of (a sample of) the training rows are
+summarised in the run at training time: their mean, principal directions and variances. A row's *distance* is its
+Mahalanobis distance in that principal subspace plus the scaled residual outside it. The distinct training vectors
+are split: the summary is fitted on three quarters and the other quarter's distances are kept as the *reference*,
+so the reference is out of sample exactly as evaluated rows are (in-sample distances are smaller, which would make
+every new table look drifted). Evaluated rows are compared with the reference: the AUROC of telling them apart by
+distance (0.5: alike, 1: every evaluated row farther than every reference row) and the share of rows beyond the
+reference's 99th percentile (about 0.01 when alike).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..io import write_safetensors_atomic
+
+#: an input counts as drifted from this AUROC of evaluated against reference rows
+DRIFTED_AUROC = 0.7
+#: the reference quantile whose excess counts a row as beyond the training range
+RANGE_QUANTILE = 0.99
+#: principal directions kept per input at most
+COMPONENTS = 64
+#: distinct vectors needed at least to fit an input's summary and keep a reference
+MIN_VECTORS = 8
+
+
+@dataclass(frozen=True)
+class InputReference:
+    """One input's training vectors, summarised (arrays in float64 while scoring, float32 on disk)."""
+
+    mean: np.ndarray
+    components: np.ndarray
+    variances: np.ndarray
+    residual_variance: float
+    reference: np.ndarray
+
+    def distances(self, pooled: np.ndarray) -> np.ndarray:
+        """Each row's distance from the training vectors (squared Mahalanobis per dimension)."""
+        centred = np.asarray(pooled, dtype=np.float64) - self.mean
+        projected = centred @ self.components.T
+        residual = centred - projected @ self.components
+        inside = (projected ** 2 / self.variances).sum(axis=1)
+        outside = np.einsum("ij,ij->i", residual, residual) / self.residual_variance
+        return (inside + outside) / self.mean.shape[0]
+
+    def tensors(self, name: str) -> dict[str, np.ndarray]:
+        return {f"{name}.mean": self.mean, f"{name}.components": self.components, f"{name}.variances": self.variances,
+                f"{name}.residual_variance": np.array([self.residual_variance]), f"{name}.reference": self.reference}
+
+    @classmethod
+    def from_tensors(cls, tensors: Mapping[str, np.ndarray], name: str) -> InputReference:
+        def get(key: str) -> np.ndarray:
+            return np.asarray(tensors[f"{name}.{key}"], dtype=np.float64)
+
+        return cls(get("mean"), get("components"), get("variances"), float(get("residual_variance")[0]),
+                   np.sort(get("reference")))
+
+
+def fit_reference(pooled: np.ndarray, *, seed: int = 0, components: int = COMPONENTS) -> InputReference | None:
+    """The summary of one input's training vectors ``[N, D]``; None with fewer than :data:`MIN_VECTORS` distinct
+    ones (nothing to compare with)."""
+    vectors = np.unique(np.asarray(pooled, dtype=np.float64), axis=0)
+    if len(vectors) < MIN_VECTORS or not np.isfinite(vectors).all():
+        return None
+    order = np.random.default_rng(seed).permutation(len(vectors))
+    held = max(2, len(vectors) // 4)
+    fit, held_out = vectors[order[held:]], vectors[order[:held]]
+    mean = fit.mean(axis=0)
+    _, singular, directions = np.linalg.svd(fit - mean, full_matrices=False)
+    variances = singular ** 2 / max(1, len(fit) - 1)
+    total = float(variances.sum())
+    floor = max(total, 1e-12) * 1e-6 / len(mean)
+    keep = int(min(components, (variances > floor).sum(), len(fit) - 1))
+    rest = len(mean) - keep
+    residual_variance = max(float(variances[keep:].sum()) / max(rest, 1), floor)
+    partial = InputReference(mean, directions[:keep], np.maximum(variances[:keep], floor), residual_variance,
+                             np.zeros(0))
+    return InputReference(partial.mean, partial.components, partial.variances, residual_variance,
+                          np.sort(partial.distances(held_out)))
+
+
+def auroc(reference: np.ndarray, evaluated: np.ndarray) -> float:
+    """P(an evaluated row is farther than a reference row), ties counting half (the Mann-Whitney statistic)."""
+    if len(reference) == 0 or len(evaluated) == 0:
+        return float("nan")
+    below = np.searchsorted(reference, evaluated, side="left")
+    up_to = np.searchsorted(reference, evaluated, side="right")
+    return float((below + (up_to - below) / 2).sum() / (len(reference) * len(evaluated)))
+
+
+def percentiles(reference: np.ndarray, distances: np.ndarray) -> np.ndarray:
+    """Each row's distance as the share of reference rows closer than it (0: typical, near 1: unlike training)."""
+    return np.searchsorted(reference, distances, side="right") / max(len(reference), 1)
+
+
+@dataclass(frozen=True)
+class InputDrift:
+    """How the evaluated rows' values of one input compare with the training rows'."""
+
+    input: str
+    rows: int
+    auroc: float
+    beyond_range: float
+    median_percentile: float
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.auroc >= DRIFTED_AUROC)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"input": self.input, "rows": self.rows, "auroc": round(self.auroc, 4),
+                "beyond_range": round(self.beyond_range, 4), "median_percentile": round(self.median_percentile, 4),
+                "drifted": self.drifted}
+
+    def warning(self) -> str:
+        return (f"input '{self.input}': the evaluated rows' values look unlike the training rows' (AUROC "
+                f"{self.auroc:.2f} of telling them apart from training rows by their encoder features; "
+                f"{self.beyond_range:.0%} of rows beyond the training range): do not trust fused scores on these "
+                "rows without checking this input")
+
+
+def summarise(reference: InputReference, name: str, distances: np.ndarray) -> InputDrift:
+    """The drift of one input over the evaluated rows' distances (rows lacking the input left out)."""
+    distances = distances[np.isfinite(distances)]
+    limit = np.quantile(reference.reference, RANGE_QUANTILE)
+    shares = percentiles(reference.reference, distances)
+    return InputDrift(name, len(distances), auroc(reference.reference, distances),
+                      float((distances > limit).mean()) if len(distances) else float("nan"),
+                      float(np.median(shares)) if len(shares) else float("nan"))
+
+
+def write_references(path: Path, references: Mapping[str, InputReference]) -> None:
+    """``drift.safetensors`` of a run: every input's summary, float32."""
+    tensors = {key: torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32))
+               for name, reference in references.items() for key, value in reference.tensors(name).items()}
+    write_safetensors_atomic(path, tensors, {"inputs": ",".join(references), "format": "1"})
+
+
+def read_references(path: Path) -> dict[str, InputReference] | None:
+    """The run's drift references; None when the run has none (``train.drift`` off) or the file is damaged (with a
+    warning: a run predicts as well without it)."""
+    if not path.exists():
+        return None
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="np") as file:
+            names = [n for n in (file.metadata() or {}).get("inputs", "").split(",") if n]
+            tensors = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118 (safe_open is no mapping)
+        return {name: InputReference.from_tensors(tensors, name) for name in names}
+    except Exception as exc:  # noqa: BLE001 (any damage: header, missing tensor, shapes)
+        warnings.warn(f"{path} is damaged ({type(exc).__name__}: {exc}); no drift report for this run: train it "
+                      "again to have one", stacklevel=2)
+        return None
+
+
+def drift_report(references: Mapping[str, InputReference], distances: Mapping[str, np.ndarray],
+                 warn: Any = None) -> list[InputDrift]:
+    """Each input's drift over evaluated rows' ``distances`` (:attr:`Predictions.drift`); ``warn`` gets the warning
+    of every input that drifted."""
+    report = [summarise(references[m], m, distances[m]) for m in references if m in distances]
+    for drift in report:
+        if drift.drifted and warn is not None:
+            warn(drift.warning())
+    return report

@@ -1,0 +1,71 @@
+"""The drift score tells rows like the training rows from rows unlike them, and nothing else."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mmfusion.inference.drift import InputReference, auroc, fit_reference, summarise
+
+
+def _features(rng: np.random.Generator, n: int, shift: float = 0.0, dim: int = 48) -> np.ndarray:
+    basis = np.random.default_rng(0).normal(size=(dim, dim))  # the same correlated space for every sample
+    return rng.normal(size=(n, dim)) @ basis + shift
+
+
+def test_rows_from_the_training_distribution_are_not_flagged() -> None:
+    rng = np.random.default_rng(1)
+    reference = fit_reference(_features(rng, 2000))
+    drift = summarise(reference, "image", reference.distances(_features(rng, 1000)))
+    assert 0.4 <= drift.auroc <= 0.6
+    assert drift.beyond_range < 0.05
+    assert not drift.drifted
+
+
+@pytest.mark.parametrize("shift", [3.0, 10.0])
+def test_shifted_rows_are_flagged(shift: float) -> None:
+    rng = np.random.default_rng(2)
+    reference = fit_reference(_features(rng, 2000))
+    drift = summarise(reference, "image", reference.distances(_features(rng, 500, shift=shift)))
+    assert drift.auroc >= 0.9
+    assert drift.beyond_range >= 0.5
+    assert drift.drifted
+    assert "'image'" in drift.warning()
+
+
+def test_duplicated_training_values_do_not_make_new_rows_look_drifted() -> None:
+    rng = np.random.default_rng(3)
+    distinct = _features(rng, 400)
+    repeated = np.repeat(distinct, 10, axis=0)  # one picture behind many questions, as in easy-VQA
+    reference = fit_reference(repeated)
+    assert reference is not None
+    assert summarise(reference, "image", reference.distances(_features(rng, 400))).auroc <= 0.6
+
+
+def test_too_few_distinct_values_give_no_reference() -> None:
+    assert fit_reference(np.ones((100, 8))) is None
+    assert fit_reference(np.random.default_rng(0).normal(size=(5, 8))) is None
+
+
+def test_absent_rows_are_left_out() -> None:
+    rng = np.random.default_rng(4)
+    reference = fit_reference(_features(rng, 500))
+    distances = reference.distances(_features(rng, 20))
+    distances[:5] = np.nan
+    assert summarise(reference, "text", distances).rows == 15
+
+
+def test_the_reference_round_trips_through_tensors() -> None:
+    rng = np.random.default_rng(5)
+    reference = fit_reference(_features(rng, 300))
+    tensors = {k: v.astype(np.float32) for k, v in reference.tensors("image").items()}
+    again = InputReference.from_tensors(tensors, "image")
+    rows = _features(rng, 50)
+    np.testing.assert_allclose(again.distances(rows), reference.distances(rows), rtol=1e-3)
+
+
+def test_auroc_is_the_mann_whitney_statistic() -> None:
+    assert auroc(np.array([1.0, 2.0]), np.array([3.0, 4.0])) == 1.0
+    assert auroc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 0.0
+    assert auroc(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == 0.5
+    assert np.isnan(auroc(np.array([]), np.array([1.0])))
