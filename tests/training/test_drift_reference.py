@@ -1,0 +1,66 @@
+"""Training keeps each input's drift reference; the test report flags a test table whose pictures look unlike the
+training pictures, and only that input."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from mmfusion.api import fit
+from mmfusion.inference.drift import read_references
+
+from ..conftest import xor_spec
+
+
+def _noise_pictures(csv_path: Path, folder: Path) -> Path:
+    """The same rows with every picture replaced by grey noise: the texts and labels stay."""
+    rows = list(csv.DictReader(csv_path.open(encoding="utf-8")))
+    rng = np.random.default_rng(0)
+    (folder / "noise").mkdir(parents=True)
+    for i, row in enumerate(rows):
+        picture = folder / "noise" / f"{i}.png"
+        Image.fromarray(rng.integers(0, 256, (32, 32), dtype=np.uint8)).convert("RGB").save(picture)
+        row["image"] = str(picture)
+    out = folder / "noise.csv"
+    with out.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
+@pytest.mark.slow
+def test_the_run_keeps_a_reference_and_the_plain_test_split_is_not_flagged(xor_run) -> None:  # type: ignore
+    references = read_references(xor_run.run.paths.drift)
+    assert set(references) == {"image", "text"}
+    drift = {d["input"]: d for d in xor_run.summary["test"]["drift"]}
+    assert set(drift) == {"image", "text"}
+    assert drift["image"]["rows"] == xor_run.summary["test"]["rows"]
+    assert not drift["image"]["drifted"] and drift["image"]["auroc"] <= 0.7
+
+
+@pytest.mark.slow
+def test_a_test_table_of_other_pictures_is_flagged_on_the_image_only(xor_data: Path, tiny_bert: Path,
+                                                                     feature_cache: Path, tmp_path: Path) -> None:
+    test = _noise_pictures(xor_data, tmp_path)
+    spec = xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, epochs=1).read_text().replace(
+        "source: {type: csv, train: " + str(xor_data) + "}",
+        f"source: {{type: csv, train: {xor_data}, test: {test}}}").replace("test: 0.2", "test: 0.0")
+    (tmp_path / "spec.yaml").write_text(spec)
+    with pytest.warns(UserWarning, match="input 'image': the evaluated rows' values look unlike"):
+        result = fit(tmp_path / "spec.yaml", out=tmp_path / "run")
+    drift = {d["input"]: d for d in result.summary["test"]["drift"]}
+    assert drift["image"]["drifted"] and drift["image"]["auroc"] >= 0.9 and drift["image"]["beyond_range"] >= 0.5
+    assert not drift["text"]["drifted"]
+
+
+@pytest.mark.slow
+def test_drift_off_writes_no_reference(xor_data: Path, tiny_bert: Path, feature_cache: Path, tmp_path: Path) -> None:
+    result = fit(xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, epochs=1, extra="  drift: false\n"),
+                 out=tmp_path / "run")
+    assert not result.run.paths.drift.exists()
+    assert "drift" not in result.summary["test"]
