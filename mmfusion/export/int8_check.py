@@ -18,47 +18,38 @@ from ..inference.engine import InferenceEngine, Predictions
 from ..run.load import LoadedRun
 
 
-def split_table(run: LoadedRun, split: str, rows: int, *, seed: int = 0) -> tuple[Any, str | None]:
-    """The prepared tables with only (up to ``rows`` of) one split, or None and why not."""
+def split_batches(run: LoadedRun, split: str, rows: int, *, batch_size: int = 64, with_labels: bool = True,
+                  seed: int = 0) -> tuple[Callable[[], Iterator[Any]] | None, int, str | None]:
+    """Up to ``rows`` rows of ``split`` (a random subset: tables are often grouped, by image or class) as prepared
+    batches (no feature cache), decoded anew on every call of the returned function (so that a thousand decoded
+    pictures are never held at once), and how many rows; or None, 0 and why not."""
+    from ..data.labels import LabelSet
+    from ..data.pipeline import build_pipeline
     from ..data.tables import load_prepared_tables
 
     data = run.spec.data
     if data is None or data.source is None:
-        return None, "the run was trained on DataFrames (its spec names no data.source to read rows from)"
+        return None, 0, "the run was trained on DataFrames (its spec names no data.source to read rows from)"
     try:
         prepared = load_prepared_tables(data)
     except MMFusionError as exc:  # data moved or offline: quantising still works, it just cannot be checked
-        return None, f"its data could not be read ({str(exc).splitlines()[0]})"
+        return None, 0, f"its data could not be read ({str(exc).splitlines()[0]})"
     table = prepared.tables.get(split)
     if table is None or len(table) == 0:
         what = "validation split (data.split.validation)" if split == "validation" else f"{split} rows"
-        return None, f"the run's data has no {what}"
-    if len(table) > rows:  # a random subset: tables are often grouped (by image, by class)
+        return None, 0, f"the run's data has no {what}"
+    if len(table) > rows:
         table = table.sample(n=rows, random_state=seed).sort_index()
-    return replace(prepared, tables={split: table}), None
-
-
-def split_batches(run: LoadedRun, split: str, rows: int, *, batch_size: int = 64, with_labels: bool = True,
-                  prepared: Any = None) -> tuple[Callable[[], Iterator[Any]] | None, str | None]:
-    """Up to ``rows`` rows of ``split`` (of ``prepared``, when the caller read them with :func:`split_table`) as
-    prepared batches (no feature cache), decoded anew on every call of the returned function (so that a thousand
-    decoded pictures are never held at once), or None and why not."""
-    from ..data.labels import LabelSet
-    from ..data.pipeline import build_pipeline
-
-    if prepared is None:
-        prepared, reason = split_table(run, split, rows)
-        if prepared is None:
-            return None, reason
     labels = LabelSet(run.labels, task=run.task, sep=run.label_sep)
-    pipeline = build_pipeline(run.model, run.spec.data, prepared, labels, splits=[split], cache=False)
+    pipeline = build_pipeline(run.model, data, replace(prepared, tables={split: table}), labels, splits=[split],
+                              cache=False)
 
     def batches() -> Iterator[Any]:
         return (b for b in pipeline.batches(split, batch_size) if not with_labels or b.labels is not None)
 
     if with_labels and next(batches(), None) is None:
-        return None, f"no {split} row has a usable label"
-    return batches, None
+        return None, 0, f"no {split} row has a usable label"
+    return batches, len(table), None
 
 
 @dataclass
@@ -75,7 +66,7 @@ class CheckSet:
     def for_run(cls, run: LoadedRun, names: Sequence[str], fp32: Any, *, rows: int,
                 batch_size: int = 64) -> CheckSet | str:
         """The check set of up to ``rows`` validation rows, or the reason there is none."""
-        batches, reason = split_batches(run, "validation", rows, batch_size=batch_size)
+        batches, _, reason = split_batches(run, "validation", rows, batch_size=batch_size)
         if batches is None:
             return str(reason)
         scored = _engine(run, fp32, names).predict(batches())

@@ -70,14 +70,12 @@ def calibration_feeds(run: Any, names: Sequence[str], rows: int
     """Up to ``rows`` training rows of the run as ONNX feeds (batches of 32, decoded anew on every call of the
     returned function), how many rows, or None, 0 and why there are none."""
     from ..inference.backends import feeds_for
-    from .int8_check import split_batches, split_table
+    from .int8_check import split_batches
 
-    prepared, reason = split_table(run, "train", rows)
-    batches, reason = split_batches(run, "train", rows, batch_size=32, with_labels=False, prepared=prepared) \
-        if prepared is not None else (None, reason)
+    batches, count, reason = split_batches(run, "train", rows, batch_size=32, with_labels=False)
     if batches is None:
         return None, 0, reason
-    return (lambda: (feeds_for(names, b) for b in batches())), len(prepared.tables["train"]), None
+    return (lambda: (feeds_for(names, b) for b in batches())), count, None
 
 
 class _Reader:

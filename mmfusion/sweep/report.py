@@ -19,7 +19,7 @@ from ..evaluation.predictions import SamplePredictions, read_predictions
 from ..io import write_text_atomic
 from ..tasks.definitions import METRICS, metric_title
 from . import breakdown, ensemble, significance
-from .plot import results_plot
+from .plot import results_figure
 from .stats import mean_std
 
 MULTICLASS = METRICS["multiclass"]
@@ -159,7 +159,7 @@ def write_reports(out_dir: Path, records: Sequence[dict[str, Any]], order: Seque
         groups: group name → test row number → the row's value (see :mod:`mmfusion.sweep.groups`).
         resamples: paired bootstrap resamples (0: no paired tests).
     """
-    from ..plots import corruption_curves_plot
+    from ..plots import corruption_curves_plot, save_figure
     from ..tasks.definitions import HEADLINE
 
     metrics, curve_metric = METRICS[task], HEADLINE[task]
@@ -188,18 +188,18 @@ def write_reports(out_dir: Path, records: Sequence[dict[str, Any]], order: Seque
         sections += ["", f"{len(unread)} run(s) have no per-sample test predictions ({'; '.join(unread[:3])}"
                      f"{'; …' if len(unread) > 3 else ''}): they are left out of the paired tests, the ensemble and "
                      "the group tables. Run the sweep again (`mmfusion ablate`): it evaluates such runs again."]
-    files = {"csv": str(out_dir / "results.csv"), "markdown": str(out_dir / "results.md"),
-             "summary": str(out_dir / "results_summary.csv")}
-    write_text_atomic(out_dir / "results.csv", results_csv(records, inputs, metrics, rank_by))
-    write_text_atomic(out_dir / "results_summary.csv",
-                      breakdown.table_csv(significance.summary_rows(rows, metrics, comparisons, rank_by)))
-    for name, table in (("per_class", per_class), ("groups", by_group)):
-        if table:
-            write_text_atomic(out_dir / f"{name}.csv", breakdown.table_csv(table))
-            files[name] = str(out_dir / f"{name}.csv")
-    write_text_atomic(out_dir / "results.md", results_markdown(rows, inputs, metrics, rank_by, curve_metric,
-                                                               comparisons, sections))
-    files["plot"] = str(results_plot(rows, out_dir / "results.png", rank_by))
+    texts = {"csv": ("results.csv", results_csv(records, inputs, metrics, rank_by)),
+             "markdown": ("results.md", results_markdown(rows, inputs, metrics, rank_by, curve_metric, comparisons,
+                                                         sections)),
+             "summary": ("results_summary.csv",
+                         breakdown.table_csv(significance.summary_rows(rows, metrics, comparisons, rank_by))),
+             **{name: (f"{name}.csv", breakdown.table_csv(table))
+                for name, table in (("per_class", per_class), ("groups", by_group)) if table}}
+    files = {}
+    for key, (name, text) in texts.items():
+        write_text_atomic(out_dir / name, text)
+        files[key] = str(out_dir / name)
+    files["plot"] = str(save_figure(results_figure(rows, rank_by), out_dir / "results.png"))
     curves = [{**point, "variant": r["variant"]} for r in records for point in r.get("corruption_curves", [])]
     if curves:
         mean_curves = _mean_curves(curves, curve_metric)
@@ -221,12 +221,10 @@ def _with_predictions(records: Sequence[dict[str, Any]]
     """Each record with its run's per-sample predictions (None where it has none), and the runs without."""
     entries, unread = [], []
     for record in records:
-        path = record.get("predictions")
-        predictions = None
+        path, predictions = record.get("predictions"), None
         if path:
-            full = Path(path) if Path(path).is_absolute() else Path(record.get("run_dir", ".")) / path
-            try:
-                predictions = read_predictions(full)
+            try:  # an absolute path stays itself
+                predictions = read_predictions(Path(record.get("run_dir", ".")) / path)
             except MMFusionError as exc:
                 unread.append(str(exc).split(";")[0])
         else:

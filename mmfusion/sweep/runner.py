@@ -28,8 +28,9 @@ from ..spec.spec import Spec
 from ..tasks.definitions import HEADLINE, METRICS, metric_title
 from ..training.trainer import Trainer
 from .groups import check_groups, group_values
-from .report import write_reports
+from .report import best_variant, write_reports
 from .spec import load_sweep, slug
+from .stats import t_interval
 from .variants import all_variants, baseline_variants, check_variants_build, variant_spec
 
 RECORD = "ablation.json"
@@ -77,8 +78,7 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
         raise SpecError(f"{sweep_file}: rank_by: {rank_by} is not a metric of {task} data "
                         f"({prepared.task_reason}); choose one of {', '.join(METRICS[task])}")
     check_groups(sweep.report, prepared, str(sweep_file))
-    records, skipped = [], 0
-    total = len(specs)
+    records, skipped, total = [], 0, len(specs)
     for index, ((name, seed), spec) in enumerate(specs.items(), start=1):
         run_dir = out_dir / "runs" / slug(name) / f"seed-{seed}"
         record_path = run_dir / RECORD
@@ -131,8 +131,6 @@ def write_best_spec(out_dir: Path, records: list[dict[str, Any]], order: list[st
                     specs: dict[tuple[str, int], Spec], seed: int, rank_by: str, sweep_file: str | Path) -> Path:
     """``best_spec.yaml``: the full spec of the best variant (first seed), which ``mmfusion train`` takes as is."""
     from ..spec.loader import spec_to_yaml
-    from .report import best_variant
-    from .stats import t_interval
 
     name = best_variant(records, order, rank_by)
     values = [r["metrics"][rank_by] for r in records if r["variant"] == name]

@@ -56,15 +56,11 @@ def variant_spec(base: Spec, variant: VariantSpec, seed: int, registry: Registry
             raise SpecError(f"{where}: modalities {', '.join(unknown)} are not inputs of the base spec "
                             f"({', '.join(raw['model']['encoders'])})")
         raw["model"]["encoders"] = {m: raw["model"]["encoders"][m] for m in variant.modalities}
-        columns = (raw.get("data") or {}).get("columns") or {}
-        if columns:
-            raw["data"]["columns"] = {m: c for m, c in columns.items() if m in variant.modalities}
-        policies = (raw.get("data") or {}).get("on_bad_value")
-        if isinstance(policies, dict):  # keyed by input too: a single-input baseline keeps its own policy
-            raw["data"]["on_bad_value"] = {m: p for m, p in policies.items() if m in variant.modalities}
-        rates = ((raw.get("train") or {}).get("modality_dropout") or {}).get("rate")
-        if isinstance(rates, dict):  # per-input dropout rates: a baseline keeps those of its inputs
-            raw["train"]["modality_dropout"]["rate"] = {m: r for m, r in rates.items() if m in variant.modalities}
+        data, dropout = raw.get("data") or {}, (raw.get("train") or {}).get("modality_dropout") or {}
+        # keyed by input: a single-input baseline keeps its own columns, bad-value policy and dropout rate
+        for section, key in ((data, "columns"), (data, "on_bad_value"), (dropout, "rate")):
+            if isinstance(section.get(key), dict):
+                section[key] = {m: v for m, v in section[key].items() if m in variant.modalities}
     raw.setdefault("train", {})["seed"] = seed
     return validate_spec(raw, source_name=where, registry=registry, base_dir=base_dir)
 
