@@ -116,31 +116,22 @@ def check_configs(component: type) -> None:
 TASK_OUTPUTS = (("multiclass", 5), ("multilabel", 5), ("binary", 1))
 
 
-def task_targets(task: str, batch: int, outputs: int, seed: int = 0) -> torch.Tensor:
-    """Targets as training hands them to the loss: class ids, multi-hot floats, or 0/1 ids."""
-    g = torch.Generator().manual_seed(seed)
-    if task == "multilabel":
-        return (torch.rand(batch, outputs, generator=g) > 0.5).float()
-    return torch.randint(0, 2 if task == "binary" else outputs, (batch,), generator=g)
-
-
-def task_loss(task: str, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """The task's default loss: cross-entropy, or binary cross-entropy on multi-hot / one-logit targets."""
-    from torch.nn import functional
-
-    if task == "multiclass":
-        return functional.cross_entropy(logits, targets)
-    goal = targets if task == "multilabel" else targets.float()[:, None]
-    return functional.binary_cross_entropy_with_logits(logits, goal)
-
-
 def check_task_step(what: str, task: str, logits: torch.Tensor, expected: tuple[int, int],
                     params: list[torch.nn.Parameter], inputs: list[torch.Tensor]) -> None:
-    """One backward pass of the task's loss: the right logits shape, a finite loss, gradients that reach
-    the component's parameters (if any) and its inputs."""
+    """One backward pass of the task's default loss on targets as training hands them to it (cross-entropy on class
+    ids, or binary cross-entropy on multi-hot rows or one 0/1 logit): the right logits shape, a finite loss,
+    gradients that reach the component's parameters (if any) and its inputs."""
+    from torch.nn import functional
+
     require(tuple(logits.shape) == expected, f"{task}: {what} gives logits of shape {tuple(logits.shape)}, "
             f"expected {expected}")
-    loss = task_loss(task, logits, task_targets(task, expected[0], expected[1]))
+    (batch, outputs), g = expected, torch.Generator().manual_seed(0)
+    if task == "multiclass":
+        loss = functional.cross_entropy(logits, torch.randint(0, outputs, (batch,), generator=g))
+    else:
+        goal = (torch.rand(batch, outputs, generator=g) > 0.5).float() if task == "multilabel" else \
+            torch.randint(0, 2, (batch,), generator=g).float()[:, None]
+        loss = functional.binary_cross_entropy_with_logits(logits, goal)
     require(bool(torch.isfinite(loss)), f"{task}: the loss on {what}'s logits is not finite")
     loss.backward()
     if params:

@@ -165,13 +165,6 @@ def check_encoder_loads_weights_option(component: type[Encoder]) -> None:
                 "after loading `weights:`, weights_path must name the file (it marks the encoder as pretrained)")
 
 
-ENCODER_CHECKS = [
-    check_encoder_config,
-    check_encoder_builds_offline,
-    check_encoder_output_dims,
-    check_encoder_batch_independence,
-    check_encoder_deterministic,
-    check_encoder_state_dict_roundtrip,
-    check_encoder_freeze,
-    check_encoder_loads_weights_option,
-]
+ENCODER_CHECKS = [check_encoder_config, check_encoder_builds_offline, check_encoder_output_dims,
+                  check_encoder_batch_independence, check_encoder_deterministic, check_encoder_state_dict_roundtrip,
+                  check_encoder_freeze, check_encoder_loads_weights_option]

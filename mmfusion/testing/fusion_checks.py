@@ -80,12 +80,11 @@ def stand_in(shape: tuple[int, ...], seed: int) -> torch.Tensor:
 
 def _with_filler(outputs, m: str, row: int, seed: int):  # type: ignore[no-untyped-def]
     """``outputs`` with modality ``m`` of sample ``row`` (pooled and tokens) replaced by a stand-in."""
-    o = outputs[m]
-    pooled, tokens = o.pooled.clone(), None if o.tokens is None else o.tokens.clone()
+    pooled, tokens = (None if t is None else t.clone() for t in outputs[m][:2])
     pooled[row] = stand_in(tuple(pooled[row].shape), seed)
     if tokens is not None:
         tokens[row] = stand_in(tuple(tokens[row].shape), seed + 1)
-    return {**outputs, m: EncoderOutput(pooled, tokens, o.token_mask)}
+    return {**outputs, m: outputs[m]._replace(pooled=pooled, tokens=tokens)}
 
 
 def check_fusion_absent_modality_ignored(component: type[Fusion]) -> None:
@@ -95,9 +94,8 @@ def check_fusion_absent_modality_ignored(component: type[Fusion]) -> None:
         base = _run(fusion, make_outputs(), present)
         for m in INPUTS:
             for row in (i for i in range(5) if not present[m][i]):
-                first = _run(fusion, _with_filler(make_outputs(), m, row, seed=11), present)
-                second = _run(fusion, _with_filler(make_outputs(), m, row, seed=23), present)
-                for out in (first, second):
+                for seed in (11, 23):
+                    out = _run(fusion, _with_filler(make_outputs(), m, row, seed), present)
                     require(close(out[row], base[row], atol=1e-5),
                             f"sample {row}'s output changed when its absent modality '{m}' changed: absent "
                             "features reach the output (use the present mask)")
@@ -114,10 +112,9 @@ def check_fusion_padding_ignored(component: type[Fusion]) -> None:
         present = make_present()
         base = _run(fusion, make_outputs(), present)
         changed = make_outputs()
-        o = changed["text"]
-        tokens = o.tokens.clone()
+        tokens = changed["text"].tokens.clone()
         tokens[0, -2:] = 100.0
-        changed["text"] = EncoderOutput(o.pooled, tokens, o.token_mask)
+        changed["text"] = changed["text"]._replace(tokens=tokens)
         require(close(_run(fusion, changed, present)[0], base[0], atol=1e-5),
                 "padding tokens (token_mask False) changed the output")
 
@@ -126,9 +123,8 @@ def check_fusion_modality_order(component: type[Fusion]) -> None:
     """The order of the mappings passed in does not matter (modalities iterate in sorted order)."""
     for config, fusion in zip(configs_for(component), _built(component)):
         outputs, present = make_outputs(), make_present()
-        reordered_out = dict(reversed(list(outputs.items())))
-        reordered_present = dict(reversed(list(present.items())))
-        require(close(_run(fusion, outputs, present), _run(fusion, reordered_out, reordered_present), atol=1e-6),
+        reordered = _run(fusion, dict(reversed(outputs.items())), dict(reversed(present.items())))
+        require(close(_run(fusion, outputs, present), reordered, atol=1e-6),
                 "the output depends on the order of the modality mappings")
         # built with input_dims in another order: same parameter names and shapes
         other = construct(component, config, dims=dict(reversed(DIMS.items())))
@@ -204,15 +200,7 @@ def check_fusion_modality_parameters(component: type[Fusion]) -> None:
                 owner[id(param)] = m
 
 
-FUSION_CHECKS = [
-    check_fusion_config,
-    check_fusion_output_dims,
-    check_fusion_absent_modality_ignored,
-    check_fusion_padding_ignored,
-    check_fusion_modality_order,
-    check_fusion_state_dict_roundtrip,
-    check_fusion_trainable,
-    check_fusion_single_modality,
-    check_fusion_tasks,
-    check_fusion_modality_parameters,
-]
+FUSION_CHECKS = [check_fusion_config, check_fusion_output_dims, check_fusion_absent_modality_ignored,
+                 check_fusion_padding_ignored, check_fusion_modality_order, check_fusion_state_dict_roundtrip,
+                 check_fusion_trainable, check_fusion_single_modality, check_fusion_tasks,
+                 check_fusion_modality_parameters]
