@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..tasks.definitions import METRICS, metric_title
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]], left: int = 1) -> list[str]:
+    """The lines of a markdown table: the first ``left`` columns left-aligned, the rest (numbers) right-aligned."""
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * left + "---:|" * (len(header) - left),
+            *("| " + " | ".join(row) + " |" for row in rows)]
 
 
 def evaluation_markdown(report: Any) -> str:
@@ -16,28 +23,21 @@ def evaluation_markdown(report: Any) -> str:
         tuned = ", ".join(f"{label} {value:g}" for label, value in report.thresholds.items())
         lines += [f"Task: {report.task}; decision thresholds: {tuned}", ""]
     lines += ["## Robustness: modalities removed from every sample", "",
-              "| condition | " + " | ".join(metric_title(m) for m in metrics) + " |",
-              "|---|" + "---:|" * len(metrics)]
-    for row in report.robustness:
-        lines.append(f"| {row['condition']} | " + " | ".join(f"{row[m]:.4f}" for m in metrics) + " |")
+              *markdown_table(["condition", *map(metric_title, metrics)],
+                              ([row["condition"], *(f"{row[m]:.4f}" for m in metrics)] for row in report.robustness))]
     if report.corruption_summary:
         name = metric_title(report.headline)
         lines += ["", "## Robustness curves: one input corrupted", "",
                   f"relative robustness = mean {name} over the intensity range / clean {name}", "",
-                  "| input | corruption | clean | worst | mean | relative robustness |",
-                  "|---|---|---:|---:|---:|---:|"]
-        for row in report.corruption_summary:
-            key = row["metric"]
-            lines.append(f"| {row['modality']} | {row['corruption']} | {row[f'clean_{key}']:.4f} | "
-                         f"{row[f'worst_{key}']:.4f} | {row[f'mean_{key}']:.4f} | "
-                         f"{row['relative_robustness']:.3f} |")
-        lines += ["", "![corruption curves](corruption_curves.png)"]
+                  *markdown_table(("input", "corruption", "clean", "worst", "mean", "relative robustness"),
+                                  ([r["modality"], r["corruption"],
+                                    *(format(r[f"{k}_{r['metric']}"], ".4f") for k in ("clean", "worst", "mean")),
+                                    f"{r['relative_robustness']:.3f}"] for r in report.corruption_summary), left=2),
+                  "", "![corruption curves](corruption_curves.png)"]
     kind = "label" if report.task == "multilabel" else "class"
-    lines += ["", f"## Per {kind}", "", f"| {kind} | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
-    for name in report.labels:
-        row = report.per_class[name]
-        lines.append(f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1-score']:.3f} | "
-                     f"{int(row['support'])} |")
+    per_class = ([name, *(f"{report.per_class[name][k]:.3f}" for k in ("precision", "recall", "f1-score")),
+                  str(int(report.per_class[name]["support"]))] for name in report.labels)
+    lines += ["", f"## Per {kind}", "", *markdown_table((kind, "precision", "recall", "F1", "support"), per_class)]
     picture = "![F1 per label](per_label_f1.png)" if report.task == "multilabel" else \
         "![confusion matrix](confusion_matrix.png)"
     lines += ["", picture, "", "![robustness](robustness.png)", ""]

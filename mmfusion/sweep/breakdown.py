@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..evaluation.predictions import SamplePredictions
+from ..evaluation.report import markdown_table
 from ..tasks.decisions import decide
 from ..tasks.definitions import metric_title
 from ..tasks.metrics import per_class_report, task_metrics
@@ -55,15 +56,11 @@ def per_class_markdown(rows: Sequence[dict[str, Any]], order: Sequence[str], kin
                         "variant, seed and class)."]
     support = {r["class"]: r["support"] for r in rows}
     lines += [f"Test F1 per {kind}, mean over seeds (support: test rows with the {kind}). Per seed, with precision "
-              "and recall: per_class.csv.", "",
-              "| variant | " + " | ".join(f"{c} ({support[c]})" for c in classes) + " |",
-              "|---|" + "---:|" * len(classes)]
-    for name in order:
-        mine = [r for r in rows if r["variant"] == name]
-        if mine:
-            cells = [_mean([r["f1"] for r in mine if r["class"] == c], 3) for c in classes]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines
+              "and recall: per_class.csv.", ""]
+    shown = [name for name in order if any(r["variant"] == name for r in rows)]
+    return lines + markdown_table(["variant", *(f"{c} ({support[c]})" for c in classes)], (
+        [name, *(_mean([r["f1"] for r in rows if r["variant"] == name and r["class"] == c], 3) for c in classes)]
+        for name in shown))
 
 
 def group_rows(entries: Sequence[Entry], groups: Mapping[str, Mapping[int, str]], metrics: Sequence[str]
@@ -96,13 +93,10 @@ def groups_markdown(rows: Sequence[dict[str, Any]], order: Sequence[str], metric
         mine = [r for r in rows if r["group"] == group]
         values = list(dict.fromkeys(r["value"] for r in mine))
         counts = {v: next(r["rows"] for r in mine if r["value"] == v) for v in values}
-        lines += ["", f"### {group}", "", "| variant | " + " | ".join(f"{v} (n={counts[v]})" for v in values) + " |",
-                  "|---|" + "---:|" * len(values)]
-        for name in order:
-            if any(r["variant"] == name for r in mine):
-                cells = [interval([r[metric] for r in mine if r["variant"] == name and r["value"] == v], 3)
-                         for v in values]
-                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        shown = [name for name in order if any(r["variant"] == name for r in mine)]
+        lines += ["", f"### {group}", "", *markdown_table(["variant", *(f"{v} (n={counts[v]})" for v in values)], (
+            [name, *(interval([r[metric] for r in mine if r["variant"] == name and r["value"] == v], 3)
+                     for v in values)] for name in shown))]
     return lines
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import MMFusionError
 from ..evaluation.predictions import SamplePredictions, read_predictions
+from ..evaluation.report import markdown_table
 from ..io import write_text_atomic
 from ..tasks.definitions import METRICS, metric_title
 from . import breakdown, ensemble, significance
@@ -76,12 +77,10 @@ def results_markdown(rows: Sequence[dict[str, Any]], inputs: Sequence[str], metr
                       "members' sums).")
     header = ["variant", "seeds", *(metric_title(m) for m in metrics), *[f"without {m}" for m in inputs],
               "trainable params", "train time (s)"]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * (len(header) - 1)]
-    for row in rows:
-        cells = [row["variant"], str(row["seeds"]), *(_pm(row[m]) for m in metrics),
-                 *[_pm(row[f"without_{m}"]) if row[f"without_{m}"] else "–" for m in inputs],
-                 f"{row['trainable_parameters']:,}", _pm(row["train_seconds"], 1)]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += markdown_table(header, ([row["variant"], str(row["seeds"]), *(_pm(row[m]) for m in metrics),
+                                      *[_pm(row[f"without_{m}"]) if row[f"without_{m}"] else "–" for m in inputs],
+                                      f"{row['trainable_parameters']:,}", _pm(row["train_seconds"], 1)]
+                                     for row in rows))
     verdict = _does_fusion_pay(rows, rank_by, comparisons)
     if verdict:
         lines += ["", verdict]
@@ -92,13 +91,10 @@ def results_markdown(rows: Sequence[dict[str, Any]], inputs: Sequence[str], metr
         lines += ["", "## Robustness curves", "", f"Relative robustness (mean {curve} over the intensities / clean "
                   f"{curve}; 1 = unaffected), mean ± std over seeds. A model near chance level is trivially "
                   "'robust': read these next to the metrics above.", "",
-                  "| variant | " + " | ".join(curve_keys) + " |", "|---|" + "---:|" * len(curve_keys)]
-        for row in rows:
-            if row["kind"] == "ensemble":
-                continue  # its members' corrupted predictions are not kept
-            cells = [_pm(row["relative_robustness"][k], 3) if k in row["relative_robustness"] else "–"
-                     for k in curve_keys]
-            lines.append(f"| {row['variant']} | " + " | ".join(cells) + " |")
+                  *markdown_table(["variant", *curve_keys], (
+                      [row["variant"], *(_pm(row["relative_robustness"][k], 3) if k in row["relative_robustness"]
+                                         else "–" for k in curve_keys)]
+                      for row in rows if row["kind"] != "ensemble"))]  # its members' corrupted predictions are gone
     lines += ["", f"![{rank} per variant](results.png)"]
     if curve_keys:
         lines += ["", "![robustness curves](corruption_curves.png)"]

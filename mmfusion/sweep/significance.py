@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..evaluation.predictions import SamplePredictions
+from ..evaluation.report import markdown_table
 from ..tasks.definitions import metric_title
 from .breakdown import interval
 from .stats import Comparison, mean_std, paired_bootstrap, t_interval
@@ -67,7 +68,7 @@ def significance_markdown(rows: Sequence[dict[str, Any]], comparisons: Mapping[t
     header = ["variant", "seeds", f"{title} [95 % CI]"]
     for kind in shown:
         header += [f"Δ vs {REFERENCES[kind]} [95 % CI]", "p"]
-    lines += ["", "| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    table = []
     for row in rows:
         cells = [row["variant"], str(row["seeds"]), interval(row[metric])]
         for kind in shown:
@@ -75,8 +76,8 @@ def significance_markdown(rows: Sequence[dict[str, Any]], comparisons: Mapping[t
             cells += (["(reference)", ""] if row["variant"] == refs[kind] else
                       [f"{found.difference:+.4f} [{found.low:+.4f}, {found.high:+.4f}]", _p(found.p_value)]
                       if found else ["–", "–"])
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+        table.append(cells)
+    return [*lines, "", *markdown_table(header, table)]
 
 
 def summary_rows(rows: Sequence[dict[str, Any]], metrics: Sequence[str],
