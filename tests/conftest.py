@@ -35,6 +35,28 @@ def write_spec(folder: Path, text: str, name: str = "spec.yaml") -> Path:
     return path
 
 
+def noise_pictures(csv_path: Path, folder: Path) -> Path:
+    """The same rows with every picture replaced by grey noise: the texts and labels stay."""
+    import csv
+
+    import numpy as np
+    from PIL import Image
+
+    rows = list(csv.DictReader(csv_path.open(encoding="utf-8")))
+    rng = np.random.default_rng(0)
+    (folder / "noise").mkdir(parents=True)
+    for i, row in enumerate(rows):
+        picture = folder / "noise" / f"{i}.png"
+        Image.fromarray(rng.integers(0, 256, (32, 32), dtype=np.uint8)).convert("RGB").save(picture)
+        row["image"] = str(picture)
+    out = folder / "noise.csv"
+    with out.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
 XOR_SPEC = """\
 model:
   encoders:

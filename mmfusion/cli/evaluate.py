@@ -56,6 +56,10 @@ def evaluate(run_dir: Path, data: Path | None, image_root: Path | None, out: Pat
         screen.print(f"{report.task}: decision thresholds {tuned}")
     screen.print(table("robustness: modalities removed from every sample", ("condition", *map(metric_title, metrics)),
                        [(r["condition"], *(f"{r[m]:.4f}" for m in metrics)) for r in report.robustness], left=1))
+    if report.drift:
+        from ..evaluation.report import DRIFT_HEADER, drift_rows
+
+        screen.print(table("drift: inputs against the training inputs", DRIFT_HEADER, drift_rows(report.drift), left=1))
     kind = "label" if report.task == "multilabel" else "class"
     classes = [(name, *(f"{report.per_class[name][k]:.3f}" for k in ("precision", "recall", "f1-score")),
                 str(int(report.per_class[name]["support"]))) for name in report.labels]

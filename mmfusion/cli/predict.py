@@ -60,9 +60,11 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
             check_output_file(path, option)
     predictor = Predictor(run_dir, device=device, batch_size=batch_size, backend=backend, quantize=quantize)
     if table is not None:
-        rows = _stream_table(predictor.iter_predict_table(table, top_k=top_k), fmt or "csv", output)
+        drift: dict[str, list[Any]] = {}
+        rows = _stream_table(predictor.iter_predict_table(table, top_k=top_k), fmt or "csv", output, drift)
         if output is not None:
             click.echo(f"wrote {rows} predictions to {output}", err=True)
+        _drift_summary(drift)
         return
     prediction = predictor.predict([sample], top_k=top_k, root=Path.cwd())[0]
     if fmt == "csv" and prediction.task == "multilabel":
@@ -111,11 +113,25 @@ def _without_image_bytes(table: Any) -> Any:
     return table
 
 
-def _stream_table(chunks: Iterable[Any], fmt: str, output: Path | None) -> int:
+def _drift_summary(drift: dict[str, list[Any]]) -> None:
+    """On stderr: each input's drift over the whole table, and a warning for each that drifted."""
+    import numpy as np
+
+    from ..prediction.tables import table_drift
+
+    for found in table_drift({name: np.concatenate(parts) for name, parts in drift.items()},
+                             warn=lambda message: click.echo(f"warning: {message}", err=True)):
+        click.echo(f"drift of input '{found.input}': AUROC {found.auroc:.3f} against the training rows, "
+                   f"{found.beyond_range:.1%} of {found.rows} rows beyond their range", err=True)
+
+
+def _stream_table(chunks: Iterable[Any], fmt: str, output: Path | None, drift: dict[str, list[Any]] | None = None
+                  ) -> int:
     """Write predicted chunks as they come (memory holds one chunk): to stdout, or to ``output`` through a temporary
-    file renamed into place at the end, so an error half-way leaves no partial file. Returns the rows written."""
+    file renamed into place at the end, so an error half-way leaves no partial file. Returns the rows written;
+    ``drift`` collects the chunks' drift columns."""
     from ..io import write_atomic
-    from ..prediction.tables import table_text
+    from ..prediction.tables import DRIFT_PREFIX, table_text
 
     rows = 0
 
@@ -123,6 +139,8 @@ def _stream_table(chunks: Iterable[Any], fmt: str, output: Path | None) -> int:
         nonlocal rows
         for chunk in chunks:
             rows += len(chunk)
+            for column in (c for c in chunk.columns if drift is not None and str(c).startswith(DRIFT_PREFIX)):
+                drift.setdefault(column, []).append(chunk[column].to_numpy(dtype=float))
             yield _without_image_bytes(chunk)
 
     if output is None:

@@ -18,6 +18,7 @@ from ..data.labels import LabelSet
 from ..data.pipeline import build_pipeline, modality_handlers
 from ..data.tables import PreparedTables, load_prepared_tables, with_table
 from ..errors import DataError, MMFusionError
+from ..inference.drift import drift_report, read_references
 from ..inference.engine import InferenceEngine, Predictions
 from ..io import write_json_atomic, write_text_atomic
 from ..plots import confusion_matrix_plot, corruption_curves_plot, per_label_f1_plot, robustness_plot
@@ -61,6 +62,8 @@ class EvaluationReport:
     metrics: dict[str, float] = field(default_factory=dict)
     headline: str = "accuracy"
     thresholds: dict[str, float] | None = None
+    #: each input's drift from the training rows (:mod:`mmfusion.inference.drift`); empty without a reference
+    drift: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -168,13 +171,16 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     rows = len(pipeline.tables[split])
     if test_predictions is not None and split == "test" and len(test_predictions.probabilities) == rows:
         results["all modalities"], conditions = test_predictions, conditions[1:]  # the test report's, not again
+    references = read_references(run.paths.drift)
     for name, absent in conditions:
         with reporter.task(f"evaluating: {name}", pipeline.num_batches(split, size)) as advance:
-            results[name] = engine.predict(pipeline.batches(split, size), absent=absent, advance=advance)
+            results[name] = engine.predict(pipeline.batches(split, size), absent=absent, advance=advance,
+                                           drift=None if absent else references)
     plans: list[CorruptionPlan] = (default_plans(model, registry) if corruptions is True else
                                    [p if isinstance(p, CorruptionPlan) else CorruptionPlan.parse(p)
                                     for p in (corruptions or [])])
     full = results["all modalities"]
+    drift = drift_report(full.drift or {}, reporter.warn)
     curves = _corruption_curves(engine, pipeline_for, split, plans, size, reporter, registry, full, run)
     y, y_hat = full.labels, decide(task, full.probabilities, thresholds)
     metrics = task_metrics(task, y, full.probabilities, thresholds)
@@ -190,7 +196,8 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
         per_class=per_class, confusion=[] if task == "multilabel" else confusion(y, y_hat, len(labels)).tolist(),
         labels=labels.names, robustness=robustness, corruption_curves=curves,
         corruption_summary=summarise_curves(curves, headline), out_dir=folder, task=task, metrics=metrics,
-        headline=headline, thresholds=as_mapping(task, labels.names, thresholds) if thresholds is not None else None)
+        headline=headline, thresholds=as_mapping(task, labels.names, thresholds) if thresholds is not None else None,
+        drift=[d.as_dict() for d in drift])
     if task == "multilabel":
         files = {"per_label_f1": per_label_f1_plot(per_class, labels.names, folder / "per_label_f1.png",
                                                    title=f"F1 per label: {table_name}")}

@@ -34,6 +34,7 @@ def evaluation_markdown(report: Any) -> str:
                                     *(format(r[f"{k}_{r['metric']}"], ".4f") for k in ("clean", "worst", "mean")),
                                     f"{r['relative_robustness']:.3f}"] for r in report.corruption_summary), left=2),
                   "", "![corruption curves](corruption_curves.png)"]
+    lines += drift_markdown(report.drift)
     kind = "label" if report.task == "multilabel" else "class"
     per_class = ([name, *(f"{report.per_class[name][k]:.3f}" for k in ("precision", "recall", "f1-score")),
                   str(int(report.per_class[name]["support"]))] for name in report.labels)
@@ -42,3 +43,22 @@ def evaluation_markdown(report: Any) -> str:
         "![confusion matrix](confusion_matrix.png)"
     lines += ["", picture, "", "![robustness](robustness.png)", ""]
     return "\n".join(lines)
+
+
+def drift_rows(drift: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
+    """The rows of a drift table: input, rows, AUROC, share beyond the training range, verdict."""
+    return [(d["input"], str(d["rows"]), f"{d['auroc']:.3f}", f"{d['beyond_range']:.1%}",
+             "drifted" if d["drifted"] else "like training") for d in drift]
+
+
+DRIFT_HEADER = ("input", "rows", "AUROC vs training", "beyond training range", "verdict")
+
+
+def drift_markdown(drift: Sequence[dict[str, Any]]) -> list[str]:
+    """The drift section of report.md (none without a drift reference in the run)."""
+    if not drift:
+        return []
+    return ["", "## Drift: do the inputs look like the training inputs?", "",
+            "AUROC of telling these rows from training rows by each input's encoder features (0.5: alike; "
+            "drifted from 0.7); beyond the range: rows farther than 99 % of training rows (about 1 % when alike)", "",
+            *markdown_table(DRIFT_HEADER, drift_rows(drift))]

@@ -89,18 +89,20 @@ def fit_reference(pooled: np.ndarray, *, seed: int = 0, components: int = COMPON
                           np.sort(partial.distances(held_out)))
 
 
+def percentiles(reference: np.ndarray, distances: np.ndarray) -> np.ndarray:
+    """Each row's distance as the share of (sorted) reference distances below it, ties counting half: 0 closer than
+    every training row, 0.5 typical, 1 farther than every one. Their mean is the AUROC of telling the rows from
+    the reference (the Mann-Whitney statistic), so a table's summary can be made from this column alone."""
+    below = np.searchsorted(reference, distances, side="left")
+    up_to = np.searchsorted(reference, distances, side="right")
+    return (below + up_to) / (2 * max(len(reference), 1))
+
+
 def auroc(reference: np.ndarray, evaluated: np.ndarray) -> float:
-    """P(an evaluated row is farther than a reference row), ties counting half (the Mann-Whitney statistic)."""
+    """P(an evaluated row is farther than a reference row), ties counting half."""
     if len(reference) == 0 or len(evaluated) == 0:
         return float("nan")
-    below = np.searchsorted(reference, evaluated, side="left")
-    up_to = np.searchsorted(reference, evaluated, side="right")
-    return float((below + (up_to - below) / 2).sum() / (len(reference) * len(evaluated)))
-
-
-def percentiles(reference: np.ndarray, distances: np.ndarray) -> np.ndarray:
-    """Each row's distance as the share of reference rows closer than it (0: typical, near 1: unlike training)."""
-    return np.searchsorted(reference, distances, side="right") / max(len(reference), 1)
+    return float(percentiles(np.sort(reference), evaluated).mean())
 
 
 @dataclass(frozen=True)
@@ -129,14 +131,13 @@ class InputDrift:
                 "rows without checking this input")
 
 
-def summarise(reference: InputReference, name: str, distances: np.ndarray) -> InputDrift:
-    """The drift of one input over the evaluated rows' distances (rows lacking the input left out)."""
-    distances = distances[np.isfinite(distances)]
-    limit = np.quantile(reference.reference, RANGE_QUANTILE)
-    shares = percentiles(reference.reference, distances)
-    return InputDrift(name, len(distances), auroc(reference.reference, distances),
-                      float((distances > limit).mean()) if len(distances) else float("nan"),
-                      float(np.median(shares)) if len(shares) else float("nan"))
+def summarise(name: str, shares: np.ndarray) -> InputDrift:
+    """The drift of one input from the evaluated rows' :func:`percentiles` (NaN: a row without the input)."""
+    shares = shares[np.isfinite(shares)]
+    if len(shares) == 0:
+        return InputDrift(name, 0, float("nan"), float("nan"), float("nan"))
+    return InputDrift(name, len(shares), float(shares.mean()), float((shares > RANGE_QUANTILE).mean()),
+                      float(np.median(shares)))
 
 
 def write_references(path: Path, references: Mapping[str, InputReference]) -> None:
@@ -164,11 +165,10 @@ def read_references(path: Path) -> dict[str, InputReference] | None:
         return None
 
 
-def drift_report(references: Mapping[str, InputReference], distances: Mapping[str, np.ndarray],
-                 warn: Any = None) -> list[InputDrift]:
-    """Each input's drift over evaluated rows' ``distances`` (:attr:`Predictions.drift`); ``warn`` gets the warning
+def drift_report(shares: Mapping[str, np.ndarray], warn: Any = None) -> list[InputDrift]:
+    """Each input's drift over evaluated rows' percentiles (:attr:`Predictions.drift`); ``warn`` gets the warning
     of every input that drifted."""
-    report = [summarise(references[m], m, distances[m]) for m in references if m in distances]
+    report = [summarise(m, values) for m, values in shares.items()]
     for drift in report:
         if drift.drifted and warn is not None:
             warn(drift.warning())

@@ -19,7 +19,7 @@ from ..model.batch import Batch
 from ..runtime.precision import Precision, inference_precision
 from ..tasks.scores import Scores, scores_for
 from .backends import OnnxBackend, TorchBackend, channels_last_inputs
-from .drift import InputReference
+from .drift import InputReference, percentiles
 
 if TYPE_CHECKING:
     from ..model.multimodal import MultimodalModel
@@ -42,8 +42,8 @@ class Predictions:
     present: dict[str, np.ndarray] | None = field(default=None, repr=False)
     #: with ``pooled=True``: each input's pooled encoder vectors ``[N, D]`` (torch backend only)
     pooled: dict[str, np.ndarray] | None = field(default=None, repr=False)
-    #: with ``drift``: each input's distance from the training rows per row, NaN where the row lacks the input
-    #: (:mod:`.drift`)
+    #: with ``drift``: each input's distance from the training rows per row as a percentile of the run's reference
+    #: distances (:func:`.drift.percentiles`), NaN where the row lacks the input
     drift: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
 
@@ -118,7 +118,7 @@ class InferenceEngine:
                 if pooled:
                     vectors.setdefault(m, []).append(vector.cpu().numpy())
                 if drift and m in drift:
-                    away = drift[m].distances(vector.cpu().numpy())
+                    away = percentiles(drift[m].reference, drift[m].distances(vector.cpu().numpy()))
                     distances.setdefault(m, []).append(np.where(batch.present[m].cpu().numpy(), away, np.nan))
             for m in heads:
                 aux_list[m].append(aux[m].cpu())

@@ -12,7 +12,8 @@ import numpy as np
 from ..data.files import CHUNK_ROWS
 from ..data.pipeline import modality_handlers
 from ..errors import DataError
-from ..inference.engine import InferenceEngine
+from ..inference.drift import read_references
+from ..inference.engine import InferenceEngine, Predictions
 from ..interfaces.modality import BadValueError, CellContext
 from ..model.batch import Batch
 from ..model.featurizer import make_batch
@@ -20,7 +21,7 @@ from ..registry import Registry
 from ..run.load import LoadedRun, load_run
 from ..runtime.devices import resolve_device
 from .onnx_model import OnnxModel
-from .tables import TableInput, samples_of, with_predictions
+from .tables import DRIFT_PREFIX, TableInput, samples_of, with_predictions
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ class Predictor:
         train = self.run.spec.train
         #: the exported model (fp32 or int8) with its JSON, for backend onnx
         self.onnx = OnnxModel.for_run(self.run, quantize=quantize) if backend == "onnx" else None
+        #: each input's drift reference (train.drift; the torch backend sees the encoders' vectors), or None
+        self.drift = read_references(self.run.paths.drift) if self.onnx is None else None
         self.engine = InferenceEngine.for_run(self.model, train, self.device, registry=registry, task=self.task) \
             if self.onnx is None else InferenceEngine.for_onnx(self.onnx.session, self.onnx.input_names, train,
                                                                 self.model.num_classes, registry=registry,
@@ -128,6 +131,11 @@ class Predictor:
     def predict_proba(self, samples: Sequence[Mapping[str, Any]], *, root: str | Path | None = None,
                       source: str = "input", rows: Sequence[int] | None = None, row_kind: str = "row"
                       ) -> np.ndarray:
+        return self._predictions(samples, root=root, source=source, rows=rows, row_kind=row_kind).probabilities
+
+    def _predictions(self, samples: Sequence[Mapping[str, Any]], *, root: str | Path | None = None,
+                     source: str = "input", rows: Sequence[int] | None = None, row_kind: str = "row",
+                     drift: bool = False) -> Predictions:
         """Label probabilities ``[N, labels]``; a sample maps modality → raw value (absent: None/missing).
 
         Multiclass: those of the run's loss (softmax, or per-class sigmoid scores for ``bce``); multilabel: a
@@ -150,7 +158,7 @@ class Predictor:
                 yield make_batch(self.model, [self._raw(s, place(start + i), rows is not None)
                                               for i, s in enumerate(chunk)])
 
-        return self.engine.predict(batches()).probabilities
+        return self.engine.predict(batches(), drift=self.drift if drift else None)
 
     def predict(self, samples: Sequence[Mapping[str, Any]], *, top_k: int = 3, root: str | Path | None = None
                 ) -> list[Prediction]:
@@ -169,6 +177,9 @@ class Predictor:
             ``top<i>_probability`` (for ``top_k`` > 1); for binary, ``predicted`` (the label the threshold
             chose); for multilabel, ``predicted`` (the labels at or above their thresholds, joined by the
             run's ``data.label_sep`` or ``;``; empty for none); and always one ``p_<label>`` column per label.
+            With the run's drift reference (``train.drift``, torch backend), a ``drift_<input>`` column per input:
+            the row's distance from the training rows as a percentile of theirs (0.5 typical, 1 farther than
+            all; empty without the input); :func:`~mmfusion.prediction.tables.table_drift` summarises them.
             A table too large for memory is better predicted with :meth:`iter_predict_table`.
         """
         import pandas as pd
@@ -192,10 +203,13 @@ class Predictor:
         source.check_columns(c for cols in columns.values() for c in ([cols] if isinstance(cols, str) else cols))
         for start, chunk in source.chunks(chunk_rows):
             first = source.first_row + start
-            probabilities = self.predict_proba(samples_of(chunk, columns), root=source.root, source=source.source,
-                                               rows=range(first, first + len(chunk)), row_kind=source.row_kind)
-            yield with_predictions(chunk.copy(), probabilities, self.labels, self.task, top_k, self.thresholds,
+            found = self._predictions(samples_of(chunk, columns), root=source.root, source=source.source,
+                                      rows=range(first, first + len(chunk)), row_kind=source.row_kind, drift=True)
+            out = with_predictions(chunk.copy(), found.probabilities, self.labels, self.task, top_k, self.thresholds,
                                    self.run.label_sep)
+            for m, shares in (found.drift or {}).items():
+                out[f"{DRIFT_PREFIX}{m}"] = shares
+            yield out
 
     def _prediction(self, probabilities: np.ndarray, top_k: int) -> Prediction:
         from ..tasks.decisions import decide, ranked

@@ -16,7 +16,11 @@ import numpy as np
 
 from ..data.files import CHUNK_ROWS, iter_table, row_numbering, table_columns
 from ..errors import DataError
+from ..inference.drift import InputDrift, drift_report
 from ..tasks.decisions import decide, ranked
+
+#: the prefix of the per-input drift columns of a predicted table
+DRIFT_PREFIX = "drift_"
 
 
 @dataclass(frozen=True)
@@ -108,3 +112,9 @@ def table_text(chunks: Iterable[Any], fmt: str) -> Iterator[str]:
             first = False
     if fmt == "json":
         yield empty if first else "\n]"
+
+
+def table_drift(columns: Mapping[str, np.ndarray], warn: Any = None) -> list[InputDrift]:
+    """Each input's drift over a predicted table's ``drift_<input>`` columns (all chunks' values joined)."""
+    return drift_report({name.removeprefix(DRIFT_PREFIX): np.asarray(values, dtype=float)
+                         for name, values in columns.items() if name.startswith(DRIFT_PREFIX)}, warn)

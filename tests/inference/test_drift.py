@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mmfusion.inference.drift import InputReference, auroc, fit_reference, summarise
+from mmfusion.inference.drift import InputDrift, InputReference, auroc, fit_reference, percentiles, summarise
 
 
 def _features(rng: np.random.Generator, n: int, shift: float = 0.0, dim: int = 48) -> np.ndarray:
@@ -13,10 +13,14 @@ def _features(rng: np.random.Generator, n: int, shift: float = 0.0, dim: int = 4
     return rng.normal(size=(n, dim)) @ basis + shift
 
 
+def _drift(reference: InputReference, name: str, rows: np.ndarray) -> InputDrift:
+    return summarise(name, percentiles(reference.reference, reference.distances(rows)))
+
+
 def test_rows_from_the_training_distribution_are_not_flagged() -> None:
     rng = np.random.default_rng(1)
     reference = fit_reference(_features(rng, 2000))
-    drift = summarise(reference, "image", reference.distances(_features(rng, 1000)))
+    drift = _drift(reference, "image", _features(rng, 1000))
     assert 0.4 <= drift.auroc <= 0.6
     assert drift.beyond_range < 0.05
     assert not drift.drifted
@@ -26,7 +30,7 @@ def test_rows_from_the_training_distribution_are_not_flagged() -> None:
 def test_shifted_rows_are_flagged(shift: float) -> None:
     rng = np.random.default_rng(2)
     reference = fit_reference(_features(rng, 2000))
-    drift = summarise(reference, "image", reference.distances(_features(rng, 500, shift=shift)))
+    drift = _drift(reference, "image", _features(rng, 500, shift=shift))
     assert drift.auroc >= 0.9
     assert drift.beyond_range >= 0.5
     assert drift.drifted
@@ -39,7 +43,7 @@ def test_duplicated_training_values_do_not_make_new_rows_look_drifted() -> None:
     repeated = np.repeat(distinct, 10, axis=0)  # one picture behind many questions, as in easy-VQA
     reference = fit_reference(repeated)
     assert reference is not None
-    assert summarise(reference, "image", reference.distances(_features(rng, 400))).auroc <= 0.6
+    assert _drift(reference, "image", _features(rng, 400)).auroc <= 0.6
 
 
 def test_too_few_distinct_values_give_no_reference() -> None:
@@ -50,9 +54,10 @@ def test_too_few_distinct_values_give_no_reference() -> None:
 def test_absent_rows_are_left_out() -> None:
     rng = np.random.default_rng(4)
     reference = fit_reference(_features(rng, 500))
-    distances = reference.distances(_features(rng, 20))
-    distances[:5] = np.nan
-    assert summarise(reference, "text", distances).rows == 15
+    shares = percentiles(reference.reference, reference.distances(_features(rng, 20)))
+    shares[:5] = np.nan
+    assert summarise("text", shares).rows == 15
+    assert summarise("text", np.full(3, np.nan)).rows == 0
 
 
 def test_the_reference_round_trips_through_tensors() -> None:
@@ -69,3 +74,9 @@ def test_auroc_is_the_mann_whitney_statistic() -> None:
     assert auroc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 0.0
     assert auroc(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == 0.5
     assert np.isnan(auroc(np.array([]), np.array([1.0])))
+
+
+def test_a_tables_auroc_is_the_mean_of_its_rows_percentiles() -> None:
+    reference, rows = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.5, 2.5, 3.5, 9.0, 2.0])
+    assert percentiles(reference, rows).tolist() == [0.0, 0.5, 0.75, 1.0, 0.375]  # a tie counts half
+    assert auroc(reference, rows) == summarise("x", percentiles(reference, rows)).auroc == 0.525

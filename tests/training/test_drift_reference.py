@@ -3,34 +3,14 @@ training pictures, and only that input."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from mmfusion.api import fit
 from mmfusion.inference.drift import read_references
 
-from ..conftest import xor_spec
-
-
-def _noise_pictures(csv_path: Path, folder: Path) -> Path:
-    """The same rows with every picture replaced by grey noise: the texts and labels stay."""
-    rows = list(csv.DictReader(csv_path.open(encoding="utf-8")))
-    rng = np.random.default_rng(0)
-    (folder / "noise").mkdir(parents=True)
-    for i, row in enumerate(rows):
-        picture = folder / "noise" / f"{i}.png"
-        Image.fromarray(rng.integers(0, 256, (32, 32), dtype=np.uint8)).convert("RGB").save(picture)
-        row["image"] = str(picture)
-    out = folder / "noise.csv"
-    with out.open("w", newline="", encoding="utf-8") as file:
-        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return out
+from ..conftest import noise_pictures, xor_spec
 
 
 @pytest.mark.slow
@@ -46,7 +26,7 @@ def test_the_run_keeps_a_reference_and_the_plain_test_split_is_not_flagged(xor_r
 @pytest.mark.slow
 def test_a_test_table_of_other_pictures_is_flagged_on_the_image_only(xor_data: Path, tiny_bert: Path,
                                                                      feature_cache: Path, tmp_path: Path) -> None:
-    test = _noise_pictures(xor_data, tmp_path)
+    test = noise_pictures(xor_data, tmp_path)
     spec = xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, epochs=1).read_text().replace(
         "source: {type: csv, train: " + str(xor_data) + "}",
         f"source: {{type: csv, train: {xor_data}, test: {test}}}").replace("test: 0.2", "test: 0.0")

@@ -133,7 +133,7 @@ def test_predict_returns_every_label_at_or_above_its_threshold(multilabel_sweep,
     out = CliRunner().invoke(cli, ["predict", str(run), "--csv", str(data)])
     assert out.exit_code == 0, out.output
     rows = list(csv.DictReader(out.output.splitlines()))
-    assert list(rows[0])[3:] == ["predicted", *(f"p_{label}" for label in LABELS)]
+    assert list(rows[0])[3:] == ["predicted", *(f"p_{label}" for label in LABELS), "drift_image", "drift_text"]
     assert sum(set(filter(None, r["predicted"].split(";"))) == t for r, t in zip(rows, truth)) >= 270
     one = CliRunner().invoke(cli, ["predict", str(run), "--image", str(data.parent / table[5]["image"]), "--text",
                                    table[5]["text"], "--format", "csv"])
@@ -189,7 +189,7 @@ def test_a_binary_run_has_one_logit_auroc_and_a_tuned_threshold(binary_run, xor_
     assert prediction["label"] == ("same" if p >= prediction["threshold"] else "different")
     assert prediction["probabilities"]["different"] == pytest.approx(1 - p)
     table = predictor.predict_table(xor_data)
-    assert list(table.columns)[-3:] == ["predicted", "p_different", "p_same"]
+    assert list(table.columns)[-5:] == ["predicted", "p_different", "p_same", "drift_image", "drift_text"]
     assert (table["predicted"] == table["label"]).mean() > 0.85
 
     report = evaluate(run)
