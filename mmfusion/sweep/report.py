@@ -101,6 +101,48 @@ def results_markdown(rows: Sequence[dict[str, Any]], inputs: Sequence[str], metr
     return "\n".join(lines) + "\n"
 
 
+#: how far "without X" may fall below the baseline of the inputs left before a variant is flagged
+DEGRADATION_TOLERANCE = 0.01
+
+
+def degradation(rows: Sequence[dict[str, Any]], inputs: Sequence[str], rank_by: str) -> list[dict[str, Any]]:
+    """Per fused variant and input X: its mean ``rank_by`` without X against the best single-input baseline among
+    the inputs left (for two inputs: the other input alone), and whether it falls more than
+    :data:`DEGRADATION_TOLERANCE` below it (a model that loses an input should keep what the rest gives alone)."""
+    singles = {r["inputs"][0]: mean_std(r[rank_by])[0] for r in rows if r["kind"] == "single"}
+    found = []
+    for row in (r for r in rows if r["kind"] == "fused"):
+        for m in inputs:
+            left = {i: singles[i] for i in row["inputs"] if i != m and i in singles}
+            if m not in row["inputs"] or not left or not row[f"without_{m}"]:
+                continue
+            best = max(left, key=left.get)
+            without = mean_std(row[f"without_{m}"])[0]
+            found.append({"variant": row["variant"], "removed": m, "without": without, "baseline": f"{best} only",
+                          "baseline_value": left[best], "difference": without - left[best],
+                          "below": bool(without < left[best] - DEGRADATION_TOLERANCE)})
+    return found
+
+
+def degradation_markdown(rows: Sequence[dict[str, Any]], inputs: Sequence[str], rank_by: str) -> list[str]:
+    """The results.md section on losing an input: each fused variant's *without X* against the baseline left."""
+    found = degradation(rows, inputs, rank_by)
+    if not found:
+        return []
+    rank, below = metric_title(rank_by), [f"*{d['variant']}* without {d['removed']}" for d in found if d["below"]]
+    verdict = (f"Below the baseline (by more than {DEGRADATION_TOLERANCE:g}): {', '.join(below)}." if below else
+               f"Every fused variant keeps at least the baseline's {rank} (within {DEGRADATION_TOLERANCE:g}) when an "
+               "input is removed.")
+    return ["", "## Losing an input: without X against the baseline of what is left", "",
+            f"Mean {rank} over seeds with input X removed from every test row, against the best single-input "
+            "baseline of the inputs left (trained in this sweep).", "",
+            *markdown_table(["variant", "removed", "without X", "baseline", "baseline " + rank, "Δ", ""],
+                            ([d["variant"], d["removed"], f"{d['without']:.4f}", d["baseline"],
+                              f"{d['baseline_value']:.4f}", f"{d['difference']:+.4f}",
+                              "**below**" if d["below"] else "ok"] for d in found), left=2),
+            "", verdict]
+
+
 def _does_fusion_pay(rows: Sequence[dict[str, Any]], rank_by: str, comparisons: Mapping[tuple[str, str], Any]
                      ) -> str | None:
     """The best fused variant against the strongest cheap alternative: the best single input or, when the
@@ -177,7 +219,8 @@ def write_reports(out_dir: Path, records: Sequence[dict[str, Any]], order: Seque
     per_class = breakdown.per_class_rows(entries)
     by_group = breakdown.group_rows(entries, groups or {}, metrics)
     test_rows = len(next(iter(runs.values()))[0]) if runs else None
-    sections = [*significance.significance_markdown(rows, comparisons, rank_by, resamples, test_rows),
+    sections = [*degradation_markdown(rows, inputs, rank_by),
+                *significance.significance_markdown(rows, comparisons, rank_by, resamples, test_rows),
                 *breakdown.per_class_markdown(per_class, order, "label" if task == "multilabel" else "class"),
                 *breakdown.groups_markdown(by_group, order, rank_by)]
     if unread:

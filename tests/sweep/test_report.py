@@ -120,3 +120,23 @@ def test_reports_from_per_sample_predictions(tmp_path: Path) -> None:
     assert {(r["value"], r["rows"]) for r in by_group} == {("first", "150"), ("second", "150")}
     assert "### half" in markdown and "first (n=150)" in markdown
 
+
+
+def test_a_variant_that_loses_more_than_the_baseline_left_is_flagged() -> None:
+    from mmfusion.sweep.report import degradation
+
+    def fused(variant: str, without_image: float, without_text: float) -> dict:
+        record = _record(variant, 0, 0.99, ["image", "text"])
+        record["without_metrics"] = {"image": {"accuracy": without_image}, "text": {"accuracy": without_text}}
+        return record
+
+    records = [_record("image only", 0, 0.37, ["image"]), _record("text only", 0, 0.67, ["text"]),
+               fused("concat", 0.64, 0.19), fused("graceful", 0.665, 0.368)]
+    rows = aggregate(records, ["image only", "text only", "concat", "graceful"], ["image", "text"])
+    found = {(d["variant"], d["removed"]): d for d in degradation(rows, ["image", "text"], "accuracy")}
+    assert found[("concat", "image")]["baseline"] == "text only"  # without the image, the text is what is left
+    assert found[("concat", "image")]["below"] and found[("concat", "text")]["below"]
+    assert not found[("graceful", "image")]["below"] and not found[("graceful", "text")]["below"]  # within 1 point
+    assert round(found[("concat", "text")]["difference"], 2) == -0.18
+    markdown = results_markdown(rows, ["image", "text"], sections=[])
+    assert "Losing an input" not in markdown  # the section comes with write_reports' sections

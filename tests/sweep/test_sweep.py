@@ -53,6 +53,9 @@ def test_sweep_writes_every_output_and_resumes(sweep_file: Path, tmp_path: Path)
     markdown = (out / "results.md").read_text()
     assert "| Concat | 2 |" in markdown and " ± " in markdown and "Does fusion pay?" in markdown
     assert "image:occlusion" in markdown
+    # XOR: one input alone is at chance, so without either input every fusion is near the baseline left
+    assert "## Losing an input: without X against the baseline of what is left" in markdown
+    assert "| Concat | image |" in markdown and "| text only |" in markdown
     assert (out / "runs" / "gated-fusion" / "seed-1" / "weights.safetensors").exists()
     gated = load_sweep(sweep_file).variants[1]
     assert gated.set["train.lr"] == 0.005
