@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,7 @@ class InputReference:
 
 def fit_reference(pooled: np.ndarray, *, seed: int = 0, components: int = COMPONENTS) -> InputReference | None:
     """The summary of one input's training vectors ``[N, D]``; None with fewer than :data:`MIN_VECTORS` distinct
-    ones (nothing to compare with)."""
+    ones (nothing to compare with) or a non-finite one."""
     vectors = np.unique(np.asarray(pooled, dtype=np.float64), axis=0)
     if len(vectors) < MIN_VECTORS or not np.isfinite(vectors).all():
         return None
@@ -83,10 +83,9 @@ def fit_reference(pooled: np.ndarray, *, seed: int = 0, components: int = COMPON
     keep = int(min(components, (variances > floor).sum(), len(fit) - 1))
     rest = len(mean) - keep
     residual_variance = max(float(variances[keep:].sum()) / max(rest, 1), floor)
-    partial = InputReference(mean, directions[:keep], np.maximum(variances[:keep], floor), residual_variance,
+    summary = InputReference(mean, directions[:keep], np.maximum(variances[:keep], floor), residual_variance,
                              np.zeros(0))
-    return InputReference(partial.mean, partial.components, partial.variances, residual_variance,
-                          np.sort(partial.distances(held_out)))
+    return replace(summary, reference=np.sort(summary.distances(held_out)))
 
 
 def percentiles(reference: np.ndarray, distances: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ...inference.drift import fit_reference, write_references
+from ...inference.drift import MIN_VECTORS, fit_reference, write_references
 from ...interfaces.callback import Callback
 
 if TYPE_CHECKING:
@@ -36,7 +36,8 @@ class DriftReference(Callback):
         references = {m: fit_reference(vectors[present[m]], seed=ctx.train.seed)
                       for m, vectors in (found.pooled or {}).items()}
         for m in [m for m, r in references.items() if r is None]:
-            ctx.reporter.log(f"drift: input '{m}' has too few distinct training values to compare new rows with")
+            ctx.reporter.log(f"drift: no reference for input '{m}': fewer than {MIN_VECTORS} distinct training "
+                             "vectors, or a non-finite one")
         ctx.drift = {m: r for m, r in references.items() if r is not None}
         if ctx.drift:
             write_references(ctx.paths.drift, ctx.drift)
