@@ -60,7 +60,9 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
             check_output_file(path, option)
     predictor = Predictor(run_dir, device=device, batch_size=batch_size, backend=backend, quantize=quantize)
     if table is not None:
-        drift: dict[str, list[Any]] = {}
+        from ..inference.drift import DriftTally
+
+        drift = DriftTally(predictor.drift or {})
         rows = _stream_table(predictor.iter_predict_table(table, top_k=top_k), fmt or "csv", output, drift)
         if output is not None:
             click.echo(f"wrote {rows} predictions to {output}", err=True)
@@ -113,23 +115,18 @@ def _without_image_bytes(table: Any) -> Any:
     return table
 
 
-def _drift_summary(drift: dict[str, list[Any]]) -> None:
+def _drift_summary(drift: Any) -> None:
     """On stderr: each input's drift over the whole table, and a warning for each that drifted."""
-    import numpy as np
-
-    from ..prediction.tables import table_drift
-
-    for found in table_drift({name: np.concatenate(parts) for name, parts in drift.items()},
-                             warn=lambda message: click.echo(f"warning: {message}", err=True)):
-        click.echo(f"drift of input '{found.input}': AUROC {found.auroc:.3f} against the training rows, "
-                   f"{found.beyond_range:.1%} of {found.rows} rows beyond their range", err=True)
+    for found in drift.report(warn=lambda message: click.echo(f"warning: {message}", err=True)):
+        beyond = "" if found.beyond_range != found.beyond_range else f", {found.beyond_range:.1%} beyond their range"
+        click.echo(f"drift of input '{found.input}' over {found.rows} rows: AUROC {found.auroc:.3f} against the "
+                   f"training rows{beyond} (median row at percentile {found.median_percentile:.2f})", err=True)
 
 
-def _stream_table(chunks: Iterable[Any], fmt: str, output: Path | None, drift: dict[str, list[Any]] | None = None
-                  ) -> int:
+def _stream_table(chunks: Iterable[Any], fmt: str, output: Path | None, drift: Any = None) -> int:
     """Write predicted chunks as they come (memory holds one chunk): to stdout, or to ``output`` through a temporary
     file renamed into place at the end, so an error half-way leaves no partial file. Returns the rows written;
-    ``drift`` collects the chunks' drift columns."""
+    ``drift`` (a :class:`~mmfusion.inference.drift.DriftTally`) counts the chunks' drift columns."""
     from ..io import write_atomic
     from ..prediction.tables import DRIFT_PREFIX, table_text
 
@@ -139,8 +136,8 @@ def _stream_table(chunks: Iterable[Any], fmt: str, output: Path | None, drift: d
         nonlocal rows
         for chunk in chunks:
             rows += len(chunk)
-            for column in (c for c in chunk.columns if drift is not None and str(c).startswith(DRIFT_PREFIX)):
-                drift.setdefault(column, []).append(chunk[column].to_numpy(dtype=float))
+            for name in drift.references if drift is not None else ():
+                drift.add(name, chunk[f"{DRIFT_PREFIX}{name}"].to_numpy(dtype=float))
             yield _without_image_bytes(chunk)
 
     if output is None:

@@ -180,7 +180,7 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
                                    [p if isinstance(p, CorruptionPlan) else CorruptionPlan.parse(p)
                                     for p in (corruptions or [])])
     full = results["all modalities"]
-    drift = drift_report(full.drift or {}, reporter.warn)
+    drift = drift_report(full.drift or {}, references or {}, reporter.warn)
     curves = _corruption_curves(engine, pipeline_for, split, plans, size, reporter, registry, full, run)
     y, y_hat = full.labels, decide(task, full.probabilities, thresholds)
     metrics = task_metrics(task, y, full.probabilities, thresholds)

@@ -32,6 +32,8 @@ RANGE_QUANTILE = 0.99
 COMPONENTS = 64
 #: distinct vectors needed at least to fit an input's summary and keep a reference
 MIN_VECTORS = 8
+#: reference distances needed for a 99th percentile: with fewer, ``beyond_range`` is not reported (NaN)
+MIN_RANGE_REFERENCE = 100
 
 
 @dataclass(frozen=True)
@@ -68,9 +70,10 @@ class InputReference:
 
 def fit_reference(pooled: np.ndarray, *, seed: int = 0, components: int = COMPONENTS) -> InputReference | None:
     """The summary of one input's training vectors ``[N, D]``; None with fewer than :data:`MIN_VECTORS` distinct
-    ones (nothing to compare with) or a non-finite one."""
-    vectors = np.unique(np.asarray(pooled, dtype=np.float64), axis=0)
-    if len(vectors) < MIN_VECTORS or not np.isfinite(vectors).all():
+    finite ones (nothing to compare with)."""
+    vectors = np.asarray(pooled, dtype=np.float64)
+    vectors = np.unique(vectors[np.isfinite(vectors).all(axis=1)], axis=0)
+    if len(vectors) < MIN_VECTORS:
         return None
     order = np.random.default_rng(seed).permutation(len(vectors))
     held = max(2, len(vectors) // 4)
@@ -80,7 +83,7 @@ def fit_reference(pooled: np.ndarray, *, seed: int = 0, components: int = COMPON
     variances = singular ** 2 / max(1, len(fit) - 1)
     total = float(variances.sum())
     floor = max(total, 1e-12) * 1e-6 / len(mean)
-    keep = int(min(components, (variances > floor).sum(), len(fit) - 1))
+    keep = int(min(components, (variances > floor).sum(), max(1, len(fit) // 2)))  # leave a residual to estimate
     rest = len(mean) - keep
     residual_variance = max(float(variances[keep:].sum()) / max(rest, 1), floor)
     summary = InputReference(mean, directions[:keep], np.maximum(variances[:keep], floor), residual_variance,
@@ -94,7 +97,7 @@ def percentiles(reference: np.ndarray, distances: np.ndarray) -> np.ndarray:
     the reference (the Mann-Whitney statistic), so a table's summary can be made from this column alone."""
     below = np.searchsorted(reference, distances, side="left")
     up_to = np.searchsorted(reference, distances, side="right")
-    return (below + up_to) / (2 * max(len(reference), 1))
+    return np.where(np.isfinite(distances), (below + up_to) / (2 * max(len(reference), 1)), np.nan)
 
 
 def auroc(reference: np.ndarray, evaluated: np.ndarray) -> float:
@@ -113,30 +116,33 @@ class InputDrift:
     auroc: float
     beyond_range: float
     median_percentile: float
+    #: reference distances compared with: few (a handful of distinct training values) make the AUROC coarse
+    reference_rows: int = 0
 
     @property
     def drifted(self) -> bool:
         return bool(self.auroc >= DRIFTED_AUROC)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"input": self.input, "rows": self.rows, "auroc": round(self.auroc, 4),
+        return {"input": self.input, "rows": self.rows, "reference_rows": self.reference_rows,
+                "auroc": round(self.auroc, 4),
                 "beyond_range": round(self.beyond_range, 4), "median_percentile": round(self.median_percentile, 4),
                 "drifted": self.drifted}
 
     def warning(self) -> str:
+        beyond = "" if np.isnan(self.beyond_range) else f"; {self.beyond_range:.0%} of rows beyond the training range"
         return (f"input '{self.input}': the evaluated rows' values look unlike the training rows' (AUROC "
-                f"{self.auroc:.2f} of telling them apart from training rows by their encoder features; "
-                f"{self.beyond_range:.0%} of rows beyond the training range): do not trust fused scores on these "
-                "rows without checking this input")
+                f"{self.auroc:.2f} of telling them apart from training rows by their encoder features{beyond}): "
+                "do not trust fused scores on these rows without checking this input")
 
 
-def summarise(name: str, shares: np.ndarray) -> InputDrift:
+def summarise(name: str, shares: np.ndarray, reference_rows: int = MIN_RANGE_REFERENCE) -> InputDrift:
     """The drift of one input from the evaluated rows' :func:`percentiles` (NaN: a row without the input)."""
     shares = shares[np.isfinite(shares)]
     if len(shares) == 0:
-        return InputDrift(name, 0, float("nan"), float("nan"), float("nan"))
-    return InputDrift(name, len(shares), float(shares.mean()), float((shares > RANGE_QUANTILE).mean()),
-                      float(np.median(shares)))
+        return InputDrift(name, 0, float("nan"), float("nan"), float("nan"), reference_rows)
+    beyond = float((shares > RANGE_QUANTILE).mean()) if reference_rows >= MIN_RANGE_REFERENCE else float("nan")
+    return InputDrift(name, len(shares), float(shares.mean()), beyond, float(np.median(shares)), reference_rows)
 
 
 def write_references(path: Path, references: Mapping[str, InputReference]) -> None:
@@ -164,11 +170,43 @@ def read_references(path: Path) -> dict[str, InputReference] | None:
         return None
 
 
-def drift_report(shares: Mapping[str, np.ndarray], warn: Any = None) -> list[InputDrift]:
-    """Each input's drift over evaluated rows' percentiles (:attr:`Predictions.drift`); ``warn`` gets the warning
-    of every input that drifted."""
-    report = [summarise(m, values) for m, values in shares.items()]
+def drift_report(shares: Mapping[str, np.ndarray], references: Mapping[str, InputReference], warn: Any = None
+                 ) -> list[InputDrift]:
+    """Each input's drift over evaluated rows' percentiles (:attr:`Predictions.drift`), leaving out inputs no row
+    has; ``warn`` gets the warning of every input that drifted."""
+    report = [summarise(m, values, len(references[m].reference)) for m, values in shares.items() if m in references]
+    report = [d for d in report if d.rows]
     for drift in report:
         if drift.drifted and warn is not None:
             warn(drift.warning())
     return report
+
+
+class DriftTally:
+    """Each input's drift over a table seen a chunk at a time, in constant memory: a reference of n distances makes
+    every percentile a multiple of 1 / (2n), so counting each multiple is exact."""
+
+    def __init__(self, references: Mapping[str, InputReference]) -> None:
+        self.references = dict(references)
+        self.counts = {m: np.zeros(2 * len(r.reference) + 1, dtype=np.int64) for m, r in self.references.items()}
+
+    def add(self, name: str, shares: np.ndarray) -> None:
+        shares = np.asarray(shares, dtype=np.float64)
+        steps = np.rint(shares[np.isfinite(shares)] * (len(self.counts[name]) - 1)).astype(np.int64)
+        self.counts[name] += np.bincount(steps, minlength=len(self.counts[name]))
+
+    def report(self, warn: Any = None) -> list[InputDrift]:
+        found = []
+        for name, counts in self.counts.items():
+            rows, grid = int(counts.sum()), np.linspace(0.0, 1.0, len(counts))
+            if not rows:
+                continue
+            reference_rows = len(self.references[name].reference)
+            beyond = float(counts[grid > RANGE_QUANTILE].sum() / rows) if reference_rows >= MIN_RANGE_REFERENCE \
+                else float("nan")
+            median = float(grid[np.searchsorted(np.cumsum(counts), (rows + 1) / 2)])
+            found.append(InputDrift(name, rows, float((counts * grid).sum() / rows), beyond, median, reference_rows))
+        for drift in found:
+            if drift.drifted and warn is not None:
+                warn(drift.warning())
+        return found

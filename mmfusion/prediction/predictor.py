@@ -131,11 +131,6 @@ class Predictor:
     def predict_proba(self, samples: Sequence[Mapping[str, Any]], *, root: str | Path | None = None,
                       source: str = "input", rows: Sequence[int] | None = None, row_kind: str = "row"
                       ) -> np.ndarray:
-        return self._predictions(samples, root=root, source=source, rows=rows, row_kind=row_kind).probabilities
-
-    def _predictions(self, samples: Sequence[Mapping[str, Any]], *, root: str | Path | None = None,
-                     source: str = "input", rows: Sequence[int] | None = None, row_kind: str = "row",
-                     drift: bool = False) -> Predictions:
         """Label probabilities ``[N, labels]``; a sample maps modality → raw value (absent: None/missing).
 
         Multiclass: those of the run's loss (softmax, or per-class sigmoid scores for ``bce``); multilabel: a
@@ -145,6 +140,12 @@ class Predictor:
         ``rows`` and ``row_kind`` name the samples in errors when they come from a table (its file name and
         line numbers); without ``rows`` a sample is named by its index ("input sample 3").
         """
+        return self._predictions(samples, root=root, source=source, rows=rows, row_kind=row_kind).probabilities
+
+    def _predictions(self, samples: Sequence[Mapping[str, Any]], *, root: str | Path | None = None,
+                     source: str = "input", rows: Sequence[int] | None = None, row_kind: str = "row",
+                     drift: bool = False) -> Predictions:
+        """:meth:`predict_proba`'s predictions, with each input's drift percentiles when ``drift``."""
         base = Path(root) if root else None
 
         def place(index: int) -> CellContext:

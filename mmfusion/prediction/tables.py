@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data.files import CHUNK_ROWS, iter_table, row_numbering, table_columns
 from ..errors import DataError
-from ..inference.drift import InputDrift, drift_report
+from ..inference.drift import DriftTally, InputDrift, InputReference
 from ..tasks.decisions import decide, ranked
 
 #: the prefix of the per-input drift columns of a predicted table
@@ -114,7 +114,11 @@ def table_text(chunks: Iterable[Any], fmt: str) -> Iterator[str]:
         yield empty if first else "\n]"
 
 
-def table_drift(columns: Mapping[str, np.ndarray], warn: Any = None) -> list[InputDrift]:
-    """Each input's drift over a predicted table's ``drift_<input>`` columns (all chunks' values joined)."""
-    return drift_report({name.removeprefix(DRIFT_PREFIX): np.asarray(values, dtype=float)
-                         for name, values in columns.items() if name.startswith(DRIFT_PREFIX)}, warn)
+def table_drift(table: Any, references: Mapping[str, InputReference], warn: Any = None) -> list[InputDrift]:
+    """Each input's drift over a predicted table's ``drift_<input>`` columns (``Predictor.drift`` holds the
+    references); other columns, whatever their names, are not read."""
+    tally = DriftTally(references)
+    for name in references:
+        if f"{DRIFT_PREFIX}{name}" in table.columns:
+            tally.add(name, table[f"{DRIFT_PREFIX}{name}"].to_numpy(dtype=float))
+    return tally.report(warn)

@@ -109,18 +109,22 @@ def degradation(rows: Sequence[dict[str, Any]], inputs: Sequence[str], rank_by: 
     """Per fused variant and input X: its mean ``rank_by`` without X against the best single-input baseline among
     the inputs left (for two inputs: the other input alone), and whether it falls more than
     :data:`DEGRADATION_TOLERANCE` below it (a model that loses an input should keep what the rest gives alone)."""
-    singles = {r["inputs"][0]: mean_std(r[rank_by])[0] for r in rows if r["kind"] == "single"}
+    singles: dict[str, tuple[float, str]] = {}  # input → the best single-input variant that reads it
+    for r in (r for r in rows if r["kind"] == "single"):
+        value = (mean_std(r[rank_by])[0], r["variant"])
+        if value[0] > singles.get(r["inputs"][0], (-np.inf, ""))[0]:
+            singles[r["inputs"][0]] = value
     found = []
     for row in (r for r in rows if r["kind"] == "fused"):
         for m in inputs:
-            left = {i: singles[i] for i in row["inputs"] if i != m and i in singles}
+            left = [singles[i] for i in row["inputs"] if i != m and i in singles]
             if m not in row["inputs"] or not left or not row[f"without_{m}"]:
                 continue
-            best = max(left, key=left.get)
+            value, name = max(left)
             without = mean_std(row[f"without_{m}"])[0]
-            found.append({"variant": row["variant"], "removed": m, "without": without, "baseline": f"{best} only",
-                          "baseline_value": left[best], "difference": without - left[best],
-                          "below": bool(without < left[best] - DEGRADATION_TOLERANCE)})
+            found.append({"variant": row["variant"], "removed": m, "without": without, "baseline": name,
+                          "baseline_value": value, "difference": without - value,
+                          "below": bool(without < value - DEGRADATION_TOLERANCE)})
     return found
 
 

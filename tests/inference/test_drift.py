@@ -80,3 +80,40 @@ def test_a_tables_auroc_is_the_mean_of_its_rows_percentiles() -> None:
     reference, rows = np.array([1.0, 2.0, 3.0, 4.0]), np.array([0.5, 2.5, 3.5, 9.0, 2.0])
     assert percentiles(reference, rows).tolist() == [0.0, 0.5, 0.75, 1.0, 0.375]  # a tie counts half
     assert auroc(reference, rows) == summarise("x", percentiles(reference, rows)).auroc == 0.525
+
+
+def test_a_tally_of_chunks_gives_the_summary_of_the_whole_table() -> None:
+    from mmfusion.inference.drift import DriftTally
+
+    rng = np.random.default_rng(6)
+    reference = fit_reference(_features(rng, 2000))
+    shares = percentiles(reference.reference, reference.distances(_features(rng, 700, shift=0.3)))
+    shares[::7] = np.nan  # rows without the input
+    tally = DriftTally({"image": reference})
+    for part in np.array_split(shares, 5):
+        tally.add("image", part)
+    whole, counted = summarise("image", shares, len(reference.reference)), tally.report()[0]
+    assert counted.rows == whole.rows
+    assert counted.auroc == pytest.approx(whole.auroc, abs=1e-12)
+    assert counted.beyond_range == pytest.approx(whole.beyond_range, abs=1e-12)
+    assert abs(counted.median_percentile - whole.median_percentile) <= 2 / len(reference.reference)  # a step or so
+
+
+def test_a_small_reference_reports_no_range_and_inputs_no_row_has_are_left_out() -> None:
+    from mmfusion.inference.drift import drift_report
+
+    rng = np.random.default_rng(7)
+    small = fit_reference(_features(rng, 40))  # 10 reference distances: no 99th percentile to speak of
+    shares = percentiles(small.reference, small.distances(_features(rng, 50)))
+    assert np.isnan(summarise("text", shares, len(small.reference)).beyond_range)
+    report = drift_report({"text": shares, "image": np.full(5, np.nan)}, {"text": small, "image": small})
+    assert [d.input for d in report] == ["text"] and report[0].reference_rows == len(small.reference)
+
+
+def test_non_finite_vectors_are_left_out_of_the_fit_and_get_no_percentile() -> None:
+    rng = np.random.default_rng(8)
+    vectors = _features(rng, 200)
+    vectors[:3] = np.nan
+    reference = fit_reference(vectors)
+    assert reference is not None
+    assert np.isnan(percentiles(reference.reference, reference.distances(vectors[:1]))).all()

@@ -15,10 +15,13 @@ from ..conftest import noise_pictures
 
 
 def test_each_row_gets_a_drift_percentile_per_input(xor_run, xor_data: Path) -> None:  # type: ignore
-    out = Predictor(xor_run.run_dir).predict_table(xor_data)
+    predictor = Predictor(xor_run.run_dir)
+    out = predictor.predict_table(xor_data)
     for column in ("drift_image", "drift_text"):
         assert ((out[column] >= 0) & (out[column] <= 1)).all()
-    drift = {d.input: d for d in table_drift({c: out[c].to_numpy() for c in out.columns})}
+    out["drift_note"] = "a user's own column is not read"
+    drift = {d.input: d for d in table_drift(out, predictor.drift)}
+    assert set(drift) == {"image", "text"}
     assert not drift["image"].drifted  # the training table itself
     assert drift["image"].rows == len(out)
 
@@ -28,7 +31,7 @@ def test_predict_csv_warns_about_an_input_unlike_the_training_ones(xor_run, xor_
     result = CliRunner().invoke(cli, ["predict", str(xor_run.run_dir), "--csv",
                                        str(noise_pictures(xor_data, tmp_path)), "--output", str(tmp_path / "p.csv")])
     assert result.exit_code == 0, result.output
-    assert "drift of input 'image': AUROC" in result.output
+    assert "drift of input 'image' over 300 rows: AUROC" in result.output
     assert "warning: input 'image'" in result.output
     assert "warning: input 'text'" not in result.output
     import pandas as pd

@@ -24,7 +24,10 @@ class DriftReference(Callback):
     def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
         setting, table = ctx.train.drift, ctx.pipeline.tables.get("train")
         wanted = setting is True or (setting == "auto" and not ctx.pipeline.live)
-        if not ctx.is_main or not wanted or table is None or len(table) == 0:
+        if not ctx.is_main:
+            return
+        ctx.paths.drift.unlink(missing_ok=True)  # a reference made with other weights (a resumed fit) must not stay
+        if not wanted or table is None or len(table) == 0:
             return
         rows = torch.randperm(len(table), generator=torch.Generator().manual_seed(ctx.train.seed))
         rows = rows[:ctx.train.drift_rows]

@@ -55,7 +55,7 @@ class TestReport(Callback):
             extra["aux"] = aux_metrics(task, found.labels, scores, found.present)
             ctx.reporter.log("test, unimodal heads: " + "; ".join(f"{m} {_shown(v)}" for m, v in extra["aux"].items()))
         if found.drift:
-            extra["drift"] = [d.as_dict() for d in drift_report(found.drift, ctx.reporter.warn)]
+            extra["drift"] = [d.as_dict() for d in drift_report(found.drift, ctx.drift or {}, ctx.reporter.warn)]
         ctx.test_metrics = {**metrics, "rows": int(len(found.labels)), **extra, "per_class": per_class}
 
 
