@@ -47,7 +47,8 @@ def evaluation_markdown(report: Any) -> str:
 
 def drift_rows(drift: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
     """The rows of a drift table: input, rows, AUROC, share beyond the training range, verdict."""
-    return [(d["input"], str(d["rows"]), f"{d['auroc']:.3f}", f"{d['beyond_range']:.1%}",
+    return [(d["input"], str(d["rows"]), f"{d['auroc']:.3f}",
+             "–" if d["beyond_range"] is None else f"{d['beyond_range']:.1%}",
              "drifted" if d["drifted"] else "like training") for d in drift]
 
 

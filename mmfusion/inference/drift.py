@@ -124,10 +124,13 @@ class InputDrift:
         return bool(self.auroc >= DRIFTED_AUROC)
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: rounded, and null for a figure that cannot be given (NaN is not JSON)."""
+        def shown(value: float) -> float | None:
+            return None if np.isnan(value) else round(value, 4)
+
         return {"input": self.input, "rows": self.rows, "reference_rows": self.reference_rows,
-                "auroc": round(self.auroc, 4),
-                "beyond_range": round(self.beyond_range, 4), "median_percentile": round(self.median_percentile, 4),
-                "drifted": self.drifted}
+                "auroc": shown(self.auroc), "beyond_range": shown(self.beyond_range),
+                "median_percentile": shown(self.median_percentile), "drifted": self.drifted}
 
     def warning(self) -> str:
         beyond = "" if np.isnan(self.beyond_range) else f"; {self.beyond_range:.0%} of rows beyond the training range"
