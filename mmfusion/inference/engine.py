@@ -40,7 +40,7 @@ class Predictions:
     #: models with unimodal heads (``train.aux_unimodal``): each head's logits, and each input's presence per row
     aux_logits: dict[str, np.ndarray] | None = field(default=None, repr=False)
     present: dict[str, np.ndarray] | None = field(default=None, repr=False)
-    #: with ``pooled=True``: each input's pooled encoder vectors ``[N, D]`` (torch backend only)
+    #: with ``pooled=True``: each input's pooled encoder vectors of the rows that have it (torch backend only)
     pooled: dict[str, np.ndarray] | None = field(default=None, repr=False)
     #: with ``drift``: each input's distance from the training rows per row as a percentile of the run's reference
     #: distances (:func:`.drift.percentiles`), NaN where the row lacks the input
@@ -99,9 +99,9 @@ class InferenceEngine:
                 advance: Callable[..., None] | None = None, pooled: bool = False,
                 drift: Mapping[str, InputReference] | None = None) -> Predictions:
         """Scores for every batch (moved to the device; inputs in ``absent`` marked absent in every sample); with
-        ``loss`` and labelled batches, the row-weighted mean loss too; with ``pooled``, each input's pooled vectors;
-        with ``drift``, each of its inputs' distances from the training rows (the torch backend sees the vectors:
-        an ONNX engine returns no drift)."""
+        ``loss`` and labelled batches, the row-weighted mean loss too; with ``pooled``, each input's pooled vectors
+        where rows have it; with ``drift``, each of its inputs' distances from the training rows (the torch backend
+        sees the vectors: an ONNX engine returns no drift)."""
         logits_list, labels = [], []
         heads = list(self.backend.aux_inputs)
         aux_list: dict[str, list[torch.Tensor]] = {m: [] for m in heads}
@@ -115,8 +115,8 @@ class InferenceEngine:
                 batch.present[m] = torch.zeros_like(batch.present[m])
             logits, aux, encoded = self.backend(batch)
             for m, vector in encoded.items():
-                if pooled:
-                    vectors.setdefault(m, []).append(vector.cpu().numpy())
+                if pooled:  # an absent row's vector is a filler, not the input's
+                    vectors.setdefault(m, []).append(vector[batch.present[m]].cpu().numpy())
                 if drift and m in drift:
                     away = percentiles(drift[m].reference, drift[m].distances(vector.cpu().numpy()))
                     distances.setdefault(m, []).append(np.where(batch.present[m].cpu().numpy(), away, np.nan))

@@ -66,3 +66,6 @@ def test_engine_predicts_scores_labels_and_loss_with_inputs_removed(tmp_path: Pa
     without_image = engine.predict(batches, absent=["image"])
     assert without_image.loss is None and not (without_image.logits == full.logits).all()
     assert not model.training
+    batches[0].present["text"][:2] = False  # two rows without the text: their filler is not the text's vector
+    pooled = engine.predict(batches, pooled=True).pooled
+    assert pooled["image"].shape[0] == 8 and pooled["text"].shape[0] == 6

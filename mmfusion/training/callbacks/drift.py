@@ -35,12 +35,10 @@ class DriftReference(Callback):
         with ctx.reporter.task("drift reference", (len(rows) + size - 1) // size) as advance:
             found = ctx.engine.predict(ctx.pipeline.batches("train", size, order=rows), pooled=True,
                                        advance=advance)
-        present = {m: table.present(m)[rows.numpy()] for m in found.pooled or {}}
-        references = {m: fit_reference(vectors[present[m]], seed=ctx.train.seed)
-                      for m, vectors in (found.pooled or {}).items()}
+        references = {m: fit_reference(vectors, seed=ctx.train.seed) for m, vectors in (found.pooled or {}).items()}
         for m in [m for m, r in references.items() if r is None]:
             ctx.reporter.log(f"drift: no reference for input '{m}': fewer than {MIN_VECTORS} distinct training "
-                             "vectors, or a non-finite one")
+                             "finite vectors")
         ctx.drift = {m: r for m, r in references.items() if r is not None}
         if ctx.drift:
             write_references(ctx.paths.drift, ctx.drift)
