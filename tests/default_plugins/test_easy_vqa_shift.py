@@ -1,4 +1,4 @@
-"""easy-VQA with re-rendered test pictures (``test_shift: render``): labels kept, pictures changed, seeded."""
+"""easy-VQA's shifted test splits (``test_shift``): labels kept, pictures or questions changed, seeded."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmfusion.default_plugins.easy_vqa_dataset import EasyVQAConfig, EasyVQADataset, render
+from mmfusion.default_plugins.easy_vqa_dataset import EasyVQAConfig, EasyVQADataset
+from mmfusion.default_plugins.easy_vqa_shifts import paraphrase, render, render_night
 
 easy_vqa = pytest.importorskip("easy_vqa")
 IMAGES = (0, 1, 2, 3)
@@ -30,20 +31,21 @@ def _pixels(path: str) -> np.ndarray:
         return np.asarray(image.convert("RGB"), dtype=np.int16)
 
 
-def test_shifted_test_pictures_change_while_questions_answers_and_train_stay(few_test_images: None,
+@pytest.mark.parametrize("style", ["render", "night"])
+def test_shifted_test_pictures_change_while_questions_answers_and_train_stay(few_test_images: None, style: str,
                                                                                tmp_path: Path) -> None:
     plain = EasyVQADataset(EasyVQAConfig()).load()
-    shifted = EasyVQADataset(EasyVQAConfig(test_shift="render", shift_dir=str(tmp_path / "a"))).load()
+    shifted = EasyVQADataset(EasyVQAConfig(test_shift=style, shift_dir=str(tmp_path / "a"))).load()
     assert shifted.train.equals(plain.train)  # training data untouched
     for column in ("question", "answer", "image_id"):
         assert shifted.test[column].tolist() == plain.test[column].tolist()
-    assert shifted.names["test"] == "easy_vqa test (re-rendered)"
+    assert shifted.names["test"] == f"easy_vqa test ({style} pictures)"
     for original, new in zip(plain.test["image"], shifted.test["image"]):
         assert Path(new).parent.parent == tmp_path / "a" and new != original
         assert np.abs(_pixels(new) - _pixels(original)).mean() > 20  # a visible change, same size
     # deterministic: another folder, the same seed, the same pictures; another seed, other pictures
-    again = EasyVQADataset(EasyVQAConfig(test_shift="render", shift_dir=str(tmp_path / "b"))).load()
-    other = EasyVQADataset(EasyVQAConfig(test_shift="render", shift_seed=1, shift_dir=str(tmp_path / "a"))).load()
+    again = EasyVQADataset(EasyVQAConfig(test_shift=style, shift_dir=str(tmp_path / "b"))).load()
+    other = EasyVQADataset(EasyVQAConfig(test_shift=style, shift_seed=1, shift_dir=str(tmp_path / "a"))).load()
     for first, second, third in zip(shifted.test["image"], again.test["image"], other.test["image"]):
         assert np.array_equal(_pixels(first), _pixels(second))
         assert not np.array_equal(_pixels(first), _pixels(third))
@@ -68,6 +70,40 @@ def test_rendering_keeps_the_shape_colour() -> None:
     red = (original == (255, 0, 0)).all(axis=2)
     assert red.sum() > 20
     assert np.abs(new[red].mean(axis=0) - (255, 0, 0)).max() < 60
+
+
+def test_the_night_look_keeps_the_shape_colour_where_the_turned_shape_lies() -> None:
+    path = easy_vqa.get_test_image_paths()[0]  # a red triangle
+    with Image.open(path) as image:
+        original = np.asarray(image.convert("RGB"), dtype=np.int16)
+        new = np.asarray(render_night(image, seed=0), dtype=np.int16)
+    red = (original == (255, 0, 0)).all(axis=2)
+    reddish = np.abs(new - (255, 0, 0)).max(axis=2) < 70
+    assert reddish.sum() > 0.3 * red.sum()  # shrunk to 70-95 %, its colour kept
+    assert new[~reddish].mean() < 130 < 200 < original[~red].mean()  # a dark background instead of the pale one
+
+
+def test_every_test_question_is_paraphrased_with_its_shape_and_colour_words() -> None:
+    texts, answers, ids = easy_vqa.get_test_questions()
+    keep = frozenset(easy_vqa.get_answers())
+    rewritten = [paraphrase(q, seed, keep) for seed, q in enumerate(texts)]
+    assert sum(new != old for new, old in zip(rewritten, texts)) == len(texts)
+    vocabulary = keep - {"yes", "no"}
+    for old, new in zip(texts, rewritten):  # the words that carry the answer survive, never misspelled
+        assert {w for w in old.strip("?").split() if w in vocabulary} <= set(new.strip("?.").split())
+    assert "colour" in " ".join(rewritten) and " color " not in " ".join(rewritten)
+    assert paraphrase(texts[0], 3, keep) == paraphrase(texts[0], 3, keep)
+    with pytest.raises(ValueError, match="not an easy-VQA question template"):
+        paraphrase("how many shapes are there?", 0)
+
+
+def test_the_paraphrase_shift_changes_only_the_test_questions(few_test_images: None) -> None:
+    plain = EasyVQADataset(EasyVQAConfig()).load()
+    shifted = EasyVQADataset(EasyVQAConfig(test_shift="paraphrase")).load()
+    assert shifted.train.equals(plain.train) and shifted.names["test"] == "easy_vqa test (paraphrased)"
+    assert shifted.test["image"].tolist() == plain.test["image"].tolist()
+    assert shifted.test["answer"].tolist() == plain.test["answer"].tolist()
+    assert not (shifted.test["question"] == plain.test["question"]).any()
 
 
 def test_the_shift_sweep_example_expands_to_valid_specs() -> None:
