@@ -59,7 +59,7 @@ class TorchBackend:
         self.model.eval()
         with self.precision.autocast():
             parts = self.model(batch, parts=True)
-            logits = self.model.mixed(parts, batch.present)
+            logits = self.model.mixed(parts)
         return (logits.float(), {m: v.float() for m, v in parts.aux.items()},
                 {m: out.pooled.float() for m, out in parts.encoded.items()})
 

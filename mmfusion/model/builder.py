@@ -26,6 +26,7 @@ from ..spec.spec import Spec
 from ..weights.loading import load_configured_weights
 from .build_checks import failure_message, memory_problem
 from .multimodal import MultimodalModel
+from .quality_gate import QualityGate
 from .unimodal import UnimodalHeads
 
 
@@ -170,6 +171,7 @@ def build_model(spec: Spec | ModelSpec, num_classes: int, *, registry: Registry 
         head = _construct(replace(root, path="model.head", config=head_config), head_cls, head_config,
                           fusion.output_dim, num_classes)
     aux_spec = spec.train.aux_unimodal if isinstance(spec, Spec) else None
-    aux = (UnimodalHeads(input_dims, num_classes, mixture=aux_spec.inference == "mixture")
-           if aux_spec is not None else None)
-    return MultimodalModel(encoders, fusion, head, aux)
+    aux = (UnimodalHeads(input_dims, num_classes, mixture=aux_spec.inference == "mixture",
+                         dynamic=aux_spec.inference == "dynamic") if aux_spec is not None else None)
+    gate = QualityGate(input_dims) if isinstance(spec, Spec) and spec.train.quality_gate is not None else None
+    return MultimodalModel(encoders, fusion, head, aux, gate)

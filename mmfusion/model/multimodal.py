@@ -11,6 +11,7 @@ from ..interfaces.classifier import Classifier
 from ..interfaces.encoder import Encoder, EncoderOutput
 from ..interfaces.fusion import Fusion
 from .batch import Batch
+from .quality_gate import QualityGate
 from .unimodal import UnimodalHeads
 
 
@@ -23,19 +24,23 @@ class ModelParts(NamedTuple):
     aux: dict[str, Tensor]
     #: each input's encoder output, for measures that rerun the fusion (gradient modulation)
     encoded: dict[str, EncoderOutput]
+    #: the presence masks the fusion saw: the batch's, less what a fitted quality gate dropped in eval mode
+    present: dict[str, Tensor]
 
 
 class MultimodalModel(nn.Module):
-    """Encoders (in sorted modality order), a fusion, a head and, with ``train.aux_unimodal``, the unimodal
-    auxiliary heads (``aux``, else None); ``forward(batch)`` returns logits."""
+    """Encoders (in sorted modality order), a fusion, a head, with ``train.aux_unimodal`` the unimodal auxiliary
+    heads (``aux``, else None) and with ``train.quality_gate`` the gate (``gate``, else None); ``forward(batch)``
+    returns logits."""
 
     def __init__(self, encoders: Mapping[str, Encoder], fusion: Fusion, head: Classifier,
-                 aux: UnimodalHeads | None = None) -> None:
+                 aux: UnimodalHeads | None = None, gate: QualityGate | None = None) -> None:
         super().__init__()
         self.encoders = nn.ModuleDict({name: encoders[name] for name in sorted(encoders)})
         self.fusion = fusion
         self.head = head
         self.aux = aux
+        self.gate = gate
 
     @property
     def modalities(self) -> list[str]:
@@ -55,17 +60,21 @@ class MultimodalModel(nn.Module):
         return self.head(self.fusion(outputs, present))
 
     def forward(self, batch: Batch, parts: bool = False) -> Tensor | ModelParts:
-        """Logits ``[B, C]``; in eval mode with a tuned mixture, the mixture of fused and auxiliary logits. With
-        ``parts``, the :class:`ModelParts` training needs instead."""
+        """Logits ``[B, C]``; in eval mode with a tuned mixture, the mixture of fused and auxiliary logits, and with
+        a fitted quality gate, without the inputs it dropped. With ``parts``, the :class:`ModelParts` training needs
+        instead."""
         outputs = self.encode(batch)
-        fused = self.fuse(outputs, batch.present)
-        mixing = self.aux is not None and self.aux.mixture is not None and not self.training
+        present = batch.present
+        if self.gate is not None and not self.training:
+            present = self.gate(outputs, present)
+        fused = self.fuse(outputs, present)
+        mixing = self.aux is not None and self.aux.mixes and not self.training
         if not (parts or mixing):
             return fused
-        model_parts = ModelParts(fused, self.aux(outputs) if self.aux is not None else {}, outputs)
-        return model_parts if parts else self.mixed(model_parts, batch.present)
+        model_parts = ModelParts(fused, self.aux(outputs) if self.aux is not None else {}, outputs, dict(present))
+        return model_parts if parts else self.mixed(model_parts)
 
-    def mixed(self, parts: ModelParts, present: Mapping[str, Tensor]) -> Tensor:
+    def mixed(self, parts: ModelParts) -> Tensor:
         """The eval-mode logits of one forward pass's parts: the fused logits, mixed with the unimodal heads' when
-        ``inference: mixture`` tuned a mixture (:func:`~mmfusion.model.unimodal.mix_logits` is the formula)."""
-        return parts.logits if self.aux is None else self.aux.mix(parts.logits, parts.aux, present)
+        ``inference`` is ``mixture`` or ``dynamic`` (:mod:`~mmfusion.model.unimodal` has the formulas)."""
+        return parts.logits if self.aux is None else self.aux.mix(parts.logits, parts.aux, parts.present)

@@ -7,6 +7,11 @@ input in sorted order) tuned on validation data after training; in eval mode the
 the mixture of the fused and the auxiliary logits, so evaluate, predict and export all agree. Training tunes
 the mixture after every epoch's validation (:mod:`mmfusion.training.mixture`), so the best epoch's weights file
 holds the mixture that epoch was judged by.
+
+With ``inference: dynamic`` nothing is tuned: each row weights the fused and each present input's logits by their
+own confidence, the negative energy ``logsumexp(logits)`` (as in QMF, Zhang et al., ICML 2023, "Provable Dynamic
+Fusion for Low-Quality Multimodal Data"), so a head that is unsure of a row counts less in that row. A fitted
+quality gate (:mod:`~mmfusion.model.quality_gate`) bounds both: an input it dropped from a row has no share there.
 """
 
 from __future__ import annotations
@@ -22,8 +27,10 @@ from ..interfaces.encoder import EncoderOutput
 class UnimodalHeads(nn.Module):
     """Per input: LayerNorm (encoders' scales differ by orders of magnitude) then Linear to the outputs."""
 
-    def __init__(self, input_dims: Mapping[str, int], num_classes: int, *, mixture: bool = False) -> None:
+    def __init__(self, input_dims: Mapping[str, int], num_classes: int, *, mixture: bool = False,
+                 dynamic: bool = False) -> None:
         super().__init__()
+        self.dynamic = dynamic
         self.modalities = sorted(input_dims)
         self.heads = nn.ModuleDict({m: nn.Sequential(nn.LayerNorm(input_dims[m]), nn.Linear(input_dims[m],
                                                                                              num_classes))
@@ -48,8 +55,15 @@ class UnimodalHeads(nn.Module):
         return {} if self.mixture is None else dict(zip(["fused", *self.modalities],
                                                         (round(float(v), 6) for v in self.mixture)))
 
+    @property
+    def mixes(self) -> bool:
+        """Whether eval-mode logits mix the heads' with the fused ones (``mixture`` or ``dynamic``)."""
+        return self.mixture is not None or self.dynamic
+
     def mix(self, fused: Tensor, aux: Mapping[str, Tensor], present: Mapping[str, Tensor]) -> Tensor:
-        """The tuned mixture of the fused and the auxiliary logits (the fused logits when not mixing)."""
+        """The tuned or dynamic mixture of the fused and the auxiliary logits (the fused logits when not mixing)."""
+        if self.dynamic:
+            return dynamic_logits(fused, aux, present, self.modalities)
         return fused if self.mixture is None else mix_logits(self.mixture, fused, aux, present, self.modalities)
 
 
@@ -69,3 +83,26 @@ def mix_logits(weights: Tensor, fused: Tensor, aux: Mapping[str, Tensor], presen
         norm = norm + share
     has_weight = (norm > 0).unsqueeze(1)
     return torch.where(has_weight, total / norm.clamp(min=torch.finfo(fused.dtype).tiny).unsqueeze(1), fused)
+
+
+#: the weight of a head whose negative energy is at or below zero (it still counts, barely)
+MIN_CONFIDENCE = 1e-3
+
+
+def confidence(logits: Tensor) -> Tensor:
+    """``[B]``: a head's confidence in each row, its negative energy ``logsumexp(logits)``, at least
+    :data:`MIN_CONFIDENCE`: large when one class stands out, small when every logit is low."""
+    return torch.logsumexp(logits.float(), dim=1).clamp(min=MIN_CONFIDENCE)
+
+
+def dynamic_logits(fused: Tensor, aux: Mapping[str, Tensor], present: Mapping[str, Tensor],
+                   modalities: list[str]) -> Tensor:
+    """``(c_0 fused + Σ_m c_m p_m aux_m) / (c_0 + Σ_m c_m p_m)`` per row, ``c`` each head's :func:`confidence` in
+    that row and ``p_m`` the row's presence of input m: an input a row lacks takes no share."""
+    weight = confidence(fused)
+    total = weight.unsqueeze(1) * fused.float()
+    for m in modalities:
+        share = confidence(aux[m]) * present[m].float()
+        total = total + share.unsqueeze(1) * aux[m].float()
+        weight = weight + share
+    return (total / weight.unsqueeze(1)).to(fused.dtype)

@@ -20,10 +20,12 @@ class AuxUnimodalSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     weight: float = Field(0.5, gt=0, description="Weight of each input's auxiliary loss, added to the fused loss.")
-    inference: Literal["fused", "mixture"] = Field(
+    inference: Literal["fused", "mixture", "dynamic"] = Field(
         "fused", description="fused: predictions come from the fused head alone (the auxiliary heads are "
         "reported only). mixture: after training, weights of the fused and the auxiliary logits are tuned on the "
-        "validation data and kept in the run's weights, so evaluate, predict and export use the mixture.")
+        "validation data and kept in the run's weights, so evaluate, predict and export use the mixture. "
+        "dynamic: per row, the fused and each present input's logits weighted by their own confidence (the "
+        "negative energy, as in QMF, Zhang et al. ICML 2023): nothing is tuned on validation rows.")
 
 
 class ModulationSpec(BaseModel):
@@ -88,3 +90,34 @@ def unknown_inputs(train: Any, inputs: Sequence[str]) -> list[tuple[tuple[str, .
     verb = "is not an input" if len(unknown) == 1 else "are not inputs"
     return [(("train", "modality_dropout", "rate"),
              f"{', '.join(unknown)} {verb} of the model; its inputs are {', '.join(inputs)}")]
+
+
+class GracefulSpec(BaseModel):
+    """Train the fused model on every row also without each of its inputs, so that losing an input at inference
+    leaves about what the inputs that are left give on their own ("graceful degradation by construction")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    weight: float = Field(1.0, gt=0, description="Weight of the copies' loss (each input alone and each input "
+                          "left out), added to the loss of the rows with all their inputs.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _true_is_the_defaults(cls, value: Any) -> Any:
+        """``graceful: true`` is ``{}``."""
+        return {} if value is True else value
+
+
+class QualityGateSpec(BaseModel):
+    """At inference, treat an input whose encoder features lie far beyond the training rows' as missing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    factor: float = Field(2.0, gt=0, description="An input is dropped from a row when its drift distance exceeds "
+                          "factor × the 99th percentile of the training rows' distances (train.drift's reference).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _true_is_the_defaults(cls, value: Any) -> Any:
+        """``quality_gate: true`` is ``{}``."""
+        return {} if value is True else value

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from ..tasks.definitions import ALL_MONITORS
-from .balance_spec import AuxUnimodalSpec, ModalityDropoutSpec, ModulationSpec
+from .balance_spec import AuxUnimodalSpec, GracefulSpec, ModalityDropoutSpec, ModulationSpec, QualityGateSpec
 from .components import CallbackSpec, LoggerSpec, LossSpec, registry_from
 
 #: validation metrics of every task and the loss; which fit a task is checked with the data
@@ -97,6 +97,12 @@ class TrainSpec(BaseModel):
     modality_dropout: ModalityDropoutSpec | None = Field(
         None, description="Drop inputs of training rows at random (any fusion): one rate or a rate per input, "
         "with an optional linear warm-up over epochs.")
+    graceful: GracefulSpec | None = Field(
+        None, description="Graceful degradation: every training row is also trained with each input alone and "
+        "each input left out, so a missing input leaves about what the others give alone (true: weight 1).")
+    quality_gate: QualityGateSpec | None = Field(
+        None, description="At inference, an input whose features lie beyond factor × the training range (the "
+        "drift reference, fitted after training) is treated as missing in that row (true: factor 2).")
 
     @field_validator("loggers")
     @classmethod

@@ -200,7 +200,44 @@ def check_fusion_modality_parameters(component: type[Fusion]) -> None:
                 owner[id(param)] = m
 
 
+def check_fusion_degradation_options(component: type[Fusion]) -> None:
+    """The options for graceful degradation work with the fusion: ``train.graceful``'s copies of a row with fewer
+    inputs each give what that row gives with those inputs alone, and a row whose input ``train.quality_gate``
+    drops gives what it gives without that input."""
+    from ..model.batch import Batch
+    from ..model.quality_gate import QualityGate
+    from ..training.modality_dropout import with_subset_copies
+
+    for fusion in _built(component):
+        outputs, present = make_outputs(), make_present()
+        names = sorted(outputs)
+        batch = Batch(inputs={}, present=present, labels=torch.arange(5), features=outputs)
+        extended, copies = with_subset_copies(batch, names)
+        require(copies > 0, "the check's rows have inputs to leave out")
+        fused = _run(fusion, extended.features, extended.present)
+        require(bool(torch.isfinite(fused).all()), "the fused output of graceful's copies is not finite")
+        for k in range(5, 5 + copies):
+            row = int(extended.labels[k])
+            alone = {m: extended.present[m][k].expand(5).clone() for m in names}
+            require(close(fused[k], _run(fusion, outputs, alone)[row]),
+                    f"graceful: row {row} with only {[m for m in names if bool(alone[m][0])]} gives another output "
+                    "as one of a batch's copies than on its own")
+        gate = QualityGate({m: o.pooled.shape[1] for m, o in outputs.items()})
+        for m in names:
+            gate.inputs[m].mean.copy_(outputs[m].pooled.mean(dim=0))
+            gate.inputs[m].threshold.fill_(1e3)
+        far = {m: o._replace(pooled=o.pooled.clone()) for m, o in outputs.items()}
+        far["image"].pooled[0] += 1e3  # row 0 has every input: its image is beyond the gate
+        gated = gate(far, present)
+        require(not bool(gated["image"][0]) and all(bool(gated[m][0]) for m in names if m != "image"),
+                "quality gate: the far-off image of row 0 is not the one dropped")
+        without = dict(present, image=present["image"].clone())
+        without["image"][0] = False
+        require(close(_run(fusion, far, gated)[0], _run(fusion, far, without)[0]),
+                "quality gate: a row whose image the gate dropped differs from the row without its image")
+
+
 FUSION_CHECKS = [check_fusion_config, check_fusion_output_dims, check_fusion_absent_modality_ignored,
                  check_fusion_padding_ignored, check_fusion_modality_order, check_fusion_state_dict_roundtrip,
                  check_fusion_trainable, check_fusion_single_modality, check_fusion_tasks,
-                 check_fusion_modality_parameters]
+                 check_fusion_modality_parameters, check_fusion_degradation_options]

@@ -1,5 +1,6 @@
 """The training step's objective with the ``train:`` options against modality imbalance (``aux_unimodal``,
-``modulation``, ``modality_dropout``); without them the step is the plain ``loss(model(batch), labels)``."""
+``modulation``, ``modality_dropout``) and for graceful degradation (``graceful``); without them the step is the
+plain ``loss(model(batch), labels)``."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ..model.multimodal import ModelParts, MultimodalModel
 from ..spec.train_spec import TrainSpec
 from ..tasks.metrics import task_metrics
 from ..tasks.scores import Scores
-from .modality_dropout import drop_inputs, with_dropped_copies
+from .modality_dropout import drop_inputs, with_dropped_copies, with_subset_copies
 from .modulation import GradientModulation
 
 
@@ -29,6 +30,7 @@ class BalancedTraining:
         self.dropout = train.modality_dropout
         self.keep_full = bool(self.dropout is not None and self.dropout.keep_full)
         self.aux_weight = train.aux_unimodal.weight if train.aux_unimodal is not None else None
+        self.graceful_weight = train.graceful.weight if train.graceful is not None else None
         self.modulation = (GradientModulation(train.modulation, model, scores)
                            if train.modulation is not None else None)
         self.start_epoch(None)
@@ -36,7 +38,8 @@ class BalancedTraining:
     @classmethod
     def for_spec(cls, train: TrainSpec, model: MultimodalModel, scores: Scores) -> BalancedTraining | None:
         """None when the spec asks for none of the options."""
-        if train.aux_unimodal is None and train.modulation is None and train.modality_dropout is None:
+        if all(option is None for option in (train.aux_unimodal, train.modulation, train.modality_dropout,
+                                              train.graceful)):
             return None
         return cls(train, model, scores)
 
@@ -63,9 +66,15 @@ class BalancedTraining:
         if len(self.modalities) > 1 and any(rate > 0 for rate in self.rates.values()):
             dropped = drop_inputs(present, self.rates, self.modalities)
             batch = with_dropped_copies(batch, dropped)[0] if self.keep_full else replace(batch, present=dropped)
+        trained = len(batch)  # the rows whose mean loss is the objective (with keep_full's copies)
+        if self.graceful_weight is not None and len(self.modalities) > 1:
+            batch = with_subset_copies(batch, self.modalities)[0]
         with autocast():
             parts: ModelParts = model(batch, parts=True)
-        objective = loss_fn(parts.logits.float(), batch.labels)
+        objective = loss_fn(parts.logits[:trained].float(), batch.labels[:trained])
+        if len(batch) > trained:  # graceful: the copies with fewer inputs, weighted
+            objective = objective + self.graceful_weight * loss_fn(parts.logits[trained:].float(),
+                                                                   batch.labels[trained:])
         # what train_loss reports: the loss of the batch's own rows (keep_full's copies come after them)
         fused = objective if len(batch) == rows_in else loss_fn(parts.logits[:rows_in].float(),
                                                                  batch.labels[:rows_in])

@@ -85,3 +85,29 @@ def test_export_command(xor_run, tmp_path: Path) -> None:  # type: ignore[no-unt
     assert "some absent: max" in result.output
     bad = CliRunner().invoke(cli, ["export", str(tmp_path), "--format", "onnx"])
     assert bad.exit_code == 2 and "not a run directory" in bad.output
+
+
+def test_the_quality_gate_and_dynamic_mixture_export_to_onnx(tmp_path: Path, tiny_bert: Path) -> None:
+    """The gate is part of the model: the exported graph drops the far-off inputs the PyTorch model drops."""
+    from mmfusion.inference.drift import fit_reference
+    from mmfusion.model.featurizer import example_batch
+    from mmfusion.run.load import LoadedRun, RunPaths
+    from mmfusion.training.callbacks.drift import fit_gate
+
+    model = {"encoders": {"image": {"type": "timm", "model_name": "test_efficientnet", "image_size": 32},
+                          "text": {"type": "hf_text", "path": str(tiny_bert)}}, "fusion": {"type": "concat"}}
+    spec = load_spec({"model": model, "train": {"quality_gate": {"factor": 1.0},
+                                                "aux_unimodal": {"inference": "dynamic"}}})
+    torch.manual_seed(0)
+    built = build_model(spec, 3).eval()
+    batch = example_batch(built, size=64, seed=1)
+    with torch.no_grad():
+        encoded = built.encode(batch)
+    fit_gate(built.gate, {m: fit_reference(o.pooled.numpy()) for m, o in encoded.items()}, factor=1.0)
+    built.gate.inputs["image"].threshold.fill_(1e-9)  # every picture is beyond it: dropped where a text is left
+    with torch.no_grad():
+        gated = built.gate(encoded, batch.present)
+    assert not (gated["image"] & batch.present["text"]).any() and gated["image"].any()
+    run = LoadedRun(RunPaths(tmp_path), spec, ["a", "b", "c"], built, {}, {}, "multiclass")
+    result = export_run(run, "onnx", tmp_path / "m.onnx")
+    assert max(result.max_abs_diff.values()) < 1e-4

@@ -46,3 +46,29 @@ def test_drift_off_writes_no_reference(xor_data: Path, tiny_bert: Path, feature_
                  out=tmp_path / "run")
     assert not result.run.paths.drift.exists()
     assert "drift" not in result.summary["test"]
+
+
+@pytest.mark.slow
+def test_the_quality_gate_answers_far_off_pictures_from_the_text_alone(xor_data: Path, tiny_bert: Path,
+                                                                        feature_cache: Path, tmp_path: Path) -> None:
+    """Noise pictures lie far beyond the training pictures: the gated model predicts exactly as without them,
+    while the training table's own pictures pass."""
+    import csv
+
+    import numpy as np
+
+    from mmfusion.prediction.predictor import Predictor
+
+    spec = xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, epochs=2, extra="  quality_gate: {factor: 2}\n")
+    result = fit(spec, out=tmp_path / "run")
+    predictor = Predictor(result.run.paths.root)
+    assert predictor.model.gate is not None and predictor.model.gate.fitted
+    noise = list(csv.DictReader(noise_pictures(xor_data, tmp_path).open(encoding="utf-8")))[:40]
+    plain = list(csv.DictReader(xor_data.open(encoding="utf-8")))[:40]
+    root = xor_data.parent
+    gated = predictor.predict_proba([{"image": r["image"], "text": r["text"]} for r in noise], root=root)
+    textual = predictor.predict_proba([{"image": None, "text": r["text"]} for r in noise], root=root)
+    np.testing.assert_allclose(gated, textual, atol=1e-6)
+    seen = predictor.predict_proba([{"image": r["image"], "text": r["text"]} for r in plain], root=root)
+    seen_textual = predictor.predict_proba([{"image": None, "text": r["text"]} for r in plain], root=root)
+    assert np.abs(seen - seen_textual).max() > 0.05  # the training pictures are used

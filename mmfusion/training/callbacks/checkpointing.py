@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..context import TrainingContext
 
 
-def _by_reference(ctx: TrainingContext) -> dict[str, Reference]:
+def frozen_references(ctx: TrainingContext) -> dict[str, Reference]:
     """The frozen encoders saved by reference, found once per fit (each is built once more to check it)."""
     if ctx.by_reference is None:
         ctx.by_reference = find_references(ctx.model, registry=ctx.registry, seed=ctx.spec.train.seed)
@@ -43,7 +43,7 @@ class Resume(Callback):
         ctx.stale, ctx.epoch, ctx.next_epoch = saved["stale"], saved["epoch"], saved["epoch"] + 1
         if saved["best_epoch"] == saved["epoch"] and ctx.is_main:
             # the checkpointed model is the best one; its weights file may not have been written
-            write_weights(ctx.paths.weights, ctx.model, _by_reference(ctx))
+            write_weights(ctx.paths.weights, ctx.model, frozen_references(ctx))
         if ctx.callbacks is not None:
             ctx.callbacks.load_state_dicts(saved.get("callbacks") or {})
         _keep_threads(ctx, saved.get("threads"))
@@ -78,7 +78,7 @@ class Checkpoint(Callback):
         state = {"epoch": row["epoch"], "history": ctx.history, "best": ctx.best, "best_epoch": ctx.best_epoch,
                  "stale": ctx.stale, **({"callbacks": states} if states else {}),
                  **({"threads": ctx.threads.count} if ctx.threads is not None else {})}
-        kept = current(ctx.model, _by_reference(ctx))
+        kept = current(ctx.model, frozen_references(ctx))
         save_checkpoint(ctx.paths.checkpoints, model=ctx.model, optimizer=ctx.optimizer, scheduler=ctx.scheduler,
                         scaler=ctx.scaler, trainer_state=state, by_reference={m: r.digest for m, r in kept.items()})
         if ctx.best_epoch == row["epoch"]:

@@ -1,31 +1,46 @@
 """After training: each input's drift reference (:mod:`mmfusion.inference.drift`), from the best model's pooled
-vectors of a sample of the training rows, kept in the run's drift.safetensors for evaluate and predict."""
+vectors of a sample of the training rows, kept in the run's drift.safetensors for evaluate and predict; with
+``train.quality_gate``, also the gate's thresholds, written into the model's weights
+(:mod:`mmfusion.model.quality_gate`)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
-from ...inference.drift import MIN_VECTORS, fit_reference, write_references
+from ...inference.drift import MIN_VECTORS, RANGE_QUANTILE, InputReference, fit_reference, write_references
 from ...interfaces.callback import Callback
+from ...model.quality_gate import QualityGate
+from ...run.frozen import load_weights, write_weights
+from .checkpointing import frozen_references
 
 if TYPE_CHECKING:
     from ..context import TrainingContext
 
 
 class DriftReference(Callback):
-    """``train.drift`` (main process): after the best weights are back, before the test report that uses it."""
+    """``train.drift`` or ``train.quality_gate`` (main process fits, every process gets the gate): after the best
+    weights are back, before the test report that uses them."""
 
     name = "drift_reference"
     stage = "finish"
     stage_order = 25
 
     def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
+        gate: QualityGate | None = getattr(ctx.model, "gate", None)
+        if ctx.is_main:
+            self._fit(ctx, gate)
+        if gate is not None:
+            ctx.dist.barrier()  # rank 0 has written the gated weights
+            if not ctx.is_main and ctx.paths.weights.exists():
+                load_weights(ctx.model, ctx.paths.weights)
+
+    def _fit(self, ctx: TrainingContext, gate: QualityGate | None) -> None:
         setting, table = ctx.train.drift, ctx.pipeline.tables.get("train")
-        wanted = setting is True or (setting == "auto" and not ctx.pipeline.live)
-        if not ctx.is_main:
-            return
+        wanted = gate is not None or setting is True or (setting == "auto" and not ctx.pipeline.live)
         ctx.paths.drift.unlink(missing_ok=True)  # a reference made with other weights (a resumed fit) must not stay
         if not wanted or table is None or len(table) == 0:
             return
@@ -38,7 +53,26 @@ class DriftReference(Callback):
         references = {m: fit_reference(vectors, seed=ctx.train.seed) for m, vectors in (found.pooled or {}).items()}
         for m in [m for m, r in references.items() if r is None]:
             ctx.reporter.log(f"drift: no reference for input '{m}': fewer than {MIN_VECTORS} distinct training "
-                             "finite vectors")
+                             "finite vectors" + (" (the quality gate never drops it)" if gate is not None else ""))
         ctx.drift = {m: r for m, r in references.items() if r is not None}
         if ctx.drift:
             write_references(ctx.paths.drift, ctx.drift)
+        if gate is not None and ctx.train.quality_gate is not None:
+            fit_gate(gate, ctx.drift, ctx.train.quality_gate.factor)
+            if ctx.paths.weights.exists():
+                write_weights(ctx.paths.weights, ctx.model, frozen_references(ctx))
+            ctx.reporter.log("quality gate: " + ", ".join(
+                f"{m} beyond {float(g.threshold):.3g}" for m, g in gate.inputs.items()
+                if torch.isfinite(g.threshold).all()))
+
+
+def fit_gate(gate: QualityGate, references: Mapping[str, InputReference], factor: float) -> None:
+    """Each referenced input's gate: its summary, and ``factor`` × its reference's 99th percentile as threshold
+    (inputs without a reference keep an infinite one: never dropped)."""
+    for m, reference in references.items():
+        if m not in gate.inputs or len(reference.reference) == 0:
+            continue
+        threshold = factor * float(np.quantile(reference.reference, RANGE_QUANTILE))
+        gate.inputs[m].set(*(torch.from_numpy(np.asarray(a, dtype=np.float32)) for a in
+                             (reference.mean, reference.components, reference.variances)),
+                           reference.residual_variance, threshold)
