@@ -60,6 +60,11 @@ def evaluate(run_dir: Path, data: Path | None, image_root: Path | None, out: Pat
         from ..evaluation.report import DRIFT_HEADER, drift_rows
 
         screen.print(table("drift: inputs against the training inputs", DRIFT_HEADER, drift_rows(report.drift), left=1))
+    if report.gate:
+        screen.print(table("quality gate: rows answered without an input",
+                           ("input", "rows with it", "dropped", "share"),
+                           [(g["input"], str(g["rows"]), str(g["dropped"]), f"{g['share']:.1%}") for g in report.gate],
+                           left=1))
     kind = "label" if report.task == "multilabel" else "class"
     classes = [(name, *(f"{report.per_class[name][k]:.3f}" for k in ("precision", "recall", "f1-score")),
                 str(int(report.per_class[name]["support"]))) for name in report.labels]

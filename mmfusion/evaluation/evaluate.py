@@ -64,6 +64,8 @@ class EvaluationReport:
     thresholds: dict[str, float] | None = None
     #: each input's drift from the training rows (:mod:`mmfusion.inference.drift`); empty without a reference
     drift: list[dict[str, Any]] = field(default_factory=list)
+    #: with ``train.quality_gate``: per input, the rows that have it and those whose input the gate dropped
+    gate: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -197,7 +199,7 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
         labels=labels.names, robustness=robustness, corruption_curves=curves,
         corruption_summary=summarise_curves(curves, headline), out_dir=folder, task=task, metrics=metrics,
         headline=headline, thresholds=as_mapping(task, labels.names, thresholds) if thresholds is not None else None,
-        drift=[d.as_dict() for d in drift])
+        drift=[d.as_dict() for d in drift], gate=gate_shares(full))
     if task == "multilabel":
         files = {"per_label_f1": per_label_f1_plot(per_class, labels.names, folder / "per_label_f1.png",
                                                    title=f"F1 per label: {table_name}")}
@@ -216,6 +218,16 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     write_json_atomic(folder / "report.json", report.as_dict())
     write_text_atomic(folder / "report.md", report.to_markdown())
     return report
+
+
+def gate_shares(found: Predictions) -> list[dict[str, Any]]:
+    """Per input, how many of the rows that have it the quality gate answered without it."""
+    shares = []
+    for m, flags in sorted((found.gated or {}).items()):
+        had = flags[np.isfinite(flags)]
+        shares.append({"input": m, "rows": int(had.size), "dropped": int(had.sum()),
+                       "share": round(float(had.mean()), 4) if had.size else 0.0})
+    return shares
 
 
 def _corruption_curves(engine: InferenceEngine, pipeline_for: Callable[..., Any], split: str,

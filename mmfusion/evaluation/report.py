@@ -35,6 +35,7 @@ def evaluation_markdown(report: Any) -> str:
                                     f"{r['relative_robustness']:.3f}"] for r in report.corruption_summary), left=2),
                   "", "![corruption curves](corruption_curves.png)"]
     lines += drift_markdown(report.drift)
+    lines += gate_markdown(getattr(report, "gate", []))
     kind = "label" if report.task == "multilabel" else "class"
     per_class = ([name, *(f"{report.per_class[name][k]:.3f}" for k in ("precision", "recall", "f1-score")),
                   str(int(report.per_class[name]["support"]))] for name in report.labels)
@@ -53,6 +54,16 @@ def drift_rows(drift: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
 
 
 DRIFT_HEADER = ("input", "rows", "AUROC vs training", "beyond training range", "verdict")
+
+
+def gate_markdown(gate: Sequence[dict[str, Any]]) -> list[str]:
+    """The quality-gate section of report.md (none without ``train.quality_gate``)."""
+    if not gate:
+        return []
+    return ["", "## Quality gate: inputs dropped from rows", "",
+            "Rows whose input lay beyond the gate (train.quality_gate) were answered without it", "",
+            *markdown_table(["input", "rows with it", "dropped", "share"],
+                            ([g["input"], str(g["rows"]), str(g["dropped"]), f"{g['share']:.1%}"] for g in gate))]
 
 
 def drift_markdown(drift: Sequence[dict[str, Any]]) -> list[str]:

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from ..runtime.precision import Precision
 
 #: logits, the unimodal heads' logits, each input's pooled vectors (empty where the backend cannot see them)
-Outputs = tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]
+#: fp32 logits, each unimodal head's logits, each input's pooled vectors, the presence the fusion saw (less what
+#: a quality gate dropped)
+Outputs = tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, torch.Tensor]]
 
 
 def channels_last_inputs(model: MultimodalModel, enabled: bool) -> list[str]:
@@ -61,7 +63,7 @@ class TorchBackend:
             parts = self.model(batch, parts=True)
             logits = self.model.mixed(parts)
         return (logits.float(), {m: v.float() for m, v in parts.aux.items()},
-                {m: out.pooled.float() for m, out in parts.encoded.items()})
+                {m: out.pooled.float() for m, out in parts.encoded.items()}, parts.present)
 
 
 @dataclass
@@ -78,7 +80,7 @@ class OnnxBackend:
 
     def __call__(self, batch: Batch) -> Outputs:
         logits = self.session.run(None, feeds_for(self.input_names, batch))[0]
-        return torch.from_numpy(logits).float(), {}, {}
+        return torch.from_numpy(logits).float(), {}, {}, batch.present
 
 
 def feeds_for(names: Sequence[str], batch: Batch) -> dict[str, Any]:

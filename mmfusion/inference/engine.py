@@ -45,6 +45,9 @@ class Predictions:
     #: with ``drift``: each input's distance from the training rows per row as a percentile of the run's reference
     #: distances (:func:`.drift.percentiles`), NaN where the row lacks the input
     drift: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    #: models with a fitted quality gate (``train.quality_gate``): per input and row, 1 where the gate dropped the
+    #: input, 0 where it kept it, NaN where the row lacks it
+    gated: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -108,12 +111,19 @@ class InferenceEngine:
         present_list: dict[str, list[torch.Tensor]] = {m: [] for m in heads}
         vectors: dict[str, list[np.ndarray]] = {}
         distances: dict[str, list[np.ndarray]] = {}
+        gated: dict[str, list[np.ndarray]] = {}
+        model = getattr(self.backend, "model", None)
+        gate = model is not None and model.gate is not None and model.gate.fitted
         total_loss, samples = 0.0, 0
         for batch in batches:
             batch = self.backend.prepare(batch, self.device)
             for m in absent:  # inputs left out (ablations): absent in every sample
                 batch.present[m] = torch.zeros_like(batch.present[m])
-            logits, aux, encoded = self.backend(batch)
+            logits, aux, encoded, seen = self.backend(batch)
+            if gate:
+                for m, kept in seen.items():
+                    had = batch.present[m].cpu().numpy()
+                    gated.setdefault(m, []).append(np.where(had, (~kept.cpu().numpy()).astype(float), np.nan))
             for m, vector in encoded.items():
                 if pooled:  # an absent row's vector is a filler, not the input's
                     vectors.setdefault(m, []).append(vector[batch.present[m]].cpu().numpy())
@@ -138,7 +148,8 @@ class InferenceEngine:
         present = {m: _cat(parts, None).numpy() for m, parts in present_list.items()} or None
         return Predictions(self.scores(all_logits).numpy(), y, mean_loss, all_logits.numpy(),
                            aux_logits, present, {m: np.concatenate(v) for m, v in vectors.items()} or None,
-                           {m: np.concatenate(v) for m, v in distances.items()} or None)
+                           {m: np.concatenate(v) for m, v in distances.items()} or None,
+                           {m: np.concatenate(v) for m, v in gated.items()} or None)
 
 
 def _cat(parts: list[torch.Tensor], width: int | None) -> torch.Tensor:

@@ -72,3 +72,9 @@ def test_the_quality_gate_answers_far_off_pictures_from_the_text_alone(xor_data:
     seen = predictor.predict_proba([{"image": r["image"], "text": r["text"]} for r in plain], root=root)
     seen_textual = predictor.predict_proba([{"image": None, "text": r["text"]} for r in plain], root=root)
     assert np.abs(seen - seen_textual).max() > 0.05  # the training pictures are used
+    from mmfusion.api import evaluate
+
+    report = evaluate(result.run.paths.root, noise_pictures(xor_data, tmp_path / "again"), image_root=root)
+    shares = {g["input"]: g for g in report.gate}
+    assert shares["image"]["share"] == 1.0 and shares["image"]["rows"] == 300 and shares["text"]["dropped"] == 0
+    assert "## Quality gate: inputs dropped from rows" in (Path(report.files["markdown"])).read_text()
