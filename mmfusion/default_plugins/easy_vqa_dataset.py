@@ -6,7 +6,7 @@ fusion works. Train and test come from the package's own split.
 
 ``test_shift`` replaces the test split by a shifted copy with the same answers
 (:mod:`~mmfusion.default_plugins.easy_vqa_shifts`): ``render`` and ``night`` re-render the pictures in two other
-looks, ``paraphrase`` rewrites the questions. Train and validation are never shifted.
+looks, ``noise`` replaces them by pixel noise (a failed camera), ``paraphrase`` rewrites the questions. Train and validation are never shifted.
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ from .easy_vqa_shifts import PICTURE_STYLES, RENDER_VERSION, paraphrase, shifted
 class EasyVQAConfig(DatasetConfig):
     type: Literal["easy_vqa"] = "easy_vqa"
     with_test: bool = Field(True, description="Provide the package's test split as the test table.")
-    test_shift: Literal["none", "render", "night", "paraphrase"] = Field(
+    test_shift: Literal["none", "render", "night", "noise", "paraphrase"] = Field(
         "none", description="A distribution shift of the test split that keeps every answer true; train and "
         "validation are unchanged. render: the pictures re-rendered (textured background, outlines, blur, noise, "
         "JPEG). night: the pictures re-rendered in another look (dark gradient, the shape turned and shrunk, "
-        "grain). paraphrase: the questions in other words, some with a typo.")
+        "grain). noise: every picture pixel noise, a failed camera (only the questions answer). paraphrase: the "
+        "questions in other words, some with a typo.")
     shift_seed: int = Field(0, description="Seed of the shift (which rendering or paraphrase each row gets).")
     shift_dir: str | None = Field(
         None, description="Folder for the re-rendered pictures (default: easy_vqa/ in the feature cache folder, "

@@ -4,7 +4,8 @@ Pictures: the answers are about the shape and its colour, so neither changes: th
 colour. ``render`` replaces the flat pale background by a striped, mottled one in muted tones, outlines the shape
 and blurs, noises and JPEG-compresses the picture. ``night`` is another look: a dark gradient background with a
 vignette, the shape turned and shrunk, grain and JPEG. A person still answers every question; a model that
-learned the clean pictures' look may not. Rendering is seeded per image and written once to a cache folder.
+learned the clean pictures' look may not. ``noise`` is a failed camera: every picture is pixel noise, so only
+the question is left to answer from (what a fused model should then fall back to). Rendering is seeded per image and written once to a cache folder.
 
 Questions: ``paraphrase`` rewrites each of easy-VQA's 24 question templates into other words (``colour`` for
 ``color``, "does this picture lack a ..." for "is there not a ...") and puts a typo into some of them; the
@@ -119,8 +120,19 @@ def render_night(image: Any, seed: int) -> Any:
     return _jpeg(out, rng.randint(25, 45))
 
 
+def render_noise(image: Any, seed: int) -> Any:
+    """A failed camera: ``image``'s size in coloured pixel noise, nothing of the shape left."""
+    import numpy as np
+    from PIL import Image
+
+    width, height = image.size
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    return Image.fromarray(pixels, "RGB")
+
+
 #: picture shifts by ``test_shift`` name
-PICTURE_STYLES: dict[str, Callable[[Any, int], Any]] = {"render": render, "night": render_night}
+PICTURE_STYLES: dict[str, Callable[[Any, int], Any]] = {"render": render, "night": render_night,
+                                                        "noise": render_noise}
 
 
 def shifted_paths(paths: Mapping[int, str], folder: Path, seed: int, style: str = "render") -> dict[int, str]:

@@ -98,13 +98,14 @@ class GracefulSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    weight: float = Field(1.0, gt=0, description="Weight of the copies' loss (each input alone and each input "
-                          "left out), added to the loss of the rows with all their inputs.")
+    weight: float = Field(0.25, gt=0, description="Weight of the copies' loss (each input alone and each input "
+                          "left out), added to the loss of the rows with all their inputs. On easy-VQA (concat, 3 "
+                          "epochs) 0.25 costs nothing with every input, 1 costs 2.6 points.")
 
     @model_validator(mode="before")
     @classmethod
     def _true_is_the_defaults(cls, value: Any) -> Any:
-        """``graceful: true`` is ``{}``."""
+        """``graceful: true`` is ``{}`` (the default weight)."""
         return {} if value is True else value
 
 

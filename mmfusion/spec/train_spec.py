@@ -99,7 +99,7 @@ class TrainSpec(BaseModel):
         "with an optional linear warm-up over epochs.")
     graceful: GracefulSpec | None = Field(
         None, description="Graceful degradation: every training row is also trained with each input alone and "
-        "each input left out, so a missing input leaves about what the others give alone (true: weight 1).")
+        "each input left out, so a missing input leaves about what the others give alone (true: the defaults).")
     quality_gate: QualityGateSpec | None = Field(
         None, description="At inference, an input whose features lie beyond factor × the training range (the "
         "drift reference, fitted after training) is treated as missing in that row (true: factor 2).")

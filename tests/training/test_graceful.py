@@ -63,9 +63,9 @@ def test_the_objective_adds_the_weighted_loss_of_the_copies(tmp_path: Path, tiny
     assert float(fused.detach()) == pytest.approx(float(own), rel=1e-5)
 
 
-def test_graceful_true_is_weight_one(tmp_path: Path, tiny_bert: Path) -> None:
+def test_graceful_true_is_the_default_weight(tmp_path: Path, tiny_bert: Path) -> None:
     spec, _ = _model(tmp_path, tiny_bert, "train:\n  graceful: true\n")
-    assert spec.train.graceful is not None and spec.train.graceful.weight == 1.0
+    assert spec.train.graceful is not None and spec.train.graceful.weight == 0.25
 
 
 @pytest.mark.slow
