@@ -37,14 +37,16 @@ def fit(spec: Spec | str | Path | Mapping[str, Any], *, out: str | Path, train: 
 def evaluate(run: str | Path | LoadedRun, data: Any = None, *, out: str | Path | None = None,
              image_root: str | Path | None = None, device: str = "auto", batch_size: int | None = None,
              corruptions: Any = (), progress: bool = False,
-             registry: Registry | None = None, on_bad_value: str | Mapping[str, str] | None = None) -> EvaluationReport:
+             registry: Registry | None = None, on_bad_value: str | Mapping[str, str] | None = None,
+             baselines: Sequence[str | Path] = ()) -> EvaluationReport:
     """Evaluate a run on its test split or on ``data`` (file or DataFrame); see :func:`evaluate_run`.
 
     ``corruptions``: robustness curves, e.g. ``["image:blur=0,0.5,1"]``, or True for all of them.
+    ``baselines``: runs on some of the run's inputs, compared with the run without the inputs they lack.
     """
     return evaluate_run(run, data, out=out, image_root=image_root, device=device, batch_size=batch_size,
                         corruptions=corruptions, progress=progress, registry=registry,
-                        on_bad_value=on_bad_value)
+                        on_bad_value=on_bad_value, baselines=baselines)
 
 
 __all__ = ["EvaluationReport", "FitResult", "Prediction", "Predictor", "evaluate", "fit"]

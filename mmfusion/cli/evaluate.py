@@ -23,6 +23,9 @@ from .output import console, print_json, table
               "image:gaussian_noise=0,0.1,0.3 or text:word_dropout.")
 @click.option("--robustness-curves", is_flag=True,
               help="Every available corruption of every input at intensities 0, .25, .5, .75, 1.")
+@click.option("--baseline", "baselines", multiple=True, type=click.Path(path_type=Path), metavar="RUN",
+              help="A run trained on some of this run's inputs (e.g. an ablation's 'text only' run; repeatable): "
+              "this run without the inputs it lacks is compared with it on the same rows.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option("--markdown", "as_markdown", is_flag=True, help="Print the report as markdown.")
 @click.option("--on-bad-value", type=click.Choice(["error", "absent"]), default=None,
@@ -31,14 +34,14 @@ from .output import console, print_json, table
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def evaluate(run_dir: Path, data: Path | None, image_root: Path | None, out: Path | None, device: str,
              batch_size: int | None, corrupt: tuple[str, ...], robustness_curves: bool, as_json: bool,
-             as_markdown: bool, on_bad_value: str | None, quiet: bool) -> None:
+             as_markdown: bool, on_bad_value: str | None, quiet: bool, baselines: tuple[Path, ...]) -> None:
     """Evaluate the model of RUN_DIR: the task's metrics, per class, and with each modality removed."""
     from ..evaluation.evaluate import evaluate_run
 
     report = evaluate_run(run_dir, data, out=out, image_root=image_root, device=device, batch_size=batch_size,
                           corruptions=True if robustness_curves else list(corrupt),
                           progress=not (quiet or as_json or as_markdown),
-                          on_bad_value=on_bad_value)
+                          on_bad_value=on_bad_value, baselines=baselines)
     if as_json:
         print_json(report.as_dict())
         return
@@ -60,6 +63,13 @@ def evaluate(run_dir: Path, data: Path | None, image_root: Path | None, out: Pat
         from ..evaluation.report import DRIFT_HEADER, drift_rows
 
         screen.print(table("drift: inputs against the training inputs", DRIFT_HEADER, drift_rows(report.drift), left=1))
+    if report.baselines:
+        screen.print(table("losing an input: against runs of the inputs left",
+                           ("removed", "without them", "baseline run", "baseline", "Δ", ""),
+                           [(", ".join(d["removed"]), f"{d['without']:.4f}", d["baseline"],
+                             f"{d['baseline_value']:.4f}", f"{d['difference']:+.4f}", "below" if d["below"] else "ok")
+                            for d in report.baselines],
+                           left=3))
     if report.gate:
         screen.print(table("quality gate: rows answered without an input",
                            ("input", "rows with it", "dropped", "share"),

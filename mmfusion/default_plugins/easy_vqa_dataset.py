@@ -6,7 +6,8 @@ fusion works. Train and test come from the package's own split.
 
 ``test_shift`` replaces the test split by a shifted copy with the same answers
 (:mod:`~mmfusion.default_plugins.easy_vqa_shifts`): ``render`` and ``night`` re-render the pictures in two other
-looks, ``noise`` replaces them by pixel noise (a failed camera), ``paraphrase`` rewrites the questions. Train and validation are never shifted.
+looks, ``noise`` replaces them by pixel noise (a failed camera), ``paraphrase`` rewrites the questions. Train and
+validation are never shifted.
 """
 
 from __future__ import annotations

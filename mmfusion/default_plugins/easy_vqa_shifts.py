@@ -5,7 +5,8 @@ colour. ``render`` replaces the flat pale background by a striped, mottled one i
 and blurs, noises and JPEG-compresses the picture. ``night`` is another look: a dark gradient background with a
 vignette, the shape turned and shrunk, grain and JPEG. A person still answers every question; a model that
 learned the clean pictures' look may not. ``noise`` is a failed camera: every picture is pixel noise, so only
-the question is left to answer from (what a fused model should then fall back to). Rendering is seeded per image and written once to a cache folder.
+the question is left to answer from (what a fused model should then fall back to). Rendering is seeded per
+image and written once to a cache folder.
 
 Questions: ``paraphrase`` rewrites each of easy-VQA's 24 question templates into other words (``colour`` for
 ``color``, "does this picture lack a ..." for "is there not a ...") and puts a typo into some of them; the

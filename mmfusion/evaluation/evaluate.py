@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,10 +30,14 @@ from ..tasks.decisions import decide
 from ..tasks.definitions import HEADLINE
 from ..tasks.metrics import confusion, per_class_report, task_metrics
 from ..tasks.thresholds import as_mapping
+from .baselines import compare, condition_name, removed_inputs
 from .corruption_curves import CorruptedModality, CorruptionPlan, check_plans, default_plans, summarise_curves
 from .predictions import FILE as PREDICTIONS_FILE
 from .predictions import SamplePredictions, write_predictions
 from .report import evaluation_markdown
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -66,6 +70,9 @@ class EvaluationReport:
     drift: list[dict[str, Any]] = field(default_factory=list)
     #: with ``train.quality_gate``: per input, the rows that have it and those whose input the gate dropped
     gate: list[dict[str, Any]] = field(default_factory=list)
+    #: with ``baselines``: the score without the inputs each baseline run lacks, against that run's
+    #: (:mod:`.baselines`)
+    baselines: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -125,8 +132,8 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
                  image_root: str | Path | None = None, device: str = "auto", batch_size: int | None = None,
                  corruptions: Sequence[CorruptionPlan | str] | bool = (), progress: bool = False,
                  registry: Registry | None = None, on_bad_value: str | Mapping[str, str] | None = None,
-                 prepared: PreparedTables | None = None, test_predictions: Predictions | None = None
-                 ) -> EvaluationReport:
+                 prepared: PreparedTables | None = None, test_predictions: Predictions | None = None,
+                 baselines: Sequence[str | Path] = ()) -> EvaluationReport:
     """Evaluate a run on its test split or on ``data`` (a file or DataFrame with the training columns).
 
     Args:
@@ -137,6 +144,8 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
         prepared: the run's tables, already read and prepared for its ``data:`` (a sweep reads them once).
         test_predictions: the run's predictions on its test table with every input, made by training just now
             (the test report's): reused instead of predicted again.
+        baselines: runs trained on some of the run's inputs (e.g. an ablation's single-input baselines): each is
+            evaluated on the same rows, and the run's score without the inputs it lacks is compared with its score.
 
     Writes report.json, report.md, predictions.npz (every row's scores, for paired tests and ensembles),
     confusion_matrix.png, robustness.png (and corruption_curves.png) to ``out`` (default: RUN/eval/<data name>).
@@ -178,6 +187,9 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
         with reporter.task(f"evaluating: {name}", pipeline.num_batches(split, size)) as advance:
             results[name] = engine.predict(pipeline.batches(split, size), absent=absent, advance=advance,
                                            drift=None if absent else references)
+    compared = _against_baselines(baselines, run, data, prepared if data is None else None, image_root, folder_of(
+        out, run, prepared.names.get(split, split)), target, batch_size, on_bad_value, registry, results, engine,
+        pipeline, split, size, HEADLINE[task], thresholds)
     plans: list[CorruptionPlan] = (default_plans(model, registry) if corruptions is True else
                                    [p if isinstance(p, CorruptionPlan) else CorruptionPlan.parse(p)
                                     for p in (corruptions or [])])
@@ -191,7 +203,7 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     table_name = prepared.names.get(split, split)
     per_class = per_class_report(y, y_hat, labels.names)
     headline = HEADLINE[task]
-    folder = Path(out) if out else run.paths.root / "eval" / _slug(table_name)
+    folder = folder_of(out, run, table_name)
     report = EvaluationReport(
         data=table_name, rows=int(len(y)), accuracy=metrics.get("accuracy", metrics.get("subset_accuracy", 0.0)),
         macro_f1=metrics.get("macro_f1", per_class.get("macro avg", {}).get("f1-score", float("nan"))),
@@ -199,7 +211,7 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
         labels=labels.names, robustness=robustness, corruption_curves=curves,
         corruption_summary=summarise_curves(curves, headline), out_dir=folder, task=task, metrics=metrics,
         headline=headline, thresholds=as_mapping(task, labels.names, thresholds) if thresholds is not None else None,
-        drift=[d.as_dict() for d in drift], gate=gate_shares(full))
+        drift=[d.as_dict() for d in drift], gate=gate_shares(full), baselines=compared)
     if task == "multilabel":
         files = {"per_label_f1": per_label_f1_plot(per_class, labels.names, folder / "per_label_f1.png",
                                                    title=f"F1 per label: {table_name}")}
@@ -218,6 +230,37 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     write_json_atomic(folder / "report.json", report.as_dict())
     write_text_atomic(folder / "report.md", report.to_markdown())
     return report
+
+
+def folder_of(out: str | Path | None, run: LoadedRun, table_name: str) -> Path:
+    """The report folder: ``out``, or RUN/eval/<table name>."""
+    return Path(out) if out else run.paths.root / "eval" / _slug(table_name)
+
+
+def _against_baselines(baselines: Sequence[str | Path], run: LoadedRun, data: Any, prepared: PreparedTables | None,
+                       image_root: str | Path | None, folder: Path, device: torch.device, batch_size: int | None,
+                       on_bad_value: Any, registry: Registry | None, results: dict[str, Predictions],
+                       engine: InferenceEngine, pipeline: Any, split: str, size: int, metric: str,
+                       thresholds: Any) -> list[dict[str, Any]]:
+    """Each baseline run evaluated on the same rows (its report in FOLDER/baselines/<name>), against the run's
+    score without the inputs it lacks (predicted here when that condition is not in ``results`` yet)."""
+    scored = []
+    for k, baseline in enumerate(baselines):
+        other = load_run(baseline, device=device, registry=registry)
+        removed = removed_inputs(run.model.modalities, other.model.modalities, baseline)
+        report = evaluate_run(other, data, out=folder / "baselines" / f"{k}-{_slug(Path(baseline).name)}",
+                              image_root=image_root, device=str(device), batch_size=batch_size,
+                              on_bad_value=on_bad_value, registry=registry, prepared=prepared)
+        scored.append((str(baseline), removed, float(report.metrics[metric])))
+
+    def without(removed: list[str]) -> float:
+        name = condition_name(removed)
+        if name not in results:
+            results[name] = engine.predict(pipeline.batches(split, size), absent=removed)
+        found = results[name]
+        return float(task_metrics(run.task, found.labels, found.probabilities, thresholds)[metric])
+
+    return compare(without, scored, metric)
 
 
 def gate_shares(found: Predictions) -> list[dict[str, Any]]:

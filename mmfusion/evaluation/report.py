@@ -36,6 +36,7 @@ def evaluation_markdown(report: Any) -> str:
                   "", "![corruption curves](corruption_curves.png)"]
     lines += drift_markdown(report.drift)
     lines += gate_markdown(getattr(report, "gate", []))
+    lines += baselines_markdown(getattr(report, "baselines", []))
     kind = "label" if report.task == "multilabel" else "class"
     per_class = ([name, *(f"{report.per_class[name][k]:.3f}" for k in ("precision", "recall", "f1-score")),
                   str(int(report.per_class[name]["support"]))] for name in report.labels)
@@ -54,6 +55,21 @@ def drift_rows(drift: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:
 
 
 DRIFT_HEADER = ("input", "rows", "AUROC vs training", "beyond training range", "verdict")
+
+
+def baselines_markdown(found: Sequence[dict[str, Any]]) -> list[str]:
+    """The section on losing inputs against baseline runs of the inputs left (none without ``--baseline``)."""
+    if not found:
+        return []
+    below = [f"without {', '.join(d['removed'])}" for d in found if d["below"]]
+    verdict = (f"**Below the baseline** (by more than 0.01): {'; '.join(below)}." if below else
+               "Losing each input keeps at least the baseline's score (within 0.01).")
+    return ["", "## Losing an input: against runs of the inputs left", "",
+            *markdown_table(["removed", "without them", "baseline run", "baseline", "Δ", ""],
+                            ([", ".join(d["removed"]), f"{d['without']:.4f}", d["baseline"],
+                              f"{d['baseline_value']:.4f}", f"{d['difference']:+.4f}",
+                              "**below**" if d["below"] else "ok"] for d in found), left=3),
+            "", verdict]
 
 
 def gate_markdown(gate: Sequence[dict[str, Any]]) -> list[str]:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import MMFusionError
+from ..evaluation.baselines import DEGRADATION_TOLERANCE
 from ..evaluation.predictions import SamplePredictions, read_predictions
 from ..evaluation.report import markdown_table
 from ..io import write_text_atomic
@@ -101,8 +102,6 @@ def results_markdown(rows: Sequence[dict[str, Any]], inputs: Sequence[str], metr
     return "\n".join(lines) + "\n"
 
 
-#: how far "without X" may fall below the baseline of the inputs left before a variant is flagged
-DEGRADATION_TOLERANCE = 0.01
 
 
 def degradation(rows: Sequence[dict[str, Any]], inputs: Sequence[str], rank_by: str) -> list[dict[str, Any]]:
