@@ -1,4 +1,5 @@
-"""``train.modality_dropout``: drop inputs of training rows at random, per input and on a schedule.
+"""``train.modality_dropout``: drop inputs of training rows at random, per input and on a schedule; and the copies
+of rows with fewer inputs that ``keep_full`` and ``train.graceful`` append to a batch.
 
 Unlike ``missing_modality``'s fixed ``modality_dropout`` (inside that fusion), this acts on the presence masks before
 any fusion sees them: a model that learned to do without its dominant input also learns the others.
