@@ -137,3 +137,21 @@ def test_the_dropout_forms_example_expands_to_valid_specs() -> None:
     assert dropout["concat"] is None
     assert [(d.warmup_epochs, d.keep_full) for name, d in dropout.items() if d is not None] == [
         (0, False), (2, False), (0, True), (2, True)]
+
+
+def test_the_degradation_sweep_example_expands_to_valid_specs() -> None:
+    """examples/ablation_degradation.yaml: every option of graceful degradation on its fusions (nothing trained)."""
+    from mmfusion.sweep.spec import load_sweep
+    from mmfusion.sweep.variants import all_variants, variant_spec
+
+    from ..conftest import EXAMPLES
+
+    base, variants = all_variants(load_sweep(EXAMPLES / "ablation_degradation.yaml"))
+    specs = {v.name: variant_spec(base, v, seed=0) for v in variants}
+    assert specs["concat+graceful"].train.graceful is not None and specs["concat"].train.graceful is None
+    assert specs["concat+graceful+gate"].train.quality_gate is not None
+    assert specs["concat+mixture+gate"].train.aux_unimodal.inference == "mixture"
+    assert specs["concat+dynamic"].train.aux_unimodal.inference == "dynamic"
+    assert specs["missing_modality+graceful"].model.fusion.type == "missing_modality"
+    assert specs["attention+graceful"].model.fusion.type == "attention"
+    assert all(s.data.source.test_shift == "none" for s in specs.values())
