@@ -78,3 +78,30 @@ def test_the_quality_gate_answers_far_off_pictures_from_the_text_alone(xor_data:
     shares = {g["input"]: g for g in report.gate}
     assert shares["image"]["share"] == 1.0 and shares["image"]["rows"] == 300 and shares["text"]["dropped"] == 0
     assert "## Quality gate: inputs dropped from rows" in (Path(report.files["markdown"])).read_text()
+
+
+@pytest.mark.slow
+def test_a_test_table_of_other_texts_is_flagged_on_the_text_only(xor_data: Path, tiny_bert: Path,
+                                                                 feature_cache: Path, tmp_path: Path) -> None:
+    """The known answer on the other input: the pictures stay, every text becomes words the training texts never
+    use, and only the text is flagged."""
+    import csv
+
+    rows = list(csv.DictReader(xor_data.open(encoding="utf-8")))
+    words = "zebra quantum violin harbour meadow copper lantern orbit".split()
+    for i, row in enumerate(rows):
+        row["text"] = " ".join(words[(i + k) % len(words)] for k in range(5))
+        row["image"] = str(xor_data.parent / row["image"])
+    other = tmp_path / "other_texts.csv"
+    with other.open("w", newline="", encoding="utf-8") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    result = fit(xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, epochs=1), out=tmp_path / "run")
+    from mmfusion.api import evaluate
+
+    with pytest.warns(UserWarning, match="input 'text': the evaluated rows' values look unlike"):
+        report = evaluate(result.run.paths.root, other)
+    drift = {d["input"]: d for d in report.drift}
+    assert drift["text"]["drifted"] and drift["text"]["auroc"] >= 0.9
+    assert not drift["image"]["drifted"] and drift["image"]["auroc"] <= 0.6
