@@ -137,11 +137,48 @@ def overview(frame: pd.DataFrame, shifts: tuple[str, ...]) -> list[str]:
     return lines + [""]
 
 
+def examples_figure(path: Path, images: int = 6) -> Path:
+    """The first test pictures in every look, one row per picture shift, with a paraphrased question each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    styles = ("none", "render", "night", "noise")
+    tables = {s: EasyVQADataset(EasyVQAConfig(test_shift=s)).load().test for s in (*styles, "paraphrase")}
+    firsts = tables["none"].drop_duplicates("image_id").index[:images]
+    figure, axes = plt.subplots(len(styles), images, figsize=(1.6 * images, 1.75 * len(styles) + 0.4))
+    for i, style in enumerate(styles):
+        for j, row in enumerate(firsts):
+            axis = axes[i][j]
+            with Image.open(tables[style].loc[row, "image"]) as picture:
+                axis.imshow(picture.convert("RGB"))
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if j == 0:
+                axis.set_ylabel(TITLES[style].replace(" pictures", ""), fontsize=9)
+            if i == 0:
+                axis.set_title(tables["none"].loc[row, "question"], fontsize=6, wrap=True)
+            if i == len(styles) - 1:
+                axis.set_xlabel(tables["paraphrase"].loc[row, "question"], fontsize=6, wrap=True)
+    figure.suptitle("easy-VQA test pictures: plain, render, night, noise (top: a question; bottom: its paraphrase)",
+                    fontsize=9)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=130)
+    plt.close(figure)
+    return path
+
+
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sweep", type=Path)
     parser.add_argument("--shifts", nargs="+", default=list(SHIFTS), choices=SHIFTS)
+    parser.add_argument("--figure", type=Path, default=None, help="Also draw the shifted pictures into this PNG.")
     args = parser.parse_args(argv)
+    if args.figure is not None:
+        examples_figure(args.figure)
     shifts = tuple(args.shifts)
     frame, found = measure(args.sweep, shifts)
     write_text_atomic(args.sweep / "degradation.csv", frame.to_csv(index=False))
