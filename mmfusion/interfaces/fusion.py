@@ -30,6 +30,9 @@ class Fusion(nn.Module):
     #: a fusion that wraps others (an ``inner: FusionSpec`` field) is built with ``context=`` (a
     #: ``mmfusion.BuildContext``) as a keyword and builds them with ``context.build_fusion(config.inner, ...)``
     composite: ClassVar[bool] = False
+    #: a fusion meant for rows that lack inputs trains with ``train.graceful`` unless the spec says otherwise
+    #: (``graceful: auto``, the default; ``false`` turns it off)
+    graceful_by_default: ClassVar[bool] = False
 
     def __init__(self, config: FusionConfig, input_dims: Mapping[str, int]) -> None:
         super().__init__()

@@ -3,7 +3,7 @@ feature cache."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -97,9 +97,16 @@ class TrainSpec(BaseModel):
     modality_dropout: ModalityDropoutSpec | None = Field(
         None, description="Drop inputs of training rows at random (any fusion): one rate or a rate per input, "
         "with an optional linear warm-up over epochs.")
-    graceful: GracefulSpec | None = Field(
-        None, description="Graceful degradation: every training row is also trained with each input alone and "
-        "each input left out, so a missing input leaves about what the others give alone (true: the defaults).")
+    graceful: GracefulSpec | Literal["auto"] | None = Field(
+        "auto", description="Graceful degradation: every training row is also trained with each input alone and "
+        "each input left out, so a missing input leaves about what the others give alone (true: the defaults). "
+        "auto: on for fusions meant for missing inputs (missing_modality), off for the others; false or null: off.")
+
+    @field_validator("graceful", mode="before")
+    @classmethod
+    def _graceful_switch(cls, value: Any) -> Any:
+        """``graceful: false`` is off (null); ``true`` is the defaults."""
+        return None if value is False else {} if value is True else value
     quality_gate: QualityGateSpec | None = Field(
         None, description="At inference, an input whose features lie beyond factor × the training range (the "
         "drift reference, fitted after training) is treated as missing in that row (true: factor 2).")

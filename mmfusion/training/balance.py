@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from ..model.batch import Batch
 from ..model.multimodal import ModelParts, MultimodalModel
+from ..spec.balance_spec import GracefulSpec
 from ..spec.train_spec import TrainSpec
 from ..tasks.metrics import task_metrics
 from ..tasks.scores import Scores
@@ -30,7 +31,8 @@ class BalancedTraining:
         self.dropout = train.modality_dropout
         self.keep_full = bool(self.dropout is not None and self.dropout.keep_full)
         self.aux_weight = train.aux_unimodal.weight if train.aux_unimodal is not None else None
-        self.graceful_weight = train.graceful.weight if train.graceful is not None else None
+        graceful = graceful_spec(train, model)
+        self.graceful_weight = graceful.weight if graceful is not None else None
         self.modulation = (GradientModulation(train.modulation, model, scores)
                            if train.modulation is not None else None)
         self.start_epoch(None)
@@ -39,7 +41,7 @@ class BalancedTraining:
     def for_spec(cls, train: TrainSpec, model: MultimodalModel, scores: Scores) -> BalancedTraining | None:
         """None when the spec asks for none of the options."""
         if all(option is None for option in (train.aux_unimodal, train.modulation, train.modality_dropout,
-                                              train.graceful)):
+                                              graceful_spec(train, model))):
             return None
         return cls(train, model, scores)
 
@@ -106,6 +108,14 @@ class BalancedTraining:
         if self.modulation is not None:
             row.update(self.modulation.epoch_metrics())
         return row
+
+
+def graceful_spec(train: TrainSpec, model: MultimodalModel) -> GracefulSpec | None:
+    """``train.graceful`` resolved: ``auto`` is the defaults for a fusion meant for missing inputs
+    (:attr:`~mmfusion.Fusion.graceful_by_default`), else off."""
+    if train.graceful == "auto":
+        return GracefulSpec() if getattr(type(model.fusion), "graceful_by_default", False) else None
+    return train.graceful
 
 
 def aux_metrics(task: str, labels: np.ndarray, aux_scores: dict[str, np.ndarray], present: dict[str, np.ndarray]

@@ -148,7 +148,7 @@ def test_the_degradation_sweep_example_expands_to_valid_specs() -> None:
 
     base, variants = all_variants(load_sweep(EXAMPLES / "ablation_degradation.yaml"))
     specs = {v.name: variant_spec(base, v, seed=0) for v in variants}
-    assert specs["concat+graceful"].train.graceful is not None and specs["concat"].train.graceful is None
+    assert specs["concat+graceful"].train.graceful is not None and specs["concat"].train.graceful == "auto"
     assert specs["concat+graceful+gate"].train.quality_gate is not None
     assert specs["concat+mixture+gate"].train.aux_unimodal.inference == "mixture"
     assert specs["concat+dynamic"].train.aux_unimodal.inference == "dynamic"

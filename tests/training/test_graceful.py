@@ -83,3 +83,22 @@ def test_a_graceful_model_keeps_what_each_input_alone_knows(tmp_path: Path, tiny
     scores = {r["condition"]: r["accuracy"] for r in evaluate(tmp_path / "run").robustness}
     assert scores["all modalities"] >= 0.95
     assert scores["without image"] >= 0.4 and scores["without text"] >= 0.4  # near the 0.5 either input allows
+
+
+def test_graceful_is_on_by_default_for_a_fusion_meant_for_missing_inputs(tmp_path: Path, tiny_bert: Path) -> None:
+    from mmfusion.model.builder import build_model
+    from mmfusion.spec import load_spec
+    from mmfusion.training.balance import graceful_spec
+
+    from ..conftest import write_spec
+    from .test_balance import SPEC
+
+    spec, model = _model(tmp_path, tiny_bert)
+    assert spec.train.graceful == "auto" and graceful_spec(spec.train, model) is None  # concat: off
+    assert BalancedTraining.for_spec(spec.train, model, lambda x: x) is None  # it trains as it always did
+    missing = SPEC.format(bert=tiny_bert, train="").replace("{type: concat, projection_dim: 8}",
+                                                            "{type: missing_modality}")
+    auto = load_spec(write_spec(tmp_path, missing, "auto.yaml"))
+    off = load_spec(write_spec(tmp_path, missing + "train:\n  graceful: false\n", "off.yaml"))
+    assert graceful_spec(auto.train, build_model(auto, 3)).weight == 0.25
+    assert off.train.graceful is None and graceful_spec(off.train, build_model(off, 3)) is None
