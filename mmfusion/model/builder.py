@@ -21,6 +21,7 @@ from ..interfaces.config import EncoderConfig, FusionConfig, HeadConfig
 from ..interfaces.encoder import Encoder
 from ..interfaces.fusion import Fusion
 from ..registry import Registry, get_registry
+from ..spec.balance_spec import QualityGateSpec
 from ..spec.model_spec import ModelSpec
 from ..spec.spec import Spec
 from ..weights.loading import load_configured_weights
@@ -173,5 +174,6 @@ def build_model(spec: Spec | ModelSpec, num_classes: int, *, registry: Registry 
     aux_spec = spec.train.aux_unimodal if isinstance(spec, Spec) else None
     aux = (UnimodalHeads(input_dims, num_classes, mixture=aux_spec.inference == "mixture",
                          dynamic=aux_spec.inference == "dynamic") if aux_spec is not None else None)
-    gate = QualityGate(input_dims) if isinstance(spec, Spec) and spec.train.quality_gate is not None else None
+    wants_gate = isinstance(spec, Spec) and isinstance(spec.train.quality_gate, QualityGateSpec)
+    gate = QualityGate(input_dims) if wants_gate else None
     return MultimodalModel(encoders, fusion, head, aux, gate)

@@ -97,17 +97,17 @@ class TrainSpec(BaseModel):
     modality_dropout: ModalityDropoutSpec | None = Field(
         None, description="Drop inputs of training rows at random (any fusion): one rate or a rate per input, "
         "with an optional linear warm-up over epochs.")
-    graceful: GracefulSpec | Literal["auto"] | None = Field(
+    graceful: GracefulSpec | Literal["auto"] | bool | None = Field(  # a bool never stays: see below
         "auto", description="Graceful degradation: every training row is also trained with each input alone and "
         "each input left out, so a missing input leaves about what the others give alone (true: the defaults). "
         "auto: on for fusions meant for missing inputs (missing_modality), off for the others; false or null: off.")
 
-    @field_validator("graceful", mode="before")
+    @field_validator("graceful", "quality_gate", mode="before")
     @classmethod
-    def _graceful_switch(cls, value: Any) -> Any:
-        """``graceful: false`` is off (null); ``true`` is the defaults."""
+    def _switches(cls, value: Any) -> Any:
+        """``graceful: false`` / ``quality_gate: false`` are off (null); ``true`` is the defaults."""
         return None if value is False else {} if value is True else value
-    quality_gate: QualityGateSpec | None = Field(
+    quality_gate: QualityGateSpec | bool | None = Field(  # a bool never stays: see below
         None, description="At inference, an input whose features lie beyond factor × the training range (the "
         "drift reference, fitted after training) is treated as missing in that row (true: factor 2).")
 

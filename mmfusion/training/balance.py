@@ -115,7 +115,7 @@ def graceful_spec(train: TrainSpec, model: MultimodalModel) -> GracefulSpec | No
     (:attr:`~mmfusion.Fusion.graceful_by_default`), else off."""
     if train.graceful == "auto":
         return GracefulSpec() if getattr(type(model.fusion), "graceful_by_default", False) else None
-    return train.graceful
+    return train.graceful if isinstance(train.graceful, GracefulSpec) else None
 
 
 def aux_metrics(task: str, labels: np.ndarray, aux_scores: dict[str, np.ndarray], present: dict[str, np.ndarray]

@@ -15,6 +15,7 @@ from ...inference.drift import MIN_VECTORS, RANGE_QUANTILE, InputReference, fit_
 from ...interfaces.callback import Callback
 from ...model.quality_gate import QualityGate
 from ...run.frozen import load_weights, write_weights
+from ...spec.balance_spec import QualityGateSpec
 from .checkpointing import frozen_references
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ class DriftReference(Callback):
         ctx.drift = {m: r for m, r in references.items() if r is not None}
         if ctx.drift:
             write_references(ctx.paths.drift, ctx.drift)
-        if gate is not None and ctx.train.quality_gate is not None:
+        if gate is not None and isinstance(ctx.train.quality_gate, QualityGateSpec):
             fit_gate(gate, ctx.drift, ctx.train.quality_gate.factor)
             if ctx.paths.weights.exists():
                 write_weights(ctx.paths.weights, ctx.model, frozen_references(ctx))
