@@ -44,7 +44,7 @@ def test_the_gate_computes_the_drift_reports_distance_and_drops_far_inputs() -> 
 def test_both_inputs_far_keeps_the_nearer_one() -> None:
     rng = np.random.default_rng(1)
     gate = QualityGate({"a": 4, "b": 4})
-    fit_gate(gate, {m: fit_reference(rng.normal(size=(200, 4))) for m in "ab"}, factor=2.0)
+    fit_gate(gate, {m: fit_reference(rng.normal(size=(600, 4))) for m in "ab"}, factor=2.0)
     outputs = _outputs(a=np.full((1, 4), 30.0), b=np.full((1, 4), 60.0))
     gated = gate(outputs, {"a": torch.tensor([True]), "b": torch.tensor([True])})
     assert gated["a"].tolist() == [True] and gated["b"].tolist() == [False]
@@ -53,7 +53,7 @@ def test_both_inputs_far_keeps_the_nearer_one() -> None:
 def test_an_input_without_a_reference_is_never_dropped() -> None:
     rng = np.random.default_rng(2)
     gate = QualityGate({"a": 4, "b": 4})
-    fit_gate(gate, {"a": fit_reference(rng.normal(size=(200, 4)))}, factor=2.0)
+    fit_gate(gate, {"a": fit_reference(rng.normal(size=(600, 4)))}, factor=2.0)
     gated = gate(_outputs(a=np.zeros((2, 4)), b=np.full((2, 4), 1e6)), {m: torch.ones(2, dtype=torch.bool)
                                                                          for m in "ab"})
     assert gated["b"].all() and gated["a"].all()
@@ -70,3 +70,13 @@ def test_dynamic_logits_weigh_each_head_by_its_confidence_in_the_row() -> None:
                                rtol=1e-4)
     c_text = float(np.log(1 + np.exp(3)))  # row 1 has no image: it takes no share
     torch.testing.assert_close(mixed[1], c_text * aux["text"][1] / (c_fused + c_text))
+
+
+def test_an_input_with_too_few_reference_distances_is_never_dropped() -> None:
+    """A 99th percentile of a handful of distances is their maximum: no range, as in the drift report."""
+    rng = np.random.default_rng(3)
+    gate = QualityGate({"a": 4, "b": 4})
+    skipped = fit_gate(gate, {"a": fit_reference(rng.normal(size=(600, 4))),
+                              "b": fit_reference(rng.normal(size=(100, 4)))}, factor=2.0)
+    assert skipped == {"b": 25}
+    assert torch.isfinite(gate.inputs["a"].threshold).all() and torch.isinf(gate.inputs["b"].threshold).all()

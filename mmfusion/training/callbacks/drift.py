@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ...inference.drift import MIN_VECTORS, RANGE_QUANTILE, InputReference, fit_reference, write_references
+from ...inference.drift import (
+    MIN_RANGE_REFERENCE,
+    MIN_VECTORS,
+    RANGE_QUANTILE,
+    InputReference,
+    fit_reference,
+    write_references,
+)
 from ...interfaces.callback import Callback
 from ...model.quality_gate import QualityGate
 from ...run.frozen import load_weights, write_weights
@@ -59,21 +66,30 @@ class DriftReference(Callback):
         if ctx.drift:
             write_references(ctx.paths.drift, ctx.drift)
         if gate is not None and isinstance(ctx.train.quality_gate, QualityGateSpec):
-            fit_gate(gate, ctx.drift, ctx.train.quality_gate.factor)
+            skipped = fit_gate(gate, ctx.drift, ctx.train.quality_gate.factor)
             if ctx.paths.weights.exists():
                 write_weights(ctx.paths.weights, ctx.model, frozen_references(ctx))
             ctx.reporter.log("quality gate: " + ", ".join(
-                f"{m} beyond {float(g.threshold):.3g}" for m, g in gate.inputs.items()
-                if torch.isfinite(g.threshold).all()))
+                [f"{m} beyond {float(g.threshold):.3g}" for m, g in gate.inputs.items()
+                 if torch.isfinite(g.threshold).all()] +
+                [f"{m} never dropped (its reference has {n} distances, fewer than {MIN_RANGE_REFERENCE}: too few "
+                 "distinct training values for a range)" for m, n in skipped.items()]))
 
 
-def fit_gate(gate: QualityGate, references: Mapping[str, InputReference], factor: float) -> None:
-    """Each referenced input's gate: its summary, and ``factor`` × its reference's 99th percentile as threshold
-    (inputs without a reference keep an infinite one: never dropped)."""
+def fit_gate(gate: QualityGate, references: Mapping[str, InputReference], factor: float) -> dict[str, int]:
+    """Each referenced input's gate: its summary, and ``factor`` × its reference's 99th percentile as threshold.
+    Inputs without a reference, or with fewer than :data:`MIN_RANGE_REFERENCE` reference distances (a 99th
+    percentile of a handful of values is their maximum, and moves with the seed), keep an infinite one: never
+    dropped. Returns those left out for too few distances, with their count."""
+    skipped = {}
     for m, reference in references.items():
-        if m not in gate.inputs or len(reference.reference) == 0:
+        if m not in gate.inputs:
+            continue
+        if len(reference.reference) < MIN_RANGE_REFERENCE:
+            skipped[m] = len(reference.reference)
             continue
         threshold = factor * float(np.quantile(reference.reference, RANGE_QUANTILE))
         gate.inputs[m].set(*(torch.from_numpy(np.asarray(a, dtype=np.float32)) for a in
                              (reference.mean, reference.components, reference.variances)),
                            reference.residual_variance, threshold)
+    return skipped
