@@ -7,7 +7,9 @@ inputs alone would still answer well. The gate holds each input's drift summary 
 principal directions and variances, as :mod:`mmfusion.inference.drift` fits it after training) as buffers, so the
 weights file carries it and evaluate, predict and export all gate alike. A row's input is dropped when its distance
 exceeds its threshold (``factor`` × the training reference's 99th percentile). A row that would lose every input
-keeps the one nearest its training range. Until fitted, every threshold is infinite and the gate passes everything.
+keeps the one nearest its training range. Until fitted, and for an input without a range, the threshold is
+:data:`NEVER` and the gate passes the input (finite, so a weights file never holds an infinity, which reading a run
+rejects as divergence).
 Combined with ``train.graceful``, dropping an input leaves about what the others give alone.
 """
 
@@ -22,6 +24,8 @@ from ..interfaces.encoder import EncoderOutput
 
 #: principal directions per input the buffers have room for (the drift summary keeps at most as many)
 COMPONENTS = 64
+#: the threshold of an input the gate never drops: the largest float32, so any finite distance stays below it
+NEVER = float(torch.finfo(torch.float32).max)
 
 
 class InputGate(nn.Module):
@@ -33,7 +37,7 @@ class InputGate(nn.Module):
         self.register_buffer("components", torch.zeros(components, dim))  # unused rows stay zero
         self.register_buffer("inv_variances", torch.zeros(components))
         self.register_buffer("inv_residual", torch.ones(1))
-        self.register_buffer("threshold", torch.full((1,), float("inf")))
+        self.register_buffer("threshold", torch.full((1,), NEVER))
 
     def distance(self, pooled: Tensor) -> Tensor:
         """``[B]``: squared Mahalanobis distance per dimension in the principal subspace plus the scaled residual.
@@ -49,6 +53,11 @@ class InputGate(nn.Module):
         inside = (projected * projected * self.inv_variances.to(dtype)).sum(dim=1)
         outside = (residual * residual).sum(dim=1) * self.inv_residual.to(dtype)
         return ((inside + outside) / self.mean.shape[0]).float()
+
+    @property
+    def active(self) -> bool:
+        """Whether this input can be dropped (fitted with a range)."""
+        return bool((self.threshold < NEVER).all())
 
     def set(self, mean: Tensor, components: Tensor, variances: Tensor, residual_variance: float,
             threshold: float) -> None:
@@ -71,7 +80,7 @@ class QualityGate(nn.Module):
 
     @property
     def fitted(self) -> bool:
-        return any(bool(torch.isfinite(g.threshold).all()) for g in self.inputs.values())
+        return any(g.active for g in self.inputs.values())
 
     def ratios(self, outputs: Mapping[str, EncoderOutput]) -> dict[str, Tensor]:
         """Each input's distance over its threshold per row (above 1: beyond the gate; 0 before fitting)."""

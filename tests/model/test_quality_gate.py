@@ -79,4 +79,21 @@ def test_an_input_with_too_few_reference_distances_is_never_dropped() -> None:
     skipped = fit_gate(gate, {"a": fit_reference(rng.normal(size=(600, 4))),
                               "b": fit_reference(rng.normal(size=(100, 4)))}, factor=2.0)
     assert skipped == {"b": 25}
-    assert torch.isfinite(gate.inputs["a"].threshold).all() and torch.isinf(gate.inputs["b"].threshold).all()
+    assert gate.inputs["a"].active and not gate.inputs["b"].active
+    far = _outputs(a=np.zeros((2, 4)), b=np.full((2, 4), 1e6))
+    assert gate(far, {m: torch.ones(2, dtype=torch.bool) for m in "ab"})["b"].all()
+
+
+def test_a_gate_with_an_input_it_never_drops_reads_back_from_a_weights_file(tmp_path) -> None:
+    """Reading a run rejects infinite values as divergence: "never dropped" must be a finite threshold."""
+    from safetensors.torch import save_file
+
+    from mmfusion.run.files import read_weights
+
+    rng = np.random.default_rng(4)
+    gate = QualityGate({"a": 4, "b": 4})
+    fit_gate(gate, {"a": fit_reference(rng.normal(size=(600, 4)))}, factor=2.0)  # b: no reference at all
+    save_file(gate.state_dict(), str(tmp_path / "weights.safetensors"))
+    again = QualityGate({"a": 4, "b": 4})
+    again.load_state_dict(read_weights(tmp_path / "weights.safetensors"))
+    assert again.fitted and again.inputs["a"].active and not again.inputs["b"].active

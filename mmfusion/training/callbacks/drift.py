@@ -71,7 +71,7 @@ class DriftReference(Callback):
                 write_weights(ctx.paths.weights, ctx.model, frozen_references(ctx))
             ctx.reporter.log("quality gate: " + ", ".join(
                 [f"{m} beyond {float(g.threshold):.3g}" for m, g in gate.inputs.items()
-                 if torch.isfinite(g.threshold).all()] +
+                 if g.active] +
                 [f"{m} never dropped (its reference has {n} distances, fewer than {MIN_RANGE_REFERENCE}: too few "
                  "distinct training values for a range)" for m, n in skipped.items()]))
 
@@ -79,7 +79,7 @@ class DriftReference(Callback):
 def fit_gate(gate: QualityGate, references: Mapping[str, InputReference], factor: float) -> dict[str, int]:
     """Each referenced input's gate: its summary, and ``factor`` × its reference's 99th percentile as threshold.
     Inputs without a reference, or with fewer than :data:`MIN_RANGE_REFERENCE` reference distances (a 99th
-    percentile of a handful of values is their maximum, and moves with the seed), keep an infinite one: never
+    percentile of a handful of values is their maximum, and moves with the seed), keep :data:`NEVER`: never
     dropped. Returns those left out for too few distances, with their count."""
     skipped = {}
     for m, reference in references.items():
