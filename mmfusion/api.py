@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .blame import plugin_errors_named
 from .evaluation.evaluate import EvaluationReport, evaluate_run
 from .interfaces.callback import Callback
 from .prediction.predictor import Prediction, Predictor
@@ -30,8 +31,9 @@ def fit(spec: Spec | str | Path | Mapping[str, Any], *, out: str | Path, train: 
 
     tables = as_dataset_tables(train, validation, test, root=image_root) if train is not None else None
     spec = spec if isinstance(spec, Spec) else load_spec(spec, registry=registry)
-    return Trainer(spec, out, device=device, resume=resume, progress=progress, tables=tables,
-                   registry=registry, callbacks=callbacks).fit()
+    with plugin_errors_named(registry):
+        return Trainer(spec, out, device=device, resume=resume, progress=progress, tables=tables,
+                       registry=registry, callbacks=callbacks).fit()
 
 
 def evaluate(run: str | Path | LoadedRun, data: Any = None, *, out: str | Path | None = None,
@@ -44,9 +46,10 @@ def evaluate(run: str | Path | LoadedRun, data: Any = None, *, out: str | Path |
     ``corruptions``: robustness curves, e.g. ``["image:blur=0,0.5,1"]``, or True for all of them.
     ``baselines``: runs on some of the run's inputs, compared with the run without the inputs they lack.
     """
-    return evaluate_run(run, data, out=out, image_root=image_root, device=device, batch_size=batch_size,
-                        corruptions=corruptions, progress=progress, registry=registry,
-                        on_bad_value=on_bad_value, baselines=baselines)
+    with plugin_errors_named(registry):
+        return evaluate_run(run, data, out=out, image_root=image_root, device=device, batch_size=batch_size,
+                            corruptions=corruptions, progress=progress, registry=registry,
+                            on_bad_value=on_bad_value, baselines=baselines)
 
 
 __all__ = ["EvaluationReport", "FitResult", "Prediction", "Predictor", "evaluate", "fit"]

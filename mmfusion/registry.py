@@ -57,9 +57,26 @@ def component_problem(kind: str, cls: Any) -> str | None:
                     f"(declare `type: Literal[{name!r}] = {name!r}`)")
     if KINDS[kind].needs_modality and not isinstance(getattr(cls, "modality", None), str):
         return f"{cls.__qualname__}.modality must name the modality it applies to"
+    if kind == "loss":
+        return _tasks_problem(cls)
+    return None
+
+
+def _tasks_problem(cls: type) -> str | None:
+    """A loss's ``tasks``: a non-empty tuple of known task names (a bare string would read as its letters)."""
+    from .interfaces.loss import TASKS
+
     tasks = getattr(cls, "tasks", None)
-    if kind == "loss" and not (isinstance(tasks, tuple) and tasks and all(isinstance(t, str) for t in tasks)):
-        return f"{cls.__qualname__}.tasks must list the tasks the loss handles, e.g. ('multiclass',), got {tasks!r}"
+    example = "e.g. tasks = ('multiclass',)"
+    if isinstance(tasks, str):
+        return (f"{cls.__qualname__}.tasks is the string {tasks!r}; it must be a tuple of task names, {example} "
+                "(note the comma)")
+    if not (isinstance(tasks, tuple) and tasks and all(isinstance(t, str) for t in tasks)):
+        return f"{cls.__qualname__}.tasks must list the tasks the loss handles, {example}; got {tasks!r}"
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown:
+        return (f"{cls.__qualname__}.tasks names {unknown[0]!r}, which is not a task (the tasks: {', '.join(TASKS)})"
+                f"{did_you_mean(unknown[0], TASKS)}")
     return None
 
 

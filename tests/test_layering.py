@@ -69,7 +69,7 @@ def test_loading_plugins_imports_no_model_library() -> None:
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "io", "progress", "hookspecs"),
     ("interfaces",),
-    ("plugins", "registry"),
+    ("plugins", "registry", "blame"),
     ("weights", "runtime", "tasks", "plots"),
     ("spec",),
     ("model",),

@@ -44,7 +44,13 @@ class _Group(click.Group):
             sys.exit(130)
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
-        except Exception as exc:  # a bug: say so briefly; the traceback only on request
+        except Exception as exc:  # a plugin's bug names the plugin; ours: say so briefly, the traceback on request
+            named = _plugin_error(exc)
+            if named is not None:
+                if os.environ.get("MMFUSION_DEBUG"):
+                    traceback.print_exception(exc)
+                click.secho(f"error: {named}", fg="red", err=True)
+                sys.exit(2)
             raise _bug(exc) from None
         finally:
             warnings.formatwarning = previous_format
@@ -53,6 +59,17 @@ class _Group(click.Group):
 # the machine's state, not a bug of ours: reported as a plain error (exit 2) even where no mmfusion code named it
 _ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO,
                        errno.EMFILE, errno.ENFILE}
+
+
+def _plugin_error(exc: BaseException) -> MMFusionError | None:
+    """``exc`` named as the error of the installed plugin whose code raised it, or None (then it is ours)."""
+    from ..blame import plugin_error
+    from ..registry import get_registry
+
+    try:
+        return plugin_error(exc, get_registry())
+    except Exception:  # noqa: BLE001 - blaming must never hide the error itself
+        return None
 
 
 def _bug(exc: BaseException) -> SystemExit:

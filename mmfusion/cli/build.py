@@ -25,11 +25,14 @@ def build(spec_file: Path, device: str, num_classes: int | None, as_json: bool, 
     from ..model.forward_check import check_forward
     from ..model.summary import summarize
     from ..runtime.devices import resolve_device
+    from ..registry import get_registry
     from ..spec import load_spec
 
     spec = load_spec(spec_file)
     target = resolve_device(device)
-    classes, classes_from = _class_count(spec, num_classes)
+    classes, classes_from, task = _class_count(spec, num_classes)
+    if task is not None:  # found in the data: train.loss and train.monitor must fit it, as training will check
+        spec = spec.for_task(task[0], get_registry(), why=task[1])
     started = time.perf_counter()
     model = build_model(spec, classes).to(target)
     build_seconds = time.perf_counter() - started
@@ -51,23 +54,24 @@ def build(spec_file: Path, device: str, num_classes: int | None, as_json: bool, 
                         "no training data that could be read; pass --num-classes N to build the real head[/dim]")
 
 
-def _class_count(spec: object, requested: int | None) -> tuple[int, str]:
-    """How many classes the head gets, and where that number came from.
+def _class_count(spec: object, requested: int | None) -> tuple[int, str, tuple[str, str] | None]:
+    """How many classes the head gets, where that number came from, and the task the training data implies with
+    why (None when the data was not read).
 
     The training data is read only when the spec neither lists its labels nor is told the count; data that
     cannot be read is not an error here (``train`` reports it), the head then gets a placeholder size.
     """
     if requested:
-        return requested, "--num-classes"
+        return requested, "--num-classes", None
     data = getattr(spec, "data", None)
     if data is None:
-        return 2, "placeholder"
+        return 2, "placeholder", None
     if data.task == "binary":
-        return 1, "data.task: binary (one logit)"
+        return 1, "data.task: binary (one logit)", None
     if data.labels:
-        return len(data.labels), "data.labels"
+        return len(data.labels), "data.labels", None
     if data.source is None:
-        return 2, "placeholder"
+        return 2, "placeholder", None
     from ..data.label_lists import infer_task
     from ..data.labels import LabelSet
     from ..data.tables import source_tables
@@ -76,13 +80,13 @@ def _class_count(spec: object, requested: int | None) -> tuple[int, str]:
     try:
         tables = source_tables(data)
         label_column = data.label or tables.label_column or "label"
-        task, _ = infer_task(data, tables.train, label_column)
+        task, reason = infer_task(data, tables.train, label_column)
         labels = LabelSet.from_training_data(tables.train, label_column, given=None, source_order=tables.labels,
                                              where=tables.names.get("train", "training table"), task=task,
                                              sep=data.label_sep)
     except (MMFusionError, OSError, ValueError):
-        return 2, "placeholder"
-    return labels.num_outputs, "training data"
+        return 2, "placeholder", None
+    return labels.num_outputs, "training data", (task, reason)
 
 
 def _print_table(spec_file, device, classes, rows, forward) -> None:  # type: ignore[no-untyped-def]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -19,13 +20,21 @@ BALANCE_PREFIXES = ("train_aux_", "val_aux_", "val_fused_", "mixture_", "modulat
 
 def columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """Epoch, losses, the validation metrics of the run's task (before any row: accuracy and macro-F1), learning
-    rate and speed, then the per-input columns of the options against modality imbalance, when the run uses them."""
+    rate and speed, the per-input columns of the options against modality imbalance when the run uses them, then
+    every other key of any row (what callbacks add to the epoch's row), in the order they first appear."""
     from ..tasks.definitions import ALL_METRICS
 
     first = rows[0] if rows else dict.fromkeys(["val_accuracy", "val_macro_f1"])
     metrics = [key for key in first if key in {f"val_{m}" for m in ALL_METRICS}]
     balance = [key for key in first if key.startswith(BALANCE_PREFIXES)]
-    return ["epoch", "train_loss", "val_loss", *metrics, "lr", "seconds", "train_samples_per_s", *balance]
+    known = ["epoch", "train_loss", "val_loss", *metrics, "lr", "seconds", "train_samples_per_s", *balance]
+    added = dict.fromkeys(key for row in rows for key in row if key not in known)
+    return known + list(added)
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: numbers and text as they are, a list or mapping (a callback's) as JSON."""
+    return json.dumps(value) if isinstance(value, (list, tuple, dict)) else value
 
 
 class CsvLoggerConfig(LoggerConfig):
@@ -57,9 +66,9 @@ class CsvLogger(Logger):
 
     def _write(self) -> None:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns(self.rows), extrasaction="ignore")  # None: an empty cell
+        writer = csv.DictWriter(buffer, fieldnames=columns(self.rows))  # None (or a key a row lacks): an empty cell
         writer.writeheader()
-        writer.writerows(self.rows)
+        writer.writerows({k: _cell(v) for k, v in row.items()} for row in self.rows)
         write_text_atomic(self.path, buffer.getvalue())
 
 

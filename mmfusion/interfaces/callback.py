@@ -126,8 +126,16 @@ class Callback:
     def on_epoch_start(self, ctx: FitState) -> None:
         """Before epoch ``ctx.epoch`` trains."""
 
+    def on_after_backward(self, ctx: FitState, batch: int) -> None:
+        """Before each optimiser step, after the backward pass of its last batch (index within the epoch): every
+        trainable parameter of ``ctx.model`` holds its gradient (summed over ``train.grad_accum_steps`` batches,
+        averaged across processes under ``torchrun``, unscaled under fp16's grad scaler) before
+        ``train.clip_grad_norm`` clips it. For gradient norms and statistics; change gradients here only if you
+        mean to. Keep it cheap: it runs on the training path."""
+
     def on_batch_end(self, ctx: FitState, batch: int, loss: float) -> None:
-        """After each training batch (index within the epoch, its loss). Keep it cheap."""
+        """After each training batch (index within the epoch, its loss); a batch that ends an optimiser step has
+        had its step and its gradients cleared by then (read them in :meth:`on_after_backward`). Keep it cheap."""
 
     def on_validation_end(self, ctx: FitState, row: dict[str, Any]) -> None:
         """After validation, with the epoch's row holding ``val_*`` metrics (only with validation data)."""

@@ -8,6 +8,9 @@ from torch import Tensor, nn
 
 from .config import LossConfig
 
+#: every task's name: what ``Loss.tasks`` may list (the registry refuses other names)
+TASKS: tuple[str, ...] = ("multiclass", "multilabel", "binary")
+
 
 class Loss(nn.Module):
     """Base class of losses: built with ``(config, num_classes, class_weights=None)``.

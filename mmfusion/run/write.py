@@ -31,6 +31,16 @@ def claim_run_dir(paths: RunPaths, *, resume: bool, lock: Callable[[], object]) 
         raise RunDirError(f"{paths.root} already holds a run; continue it with --resume or choose another --out")
 
 
+def remove_unstarted_run(paths: RunPaths) -> None:
+    """Delete the folder of a new run that stopped before its first finished epoch (nothing in it to resume or
+    evaluate), so a failed ``train`` leaves no half-written run behind. Only the trainer that created the folder
+    calls this; a run with a checkpoint or weights is kept (``--resume`` continues it)."""
+    import shutil
+
+    if paths.root.is_dir() and not paths.last_checkpoint.exists() and not paths.weights.exists():
+        shutil.rmtree(paths.root, ignore_errors=True)
+
+
 def check_resumed_labels(paths: RunPaths, names: list[str]) -> None:
     """A resumed run must find the labels it started with (RunDirError when they differ from ``labels.json``)."""
     if paths.labels.exists() and read_labels(paths.labels) != names:

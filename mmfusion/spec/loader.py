@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from ..errors import SpecError
 from ..registry import Registry, get_registry
 from .spec import Spec
-from .yaml_file import Loc, dotted, read_yaml
+from .yaml_file import Loc, dotted, located, read_yaml
 
 #: pydantic's messages that read better in a spec's terms
 _MESSAGES = {"missing": "required but missing", "extra_forbidden": "unknown key"}
@@ -23,9 +23,7 @@ def format_errors(exc: ValidationError, source: str, lines: Mapping[Loc, int]) -
     out = []
     for err in exc.errors(include_url=False):
         loc = tuple(err["loc"])
-        # a missing key has no line: use its parent's
-        line = next((lines[loc[:depth]] for depth in range(len(loc), -1, -1) if loc[:depth] in lines), None)
-        where = f"{source}:{line}" if line is not None else source
+        where = located(source, lines, loc)
         message = _MESSAGES.get(err["type"]) or str(err["msg"]).removeprefix("Value error, ")
         out.append(f"{where}: {dotted(loc)}: {message}")
     return "\n".join(out)
@@ -56,9 +54,12 @@ def validate_spec(data: Any, *, source_name: str = "spec", lines: Mapping[Loc, i
         raise SpecError(f"{source_name}: a spec is a mapping with a `model:` section, got {describe(data)}")
     context = {"registry": registry or get_registry(), "base_dir": base_dir}
     try:
-        return Spec.model_validate(data, context=context)
+        spec = Spec.model_validate(data, context=context)
     except ValidationError as exc:
         raise SpecError(format_errors(exc, source_name, lines or {})) from None
+    if lines:  # later checks (of the task found in the data) name the file and line
+        spec._origin = (source_name, dict(lines))
+    return spec
 
 
 def describe(data: Any) -> str:

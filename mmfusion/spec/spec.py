@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo, model_validator
 
 from ..errors import SpecError
 from ..registry import Registry
@@ -12,6 +12,7 @@ from .components import error_details, registry_from
 from .data_spec import DataSpec
 from .model_spec import ModelSpec
 from .train_spec import TrainSpec
+from .yaml_file import Loc, located
 
 _Problem = tuple[tuple[str, ...], str]
 
@@ -27,6 +28,12 @@ class Spec(BaseModel):
     model: ModelSpec = Field(description="Encoders, fusion and head.")
     data: DataSpec | None = Field(None, description="Tables, columns, labels and splits (needed to train).")
     train: TrainSpec = Field(default_factory=TrainSpec, description="Optimisation settings.")
+    #: the file the spec was read from and each YAML path's line (set by the loader; kept by ``model_copy``)
+    _origin: tuple[str, dict[Loc, int]] | None = PrivateAttr(None)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal sections are equal specs, wherever each was read from."""
+        return type(other) is type(self) and self.__dict__ == other.__dict__
 
     @model_validator(mode="after")
     def _train_names_inputs(self) -> Spec:
@@ -51,8 +58,9 @@ class Spec(BaseModel):
         problems = task_problems(self.train, task, registry)
         if problems:
             reason = f" ({why})" if why else ""
-            raise SpecError("\n".join(f"{'.'.join(loc)}: {message} — the task is {task}{reason}"
-                                      for loc, message in problems))
+            source, lines = self._origin or (None, {})
+            raise SpecError("\n".join(f"{located(source, lines, loc) + ': ' if source else ''}{'.'.join(loc)}: "
+                                      f"{message} — the task is {task}{reason}" for loc, message in problems))
         update: dict[str, object] = {}
         if self.train.loss is None:
             update["loss"] = registry.get("loss", DEFAULT_LOSS[task]).Config()

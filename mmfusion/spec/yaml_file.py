@@ -7,6 +7,7 @@ arbitrary objects. All of it is checked on the composed node graph, before any P
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -15,6 +16,12 @@ import yaml
 from ..errors import SpecError
 
 Loc = tuple[Any, ...]
+
+
+def located(source: str, lines: Mapping[Loc, int], loc: Loc) -> str:
+    """``file:line`` of ``loc`` (a key without a line, e.g. a missing one, takes its parent's), else ``file``."""
+    line = next((lines[loc[:depth]] for depth in range(len(loc), -1, -1) if loc[:depth] in lines), None)
+    return f"{source}:{line}" if line is not None else source
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 """A spec is a page of text; anything bigger is almost surely the wrong file (a table, a checkpoint)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-Task = Literal["multiclass", "multilabel", "binary"]
+Task = Literal["multiclass", "multilabel", "binary"]  # mmfusion.interfaces.loss.TASKS
 
 #: the metrics each task reports (evaluate, the test report, sweeps), the headline first where it ranks
 METRICS: dict[str, tuple[str, ...]] = {

@@ -97,7 +97,8 @@ def run_epoch(ctx: TrainingContext, callbacks: CallbackList) -> dict[str, Any]:
             optimizer=ctx.optimizer, scheduler=ctx.scheduler, scaler=ctx.scaler, loss_fn=ctx.loss,
             autocast=ctx.precision.autocast, device=ctx.device, accumulate=cfg.grad_accum_steps,
             clip=cfg.clip_grad_norm, num_batches=batches, channels_last=ctx.engine.channels_last, advance=advance,
-            on_batch_end=callbacks.batch_hook(ctx), balance=ctx.balance)
+            on_batch_end=callbacks.batch_hook(ctx, "on_batch_end"),
+            on_after_backward=callbacks.batch_hook(ctx, "on_after_backward"), balance=ctx.balance)
     loss_sum, samples = dist.sum(stats.loss * stats.samples, stats.samples)
     row: dict[str, Any] = {"epoch": epoch, "train_loss": loss_sum / max(samples, 1), "val_loss": None,
                            **{f"val_{name}": None for name in METRICS[ctx.task]}, "lr": _new_layers_lr(ctx.optimizer),

@@ -28,9 +28,11 @@ def train_epoch(model: MultimodalModel, batches: Iterable[Batch], *, optimizer: 
                 accumulate: int, clip: float | None, num_batches: int, channels_last: Sequence[str] = (),
                 advance: Callable[..., None] | None = None,
                 on_batch_end: Callable[[int, float], None] | None = None,
+                on_after_backward: Callable[[int], None] | None = None,
                 balance: BalancedTraining | None = None) -> EpochStats:
     """Train for one epoch; gradients of ``accumulate`` batches are summed before each step. ``balance`` makes
-    each batch's objective; the loss reported is the fused head's either way."""
+    each batch's objective; the loss reported is the fused head's either way. ``on_after_backward(batch)`` runs
+    before each optimiser step, on the summed gradients (unscaled under a grad scaler), before clipping."""
     model.train()
     optimizer.zero_grad(set_to_none=True)
     total_loss, samples = 0.0, 0
@@ -47,9 +49,11 @@ def train_epoch(model: MultimodalModel, batches: Iterable[Batch], *, optimizer: 
         scaled = objective / min(accumulate, num_batches - group_start)
         (scaler.scale(scaled) if scaler is not None else scaled).backward()
         if (index + 1) % accumulate == 0 or index + 1 == num_batches:
+            if scaler is not None and (clip is not None or on_after_backward is not None):
+                scaler.unscale_(optimizer)  # once per step: the hook and clipping see true gradients
+            if on_after_backward is not None:
+                on_after_backward(index)
             if clip is not None:
-                if scaler is not None:
-                    scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_([p for g in optimizer.param_groups for p in g["params"]], clip)
             if scaler is not None:
                 scaler.step(optimizer)

@@ -20,13 +20,14 @@ from ..inference.engine import InferenceEngine
 from ..interfaces.callback import Callback
 from ..interfaces.dataset import DatasetTables
 from ..model.builder import build_model
+from ..model.forward_check import check_forward
 from ..progress import Reporter
 from ..registry import Registry, get_registry, is_always_on
 from ..run.errors import RunDirError
 from ..run.layout import RunPaths
 from ..run.load import LoadedRun
 from ..run.lock import RunLock
-from ..run.write import check_resumed_labels, claim_run_dir, run_inputs, write_run_files
+from ..run.write import check_resumed_labels, claim_run_dir, remove_unstarted_run, run_inputs, write_run_files
 from ..runtime.devices import resolve_device
 from ..runtime.precision import resolve_precision
 from ..runtime.threads import ThreadChoice, intra_op_threads, resolve_threads
@@ -87,13 +88,19 @@ class Trainer:
 
     # ----- the run -------------------------------------------------------------------------------
     def fit(self) -> FitResult:
+        fresh, failed = not self.resume and not self.paths.root.exists(), False
         try:
             return self._fit()
+        except BaseException:
+            failed = True
+            raise
         finally:
             if self._lock is not None:  # also on errors and Ctrl-C
                 self._lock.release()
                 self._lock = None
             self.dist.shutdown()
+            if failed and fresh and self.dist.is_main:  # a new run that failed before its first epoch: no folder
+                remove_unstarted_run(self.paths)
 
     def _fit(self) -> FitResult:
         started = time.perf_counter()
@@ -149,6 +156,9 @@ class Trainer:
             reporter.log(f"task: {labels.task} ({prepared.task_reason}); {len(labels)} labels, "
                          f"{labels.num_outputs} output(s)")
         model = build_model(spec, labels.num_outputs, registry=self.registry).to(self.device)
+        # as `mmfusion build` does: a component whose output differs from the width it declares is named now,
+        # not as a shape error deep in the first batch
+        check_forward(model, size=4, device=self.device, num_classes=labels.num_outputs)
         # validation and the test report score at the training precision, through the one inference engine
         engine = InferenceEngine.for_run(model, train_cfg, self.device, registry=self.registry, task=labels.task,
                                          precision=self.precision)

@@ -63,17 +63,18 @@ class CallbackList:
         for callback in self:
             self._call(callback, hook, ctx, *args)
 
-    def batch_hook(self, ctx: FitState):  # type: ignore[no-untyped-def]
-        """A per-batch function for the training step, or None when no callback overrides ``on_batch_end``."""
-        listeners = [c for c in self if _overrides(c, "on_batch_end")]
+    def batch_hook(self, ctx: FitState, hook: str) -> Callable[..., None] | None:
+        """A function for the training step calling every callback's per-batch ``hook`` (``on_batch_end``,
+        ``on_after_backward``) in order, or None when no callback overrides it (the step then skips the call)."""
+        listeners = [c for c in self if _overrides(c, hook)]
         if not listeners:
             return None
 
-        def on_batch_end(batch: int, loss: float) -> None:
+        def call(*args: Any) -> None:
             for callback in listeners:
-                self._call(callback, "on_batch_end", ctx, batch, loss)
+                self._call(callback, hook, ctx, *args)
 
-        return on_batch_end
+        return call
 
     def on_fit_end(self, ctx: FitState, result: Callable[[], Any]) -> None:
         """``result()`` builds the FitResult anew for each callback: it holds what the ones before it set."""
