@@ -24,8 +24,8 @@ def build(spec_file: Path, device: str, num_classes: int | None, as_json: bool, 
     from ..model.builder import build_model
     from ..model.forward_check import check_forward
     from ..model.summary import summarize
-    from ..runtime.devices import resolve_device
     from ..registry import get_registry
+    from ..runtime.devices import resolve_device
     from ..spec import load_spec
 
     spec = load_spec(spec_file)
