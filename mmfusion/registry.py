@@ -58,11 +58,11 @@ def component_problem(kind: str, cls: Any) -> str | None:
     if KINDS[kind].needs_modality and not isinstance(getattr(cls, "modality", None), str):
         return f"{cls.__qualname__}.modality must name the modality it applies to"
     if kind == "loss":
-        return _tasks_problem(cls)
+        return loss_tasks_problem(cls)
     return None
 
 
-def _tasks_problem(cls: type) -> str | None:
+def loss_tasks_problem(cls: type) -> str | None:
     """A loss's ``tasks``: a non-empty tuple of known task names (a bare string would read as its letters)."""
     from .interfaces.loss import TASKS
 

@@ -100,3 +100,163 @@ class WrongDimFusion(Fusion):
 def mmfusion_fusions():
     return [WrongDimFusion]
 '''
+
+#: a third-party author's loss, logger and callback (and a fusion whose training forward fails): the reference
+#: extras plugin the conformance kit must pass, plus the bad variants it must catch
+EXTRAS = '''
+import json
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch.nn import functional
+
+from mmfusion import (Callback, CallbackConfig, Fusion, FusionConfig, Logger, LoggerConfig, Loss, LossConfig,
+                      hookimpl)
+
+
+class Poly1Config(LossConfig):
+    type: Literal["poly1"] = "poly1"
+    epsilon: float = 1.0
+
+
+class Poly1Loss(Loss):
+    """Poly-1 (Leng et al. 2022): cross-entropy plus epsilon * (1 - p of the target)."""
+    name = "poly1"
+    Config = Poly1Config
+    tasks = ("multiclass",)
+
+    def forward(self, logits, targets):
+        ce = functional.cross_entropy(logits, targets, weight=self.class_weights, reduction="none")
+        target_p = functional.softmax(logits, dim=1).gather(1, targets[:, None]).squeeze(1)
+        return (ce + self.config.epsilon * (1 - target_p)).mean()
+
+
+class JsonlConfig(LoggerConfig):
+    type: Literal["jsonl"] = "jsonl"
+
+
+class JsonlLogger(Logger):
+    """RUN/epochs.jsonl, one line per epoch; on resume rewritten with the epochs that count."""
+    name = "jsonl"
+    Config = JsonlConfig
+
+    def __init__(self, config, run_dir):
+        super().__init__(config, run_dir)
+        self.path = self.run_dir / "epochs.jsonl"
+
+    def log_config(self, spec):
+        self.path.write_text("")
+
+    def resume(self, spec, history):
+        self.path.write_text("".join(json.dumps(dict(row)) + "\\n" for row in history))
+
+    def log_metrics(self, epoch, metrics):
+        with self.path.open("a") as out:
+            out.write(json.dumps({**metrics, "epoch": epoch}) + "\\n")
+
+    @classmethod
+    def conformance_history(cls, config, run_dir):
+        return [json.loads(line) for line in (Path(run_dir) / "epochs.jsonl").read_text().splitlines()]
+
+
+class GradNormConfig(CallbackConfig):
+    type: Literal["grad_norm"] = "grad_norm"
+
+
+class GradNorm(Callback):
+    """Each epoch's largest gradient norm (before clipping): the metrics.csv column grad_norm_max, and
+    RUN/grad_norms.txt rewritten from the state every epoch."""
+    name = "grad_norm"
+    Config = GradNormConfig
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        self.largest, self.steps, self.norms = 0.0, 0, []
+
+    def on_epoch_start(self, ctx):
+        self.largest = 0.0
+
+    def on_after_backward(self, ctx, batch):
+        grads = [p.grad.norm() for p in ctx.model.parameters() if p.grad is not None]
+        self.largest = max(self.largest, float(torch.stack(grads).norm()))
+        self.steps += 1
+
+    def on_epoch_end(self, ctx, row):
+        row["grad_norm_max"] = self.largest
+        self.norms.append(self.largest)
+        if ctx.is_main:
+            (ctx.run_dir / "grad_norms.txt").write_text("".join(f"{n}\\n" for n in self.norms))
+
+    def state_dict(self):
+        return {"norms": self.norms, "steps": self.steps}
+
+    def load_state_dict(self, state):
+        self.norms, self.steps = list(state["norms"]), state["steps"]
+
+
+class BilinearConfig(FusionConfig):
+    type: Literal["bilinear"] = "bilinear"
+
+
+class Bilinear(Fusion):
+    """Passes the forward check (eval mode), then fails in training: a plugin's own bug."""
+    name = "bilinear"
+    Config = BilinearConfig
+
+    def __init__(self, config, input_dims):
+        super().__init__(config, input_dims)
+        self.proj = torch.nn.Linear(sum(self.input_dims.values()), 8)
+        self.output_dim = 8
+
+    def forward(self, outputs, present):
+        if self.training:
+            raise RuntimeError("bilinear: the outer product is not implemented yet")
+        return self.proj(torch.cat([outputs[m].pooled * present[m][:, None] for m in self.modalities], dim=1))
+
+
+@hookimpl
+def mmfusion_losses():
+    return [Poly1Loss]
+
+
+@hookimpl
+def mmfusion_loggers():
+    return [JsonlLogger]
+
+
+@hookimpl
+def mmfusion_callbacks():
+    return [GradNorm]
+
+
+@hookimpl
+def mmfusion_fusions():
+    return [Bilinear]
+'''
+
+#: losses whose ``tasks`` break the contract, named at registration
+BAD_TASKS = '''
+from typing import Literal
+from mmfusion import Loss, LossConfig, hookimpl
+
+class TypoConfig(LossConfig):
+    type: Literal["typo_loss"] = "typo_loss"
+
+class TypoLoss(Loss):
+    name = "typo_loss"
+    Config = TypoConfig
+    tasks = ("multiclas",)
+
+class BareConfig(LossConfig):
+    type: Literal["bare_loss"] = "bare_loss"
+
+class BareLoss(Loss):
+    name = "bare_loss"
+    Config = BareConfig
+    tasks = "multiclass"
+
+@hookimpl
+def mmfusion_losses():
+    return [TypoLoss, BareLoss]
+'''

@@ -6,15 +6,15 @@ import sys
 
 import click
 
+from ..interfaces.kinds import CHECKED_KINDS
 from .output import console, print_json, table
-
-CHECKED_KINDS = ("encoder", "fusion", "head")
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @click.option("--check", is_flag=True,
-              help="Run the conformance kit on every installed encoder, fusion and head; exit 1 if any fails.")
+              help="Run the conformance kit on every installed encoder, fusion, head, loss, logger and "
+              "callback; exit 1 if any fails.")
 @click.option("--only", multiple=True, metavar="NAME",
               help="With --check: only these components (name or distribution:name; repeatable).")
 def plugins(as_json: bool, check: bool, only: tuple[str, ...]) -> None:
@@ -55,17 +55,26 @@ def plugins(as_json: bool, check: bool, only: tuple[str, ...]) -> None:
         sys.exit(1)
 
 
+def _checked_entries(registry):  # type: ignore[no-untyped-def]
+    """The components the kit checks: every kind's, but the loop's own callbacks (built in, run by every fit)."""
+    from ..registry import is_always_on
+
+    return [e for kind in CHECKED_KINDS for e in registry.entries(kind)
+            if not (e.plugin.builtin and is_always_on(kind, e.cls))]
+
+
 def _check_only(registry, only: tuple[str, ...]) -> None:  # type: ignore[no-untyped-def]
     """Every --only NAME must name a checked component: a typo would otherwise check nothing and pass."""
     from ..errors import MMFusionError, did_you_mean
 
-    entries = [e for kind in CHECKED_KINDS for e in registry.entries(kind)]
+    entries = _checked_entries(registry)
     known = {e.name for e in entries} | {e.qualified_name for e in entries}
     for name in only:
         if name not in known:
             names = sorted({e.name for e in entries})
             failed = dict.fromkeys(f for kind in CHECKED_KINDS for f in registry.load_failures(kind))
-            raise MMFusionError(f"--only {name}: no encoder, fusion or head of that name{did_you_mean(name, known)}\n"
+            raise MMFusionError(f"--only {name}: no component of that name the kit checks (kinds: "
+                                f"{', '.join(CHECKED_KINDS)}){did_you_mean(name, known)}\n"
                                 f"  available: {', '.join(names)}"
                                 + "".join(f"\n  {f.describe()}" for f in failed))
 
@@ -73,8 +82,7 @@ def _check_only(registry, only: tuple[str, ...]) -> None:  # type: ignore[no-unt
 def _run_checks(registry, only: tuple[str, ...], progress: bool) -> list[dict]:  # type: ignore[no-untyped-def]
     from ..testing import run_checks
 
-    entries = [e for kind in CHECKED_KINDS for e in registry.entries(kind)
-               if not only or e.name in only or e.qualified_name in only]
+    entries = [e for e in _checked_entries(registry) if not only or e.name in only or e.qualified_name in only]
     results = []
     for entry in entries:
         if progress:

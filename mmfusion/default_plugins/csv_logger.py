@@ -64,6 +64,12 @@ class CsvLogger(Logger):
         self.rows = [row for row in self.rows if row.get("epoch", 0) < epoch] + [{**metrics, "epoch": epoch}]
         self._write()
 
+    @classmethod
+    def conformance_history(cls, config: CsvLoggerConfig, run_dir: Path) -> list[dict[str, Any]]:
+        with (Path(run_dir) / "metrics.csv").open(encoding="utf-8", newline="") as handle:
+            return [{k: float(v) if k != "epoch" and v not in ("", None) else (int(v) if k == "epoch" else None)
+                     for k, v in row.items()} for row in csv.DictReader(handle)]
+
     def _write(self) -> None:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns(self.rows))  # None (or a key a row lacks): an empty cell

@@ -67,8 +67,9 @@ class MlflowLogger(Logger):
 
     def _start(self) -> None:
         experiment = self.client.get_experiment_by_name(self.config.experiment)
-        own_store = self.tracking_uri.startswith("sqlite:///") and self.folder.exists()  # artifacts beside it
-        artifacts = (self.folder / "artifacts").resolve().as_uri() if own_store else None
+        # a SQLite store keeps artifacts beside its file (MLflow's default is ./mlruns in the working folder)
+        database = self.tracking_uri.removeprefix("sqlite:///") if self.tracking_uri.startswith("sqlite:///") else None
+        artifacts = (Path(database).parent / "artifacts").resolve().as_uri() if database else None
         experiment_id = experiment.experiment_id if experiment is not None else self.client.create_experiment(
             self.config.experiment, artifact_location=artifacts)
         run = self.client.create_run(experiment_id, run_name=self.config.run_name or self.run_dir.name)
@@ -85,13 +86,27 @@ class MlflowLogger(Logger):
             self.client.log_batch(self.run_id, params=params[start:start + 100])
 
     def resume(self, spec: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> None:
+        """Continue the MLflow run, unless it holds an epoch past the checkpoint resumed from (a crash between
+        logging an epoch and saving it): MLflow cannot delete metric points, so that run is marked KILLED (tag
+        ``mmfusion.superseded_by``) and a new one gets the spec and the kept epochs, then the rest."""
         marker = self.folder / "run.json"
         saved = read_json(marker) if marker.exists() else None
-        if isinstance(saved, dict) and saved.get("tracking_uri") == self.tracking_uri and saved.get("run_id"):
-            self.run_id = saved["run_id"]
+        if not (isinstance(saved, dict) and saved.get("tracking_uri") == self.tracking_uri and saved.get("run_id")):
+            self.log_config(spec)  # a run trained without this logger, or against another store: start one
+            for row in history:
+                self.log_metrics(int(row["epoch"]), row)
+            return
+        last = int(history[-1]["epoch"]) if history else 0
+        previous = saved["run_id"]
+        if all(point.step <= last for point in self.client.get_metric_history(previous, "train_loss")):
+            self.run_id = previous
             self.client.update_run(self.run_id, status="RUNNING")
-        else:  # a run trained without this logger, or against another store: start a run for the rest
-            self.log_config(spec)
+            return
+        self.log_config(spec)
+        self.client.set_tag(previous, "mmfusion.superseded_by", self.run_id)
+        self.client.set_terminated(previous, status="KILLED")
+        for row in history:
+            self.log_metrics(int(row["epoch"]), row)
 
     def log_metrics(self, epoch: int, metrics: Mapping[str, Any]) -> None:
         if self.run_id is None:
@@ -112,6 +127,22 @@ class MlflowLogger(Logger):
     def close(self, failed: bool = False) -> None:
         if self.run_id is not None:
             self.client.set_terminated(self.run_id, status="FAILED" if failed else "FINISHED")
+
+    @classmethod
+    def conformance_configs(cls, workdir: Path) -> list[MlflowConfig]:
+        """A store in the kit's folder: never the user's ``MLFLOW_TRACKING_URI``."""
+        return [MlflowConfig(tracking_uri=f"sqlite:///{(Path(workdir) / 'mlflow.db').resolve()}")]
+
+    @classmethod
+    def conformance_history(cls, config: MlflowConfig, run_dir: Path) -> list[dict[str, Any]]:
+        """One row per ``train_loss`` point of the run ``RUN/mlflow/run.json`` names (an epoch logged twice
+        shows twice)."""
+        from mlflow.tracking import MlflowClient
+
+        saved = read_json(Path(run_dir) / "mlflow" / "run.json")
+        client = MlflowClient(tracking_uri=saved["tracking_uri"])
+        points = sorted(client.get_metric_history(saved["run_id"], "train_loss"), key=lambda p: (p.step, p.timestamp))
+        return [{"epoch": p.step, "train_loss": p.value} for p in points]
 
 
 @hookimpl

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
@@ -33,6 +34,11 @@ class StopAt(Callback):
     def __init__(self, config: StopAtConfig) -> None:
         super().__init__(config)
         self.metric, self.value = config.metric, config.value
+
+    @classmethod
+    def conformance_configs(cls, workdir: Path) -> list[StopAtConfig]:
+        """Targets no tiny run reaches: the kit's fits must train every epoch."""
+        return [StopAtConfig(metric="val_accuracy", value=2.0), StopAtConfig(metric="train_loss", value=-1.0)]
 
     def _reached(self, row: dict[str, Any]) -> bool:
         value = row.get(self.metric)

@@ -45,14 +45,23 @@ class TensorBoardLogger(Logger):
         except ImportError:
             raise MMFusionError("train.loggers: tensorboard needs the tensorboard package: "
                                 "pip install tensorboard (or 'mmfusion[loggers]')") from None
-        self.log_dir = Path(config.log_dir) if config.log_dir else self.run_dir / "tensorboard"
+        self.log_dir = self.folder(config, self.run_dir)
+        self._writer_class = SummaryWriter
         self.writer = SummaryWriter(log_dir=str(self.log_dir))
+
+    @staticmethod
+    def folder(config: TensorBoardConfig, run_dir: Path) -> Path:
+        return Path(config.log_dir) if config.log_dir else Path(run_dir) / "tensorboard"
 
     def log_config(self, spec: Mapping[str, Any]) -> None:
         self.writer.add_text("spec", "```\n" + json.dumps(spec, indent=2) + "\n```", global_step=0)
 
     def resume(self, spec: Mapping[str, Any], history: Sequence[Mapping[str, Any]]) -> None:
+        """Epochs logged after the checkpoint resumed from (a crash in between) are purged: TensorBoard hides
+        every event from ``purge_step`` on, so each epoch shows once, as trained after the resume."""
         last = history[-1]["epoch"] if history else 0
+        self.writer.close()
+        self.writer = self._writer_class(log_dir=str(self.log_dir), purge_step=last + 1)
         self.writer.add_text("resumed", f"resumed after epoch {last}", global_step=last)
 
     def log_metrics(self, epoch: int, metrics: Mapping[str, Any]) -> None:
@@ -74,6 +83,18 @@ class TensorBoardLogger(Logger):
 
     def close(self, failed: bool = False) -> None:
         self.writer.close()
+
+    @classmethod
+    def conformance_history(cls, config: TensorBoardConfig, run_dir: Path) -> list[dict[str, Any]]:
+        """One row per ``train_loss`` point as TensorBoard shows them (its reader applies the purges), so an
+        epoch logged twice shows twice."""
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        events = EventAccumulator(str(cls.folder(config, run_dir)), size_guidance={"scalars": 0})
+        events.Reload()
+        if "train_loss" not in events.Tags()["scalars"]:
+            return []
+        return [{"epoch": event.step, "train_loss": event.value} for event in events.Scalars("train_loss")]
 
 
 @hookimpl

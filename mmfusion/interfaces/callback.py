@@ -149,6 +149,12 @@ class Callback:
     def on_exception(self, ctx: FitState, error: BaseException) -> None:
         """Training stopped with ``error`` (also ``TrainingInterrupted`` and Ctrl-C); it is raised again."""
 
+    @classmethod
+    def conformance_configs(cls, workdir: Path) -> list[CallbackConfig | None]:
+        """Configs for :mod:`mmfusion.testing` (``workdir``: an empty folder); the default is the config's
+        defaults, or ``[None]`` for a callback without a ``Config``."""
+        return [cls.Config()] if cls.Config is not None else [None]
+
     def state_dict(self) -> Mapping[str, Any] | None:
         """JSON-ready state to save with each checkpoint (None: nothing to save)."""
         return None

@@ -26,6 +26,8 @@ class ComponentKind:
     needs_modality: bool = False
     #: a component without a ``Config`` is valid: no spec names it, every run uses it (the loop's own callbacks)
     always_on_without_config: bool = False
+    #: the conformance kit (:mod:`mmfusion.testing`, ``plugins --check``) has checks for this kind
+    checked: bool = False
 
     def base_class(self) -> type:
         return _load(self.base)
@@ -45,15 +47,20 @@ _CONFIG = "mmfusion.interfaces.config"
 KINDS: dict[str, ComponentKind] = {kind.name: kind for kind in (
     ComponentKind("modality", "mmfusion_modalities", "mmfusion.interfaces.modality:Modality"),
     ComponentKind("encoder", "mmfusion_encoders", "mmfusion.interfaces.encoder:Encoder", f"{_CONFIG}:EncoderConfig",
-                  needs_modality=True),
-    ComponentKind("fusion", "mmfusion_fusions", "mmfusion.interfaces.fusion:Fusion", f"{_CONFIG}:FusionConfig"),
-    ComponentKind("head", "mmfusion_heads", "mmfusion.interfaces.classifier:Classifier", f"{_CONFIG}:HeadConfig"),
+                  needs_modality=True, checked=True),
+    ComponentKind("fusion", "mmfusion_fusions", "mmfusion.interfaces.fusion:Fusion", f"{_CONFIG}:FusionConfig",
+                  checked=True),
+    ComponentKind("head", "mmfusion_heads", "mmfusion.interfaces.classifier:Classifier", f"{_CONFIG}:HeadConfig",
+                  checked=True),
     ComponentKind("dataset", "mmfusion_datasets", "mmfusion.interfaces.dataset:DatasetSource",
                   f"{_CONFIG}:DatasetConfig"),
     ComponentKind("corruption", "mmfusion_corruptions", "mmfusion.interfaces.corruption:Corruption",
                   needs_modality=True),
-    ComponentKind("loss", "mmfusion_losses", "mmfusion.interfaces.loss:Loss", f"{_CONFIG}:LossConfig"),
-    ComponentKind("logger", "mmfusion_loggers", "mmfusion.interfaces.logger:Logger", f"{_CONFIG}:LoggerConfig"),
+    ComponentKind("loss", "mmfusion_losses", "mmfusion.interfaces.loss:Loss", f"{_CONFIG}:LossConfig", checked=True),
+    ComponentKind("logger", "mmfusion_loggers", "mmfusion.interfaces.logger:Logger", f"{_CONFIG}:LoggerConfig",
+                  checked=True),
     ComponentKind("callback", "mmfusion_callbacks", "mmfusion.interfaces.callback:Callback",
-                  f"{_CONFIG}:CallbackConfig", always_on_without_config=True),
+                  f"{_CONFIG}:CallbackConfig", always_on_without_config=True, checked=True),
 )}
+#: the kinds the conformance kit checks, in the order ``plugins --check`` runs them
+CHECKED_KINDS: tuple[str, ...] = tuple(name for name, kind in KINDS.items() if kind.checked)

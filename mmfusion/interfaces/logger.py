@@ -38,3 +38,17 @@ class Logger:
 
     def close(self, failed: bool = False) -> None:
         """Flush and release files or connections; ``failed`` when training stopped with an error."""
+
+    @classmethod
+    def conformance_configs(cls, workdir: Path) -> list[LoggerConfig]:
+        """Configs for :mod:`mmfusion.testing` (``workdir``: an empty folder outside the run directory the kit
+        logs into); the default is the config's defaults."""
+        return [cls.Config()]
+
+    @classmethod
+    def conformance_history(cls, config: LoggerConfig, run_dir: Path) -> list[dict[str, Any]] | None:
+        """What the logger holds for ``run_dir``, read back from where it wrote: one dict per epoch logged, in
+        order, each with ``epoch`` and the numbers it kept. The kit then checks that a resumed run holds each
+        epoch exactly once, with the values logged after the resume. None (the default): the logger cannot be
+        read back, and the kit checks only that every event runs."""
+        return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar, Literal
 
 from torch import Tensor, nn
@@ -44,3 +45,8 @@ class Loss(nn.Module):
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    @classmethod
+    def conformance_configs(cls, workdir: Path) -> list[LossConfig]:
+        """Configs for :mod:`mmfusion.testing` (``workdir``: an empty folder); the default is the config's defaults."""
+        return [cls.Config()]

@@ -13,19 +13,36 @@ from .common import ConformanceError
 Check = Callable[[type], None]
 
 
-def checks_for(component: type) -> list[Check]:
-    """The checks that apply to ``component`` (an Encoder, Fusion or Classifier subclass)."""
-    from ..interfaces.classifier import Classifier
-    from ..interfaces.encoder import Encoder
-    from ..interfaces.fusion import Fusion
+def _checks_by_kind() -> dict[str, list[Check]]:
+    from .callback_checks import CALLBACK_CHECKS
     from .encoder_checks import ENCODER_CHECKS
     from .fusion_checks import FUSION_CHECKS
     from .head_checks import HEAD_CHECKS
+    from .logger_checks import LOGGER_CHECKS
+    from .loss_checks import LOSS_CHECKS
 
-    for base, checks in ((Encoder, ENCODER_CHECKS), (Fusion, FUSION_CHECKS), (Classifier, HEAD_CHECKS)):
-        if isinstance(component, type) and issubclass(component, base):
-            return list(checks)
-    raise TypeError(f"{component!r} is not an mmfusion Encoder, Fusion or Classifier subclass")
+    return {"encoder": ENCODER_CHECKS, "fusion": FUSION_CHECKS, "head": HEAD_CHECKS, "loss": LOSS_CHECKS,
+            "logger": LOGGER_CHECKS, "callback": CALLBACK_CHECKS}
+
+
+def kind_of(component: object) -> str | None:
+    """The kind (encoder, fusion, head, loss, logger, callback) whose interface ``component`` subclasses."""
+    from ..interfaces.kinds import CHECKED_KINDS, KINDS
+
+    for kind in CHECKED_KINDS:
+        if isinstance(component, type) and issubclass(component, KINDS[kind].base_class()):
+            return kind
+    return None
+
+
+def checks_for(component: type) -> list[Check]:
+    """The checks that apply to ``component`` (a subclass of an encoder, fusion, head, loss, logger or callback
+    interface)."""
+    kind = kind_of(component)
+    if kind is None:
+        raise TypeError(f"{component!r} is not an mmfusion component the kit checks: subclass one of Encoder, "
+                        "Fusion, Classifier, Loss, Logger or Callback")
+    return list(_checks_by_kind()[kind])
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,27 @@ from typing import Literal
 import pytest
 import torch
 
-from mmfusion import Classifier, Fusion, FusionConfig, HeadConfig
-from mmfusion.registry import get_registry
+from mmfusion import Callback, Classifier, Fusion, FusionConfig, HeadConfig
+from mmfusion.interfaces.kinds import CHECKED_KINDS
+from mmfusion.registry import get_registry, is_always_on
 from mmfusion.testing import parametrize_with_checks, run_checks
 
-COMPONENTS = [entry.cls for kind in ("encoder", "fusion", "head") for entry in get_registry().entries(kind)]
+#: every registered component the kit checks, but the loop's own callbacks (run by every fit, tested there)
+COMPONENTS = [entry.cls for kind in CHECKED_KINDS for entry in get_registry().entries(kind)
+              if not (entry.plugin.builtin and is_always_on(kind, entry.cls))]
 
 
-@parametrize_with_checks(COMPONENTS)
+CALLBACKS = [c for c in COMPONENTS if issubclass(c, Callback)]
+
+
+@parametrize_with_checks([c for c in COMPONENTS if c not in CALLBACKS])
 def test_registered_component_conforms(component, check) -> None:  # type: ignore[no-untyped-def]
+    check(component)
+
+
+@pytest.mark.slow  # the resume check trains tiny models
+@parametrize_with_checks(CALLBACKS)
+def test_registered_callback_conforms(component, check) -> None:  # type: ignore[no-untyped-def]
     check(component)
 
 
