@@ -60,8 +60,12 @@ def $hook():
 '''
 
 TEST = '''\
-"""The mmfusion conformance kit: every check of the $kind contract, one test each."""
+"""The mmfusion conformance kit: every check of the $kind contract, one test each; and the entry point."""
 
+import importlib.metadata
+
+import pytest
+from mmfusion.registry import load_registry
 from mmfusion.testing import parametrize_with_checks
 
 from $package import $class_name
@@ -70,6 +74,18 @@ from $package import $class_name
 @parametrize_with_checks([$class_name])
 def test_conformance(component, check):
     check(component)
+
+
+def test_mmfusion_finds_it_through_the_entry_point():
+    """As users get it: installed, through the entry point in pyproject.toml (a typo there fails here)."""
+    try:
+        importlib.metadata.distribution("$dist")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.fail("$dist is not installed: pip install -e . (mmfusion finds plugins through installed entry points)")
+    registry = load_registry()
+    problems = [f.describe() for f in registry.failures if f.distribution == "$dist"]
+    assert not problems, problems
+    assert registry.get("$kind", "$dist:$name") is $class_name
 '''
 
 

@@ -19,6 +19,22 @@ from ..plugin_fixtures import make_distribution
 pytestmark = pytest.mark.slow  # the scaffold's own test suite runs in a subprocess
 
 
+def _own_tests(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
+                          cwd=root, capture_output=True, text=True, env={"PYTHONPATH": str(root), "PATH": ""})
+
+
+def test_the_scaffolds_own_tests_catch_an_entry_point_typo_and_a_missing_install(tmp_path: Path) -> None:
+    assert CliRunner().invoke(cli, ["new-plugin", "typo_head", "--kind", "head", "--dir", str(tmp_path)]).exit_code == 0
+    root = tmp_path / "mmfusion-typo-head"
+    missing = _own_tests(root)
+    assert missing.returncode != 0 and "mmfusion-typo-head is not installed: pip install -e ." in missing.stdout
+    make_distribution(root, "mmfusion-typo-head", {}, {"typo_head": "mmfusion_typo_haed"})  # the typo
+    typo = _own_tests(root)
+    assert typo.returncode != 0 and "1 failed" in typo.stdout
+    assert "No module named 'mmfusion_typo_haed'" in typo.stdout
+
+
 @pytest.mark.parametrize("kind", ["encoder", "fusion", "head"])
 def test_scaffold_starts_from_a_passing_state(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(cli, ["new-plugin", f"my_{kind}", "--kind", kind, "--dir", str(tmp_path)])
@@ -27,17 +43,16 @@ def test_scaffold_starts_from_a_passing_state(kind: str, tmp_path: Path, monkeyp
     assert {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()} == {
         "pyproject.toml", "README.md", f"mmfusion_my_{kind}/__init__.py", f"mmfusion_my_{kind}/{kind}.py",
         "tests/test_conformance.py"}
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(root / "tests")],
-                           cwd=root, capture_output=True, text=True, env={"PYTHONPATH": str(root), "PATH": ""})
-    assert tests.returncode == 0, tests.stdout + tests.stderr
-    assert " passed" in tests.stdout and "failed" not in tests.stdout
     project = tomllib.loads((root / "pyproject.toml").read_text())
     assert project["project"]["name"] == f"mmfusion-my-{kind}"
     entry = project["project"]["entry-points"]["mmfusion"]
     assert entry == {f"my_{kind}": f"mmfusion_my_{kind}"}
-    # installed (a dist-info with that entry point), mmfusion discovers it
-    monkeypatch.syspath_prepend(str(root))
+    # installed (a dist-info with that entry point): its own tests pass, and mmfusion discovers it
     make_distribution(root, project["project"]["name"], {}, entry)
+    tests = _own_tests(root)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert " passed" in tests.stdout and "failed" not in tests.stdout
+    monkeypatch.syspath_prepend(str(root))
     registry = load_registry(autoload=True)
     assert registry.resolve({"encoder": "encoder", "fusion": "fusion", "head": "head"}[kind],
                             f"my_{kind}").plugin.distribution == f"mmfusion-my-{kind}"
