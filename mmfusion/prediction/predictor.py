@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from ..blame import plugin_errors_named
 from ..data.files import CHUNK_ROWS
 from ..data.pipeline import modality_handlers
 from ..errors import DataError
@@ -73,6 +74,7 @@ class Predictor:
             raise DataError(f"quantize='{quantize}' runs the exported model in onnxruntime: use backend='onnx' "
                             "(--backend onnx) with it")
         self.device = resolve_device(device if backend == "torch" else "cpu")
+        self._registry = registry
         self.run = run if isinstance(run, LoadedRun) else load_run(run, device=self.device, registry=registry)
         self.model = self.run.model.to(self.device).eval()
         self.labels = self.run.labels
@@ -159,7 +161,8 @@ class Predictor:
                 yield make_batch(self.model, [self._raw(s, place(start + i), rows is not None)
                                               for i, s in enumerate(chunk)])
 
-        return self.engine.predict(batches(), drift=self.drift if drift else None)
+        with plugin_errors_named(self._registry):  # a plugin's bug (an encoder's forward) names the plugin
+            return self.engine.predict(batches(), drift=self.drift if drift else None)
 
     def predict(self, samples: Sequence[Mapping[str, Any]], *, top_k: int = 3, root: str | Path | None = None
                 ) -> list[Prediction]:

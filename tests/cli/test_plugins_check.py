@@ -77,8 +77,10 @@ def test_only_with_an_unknown_name_says_so_and_exits_2() -> None:
     get_registry.cache_clear()
     result = CliRunner().invoke(cli, ["plugins", "--check", "--only", "atention"])
     assert result.exit_code == 2, result.output
-    assert "--only atention: no encoder, fusion or head of that name — did you mean 'attention'?" in result.output
-    assert "available: attention, concat" in result.output and "checking" not in result.output
+    text = " ".join(result.output.split())
+    assert "--only atention: no component of that name the kit checks (kinds: encoder, fusion, head, loss, " \
+           "logger, callback) — did you mean 'attention'?" in text
+    assert "available: attention, bce, concat" in result.output and "checking" not in result.output
     alone = CliRunner().invoke(cli, ["plugins", "--only", "concat"])
     assert alone.exit_code == 2 and "add --check" in alone.output
 
