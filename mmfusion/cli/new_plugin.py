@@ -9,7 +9,8 @@ import click
 
 @click.command("new-plugin")
 @click.argument("name")
-@click.option("--kind", type=click.Choice(["encoder", "fusion", "head"]), default="encoder", show_default=True)
+@click.option("--kind", type=click.Choice(["encoder", "fusion", "head", "loss", "logger", "callback"]),
+              default="encoder", show_default=True)
 @click.option("--dir", "directory", type=click.Path(path_type=Path), default=Path("."), show_default=True,
               help="Where to create mmfusion-<name>/.")
 def new_plugin(name: str, kind: str, directory: Path) -> None:

@@ -202,6 +202,90 @@ from mmfusion import Classifier, HeadConfig""", ("Classifier", "HeadConfig"),
         return self.scale * x @ w.t()
 """)
 
+LOSS = _module("Poly-1 loss, cross-entropy plus epsilon * (1 - p of the target) (Leng et al. 2022)", """\
+from typing import Literal
+
+from pydantic import Field
+from torch.nn import functional
+
+from mmfusion import Loss, LossConfig""", ("Loss", "LossConfig"),
+               '    epsilon: float = Field(1.0, description="Weight of the (1 - p_target) term; 0 is cross-entropy.")',
+               "Cross-entropy plus epsilon * (1 - p_target), a mean over rows; uses class weights.", """\
+    tasks = ("multiclass",)  # a tuple of task names: multiclass, multilabel, binary
+
+    def forward(self, logits, targets):
+        ce = functional.cross_entropy(logits, targets, weight=self.class_weights, reduction="none")
+        target_p = functional.softmax(logits, dim=1).gather(1, targets[:, None]).squeeze(1)
+        return (ce + self.config.epsilon * (1 - target_p)).mean()
+""")
+
+LOGGER = _module("one JSON line per epoch", """\
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from mmfusion import Logger, LoggerConfig""", ("Logger", "LoggerConfig"),
+                 '    file: str = Field("epochs.jsonl", description="File name in the run directory.")',
+                 "RUN/<file>: one JSON object per epoch; on --resume rewritten with the epochs that count.", """
+    def __init__(self, config: $config_class, run_dir) -> None:
+        super().__init__(config, run_dir)
+        self.path = self.run_dir / config.file
+
+    def log_config(self, spec):
+        self.path.write_text("", encoding="utf-8")
+
+    def resume(self, spec, history):
+        # the epochs of the checkpoint resumed from: an epoch logged after it (a crash) must not show twice
+        self.path.write_text("".join(json.dumps(dict(row)) + "\\n" for row in history), encoding="utf-8")
+
+    def log_metrics(self, epoch, metrics):
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(json.dumps({**metrics, "epoch": epoch}) + "\\n")
+
+    @classmethod
+    def conformance_history(cls, config, run_dir):
+        \"\"\"What the logger holds, read back, so the kit can check a resume keeps each epoch once.\"\"\"
+        text = (Path(run_dir) / config.file).read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines()]
+""")
+
+CALLBACK = _module("each epoch's largest gradient norm", """\
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from mmfusion import Callback, CallbackConfig""", ("Callback", "CallbackConfig"),
+                   '    file: str = Field("grad_norms.txt", description="File name in the run directory.")',
+                   "The metrics.csv column grad_norm_max and RUN/<file>, one line per epoch, from the saved state.", """
+    def __init__(self, config: $config_class) -> None:
+        super().__init__(config)
+        self.largest, self.norms = 0.0, []
+
+    def on_epoch_start(self, ctx):
+        self.largest = 0.0
+
+    def on_after_backward(self, ctx, batch):
+        # before each optimiser step, before clipping: the gradients of this step
+        norms = [p.grad.norm() for p in ctx.model.parameters() if p.grad is not None]
+        if norms:
+            self.largest = max(self.largest, float(torch.stack(norms).norm()))
+
+    def on_epoch_end(self, ctx, row):
+        row["grad_norm_max"] = self.largest  # a metrics.csv column
+        self.norms.append(self.largest)
+        if ctx.is_main:  # rewritten from the state, so a crash and --resume never leave a line twice
+            (ctx.run_dir / self.config.file).write_text("".join(f"{n}\\n" for n in self.norms), encoding="utf-8")
+
+    def state_dict(self):
+        return {"norms": self.norms}
+
+    def load_state_dict(self, state):
+        self.norms = list(state["norms"])
+""")
+
 #: encoders a fusion or head example spec can name without any files (validated now, built from caches later)
 _ENCODERS = ("  encoders:\n"
              "    image: {type: timm, model_name: resnet18, pretrained: true}\n"
@@ -214,4 +298,10 @@ COMPONENTS = {
                "usage": "model:\n" + _ENCODERS + "  fusion: {type: $name, dim: 128}"},
     "head": {"template": HEAD, "hook": "mmfusion_heads", "suffix": "Head",
              "usage": "model:\n" + _ENCODERS + "  fusion: {type: concat}\n  head: {type: $name}"},
+    "loss": {"template": LOSS, "hook": "mmfusion_losses", "suffix": "Loss",
+             "usage": "model:\n" + _ENCODERS + "  fusion: {type: concat}\ntrain:\n  loss: {type: $name, epsilon: 1.0}"},
+    "logger": {"template": LOGGER, "hook": "mmfusion_loggers", "suffix": "Logger",
+               "usage": "model:\n" + _ENCODERS + "  fusion: {type: concat}\ntrain:\n  loggers: [$name]"},
+    "callback": {"template": CALLBACK, "hook": "mmfusion_callbacks", "suffix": "Callback",
+                 "usage": "model:\n" + _ENCODERS + "  fusion: {type: concat}\ntrain:\n  callbacks: [$name]"},
 }

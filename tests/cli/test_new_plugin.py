@@ -35,7 +35,7 @@ def test_the_scaffolds_own_tests_catch_an_entry_point_typo_and_a_missing_install
     assert "No module named 'mmfusion_typo_haed'" in typo.stdout
 
 
-@pytest.mark.parametrize("kind", ["encoder", "fusion", "head"])
+@pytest.mark.parametrize("kind", ["encoder", "fusion", "head", "loss", "logger", "callback"])
 def test_scaffold_starts_from_a_passing_state(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = CliRunner().invoke(cli, ["new-plugin", f"my_{kind}", "--kind", kind, "--dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
@@ -54,8 +54,7 @@ def test_scaffold_starts_from_a_passing_state(kind: str, tmp_path: Path, monkeyp
     assert " passed" in tests.stdout and "failed" not in tests.stdout
     monkeypatch.syspath_prepend(str(root))
     registry = load_registry(autoload=True)
-    assert registry.resolve({"encoder": "encoder", "fusion": "fusion", "head": "head"}[kind],
-                            f"my_{kind}").plugin.distribution == f"mmfusion-my-{kind}"
+    assert registry.resolve(kind, f"my_{kind}").plugin.distribution == f"mmfusion-my-{kind}"
 
 
 def test_bad_names_and_existing_folders(tmp_path: Path) -> None:
@@ -67,7 +66,8 @@ def test_bad_names_and_existing_folders(tmp_path: Path) -> None:
     assert again.exit_code == 2 and "already exists" in again.output
 
 
-@pytest.mark.parametrize(("kind", "name"), [("fusion", "concat"), ("encoder", "timm"), ("head", "mlp")])
+@pytest.mark.parametrize(("kind", "name"), [("fusion", "concat"), ("encoder", "timm"), ("head", "mlp"),
+                                           ("loss", "focal"), ("logger", "csv"), ("callback", "stop_at")])
 def test_names_of_installed_components_are_refused(kind: str, name: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["new-plugin", name, "--kind", kind, "--dir", str(tmp_path)])
     assert result.exit_code == 2
@@ -82,7 +82,7 @@ def test_same_name_as_a_component_of_another_kind_is_fine(tmp_path: Path) -> Non
     assert "head 'concat'" in result.output
 
 
-@pytest.mark.parametrize("kind", ["encoder", "fusion", "head"])
+@pytest.mark.parametrize("kind", ["encoder", "fusion", "head", "loss", "logger", "callback"])
 def test_the_readme_spec_is_valid(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's example spec loads, against the built-ins plus the new component, with nothing installed."""
     import importlib
@@ -100,7 +100,8 @@ def test_the_readme_spec_is_valid(kind: str, tmp_path: Path, monkeypatch: pytest
     registry = load_registry(autoload=False, extra=[package])
     spec = load_spec(yaml.safe_load(block), registry=registry)
     named = {"encoder": lambda: spec.model.encoders["text"].type, "fusion": lambda: spec.model.fusion.type,
-             "head": lambda: spec.model.head.type}[kind]()
+             "head": lambda: spec.model.head.type, "loss": lambda: spec.train.loss.type,
+             "logger": lambda: spec.train.loggers[-1].type, "callback": lambda: spec.train.callbacks[0].type}[kind]()
     assert named == f"my_{kind}"
     texts = [p.read_text(encoding="utf-8") for p in root.rglob("*") if p.is_file()]
     assert not any(re.search(r"\ba (encoder|a[a-z]+)\b", text) for text in texts)

@@ -156,7 +156,7 @@ def test_predict_command_with_int8(int8: Predictor, xor_run) -> None:  # type: i
     args = ["predict", str(xor_run.run_dir), "--text", "alpha shape", "--backend", "onnx", "--quantize", "int8"]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert set(json.loads(result.output[result.output.index("{"):])["probabilities"]) == set(int8.labels)
+    assert set(json.loads(result.stdout[result.stdout.index("{"):])["probabilities"]) == set(int8.labels)
     torch_backend = CliRunner().invoke(cli, args[:4] + ["--quantize", "int8"])
     assert torch_backend.exit_code != 0 and "use backend='onnx' (--backend onnx)" in torch_backend.output
     wrong_format = CliRunner().invoke(cli, ["export", str(xor_run.run_dir), "--format", "torchscript",
