@@ -16,7 +16,7 @@ from types import TracebackType
 from .errors import MMFusionError, PluginError
 from .registry import ComponentEntry, Registry
 
-#: packages whose frames are never a plugin's: mmfusion itself (built-ins included) and the standard library's
+#: packages whose frames are never a plugin's: mmfusion itself, its built-in plugins included
 _OURS = ("mmfusion",)
 
 
@@ -64,19 +64,20 @@ def _frames(tb: TracebackType | None) -> Iterator[TracebackType]:
 
 
 def find_culprit(exc: BaseException, registry: Registry) -> Culprit | None:
-    """The third-party plugin code on ``exc``'s traceback (innermost first), or None when there is none."""
+    """The innermost third-party plugin frame on ``exc``'s traceback, with the innermost of that plugin's
+    components whose method is on it; None when no plugin code is there."""
     packages = _plugin_packages(registry)
     if not packages:
         return None
-    found = None
+    found: tuple[str, str, int] | None = None
     component = None
-    for tb in _frames(exc.__traceback__):
+    for tb in _frames(exc.__traceback__):  # outermost first: the last match is the innermost
         frame = tb.tb_frame
         module = str(frame.f_globals.get("__name__", ""))
         entries = packages.get(_package(module))
         if entries is None:
             continue
-        found = (module, frame.f_code.co_filename, tb.tb_lineno, entries)
+        found = (module, frame.f_code.co_filename, tb.tb_lineno)
         owner = frame.f_locals.get("self", frame.f_locals.get("cls"))
         owner_type = owner if isinstance(owner, type) else type(owner)
         mine = [e for e in entries if isinstance(owner_type, type) and issubclass(owner_type, e.cls)]
@@ -84,7 +85,7 @@ def find_culprit(exc: BaseException, registry: Registry) -> Culprit | None:
             component = mine[0]
     if found is None:
         return None
-    module, filename, line, entries = found
+    module, filename, line = found
     plugin = component.plugin if component else next(
         (p for p in registry.plugins if _package(p.module) == _package(module)), None)
     return Culprit(plugin.distribution if plugin else _package(module), plugin.version if plugin else "", module,

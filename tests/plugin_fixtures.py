@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any
+
+
+def use_site(site: Path, monkeypatch: Any) -> Path:
+    """Put ``site`` (distributions made by :func:`make_distribution`) on sys.path with entry points on, and make
+    the process-wide registry load again; call ``get_registry.cache_clear()`` after the test."""
+    from mmfusion.registry import get_registry
+
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delenv("MMFUSION_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    get_registry.cache_clear()
+    return site
 
 
 def make_distribution(site: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str],

@@ -27,7 +27,7 @@ from mmfusion.errors import PluginError
 from mmfusion.registry import get_registry, load_registry
 
 from .conftest import write_spec
-from .plugin_fixtures import WRONG_DIM, make_distribution
+from .plugin_fixtures import WRONG_DIM, make_distribution, use_site
 
 
 class LiarConfig(EncoderConfig):
@@ -147,9 +147,7 @@ def wrong_dim_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ig
     site = tmp_path / "site"
     site.mkdir()
     make_distribution(site, "mmfusion-wrongdim", {"wrongdim_plugin": WRONG_DIM}, {"wrongdim": "wrongdim_plugin"})
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.delenv("MMFUSION_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-    get_registry.cache_clear()
+    use_site(site, monkeypatch)
     yield site
     get_registry.cache_clear()
 

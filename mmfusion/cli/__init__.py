@@ -33,6 +33,7 @@ class _Group(click.Group):
             sys.exit(1)
         except OSError as exc:
             if exc.errno not in _ENVIRONMENT_ERRNOS:
+                _exit_if_a_plugins(exc)
                 raise _bug(exc) from None
             from ..io import describe_os_error
 
@@ -45,12 +46,7 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
             raise
         except Exception as exc:  # a plugin's bug names the plugin; ours: say so briefly, the traceback on request
-            named = _plugin_error(exc)
-            if named is not None:
-                if os.environ.get("MMFUSION_DEBUG"):
-                    traceback.print_exception(exc)
-                click.secho(f"error: {named}", fg="red", err=True)
-                sys.exit(2)
+            _exit_if_a_plugins(exc)
             raise _bug(exc) from None
         finally:
             warnings.formatwarning = previous_format
@@ -61,15 +57,21 @@ _ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, err
                        errno.EMFILE, errno.ENFILE}
 
 
-def _plugin_error(exc: BaseException) -> MMFusionError | None:
-    """``exc`` named as the error of the installed plugin whose code raised it, or None (then it is ours)."""
+def _exit_if_a_plugins(exc: BaseException) -> None:
+    """When an installed plugin's code raised ``exc``, say so, naming it (exit 2); otherwise return (it is ours)."""
     from ..blame import plugin_error
     from ..registry import get_registry
 
     try:
-        return plugin_error(exc, get_registry())
+        named = plugin_error(exc, get_registry())
     except Exception:  # noqa: BLE001 - blaming must never hide the error itself
-        return None
+        return
+    if named is None:
+        return
+    if os.environ.get("MMFUSION_DEBUG"):
+        traceback.print_exception(exc)
+    click.secho(f"error: {named}", fg="red", err=True)
+    sys.exit(2)
 
 
 def _bug(exc: BaseException) -> SystemExit:

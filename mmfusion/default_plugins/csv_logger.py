@@ -66,9 +66,11 @@ class CsvLogger(Logger):
 
     @classmethod
     def conformance_history(cls, config: CsvLoggerConfig, run_dir: Path) -> list[dict[str, Any]]:
+        """metrics.csv read back: ``epoch`` an int, the other cells numbers (None where empty)."""
         with (Path(run_dir) / "metrics.csv").open(encoding="utf-8", newline="") as handle:
-            return [{k: float(v) if k != "epoch" and v not in ("", None) else (int(v) if k == "epoch" else None)
-                     for k, v in row.items()} for row in csv.DictReader(handle)]
+            rows = list(csv.DictReader(handle))
+        return [{key: int(value) if key == "epoch" else float(value) if value else None for key, value in row.items()}
+                for row in rows]
 
     def _write(self) -> None:
         buffer = io.StringIO()

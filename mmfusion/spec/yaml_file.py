@@ -23,6 +23,7 @@ def located(source: str, lines: Mapping[Loc, int], loc: Loc) -> str:
     line = next((lines[loc[:depth]] for depth in range(len(loc), -1, -1) if loc[:depth] in lines), None)
     return f"{source}:{line}" if line is not None else source
 
+
 MAX_FILE_BYTES = 10 * 1024 * 1024
 """A spec is a page of text; anything bigger is almost surely the wrong file (a table, a checkpoint)."""
 

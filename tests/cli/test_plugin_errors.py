@@ -14,7 +14,7 @@ from mmfusion.registry import get_registry
 from mmfusion.testing.data import make_multilabel_dataset
 
 from ..conftest import write_spec, xor_spec
-from ..plugin_fixtures import EXTRAS, WRONG_DIM, make_distribution
+from ..plugin_fixtures import EXTRAS, WRONG_DIM, make_distribution, use_site
 
 
 @pytest.fixture
@@ -24,9 +24,7 @@ def plugins_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: igno
     make_distribution(site, "mmfusion-extras", {"mmfusion_extras": EXTRAS}, {"extras": "mmfusion_extras"},
                       version="0.1.0")
     make_distribution(site, "mmfusion-wrongdim", {"wrongdim_plugin": WRONG_DIM}, {"wrongdim": "wrongdim_plugin"})
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.delenv("MMFUSION_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-    get_registry.cache_clear()
+    use_site(site, monkeypatch)
     yield site
     get_registry.cache_clear()
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from mmfusion.cli import cli
 from mmfusion.registry import get_registry
 
-from ..plugin_fixtures import BROKEN_IMPORT, GOOD_FUSION, WRONG_DIM, make_distribution
+from ..plugin_fixtures import BROKEN_IMPORT, GOOD_FUSION, WRONG_DIM, make_distribution, use_site
 
 
 @pytest.fixture
@@ -21,9 +21,7 @@ def broken_site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignor
     make_distribution(site, "mmfusion-broken", {"broken_plugin": BROKEN_IMPORT}, {"broken": "broken_plugin"})
     make_distribution(site, "mmfusion-dupe", {"dupe_plugin": GOOD_FUSION}, {"dupe": "dupe_plugin"})
     make_distribution(site, "mmfusion-wrongdim", {"wrongdim_plugin": WRONG_DIM}, {"wrongdim": "wrongdim_plugin"})
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.delenv("MMFUSION_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-    get_registry.cache_clear()
+    use_site(site, monkeypatch)
     yield site
     get_registry.cache_clear()
 

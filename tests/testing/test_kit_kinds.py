@@ -17,16 +17,14 @@ from mmfusion.cli import cli
 from mmfusion.registry import get_registry
 from mmfusion.testing import checks_for, parametrize_with_checks, run_checks
 
-from ..plugin_fixtures import BAD_TASKS, EXTRAS, make_distribution
+from ..plugin_fixtures import BAD_TASKS, EXTRAS, make_distribution, use_site
 
 
 def _site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dist: str, module: str, source: str) -> Path:
     site = tmp_path / "site"
     site.mkdir(exist_ok=True)
     make_distribution(site, dist, {module: source}, {module: module}, version="0.1.0")
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.delenv("MMFUSION_DISABLE_PLUGIN_AUTOLOAD", raising=False)
-    get_registry.cache_clear()
+    use_site(site, monkeypatch)
     return site
 
 
