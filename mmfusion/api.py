@@ -40,16 +40,17 @@ def evaluate(run: str | Path | LoadedRun, data: Any = None, *, out: str | Path |
              image_root: str | Path | None = None, device: str = "auto", batch_size: int | None = None,
              corruptions: Any = (), progress: bool = False,
              registry: Registry | None = None, on_bad_value: str | Mapping[str, str] | None = None,
-             baselines: Sequence[str | Path] = ()) -> EvaluationReport:
+             baselines: Sequence[str | Path] = (), explain: bool = True) -> EvaluationReport:
     """Evaluate a run on its test split or on ``data`` (file or DataFrame); see :func:`evaluate_run`.
 
     ``corruptions``: robustness curves, e.g. ``["image:blur=0,0.5,1"]``, or True for all of them.
     ``baselines``: runs on some of the run's inputs, compared with the run without the inputs they lack.
+    ``explain``: with several inputs, the reliance on each input (Shapley values over the inputs per row).
     """
     with plugin_errors_named(registry):
         return evaluate_run(run, data, out=out, image_root=image_root, device=device, batch_size=batch_size,
                             corruptions=corruptions, progress=progress, registry=registry,
-                            on_bad_value=on_bad_value, baselines=baselines)
+                            on_bad_value=on_bad_value, baselines=baselines, explain=explain)
 
 
 __all__ = ["EvaluationReport", "FitResult", "Prediction", "Predictor", "evaluate", "fit"]

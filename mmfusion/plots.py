@@ -1,4 +1,4 @@
-"""PNG plots: training curves, confusion matrix, robustness, class probabilities.
+"""PNG plots: training curves, confusion matrix, robustness, class probabilities, reliance on inputs, reliability.
 
 Figures are built with matplotlib's object-oriented API (:class:`matplotlib.figure.Figure` on its own
 Agg canvas), never through pyplot: a library must not switch the caller's backend (a notebook's
@@ -102,21 +102,102 @@ def robustness_plot(rows: Sequence[Mapping[str, Any]], path: Path, metric: str =
 
 
 def prediction_plot(image: Any, text: str | None, labels: Sequence[str], probabilities: Sequence[float], path: Path,
-                    top: int = 10) -> Path:
-    """The input image (if any) beside a bar chart of the most likely classes."""
+                    top: int = 10, explanation: Mapping[str, Any] | None = None) -> Path:
+    """The input image (if any) beside a bar chart of the most likely classes; with ``explanation`` (a row's
+    :func:`~mmfusion.inference.reliance.row_explanation` with its ``label``) a panel of each input's contribution
+    to that label."""
+    return save_figure(prediction_figure(image, text, labels, probabilities, top, explanation), path)
+
+
+def prediction_figure(image: Any, text: str | None, labels: Sequence[str], probabilities: Sequence[float],
+                      top: int = 10, explanation: Mapping[str, Any] | None = None) -> Any:
+    """:func:`prediction_plot`'s figure."""
     order = np.argsort(probabilities)[::-1][:top]
-    fig = new_figure(figsize=(10 if image is not None else 6, 4))
-    axes = np.atleast_1d(fig.subplots(1, 2 if image is not None else 1))
+    panels = (image is not None) + 1 + (explanation is not None)
+    fig = new_figure(figsize=(4 + 3.5 * panels, 4))
+    axes = np.atleast_1d(fig.subplots(1, panels))
     if image is not None:
         axes[0].imshow(image)
         axes[0].axis("off")
         if text:
             axes[0].set_title(text if len(text) < 60 else text[:57] + "...", fontsize=9)
-    bar_ax = axes[-1]
+    bar_ax = axes[1 if image is not None else 0]
     bar_ax.barh([labels[i] for i in order][::-1], [probabilities[i] for i in order][::-1], color="#4c72b0")
     bar_ax.set(xlim=(0, 1), xlabel="probability",
                title="Predicted classes" if image is not None or not text else text[:60])
-    return save_figure(fig, path)
+    if explanation is not None:
+        contributions_panel(axes[-1], explanation)
+    fig.tight_layout()
+    return fig
+
+
+#: colours of contributions towards and against the explained label
+TOWARDS, AGAINST = "#55a868", "#c44e52"
+
+
+def contributions_panel(ax: Any, explanation: Mapping[str, Any]) -> None:
+    """Horizontal bars of each input's contribution (green towards the label, red against), the baseline and
+    the explained value they add up to written beneath."""
+    names = list(explanation["contributions"])
+    values = [explanation["contributions"][m] for m in names]
+    bars = ax.barh(names[::-1], values[::-1], color=[TOWARDS if v >= 0 else AGAINST for v in values[::-1]])
+    ax.bar_label(bars, labels=[f"{v:+.2f}" for v in values[::-1]], padding=2, fontsize=8)
+    ax.axvline(0, color="0.3", linewidth=0.8)
+    span = max([abs(v) for v in values] + [1e-6]) * 1.35
+    ax.set_xlim(-span, span)
+    ax.set(xlabel=f"contribution to '{explanation['label']}'", title="Which input decided")
+    ax.text(0.02, 0.02, f"without any input {explanation['baseline']:+.2f}\nwith them {explanation['value']:+.2f}",
+            transform=ax.transAxes, fontsize=8, va="bottom")
+
+
+def reliance_plot(found: Mapping[str, Any], path: Path, title: str = "Reliance on each input") -> Path:
+    """Each class's (and all rows') share of the attribution per input, as stacked bars summing to 1."""
+    return save_figure(reliance_figure(found, title), path)
+
+
+def reliance_figure(found: Mapping[str, Any], title: str = "Reliance on each input") -> Any:
+    """:func:`reliance_plot`'s figure, from :func:`~mmfusion.inference.reliance.reliance`'s result."""
+    from matplotlib import colormaps
+
+    inputs = list(found["inputs"])
+    rows = [("all rows", found["rows"], found["share"])] + [
+        (c["class"], c["rows"], c["share"]) for c in found["per_class"]]
+    names = [f"{name} ({count})" for name, count, _ in rows][::-1]
+    fig = new_figure(figsize=(7, max(2.6, 0.32 * len(rows) + 1.6)))
+    ax = fig.subplots()
+    left = np.zeros(len(rows))
+    colours = colormaps["tab10"].colors
+    for k, m in enumerate(inputs):
+        shares = np.array([share.get(m, 0.0) for _, _, share in rows][::-1])
+        ax.barh(names, shares, left=left, color=colours[k % len(colours)], label=m)
+        left += shares
+    ax.set(xlim=(0, 1), xlabel="share of the attribution (rows in brackets)", title=title)
+    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    fig.tight_layout()
+    return fig
+
+
+def reliability_plot(bins: Any, metrics: Mapping[str, float], path: Path, title: str = "Reliability") -> Path:
+    """The reliability diagram: each bin's observed frequency against its mean probability (the diagonal is
+    perfect calibration), the bins' shares of the rows beneath."""
+    return save_figure(reliability_figure(bins, metrics, title), path)
+
+
+def reliability_figure(bins: Any, metrics: Mapping[str, float], title: str = "Reliability") -> Any:
+    """:func:`reliability_plot`'s figure, from :class:`~mmfusion.tasks.calibration.ReliabilityBins`."""
+    fig = new_figure(figsize=(5, 5.6))
+    ax, hist = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.plot([0, 1], [0, 1], linestyle="--", color="0.5", label="perfect calibration")
+    ax.plot(bins.confidence, bins.frequency, marker="o", color="#4c72b0",
+            label=f"model (ECE {metrics.get('ece', float('nan')):.3f})")
+    ax.set(xlim=(0, 1), ylim=(0, 1), ylabel="observed frequency", title=title)
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    total = max(int(np.sum(bins.counts)), 1)
+    hist.bar(bins.confidence, np.asarray(bins.counts) / total, width=0.05, color="#4c72b0")
+    hist.set(xlabel=f"predicted probability ({bins.of})", ylabel="share of rows")
+    fig.tight_layout()
+    return fig
 
 
 def corruption_curves_plot(rows: Sequence[Mapping[str, Any]], path: Path, *, series: str | None = None,

@@ -31,17 +31,21 @@ from .output import console, print_json, table
 @click.option("--on-bad-value", type=click.Choice(["error", "absent"]), default=None,
               help="Unusable values of every input (a missing or unreadable image file, a number that does not "
                    "parse): an error, or treat them as absent (default: the run's data.on_bad_value).")
+@click.option("--explain/--no-explain", default=True, show_default=True,
+              help="With several inputs: which input decided each row (exact Shapley values over the inputs), summed "
+              "up as the reliance on each input overall and per class.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def evaluate(run_dir: Path, data: Path | None, image_root: Path | None, out: Path | None, device: str,
              batch_size: int | None, corrupt: tuple[str, ...], robustness_curves: bool, as_json: bool,
-             as_markdown: bool, on_bad_value: str | None, quiet: bool, baselines: tuple[Path, ...]) -> None:
+             as_markdown: bool, on_bad_value: str | None, quiet: bool, baselines: tuple[Path, ...],
+             explain: bool) -> None:
     """Evaluate the model of RUN_DIR: the task's metrics, per class, and with each modality removed."""
     from ..evaluation.evaluate import evaluate_run
 
     report = evaluate_run(run_dir, data, out=out, image_root=image_root, device=device, batch_size=batch_size,
                           corruptions=True if robustness_curves else list(corrupt),
                           progress=not (quiet or as_json or as_markdown),
-                          on_bad_value=on_bad_value, baselines=baselines)
+                          on_bad_value=on_bad_value, baselines=baselines, explain=explain)
     if as_json:
         print_json(report.as_dict())
         return
@@ -59,6 +63,19 @@ def evaluate(run_dir: Path, data: Path | None, image_root: Path | None, out: Pat
         screen.print(f"{report.task}: decision thresholds {tuned}")
     screen.print(table("robustness: modalities removed from every sample", ("condition", *map(metric_title, metrics)),
                        [(r["condition"], *(f"{r[m]:.4f}" for m in metrics)) for r in report.robustness], left=1))
+    found = report.calibration
+    if found:
+        rows = [("as predicted" if "uncalibrated" not in found else "temperature-scaled", found)]
+        rows += [("before scaling", found["uncalibrated"])] if "uncalibrated" in found else []
+        keys = ("ece", "adaptive_ece", "brier", "log_loss")
+        screen.print(table("calibration (lower is better)", ("scores", "ECE", "adaptive ECE", "Brier", "log loss"),
+                           [(name, *(f"{r[k]:.4f}" for k in keys)) for name, r in rows], left=1))
+    if report.reliance:
+        inputs, r = report.reliance["inputs"], report.reliance
+        screen.print(table("which input decided: share of the attribution", ("rows of", "rows", *inputs),
+                           [(name, str(n), *(f"{share[m]:.1%}" for m in inputs)) for name, n, share in
+                            [("all rows", r["rows"], r["share"]),
+                             *((c["class"], c["rows"], c["share"]) for c in r["per_class"])]], left=1))
     if report.drift:
         from ..evaluation.report import DRIFT_HEADER, drift_rows
 

@@ -28,6 +28,10 @@ from ..errors import MMFusionError
               help="Labels listed per sample (with --csv: columns top1..topK and their probabilities).")
 @click.option("--plot", type=click.Path(path_type=Path), default=None,
               help="PNG with the image beside a bar chart of class probabilities (one sample).")
+@click.option("--explain", is_flag=True,
+              help="Which input decided: each input's contribution to the chosen label (exact Shapley values over the "
+              "inputs, from the model with inputs left out); JSON gains 'explanation', --csv gains "
+              "contribution_<input> columns, --plot a panel.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
@@ -37,7 +41,7 @@ from ..errors import MMFusionError
               help="With --backend onnx: run the int8 model (RUN/export/model.int8.onnx, quantised and checked on "
               "first use).")
 def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[str, ...], table: Path | None,
-            output: Path | None, fmt: str | None, top_k: int, plot: Path | None, device: str,
+            output: Path | None, fmt: str | None, top_k: int, plot: Path | None, explain: bool, device: str,
             batch_size: int, backend: str, quantize: str | None) -> None:
     """Predict labels with their probabilities using the model of RUN_DIR (multilabel: every label at or above
     its threshold; binary: the label the threshold chooses)."""
@@ -63,12 +67,13 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
         from ..inference.drift import DriftTally
 
         drift = DriftTally(predictor.drift or {})
-        rows = _stream_table(predictor.iter_predict_table(table, top_k=top_k), fmt or "csv", output, drift)
+        rows = _stream_table(predictor.iter_predict_table(table, top_k=top_k, explain=explain), fmt or "csv", output,
+                             drift)
         if output is not None:
             click.echo(f"wrote {rows} predictions to {output}", err=True)
         _drift_summary(drift)
         return
-    prediction = predictor.predict([sample], top_k=top_k, root=Path.cwd())[0]
+    prediction = predictor.predict([sample], top_k=top_k, root=Path.cwd(), explain=explain)[0]
     if fmt == "csv" and prediction.task == "multilabel":
         thresholds = prediction.thresholds or {}
         lines = ["label,probability,threshold", *(f"{label},{prediction.probabilities[label]:.6f},"
@@ -78,6 +83,10 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
         lines = ["label,probability", *(f"{label},{p:.6f}" for label, p in shown)]
     else:
         lines = [json.dumps(prediction.as_dict(), indent=2)]
+    if explain and fmt == "csv":
+        found = prediction.explanation or {}
+        lines += ["", "input,contribution", *(f"{m},{v:.6f}" for m, v in found.get("contributions", {}).items()),
+                  f"(no input),{found.get('baseline', 0.0):.6f}"]
     if output is None:
         sys.stdout.write("\n".join(lines) + "\n")
     else:  # atomically: its folder is created, and a full disk is a clear error
@@ -94,7 +103,8 @@ def predict(run_dir: Path, image: str | None, text: str | None, inputs: tuple[st
             with Image.open(image_value) as opened:
                 picture = to_rgb(opened)
         probabilities = [prediction.probabilities[label] for label in predictor.labels]
-        prediction_plot(picture, sample.get("text"), predictor.labels, probabilities, plot)
+        prediction_plot(picture, sample.get("text"), predictor.labels, probabilities, plot,
+                        explanation=prediction.explanation)
         click.echo(f"wrote {plot}", err=True)
 
 

@@ -13,4 +13,5 @@ from ..training import callbacks as loop
 @hookimpl
 def mmfusion_callbacks() -> list[type]:
     return [loop.Resume, loop.Progress, loop.EarlyStopping, loop.Loggers, loop.Checkpoint, loop.TrainingCurves,
-            loop.BestWeightsRestore, loop.DriftReference, loop.Thresholds, loop.TestReport, loop.Summary]
+            loop.BestWeightsRestore, loop.DriftReference, loop.Calibration,
+            loop.Thresholds, loop.TestReport, loop.Summary]

@@ -20,15 +20,25 @@ from ..data.tables import PreparedTables, load_prepared_tables, with_table
 from ..errors import DataError, MMFusionError
 from ..inference.drift import drift_report, read_references
 from ..inference.engine import InferenceEngine, Predictions
+from ..inference.reliance import reliance
 from ..io import write_json_atomic, write_text_atomic
-from ..plots import confusion_matrix_plot, corruption_curves_plot, per_label_f1_plot, robustness_plot
+from ..plots import (
+    confusion_matrix_plot,
+    corruption_curves_plot,
+    per_label_f1_plot,
+    reliability_plot,
+    reliance_plot,
+    robustness_plot,
+)
 from ..progress import Reporter
 from ..registry import Registry
 from ..run.load import LoadedRun, load_run
 from ..runtime.devices import resolve_device
+from ..tasks.calibration import calibration_metrics, reliability
 from ..tasks.decisions import decide
 from ..tasks.definitions import HEADLINE
 from ..tasks.metrics import confusion, per_class_report, task_metrics
+from ..tasks.scores import scores_for
 from ..tasks.thresholds import as_mapping
 from .baselines import compare, condition_name, removed_inputs
 from .corruption_curves import CorruptedModality, CorruptionPlan, check_plans, default_plans, summarise_curves
@@ -73,6 +83,12 @@ class EvaluationReport:
     #: with ``baselines``: the score without the inputs each baseline run lacks, against that run's
     #: (:mod:`.baselines`)
     baselines: list[dict[str, Any]] = field(default_factory=list)
+    #: ECE, adaptive ECE and Brier score of the scores (:mod:`mmfusion.tasks.calibration`); a calibrated run
+    #: also has them ``uncalibrated`` and its ``temperature``
+    calibration: dict[str, Any] = field(default_factory=dict)
+    #: models with several inputs: the reliance on each input, overall and per class
+    #: (:mod:`mmfusion.inference.reliance`)
+    reliance: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -133,7 +149,7 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
                  corruptions: Sequence[CorruptionPlan | str] | bool = (), progress: bool = False,
                  registry: Registry | None = None, on_bad_value: str | Mapping[str, str] | None = None,
                  prepared: PreparedTables | None = None, test_predictions: Predictions | None = None,
-                 baselines: Sequence[str | Path] = ()) -> EvaluationReport:
+                 baselines: Sequence[str | Path] = (), explain: bool = True) -> EvaluationReport:
     """Evaluate a run on its test split or on ``data`` (a file or DataFrame with the training columns).
 
     Args:
@@ -146,9 +162,12 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
             (the test report's): reused instead of predicted again.
         baselines: runs trained on some of the run's inputs (e.g. an ablation's single-input baselines): each is
             evaluated on the same rows, and the run's score without the inputs it lacks is compared with its score.
+        explain: with several inputs, each row's Shapley values over the inputs (:mod:`mmfusion.inference.
+            attribution`), summed up as the reliance on each input overall and per class (reliance.png).
 
     Writes report.json, report.md, predictions.npz (every row's scores, for paired tests and ensembles),
-    confusion_matrix.png, robustness.png (and corruption_curves.png) to ``out`` (default: RUN/eval/<data name>).
+    confusion_matrix.png, robustness.png, reliability.png (and reliance.png, corruption_curves.png) to ``out``
+    (default: RUN/eval/<data name>).
     """
     reporter = Reporter(progress)
     target = resolve_device(device)
@@ -163,7 +182,8 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
         raise DataError(f"{prepared.names.get(split, split)} has no label column '{prepared.label_column}' "
                         f"(columns: {', '.join(user_columns(table))}); evaluation compares predictions with "
                         "labels — for unlabelled data use `mmfusion predict --csv`")
-    engine = InferenceEngine.for_run(model, run.spec.train, target, registry=registry, task=task)
+    engine = InferenceEngine.for_run(model, run.spec.train, target, registry=registry, task=task,
+                                     temperature=run.temperature)
     train = run.spec.train
     data_spec = run.spec.data.with_bad_value_policy(on_bad_value)
     pipeline_for = functools.partial(
@@ -180,13 +200,15 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
         conditions += [(f"without {m}", [m]) for m in model.modalities]
     results = {}
     rows = len(pipeline.tables[split])
-    if test_predictions is not None and split == "test" and len(test_predictions.probabilities) == rows:
+    explain = explain and len(model.modalities) > 1
+    if test_predictions is not None and split == "test" and len(test_predictions.probabilities) == rows and (
+            test_predictions.attribution is not None or not explain):
         results["all modalities"], conditions = test_predictions, conditions[1:]  # the test report's, not again
     references = read_references(run.paths.drift)
     for name, absent in conditions:
         with reporter.task(f"evaluating: {name}", pipeline.num_batches(split, size)) as advance:
             results[name] = engine.predict(pipeline.batches(split, size), absent=absent, advance=advance,
-                                           drift=None if absent else references)
+                                           drift=None if absent else references, explain=explain and not absent)
     compared = _against_baselines(baselines, run, data, prepared if data is None else None, image_root, folder_of(
         out, run, prepared.names.get(split, split)), target, batch_size, on_bad_value, registry, results, engine,
         pipeline, split, size, HEADLINE[task], thresholds)
@@ -211,7 +233,10 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
         labels=labels.names, robustness=robustness, corruption_curves=curves,
         corruption_summary=summarise_curves(curves, headline), out_dir=folder, task=task, metrics=metrics,
         headline=headline, thresholds=as_mapping(task, labels.names, thresholds) if thresholds is not None else None,
-        drift=[d.as_dict() for d in drift], gate=gate_shares(full), baselines=compared)
+        drift=[d.as_dict() for d in drift], gate=gate_shares(full), baselines=compared,
+        calibration=calibration_section(run, full, registry),
+        reliance=reliance(full.attribution, task, full.probabilities, labels.names, thresholds, engine.centred)
+        if full.attribution is not None else {})
     if task == "multilabel":
         files = {"per_label_f1": per_label_f1_plot(per_class, labels.names, folder / "per_label_f1.png",
                                                    title=f"F1 per label: {table_name}")}
@@ -220,6 +245,11 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
                                                            folder / "confusion_matrix.png",
                                                            title=f"Confusion matrix: {table_name}")}
     files["robustness"] = robustness_plot(robustness, folder / "robustness.png", metric=headline)
+    files["reliability"] = reliability_plot(reliability(task, y, full.probabilities), report.calibration,
+                                            folder / "reliability.png", title=f"Reliability: {table_name}")
+    if report.reliance:
+        files["reliance"] = reliance_plot(report.reliance, folder / "reliance.png",
+                                          title=f"Reliance on each input: {table_name}")
     if curves:
         files["corruption_curves"] = corruption_curves_plot(curves, folder / "corruption_curves.png", metric=headline)
     files["predictions"] = write_predictions(folder / PREDICTIONS_FILE, SamplePredictions(
@@ -230,6 +260,18 @@ def evaluate_run(run: LoadedRun | str | Path, data: Any = None, *, out: str | Pa
     write_json_atomic(folder / "report.json", report.as_dict())
     write_text_atomic(folder / "report.md", report.to_markdown())
     return report
+
+
+def calibration_section(run: LoadedRun, found: Predictions, registry: Registry | None = None) -> dict[str, Any]:
+    """ECE, adaptive ECE and Brier score of the scores; for a calibrated run also of the scores before
+    temperature scaling (``uncalibrated``) and the temperatures."""
+    section: dict[str, Any] = calibration_metrics(run.task, found.labels, found.probabilities)
+    if run.temperature is not None and found.logits is not None:
+        import torch
+
+        plain = scores_for(run.task, run.spec.train.loss, registry)(torch.from_numpy(found.logits)).numpy()
+        section.update(temperature=run.temperature, uncalibrated=calibration_metrics(run.task, found.labels, plain))
+    return section
 
 
 def folder_of(out: str | Path | None, run: LoadedRun, table_name: str) -> Path:

@@ -34,6 +34,8 @@ def evaluation_markdown(report: Any) -> str:
                                     *(format(r[f"{k}_{r['metric']}"], ".4f") for k in ("clean", "worst", "mean")),
                                     f"{r['relative_robustness']:.3f}"] for r in report.corruption_summary), left=2),
                   "", "![corruption curves](corruption_curves.png)"]
+    lines += calibration_markdown(getattr(report, "calibration", {}))
+    lines += reliance_markdown(getattr(report, "reliance", {}))
     lines += drift_markdown(report.drift)
     lines += gate_markdown(getattr(report, "gate", []))
     lines += baselines_markdown(getattr(report, "baselines", []))
@@ -45,6 +47,41 @@ def evaluation_markdown(report: Any) -> str:
         "![confusion matrix](confusion_matrix.png)"
     lines += ["", picture, "", "![robustness](robustness.png)", ""]
     return "\n".join(lines)
+
+
+def calibration_markdown(found: dict[str, Any]) -> list[str]:
+    """The calibration section: ECE, adaptive ECE and Brier score (and before temperature scaling)."""
+    if not found:
+        return []
+    header = ["scores", "ECE", "adaptive ECE", "Brier", "log loss"]
+    shown = [("as predicted", found)]
+    if "uncalibrated" in found:
+        temperature = ", ".join(f"{t:.3g}" for t in found["temperature"])
+        shown = [(f"temperature-scaled (T = {temperature})", found), ("before scaling", found["uncalibrated"])]
+    return ["", "## Calibration: does a probability of 0.9 mean 90 %?", "",
+            "Expected calibration error (15 equal-width bins; adaptive: bins of equal counts), Brier score and log "
+            "loss; lower is better", "",
+            *markdown_table(header, ([name, *(f"{row[k]:.4f}" for k in ("ece", "adaptive_ece", "brier", "log_loss"))]
+                                     for name, row in shown)),
+            "", "![reliability](reliability.png)"]
+
+
+def reliance_markdown(found: dict[str, Any]) -> list[str]:
+    """The attribution section: each input's share of the Shapley values, overall and per class."""
+    if not found:
+        return []
+    inputs = found["inputs"]
+    how = "exact Shapley values" if found["exact"] else "Shapley values sampled over input orders"
+    rows = [("all rows", found["rows"], found["share"], found["mean"])] + [
+        (c["class"], c["rows"], c["share"], c["mean"]) for c in found["per_class"]]
+    return ["", "## Which input decided: reliance on each input", "",
+            f"Each row's {how} of {found['explained']}, from the model with each input left out; share = the "
+            "input's part of the absolute contributions, mean = its signed mean contribution (per class: the rows "
+            "predicted as it)", "",
+            *markdown_table(["rows of", "rows", *(f"{m} share" for m in inputs), *(f"{m} mean" for m in inputs)],
+                            ([name, str(count), *(f"{share[m]:.1%}" for m in inputs),
+                              *(f"{mean[m]:+.3f}" for m in inputs)] for name, count, share, mean in rows)),
+            "", "![reliance](reliance.png)"]
 
 
 def drift_rows(drift: Sequence[dict[str, Any]]) -> list[tuple[str, ...]]:

@@ -34,6 +34,17 @@ def _preprocessing(encoder: Any) -> dict[str, Any]:
     return {**info, "learned": learned} if learned else info
 
 
+def _temperature(run: LoadedRun) -> dict[str, float] | None:
+    """A calibrated run's temperatures (divide the logits by them before the scores), by label; None: use the
+    logits as they are."""
+    if run.temperature is None:
+        return None
+    if len(run.temperature) == 1 and run.task != "binary" and score_name(run.task, run.spec.train.loss) == "softmax":
+        return {"all classes": run.temperature[0]}
+    keys = [run.labels[1]] if run.task == "binary" else run.labels
+    return dict(zip(keys, run.temperature))
+
+
 def export_metadata(run: LoadedRun, interface: TensorInterface, axes: list[dict[int, str]], fmt: str,
                     filename: str) -> dict[str, Any]:
     from ..tasks.thresholds import as_mapping
@@ -54,9 +65,11 @@ def export_metadata(run: LoadedRun, interface: TensorInterface, axes: list[dict[
         "positive_label": run.positive_label,
         "thresholds": None if run.thresholds is None else as_mapping(task, run.labels, run.thresholds),
         "scores": score_name(task, run.spec.train.loss),
+        "temperature": _temperature(run),
         "inputs": inputs,
         "output": {"name": "logits", "shape": ["batch", num_outputs(task, len(run.labels))],
-                   "note": OUTPUT_NOTES[task]},
+                   "note": OUTPUT_NOTES[task] + ("" if run.temperature is None else
+                                                 " (of the logits divided by 'temperature', the calibrated run's)")},
         "preprocessing": {m: _preprocessing(e) for m, e in run.model.encoders.items()},
         "absent_modality": "give any well-formed tensors for absent rows and False in '<modality>.present'",
         "spec": run.spec.model_dump(mode="json")["model"],

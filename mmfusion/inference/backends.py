@@ -6,20 +6,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 
 from ..model.batch import Batch, in_channels_last
+from .attribution import CoalitionValue, coalition_present
 
 if TYPE_CHECKING:
     from ..model.multimodal import MultimodalModel
     from ..runtime.precision import Precision
 
-#: logits, the unimodal heads' logits, each input's pooled vectors (empty where the backend cannot see them)
-#: fp32 logits, each unimodal head's logits, each input's pooled vectors, the presence the fusion saw (less what
-#: a quality gate dropped)
-Outputs = tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, torch.Tensor]]
+
+class Outputs(NamedTuple):
+    """What a backend returns for one batch."""
+
+    #: fp32 logits
+    logits: torch.Tensor
+    #: each unimodal head's logits (torch backend, ``train.aux_unimodal``)
+    aux: dict[str, torch.Tensor]
+    #: each input's pooled encoder vectors (torch backend)
+    pooled: dict[str, torch.Tensor]
+    #: the presence the fusion saw (less what a quality gate dropped)
+    present: dict[str, torch.Tensor]
+    #: with ``explain``: the fp32 logits of the batch with only a coalition of the inputs present
+    #: (:mod:`.attribution`)
+    coalitions: CoalitionValue | None = None
 
 
 def channels_last_inputs(model: MultimodalModel, enabled: bool) -> list[str]:
@@ -57,13 +69,20 @@ class TorchBackend:
         return prepare_batch(batch, device, self.channels_last)
 
     @torch.inference_mode()
-    def __call__(self, batch: Batch) -> Outputs:
+    def __call__(self, batch: Batch, explain: bool = False) -> Outputs:
         self.model.eval()
         with self.precision.autocast():
             parts = self.model(batch, parts=True)
             logits = self.model.mixed(parts)
-        return (logits.float(), {m: v.float() for m, v in parts.aux.items()},
-                {m: out.pooled.float() for m, out in parts.encoded.items()}, parts.present)
+
+        def coalition(mask: int) -> torch.Tensor:  # the fusion and head again, on this pass's encoder outputs
+            with torch.inference_mode(), self.precision.autocast():
+                present = coalition_present(batch.present, self.model.modalities, mask)
+                return self.model.logits_with(parts.encoded, present, parts.aux).float()
+
+        return Outputs(logits.float(), {m: v.float() for m, v in parts.aux.items()},
+                       {m: out.pooled.float() for m, out in parts.encoded.items()}, parts.present,
+                       coalition if explain else None)
 
 
 @dataclass
@@ -78,9 +97,15 @@ class OnnxBackend:
         """The batch as it is, with its own ``present`` masks (the engine may mark inputs absent in them)."""
         return replace(batch, present=dict(batch.present))
 
-    def __call__(self, batch: Batch) -> Outputs:
+    def __call__(self, batch: Batch, explain: bool = False) -> Outputs:
         logits = self.session.run(None, feeds_for(self.input_names, batch))[0]
-        return torch.from_numpy(logits).float(), {}, {}, batch.present
+        inputs = sorted(batch.present)
+
+        def coalition(mask: int) -> torch.Tensor:  # the whole exported model again, with inputs marked absent
+            masked = replace(batch, present=coalition_present(batch.present, inputs, mask))
+            return torch.from_numpy(self.session.run(None, feeds_for(self.input_names, masked))[0]).float()
+
+        return Outputs(torch.from_numpy(logits).float(), {}, {}, batch.present, coalition if explain else None)
 
 
 def feeds_for(names: Sequence[str], batch: Batch) -> dict[str, Any]:

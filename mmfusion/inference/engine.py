@@ -17,7 +17,8 @@ import torch
 
 from ..model.batch import Batch
 from ..runtime.precision import Precision, inference_precision
-from ..tasks.scores import Scores, scores_for
+from ..tasks.scores import Scores, score_name, scores_for
+from .attribution import Attribution, attribute
 from .backends import OnnxBackend, TorchBackend, channels_last_inputs
 from .drift import InputReference, percentiles
 
@@ -48,6 +49,8 @@ class Predictions:
     #: models with a fitted quality gate (``train.quality_gate``): per input and row, 1 where the gate dropped the
     #: input, 0 where it kept it, NaN where the row lacks it
     gated: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    #: with ``explain``: each input's Shapley values of every row's explained logits (:mod:`.attribution`)
+    attribution: Attribution | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -59,23 +62,28 @@ class InferenceEngine:
     device: torch.device
     scores: Scores
     num_outputs: int
+    #: softmax scores: attribution explains the logits less the row's mean (:func:`.attribution.explained_logits`)
+    centred: bool = False
 
     @classmethod
     def for_run(cls, model: MultimodalModel, train: TrainSpec, device: torch.device, *,
                 registry: Registry | None = None, task: str = "multiclass",
-                precision: Precision | None = None) -> InferenceEngine:
+                precision: Precision | None = None, temperature: Sequence[float] | None = None) -> InferenceEngine:
         """The torch engine of a model: the precision its training setting allows on ``device`` (training passes
-        its own), its channels_last inputs (put in that layout here), and the scores of its task and loss."""
+        its own), its channels_last inputs (put in that layout here), and the scores of its task and loss (divided
+        by a calibrated run's ``temperature``)."""
         precision = precision or inference_precision(train.precision, device)
         backend = TorchBackend(model, precision, channels_last_inputs(model, train.channels_last))
-        return cls(backend, device, scores_for(task, train.loss, registry), model.num_classes)
+        return cls(backend, device, scores_for(task, train.loss, registry, temperature), model.num_classes,
+                   _softmax(task, train, registry))
 
     @classmethod
     def for_onnx(cls, session: Any, input_names: Sequence[str], train: TrainSpec, num_outputs: int, *,
-                 registry: Registry | None = None, task: str = "multiclass") -> InferenceEngine:
+                 registry: Registry | None = None, task: str = "multiclass",
+                 temperature: Sequence[float] | None = None) -> InferenceEngine:
         """The engine of an exported model (fp32 or int8) run by ONNX Runtime on the CPU."""
         return cls(OnnxBackend(session, list(input_names)), torch.device("cpu"),
-                   scores_for(task, train.loss, registry), num_outputs)
+                   scores_for(task, train.loss, registry, temperature), num_outputs, _softmax(task, train, registry))
 
     @property
     def model(self) -> MultimodalModel:
@@ -100,11 +108,13 @@ class InferenceEngine:
     def predict(self, batches: Iterable[Batch], *, absent: Sequence[str] = (),
                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
                 advance: Callable[..., None] | None = None, pooled: bool = False,
-                drift: Mapping[str, InputReference] | None = None) -> Predictions:
+                drift: Mapping[str, InputReference] | None = None, explain: bool = False) -> Predictions:
         """Scores for every batch (moved to the device; inputs in ``absent`` marked absent in every sample); with
         ``loss`` and labelled batches, the row-weighted mean loss too; with ``pooled``, each input's pooled vectors
         where rows have it; with ``drift``, each of its inputs' distances from the training rows (the torch backend
-        sees the vectors: an ONNX engine returns no drift)."""
+        sees the vectors: an ONNX engine returns no drift); with ``explain``, each input's Shapley values
+        (:mod:`.attribution`: the torch backend reruns the fusion and head per coalition, an ONNX one the whole
+        model)."""
         logits_list, labels = [], []
         heads = list(self.backend.aux_inputs)
         aux_list: dict[str, list[torch.Tensor]] = {m: [] for m in heads}
@@ -112,6 +122,9 @@ class InferenceEngine:
         vectors: dict[str, list[np.ndarray]] = {}
         distances: dict[str, list[np.ndarray]] = {}
         gated: dict[str, list[np.ndarray]] = {}
+        shares: dict[str, list[np.ndarray]] = {}
+        baselines: list[np.ndarray] = []
+        exact = True
         model = getattr(self.backend, "model", None)
         gate = model is not None and model.gate is not None and model.gate.fitted
         total_loss, samples = 0.0, 0
@@ -119,7 +132,12 @@ class InferenceEngine:
             batch = self.backend.prepare(batch, self.device)
             for m in absent:  # inputs left out (ablations): absent in every sample
                 batch.present[m] = torch.zeros_like(batch.present[m])
-            logits, aux, encoded, seen = self.backend(batch)
+            logits, aux, encoded, seen, coalitions = self.backend(batch, explain)
+            if coalitions is not None:
+                values, baseline, exact = attribute(coalitions, sorted(batch.present), centred=self.centred)
+                for m, phi in values.items():
+                    shares.setdefault(m, []).append(phi.cpu().numpy())
+                baselines.append(baseline.cpu().numpy())
             if gate:
                 for m, kept in seen.items():
                     had = batch.present[m].cpu().numpy()
@@ -146,10 +164,20 @@ class InferenceEngine:
         mean_loss = total_loss / samples if (labels and loss is not None and samples) else None
         aux_logits = {m: _cat(parts, self.num_outputs).numpy() for m, parts in aux_list.items()} or None
         present = {m: _cat(parts, None).numpy() for m, parts in present_list.items()} or None
+        attribution = None
+        if explain:
+            width = (0, self.num_outputs)
+            attribution = Attribution({m: np.concatenate(v) if v else np.zeros(width) for m, v in shares.items()},
+                                      np.concatenate(baselines) if baselines else np.zeros(width), exact)
         return Predictions(self.scores(all_logits).numpy(), y, mean_loss, all_logits.numpy(),
                            aux_logits, present, {m: np.concatenate(v) for m, v in vectors.items()} or None,
                            {m: np.concatenate(v) for m, v in distances.items()} or None,
-                           {m: np.concatenate(v) for m, v in gated.items()} or None)
+                           {m: np.concatenate(v) for m, v in gated.items()} or None, attribution)
+
+
+def _softmax(task: str, train: TrainSpec, registry: Registry | None) -> bool:
+    """Whether the run's scores are a softmax over the logits (multiclass with a softmax loss)."""
+    return task == "multiclass" and score_name(task, train.loss, registry) == "softmax"
 
 
 def _cat(parts: list[torch.Tensor], width: int | None) -> torch.Tensor:

@@ -74,6 +74,15 @@ class MultimodalModel(nn.Module):
         model_parts = ModelParts(fused, self.aux(outputs) if self.aux is not None else {}, outputs, dict(present))
         return model_parts if parts else self.mixed(model_parts)
 
+    def logits_with(self, outputs: Mapping[str, EncoderOutput], present: Mapping[str, Tensor],
+                    aux: Mapping[str, Tensor] | None = None) -> Tensor:
+        """The eval-mode logits of encoder outputs (and the unimodal heads' logits of them) with ``present`` as the
+        inputs' presence: what ``forward`` gives for a batch with those masks, without running the encoders again
+        (attribution reruns it with inputs left out)."""
+        if self.gate is not None and not self.training:
+            present = self.gate(outputs, present)
+        return self.mixed(ModelParts(self.fuse(outputs, present), dict(aux or {}), dict(outputs), dict(present)))
+
     def mixed(self, parts: ModelParts) -> Tensor:
         """The eval-mode logits of one forward pass's parts: the fused logits, mixed with the unimodal heads' when
         ``inference`` is ``mixture`` or ``dynamic`` (:mod:`~mmfusion.model.unimodal` has the formulas)."""

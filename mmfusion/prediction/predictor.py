@@ -13,8 +13,10 @@ from ..blame import plugin_errors_named
 from ..data.files import CHUNK_ROWS
 from ..data.pipeline import modality_handlers
 from ..errors import DataError
+from ..inference.attribution import Attribution
 from ..inference.drift import read_references
 from ..inference.engine import InferenceEngine, Predictions
+from ..inference.reliance import decided_outputs, row_explanation
 from ..interfaces.modality import BadValueError, CellContext
 from ..model.batch import Batch
 from ..model.featurizer import make_batch
@@ -22,7 +24,7 @@ from ..registry import Registry
 from ..run.load import LoadedRun, load_run
 from ..runtime.devices import resolve_device
 from .onnx_model import OnnxModel
-from .tables import DRIFT_PREFIX, TableInput, samples_of, with_predictions
+from .tables import CONTRIBUTION_PREFIX, DRIFT_PREFIX, TableInput, samples_of, with_predictions
 
 
 @dataclass(frozen=True)
@@ -42,19 +44,23 @@ class Prediction:
     labels: list[str] = field(default_factory=list)
     task: str = "multiclass"
     thresholds: dict[str, float] | None = None
+    #: with ``explain``: which input decided (:func:`~mmfusion.inference.reliance.row_explanation` of the chosen
+    #: label — multilabel: the most likely label; binary: the positive label's logit — with ``label`` and ``of``)
+    explanation: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         top = [{"label": k, "probability": v} for k, v in self.top]
+        explained = {"explanation": self.explanation} if self.explanation is not None else {}
         if self.task == "multilabel":
             return {"labels": self.labels, "probabilities": self.probabilities, "thresholds": self.thresholds,
-                    "top": top}
+                    "top": top, **explained}
         out: dict[str, Any] = {"label": self.label, "probability": self.probability, "top": top,
                                "probabilities": self.probabilities}
         if self.task == "binary" and self.thresholds:
             (positive, threshold), = self.thresholds.items()
             out.update(positive_label=positive, positive_probability=self.probabilities[positive],
                        threshold=threshold)
-        return out
+        return {**out, **explained}
 
 
 class Predictor:
@@ -88,10 +94,12 @@ class Predictor:
         self.onnx = OnnxModel.for_run(self.run, quantize=quantize) if backend == "onnx" else None
         #: each input's drift reference (train.drift; the torch backend sees the encoders' vectors), or None
         self.drift = read_references(self.run.paths.drift) if self.onnx is None else None
-        self.engine = InferenceEngine.for_run(self.model, train, self.device, registry=registry, task=self.task) \
+        temperature = self.run.temperature
+        self.engine = InferenceEngine.for_run(self.model, train, self.device, registry=registry, task=self.task,
+                                              temperature=temperature) \
             if self.onnx is None else InferenceEngine.for_onnx(self.onnx.session, self.onnx.input_names, train,
                                                                 self.model.num_classes, registry=registry,
-                                                                task=self.task)
+                                                                task=self.task, temperature=temperature)
 
     @property
     def modalities(self) -> list[str]:
@@ -146,8 +154,9 @@ class Predictor:
 
     def _predictions(self, samples: Sequence[Mapping[str, Any]], *, root: str | Path | None = None,
                      source: str = "input", rows: Sequence[int] | None = None, row_kind: str = "row",
-                     drift: bool = False) -> Predictions:
-        """:meth:`predict_proba`'s predictions, with each input's drift percentiles when ``drift``."""
+                     drift: bool = False, explain: bool = False) -> Predictions:
+        """:meth:`predict_proba`'s predictions, with each input's drift percentiles when ``drift`` and Shapley
+        values when ``explain``."""
         base = Path(root) if root else None
 
         def place(index: int) -> CellContext:
@@ -162,18 +171,33 @@ class Predictor:
                                               for i, s in enumerate(chunk)])
 
         with plugin_errors_named(self._registry):  # a plugin's bug (an encoder's forward) names the plugin
-            return self.engine.predict(batches(), drift=self.drift if drift else None)
+            return self.engine.predict(batches(), drift=self.drift if drift else None, explain=explain)
 
-    def predict(self, samples: Sequence[Mapping[str, Any]], *, top_k: int = 3, root: str | Path | None = None
-                ) -> list[Prediction]:
-        """A prediction for each sample: the chosen label(s) and the top-k labels."""
-        return [self._prediction(row, top_k) for row in self.predict_proba(samples, root=root)]
+    def predict(self, samples: Sequence[Mapping[str, Any]], *, top_k: int = 3, root: str | Path | None = None,
+                explain: bool = False) -> list[Prediction]:
+        """A prediction for each sample: the chosen label(s) and the top-k labels; with ``explain``, each input's
+        contribution to the chosen label (exact Shapley values over the inputs, from the model with inputs left
+        out: see docs/explain.md).
 
-    def predict_one(self, top_k: int = 3, **inputs: Any) -> Prediction:
-        """``predict_one(image="cat.png", text="a cat")``."""
-        return self.predict([inputs], top_k=top_k)[0]
+        Raises:
+            DataError: ``explain`` on a model with one input (it alone decides everything).
+        """
+        if explain:
+            self._check_explainable()
+        found = self._predictions(samples, root=root, explain=explain)
+        return [self._prediction(row, top_k, found.attribution, i) for i, row in enumerate(found.probabilities)]
 
-    def predict_table(self, table: Any, *, root: str | Path | None = None, top_k: int = 3) -> Any:
+    def predict_one(self, top_k: int = 3, explain: bool = False, **inputs: Any) -> Prediction:
+        """``predict_one(image="cat.png", text="a cat")``; ``explain=True`` adds which input decided."""
+        return self.predict([inputs], top_k=top_k, explain=explain)[0]
+
+    def _check_explainable(self) -> None:
+        if len(self.modalities) < 2:
+            raise DataError(f"explain compares the model's inputs, but this model reads only "
+                            f"'{self.modalities[0]}': every prediction is all its doing")
+
+    def predict_table(self, table: Any, *, root: str | Path | None = None, top_k: int = 3, explain: bool = False
+                      ) -> Any:
         """Predictions for a DataFrame or a CSV/TSV/Parquet file with the training columns.
 
         Returns:
@@ -184,15 +208,18 @@ class Predictor:
             With the run's drift reference (``train.drift``, torch backend), a ``drift_<input>`` column per input:
             the row's distance from the training rows as a percentile of theirs (0.5 typical, 1 farther than
             all; empty without the input); :func:`~mmfusion.prediction.tables.table_drift` summarises them.
+            With ``explain``, a ``contribution_<input>`` column per input: its Shapley value for the chosen label
+            (multiclass: the predicted class's logit less the row's mean; binary: the positive label's logit;
+            multilabel: the most likely label's logit), and ``contribution_baseline`` (every input absent).
             A table too large for memory is better predicted with :meth:`iter_predict_table`.
         """
         import pandas as pd
 
-        chunks = list(self.iter_predict_table(table, root=root, top_k=top_k))
+        chunks = list(self.iter_predict_table(table, root=root, top_k=top_k, explain=explain))
         return chunks[0] if len(chunks) == 1 else pd.concat(chunks)
 
     def iter_predict_table(self, table: Any, *, root: str | Path | None = None, top_k: int = 3,
-                           chunk_rows: int = CHUNK_ROWS) -> Iterator[Any]:
+                           chunk_rows: int = CHUNK_ROWS, explain: bool = False) -> Iterator[Any]:
         """:meth:`predict_table` a chunk of at most ``chunk_rows`` rows at a time: a file is read a chunk at a time
         (CSV/TSV by pandas' chunked reader, Parquet a record batch at a time), so memory holds one chunk whatever
         the table's size. The chunks, joined, are what :meth:`predict_table` returns; errors name the table's
@@ -202,20 +229,36 @@ class Predictor:
             DataError: the table lacks a column the model reads (before any row is read), or a row's value
                 cannot be used (naming its line or row).
         """
+        if explain:
+            self._check_explainable()
         source = TableInput.of(table, root)
         columns: dict[str, Any] = self.run.inputs.get("columns") or {m: m for m in self.modalities}
         source.check_columns(c for cols in columns.values() for c in ([cols] if isinstance(cols, str) else cols))
         for start, chunk in source.chunks(chunk_rows):
             first = source.first_row + start
             found = self._predictions(samples_of(chunk, columns), root=source.root, source=source.source,
-                                      rows=range(first, first + len(chunk)), row_kind=source.row_kind, drift=True)
+                                      rows=range(first, first + len(chunk)), row_kind=source.row_kind, drift=True,
+                                      explain=explain)
             out = with_predictions(chunk.copy(), found.probabilities, self.labels, self.task, top_k, self.thresholds,
                                    self.run.label_sep)
+            if found.attribution is not None:
+                columns_at = self._explained_outputs(found.probabilities)
+                rows_at = np.arange(len(columns_at))
+                for m, phi in sorted(found.attribution.contributions.items()):
+                    out[f"{CONTRIBUTION_PREFIX}{m}"] = phi[rows_at, columns_at]
+                out[f"{CONTRIBUTION_PREFIX}baseline"] = found.attribution.baseline[rows_at, columns_at]
             for m, shares in (found.drift or {}).items():
                 out[f"{DRIFT_PREFIX}{m}"] = shares
             yield out
 
-    def _prediction(self, probabilities: np.ndarray, top_k: int) -> Prediction:
+    def _explained_outputs(self, probabilities: np.ndarray) -> np.ndarray:
+        """Each row's explained output column: the predicted class, binary's one logit, multilabel's top label."""
+        if self.task == "multilabel":
+            return np.asarray(probabilities).argmax(axis=1)
+        return decided_outputs(self.task, probabilities, self.thresholds)
+
+    def _prediction(self, probabilities: np.ndarray, top_k: int, attribution: Attribution | None = None,
+                    row: int = 0) -> Prediction:
         from ..tasks.decisions import decide, ranked
         from ..tasks.thresholds import as_mapping
 
@@ -226,8 +269,16 @@ class Predictor:
         thresholds = None if self.task == "multiclass" else as_mapping(self.task, self.labels, self.thresholds or [])
         names = ([self.labels[i] for i in order if chosen[i]] if self.task == "multilabel"
                  else [self.labels[int(chosen)]])
+        explanation = None
+        if attribution is not None:
+            column = int(self._explained_outputs(probabilities[None, :])[0])
+            label = self.labels[1] if self.task == "binary" else self.labels[column]
+            of = (f"the logit of '{label}' less the mean logit" if self.engine.centred
+                  else f"the logit (log-odds) of '{label}'")
+            explanation = {"label": label, "of": of, "exact": attribution.exact,
+                           **row_explanation(attribution, row, column)}
         return Prediction(names[0] if names else None, every[names[0]] if names else 0.0, top, every, labels=names,
-                          task=self.task, thresholds=thresholds)
+                          task=self.task, thresholds=thresholds, explanation=explanation)
 
 
 def _is_image_struct(value: Mapping[str, Any]) -> bool:

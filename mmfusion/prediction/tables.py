@@ -21,6 +21,8 @@ from ..tasks.decisions import decide, ranked
 
 #: the prefix of the per-input drift columns of a predicted table
 DRIFT_PREFIX = "drift_"
+#: the prefix of the per-input contribution columns of a table predicted with ``explain``
+CONTRIBUTION_PREFIX = "contribution_"
 
 
 @dataclass(frozen=True)

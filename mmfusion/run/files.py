@@ -177,3 +177,26 @@ def read_thresholds(path: Path, task: str, labels: list[str]) -> list[float]:
                               f"0 and 1; {RESTORE}")
         values.append(float(value))
     return values
+
+
+def read_temperature(path: Path, task: str, labels: list[str], softmax: bool) -> list[float] | None:
+    """The temperatures of a calibrated run (``calibration.json``, ``train.calibration: temperature``): one for
+    softmax scores, else one per output in output order; a run whose training has not finished has no file: its
+    scores as trained (None), with a warning."""
+    if not path.exists():
+        warnings.warn(f"{path} is missing (training writes it when it ends, fitted on the validation data): the "
+                      "scores are used as trained", stacklevel=3)
+        return None
+    expected = ["all classes"] if softmax else [labels[1]] if task == "binary" else list(labels)
+    holds = 'the fitted temperatures, e.g. {"temperatures": {"all classes": 1.7}}'
+    found = read_run_object(path, "temperatures", holds=holds)
+    if list(found) != expected:
+        raise RunDirError(f"{path} lists temperatures for {', '.join(map(str, found)) or 'nothing'}, but this run "
+                          f"needs one for {', '.join(expected)}; {RESTORE} (or retrain)")
+    values = []
+    for key, value in found.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise RunDirError(f"{path}: the temperature of '{key}' is {json.dumps(value)[:40]}, not a positive "
+                              f"number; {RESTORE}")
+        values.append(float(value))
+    return values

@@ -21,6 +21,7 @@ class RunPaths:
     spec = _in_run("spec.yaml")
     labels = _in_run("labels.json")
     thresholds = _in_run("thresholds.json")
+    calibration = _in_run("calibration.json")
     inputs = _in_run("inputs.json")
     preprocessing = _in_run("preprocessing.json")
     weights = _in_run("weights.safetensors")

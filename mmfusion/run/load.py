@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 from ..errors import MMFusionError
 from ..tasks.definitions import uses_thresholds
 from .errors import RESTORE, RunDirError
-from .files import read_inputs, read_labels, read_preprocessing, read_summary, read_thresholds, read_weights
+from .files import (
+    read_inputs,
+    read_labels,
+    read_preprocessing,
+    read_summary,
+    read_temperature,
+    read_thresholds,
+    read_weights,
+)
 from .frozen import referenced_tensors
 from .layout import RunPaths
 
@@ -25,7 +33,8 @@ if TYPE_CHECKING:
 @dataclass
 class LoadedRun:
     """A trained model with its spec and labels, ready for evaluation or prediction. ``task`` is the spec's
-    ``data.task``; ``thresholds`` the decision thresholds of multilabel and binary runs in output order, else None."""
+    ``data.task``; ``thresholds`` the decision thresholds of multilabel and binary runs in output order, else None;
+    ``temperature`` a calibrated run's temperatures (``train.calibration``: one, or one per output), else None."""
 
     paths: RunPaths
     spec: Spec
@@ -35,6 +44,7 @@ class LoadedRun:
     inputs: dict[str, Any]
     task: str
     thresholds: list[float] | None = None
+    temperature: list[float] | None = None
 
     @property
     def label_sep(self) -> str | None:
@@ -79,7 +89,13 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registr
     model.eval().to(device)
     inputs = read_inputs(paths.inputs, modalities)
     thresholds = read_thresholds(paths.thresholds, task, labels) if uses_thresholds(task) else None
-    return LoadedRun(paths, spec, labels, model, read_summary(paths.summary), inputs, task, thresholds)
+    temperature = None
+    if spec.train.calibration == "temperature":
+        from ..tasks.scores import score_name
+
+        temperature = read_temperature(paths.calibration, task, labels,
+                                       score_name(task, spec.train.loss, registry) == "softmax")
+    return LoadedRun(paths, spec, labels, model, read_summary(paths.summary), inputs, task, thresholds, temperature)
 
 
 def _check_folder(paths: RunPaths) -> None:

@@ -9,7 +9,8 @@ sigmoid per label. Binary: ``[1 - p, p]`` from the one logit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from .definitions import DEFAULT_LOSS
@@ -54,8 +55,19 @@ def score_name(task: str, loss: LossConfig | None = None, registry: Registry | N
     return (registry or get_registry()).get("loss", name).multiclass_scores
 
 
-def scores_for(task: str, loss: LossConfig | None = None, registry: Registry | None = None) -> Scores:
-    """The function from logits to scores of a run of ``task`` trained with ``loss`` (None: the default)."""
+def scores_for(task: str, loss: LossConfig | None = None, registry: Registry | None = None,
+               temperature: Sequence[float] | None = None) -> Scores:
+    """The function from logits to scores of a run of ``task`` trained with ``loss`` (None: the default), with a
+    calibrated run's ``temperature`` (:mod:`.calibration`) dividing the logits first."""
     if task == "binary":
-        return binary
-    return softmax if score_name(task, loss, registry) == "softmax" else sigmoid
+        base = binary
+    else:
+        base = softmax if score_name(task, loss, registry) == "softmax" else sigmoid
+    return base if temperature is None else functools.partial(tempered, base, tuple(temperature))
+
+
+def tempered(base: Scores, temperature: Sequence[float], logits: torch.Tensor) -> torch.Tensor:
+    """``base(logits / T)``: the scores of a temperature-scaled run."""
+    from .calibration import scaled
+
+    return base(scaled(logits, temperature))

@@ -7,6 +7,8 @@ image's colour tone (warm or cool) and the text's keyword (alpha or beta):
   only a model that combines features of both (not just their decisions) gets it right.
 - ``task="pairs"`` (4 classes): the pair itself. Each modality alone gets at most 50% (chance 25%);
   any fusion, even averaging per-modality decisions, can reach 100%.
+- ``task="text"`` (2 classes): the keyword alone (alpha or beta); the picture's tone is drawn independently of
+  it and tells nothing (attribution tests: the text decides).
 
 ``make_multilabel_dataset`` writes the same kind of rows with a set of labels each, where some labels need
 the image, some the text and one both (see its docstring).
@@ -29,13 +31,14 @@ def make_xor_dataset(folder: str | Path, n: int = 200, *, seed: int = 0, image_s
                      task: str = "xor") -> Path:
     """Write ``images/*.png`` and ``name`` (columns image, text, label) into ``folder``; returns the CSV path.
 
-    ``task`` is "xor" or "pairs" (see the module docstring); the last ``missing_text`` rows get an empty text
-    cell and the ``missing_image`` rows before them an empty image cell (absent modality).
+    ``task`` is "xor", "pairs" or "text" (see the module docstring); the last ``missing_text`` rows get an empty
+    text cell and the ``missing_image`` rows before them an empty image cell (absent modality).
     """
     folder, rng, rows = _image_folder(folder), random.Random(seed), []
     for i in range(n):
         tone, key = _tone_and_key(rng)
-        label = f"{tone}-{key}" if task == "pairs" else "same" if (tone == "warm") == (key == "alpha") else "different"
+        label = (f"{tone}-{key}" if task == "pairs" else key if task == "text"
+                 else "same" if (tone == "warm") == (key == "alpha") else "different")
         colour = tuple(min(255, max(0, c + rng.randint(-20, 20))) for c in rng.choice(COLOURS[tone]))
         rows.append({"image": _picture(folder, i, image_size, colour), "text": _text(rng, key), "label": label})
     for row in rows[len(rows) - missing_text:] if missing_text else []:

@@ -88,6 +88,8 @@ class TrainingContext:
     test_predictions: Predictions | None = None
     #: multilabel and binary: decision thresholds in output order, tuned after training (binary: one)
     thresholds: list[float] | None = None
+    #: ``train.calibration: temperature``: the temperatures fitted after training (one, or one per output)
+    temperature: list[float] | None = None
     summary: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     #: started (perf_counter at the start of fit), prepare_seconds (data and feature cache), threads

@@ -31,6 +31,10 @@ def fit_loop(ctx: TrainingContext, callbacks: CallbackList) -> TrainingContext:
         raise SpecError("train.aux_unimodal.inference: mixture is tuned on the validation data, but the data has no "
                         "labelled validation split: add one (data.split.validation or a validation table), or use "
                         "inference: fused")
+    if ctx.train.calibration is not None and not ctx.has_validation:
+        raise SpecError(f"train.calibration: {ctx.train.calibration} is fitted on the validation data, but the data "
+                        "has no labelled validation split: add one (data.split.validation or a validation table), or "
+                        "leave train.calibration out")
     ctx.balance = BalancedTraining.for_spec(ctx.train, ctx.model, ctx.engine.scores)
     if ctx.balance is not None:
         ctx.balance.attach()
@@ -126,6 +130,8 @@ class Validation:
     scores: np.ndarray
     loss: float
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the logits the scores are of (the mixture's with ``inference: mixture``)
+    logits: np.ndarray | None = None
 
 
 def validation(ctx: TrainingContext, *, tune: bool = True) -> Validation:
@@ -142,10 +148,11 @@ def validation(ctx: TrainingContext, *, tune: bool = True) -> Validation:
         val = ctx.engine.predict(ctx.pipeline.batches("validation", size, order=order), loss=ctx.loss,
                                  advance=advance)
     if not ctx.dist.enabled and heads is None:
-        return Validation(val.labels, val.probabilities, val.loss)
+        return Validation(val.labels, val.probabilities, val.loss, logits=val.logits)
     labels, logits, aux, present = _whole_split(ctx, order, val)
     if heads is None:
-        return Validation(labels, ctx.engine.scores(logits).numpy(), _loss(ctx, logits, labels))
+        return Validation(labels, ctx.engine.scores(logits).numpy(), _loss(ctx, logits, labels),
+                          logits=logits.numpy())
     headline = HEADLINE[ctx.task]  # val_aux_<input>_<headline>: each unimodal head on the rows with its input
     metrics = aux_metrics(ctx.task, labels, {m: ctx.engine.scores(v).numpy() for m, v in aux.items()},
                           {m: v.numpy() for m, v in present.items()})
@@ -157,7 +164,8 @@ def validation(ctx: TrainingContext, *, tune: bool = True) -> Validation:
         heads.mixture.copy_(torch.tensor(weights))
         logits = heads.mix(logits, aux, present)
         extra.update({f"mixture_{k}": v for k, v in heads.mixture_weights().items()})
-    return Validation(labels, ctx.engine.scores(logits).numpy(), _loss(ctx, logits, labels), extra)
+    return Validation(labels, ctx.engine.scores(logits).numpy(), _loss(ctx, logits, labels), extra,
+                      logits=logits.numpy())
 
 
 def _whole_split(ctx: TrainingContext, order: torch.Tensor, val: Any

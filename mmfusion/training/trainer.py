@@ -117,7 +117,7 @@ class Trainer:
         result = ctx.result()
         if self.dist.is_main:  # the trained run in memory, as load_run would read it back
             result.run = LoadedRun(self.paths, ctx.spec, ctx.labels, ctx.model, ctx.summary, self.inputs, ctx.task,
-                                   ctx.thresholds)
+                                   ctx.thresholds, ctx.temperature)
         return result
 
     def _threads(self, ctx: TrainingContext) -> ThreadChoice | None:

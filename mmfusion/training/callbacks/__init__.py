@@ -6,6 +6,7 @@ among the ``train.callbacks`` (:attr:`~mmfusion.Callback.stage`, ``stage_order``
 
 from ...interfaces.callback import Callback
 from .base import CallbackList
+from .calibration import Calibration
 from .checkpointing import BestWeightsRestore, Checkpoint, Resume
 from .drift import DriftReference
 from .final_report import Summary, TestReport
@@ -14,5 +15,5 @@ from .progress import Progress, TrainingCurves
 from .stopping import EarlyStopping
 from .thresholds import Thresholds
 
-__all__ = ["BestWeightsRestore", "Callback", "CallbackList", "Checkpoint", "DriftReference", "EarlyStopping",
-           "Loggers", "Progress", "Resume", "Summary", "TestReport", "Thresholds", "TrainingCurves"]
+__all__ = ["BestWeightsRestore", "Calibration", "Callback", "CallbackList", "Checkpoint", "DriftReference",
+           "EarlyStopping", "Loggers", "Progress", "Resume", "Summary", "TestReport", "Thresholds", "TrainingCurves"]

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ...inference.drift import drift_report
+from ...inference.reliance import reliance
 from ...interfaces.callback import Callback
 from ...io import write_json_atomic
 from ...model.summary import summarize
-from ...plots import confusion_matrix_plot, per_label_f1_plot
+from ...plots import confusion_matrix_plot, per_label_f1_plot, reliability_plot, reliance_plot
+from ...tasks.calibration import calibration_metrics, reliability
 from ...tasks.decisions import decide
 from ...tasks.definitions import metric_title
 from ...tasks.metrics import confusion, per_class_report, task_metrics
@@ -25,7 +27,8 @@ if TYPE_CHECKING:
 
 class TestReport(Callback):
     """With a labelled test table (main process): ``ctx.test_predictions``, ``ctx.test_metrics`` (the task's
-    metrics and per-class report) and plots/confusion_matrix.png (multiclass, binary) or per_label_f1.png."""
+    metrics, per-class report, calibration and, with several inputs, the reliance on each) and
+    plots/confusion_matrix.png (multiclass, binary) or per_label_f1.png, reliability.png and reliance.png."""
 
     name = "test_report"
     stage = "finish"
@@ -38,7 +41,7 @@ class TestReport(Callback):
         size = ctx.train.eval_batch_size or 4 * ctx.train.batch_size
         with ctx.reporter.task("testing", ctx.pipeline.num_batches("test", size)) as advance:
             found = ctx.test_predictions = ctx.engine.predict(ctx.pipeline.batches("test", size), advance=advance,
-                                                              drift=ctx.drift)
+                                                              drift=ctx.drift, explain=len(ctx.model.modalities) > 1)
         task, names, thresholds, plots = ctx.task, ctx.labels, ctx.thresholds, ctx.paths.plots
         metrics = task_metrics(task, found.labels, found.probabilities, thresholds)
         y_hat = decide(task, found.probabilities, thresholds)
@@ -48,12 +51,22 @@ class TestReport(Callback):
         else:
             confusion_matrix_plot(confusion(found.labels, y_hat, len(names)), names, plots / "confusion_matrix.png",
                                   title="Test confusion matrix")
-        ctx.reporter.log(f"test: {_shown(metrics)} ({len(found.labels)} rows)")
+        calibration = calibration_metrics(task, found.labels, found.probabilities)
+        reliability_plot(reliability(task, found.labels, found.probabilities), calibration, plots / "reliability.png",
+                         title="Test reliability")
+        ctx.reporter.log(f"test: {_shown(metrics)} ({len(found.labels)} rows); ECE {calibration['ece']:.4f}")
         extra = {"thresholds": as_mapping(task, names, thresholds)} if thresholds is not None else {}
         if found.aux_logits is not None:  # train.aux_unimodal: each head on the rows that have its input
             scores = {m: ctx.engine.scores(torch.from_numpy(v)).numpy() for m, v in found.aux_logits.items()}
             extra["aux"] = aux_metrics(task, found.labels, scores, found.present)
             ctx.reporter.log("test, unimodal heads: " + "; ".join(f"{m} {_shown(v)}" for m, v in extra["aux"].items()))
+        extra["calibration"] = calibration
+        if found.attribution is not None:
+            extra["reliance"] = reliance(found.attribution, task, found.probabilities, names, thresholds,
+                                         ctx.engine.centred)
+            reliance_plot(extra["reliance"], plots / "reliance.png", title="Test: reliance on each input")
+            ctx.reporter.log("test, reliance on each input: " + ", ".join(
+                f"{m} {v:.0%}" for m, v in extra["reliance"]["share"].items()))
         if found.drift:
             extra["drift"] = [d.as_dict() for d in drift_report(found.drift, ctx.drift or {}, ctx.reporter.warn)]
         ctx.test_metrics = {**metrics, "rows": int(len(found.labels)), **extra, "per_class": per_class}
