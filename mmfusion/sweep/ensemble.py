@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..evaluation.predictions import SamplePredictions
+from ..tasks.calibration import calibration_metrics
 from ..tasks.decisions import decide
 from ..tasks.metrics import per_class_report, task_metrics
 from .stats import aligned
@@ -56,6 +57,7 @@ def ensemble_records(records: Sequence[dict[str, Any]], predictions: Mapping[int
             "variant": NAME, "seed": seed, "kind": "ensemble", "inputs": inputs, "members": list(members),
             "run_dir": " + ".join(str(r.get("run_dir", "")) for r in mine), "task": combined.task,
             "metrics": scores, "without_metrics": without, "per_class": per_class,
+            "ece": calibration_metrics(combined.task, combined.labels, combined.probabilities)["ece"],
             **{key: sum(r[key] for r in mine) for key in ("trainable_parameters", "parameters", "train_seconds",
                                                            "wall_seconds")},
             "corruption_curves": [], "corruption_summary": [],

@@ -49,6 +49,7 @@ def aggregate(records: Sequence[dict[str, Any]], order: Sequence[str], inputs: S
         kind = mine[0].get("kind") or ("single" if len(mine[0]["inputs"]) == 1 else "fused")
         row: dict[str, Any] = {"variant": name, "kind": kind, "seeds": len(mine), "inputs": mine[0]["inputs"],
                                **{m: [r["metrics"][m] for r in mine] for m in dict.fromkeys([*metrics, rank_by])},
+                               "ece": [r["ece"] for r in mine if r.get("ece") is not None],
                                "trainable_parameters": mine[0]["trainable_parameters"],
                                "train_seconds": [r["train_seconds"] for r in mine]}
         for m in inputs:
@@ -70,16 +71,18 @@ def results_markdown(rows: Sequence[dict[str, Any]], inputs: Sequence[str], metr
     rank = metric_title(rank_by)
     comparisons = comparisons or {}
     lines = ["# Ablation results", "", f"Test metrics, mean ± std over seeds. *without X*: {rank} when input X is "
-             "removed from every test sample (– where the variant does not read X). *train time*: the sum of the "
-             "run's epoch times (across resumptions).", ""]
+             "removed from every test sample (– where the variant does not read X). *ECE*: expected calibration "
+             "error of the test probabilities (lower is better). *train time*: the sum of the run's epoch times "
+             "(across resumptions).", ""]
     if any(r["kind"] == "ensemble" for r in rows):
         lines[-2] += (f" *{ensemble.NAME}*: the mean of the single-input baselines' probabilities (no training of its "
                       "own; without X: the ensemble of the other inputs' models; parameters and train time: its "
                       "members' sums).")
-    header = ["variant", "seeds", *(metric_title(m) for m in metrics), *[f"without {m}" for m in inputs],
+    header = ["variant", "seeds", *(metric_title(m) for m in metrics), *[f"without {m}" for m in inputs], "ECE",
               "trainable params", "train time (s)"]
     lines += markdown_table(header, ([row["variant"], str(row["seeds"]), *(_pm(row[m]) for m in metrics),
                                       *[_pm(row[f"without_{m}"]) if row[f"without_{m}"] else "–" for m in inputs],
+                                      _pm(row["ece"]) if row.get("ece") else "–",
                                       f"{row['trainable_parameters']:,}", _pm(row["train_seconds"], 1)]
                                      for row in rows))
     verdict = _does_fusion_pay(rows, rank_by, comparisons)
@@ -183,7 +186,7 @@ def results_csv(records: Sequence[dict[str, Any]], inputs: Sequence[str], metric
                 rank_by: str = "accuracy") -> str:
     return breakdown.table_csv([
         {"variant": r["variant"], "seed": r["seed"], **{m: r["metrics"][m] for m in metrics},
-         **{f"{rank_by}_without_{m}": _without(r, m, rank_by) for m in inputs},
+         **{f"{rank_by}_without_{m}": _without(r, m, rank_by) for m in inputs}, "ece": r.get("ece"),
          **{k: r.get(k) for k in ("trainable_parameters", "parameters", "train_seconds", "wall_seconds", "run_dir")}}
         for r in records])
 

@@ -110,6 +110,7 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
             "variant": name, "seed": seed, "run_dir": str(run_dir), "inputs": list(spec.model.encoders),
             "spec_digest": digest, "task": task,
             "accuracy": report.accuracy, "macro_f1": report.macro_f1, "metrics": report.metrics,
+            "ece": report.calibration.get("ece"),
             "without": {m: values[rank_by] for m, values in without.items()}, "without_metrics": without,
             **_sizes(summary, run.model), "train_seconds": summary.get("train_seconds", math.nan),
             "wall_seconds": round(time.perf_counter() - run_started, 2),

@@ -34,7 +34,7 @@ def test_torchrun_two_processes_match_one_process_and_resume(xor_data: Path, tin
                                                              tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    common = dict(epochs=3, fusion="{type: concat, projection_dim: 32}")
+    common = dict(epochs=3, fusion="{type: concat, projection_dim: 32}", extra="  calibration: temperature\n")
     single = xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, name="single.yaml", **common)
     single.write_text(single.read_text().replace("batch_size: 16", "batch_size: 16"))
     double = xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, name="ddp.yaml", **common)
@@ -60,6 +60,11 @@ def test_torchrun_two_processes_match_one_process_and_resume(xor_data: Path, tin
     differences = torch.cat([(w_one[k].float() - w_two[k].float()).abs().flatten() for k in trained])
     assert float(differences.mean()) < TOLERANCE["mean_weight"]
     assert (tmp_path / "two" / "plots" / "training_curves.png").exists()
+    # the temperature: every process gathers the whole validation split and fits the same one as one process
+    (t_one,), (t_two,) = (json.loads((tmp_path / r / "calibration.json").read_text())["temperatures"].values()
+                          for r in ("one", "two"))
+    assert t_two == pytest.approx(t_one, rel=0.02)
+    assert set(two["test"]["reliance"]["share"]) == {"image", "text"} and "ece" in two["test"]["calibration"]
 
     # --resume under torchrun continues the same run (one more epoch), as one process would
     longer = xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, name="ddp-longer.yaml", **{**common, "epochs": 4})

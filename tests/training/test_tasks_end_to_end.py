@@ -42,6 +42,7 @@ train:
   lr: 0.01
   warmup: 0.0
   cache_dir: {cache}
+  calibration: temperature
 """
 SWEEP = """\
 base: base.yaml
@@ -62,6 +63,25 @@ def multilabel_sweep(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory):
     data = make_multilabel_dataset(folder / "data", n=300)
     write_spec(folder, MULTILABEL_SPEC.format(bert=tiny_bert, csv=data, cache=folder / "cache"), "base.yaml")
     return run_sweep(write_spec(folder, SWEEP, "sweep.yaml"), folder / "out", progress=False), data
+
+
+def test_each_label_relies_on_the_input_deciding_it_and_is_calibrated_per_label(multilabel_sweep) -> None:  # type: ignore
+    result, _ = multilabel_sweep
+    concat = next(r for r in result.records if r["variant"] == "concat")
+    run = Path(concat["run_dir"])
+    (report_path,) = run.glob("eval/*/report.json")
+    report = json.loads(report_path.read_text())
+    share = {c["class"]: c["share"] for c in report["reliance"]["per_class"]}
+    for label, needs in MULTILABEL_LABELS.items():
+        if needs == "both":
+            assert min(share[label].values()) > 0.2, (label, share[label])
+        else:
+            assert share[label][needs] > 0.7, (label, share[label])
+    calibration = json.loads((run / "calibration.json").read_text())
+    assert list(calibration["temperatures"]) == LABELS  # one per label, in output order
+    assert report["calibration"]["temperature"] == list(calibration["temperatures"].values())
+    assert "| without text | ECE | trainable params |" in (result.out_dir / "results.md").read_text()
+    assert "ece" in next(csv.DictReader((result.out_dir / "results.csv").open()))
 
 
 def test_a_fusion_beats_both_single_input_baselines_on_micro_f1(multilabel_sweep) -> None:  # type: ignore
