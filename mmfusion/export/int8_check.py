@@ -92,4 +92,5 @@ class CheckSet:
 
 def _engine(run: LoadedRun, session: Any, names: Sequence[str]) -> InferenceEngine:
     """The inference engine over one ONNX Runtime session of the run's model (fp32 or int8)."""
-    return InferenceEngine.for_onnx(session, names, run.spec.train, run.model.num_classes, task=run.task)
+    return InferenceEngine.for_onnx(session, names, run.spec.train, run.model.num_classes, task=run.task,
+                                    temperature=run.temperature)

@@ -37,12 +37,11 @@ def _preprocessing(encoder: Any) -> dict[str, Any]:
 def _temperature(run: LoadedRun) -> dict[str, float] | None:
     """A calibrated run's temperatures (divide the logits by them before the scores), by label; None: use the
     logits as they are."""
+    from ..tasks.calibration import temperature_keys
+
     if run.temperature is None:
         return None
-    if len(run.temperature) == 1 and run.task != "binary" and score_name(run.task, run.spec.train.loss) == "softmax":
-        return {"all classes": run.temperature[0]}
-    keys = [run.labels[1]] if run.task == "binary" else run.labels
-    return dict(zip(keys, run.temperature))
+    return dict(zip(temperature_keys(run.task, run.labels), run.temperature))
 
 
 def export_metadata(run: LoadedRun, interface: TensorInterface, axes: list[dict[int, str]], fmt: str,

@@ -13,6 +13,8 @@ An input a row lacks is absent from every coalition of that row: its value there
 What is explained: multilabel, binary and sigmoid-scored multiclass runs explain each logit (log-odds); softmax
 multiclass runs each class's logit less the mean of the row's logits (softmax reads nothing else: a shift shared
 by all classes moves no probability), so contributions to class c say how much an input raised c above the rest.
+A calibrated run's logits are divided by its temperature first (:func:`tempered`): the explained values are
+those of the logits its probabilities are of.
 """
 
 from __future__ import annotations
@@ -53,11 +55,12 @@ def explained_logits(logits: torch.Tensor, centred: bool) -> torch.Tensor:
     return logits - logits.mean(dim=1, keepdim=True) if centred else logits
 
 
-def shapley(value: CoalitionValue, count: int, *, samples: int = SAMPLES, seed: int = 0
-            ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+def shapley(value: CoalitionValue, count: int, *, samples: int = SAMPLES, seed: int = 0,
+            full: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """``[count, B, C]`` Shapley values of ``count`` inputs, the empty coalition's value ``[B, C]``, and whether
-    they are exact (every coalition evaluated once) rather than sampled over ``samples`` random orders."""
-    cache: dict[int, torch.Tensor] = {}
+    they are exact (every coalition evaluated once) rather than sampled over ``samples`` random orders. ``full``:
+    the value of every input together when the caller has it already (one pass fewer)."""
+    cache: dict[int, torch.Tensor] = {} if full is None else {(1 << count) - 1: full.double()}
 
     def v(mask: int) -> torch.Tensor:
         if mask not in cache:
@@ -85,6 +88,11 @@ def shapley(value: CoalitionValue, count: int, *, samples: int = SAMPLES, seed: 
     return total / samples, v(0), False
 
 
+def players(present: dict[str, torch.Tensor]) -> list[str]:
+    """The inputs in coalition-bit order (bit k: the k-th), the one order backends and the engine share."""
+    return sorted(present)
+
+
 def coalition_present(present: dict[str, torch.Tensor], inputs: Sequence[str], mask: int) -> dict[str, torch.Tensor]:
     """The presence masks of coalition ``mask``: input k present where bit k is set and the row has it."""
     chosen = dict(present)
@@ -94,10 +102,20 @@ def coalition_present(present: dict[str, torch.Tensor], inputs: Sequence[str], m
     return chosen
 
 
-def attribute(value: CoalitionValue, inputs: Sequence[str], *, centred: bool, samples: int = SAMPLES
-              ) -> tuple[dict[str, torch.Tensor], torch.Tensor, bool]:
+def tempered(values: np.ndarray, temperature: Sequence[float] | None) -> np.ndarray:
+    """Values in logit units ``[N, outputs]`` divided by a calibrated run's temperature (one, or one per output)."""
+    if temperature is None:
+        return values
+    t = np.asarray(temperature, dtype=np.float64)
+    return values / (t if len(t) > 1 else t[0])
+
+
+def attribute(value: CoalitionValue, inputs: Sequence[str], *, centred: bool, samples: int = SAMPLES,
+              logits: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor, bool]:
     """Each input's Shapley values ``[B, C]`` of a batch's explained logits (``centred``: softmax scores), the
-    all-absent baseline ``[B, C]`` and whether they are exact."""
+    all-absent baseline ``[B, C]`` and whether they are exact; ``logits``: the batch's logits with every input
+    it has (its value of the full coalition, not computed again)."""
+    full = None if logits is None else explained_logits(logits.float(), centred)
     phi, baseline, exact = shapley(lambda mask: explained_logits(value(mask).float(), centred), len(inputs),
-                                   samples=samples)
+                                   samples=samples, full=full)
     return {m: phi[k] for k, m in enumerate(inputs)}, baseline, exact

@@ -1,6 +1,7 @@
 """What runs a prepared :class:`Batch` to fp32 logits for the engine: the torch model, or an ONNX Runtime session
 (an fp32 export or its int8 quantisation). Each backend returns the logits and, where the model has unimodal
-heads, each head's logits from the same pass, and (torch only) each input's pooled encoder vectors."""
+heads, each head's logits from the same pass, (torch only) each input's pooled encoder vectors, and when asked the
+logits of the batch with only some inputs present (attribution)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import torch
 
 from ..model.batch import Batch, in_channels_last
-from .attribution import CoalitionValue, coalition_present
+from .attribution import CoalitionValue, coalition_present, players
 
 if TYPE_CHECKING:
     from ..model.multimodal import MultimodalModel
@@ -77,7 +78,7 @@ class TorchBackend:
 
         def coalition(mask: int) -> torch.Tensor:  # the fusion and head again, on this pass's encoder outputs
             with torch.inference_mode(), self.precision.autocast():
-                present = coalition_present(batch.present, self.model.modalities, mask)
+                present = coalition_present(batch.present, players(batch.present), mask)
                 return self.model.logits_with(parts.encoded, present, parts.aux).float()
 
         return Outputs(logits.float(), {m: v.float() for m, v in parts.aux.items()},
@@ -99,7 +100,7 @@ class OnnxBackend:
 
     def __call__(self, batch: Batch, explain: bool = False) -> Outputs:
         logits = self.session.run(None, feeds_for(self.input_names, batch))[0]
-        inputs = sorted(batch.present)
+        inputs = players(batch.present)
 
         def coalition(mask: int) -> torch.Tensor:  # the whole exported model again, with inputs marked absent
             masked = replace(batch, present=coalition_present(batch.present, inputs, mask))

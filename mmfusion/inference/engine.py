@@ -18,7 +18,7 @@ import torch
 from ..model.batch import Batch
 from ..runtime.precision import Precision, inference_precision
 from ..tasks.scores import Scores, score_name, scores_for
-from .attribution import Attribution, attribute
+from .attribution import Attribution, attribute, players, tempered
 from .backends import OnnxBackend, TorchBackend, channels_last_inputs
 from .drift import InputReference, percentiles
 
@@ -64,6 +64,8 @@ class InferenceEngine:
     num_outputs: int
     #: softmax scores: attribution explains the logits less the row's mean (:func:`.attribution.explained_logits`)
     centred: bool = False
+    #: a calibrated run's temperatures, which attribution divides its values by as the scores divide the logits
+    temperature: Sequence[float] | None = None
 
     @classmethod
     def for_run(cls, model: MultimodalModel, train: TrainSpec, device: torch.device, *,
@@ -75,7 +77,7 @@ class InferenceEngine:
         precision = precision or inference_precision(train.precision, device)
         backend = TorchBackend(model, precision, channels_last_inputs(model, train.channels_last))
         return cls(backend, device, scores_for(task, train.loss, registry, temperature), model.num_classes,
-                   _softmax(task, train, registry))
+                   _softmax(task, train, registry), temperature)
 
     @classmethod
     def for_onnx(cls, session: Any, input_names: Sequence[str], train: TrainSpec, num_outputs: int, *,
@@ -83,7 +85,8 @@ class InferenceEngine:
                  temperature: Sequence[float] | None = None) -> InferenceEngine:
         """The engine of an exported model (fp32 or int8) run by ONNX Runtime on the CPU."""
         return cls(OnnxBackend(session, list(input_names)), torch.device("cpu"),
-                   scores_for(task, train.loss, registry, temperature), num_outputs, _softmax(task, train, registry))
+                   scores_for(task, train.loss, registry, temperature), num_outputs, _softmax(task, train, registry),
+                   temperature)
 
     @property
     def model(self) -> MultimodalModel:
@@ -134,10 +137,11 @@ class InferenceEngine:
                 batch.present[m] = torch.zeros_like(batch.present[m])
             logits, aux, encoded, seen, coalitions = self.backend(batch, explain)
             if coalitions is not None:
-                values, baseline, exact = attribute(coalitions, sorted(batch.present), centred=self.centred)
+                values, baseline, exact = attribute(coalitions, players(batch.present), centred=self.centred,
+                                                    logits=logits)
                 for m, phi in values.items():
-                    shares.setdefault(m, []).append(phi.cpu().numpy())
-                baselines.append(baseline.cpu().numpy())
+                    shares.setdefault(m, []).append(tempered(phi.cpu().numpy(), self.temperature))
+                baselines.append(tempered(baseline.cpu().numpy(), self.temperature))
             if gate:
                 for m, kept in seen.items():
                     had = batch.present[m].cpu().numpy()

@@ -3,8 +3,10 @@
 Each row is explained at the output it was decided by: multiclass at its predicted class, binary at its one
 logit, multilabel at every label (each (row, label) pair counts). An input's share is the sum of its absolute
 contributions over the rows against that of every input, so shares add up to 1 and a row the model was unsure
-about weighs as little as its contributions; its mean is the signed mean contribution (positive: it pushed the
-rows towards what they were decided as). Per class: the rows predicted as that class (multilabel: per label).
+about weighs as little as its contributions; its mean is the signed mean contribution towards each row's
+decision (positive: it pushed the row towards what it was decided as; binary and multilabel logits count
+against the label where the label was not chosen). Per class: the rows predicted as that class (multilabel: per
+label).
 """
 
 from __future__ import annotations
@@ -41,13 +43,15 @@ def reliance(attribution: Attribution, task: str, probabilities: np.ndarray, lab
     """The overall and per-class (multilabel: per-label) reliance on each input, as report.json holds it."""
     inputs = sorted(attribution.contributions)
     rows = len(probabilities)
-    if task == "multilabel":
-        at = {m: attribution.contributions[m] for m in inputs}  # every (row, label) pair
+    predicted = decide(task, probabilities, thresholds)
+    if task == "multilabel":  # every (row, label) pair, signed towards the decision made for that label
+        towards = np.where(np.asarray(predicted) == 1, 1.0, -1.0)
+        at = {m: attribution.contributions[m] * towards for m in inputs}
         groups = [(name, np.arange(rows), k) for k, name in enumerate(labels)]
     else:
         decided = decided_outputs(task, probabilities, thresholds)
-        at = {m: attribution.contributions[m][np.arange(rows), decided] for m in inputs}
-        predicted = decide(task, probabilities, thresholds)
+        towards = np.where(predicted == 1, 1.0, -1.0) if task == "binary" else 1.0  # binary: the positive's logit
+        at = {m: attribution.contributions[m][np.arange(rows), decided] * towards for m in inputs}
         groups = [(name, np.flatnonzero(predicted == k), None) for k, name in enumerate(labels)]
     share, mean = _shares(at)
     per_class = []

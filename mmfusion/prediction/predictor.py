@@ -275,6 +275,8 @@ class Predictor:
             label = self.labels[1] if self.task == "binary" else self.labels[column]
             of = (f"the logit of '{label}' less the mean logit" if self.engine.centred
                   else f"the logit (log-odds) of '{label}'")
+            if self.run.temperature is not None:
+                of += ", divided by the run's temperature"
             explanation = {"label": label, "of": of, "exact": attribution.exact,
                            **row_explanation(attribution, row, column)}
         return Prediction(names[0] if names else None, every[names[0]] if names else 0.0, top, every, labels=names,

@@ -6,6 +6,7 @@ RunDirError that names it and says what to do, never predictions under made-up l
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -179,15 +180,17 @@ def read_thresholds(path: Path, task: str, labels: list[str]) -> list[float]:
     return values
 
 
-def read_temperature(path: Path, task: str, labels: list[str], softmax: bool) -> list[float] | None:
+def read_temperature(path: Path, task: str, labels: list[str]) -> list[float] | None:
     """The temperatures of a calibrated run (``calibration.json``, ``train.calibration: temperature``): one for
-    softmax scores, else one per output in output order; a run whose training has not finished has no file: its
+    multiclass, else one per output in output order; a run whose training has not finished has no file: its
     scores as trained (None), with a warning."""
     if not path.exists():
         warnings.warn(f"{path} is missing (training writes it when it ends, fitted on the validation data): the "
                       "scores are used as trained", stacklevel=3)
         return None
-    expected = ["all classes"] if softmax else [labels[1]] if task == "binary" else list(labels)
+    from ..tasks.calibration import temperature_keys
+
+    expected = temperature_keys(task, labels)
     holds = 'the fitted temperatures, e.g. {"temperatures": {"all classes": 1.7}}'
     found = read_run_object(path, "temperatures", holds=holds)
     if list(found) != expected:
@@ -195,8 +198,8 @@ def read_temperature(path: Path, task: str, labels: list[str], softmax: bool) ->
                           f"needs one for {', '.join(expected)}; {RESTORE} (or retrain)")
     values = []
     for key, value in found.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise RunDirError(f"{path}: the temperature of '{key}' is {json.dumps(value)[:40]}, not a positive "
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+            raise RunDirError(f"{path}: the temperature of '{key}' is {json.dumps(value)[:40]}, not a finite positive "
                               f"number; {RESTORE}")
         values.append(float(value))
     return values

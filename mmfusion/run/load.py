@@ -89,12 +89,7 @@ def load_run(run_dir: str | Path, *, device: str | torch.device = "cpu", registr
     model.eval().to(device)
     inputs = read_inputs(paths.inputs, modalities)
     thresholds = read_thresholds(paths.thresholds, task, labels) if uses_thresholds(task) else None
-    temperature = None
-    if spec.train.calibration == "temperature":
-        from ..tasks.scores import score_name
-
-        temperature = read_temperature(paths.calibration, task, labels,
-                                       score_name(task, spec.train.loss, registry) == "softmax")
+    temperature = read_temperature(paths.calibration, task, labels) if spec.train.calibration else None
     return LoadedRun(paths, spec, labels, model, read_summary(paths.summary), inputs, task, thresholds, temperature)
 
 

@@ -8,8 +8,9 @@ the scores from the labels (multiclass: summed over classes, per row), the log l
 log-likelihood.
 
 Temperature scaling (Guo et al., 2017) divides the logits by a temperature T > 0 fitted on validation rows to
-minimise their loss: one T for softmax scores (the argmax, so accuracy, never changes), one per label for
-sigmoid scores (each label's order is kept, so thresholds tuned afterwards decide the same rows).
+minimise their loss: one T for multiclass runs (softmax, or a sigmoid per class for ``bce``: the argmax, so
+accuracy, never changes), one per label for multilabel and binary runs (each label's order is kept, so
+thresholds tuned afterwards decide the same rows).
 """
 
 from __future__ import annotations
@@ -111,36 +112,51 @@ def calibration_metrics(task: str, labels: np.ndarray, probabilities: np.ndarray
             "log_loss": round(log_loss(task, labels, probabilities), 6)}
 
 
+def temperature_keys(task: str, labels: Sequence[str]) -> list[str]:
+    """What calibration.json names each temperature by: "all classes" (multiclass), the positive label (binary),
+    every label (multilabel)."""
+    if shared_temperature(task):
+        return ["all classes"]
+    return [labels[1]] if task == "binary" else list(labels)
+
+
+def shared_temperature(task: str) -> bool:
+    """Whether one temperature serves every output (multiclass: one per class could reorder the classes)."""
+    return task == "multiclass"
+
+
 def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, task: str, softmax: bool) -> list[float]:
-    """Temperatures minimising the validation loss of ``logits / T``: one for softmax scores, one per output
-    column for sigmoid scores. Where the validation rows are separated without an error (softmax: every row's top
-    class right; sigmoid: a label's positives all above its negatives, or one class only) the loss falls without
-    bound as T shrinks: nothing can be fitted, T stays 1 (:func:`separated` says where)."""
+    """Temperatures minimising the validation loss of ``logits / T``: one for multiclass runs (softmax or sigmoid
+    scores), one per output column for multilabel and binary runs. Where every validation row is already right
+    at any temperature (softmax: every row's top class; sigmoid: every logit on the side of 0 its label says),
+    the loss falls without bound as T shrinks: nothing can be fitted, T stays 1 (:func:`separated` says where)."""
     import torch
 
     x = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
     unfit = separated(logits, labels, task=task, softmax=softmax)
     if softmax:
-        if unfit[0]:
-            return [1.0]
         y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-        return [_fit(lambda t: torch.nn.functional.cross_entropy(x / t, y), 1)[0]]
+        return [1.0] if unfit[0] else [_fit(lambda t: torch.nn.functional.cross_entropy(x / t, y), 1)[0]]
     targets = _sigmoid_targets(task, labels, x.shape[1])
-    t_all = _fit(lambda t: torch.nn.functional.binary_cross_entropy_with_logits(x / t, targets), x.shape[1])
-    return [1.0 if skip else t for t, skip in zip(t_all, unfit)]
+
+    def loss(t: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.binary_cross_entropy_with_logits(x / t, targets)
+
+    if shared_temperature(task):
+        return [1.0] if unfit[0] else _fit(loss, 1)
+    return [1.0 if skip else t for t, skip in zip(_fit(loss, x.shape[1]), unfit)]
 
 
 def separated(logits: np.ndarray, labels: np.ndarray, *, task: str, softmax: bool) -> list[bool]:
-    """Per temperature, whether the validation rows are separated without an error (so none can be fitted)."""
+    """Per temperature, whether every validation row is right at any temperature, so none can be fitted:
+    softmax, every top class right; sigmoid, every logit on its label's side of 0 (a temperature moves no logit
+    across 0)."""
     logits = np.asarray(logits, dtype=np.float64)
     if softmax:
         return [bool(len(logits)) and bool((logits.argmax(axis=1) == np.asarray(labels)).all())]
     targets = _sigmoid_targets(task, labels, logits.shape[1]).numpy().astype(bool)
-    found = []
-    for k in range(logits.shape[1]):
-        positive, negative = logits[targets[:, k], k], logits[~targets[:, k], k]
-        found.append(not len(positive) or not len(negative) or bool(positive.min() > negative.max()))
-    return found
+    right = np.where(targets, logits > 0, logits < 0)
+    return [bool(right.all())] if shared_temperature(task) else [bool(right[:, k].all()) for k in range(right.shape[1])]
 
 
 def _sigmoid_targets(task: str, labels: np.ndarray, width: int) -> torch.Tensor:

@@ -69,3 +69,34 @@ def test_softmax_logits_are_explained_less_their_mean() -> None:
     logits = torch.tensor([[1.0, 2.0, 6.0]])
     assert explained_logits(logits, centred=True).tolist() == [[-2.0, -1.0, 3.0]]
     assert explained_logits(logits, centred=False).tolist() == logits.tolist()
+
+
+def test_reliance_shares_add_up_and_means_point_towards_each_rows_decision() -> None:
+    import numpy as np
+
+    from mmfusion.inference.attribution import Attribution, tempered
+    from mmfusion.inference.reliance import reliance
+
+    # binary: one logit; row 0 predicted positive (the text pushed up), row 1 negative (the text pushed down)
+    found = Attribution({"image": np.array([[0.5], [0.0]]), "text": np.array([[1.5], [-2.0]])},
+                        np.zeros((2, 1)), exact=True)
+    summary = reliance(found, "binary", np.array([[0.2, 0.8], [0.9, 0.1]]), ["no", "yes"], [0.5], softmax=False)
+    assert summary["share"] == {"image": 0.125, "text": 0.875}
+    assert summary["mean"] == {"image": 0.25, "text": 1.75}  # both towards the decision made
+    assert [(c["class"], c["rows"]) for c in summary["per_class"]] == [("no", 1), ("yes", 1)]
+    assert summary["per_class"][0]["share"] == {"image": 0.0, "text": 1.0}
+    # a calibrated run's values are in the units of its scaled logits
+    assert tempered(np.array([[2.0, 4.0]]), [2.0]).tolist() == [[1.0, 2.0]]
+    assert tempered(np.array([[2.0, 4.0]]), [1.0, 4.0]).tolist() == [[2.0, 1.0]]
+
+
+def test_the_full_coalition_is_not_computed_again_when_given() -> None:
+    asked: list[int] = []
+    game = _game([1.0, 2.0])
+
+    def value(mask: int) -> torch.Tensor:
+        asked.append(mask)
+        return game(mask)
+
+    phi, _, _ = shapley(value, 2, full=game(3))
+    assert sorted(asked) == [0, 1, 2] and phi.flatten().tolist() == pytest.approx([1.0, 2.0])

@@ -64,12 +64,12 @@ def test_temperature_recovers_the_overconfidence_and_keeps_the_argmax() -> None:
     assert (scores.argmax(axis=1) == logits.argmax(axis=1)).all()
 
 
-def test_sigmoid_temperatures_are_per_label_and_a_one_class_label_keeps_one() -> None:
+def test_sigmoid_temperatures_are_per_label_and_a_label_right_at_any_temperature_keeps_one() -> None:
     rng = np.random.default_rng(1)
     z = rng.normal(0, 2, size=(20000, 2))
     y = (rng.random(z.shape) < 1 / (1 + np.exp(-z))).astype(int)
-    y[:, 1] = 0  # a label with no positive validation row
-    t = fit_temperature(np.stack([0.5 * z[:, 0], z[:, 1]], axis=1), y, task="multilabel", softmax=False)
+    y[:, 1] = 0  # a label with no positive validation row, every logit below 0: right at any temperature
+    t = fit_temperature(np.stack([0.5 * z[:, 0], -np.abs(z[:, 1])], axis=1), y, task="multilabel", softmax=False)
     assert t[0] == pytest.approx(0.5, rel=0.05) and t[1] == 1.0
     (binary_t,) = fit_temperature(4 * z[:, :1], y[:, 0], task="binary", softmax=False)
     assert binary_t == pytest.approx(4.0, rel=0.05)
@@ -89,3 +89,11 @@ def test_rows_separated_without_an_error_leave_the_temperature_at_one() -> None:
     two = np.array([[2.0, 1.0], [-1.0, -2.0], [0.5, 3.0]])
     t = fit_temperature(two, np.array([[1, 0], [0, 1], [1, 0]]), task="multilabel", softmax=False)
     assert t[0] == 1.0 and t[1] != 1.0
+    # ranked right but not on the right side of 0: a temperature has a finite optimum there
+    ranked = np.array([[2.0], [5.0], [0.5], [1.5]])
+    assert fit_temperature(ranked, np.array([1, 1, 0, 0]), task="binary", softmax=False) != [1.0]
+    # multiclass scored by sigmoids (loss bce): one shared temperature, so the argmax never changes
+    logits = np.random.default_rng(2).normal(0, 3, size=(500, 3))
+    labels = np.random.default_rng(3).integers(0, 3, 500)
+    (shared,) = fit_temperature(logits, labels, task="multiclass", softmax=False)
+    assert shared != 1.0

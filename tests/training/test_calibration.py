@@ -65,7 +65,10 @@ def test_temperature_is_fitted_kept_and_applied_without_changing_decisions(xor_d
 
     # a damaged calibration.json is named, with what it should hold
     (tmp_path / "run" / "calibration.json").write_text(json.dumps({"temperatures": {"all classes": -1}}))
-    with pytest.raises(RunDirError, match="not a positive number"):
+    with pytest.raises(RunDirError, match="not a finite positive number"):
+        load_run(tmp_path / "run")
+    (tmp_path / "run" / "calibration.json").write_text('{"temperatures": {"all classes": Infinity}}')
+    with pytest.raises(RunDirError, match="Infinity, not a finite positive number"):
         load_run(tmp_path / "run")
 
 

@@ -21,7 +21,7 @@ from .interrupt import StopAfterEpochs
 #: the order the loop's own steps run in: before the spec's and fit()'s callbacks, after them, and at the end
 BEFORE = ["resume", "progress", "early_stopping"]
 AFTER = ["loggers", "checkpoint"]
-FINISH = ["training_curves", "best_weights", "calibration", "thresholds", "drift_reference", "test_report", "summary"]
+FINISH = ["training_curves", "best_weights", "drift_reference", "calibration", "thresholds", "test_report", "summary"]
 
 
 class Everywhere(Callback):

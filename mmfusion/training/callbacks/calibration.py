@@ -9,7 +9,7 @@ import torch
 
 from ...interfaces.callback import Callback
 from ...io import write_json_atomic
-from ...tasks.calibration import calibration_metrics, fit_temperature, separated
+from ...tasks.calibration import calibration_metrics, fit_temperature, separated, temperature_keys
 from ...tasks.scores import score_name, scores_for
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ class Calibration(Callback):
 
     name = "calibration"
     stage = "finish"
-    stage_order = 15
+    stage_order = 26  # after the quality gate is fitted (drift reference, 25): it calibrates the gated model
 
     def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
         if ctx.train.calibration is None:
@@ -33,15 +33,15 @@ class Calibration(Callback):
         val = validation(ctx, tune=False)  # every process takes part under torchrun, and fits the same
         softmax = score_name(ctx.task, ctx.train.loss, ctx.registry) == "softmax"
         temperature = fit_temperature(val.logits, val.labels, task=ctx.task, softmax=softmax)
-        keys = ["all classes"] if softmax else [ctx.labels[1]] if ctx.task == "binary" else ctx.labels
+        keys = temperature_keys(ctx.task, ctx.labels)
         unfit = [k for k, skip in zip(keys, separated(val.logits, val.labels, task=ctx.task, softmax=softmax)) if skip]
         if unfit:
-            note = (f"calibration: the validation rows are separated without an error for {', '.join(unfit)}, so no "
-                    "temperature can be fitted there (the loss falls without bound as it shrinks): it stays 1")
+            note = (f"calibration: every validation row is right at any temperature for {', '.join(unfit)}, so none "
+                    "can be fitted there (the loss falls without bound as it shrinks): it stays 1")
             ctx.notes.append(note)
             ctx.reporter.warn(note)
         calibrated = scores_for(ctx.task, ctx.train.loss, ctx.registry, temperature)
-        ctx.engine.scores, ctx.temperature = calibrated, temperature
+        ctx.engine.scores, ctx.engine.temperature, ctx.temperature = calibrated, temperature, temperature
         after = calibrated(torch.from_numpy(np.asarray(val.logits))).numpy()
         before, after_metrics = (calibration_metrics(ctx.task, val.labels, s) for s in (val.scores, after))
         shown = ", ".join(f"{k} {t:.3f}" for k, t in zip(keys, temperature))

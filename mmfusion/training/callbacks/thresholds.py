@@ -19,7 +19,7 @@ class Thresholds(Callback):
 
     name = "thresholds"
     stage = "finish"
-    stage_order = 20
+    stage_order = 27  # after the gate (25) and the temperature (26): tuned on the scores the run will give
 
     def on_fit_end(self, ctx: TrainingContext, result: Any) -> None:
         if not uses_thresholds(ctx.task):
