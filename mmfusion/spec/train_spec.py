@@ -105,8 +105,9 @@ class TrainSpec(BaseModel):
     calibration: Literal["temperature"] | None = Field(
         None, description="Calibrate the probabilities after training: temperature divides the logits by a "
         "temperature fitted on the validation rows (one for multiclass, one per label for multilabel and binary), "
-        "saved in the run (calibration.json) and applied by evaluate, predict and the exports. It never changes the "
-        "predicted class; it needs validation data. null: the scores as trained.")
+        "saved in the run (calibration.json) and applied by evaluate, predict and the exports. It never changes a "
+        "multiclass prediction (thresholds are tuned afterwards); it needs validation data. null: the scores as "
+        "trained.")
 
     @field_validator("graceful", "quality_gate", mode="before")
     @classmethod

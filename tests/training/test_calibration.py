@@ -87,25 +87,14 @@ def test_exports_carry_the_temperature_and_onnx_applies_it(xor_data: Path, tiny_
     assert np.allclose(onnx.predict_proba(samples), Predictor(tmp_path / "run").predict_proba(samples), atol=1e-4)
 
 
-BINARY = """\
-model:
-  encoders:
-    image: {{type: timm, model_name: test_efficientnet, image_size: 32, freeze: true}}
-    text: {{type: hf_text, path: {bert}, freeze: true, pooling: mean}}
-  fusion: {{type: concat, projection_dim: 32}}
-  head: {{type: mlp, hidden_dims: [32], dropout: 0.0}}
-data:
-  source: {{type: csv, train: {csv}}}
-  split: {{validation: 0.25, test: 0.25}}
-  task: binary
-  positive_label: same
-train: {{epochs: 25, batch_size: 16, lr: 0.01, warmup: 0.0, cache_dir: {cache}, calibration: temperature}}
-"""
 
 
 def test_binary_runs_get_one_temperature_and_thresholds_tuned_after_it(xor_data: Path, tiny_bert: Path,
                                                                        feature_cache: Path, tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, BINARY.format(bert=tiny_bert, csv=xor_data, cache=feature_cache))
+    xor = xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, epochs=25, extra="  calibration: temperature\n")
+    text = xor.read_text().replace("  split:", "  task: binary\n  positive_label: same\n  split:")
+    text = text.replace("validation: 0.2, test: 0.2", "validation: 0.25, test: 0.25")
+    spec = write_spec(tmp_path, text, "binary.yaml")
     fit(spec, out=tmp_path / "run", progress=False)
     saved = json.loads((tmp_path / "run" / "calibration.json").read_text())
     assert list(saved["temperatures"]) == ["same"]
