@@ -12,6 +12,7 @@ from .interfaces.callback import Callback
 from .prediction.predictor import Prediction, Predictor
 from .registry import Registry
 from .run.load import LoadedRun
+from .search.runner import TuneResult
 from .spec.loader import load_spec
 from .spec.spec import Spec
 from .training.trainer import FitResult, Trainer
@@ -53,4 +54,16 @@ def evaluate(run: str | Path | LoadedRun, data: Any = None, *, out: str | Path |
                             on_bad_value=on_bad_value, baselines=baselines, explain=explain)
 
 
-__all__ = ["EvaluationReport", "FitResult", "Prediction", "Predictor", "evaluate", "fit"]
+def tune(tune_file: str | Path, out: str | Path | None = None, *, storage: str | None = None,
+         study: str | None = None, device: str = "auto", progress: bool = False, timeout: float | None = None,
+         registry: Registry | None = None) -> TuneResult:
+    """Search the space of ``tune_file`` with Optuna (see :func:`mmfusion.search.runner.tune`): trials train in
+    ``out``, the study lives in ``storage`` (default: SQLite in ``out``); calling it again continues the study."""
+    from .search.runner import tune as run_tune
+
+    with plugin_errors_named(registry):
+        return run_tune(tune_file, out, storage=storage, study_name=study, device=device, progress=progress,
+                        timeout=timeout, registry=registry)
+
+
+__all__ = ["EvaluationReport", "FitResult", "Prediction", "Predictor", "TuneResult", "evaluate", "fit", "tune"]

@@ -81,6 +81,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("evaluation",),
     ("prediction",),
     ("sweep",),
+    ("search",),
     ("api", "cli", "scaffold", "testing", "default_plugins", "__init__", "__main__"),
 )
 LAYER_OF = {name: index for index, names in enumerate(LAYERS) for name in names}

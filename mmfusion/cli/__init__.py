@@ -113,6 +113,7 @@ def cli(offline: bool) -> None:
 def _register_commands() -> None:
     from .ablate import ablate
     from .build import build
+    from .embed import embed
     from .evaluate import evaluate
     from .export import export
     from .new_plugin import new_plugin
@@ -120,8 +121,9 @@ def _register_commands() -> None:
     from .predict import predict
     from .schema import schema
     from .train import train
+    from .tune import tune
 
-    for command in (build, train, evaluate, predict, ablate, export, plugins, schema, new_plugin):
+    for command in (build, train, evaluate, predict, embed, ablate, tune, export, plugins, schema, new_plugin):
         cli.add_command(command)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.tables import PreparedTables, prepare_tables, source_tables
-from ..errors import SpecError
+from ..errors import MMFusionError, SpecError
 from ..evaluation.evaluate import evaluate_run
 from ..interfaces.dataset import DatasetTables
 from ..io import write_json_atomic, write_text_atomic
@@ -31,6 +31,7 @@ from .groups import check_groups, group_values
 from .report import best_variant, write_reports
 from .spec import load_sweep, slug
 from .stats import t_interval
+from .storage import DEFAULT_HEARTBEAT
 from .variants import all_variants, baseline_variants, check_variants_build, variant_spec
 
 RECORD = "ablation.json"
@@ -50,13 +51,19 @@ class SweepResult:
 
 
 def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: str = "auto",
-              progress: bool = True, registry: Registry | None = None) -> SweepResult:
+              progress: bool = True, registry: Registry | None = None, storage: str | None = None,
+              study_name: str | None = None, heartbeat: int = DEFAULT_HEARTBEAT) -> SweepResult:
     """Train and evaluate every variant of a sweep file for every seed, then write the reports.
 
     Runs whose ``ablation.json`` and predictions exist are skipped, interrupted trainings resume, so running
     the same command again continues an interrupted sweep. Each data source is read once; a run trained now is
     evaluated in memory, reusing its test report's predictions. The best variant's spec is written to
     ``best_spec.yaml``.
+
+    With ``storage`` (a study database URL; see :mod:`mmfusion.sweep.queue`) this process is one of several
+    workers: the runs are queued in an Optuna study and each worker takes the next one, until none is left and no
+    other worker is still training; every worker then writes the same reports from all runs' records. The output
+    folder must be the same for all of them (a shared filesystem across machines).
     """
     started = time.perf_counter()
     reporter = Reporter(progress)
@@ -67,7 +74,7 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
     specs = {(v.name, seed): variant_spec(base, v, seed, registry, base_dir=folder)
              for v in variants for seed in sweep.seeds}
     check_variants_build({v.name: specs[(v.name, sweep.seeds[0])] for v in variants}, registry)
-    tables = _Tables(registry)
+    tables = SourceTables(registry)
     prepared = tables(base.data)
     if "test" not in prepared.tables:
         raise SpecError(f"the base spec {sweep.base} has no test data (data.source test table or data.split.test); "
@@ -78,18 +85,21 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
         raise SpecError(f"{sweep_file}: rank_by: {rank_by} is not a metric of {task} data "
                         f"({prepared.task_reason}); choose one of {', '.join(METRICS[task])}")
     check_groups(sweep.report, prepared, str(sweep_file))
-    records, skipped, total = [], 0, len(specs)
-    for index, ((name, seed), spec) in enumerate(specs.items(), start=1):
+    total = len(specs)
+    done_before: list[tuple[str, int]] = []
+
+    def run_one(name: str, seed: int, label: str) -> dict[str, Any]:
+        """Train (or resume) and evaluate one variant × seed, unless its record is already there."""
+        spec = specs[(name, seed)]
         run_dir = out_dir / "runs" / slug(name) / f"seed-{seed}"
         record_path = run_dir / RECORD
         digest = _check_same_spec(run_dir, spec, name, seed)
         record = _finished_record(record_path)
         if record is not None:
-            records.append({**record, "run_dir": str(run_dir)})  # where it is now, should the sweep move
-            skipped += 1
-            reporter.log(f"[{index}/{total}] {name} (seed {seed}): done before, skipped")
-            continue
-        reporter.log(f"[{index}/{total}] {name} (seed {seed}) → {run_dir}")
+            done_before.append((name, seed))
+            reporter.log(f"[{label}] {name} (seed {seed}): done before, skipped")
+            return {**record, "run_dir": str(run_dir)}  # where it is now, should the sweep move
+        reporter.log(f"[{label}] {name} (seed {seed}) → {run_dir}")
         run_started = time.perf_counter()
         paths = RunPaths(run_dir)
         run_tables = tables(spec.data)
@@ -118,14 +128,59 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
             "predictions": _relative(report.files["predictions"], run_dir), "per_class": report.per_class,
         }
         write_json_atomic(record_path, record)
-        records.append(record)
         reporter.log("    " + ", ".join(f"{metric_title(m)} {report.metrics[m]:.4f}" for m in METRICS[task]))
+        return record
+
+    if storage is None:
+        records = [run_one(name, seed, f"{index}/{total}") for index, (name, seed) in enumerate(specs, start=1)]
+    else:
+        from .queue import run_shared
+
+        keys = {run_key(name, seed): (name, seed) for name, seed in specs}
+        digest = sweep_digest(sweep, specs, rank_by)
+        run_shared(storage, study_name or f"ablate-{slug(Path(sweep_file).stem)}", keys,
+                   lambda key, label: run_one(*keys[key], label)["metrics"][rank_by], digest=digest,
+                   source=str(sweep_file), reporter=reporter, heartbeat=heartbeat)
+        records = _shared_records(out_dir, specs)
+    skipped = len(done_before)
     order = [v.name for v in variants]
     members = [b.name for b in baseline_variants(base)] if sweep.baselines else []
     files = write_reports(out_dir, records, order, list(base.model.encoders), task, rank_by, ensemble_of=members,
                           groups=group_values(sweep.report, prepared), resamples=sweep.report.resamples)
     files["best_spec"] = str(write_best_spec(out_dir, records, order, specs, sweep.seeds[0], rank_by, sweep_file))
     return SweepResult(out_dir, records, files, skipped, time.perf_counter() - started)
+
+
+def run_key(name: str, seed: int) -> str:
+    """A run's name in a shared study's queue (its folder under ``runs/``)."""
+    return f"{slug(name)}/seed-{seed}"
+
+
+def sweep_digest(sweep: Any, specs: dict[tuple[str, int], Spec], rank_by: str) -> str:
+    """What makes a shared sweep the same experiment: every run's spec, and how the runs are evaluated."""
+    what = {"runs": {run_key(n, s): spec_digest(spec) for (n, s), spec in specs.items()}, "rank_by": rank_by,
+            "evaluate": sweep.evaluate.model_dump(mode="json")}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+def _shared_records(out_dir: Path, specs: dict[tuple[str, int], Spec]) -> list[dict[str, Any]]:
+    """Every run's record, as the workers wrote them.
+
+    Raises:
+        MMFusionError: some runs have no record (they failed in a worker); running the command again retries them.
+    """
+    records, missing = [], []
+    for name, seed in specs:
+        run_dir = out_dir / "runs" / slug(name) / f"seed-{seed}"
+        record = _finished_record(run_dir / RECORD)
+        if record is None:
+            missing.append(run_key(name, seed))
+        else:
+            records.append({**record, "run_dir": str(run_dir)})
+    if missing:
+        raise MMFusionError(f"{len(missing)} run(s) of the sweep have no results: {', '.join(missing)} (they failed "
+                            "in a worker, whose output says why); run the command again to retry them")
+    return records
 
 
 def write_best_spec(out_dir: Path, records: list[dict[str, Any]], order: list[str],
@@ -152,7 +207,7 @@ def _relative(path: str, run_dir: Path) -> str:
         return str(Path(path).resolve())
 
 
-class _Tables:
+class SourceTables:
     """Each data source of a sweep read once, and its tables prepared once per distinct ``data:`` section."""
 
     def __init__(self, registry: Registry | None) -> None:

@@ -1,0 +1,272 @@
+"""``mmfusion tune``: an Optuna study over a spec's settings, each trial a run folder of its own.
+
+Optuna samples each trial's values (TPE by default), prunes trials whose validation metric falls behind, and keeps
+the study in a database: an SQLite file in the output folder unless ``--storage`` names another, so running the
+command again continues the study, and several workers pointed at one storage share it. A worker that dies leaves
+its trial to be run again by the next worker (heartbeats); the retry resumes the same run folder from its last
+finished epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import MMFusionError, SpecError
+from ..progress import Reporter
+from ..registry import Registry
+from ..run.files import read_summary
+from ..run.layout import RunPaths
+from ..spec.loader import load_spec
+from ..spec.spec import Spec
+from ..sweep.spec import slug
+from ..sweep.storage import DEFAULT_HEARTBEAT, default_url, masked, open_storage, open_study, require_optuna
+from ..sweep.trials import ERROR, RUN_ATTR, SPARE, counts, requeue_interrupted
+from ..tasks.definitions import DEFAULT_MONITOR, monitors
+from .pruning import ReportToTrial
+from .space import TuneSpec, load_tune, trial_spec
+
+
+@dataclass
+class TuneResult:
+    """Where the study's outputs are, the best trial's number, value and values, and every trial's row."""
+
+    out_dir: Path
+    study_name: str
+    storage: str
+    metric: str
+    direction: str
+    best_trial: int | None
+    best_value: float | None
+    best_params: dict[str, Any]
+    rows: list[dict[str, Any]]
+    files: dict[str, str] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+
+def tune(tune_file: str | Path, out: str | Path | None = None, *, storage: str | None = None,
+         study_name: str | None = None, device: str = "auto", progress: bool = True, heartbeat: int = DEFAULT_HEARTBEAT,
+         timeout: float | None = None, registry: Registry | None = None) -> TuneResult:
+    """Run (or join, or continue) the study of ``tune_file`` until it has ``trials`` finished trials, then write
+    trials.csv/md, best_spec.yaml, tune.json and Optuna's history/importance plots into ``out``.
+
+    Raises:
+        SpecError: the tune file, its space or its base spec is invalid (YAML path named).
+        StorageError: the storage cannot be reached, or holds a study of that name made from other files.
+    """
+    from ..sweep.runner import SourceTables
+    from .report import write_tune_reports
+
+    started = time.perf_counter()
+    optuna = require_optuna()
+    reporter = Reporter(progress)
+    tune_file = Path(tune_file)
+    settings = load_tune(tune_file)
+    base = load_spec(settings.base, registry=registry)
+    if base.data is None:
+        raise SpecError(f"the base spec {settings.base} has no data section; tuning needs data to train on")
+    tables = SourceTables(registry)
+    prepared = tables(base.data)
+    if "validation" not in prepared.tables:
+        raise SpecError(f"the base spec {settings.base} has no validation data (data.source validation table or "
+                        "data.split.validation); trials are compared and pruned on validation metrics")
+    metric = settings.metric or base.train.monitor or DEFAULT_MONITOR[prepared.task]
+    if metric not in monitors(prepared.task):
+        raise SpecError(f"{tune_file}: metric: {metric} is not a validation metric of {prepared.task} data; choose "
+                        f"one of {', '.join(monitors(prepared.task))}")
+    check_space(base, settings, tune_file, metric, registry)
+    direction = "minimize" if metric == "val_loss" else "maximize"
+    out_dir = Path(out) if out else Path("runs") / f"tune-{slug(tune_file.stem)}"
+    url = storage or default_url(out_dir)
+    name = study_name or f"tune-{slug(tune_file.stem)}"
+    study, _ = open_study(open_storage(url, heartbeat=heartbeat), name, kind="tune",
+                          digest=tune_digest(base, settings, metric), source=str(tune_file), direction=direction,
+                          sampler=make_sampler(settings), pruner=make_pruner(settings))
+    requeue_interrupted(study)
+    folder = tune_file.resolve().parent
+    objective = _Objective(study, settings, base, metric, out_dir, folder, tables, device, registry, reporter)
+    done = counts(study)["finished"]
+    reporter.log(f"study '{name}' in {masked(url)}: {done} of {settings.trials} trials finished; optimising "
+                 f"{metric} ({direction})")
+    if done < settings.trials:
+        with reporter.task("trials", settings.trials) as advance:
+            advance(done)
+            objective.advance = advance
+            study.optimize(objective, timeout=timeout, catch=(), gc_after_trial=True)
+    files, rows = write_tune_reports(study, out_dir, metric, settings, base, folder, registry, tune_file)
+    best = _best(study, optuna)
+    reporter.log(f"best: trial {best.number} {metric} {best.value:.4f} with " +
+                 ", ".join(f"{k}={v}" for k, v in best.params.items()) if best else "no trial has finished yet")
+    return TuneResult(out_dir, name, masked(url), metric, direction, best.number if best else None,
+                      best.value if best else None, dict(best.params) if best else {}, rows, files,
+                      time.perf_counter() - started)
+
+
+def _best(study: Any, optuna: Any) -> Any:
+    complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
+    if not complete:
+        return None
+    return study.best_trial
+
+
+class _Objective:
+    """One trial: its values set into the base spec, trained with pruning, its validation metric returned."""
+
+    def __init__(self, study: Any, settings: TuneSpec, base: Spec, metric: str, out_dir: Path, folder: Path,
+                 tables: Any, device: str, registry: Registry | None, reporter: Reporter) -> None:
+        self.study, self.settings, self.base, self.metric = study, settings, base, metric
+        self.out_dir, self.folder, self.tables, self.device = out_dir, folder, tables, device
+        self.registry, self.reporter = registry, reporter
+        self.advance: Any = lambda n=1, info="": None
+
+    def __call__(self, trial: Any) -> float:
+        optuna = require_optuna()
+        retry = RUN_ATTR in trial.user_attrs  # a dead or interrupted worker's trial, run again with its values
+        if not retry and counts(self.study, exclude=trial.number)["claimed"] >= self.settings.trials:
+            trial.set_user_attr(SPARE, True)  # the other workers hold the last trials: nothing left for this one
+            self.study.stop()
+            raise optuna.TrialPruned()
+        number = trial.user_attrs.get(RUN_ATTR, trial.number)
+        trial.set_user_attr(RUN_ATTR, number)
+        values = {key: parameter.suggest(trial, key) for key, parameter in self.settings.space.items()}
+        run_dir = self.out_dir / "trials" / f"trial-{number:03d}"
+        trial.set_user_attr("run_dir", str(run_dir))
+        shown = ", ".join(f"{k}={_short(v)}" for k, v in values.items())
+        again = f" (trial {number} again)" if retry else ""
+        self.reporter.log(f"trial {trial.number}{again}: {shown} → {run_dir}")
+        try:
+            spec = trial_spec(self.base, values, self.metric, self.settings.seed, self.folder, self.registry,
+                              f"trial {trial.number}")
+        except SpecError as exc:  # this combination of values cannot be built; the study goes on without it
+            trial.set_user_attr(ERROR, str(exc))
+            self.reporter.warn(f"trial {trial.number} failed: {exc}")
+            self._finish()
+            return math.nan
+        value, pruned = self._fit(trial, spec, run_dir)
+        self._finish()
+        if pruned:
+            raise optuna.TrialPruned()
+        return value
+
+    def _fit(self, trial: Any, spec: Spec, run_dir: Path) -> tuple[float, bool]:
+        from ..training.trainer import Trainer
+
+        paths = RunPaths(run_dir)
+        if paths.summary.exists():  # trained before its worker died, not yet told to the study
+            summary = read_summary(paths.summary)
+            test = summary.get("test") if isinstance(summary.get("test"), dict) else {}
+            _set_attrs(trial, {"epochs": summary.get("epochs_run"), "best_epoch": summary.get("best_epoch"),
+                               "train_seconds": summary.get("train_seconds"), "test": _numbers(test)})
+            return float(summary["best_metric"]), False
+
+        def show(row: dict[str, Any]) -> None:
+            self.advance(0, f"trial {trial.number} epoch {row['epoch']} {self.metric} {row[self.metric]:.4f}")
+
+        reporting = ReportToTrial(trial, self.metric, on_epoch=show)
+        result = Trainer(spec, run_dir, device=self.device, resume=paths.last_checkpoint.exists(), progress=False,
+                         tables=self.tables(spec.data), registry=self.registry, callbacks=[reporting]).fit()
+        if result.best_metric is None:
+            raise MMFusionError(f"trial {trial.number} trained without a validation metric {self.metric}")
+        test = result.test_metrics or {}
+        _set_attrs(trial, {"epochs": len(result.history), "best_epoch": result.best_epoch,
+                              "train_seconds": result.summary.get("train_seconds"),
+                              "test": _numbers(test)})
+        verdict = f"pruned after epoch {reporting.pruned_at}" if reporting.pruned_at else "done"
+        self.reporter.log(f"    trial {trial.number} {verdict}: {self.metric} {result.best_metric:.4f} "
+                          f"(epoch {result.best_epoch})")
+        return float(result.best_metric), reporting.pruned_at is not None
+
+    def _finish(self) -> None:
+        self.advance(1)
+        if counts(self.study)["finished"] + 1 >= self.settings.trials:  # this trial is told after we return
+            self.study.stop()
+
+
+def _numbers(metrics: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def _set_attrs(trial: Any, attrs: dict[str, Any]) -> None:
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def check_space(base: Spec, settings: TuneSpec, tune_file: Path, metric: str, registry: Registry | None) -> None:
+    """Every value at the edge of the space (each bound, each choice) must give a valid spec, checked before any
+    trial trains, so that a misspelt key fails now, not in trial 14.
+
+    Raises:
+        SpecError: naming ``space.<key>`` and the value.
+    """
+    folder = tune_file.resolve().parent
+    for key, parameter in settings.space.items():
+        for value in parameter.extremes():
+            try:
+                trial_spec(base, {key: value}, metric, settings.seed, folder, registry, f"{tune_file}: space.{key}")
+            except SpecError as exc:
+                raise SpecError(f"{tune_file}: space.{key}: the value {_short(value)} gives an invalid spec:\n"
+                                f"  {exc}") from None
+
+
+def tune_digest(base: Spec, settings: TuneSpec, metric: str) -> str:
+    """What makes a study the same experiment: the base spec, the space, the metric and the seed (not the number
+    of trials, which may grow, nor the sampler and pruner, which only steer the search)."""
+    what = {"base": base.model_dump(mode="json"), "space": {k: p.model_dump(mode="json")
+            for k, p in settings.space.items()}, "metric": metric, "seed": settings.seed}
+    return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
+
+
+def make_sampler(settings: TuneSpec) -> Any:
+    optuna = require_optuna()
+    sampler = settings.sampler
+    if sampler.type == "random":
+        return optuna.samplers.RandomSampler(seed=sampler.seed)
+    if sampler.type == "grid":
+        return optuna.samplers.GridSampler(grid_space(settings), seed=sampler.seed)
+    return optuna.samplers.TPESampler(seed=sampler.seed, n_startup_trials=sampler.startup_trials)
+
+
+def grid_space(settings: TuneSpec) -> dict[str, list[Any]]:
+    """Every value of every parameter, for the grid sampler: choices, and ranges with a step.
+
+    Raises:
+        SpecError: a real range without a step (it has no finite grid).
+    """
+    from .space import Choices, FloatRange, choice_label
+
+    grid: dict[str, list[Any]] = {}
+    for key, p in settings.space.items():
+        if isinstance(p, Choices):
+            grid[key] = [choice_label(c) for c in p.choices]
+        elif isinstance(p, FloatRange):
+            if p.step is None:
+                raise SpecError(f"space.{key}: sampler grid needs a step for a real range (or use choices)")
+            count = int(round((p.high - p.low) / p.step))
+            grid[key] = [p.low + i * p.step for i in range(count + 1)]
+        else:
+            grid[key] = list(range(p.low, p.high + 1, p.step))
+    return grid
+
+
+def make_pruner(settings: TuneSpec) -> Any:
+    optuna = require_optuna()
+    pruner = settings.pruner
+    if pruner.type == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=pruner.startup_trials, n_warmup_steps=pruner.warmup_epochs)
+    if pruner.type == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=pruner.min_epochs,
+                                                      reduction_factor=pruner.reduction_factor)
+    return optuna.pruners.NopPruner()
