@@ -1,7 +1,7 @@
 """What runs a prepared :class:`Batch` to fp32 logits for the engine: the torch model, or an ONNX Runtime session
 (an fp32 export or its int8 quantisation). Each backend returns the logits and, where the model has unimodal
-heads, each head's logits from the same pass, (torch only) each input's pooled encoder vectors, and when asked the
-logits of the batch with only some inputs present (attribution)."""
+heads, each head's logits from the same pass, (torch only) each input's pooled encoder vectors and the fused vector,
+and when asked the logits of the batch with only some inputs present (attribution)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ class Outputs(NamedTuple):
     #: with ``explain``: the fp32 logits of the batch with only a coalition of the inputs present
     #: (:mod:`.attribution`)
     coalitions: CoalitionValue | None = None
+    #: the fusion's output, the head's input (torch backend)
+    fused: torch.Tensor | None = None
 
 
 def channels_last_inputs(model: MultimodalModel, enabled: bool) -> list[str]:
@@ -83,7 +85,7 @@ class TorchBackend:
 
         return Outputs(logits.float(), {m: v.float() for m, v in parts.aux.items()},
                        {m: out.pooled.float() for m, out in parts.encoded.items()}, parts.present,
-                       coalition if explain else None)
+                       coalition if explain else None, None if parts.fused is None else parts.fused.float())
 
 
 @dataclass

@@ -40,6 +40,7 @@ class Predictions:
     logits: np.ndarray | None = field(default=None, repr=False)
     #: models with unimodal heads (``train.aux_unimodal``): each head's logits, and each input's presence per row
     aux_logits: dict[str, np.ndarray] | None = field(default=None, repr=False)
+    #: (and with ``pooled`` or ``fused``, each input's presence per row whatever the model)
     present: dict[str, np.ndarray] | None = field(default=None, repr=False)
     #: with ``pooled=True``: each input's pooled encoder vectors of the rows that have it (torch backend only)
     pooled: dict[str, np.ndarray] | None = field(default=None, repr=False)
@@ -51,6 +52,8 @@ class Predictions:
     gated: dict[str, np.ndarray] | None = field(default=None, repr=False)
     #: with ``explain``: each input's Shapley values of every row's explained logits (:mod:`.attribution`)
     attribution: Attribution | None = field(default=None, repr=False)
+    #: with ``fused=True``: the fusion's output of every row ``[N, D]``, the head's input (torch backend only)
+    fused: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -111,31 +114,40 @@ class InferenceEngine:
     def predict(self, batches: Iterable[Batch], *, absent: Sequence[str] = (),
                 loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
                 advance: Callable[..., None] | None = None, pooled: bool = False,
-                drift: Mapping[str, InputReference] | None = None, explain: bool = False) -> Predictions:
+                drift: Mapping[str, InputReference] | None = None, explain: bool = False,
+                fused: bool = False) -> Predictions:
         """Scores for every batch (moved to the device; inputs in ``absent`` marked absent in every sample); with
         ``loss`` and labelled batches, the row-weighted mean loss too; with ``pooled``, each input's pooled vectors
-        where rows have it; with ``drift``, each of its inputs' distances from the training rows (the torch backend
-        sees the vectors: an ONNX engine returns no drift); with ``explain``, each input's Shapley values
-        (:mod:`.attribution`: the torch backend reruns the fusion and head per coalition, an ONNX one the whole
-        model)."""
-        logits_list, labels = [], []
+        where rows have it; with ``fused``, every row's fused vector (the head's input; torch backend only) and,
+        with either, each input's presence per row (``present``); with ``drift``, each of its inputs' distances from
+        the training rows (the torch backend sees the vectors: an ONNX engine returns no drift); with ``explain``,
+        each input's Shapley values (:mod:`.attribution`: the torch backend reruns the fusion and head per coalition,
+        an ONNX one the whole model).
+
+        Raises:
+            TypeError: ``fused`` asked of an ONNX engine (the exported model returns only logits).
+        """
+        if fused:
+            self._torch()
+        logits_list, labels, fused_list = [], [], []
         heads = list(self.backend.aux_inputs)
         aux_list: dict[str, list[torch.Tensor]] = {m: [] for m in heads}
-        present_list: dict[str, list[torch.Tensor]] = {m: [] for m in heads}
+        model = getattr(self.backend, "model", None)
+        presence = model.modalities if model is not None and (pooled or fused) else heads
+        present_list: dict[str, list[torch.Tensor]] = {m: [] for m in presence}
         vectors: dict[str, list[np.ndarray]] = {}
         distances: dict[str, list[np.ndarray]] = {}
         gated: dict[str, list[np.ndarray]] = {}
         shares: dict[str, list[np.ndarray]] = {}
         baselines: list[np.ndarray] = []
         exact = True
-        model = getattr(self.backend, "model", None)
         gate = model is not None and model.gate is not None and model.gate.fitted
         total_loss, samples = 0.0, 0
         for batch in batches:
             batch = self.backend.prepare(batch, self.device)
             for m in absent:  # inputs left out (ablations): absent in every sample
                 batch.present[m] = torch.zeros_like(batch.present[m])
-            logits, aux, encoded, seen, coalitions = self.backend(batch, explain)
+            logits, aux, encoded, seen, coalitions, fused_rows = self.backend(batch, explain)
             if coalitions is not None:
                 values, baseline, exact = attribute(coalitions, players(batch.present), centred=self.centred,
                                                     logits=logits)
@@ -154,7 +166,10 @@ class InferenceEngine:
                     distances.setdefault(m, []).append(np.where(batch.present[m].cpu().numpy(), away, np.nan))
             for m in heads:
                 aux_list[m].append(aux[m].cpu())
+            for m in presence:
                 present_list[m].append(batch.present[m].cpu())
+            if fused and fused_rows is not None:
+                fused_list.append(fused_rows.cpu())
             logits_list.append(logits.cpu())
             if batch.labels is not None:
                 labels.append(batch.labels.cpu())
@@ -176,7 +191,8 @@ class InferenceEngine:
         return Predictions(self.scores(all_logits).numpy(), y, mean_loss, all_logits.numpy(),
                            aux_logits, present, {m: np.concatenate(v) for m, v in vectors.items()} or None,
                            {m: np.concatenate(v) for m, v in distances.items()} or None,
-                           {m: np.concatenate(v) for m, v in gated.items()} or None, attribution)
+                           {m: np.concatenate(v) for m, v in gated.items()} or None, attribution,
+                           _cat(fused_list, model.fusion.output_dim).numpy() if model is not None and fused else None)
 
 
 def _softmax(task: str, train: TrainSpec, registry: Registry | None) -> bool:

@@ -26,6 +26,8 @@ class ModelParts(NamedTuple):
     encoded: dict[str, EncoderOutput]
     #: the presence masks the fusion saw: the batch's, less what a fitted quality gate dropped in eval mode
     present: dict[str, Tensor]
+    #: the fusion's output ``[B, D]``, the head's input (embeddings: ``mmfusion embed``)
+    fused: Tensor | None = None
 
 
 class MultimodalModel(nn.Module):
@@ -67,11 +69,13 @@ class MultimodalModel(nn.Module):
         present = batch.present
         if self.gate is not None and not self.training:
             present = self.gate(outputs, present)
-        fused = self.fuse(outputs, present)
+        vector = self.fusion(outputs, present)
+        fused = self.head(vector)  # what fuse() gives, keeping the head's input for parts
         mixing = self.aux is not None and self.aux.mixes and not self.training
         if not (parts or mixing):
             return fused
-        model_parts = ModelParts(fused, self.aux(outputs) if self.aux is not None else {}, outputs, dict(present))
+        model_parts = ModelParts(fused, self.aux(outputs) if self.aux is not None else {}, outputs, dict(present),
+                                 vector)
         return model_parts if parts else self.mixed(model_parts)
 
     def logits_with(self, outputs: Mapping[str, EncoderOutput], present: Mapping[str, Tensor],
