@@ -94,7 +94,8 @@ def _print_table(spec_file, device, classes, rows, forward) -> None:  # type: ig
     shown = table(f"{spec_file} → model on {device} ({outputs})",
                   ("component", "type", "modality", "output dim", "parameters", "trainable"),
                   [(r.component, r.type, r.modality, str(r.output_dim), human_count(r.parameters),
-                    human_count(r.trainable) + (" (frozen)" if r.frozen else "")) for r in rows], left=3)
+                    human_count(r.trainable) + (" (frozen)" if r.frozen else f" ({r.peft})" if r.peft else ""))
+                   for r in rows], left=3)
     shown.add_section()
     shown.add_row("total", "", "", "", human_count(sum(r.parameters for r in rows)),
                   human_count(sum(r.trainable for r in rows)))

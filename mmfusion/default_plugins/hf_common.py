@@ -19,13 +19,13 @@ from typing import Any
 from pydantic import Field
 
 from ..errors import SpecError, WeightsError, did_you_mean
-from ..interfaces.config import EncoderConfig
 from ..interfaces.locations import PACKAGE_PREFIX, SpecLocation, resolve_location
+from ..interfaces.peft import PeftEncoderConfig
 from ..weights.offline import offline_variable
 from .hf_towers import Towers, tower_config, towers_for
 
 
-class HFModelConfig(EncoderConfig):
+class HFModelConfig(PeftEncoderConfig):
     """The options ``hf_text`` and ``hf_image`` share: where the model comes from and how it is built."""
 
     path: SpecLocation = Field(

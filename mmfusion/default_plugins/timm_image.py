@@ -12,11 +12,12 @@ from ..errors import MMFusionError, SpecError, WeightsError, did_you_mean
 from ..hookspecs import hookimpl
 from ..interfaces.encoder import EncoderOutput
 from ..interfaces.image_encoder import grid_to_tokens
+from ..interfaces.peft import PeftEncoderConfig
 from ..weights.offline import offline_variable
 from ._common import BackboneConfig, BackboneEncoder, offline_weights_problem, torch_hub_path
 
 
-class TimmConfig(BackboneConfig):
+class TimmConfig(BackboneConfig, PeftEncoderConfig):
     type: Literal["timm"] = "timm"
     model_name: str = Field(description="Any name from `timm.list_models()`, e.g. tf_efficientnet_lite0, or with "
                             "a pretrained tag, e.g. resnet18.a1_in1k.")

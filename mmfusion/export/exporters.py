@@ -13,6 +13,7 @@ import torch
 from ..errors import MMFusionError
 from ..io import ensure_folder, write_atomic, write_json_atomic
 from ..model.batch import Batch
+from ..model.peft import adapters_merged
 from ..run.load import LoadedRun, load_run
 from .metadata import export_metadata
 from .wrapper import TensorInterface, flatten, interface_for, variable_axes
@@ -86,7 +87,9 @@ def verify_export(fmt: str, path: Path, interface: TensorInterface, model) -> di
 
 def export_run(run: str | Path | LoadedRun, fmt: str, out: str | Path | None = None, *, opset: int | None = None,
                verify: bool = True, tolerance: float = 1e-3) -> ExportResult:
-    """Export a run's model; writes the model file and ``<file>.json`` (labels, inputs, preprocessing).
+    """Export a run's model; writes the model file and ``<file>.json`` (labels, inputs, preprocessing). Encoders
+    adapted with ``peft:`` are exported with their adapters merged into the weights, and checked against the
+    unmerged model.
 
     Raises:
         MMFusionError: unknown format, a component that cannot be exported, or outputs that differ
@@ -105,10 +108,11 @@ def export_run(run: str | Path | LoadedRun, fmt: str, out: str | Path | None = N
     axes = variable_axes(batch, interface.layout)
     started = time.perf_counter()
     try:
-        if fmt == "onnx":
-            _onnx(interface, example, axes, path, opset)
-        else:
-            _torchscript(interface, example, path)
+        with adapters_merged(model):  # peft's adapters folded into plain layers: the file holds no peft code
+            if fmt == "onnx":
+                _onnx(interface, example, axes, path, opset)
+            else:
+                _torchscript(interface, example, path)
     except MMFusionError:
         raise
     except Exception as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
@@ -54,11 +54,14 @@ class Encoder(nn.Module):
     loads_own_weights: ClassVar[bool] = False
     #: the weights file or folder loaded (``weights:`` or a pretrained checkpoint); None: random initialisation
     weights_path: Path | None = None
+    #: the parameter-efficient method the builder applied (``peft:``: "lora", "ia3", "bias"); None: none
+    peft_type: str | None = None
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
         self.config = config
         self._frozen = False
+        self._peft_trainable: frozenset[str] | None = None
 
     def preprocess(self, value: Any, *, train: bool = False) -> dict[str, Tensor]:
         """Turn one raw value (a PIL image, a string, ...) into unbatched tensors; ``train``: may augment."""
@@ -118,11 +121,27 @@ class Encoder(nn.Module):
         raise NotImplementedError
 
     def set_frozen(self, frozen: bool) -> None:
-        """Freeze (no gradients, always eval mode: batch-norm statistics stay fixed) or unfreeze."""
+        """Freeze (no gradients, always eval mode: batch-norm statistics stay fixed) or unfreeze; unfrozen, an
+        encoder adapted by :meth:`use_peft` trains only what its method trains."""
         self._frozen = frozen
         self.requires_grad_(not frozen)
         if frozen:
             super().train(False)
+        elif self._peft_trainable is not None:
+            for name, param in self.named_parameters():
+                param.requires_grad_(name in self._peft_trainable)
+
+    def use_peft(self, method: str, trainable: Collection[str]) -> None:
+        """Record that ``method`` adapted this encoder and that only the parameters named ``trainable`` train (the
+        builder calls it, :mod:`mmfusion.model.peft`); the others are its base weights, fixed."""
+        self.peft_type = method
+        self._peft_trainable = frozenset(trainable)
+        self.set_frozen(False)
+
+    def peft_target(self) -> nn.Module:
+        """The module ``peft:`` adapts: the backbone :meth:`weights_target` names, which holds the layers whose
+        names (``query``, ``qkv``) the method's ``target_modules`` match."""
+        return self.weights_target()
 
     @property
     def frozen(self) -> bool:
@@ -164,25 +183,29 @@ class Encoder(nn.Module):
             parts["preprocessing"] = state
         return json.dumps(parts, sort_keys=True, default=str)
 
-    def weights_digest(self) -> str:
-        """A hash of every parameter and buffer (names, dtypes, shapes, values); about 1 s per GB, so remembered
-        until a tensor is replaced, moved or changed in place (its version counter moves: ``load_state_dict``,
-        ``copy_``, an optimiser step; not changes made through ``tensor.data``)."""
+    def weights_digest(self, names: Collection[str] | None = None) -> str:
+        """A hash of every parameter and buffer (names, dtypes, shapes, values), or of the state-dict entries
+        ``names`` only (a PEFT encoder's base weights); about 1 s per GB, so remembered until a tensor is replaced,
+        moved or changed in place (its version counter moves: ``load_state_dict``, ``copy_``, an optimiser step; not
+        changes made through ``tensor.data``)."""
         state = self.state_dict()
+        if names is not None:
+            state = {name: tensor for name, tensor in state.items() if name in names}
         try:
             signature: tuple | None = tuple((name, t.data_ptr(), t._version, t.dtype, tuple(t.shape), str(t.device))
                                             for name, t in state.items())
         except RuntimeError:  # inference tensors have no version counter: hash every time
             signature = None
-        remembered = self.__dict__.get("_weights_digest")
-        if signature is not None and remembered is not None and remembered[0] == signature:
-            return remembered[1]
+        remembered = self.__dict__.setdefault("_weights_digests", {})
+        key = None if names is None else frozenset(names)
+        if signature is not None and key in remembered and remembered[key][0] == signature:
+            return remembered[key][1]
         digest = hashlib.blake2b(digest_size=16)
         for name, tensor in state.items():
             tensor = tensor.detach().cpu().contiguous()
             digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
             digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
-        self.__dict__["_weights_digest"] = (signature, digest.hexdigest())
+        remembered[key] = (signature, digest.hexdigest())
         return digest.hexdigest()
 
     @classmethod

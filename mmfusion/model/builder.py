@@ -27,6 +27,7 @@ from ..spec.spec import Spec
 from ..weights.loading import load_configured_weights
 from .build_checks import failure_message, memory_problem
 from .multimodal import MultimodalModel
+from .peft import apply_peft
 from .quality_gate import QualityGate
 from .unimodal import UnimodalHeads
 
@@ -104,7 +105,8 @@ def _build_fusion(context: BuildContext, input_dims: Mapping[str, int]) -> Fusio
 
 
 def _build_encoder(context: BuildContext) -> Encoder:
-    """Build one encoder, then load its config's ``weights:`` unless it loaded them itself."""
+    """Build one encoder, then load its config's ``weights:`` unless it loaded them itself, then freeze it or adapt
+    it (``peft:``, on the loaded weights)."""
     config = cast(EncoderConfig, context.config)  # set by build_model
     cls = context.registry.get("encoder", config.component_name)
     encoder: Encoder = _construct(context, cls, config)
@@ -116,13 +118,23 @@ def _build_encoder(context: BuildContext) -> Encoder:
         raise PluginError(f"{context.path} ({config.type}): loading its weights failed: "
                           f"{type(exc).__name__}: {exc}") from exc
     encoder.set_frozen(config.freeze)
+    options = getattr(config, "peft", None)
+    if options is not None:
+        try:
+            apply_peft(encoder, options, path=f"{context.path}.peft")
+        except MMFusionError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"{context.path}.peft ({config.type}): adapting the encoder failed: "
+                              f"{type(exc).__name__}: {exc}") from exc
     return encoder
 
 
 def build_encoder(config: EncoderConfig, *, registry: Registry | None = None,
                   path: str = "model.encoders") -> Encoder:
-    """One encoder as :func:`build_model` builds it: weights loaded, frozen as configured; ``path`` (its spec path)
-    is named in errors. A run rebuilds the frozen encoders it saved by reference this way (:mod:`mmfusion.run.frozen`).
+    """One encoder as :func:`build_model` builds it: weights loaded, frozen or adapted as configured; ``path`` (its
+    spec path) is named in errors. A run rebuilds the frozen encoders (and the bases of adapted ones) it saved by
+    reference this way (:mod:`mmfusion.run.frozen`).
 
     Raises:
         PluginError: it cannot be built (its spec path named).

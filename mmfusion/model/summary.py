@@ -18,6 +18,8 @@ class ComponentSummary:
     parameters: int
     trainable: int
     frozen: bool = False
+    #: the ``peft:`` method of an adapted encoder (its trainable count is the adapters' alone); None: none
+    peft: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -27,7 +29,7 @@ def _row(component: str, kind: str, modality: str, width: int, module: nn.Module
          frozen: bool = False) -> ComponentSummary:
     counts = [(p.numel(), p.requires_grad) for p in module.parameters()]
     return ComponentSummary(component, kind, modality, width, sum(n for n, _ in counts),
-                            sum(n for n, grad in counts if grad), frozen)
+                            sum(n for n, grad in counts if grad), frozen, getattr(module, "peft_type", None))
 
 
 def summarize(model: MultimodalModel) -> list[ComponentSummary]:

@@ -5,7 +5,8 @@ Tensors go to safetensors files, everything else to JSON; nothing is pickled. Ea
 checkpoint in force. Resuming continues bit for bit: every optimiser-state tensor gets back its parameter's memory
 layout (safetensors stores contiguous tensors, image encoders train in ``channels_last``, and fused AdamW assumes one
 layout for both), and the torch, Python and NumPy RNGs are restored. Frozen encoders saved by reference
-(:mod:`mmfusion.run.frozen`) are left out here too: state.json records their digests, and resuming checks them.
+(:mod:`mmfusion.run.frozen`) are left out here too, as are the bases of encoders adapted with ``peft:`` (their
+adapters are saved): state.json records their digests, and resuming checks them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 from ..io import write_json_atomic, write_safetensors_atomic
 from .checkpoint_files import Saved, find_checkpoint
 from .errors import RunDirError, warn_caller
-from .frozen import describe_source, without
+from .frozen import describe_source, reference_digest, without
 from .layout import POINTER
 
 
@@ -63,7 +64,7 @@ def save_checkpoint(folder: Path, *, model: torch.nn.Module, optimizer: torch.op
     if target.exists():
         shutil.rmtree(target)
     target.mkdir()
-    write_safetensors_atomic(target / "model.safetensors", without(model.state_dict(), by_reference or {}))
+    write_safetensors_atomic(target / "model.safetensors", without(model, by_reference or {}))
     opt_tensors, opt_meta = _split_optimizer(optimizer.state_dict())
     write_safetensors_atomic(target / "optimizer.safetensors", opt_tensors)
     rng = {"cpu": torch.get_rng_state()}
@@ -94,7 +95,7 @@ def _check_frozen(saved: Saved, model: torch.nn.Module) -> None:
             raise RunDirError(f"cannot resume: {saved.folder / 'state.json'} refers to the frozen weights of "
                               f"encoder '{modality}', which the model lacks; resume with the run's spec.yaml")
         encoder = encoders[modality]
-        found = encoder.weights_digest()
+        found = reference_digest(encoder)
         if found != digest:
             raise RunDirError(
                 f"cannot resume: the checkpoint {saved.folder} refers to the frozen weights of encoder '{modality}' "
@@ -106,7 +107,7 @@ def _check_frozen(saved: Saved, model: torch.nn.Module) -> None:
 def _check_model(saved: Saved, model: torch.nn.Module) -> None:
     """The checkpoint's tensors must be the model's, name for name and shape for shape (less the frozen encoders
     it refers to)."""
-    expected = without(model.state_dict(), saved.meta.get("by_reference", {}))
+    expected = without(model, saved.meta.get("by_reference", {}))
     hint = ("the spec differs from the one this run was trained with (see spec.yaml in the run directory); "
             "resume with that spec, or train the edited spec without --resume into another --out")
     where = saved.folder / "model.safetensors"

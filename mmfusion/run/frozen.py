@@ -5,6 +5,8 @@ take 11 GB. Instead ``frozen_weights.json`` records, per such encoder, its confi
 digest of every tensor; weights.safetensors leaves them out (its metadata names which). Loading rebuilds each one
 from spec.yaml and checks the digest. Only what a rebuild reproduces is referenced: each frozen pretrained encoder is
 built once more, on another random stream so that any randomly initialised part shows, and must have the same digest.
+An encoder adapted with ``peft:`` is referenced the same way for its base, the parameters that do not train
+(:func:`referenced_names`): its adapters (or trained biases) and its buffers go into the weights and checkpoints.
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from .files import read_run_object
 from .layout import FROZEN_WEIGHTS
 
 if TYPE_CHECKING:
-    from torch import Tensor
+    from torch import Tensor, nn
 
     from ..interfaces.config import EncoderConfig
+    from ..interfaces.encoder import Encoder
     from ..model.multimodal import MultimodalModel
     from ..registry import Registry
     from ..spec.spec import Spec
@@ -42,7 +45,7 @@ class Reference:
     type: str
     source: str  #: where the weights come from, in the spec's words
     resolved: str  #: the file or folder they were read from in training, on that machine
-    digest: str  #: :meth:`Encoder.weights_digest` of every parameter and buffer
+    digest: str  #: :meth:`Encoder.weights_digest` of the tensors referenced (:func:`referenced_names`)
     tensors: int
     bytes: int
     config: dict[str, Any]
@@ -91,26 +94,44 @@ def _another_random_stream(seed: int) -> Iterator[None]:
         yield
 
 
+def referenced_names(encoder: Encoder) -> list[str]:
+    """The state-dict entries of ``encoder`` that a reference would stand for: every one of a frozen encoder; of one
+    adapted with ``peft:``, the parameters that do not train (its base); none of an encoder trained in full."""
+    state = encoder.state_dict()
+    if encoder.frozen:
+        return list(state)
+    if encoder.peft_type is None:
+        return []
+    fixed = {name for name, p in encoder.named_parameters(remove_duplicate=False) if not p.requires_grad}
+    return [name for name in state if name in fixed]
+
+
+def reference_digest(encoder: Encoder) -> str:
+    """The digest of the tensors a reference stands for (every tensor's for a frozen encoder)."""
+    return encoder.weights_digest() if encoder.frozen else encoder.weights_digest(referenced_names(encoder))
+
+
 def find_references(model: MultimodalModel, *, registry: Registry | None = None, seed: int = 0
                     ) -> dict[str, Reference]:
-    """The frozen encoders of ``model`` that a rebuild from their config reproduces, tensor for tensor (each
-    candidate is built once more; any failure saves it in full)."""
+    """The frozen encoders of ``model`` (and the bases of those adapted with ``peft:``) that a rebuild from their
+    config reproduces, tensor for tensor (each candidate is built once more; any failure saves it in full)."""
     from ..model.builder import build_encoder
 
     found = {}
     for modality, encoder in model.encoders.items():
-        if not (encoder.frozen and encoder.pretrained and encoder.state_dict()  # a plugin may keep a part trainable
-                and not any(p.requires_grad for p in encoder.parameters())):
+        names = set(referenced_names(encoder))
+        if not (encoder.pretrained and names  # a plugin may keep a part of a frozen encoder trainable
+                and not any(p.requires_grad for n, p in encoder.named_parameters() if n in names)):
             continue
-        digest = encoder.weights_digest()
+        digest = reference_digest(encoder)
         try:
             with _another_random_stream(seed):
                 rebuilt = build_encoder(encoder.config, registry=registry, path=f"model.encoders.{modality}")
-            if rebuilt.weights_digest() != digest:
+            if reference_digest(rebuilt) != digest:
                 continue
         except Exception:  # whatever stops a rebuild here would stop it at load time: keep the tensors
             continue
-        state = encoder.state_dict()
+        state = {k: v for k, v in encoder.state_dict().items() if k in names}
         found[modality] = Reference(modality, encoder.config.type, describe_source(encoder.config),
                                     str(encoder.weights_path), digest, len(state),
                                     sum(t.numel() * t.element_size() for t in state.values()),
@@ -121,12 +142,15 @@ def find_references(model: MultimodalModel, *, registry: Registry | None = None,
 def current(model: MultimodalModel, references: Mapping[str, Reference]) -> dict[str, Reference]:
     """The references whose encoder still holds the tensors they describe (a digest, remembered while unchanged)."""
     return {m: r for m, r in references.items()
-            if m in model.encoders and model.encoders[m].weights_digest() == r.digest}
+            if m in model.encoders and reference_digest(model.encoders[m]) == r.digest}
 
 
-def without(state: Mapping[str, Tensor], modalities: Iterable[str]) -> dict[str, Tensor]:
-    prefixes = tuple(f"encoders.{m}." for m in modalities)
-    return {k: v for k, v in state.items() if not (prefixes and k.startswith(prefixes))}
+def without(model: nn.Module, modalities: Iterable[str], state: Mapping[str, Tensor] | None = None
+            ) -> dict[str, Tensor]:
+    """``state`` (default: the model's) less the tensors that the encoders of ``modalities`` save by reference."""
+    encoders = getattr(model, "encoders", {})
+    left = {f"encoders.{m}.{name}" for m in modalities if m in encoders for name in referenced_names(encoders[m])}
+    return {k: v for k, v in (model.state_dict() if state is None else state).items() if k not in left}
 
 
 def write_weights(path: Path, model: MultimodalModel, references: Mapping[str, Reference]) -> dict[str, Reference]:
@@ -137,7 +161,7 @@ def write_weights(path: Path, model: MultimodalModel, references: Mapping[str, R
     if kept:
         write_json_atomic(record, {"encoders": {m: asdict(r) for m, r in sorted(kept.items())}})
     metadata = {METADATA_KEY: ",".join(sorted(kept))} if kept else None
-    write_safetensors_atomic(path, without(model.state_dict(), kept), metadata=metadata)
+    write_safetensors_atomic(path, without(model, kept), metadata=metadata)
     if not kept and record.is_file():
         record.unlink()  # from an earlier part of the run: the weights hold every tensor now
     return kept
@@ -157,7 +181,7 @@ def load_weights(model: MultimodalModel, path: Path) -> None:
     from safetensors.torch import load_file
 
     missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
-    stray = [*without(dict.fromkeys(missing), left_out(path)), *unexpected]
+    stray = [*without(model, left_out(path), dict.fromkeys(missing)), *unexpected]
     if stray:
         raise RunDirError(f"{path} does not fit the model being trained ({stray[0]}); {RESTORE}")
 
@@ -201,7 +225,7 @@ def referenced_tensors(path: Path, spec: Spec, weights: Mapping[str, Tensor], re
         if config is None:
             raise RunDirError(f"{path.parent / 'spec.yaml'} has no encoder '{modality}', but the run was trained "
                               "with one (see frozen_weights.json): restore the spec.yaml the run was trained with")
-        if any(k.startswith(reference.prefix) for k in weights):
+        if getattr(config, "peft", None) is None and any(k.startswith(reference.prefix) for k in weights):
             continue  # the weights hold this encoder after all (a crash between the two writes): they win
         tensors.update({reference.prefix + k: v for k, v in _rebuild(reference, config, path, registry).items()})
     return tensors
@@ -224,9 +248,10 @@ def _rebuild(reference: Reference, config: EncoderConfig, path: Path, registry: 
             f"{intro}. They cannot be loaded here{now}: {exc}. Make them available (install the package, copy the "
             f"file, or fill the model cache), or, where they live elsewhere on this machine, point "
             f"model.encoders.{modality} in {run / 'spec.yaml'} to them") from None
-    found = encoder.weights_digest()
+    found = reference_digest(encoder)
     if found != reference.digest:
         raise RunDirError(
             f"{intro}. The weights that load here{now} have digest {found}: they are not the ones the run was "
             "trained with (another version of the file or package?). Restore those weights, or retrain")
-    return encoder.state_dict()
+    names = set(referenced_names(encoder))  # a PEFT encoder's adapters come from the run's weights, not from here
+    return {k: v for k, v in encoder.state_dict().items() if k in names}

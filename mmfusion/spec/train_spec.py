@@ -35,7 +35,8 @@ class TrainSpec(BaseModel):
     eval_batch_size: int | None = Field(None, ge=1, description="Default: 4 × batch_size.")
     lr: float = Field(
         1e-3, gt=0, description="Learning rate of new layers: fusion, head, randomly initialised encoders.")
-    encoder_lr: float = Field(2e-5, gt=0, description="Learning rate of pretrained encoders that are not frozen.")
+    encoder_lr: float = Field(2e-5, gt=0, description="Learning rate of pretrained encoders that are not frozen "
+                              "(the adapters of `peft:` encoders train at lr).")
     weight_decay: float = Field(0.01, ge=0)
     scheduler: Literal["cosine", "linear", "constant"] = "cosine"
     warmup: float = Field(0.05, ge=0, lt=1, description="Fraction of the optimisation steps spent warming up.")

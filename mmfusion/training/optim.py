@@ -13,10 +13,11 @@ from ..spec.train_spec import TrainSpec
 
 def parameter_groups(model: MultimodalModel, train: TrainSpec) -> list[dict]:
     """Trainable parameters grouped by learning rate and weight decay: pretrained encoders get ``encoder_lr``,
-    everything else ``lr``; biases and normalisation weights get no weight decay."""
+    everything else ``lr`` (the adapters of a ``peft:`` encoder too: new layers, or BitFit's biases, that need a new
+    layer's rate); biases and normalisation weights get no weight decay."""
     groups: dict[tuple[str, bool], list[nn.Parameter]] = {}
     for module in [*model.encoders.values(), model.fusion, model.head, *([model.aux] if model.aux is not None else [])]:
-        pretrained = bool(getattr(module, "pretrained", False))
+        pretrained = bool(getattr(module, "pretrained", False)) and getattr(module, "peft_type", None) is None
         for param_name, param in module.named_parameters():
             if not param.requires_grad:
                 continue

@@ -21,7 +21,9 @@ def frozen_references(ctx: TrainingContext) -> dict[str, Reference]:
     if ctx.by_reference is None:
         ctx.by_reference = find_references(ctx.model, registry=ctx.registry, seed=ctx.spec.train.seed)
         for modality, reference in ctx.by_reference.items():
-            ctx.reporter.log(f"encoder '{modality}' is frozen: saved by reference to {reference.source} "
+            peft = ctx.model.encoders[modality].peft_type
+            what = "is frozen: saved" if peft is None else f"is adapted ({peft}): its adapters saved, its base"
+            ctx.reporter.log(f"encoder '{modality}' {what} by reference to {reference.source} "
                              f"({reference.bytes / 1e6:.1f} MB not copied into the run)")
     return ctx.by_reference
 
