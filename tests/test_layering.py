@@ -10,10 +10,12 @@ from pathlib import Path
 import mmfusion
 
 PACKAGE = Path(mmfusion.__file__).parent
-HEAVY = {"torchvision", "timm", "transformers", "datasets"}
+HEAVY = {"torchvision", "timm", "transformers", "datasets", "peft"}
 #: the public image-encoder base builds torchvision's transforms, imported inside the function that builds them;
-#: the test kit writes tiny Hugging Face models, importing transformers inside its writers
-LAZY_TRANSFORMS = {"interfaces/image_encoder.py": {"torchvision"}, "testing/tiny_models.py": {"transformers"}}
+#: the test kit writes tiny Hugging Face models, importing transformers inside its writers; an encoder's `peft:`
+#: option imports peft inside the function that applies it
+LAZY_TRANSFORMS = {"interfaces/image_encoder.py": {"torchvision"}, "testing/tiny_models.py": {"transformers"},
+                   "model/peft.py": {"peft"}}
 
 
 def _top_level_imports(path: Path) -> set[str]:
@@ -58,8 +60,8 @@ def test_cli_start_up_imports_no_torch() -> None:
 
 
 def test_loading_plugins_imports_no_model_library() -> None:
-    out = _run("import sys, mmfusion; r = mmfusion.get_registry(); assert r.names('encoder'); "
-               "print(sorted(m for m in ('timm', 'transformers', 'torchvision', 'datasets') if m in sys.modules))")
+    out = _run("import sys, mmfusion; r = mmfusion.get_registry(); assert r.names('encoder'); print(sorted(m for m in "
+               "('timm', 'transformers', 'torchvision', 'datasets', 'peft') if m in sys.modules))")
     assert out == "[]"
 
 
