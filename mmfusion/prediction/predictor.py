@@ -23,6 +23,8 @@ from ..model.featurizer import make_batch
 from ..registry import Registry
 from ..run.load import LoadedRun, load_run
 from ..runtime.devices import resolve_device
+from .embedder import Embedder
+from .embeddings import Wanted
 from .onnx_model import OnnxModel
 from .tables import CONTRIBUTION_PREFIX, DRIFT_PREFIX, TableInput, samples_of, with_predictions
 
@@ -63,8 +65,9 @@ class Prediction:
         return {**out, **explained}
 
 
-class Predictor:
-    """Classify with a trained run (a run directory or a loaded run); the model, tokenizers and transforms load once.
+class Predictor(Embedder):
+    """Classify with a trained run (a run directory or a loaded run); the model, tokenizers and transforms load once;
+    embed rows with it (:class:`~mmfusion.prediction.embedder.Embedder`).
 
     ``backend`` "onnx" runs the model exported to ONNX in onnxruntime on the CPU; with it, ``quantize="int8"`` runs
     the int8 model (RUN/export/model.int8.onnx, made and checked on first use; see docs/export.md).
@@ -105,14 +108,18 @@ class Predictor:
     def modalities(self) -> list[str]:
         return self.model.modalities
 
-    def _raw(self, sample: Mapping[str, Any], place: CellContext, from_table: bool) -> dict[str, Any]:
-        """Parse and load one sample; ``place`` names it in errors (a table's line, or the sample's index)."""
+    def _raw(self, sample: Mapping[str, Any], place: CellContext, from_table: bool,
+             bad: dict[str, list[str]] | None = None) -> dict[str, Any]:
+        """Parse and load one sample; ``place`` names it in errors (a table's line, or the sample's index). An
+        unusable value of an input in ``bad`` (``on_bad_value: absent``) is absent, its message added there; a row
+        left with no input that way is kept (all absent), as training keeps one."""
         where = f"{place.source} {place.row_kind} {place.row}"
         unknown = sorted(set(sample) - set(self.modalities))
         if unknown:
             raise DataError(f"{where}: unknown input(s) {', '.join(unknown)}; this model reads "
                             f"{', '.join(self.modalities)}")
         raw: dict[str, Any] = {}
+        dropped = False
         for m in self.modalities:
             cells, columns = self._cells(m, sample.get(m), from_table)
             context = replace(place, columns=columns)
@@ -120,8 +127,11 @@ class Predictor:
                 ref = self.handlers[m].parse(cells, context)
                 raw[m] = None if ref is None else self.handlers[m].load(ref)
             except BadValueError as exc:  # also a file that passed parsing but does not decode: name its row
-                raise DataError(f"{context.where()}: {exc.problem}") from None
-        if all(v is None for v in raw.values()):
+                if bad is None or m not in bad:
+                    raise DataError(f"{context.where()}: {exc.problem}") from None
+                bad[m].append(f"{context.where()}: {exc.problem}")
+                raw[m], dropped = None, True
+        if all(v is None for v in raw.values()) and not dropped:
             raise DataError(f"{where}: no input given; give at least one of {', '.join(self.modalities)}")
         return raw
 
@@ -154,9 +164,11 @@ class Predictor:
 
     def _predictions(self, samples: Sequence[Mapping[str, Any]], *, root: str | Path | None = None,
                      source: str = "input", rows: Sequence[int] | None = None, row_kind: str = "row",
-                     drift: bool = False, explain: bool = False) -> Predictions:
-        """:meth:`predict_proba`'s predictions, with each input's drift percentiles when ``drift`` and Shapley
-        values when ``explain``."""
+                     drift: bool = False, explain: bool = False, embed: Wanted | None = None,
+                     bad: dict[str, list[str]] | None = None) -> Predictions:
+        """:meth:`predict_proba`'s predictions, with each input's drift percentiles when ``drift``, Shapley
+        values when ``explain``, the vectors ``embed`` asks for, and unusable values of the inputs in ``bad``
+        absent (:meth:`_raw`)."""
         base = Path(root) if root else None
 
         def place(index: int) -> CellContext:
@@ -167,11 +179,12 @@ class Predictor:
         def batches() -> Iterator[Batch]:
             for start in range(0, len(samples), self.batch_size):
                 chunk = samples[start:start + self.batch_size]
-                yield make_batch(self.model, [self._raw(s, place(start + i), rows is not None)
+                yield make_batch(self.model, [self._raw(s, place(start + i), rows is not None, bad)
                                               for i, s in enumerate(chunk)])
 
         with plugin_errors_named(self._registry):  # a plugin's bug (an encoder's forward) names the plugin
-            return self.engine.predict(batches(), drift=self.drift if drift else None, explain=explain)
+            return self.engine.predict(batches(), drift=self.drift if drift else None, explain=explain,
+                                       fused=bool(embed and embed.fused), pooled=bool(embed and embed.pooled))
 
     def predict(self, samples: Sequence[Mapping[str, Any]], *, top_k: int = 3, root: str | Path | None = None,
                 explain: bool = False) -> list[Prediction]:
@@ -231,14 +244,7 @@ class Predictor:
         """
         if explain:
             self._check_explainable()
-        source = TableInput.of(table, root)
-        columns: dict[str, Any] = self.run.inputs.get("columns") or {m: m for m in self.modalities}
-        source.check_columns(c for cols in columns.values() for c in ([cols] if isinstance(cols, str) else cols))
-        for start, chunk in source.chunks(chunk_rows):
-            first = source.first_row + start
-            found = self._predictions(samples_of(chunk, columns), root=source.root, source=source.source,
-                                      rows=range(first, first + len(chunk)), row_kind=source.row_kind, drift=True,
-                                      explain=explain)
+        for _, chunk, found in self._table_predictions(table, root, chunk_rows, drift=True, explain=explain):
             out = with_predictions(chunk.copy(), found.probabilities, self.labels, self.task, top_k, self.thresholds,
                                    self.run.label_sep)
             if found.attribution is not None:
@@ -250,6 +256,19 @@ class Predictor:
             for m, shares in (found.drift or {}).items():
                 out[f"{DRIFT_PREFIX}{m}"] = shares
             yield out
+
+    def _table_predictions(self, table: Any, root: str | Path | None, chunk_rows: int, **options: Any
+                           ) -> Iterator[tuple[int, Any, Predictions]]:
+        """(position of the chunk's first row, chunk, its :meth:`_predictions` with ``options``) for each chunk of
+        a table, the columns checked before any row is read."""
+        source = TableInput.of(table, root)
+        columns: dict[str, Any] = self.run.inputs.get("columns") or {m: m for m in self.modalities}
+        source.check_columns(c for cols in columns.values() for c in ([cols] if isinstance(cols, str) else cols))
+        for start, chunk in source.chunks(chunk_rows):
+            first = source.first_row + start
+            yield start, chunk, self._predictions(samples_of(chunk, columns), root=source.root, source=source.source,
+                                                  rows=range(first, first + len(chunk)), row_kind=source.row_kind,
+                                                  **options)
 
     def _explained_outputs(self, probabilities: np.ndarray) -> np.ndarray:
         """Each row's explained output column: the predicted class, binary's one logit, multilabel's top label."""
