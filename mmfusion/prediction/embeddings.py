@@ -45,8 +45,8 @@ def wanted(what: str | Iterable[str], inputs: Sequence[str]) -> Wanted:
     choices = [FUSED, POOLED, *inputs]
     for name in names:
         if name not in choices:
-            raise DataError(f"unknown embedding '{name}'{did_you_mean(name, choices)}; choose from "
-                            f"{', '.join(choices)} (pooled: every input's pooled vector)")
+            raise DataError(f"unknown embedding '{name}'{did_you_mean(name, choices)} (choose from "
+                            f"{', '.join(choices)}; pooled: every input's pooled vector)")
     if not names:
         raise DataError(f"no embedding asked for; choose from {', '.join(choices)}")
     for clash in sorted({FUSED, ROW} & set(inputs)):
