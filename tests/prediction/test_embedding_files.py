@@ -94,3 +94,19 @@ def test_an_npy_stream_rewrites_its_header_with_the_row_count(tmp_path: Path) ->
     assert np.load(path).tolist() == [[1, 1, 1], [1, 1, 1], [0, 0, 0]] and np.load(path).dtype == np.float16
     with pytest.raises(ValueError, match="rows of shape"):
         NpyStream(open(tmp_path / "b.npy", "w+b"), np.zeros((0, 3))).write(np.zeros((1, 4)))
+
+
+@pytest.mark.parametrize("name", ["emb.parquet", "emb.npz", "emb.npy"])
+def test_chunks_reach_the_disk_as_they_come(tmp_path: Path, name: str) -> None:
+    sizes = []
+
+    def watched() -> Iterator[Embeddings]:
+        for start in range(0, 4000, 1000):  # chunks larger than a file buffer
+            # what is on disk (the temporary file, and .npz's member files) before this chunk is handed over
+            sizes.append(sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file()))
+            rows = np.arange(start, start + 1000)
+            yield Embeddings(rows, {"image": rows % 2 == 0, "text": rows % 3 == 0},
+                             RNG.normal(size=(1000, 16)).astype(np.float32))
+
+    write_embeddings(watched(), tmp_path / name, wanted("fused", INPUTS))
+    assert sizes[1] < sizes[2] < sizes[3]  # every chunk written before the next is asked for
