@@ -26,7 +26,7 @@ from ..spec.loader import load_spec
 from ..spec.spec import Spec
 from ..sweep.spec import slug
 from ..sweep.storage import DEFAULT_HEARTBEAT, default_url, masked, open_storage, open_study, require_optuna
-from ..sweep.trials import ERROR, RUN_ATTR, SPARE, counts, requeue_interrupted
+from ..sweep.trials import ERROR, RUN_ATTR, SPARE, counts, requeue_interrupted, wait_for_work
 from ..tasks.definitions import DEFAULT_MONITOR, monitors
 from .pruning import ReportToTrial
 from .space import TuneSpec, load_tune, trial_spec
@@ -87,17 +87,27 @@ def tune(tune_file: str | Path, out: str | Path | None = None, *, storage: str |
     study, _ = open_study(open_storage(url, heartbeat=heartbeat), name, kind="tune",
                           digest=tune_digest(base, settings, metric), source=str(tune_file), direction=direction,
                           sampler=make_sampler(settings), pruner=make_pruner(settings))
-    requeue_interrupted(study)
+    again = requeue_interrupted(study)
     folder = tune_file.resolve().parent
     objective = _Objective(study, settings, base, metric, out_dir, folder, tables, device, registry, reporter)
+    objective.poll = max(1.0, heartbeat / 2)
     done = counts(study)["finished"]
-    reporter.log(f"study '{name}' in {masked(url)}: {done} of {settings.trials} trials finished; optimising "
-                 f"{metric} ({direction})")
+    reporter.log(f"study '{name}' in {masked(url)}: {done} of {settings.trials} trials finished"
+                 + (f", {len(again)} interrupted trial(s) queued again" if again else "")
+                 + f"; optimising {metric} ({direction})")
     if done < settings.trials:
         with reporter.task("trials", settings.trials) as advance:
             advance(done)
             objective.advance = advance
-            study.optimize(objective, timeout=timeout, catch=(), gc_after_trial=True)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                study.optimize(objective, timeout=left, catch=(), gc_after_trial=True)
+                # a sampler may stop the study (the grid is used up) while a dead worker's trial waits to run again
+                if counts(study)["finished"] >= settings.trials or not _waiting(study):
+                    break
     files, rows = write_tune_reports(study, out_dir, metric, settings, base, folder, registry, tune_file)
     best = _best(study, optuna)
     reporter.log(f"best: trial {best.number} {metric} {best.value:.4f} with " +
@@ -105,6 +115,11 @@ def tune(tune_file: str | Path, out: str | Path | None = None, *, storage: str |
     return TuneResult(out_dir, name, masked(url), metric, direction, best.number if best else None,
                       best.value if best else None, dict(best.params) if best else {}, rows, files,
                       time.perf_counter() - started)
+
+
+def _waiting(study: Any) -> bool:
+    state = require_optuna().trial.TrialState
+    return bool(study.get_trials(deepcopy=False, states=(state.WAITING,)))
 
 
 def _best(study: Any, optuna: Any) -> Any:
@@ -123,13 +138,16 @@ class _Objective:
         self.out_dir, self.folder, self.tables, self.device = out_dir, folder, tables, device
         self.registry, self.reporter = registry, reporter
         self.advance: Any = lambda n=1, info="": None
+        self.poll = 1.0
 
     def __call__(self, trial: Any) -> float:
         optuna = require_optuna()
         retry = RUN_ATTR in trial.user_attrs  # a dead or interrupted worker's trial, run again with its values
         if not retry and counts(self.study, exclude=trial.number)["claimed"] >= self.settings.trials:
-            trial.set_user_attr(SPARE, True)  # the other workers hold the last trials: nothing left for this one
-            self.study.stop()
+            # other workers hold the last trials: watch them, and take over one whose worker dies
+            trial.set_user_attr(SPARE, True)
+            if not wait_for_work(self.study, trial.number, poll=self.poll):
+                self.study.stop()
             raise optuna.TrialPruned()
         number = trial.user_attrs.get(RUN_ATTR, trial.number)
         trial.set_user_attr(RUN_ATTR, number)

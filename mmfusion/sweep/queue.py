@@ -9,13 +9,12 @@ folder from its last finished epoch. No scheduler of ours: ordering, claiming an
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..progress import Reporter
 from .storage import DEFAULT_HEARTBEAT, open_storage, open_study, require_optuna
-from .trials import RUN_ATTR, SPARE, is_spare, requeue_interrupted
+from .trials import RUN_ATTR, SPARE, is_spare, requeue_interrupted, wait_for_work
 
 
 def run_shared(url: str, name: str, keys: Mapping[str, Any], run: Callable[[str, str], float], *, digest: str,
@@ -45,7 +44,7 @@ def run_shared(url: str, name: str, keys: Mapping[str, Any], run: Callable[[str,
         key = trial.user_attrs.get(RUN_ATTR)
         if key is None:  # the queue was empty when this worker asked: watch the others, then stop
             trial.set_user_attr(SPARE, True)
-            if not _wait_for_work(study, trial.number, poll=max(1.0, heartbeat / 2)):
+            if not wait_for_work(study, trial.number, poll=max(1.0, heartbeat / 2)):
                 study.stop()
             raise optuna.TrialPruned()
         return run(key, f"{_done(study) + 1}/{total} {key}")
@@ -56,18 +55,3 @@ def run_shared(url: str, name: str, keys: Mapping[str, Any], run: Callable[[str,
 def _done(study: Any) -> int:
     state = require_optuna().trial.TrialState
     return sum(t.state == state.COMPLETE and not is_spare(t) for t in study.get_trials(deepcopy=False))
-
-
-def _wait_for_work(study: Any, own: int, poll: float) -> bool:
-    """Wait while other workers train; True as soon as a run is queued again (a worker died), False when every
-    run has ended."""
-    optuna = require_optuna()
-    state = optuna.trial.TrialState
-    while True:
-        optuna.storages.fail_stale_trials(study)  # a dead worker's trial → failed and queued again
-        trials = study.get_trials(deepcopy=False, states=(state.WAITING, state.RUNNING))
-        if any(t.state == state.WAITING for t in trials):
-            return True
-        if not any(t.number != own and not is_spare(t) for t in trials):
-            return False
-        time.sleep(poll)

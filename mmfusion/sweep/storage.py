@@ -28,6 +28,10 @@ KIND_ATTR, DIGEST_ATTR, SOURCE_ATTR = "mmfusion.kind", "mmfusion.digest", "mmfus
 MAX_RETRY = 3
 
 
+#: what a worker sees when another one creates the same database's tables at the same moment
+_CREATION_RACES = ("already exists", "locked", "UNIQUE constraint", "duplicate key")
+
+
 class StorageError(MMFusionError):
     """The study storage cannot be reached or opened, or holds another experiment under the study's name."""
 
@@ -83,9 +87,16 @@ def open_storage(url: str, *, heartbeat: int = DEFAULT_HEARTBEAT) -> optuna.stor
     else:
         engine_kwargs["pool_pre_ping"] = True
     try:
-        return RDBStorage(_driver_url(url), engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
-                          grace_period=GRACE_FACTOR * heartbeat,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
+        for attempt in range(5):
+            try:
+                return RDBStorage(_driver_url(url), engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
+                                  grace_period=GRACE_FACTOR * heartbeat,
+                                  heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
+            except Exception as exc:  # noqa: BLE001 - workers starting together race to create the tables
+                if attempt == 4 or not any(race in str(exc) for race in _CREATION_RACES):
+                    raise
+                time.sleep(0.5 + attempt)
+        raise AssertionError("unreachable")
     except (ImportError, ModuleNotFoundError) as exc:
         raise StorageError(f"cannot open the study storage {masked(url)}: its database driver is missing ({exc}); "
                            "for PostgreSQL: pip install 'mmfusion[postgres]'") from None

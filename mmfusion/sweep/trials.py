@@ -8,6 +8,7 @@ tables and counts leave out.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from .storage import MAX_RETRY, require_optuna
@@ -63,3 +64,18 @@ def requeue_interrupted(study: Any) -> list[Any]:
 def _key(trial: Any) -> str:
     value = trial.user_attrs[RUN_ATTR]
     return repr(value)
+
+
+def wait_for_work(study: Any, own: int, poll: float) -> bool:
+    """Wait while other workers train; True as soon as a run is queued again (a worker died), False when every
+    run has ended."""
+    optuna = require_optuna()
+    state = optuna.trial.TrialState
+    while True:
+        optuna.storages.fail_stale_trials(study)  # a dead worker's trial → failed and queued again
+        trials = study.get_trials(deepcopy=False, states=(state.WAITING, state.RUNNING))
+        if any(t.state == state.WAITING for t in trials):
+            return True
+        if not any(t.number != own and not is_spare(t) for t in trials):
+            return False
+        time.sleep(poll)

@@ -1,0 +1,201 @@
+"""mmfusion tune: a search that finds the setting that trains, pruning, resuming, workers sharing a study, and
+errors that name the tune file's YAML path."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from click.testing import CliRunner
+
+from mmfusion.cli import cli
+from mmfusion.errors import SpecError
+from mmfusion.search.runner import tune
+from mmfusion.search.space import load_tune
+from mmfusion.spec import load_spec
+
+from ..conftest import write_spec, xor_spec
+
+TUNE = """\
+base: base.yaml
+trials: {trials}
+metric: val_accuracy
+sampler: {{type: grid, seed: {seed}}}
+pruner: {{type: {pruner}, warmup_epochs: 1, startup_trials: 1}}
+space:
+  train.lr: {{choices: {lrs}}}
+"""
+
+
+@pytest.fixture
+def tune_dir(xor_data: Path, tiny_bert: Path, feature_cache: Path, tmp_path: Path) -> Path:
+    xor_spec(tmp_path, xor_data, tiny_bert, feature_cache, epochs=8, name="base.yaml")
+    return tmp_path
+
+
+def _tune_file(folder: Path, trials: int = 2, pruner: str = "none", lrs: str = "[1.0e-6, 0.01]", seed: int = 0) -> Path:
+    return write_spec(folder, TUNE.format(trials=trials, pruner=pruner, lrs=lrs, seed=seed), "tune.yaml")
+
+
+def _study(out: Path, name: str = "tune-tune") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=f"sqlite:///{out / 'study.db'}")
+
+
+@pytest.mark.slow
+def test_tune_finds_the_learning_rate_that_trains_and_writes_its_outputs(tune_dir: Path) -> None:
+    out = tune_dir / "out"
+    result = tune(_tune_file(tune_dir), out, progress=False)
+    assert result.best_params == {"train.lr": 0.01}
+    by_lr = {row["train.lr"]: row for row in result.rows}
+    assert by_lr[0.01]["value"] > 0.85 and by_lr[1e-6]["value"] < 0.6  # XOR: only a model that learns beats 0.5
+    assert by_lr[0.01]["value"] == result.best_value and by_lr[0.01]["epochs"] == 8
+    for name in ("trials.csv", "trials.md", "best_spec.yaml", "tune.json", "history.png", "importance.png",
+                 "epochs.png", "study.db"):
+        assert (out / name).is_file(), name
+    rows = list(csv.DictReader((out / "trials.csv").open()))
+    assert [r["state"] for r in rows] == ["complete", "complete"] and "test_accuracy" in rows[0]
+    best = load_spec(out / "best_spec.yaml")  # trains as it is
+    assert best.train.lr == 0.01 and best.train.monitor == "val_accuracy"
+    summary = json.loads((out / "tune.json").read_text())
+    assert summary["best"]["values"] == {"train.lr": 0.01} and summary["finished"] == 2
+    assert (out / "trials.md").read_text().splitlines()[4].startswith(f"| {result.best_trial} | complete | 0.9")
+    # run again: the study is finished, nothing trains, the same best comes back
+    again = tune(_tune_file(tune_dir), out, progress=False)
+    assert again.best_trial == result.best_trial and len(_study(out).trials) == 2
+
+
+@pytest.mark.slow
+def test_a_trial_that_falls_behind_is_pruned(tune_dir: Path) -> None:
+    out = tune_dir / "out"
+    # grid seed 5 tries 0.01, 0.003, then 1e-6: the last one is behind the median of the two before it
+    result = tune(_tune_file(tune_dir, trials=3, pruner="median", lrs="[0.01, 0.003, 1.0e-6]", seed=5), out,
+                  progress=False)
+    assert [row["train.lr"] for row in result.rows] == [0.01, 0.003, 1e-6]
+    states = {row["train.lr"]: (row["state"], row["epochs"]) for row in result.rows}
+    assert states[1e-6][0] == "pruned" and states[1e-6][1] < 8, states
+    assert states[0.01][0] == "complete"
+
+
+@pytest.mark.slow
+def test_more_trials_continue_the_study_without_training_the_old_ones_again(tune_dir: Path) -> None:
+    out = tune_dir / "out"
+    tune(_tune_file(tune_dir, trials=1, lrs="[0.01, 0.003]"), out, progress=False)
+    first = next((out / "trials").iterdir())
+    stamp = (first / "weights.safetensors").stat().st_mtime_ns
+    result = tune(_tune_file(tune_dir, trials=2, lrs="[0.01, 0.003]"), out, progress=False)
+    assert len(result.rows) == 2 and {r["train.lr"] for r in result.rows} == {0.01, 0.003}
+    assert (first / "weights.safetensors").stat().st_mtime_ns == stamp
+
+
+def _worker(folder: Path, out: Path, *extra: str) -> subprocess.Popen:
+    env = {**os.environ, "MMFUSION_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    return subprocess.Popen([sys.executable, "-m", "mmfusion", "tune", str(folder / "tune.yaml"), "--out", str(out),
+                             "--heartbeat", "1", "--quiet", *extra], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.slow
+def test_a_killed_workers_trial_is_finished_by_the_next_worker_from_its_last_epoch(tune_dir: Path) -> None:
+    out = tune_dir / "out"
+    _tune_file(tune_dir, trials=1, lrs="[0.01]")
+    xor_spec(tune_dir, *_spec_args(tune_dir), epochs=30, name="base.yaml")  # long enough to be killed in training
+    worker = _worker(tune_dir, out)
+    checkpoint = out / "trials" / "trial-000" / "checkpoints" / "last.json"
+    deadline = time.monotonic() + 120
+    while not _epochs_done(out / "trials" / "trial-000") >= 2 and time.monotonic() < deadline:
+        assert worker.poll() is None, worker.stdout.read() if worker.stdout else ""
+        time.sleep(0.2)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    killed_at = _epochs_done(out / "trials" / "trial-000")
+    assert killed_at >= 2, checkpoint
+    with pytest.warns(UserWarning, match="took over the lock"):  # the killed training's lock is stale
+        result = tune(tune_dir / "tune.yaml", out, progress=False, heartbeat=1)
+    trials = [t for t in _study(out).trials if not t.user_attrs.get("spare")]
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
+    assert trials[1].user_attrs["run"] == 0  # the retry continued trial 0's folder
+    history = list(csv.DictReader((out / "trials" / "trial-000" / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in history] == list(range(1, 31))  # resumed: no epoch twice, none missing
+    assert result.best_trial == trials[1].number and result.rows[-1]["epochs"] == 30
+
+
+def _spec_args(folder: Path) -> tuple[Path, Path, Path]:
+    text = (folder / "base.yaml").read_text()
+    csv_path = text.split("train: ", 1)[1].split("}", 1)[0]
+    bert = text.split("path: ", 1)[1].split(",", 1)[0]
+    cache = text.split("cache_dir: ", 1)[1].strip()
+    return Path(csv_path), Path(bert), Path(cache)
+
+
+def _epochs_done(run_dir: Path) -> int:
+    metrics = run_dir / "metrics.csv"
+    if not metrics.exists():
+        return 0
+    return max(0, len(metrics.read_text().strip().splitlines()) - 1)
+
+
+@pytest.mark.slow
+def test_two_workers_share_the_trials_of_one_study(tune_dir: Path) -> None:
+    out = tune_dir / "out"
+    _tune_file(tune_dir, trials=3, lrs="[0.01, 0.003, 0.001, 0.0003]")
+    workers = [_worker(tune_dir, out) for _ in range(2)]
+    logs = [w.communicate(timeout=300)[0] for w in workers]
+    assert [w.returncode for w in workers] == [0, 0], logs
+    trials = [t for t in _study(out).trials if not t.user_attrs.get("spare")]
+    assert len(trials) == 3 and all(t.state.name == "COMPLETE" for t in trials)
+    assert len({t.params["train.lr"] for t in trials}) == 3  # the grid hands out distinct values
+    assert len(list((out / "trials").iterdir())) == 3
+
+
+# ----- errors, before anything trains -----------------------------------------------------------------------------
+
+def test_a_bad_range_names_its_yaml_path(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, "base: base.yaml\nspace:\n  train.lr: {type: float, low: 0.1, high: 0.01}\n",
+                      "tune.yaml")
+    write_spec(tmp_path, "model: {}\n", "base.yaml")
+    with pytest.raises(SpecError, match=r"tune.yaml:3: space.train.lr.*low \(0.1\) must be below high"):
+        load_tune(path)
+
+
+def test_a_log_range_needs_a_positive_low(tmp_path: Path) -> None:
+    write_spec(tmp_path, "model: {}\n", "base.yaml")
+    path = write_spec(tmp_path, "base: base.yaml\nspace:\n  train.lr: {type: float, low: 0, high: 1, log: true}\n",
+                      "tune.yaml")
+    with pytest.raises(SpecError, match="a log scale needs low > 0"):
+        load_tune(path)
+
+
+def test_a_key_the_spec_does_not_have_fails_before_training(tune_dir: Path) -> None:
+    write_spec(tune_dir, "base: base.yaml\nspace:\n  train.learning_rate: {type: float, low: 0.001, high: 0.1}\n",
+               "tune.yaml")
+    with pytest.raises(SpecError, match=r"space.train.learning_rate: the value 0.001 gives an invalid spec"):
+        tune(tune_dir / "tune.yaml", tune_dir / "out", progress=False)
+    assert not (tune_dir / "out" / "trials").exists()
+
+
+def test_a_metric_of_another_task_is_refused(tune_dir: Path) -> None:
+    write_spec(tune_dir, "base: base.yaml\nmetric: val_micro_f1\nspace:\n  train.lr: {choices: [0.1, 0.01]}\n",
+               "tune.yaml")
+    with pytest.raises(SpecError, match="val_micro_f1 is not a validation metric of multiclass data"):
+        tune(tune_dir / "tune.yaml", tune_dir / "out", progress=False)
+
+
+def test_grid_needs_steps_for_real_ranges(tune_dir: Path) -> None:
+    write_spec(tune_dir, "base: base.yaml\nsampler: {type: grid}\nspace:\n  train.lr: {low: 0.001, high: 0.1}\n",
+               "tune.yaml")
+    with pytest.raises(SpecError, match="space.train.lr: sampler grid needs a step"):
+        tune(tune_dir / "tune.yaml", tune_dir / "out", progress=False)
+
+
+def test_the_cli_reports_errors_with_exit_2(tune_dir: Path) -> None:
+    write_spec(tune_dir, "base: base.yaml\nspace: {}\n", "tune.yaml")
+    result = CliRunner().invoke(cli, ["tune", str(tune_dir / "tune.yaml"), "--out", str(tune_dir / "out")])
+    assert result.exit_code == 2 and "space" in result.output and "at least 1" in result.output
