@@ -80,7 +80,8 @@ def write_tune_reports(study: Any, out_dir: Path, metric: str, settings: TuneSpe
     best = study.best_trial if complete else None
     if best is not None:
         values = decoded(settings, best.params)
-        spec = trial_spec(base, values, metric, settings.seed, folder, registry, f"trial {best.number}")
+        spec = trial_spec(base, values, metric, settings.seed, folder, registry, f"trial {best.number}",
+                          settings.space)
         header = (f"# The best trial of {tune_file.name}: trial {best.number}, {metric} {best.value:.4f}, with\n"
                   + "".join(f"#   {k}: {json.dumps(v, sort_keys=True)}\n" for k, v in values.items())
                   + f"# Its full spec; train it as it is:\n#   mmfusion train {out_dir / BEST_SPEC}\n")

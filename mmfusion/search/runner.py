@@ -159,7 +159,7 @@ class _Objective:
         self.reporter.log(f"trial {trial.number}{again}: {shown} → {run_dir}")
         try:
             spec = trial_spec(self.base, values, self.metric, self.settings.seed, self.folder, self.registry,
-                              f"trial {trial.number}")
+                              f"trial {trial.number}", self.settings.space)
         except SpecError as exc:  # this combination of values cannot be built; the study goes on without it
             trial.set_user_attr(ERROR, str(exc))
             self.reporter.warn(f"trial {trial.number} failed: {exc}")
@@ -233,7 +233,8 @@ def check_space(base: Spec, settings: TuneSpec, tune_file: Path, metric: str, re
     for key, parameter in settings.space.items():
         for value in parameter.extremes():
             try:
-                trial_spec(base, {key: value}, metric, settings.seed, folder, registry, f"{tune_file}: space.{key}")
+                trial_spec(base, {key: value}, metric, settings.seed, folder, registry, f"{tune_file}: space.{key}",
+                           settings.space)
             except SpecError as exc:
                 raise SpecError(f"{tune_file}: space.{key}: the value {_short(value)} gives an invalid spec:\n"
                                 f"  {exc}") from None

@@ -84,12 +84,17 @@ class Choices(BaseModel):
 
     type: Literal["categorical"] = "categorical"
     choices: list[Any] = Field(min_length=1)
+    merge: bool = Field(False, description="Each choice is a mapping whose keys are set inside the mapping at this "
+                        "key, the rest kept (e.g. an encoder's {freeze: false, peft: {type: lora}}), instead of "
+                        "replacing it.")
 
     @model_validator(mode="after")
     def _distinct(self) -> Choices:
         labels = [choice_label(c) for c in self.choices]
         if len(set(labels)) != len(labels):
             raise ValueError("choices must be distinct")
+        if self.merge and not all(isinstance(c, dict) for c in self.choices):
+            raise ValueError("with merge: true every choice is a mapping of keys to set")
         return self
 
     def suggest(self, trial: Any, key: str) -> Any:
@@ -184,11 +189,24 @@ def load_tune(path: str | Path) -> TuneSpec:
         raise SpecError(format_errors(exc, str(path), lines)) from None
 
 
+def overrides(space: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """A trial's values as dotted spec paths: a ``merge`` choice sets each of its keys below the parameter's."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        parameter = space.get(key)
+        if isinstance(parameter, Choices) and parameter.merge and isinstance(value, dict):
+            out.update({f"{key}.{inner}": v for inner, v in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
 def trial_spec(base: Spec, values: dict[str, Any], metric: str, seed: int | None, folder: Path,
-               registry: Registry | None, where: str) -> Spec:
-    """The base spec with a trial's values, its ``train.monitor`` the study's metric (the kept epoch is the one
-    the study compares) and, when the tune file sets one, its seed."""
-    raw = apply_overrides(base.model_dump(mode="json"), values, where)
+               registry: Registry | None, where: str, space: dict[str, Any] | None = None) -> Spec:
+    """The base spec with a trial's values (expanded by :func:`overrides` against ``space``), its
+    ``train.monitor`` the study's metric (the kept epoch is the one the study compares) and, when the tune file
+    sets one, its seed."""
+    raw = apply_overrides(base.model_dump(mode="json"), overrides(space or {}, values), where)
     raw.setdefault("train", {})["monitor"] = metric
     if seed is not None:
         raw["train"]["seed"] = seed

@@ -199,3 +199,32 @@ def test_the_cli_reports_errors_with_exit_2(tune_dir: Path) -> None:
     write_spec(tune_dir, "base: base.yaml\nspace: {}\n", "tune.yaml")
     result = CliRunner().invoke(cli, ["tune", str(tune_dir / "tune.yaml"), "--out", str(tune_dir / "out")])
     assert result.exit_code == 2 and "space" in result.output and "at least 1" in result.output
+
+
+def test_a_search_can_choose_frozen_lora_or_full_fine_tuning_of_an_encoder(tune_dir: Path) -> None:
+    from mmfusion.search.runner import check_space
+    from mmfusion.search.space import trial_spec
+
+    path = write_spec(tune_dir, """\
+base: base.yaml
+space:
+  model.encoders.text:
+    merge: true
+    choices: [{freeze: true}, {freeze: false, peft: {type: lora, r: 4}}, {freeze: false}]
+""", "tune.yaml")
+    settings = load_tune(path)
+    base = load_spec(tune_dir / "base.yaml")
+    check_space(base, settings, path, "val_accuracy", None)  # every choice gives a valid spec
+    lora = trial_spec(base, {"model.encoders.text": {"freeze": False, "peft": {"type": "lora", "r": 4}}},
+                      "val_accuracy", None, tune_dir, None, "trial", settings.space)
+    text = lora.model.encoders["text"]
+    assert not text.freeze and text.peft.type == "lora" and text.peft.r == 4
+    assert str(text.path) == str(base.model.encoders["text"].path)  # merged: the rest of the encoder is kept
+
+
+def test_merge_needs_mappings(tmp_path: Path) -> None:
+    path = write_spec(tmp_path, "base: base.yaml\nspace:\n  model.fusion: {merge: true, choices: [1, 2]}\n",
+                      "tune.yaml")
+    write_spec(tmp_path, "model: {}\n", "base.yaml")
+    with pytest.raises(SpecError, match="every choice is a mapping"):
+        load_tune(path)
