@@ -228,3 +228,14 @@ def test_merge_needs_mappings(tmp_path: Path) -> None:
     write_spec(tmp_path, "model: {}\n", "base.yaml")
     with pytest.raises(SpecError, match="every choice is a mapping"):
         load_tune(path)
+
+
+def test_the_easy_vqa_tune_example_is_valid_at_every_edge_of_its_space() -> None:
+    from mmfusion.search.runner import check_space
+
+    from ..conftest import EXAMPLES
+
+    path = EXAMPLES / "tune_easy_vqa.yaml"
+    settings = load_tune(path)
+    check_space(load_spec(settings.base), settings, path, "val_accuracy", None)
+    assert set(settings.space) == {"train.lr", "model.head.dropout", "model.fusion"} and settings.trials == 12
