@@ -115,6 +115,27 @@ def test_a_lock_from_another_host_is_respected_and_says_how_to_remove_it(tmp_pat
     assert path.exists()
 
 
+def test_a_lock_from_another_host_is_taken_over_when_a_shared_study_saw_its_worker_die(tmp_path: Path) -> None:
+    path = tmp_path / LOCK_NAME
+    path.write_text(json.dumps({"host": "gpu-node-7", "pid": 4242}))
+    with pytest.warns(UserWarning, match="process 4242 on host gpu-node-7: its worker's heartbeat stopped"):
+        lock = RunLock.acquire(tmp_path, elsewhere_gone="its worker's heartbeat stopped")
+    assert json.loads(path.read_text())["host"] == socket.gethostname()
+    lock.release()
+
+
+def test_a_live_holder_on_this_host_is_respected_even_when_told_it_is_gone(tmp_path: Path) -> None:
+    _write_lock(tmp_path, pid=os.getpid())
+    with pytest.raises(RunDirError, match=f"process {os.getpid()} on host"):
+        RunLock.acquire(tmp_path, elsewhere_gone="its worker's heartbeat stopped")
+
+
+def test_the_lock_file_masks_passwords_in_the_command_line() -> None:
+    command = "mmfusion ablate s.yaml --storage postgresql://me:p@ss@db/x --out o"
+    assert runlock.mask_passwords(command) == "mmfusion ablate s.yaml --storage postgresql://me:***@db/x --out o"
+    assert runlock.mask_passwords("sqlite:///runs/study.db") == "sqlite:///runs/study.db"
+
+
 def test_an_empty_lock_file_nobody_holds_is_taken_over_after_a_grace_period(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(runlock, "_WRITING_GRACE_S", 0.2)

@@ -18,21 +18,21 @@ import click
                    "Give every worker the same SWEEP_FILE, --out and --storage.")
 @click.option("--study", "study_name", default=None,
               help="With --storage: the study's name (default: ablate-<sweep file name>).")
-@click.option("--heartbeat", type=int, default=30, show_default=True,
-              help="With --storage: seconds between a run's heartbeats; a run silent for three of them (its worker "
-                   "died) is taken over by another worker.")
+@click.option("--heartbeat", type=click.IntRange(min=1), default=None,
+              help="With --storage: seconds between a run's heartbeats (default 30); a run silent for three of them "
+                   "(its worker died) is taken over by another worker.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def ablate(sweep_file: Path, out: Path | None, device: str, storage: str | None, study_name: str | None,
-           heartbeat: int, quiet: bool) -> None:
+           heartbeat: int | None, quiet: bool) -> None:
     """Train and evaluate every variant of SWEEP_FILE for every seed; write results.csv/.md, confidence intervals,
     paired tests, per-class and per-group tables, plots and the best variant's spec."""
     from ..sweep.runner import run_sweep
     from .output import console
 
-    if storage is None and (study_name is not None):
-        raise click.UsageError("--study names a study in --storage; give --storage too")
+    if storage is None and (study_name is not None or heartbeat is not None):
+        raise click.UsageError("--study and --heartbeat are for a sweep shared through --storage; give --storage too")
     result = run_sweep(sweep_file, out, device=device, progress=not quiet, storage=storage, study_name=study_name,
-                       heartbeat=heartbeat)
+                       heartbeat=heartbeat or 30)
     out_console = console()
     out_console.print((Path(result.files["markdown"])).read_text(encoding="utf-8"), markup=False)
     out_console.print(f"[green]✓[/green] {len(result.records)} runs ({result.skipped} done before) in "

@@ -18,7 +18,7 @@ import click
 @click.option("--study", "study_name", default=None, help="Study name in the storage (default: tune-<file name>).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--timeout", type=float, default=None, help="Stop starting trials after this many seconds.")
-@click.option("--heartbeat", type=int, default=30, show_default=True,
+@click.option("--heartbeat", type=click.IntRange(min=1), default=30, show_default=True,
               help="Seconds between a running trial's heartbeats; a trial silent for three of them is run again.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 def tune(tune_file: Path, out: Path | None, storage: str | None, study_name: str | None, device: str,

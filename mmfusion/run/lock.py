@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -109,9 +110,14 @@ class RunLock:
         self.path, self._fd = path, fd
 
     @classmethod
-    def acquire(cls, run_dir: Path, *, warn: Callable[[str], None] = warn_caller) -> RunLock:
+    def acquire(cls, run_dir: Path, *, warn: Callable[[str], None] = warn_caller,
+                elsewhere_gone: str | None = None) -> RunLock:
         """Take the lock of ``run_dir`` (which must exist), taking over a stale one with a warning; a RunDirError
-        when another process holds it, or may hold it (another host)."""
+        when another process holds it, or may hold it (another host).
+
+        ``elsewhere_gone``: the caller knows that a holder on *another* host is gone, and why (a shared study saw
+        its worker's heartbeat stop); such a lock is taken over. A holder on this host is still checked here.
+        """
         run_dir = Path(run_dir)
         path = run_dir / LOCK_NAME
         first_seen: dict[int, float] = {}  # lock file (inode) → when first found; patience is per file
@@ -124,7 +130,8 @@ class RunLock:
                 continue
             try:
                 seen = first_seen.setdefault(os.fstat(fd).st_ino, time.monotonic())
-                reason = cls._check_stale(run_dir, path, fd, patient=time.monotonic() - seen < _WRITING_GRACE_S)
+                reason = cls._check_stale(run_dir, path, fd, patient=time.monotonic() - seen < _WRITING_GRACE_S,
+                                          elsewhere_gone=elsewhere_gone)
                 if reason is None:
                     time.sleep(0.05)
                     continue
@@ -140,7 +147,8 @@ class RunLock:
                      "continue it with --resume where it has a checkpoint")
 
     @staticmethod
-    def _check_stale(run_dir: Path, path: Path, fd: int, *, patient: bool) -> str | None:
+    def _check_stale(run_dir: Path, path: Path, fd: int, *, patient: bool, elsewhere_gone: str | None = None
+                     ) -> str | None:
         """Why the lock file open at ``fd`` is stale; None to look again shortly; a RunDirError when it is held."""
         flocked: bool | None = None
         if fcntl is not None:
@@ -155,6 +163,8 @@ class RunLock:
         except (UnicodeDecodeError, json.JSONDecodeError):
             holder = None
         reason = _stale_reason(holder) if holder is not None else None
+        if reason is None and elsewhere_gone and holder is not None and holder.get("host") != socket.gethostname():
+            return f"{_describe(holder)}: {elsewhere_gone}"  # another host's flock does not reach us
         if (holder is not None and reason is None) or (flocked is False and not patient):
             raise _locked_error(run_dir, path, holder)
         if patient and (flocked is False or holder is None):
@@ -201,4 +211,10 @@ def _command() -> str | None:
         return None
     program = Path(sys.argv[0])
     name = program.parent.name if program.name == "__main__.py" else program.name  # python -m mmfusion
-    return " ".join([name, *sys.argv[1:]])[:300]
+    return mask_passwords(" ".join([name, *sys.argv[1:]]))[:300]
+
+
+def mask_passwords(text: str) -> str:
+    """URLs in ``text`` with their passwords replaced (``--storage postgresql://me:secret@host/db``): a lock file
+    on a shared filesystem is readable by others."""
+    return re.sub(r"(\w[\w+.-]*:/+[^\s:/@]+:)\S*@", r"\1***@", text)

@@ -9,6 +9,9 @@ from typing import Any
 
 from ..interfaces.callback import Callback, FitState
 
+#: the trial's user attribute: the epoch after which it was pruned (kept by a retry of the trial)
+PRUNED_AT = "pruned_at"
+
 
 class ReportToTrial(Callback):
     """Reports ``metric`` after every validation and stops the fit when the trial should be pruned."""
@@ -33,5 +36,6 @@ class ReportToTrial(Callback):
             self.on_epoch(row)
         if self.trial.should_prune():
             self.pruned_at = int(row["epoch"])
+            self.trial.set_user_attr(PRUNED_AT, self.pruned_at)
             ctx.request_stop(f"trial {self.trial.number} pruned after epoch {row['epoch']}: its {self.metric} "
                              f"{value:.4f} is behind the other trials'")

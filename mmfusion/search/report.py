@@ -17,7 +17,7 @@ from ..registry import Registry
 from ..spec.loader import spec_to_yaml
 from ..spec.spec import Spec
 from ..sweep.storage import masked, require_optuna
-from ..sweep.trials import ERROR, is_spare
+from ..sweep.trials import ERROR, counts, is_spare
 from .space import Choices, TuneSpec, choice_label, trial_spec
 
 BEST_SPEC = "best_spec.yaml"
@@ -90,7 +90,7 @@ def write_tune_reports(study: Any, out_dir: Path, metric: str, settings: TuneSpe
     files.update(_plots(study, out_dir, metric, rows, keys))
     summary = {"study": study.study_name, "storage": masked(getattr(study._storage, "url", "")), "metric": metric,
                "direction": "minimize" if minimise else "maximize", "trials": settings.trials,
-               "finished": sum(r["state"] in ("complete", "pruned") for r in rows),
+               "finished": counts(study)["finished"],
                "best": None if best is None else {"trial": best.number, "value": best.value,
                                                   "values": decoded(settings, best.params)},
                "files": {k: Path(v).name for k, v in files.items()}}

@@ -26,9 +26,9 @@ from ..spec.loader import load_spec
 from ..spec.spec import Spec
 from ..sweep.spec import slug
 from ..sweep.storage import DEFAULT_HEARTBEAT, default_url, masked, open_storage, open_study, require_optuna
-from ..sweep.trials import ERROR, RUN_ATTR, SPARE, counts, requeue_interrupted, wait_for_work
+from ..sweep.trials import ERROR, RUN_ATTR, SPARE, counts, held_elsewhere, is_spare, requeue_interrupted, wait_for_work
 from ..tasks.definitions import DEFAULT_MONITOR, monitors
-from .pruning import ReportToTrial
+from .pruning import PRUNED_AT, ReportToTrial
 from .space import TuneSpec, load_tune, trial_spec
 
 
@@ -84,29 +84,37 @@ def tune(tune_file: str | Path, out: str | Path | None = None, *, storage: str |
     out_dir = Path(out) if out else Path("runs") / f"tune-{slug(tune_file.stem)}"
     url = storage or default_url(out_dir)
     name = study_name or f"tune-{slug(tune_file.stem)}"
-    study, _ = open_study(open_storage(url, heartbeat=heartbeat), name, kind="tune",
-                          digest=tune_digest(base, settings, metric), source=str(tune_file), direction=direction,
-                          sampler=make_sampler(settings), pruner=make_pruner(settings))
+    trials = settings.trials
+    if settings.sampler.type == "grid":  # a grid has so many points; more trials would repeat them
+        points = math.prod(len(values) for values in grid_space(settings).values())
+        if points < trials:
+            reporter.log(f"the grid has {points} points: the study stops after {points} trials, not {trials}")
+            trials = points
+    study, created = open_study(open_storage(url, heartbeat=heartbeat), name, kind="tune",
+                                digest=tune_digest(base, settings, metric), source=str(tune_file), out_dir=out_dir,
+                                direction=direction, sampler=make_sampler(settings), pruner=make_pruner(settings))
+    if not created:  # another worker (or an earlier run) draws from the seed itself: draw other values
+        study.sampler = make_sampler(settings, offset=len(study.get_trials(deepcopy=False)))
     again = requeue_interrupted(study)
     folder = tune_file.resolve().parent
-    objective = _Objective(study, settings, base, metric, out_dir, folder, tables, device, registry, reporter)
-    objective.poll = max(1.0, heartbeat / 2)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    objective = _Objective(study, settings, trials, base, metric, out_dir, folder, tables, device, registry,
+                           reporter, poll=max(1.0, heartbeat / 2), deadline=deadline)
     done = counts(study)["finished"]
-    reporter.log(f"study '{name}' in {masked(url)}: {done} of {settings.trials} trials finished"
+    reporter.log(f"study '{name}' in {masked(url)}: {done} of {trials} trials finished"
                  + (f", {len(again)} interrupted trial(s) queued again" if again else "")
                  + f"; optimising {metric} ({direction})")
-    if done < settings.trials:
-        with reporter.task("trials", settings.trials) as advance:
+    if done < trials:
+        with reporter.task("trials", trials) as advance:
             advance(done)
             objective.advance = advance
-            deadline = None if timeout is None else time.monotonic() + timeout
             while True:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     break
                 study.optimize(objective, timeout=left, catch=(), gc_after_trial=True)
                 # a sampler may stop the study (the grid is used up) while a dead worker's trial waits to run again
-                if counts(study)["finished"] >= settings.trials or not _waiting(study):
+                if counts(study)["finished"] >= trials or not _waiting(study):
                     break
     files, rows = write_tune_reports(study, out_dir, metric, settings, base, folder, registry, tune_file)
     best = _best(study, optuna)
@@ -132,23 +140,30 @@ def _best(study: Any, optuna: Any) -> Any:
 class _Objective:
     """One trial: its values set into the base spec, trained with pruning, its validation metric returned."""
 
-    def __init__(self, study: Any, settings: TuneSpec, base: Spec, metric: str, out_dir: Path, folder: Path,
-                 tables: Any, device: str, registry: Registry | None, reporter: Reporter) -> None:
-        self.study, self.settings, self.base, self.metric = study, settings, base, metric
+    def __init__(self, study: Any, settings: TuneSpec, trials: int, base: Spec, metric: str, out_dir: Path,
+                 folder: Path, tables: Any, device: str, registry: Registry | None, reporter: Reporter, *,
+                 poll: float, deadline: float | None) -> None:
+        self.study, self.settings, self.trials, self.base, self.metric = study, settings, trials, base, metric
         self.out_dir, self.folder, self.tables, self.device = out_dir, folder, tables, device
-        self.registry, self.reporter = registry, reporter
+        self.registry, self.reporter, self.poll, self.deadline = registry, reporter, poll, deadline
         self.advance: Any = lambda n=1, info="": None
-        self.poll = 1.0
+
+    def _spare(self, trial: Any, watch: bool) -> None:
+        """End this trial as one that did no work; ``watch``: first wait while the others train, taking over a
+        trial whose worker dies, and stop when none is left."""
+        optuna = require_optuna()
+        trial.set_user_attr(SPARE, True)
+        if watch and not wait_for_work(self.study, trial.number, poll=self.poll, deadline=self.deadline):
+            self.study.stop()
+        raise optuna.TrialPruned()
 
     def __call__(self, trial: Any) -> float:
         optuna = require_optuna()
         retry = RUN_ATTR in trial.user_attrs  # a dead or interrupted worker's trial, run again with its values
-        if not retry and counts(self.study, exclude=trial.number)["claimed"] >= self.settings.trials:
-            # other workers hold the last trials: watch them, and take over one whose worker dies
-            trial.set_user_attr(SPARE, True)
-            if not wait_for_work(self.study, trial.number, poll=self.poll):
-                self.study.stop()
-            raise optuna.TrialPruned()
+        if is_spare(trial) or (retry and held_elsewhere(self.study, trial)):
+            self._spare(trial, watch=False)  # a copy of a spare, or a run another worker already holds
+        if not retry and counts(self.study, before=trial.number)["claimed"] >= self.trials:
+            self._spare(trial, watch=True)  # other workers hold the last trials
         number = trial.user_attrs.get(RUN_ATTR, trial.number)
         trial.set_user_attr(RUN_ATTR, number)
         values = {key: parameter.suggest(trial, key) for key, parameter in self.settings.space.items()}
@@ -160,18 +175,23 @@ class _Objective:
         try:
             spec = trial_spec(self.base, values, self.metric, self.settings.seed, self.folder, self.registry,
                               f"trial {trial.number}", self.settings.space)
-        except SpecError as exc:  # this combination of values cannot be built; the study goes on without it
-            trial.set_user_attr(ERROR, str(exc))
-            self.reporter.warn(f"trial {trial.number} failed: {exc}")
-            self._finish()
-            return math.nan
-        value, pruned = self._fit(trial, spec, run_dir)
+            value, pruned = self._fit(trial, spec, run_dir, "its worker's heartbeat stopped" if retry else None)
+        except MMFusionError as exc:  # these values cannot be built or trained; the study goes on without them
+            return self._failed(trial, str(exc))
+        if math.isnan(value):
+            return self._failed(trial, f"{self.metric} is not a number: the training diverged")
         self._finish()
         if pruned:
             raise optuna.TrialPruned()
         return value
 
-    def _fit(self, trial: Any, spec: Spec, run_dir: Path) -> tuple[float, bool]:
+    def _failed(self, trial: Any, reason: str) -> float:
+        trial.set_user_attr(ERROR, reason)
+        self.reporter.warn(f"trial {trial.number} failed: {reason}")
+        self._finish()
+        return math.nan
+
+    def _fit(self, trial: Any, spec: Spec, run_dir: Path, lock_holder_gone: str | None) -> tuple[float, bool]:
         from ..training.trainer import Trainer
 
         paths = RunPaths(run_dir)
@@ -180,28 +200,30 @@ class _Objective:
             test = summary.get("test") if isinstance(summary.get("test"), dict) else {}
             _set_attrs(trial, {"epochs": summary.get("epochs_run"), "best_epoch": summary.get("best_epoch"),
                                "train_seconds": summary.get("train_seconds"), "test": _numbers(test)})
-            return float(summary["best_metric"]), False
+            best = summary.get("best_metric")
+            return (float(best) if isinstance(best, (int, float)) else math.nan), PRUNED_AT in trial.user_attrs
 
         def show(row: dict[str, Any]) -> None:
             self.advance(0, f"trial {trial.number} epoch {row['epoch']} {self.metric} {row[self.metric]:.4f}")
 
         reporting = ReportToTrial(trial, self.metric, on_epoch=show)
         result = Trainer(spec, run_dir, device=self.device, resume=paths.last_checkpoint.exists(), progress=False,
-                         tables=self.tables(spec.data), registry=self.registry, callbacks=[reporting]).fit()
+                         tables=self.tables(spec.data), registry=self.registry, callbacks=[reporting],
+                         lock_holder_gone=lock_holder_gone).fit()
         if result.best_metric is None:
             raise MMFusionError(f"trial {trial.number} trained without a validation metric {self.metric}")
         test = result.test_metrics or {}
         _set_attrs(trial, {"epochs": len(result.history), "best_epoch": result.best_epoch,
-                              "train_seconds": result.summary.get("train_seconds"),
-                              "test": _numbers(test)})
-        verdict = f"pruned after epoch {reporting.pruned_at}" if reporting.pruned_at else "done"
+                           "train_seconds": result.summary.get("train_seconds"), "test": _numbers(test)})
+        pruned = reporting.pruned_at is not None or PRUNED_AT in trial.user_attrs  # also before a resume
+        verdict = f"pruned after epoch {trial.user_attrs.get(PRUNED_AT)}" if pruned else "done"
         self.reporter.log(f"    trial {trial.number} {verdict}: {self.metric} {result.best_metric:.4f} "
                           f"(epoch {result.best_epoch})")
-        return float(result.best_metric), reporting.pruned_at is not None
+        return float(result.best_metric), pruned
 
     def _finish(self) -> None:
         self.advance(1)
-        if counts(self.study)["finished"] + 1 >= self.settings.trials:  # this trial is told after we return
+        if counts(self.study)["finished"] + 1 >= self.trials:  # this trial is told after we return
             self.study.stop()
 
 
@@ -223,21 +245,25 @@ def _short(value: Any) -> str:
 
 
 def check_space(base: Spec, settings: TuneSpec, tune_file: Path, metric: str, registry: Registry | None) -> None:
-    """Every value at the edge of the space (each bound, each choice) must give a valid spec, checked before any
-    trial trains, so that a misspelt key fails now, not in trial 14.
+    """Every value at the edge of the space (each bound, each choice) must give a valid spec, and a model that
+    builds where it sets a ``model.`` key, checked before any trial trains, so that a misspelt key or an
+    impossible value fails now, not in trial 14.
 
     Raises:
         SpecError: naming ``space.<key>`` and the value.
     """
+    from ..sweep.variants import check_variants_build
+
     folder = tune_file.resolve().parent
     for key, parameter in settings.space.items():
         for value in parameter.extremes():
+            where = f"{tune_file}: space.{key}"
             try:
-                trial_spec(base, {key: value}, metric, settings.seed, folder, registry, f"{tune_file}: space.{key}",
-                           settings.space)
+                spec = trial_spec(base, {key: value}, metric, settings.seed, folder, registry, where, settings.space)
+                if key.startswith("model"):
+                    check_variants_build({f"{key}={_short(value)}": spec}, registry)
             except SpecError as exc:
-                raise SpecError(f"{tune_file}: space.{key}: the value {_short(value)} gives an invalid spec:\n"
-                                f"  {exc}") from None
+                raise SpecError(f"{where}: the value {_short(value)} gives an invalid spec:\n  {exc}") from None
 
 
 def tune_digest(base: Spec, settings: TuneSpec, metric: str) -> str:
@@ -248,14 +274,17 @@ def tune_digest(base: Spec, settings: TuneSpec, metric: str) -> str:
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
-def make_sampler(settings: TuneSpec) -> Any:
+def make_sampler(settings: TuneSpec, offset: int = 0) -> Any:
+    """The tune file's sampler; ``offset`` moves the seed for a worker joining a study that already has that many
+    trials, so that it does not draw the values the first worker drew."""
     optuna = require_optuna()
     sampler = settings.sampler
+    seed = None if sampler.seed is None else sampler.seed + offset
     if sampler.type == "random":
-        return optuna.samplers.RandomSampler(seed=sampler.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
     if sampler.type == "grid":
-        return optuna.samplers.GridSampler(grid_space(settings), seed=sampler.seed)
-    return optuna.samplers.TPESampler(seed=sampler.seed, n_startup_trials=sampler.startup_trials)
+        return optuna.samplers.GridSampler(grid_space(settings), seed=seed)
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=sampler.startup_trials)
 
 
 def grid_space(settings: TuneSpec) -> dict[str, list[Any]]:
@@ -273,7 +302,7 @@ def grid_space(settings: TuneSpec) -> dict[str, list[Any]]:
         elif isinstance(p, FloatRange):
             if p.step is None:
                 raise SpecError(f"space.{key}: sampler grid needs a step for a real range (or use choices)")
-            count = int(round((p.high - p.low) / p.step))
+            count = math.floor((p.high - p.low) / p.step + 1e-9)  # never past high
             grid[key] = [p.low + i * p.step for i in range(count + 1)]
         else:
             grid[key] = list(range(p.low, p.high + 1, p.step))

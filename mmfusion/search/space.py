@@ -90,7 +90,7 @@ class Choices(BaseModel):
 
     @model_validator(mode="after")
     def _distinct(self) -> Choices:
-        labels = [choice_label(c) for c in self.choices]
+        labels = [(type(label).__name__, label) for label in map(choice_label, self.choices)]  # 1 is not true
         if len(set(labels)) != len(labels):
             raise ValueError("choices must be distinct")
         if self.merge and not all(isinstance(c, dict) for c in self.choices):
@@ -171,6 +171,15 @@ class TuneSpec(BaseModel):
     sampler: SamplerSpec = Field(default_factory=SamplerSpec)
     pruner: PrunerSpec = Field(default_factory=PrunerSpec)
     seed: int | None = Field(None, description="train.seed of every trial (default: the base spec's).")
+
+    @model_validator(mode="after")
+    def _no_nested_keys(self) -> TuneSpec:
+        for outer in self.space:
+            inner = next((k for k in self.space if k.startswith(outer + ".")), None)
+            if inner is not None:
+                raise ValueError(f"space: '{inner}' lies inside '{outer}': one would overwrite the other; search "
+                                 f"'{outer}' with choices (merge: true sets several keys inside it)")
+        return self
 
 
 def load_tune(path: str | Path) -> TuneSpec:

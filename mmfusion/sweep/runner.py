@@ -88,7 +88,7 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
     total = len(specs)
     done_before: list[tuple[str, int]] = []
 
-    def run_one(name: str, seed: int, label: str) -> dict[str, Any]:
+    def run_one(name: str, seed: int, label: str, lock_holder_gone: str | None = None) -> dict[str, Any]:
         """Train (or resume) and evaluate one variant × seed, unless its record is already there."""
         spec = specs[(name, seed)]
         run_dir = out_dir / "runs" / slug(name) / f"seed-{seed}"
@@ -106,7 +106,8 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
         trained = None  # a run trained before an interruption (or whose predictions were deleted) is read back
         if not paths.summary.exists():
             trained = Trainer(spec, run_dir, device=device, resume=paths.last_checkpoint.exists(),
-                              progress=progress, tables=run_tables, registry=registry).fit()
+                              progress=progress, tables=run_tables, registry=registry,
+                              lock_holder_gone=lock_holder_gone).fit()
         corruptions = sweep.evaluate.corruptions
         if not isinstance(corruptions, bool):  # single-input baselines skip curves of inputs they lack
             corruptions = [c for c in corruptions if c.split(":", 1)[0] in spec.model.encoders]
@@ -138,10 +139,11 @@ def run_sweep(sweep_file: str | Path, out: str | Path | None = None, *, device: 
 
         keys = {run_key(name, seed): (name, seed) for name, seed in specs}
         digest = sweep_digest(sweep, specs, rank_by)
-        run_shared(storage, study_name or f"ablate-{slug(Path(sweep_file).stem)}", keys,
-                   lambda key, label: run_one(*keys[key], label)["metrics"][rank_by], digest=digest,
-                   source=str(sweep_file), reporter=reporter, heartbeat=heartbeat)
-        records = _shared_records(out_dir, specs)
+        failed = run_shared(storage, study_name or f"ablate-{slug(Path(sweep_file).stem)}", keys,
+                            lambda key, label, gone: run_one(*keys[key], label, gone)["metrics"][rank_by],
+                            digest=digest, source=str(sweep_file), out_dir=out_dir, reporter=reporter,
+                            heartbeat=heartbeat)
+        records = _shared_records(out_dir, specs, failed)
     skipped = len(done_before)
     order = [v.name for v in variants]
     members = [b.name for b in baseline_variants(base)] if sweep.baselines else []
@@ -163,8 +165,9 @@ def sweep_digest(sweep: Any, specs: dict[tuple[str, int], Spec], rank_by: str) -
     return hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
 
 
-def _shared_records(out_dir: Path, specs: dict[tuple[str, int], Spec]) -> list[dict[str, Any]]:
-    """Every run's record, as the workers wrote them.
+def _shared_records(out_dir: Path, specs: dict[tuple[str, int], Spec],
+                    failed: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Every run's record, as the workers wrote them (``failed``: the reasons of runs that failed).
 
     Raises:
         MMFusionError: some runs have no record (they failed in a worker); running the command again retries them.
@@ -178,8 +181,9 @@ def _shared_records(out_dir: Path, specs: dict[tuple[str, int], Spec]) -> list[d
         else:
             records.append({**record, "run_dir": str(run_dir)})
     if missing:
+        reasons = "".join(f"\n  {key}: {(failed or {})[key]}" for key in missing if key in (failed or {}))
         raise MMFusionError(f"{len(missing)} run(s) of the sweep have no results: {', '.join(missing)} (they failed "
-                            "in a worker, whose output says why); run the command again to retry them")
+                            f"in a worker, whose output says why){reasons}\nrun the command again to retry them")
     return records
 
 

@@ -8,7 +8,6 @@ a worker whose files differ is refused instead of mixing two experiments in one 
 
 from __future__ import annotations
 
-import re
 import time
 import warnings
 from pathlib import Path
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
 DEFAULT_HEARTBEAT = 30
 GRACE_FACTOR = 3
 #: user attributes of every study mmfusion makes
-KIND_ATTR, DIGEST_ATTR, SOURCE_ATTR = "mmfusion.kind", "mmfusion.digest", "mmfusion.source"
+KIND_ATTR, DIGEST_ATTR, SOURCE_ATTR, OUT_ATTR = "mmfusion.kind", "mmfusion.digest", "mmfusion.source", "mmfusion.out"
 #: how many times a dead worker's trial is run again before it stays failed
 MAX_RETRY = 3
 
@@ -55,8 +54,11 @@ def default_url(out_dir: Path) -> str:
 
 
 def masked(url: str) -> str:
-    """The URL with its password replaced, for messages and files."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """The URL with its password replaced, for messages and files (also a malformed URL, or ``@`` in a password:
+    everything up to the last ``@`` goes)."""
+    from ..run.lock import mask_passwords
+
+    return mask_passwords(url)
 
 
 def _driver_url(url: str) -> str:
@@ -77,7 +79,7 @@ def open_storage(url: str, *, heartbeat: int = DEFAULT_HEARTBEAT) -> optuna.stor
         StorageError: the URL is malformed, its driver is missing, or the server cannot be reached.
     """
     optuna = require_optuna()
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages import RDBStorage
 
     if heartbeat < 1:
         raise SpecError(f"--heartbeat must be at least 1 second, got {heartbeat}")
@@ -91,15 +93,16 @@ def open_storage(url: str, *, heartbeat: int = DEFAULT_HEARTBEAT) -> optuna.stor
             try:
                 return RDBStorage(_driver_url(url), engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat,
                                   grace_period=GRACE_FACTOR * heartbeat,
-                                  heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
+                                  heartbeat_stale_trial_callback=_RetryUnlessSpare(MAX_RETRY))
             except Exception as exc:  # noqa: BLE001 - workers starting together race to create the tables
                 if attempt == 4 or not any(race in str(exc) for race in _CREATION_RACES):
                     raise
                 time.sleep(0.5 + attempt)
         raise AssertionError("unreachable")
     except (ImportError, ModuleNotFoundError) as exc:
+        hint = " (pip install 'mmfusion[postgres]')" if url.startswith("postgres") else ""
         raise StorageError(f"cannot open the study storage {masked(url)}: its database driver is missing ({exc}); "
-                           "for PostgreSQL: pip install 'mmfusion[postgres]'") from None
+                           f"install it{hint}") from None
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy's errors: a bad URL, a refused connection, bad credentials
         if isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ is not None:
             exc = exc.__cause__
@@ -108,27 +111,54 @@ def open_storage(url: str, *, heartbeat: int = DEFAULT_HEARTBEAT) -> optuna.stor
                            "database server runs and that this machine may connect to it") from None
 
 
+class _RetryUnlessSpare:
+    """Optuna's retry of a trial whose worker died, except for a worker's spare trial (it did no work)."""
+
+    def __init__(self, max_retry: int | None) -> None:
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+        self.retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+
+    def __call__(self, study: Any, trial: Any) -> None:
+        if not trial.user_attrs.get("spare"):
+            self.retry(study, trial)
+
+
 def open_study(storage: optuna.storages.RDBStorage, name: str, *, kind: str, digest: str, source: str,
-               direction: str = "maximize", sampler: Any = None, pruner: Any = None,
+               out_dir: Path | None = None, direction: str = "maximize", sampler: Any = None, pruner: Any = None,
                on_create: Any = None) -> tuple[optuna.Study, bool]:
     """Create the study ``name``, or join it when another worker made it from the same files.
 
     ``on_create(study)`` runs once, in the worker that created the study (a sweep queues its runs there); the
     others wait until it has finished. Returns the study and whether this call created it.
 
+    ``out_dir``: where the study's run folders are; every worker must use the same one.
+
     Raises:
-        StorageError: the storage holds a study of that name made from other files, or of the other kind.
+        StorageError: the storage holds a study of that name made from other files, or of the other kind, or
+            writing its runs elsewhere.
     """
     optuna = require_optuna()
+    out = str(out_dir.resolve()) if out_dir is not None else None
     try:
         study = optuna.create_study(storage=storage, study_name=name, direction=direction, sampler=sampler,
                                     pruner=pruner)
+        created = True
     except optuna.exceptions.DuplicatedStudyError:
         study = optuna.load_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner)
+        created = False
+    if not created:
         _check_same(study, name, kind, digest, source, storage)
+        made_in = study.user_attrs.get(OUT_ATTR)
+        if out is not None and made_in not in (None, out):
+            raise StorageError(f"the study '{name}' in {masked(storage.url)} keeps its runs in {made_in}, not in "
+                               f"{out}: give every worker that --out (on a shared filesystem across machines), or "
+                               "name a new study with --study")
         return study, False
     if on_create is not None:
         on_create(study)
+    if out is not None:
+        study.set_user_attr(OUT_ATTR, out)
     study.set_user_attr(SOURCE_ATTR, source)
     study.set_user_attr(KIND_ATTR, kind)
     study.set_user_attr(DIGEST_ATTR, digest)  # set last: a joining worker waits for it (the queue is complete)
@@ -152,4 +182,4 @@ def _check_same(study: optuna.Study, name: str, kind: str, digest: str, source: 
     if attrs[DIGEST_ATTR] != digest:
         raise StorageError(f"{where} was made from {attrs.get(SOURCE_ATTR, 'other files')} with other settings "
                            f"than {source} now has (the file or its base spec changed); name a new study with "
-                           "--study, or use another --out for a study of its own")
+                           "--study (or, with the default storage, use another --out)")

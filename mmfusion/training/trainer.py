@@ -51,13 +51,14 @@ class Trainer:
 
     ``tables`` replaces the spec's source (DataFrames, or tables already prepared: a sweep reads them once for all
     its runs); ``callbacks`` run after those of ``train.callbacks`` at their stage; ``threads`` overrides
-    ``train.threads`` (the ``--threads`` flag).
+    ``train.threads`` (the ``--threads`` flag); ``lock_holder_gone`` says why a run folder's lock taken on another
+    host may be taken over (a shared study saw that worker die).
     """
 
     def __init__(self, spec: Spec, out: str | Path, *, device: str = "auto", resume: bool = False,
                  progress: bool = True, tables: DatasetTables | PreparedTables | None = None,
                  registry: Registry | None = None, callbacks: Sequence[Callback] = (),
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, lock_holder_gone: str | None = None) -> None:
         if spec.data is None:
             raise MMFusionError("the spec has no `data:` section; training needs one (see docs/spec.md)")
         self.spec = spec
@@ -68,6 +69,7 @@ class Trainer:
         self.reporter = Reporter(progress and self.dist.is_main)
         self.resume, self.tables, self.registry = resume, tables, registry
         self.callbacks, self.threads = list(callbacks), threads
+        self.lock_holder_gone = lock_holder_gone  # a shared study knows the run's previous worker is dead
         self._lock: RunLock | None = None
         self.inputs: dict[str, object] = {}
 
@@ -77,7 +79,8 @@ class Trainer:
         problem = None
         if self.dist.is_main:
             try:
-                self._lock = RunLock.acquire(self.paths.root, warn=self.reporter.warn)
+                self._lock = RunLock.acquire(self.paths.root, warn=self.reporter.warn,
+                                             elsewhere_gone=self.lock_holder_gone)
             except MMFusionError as exc:
                 problem = exc
         message = self.dist.gather(str(problem) if problem else None)[0]  # the other ranks stop with rank 0

@@ -95,10 +95,10 @@ def test_more_trials_continue_the_study_without_training_the_old_ones_again(tune
     assert (first / "weights.safetensors").stat().st_mtime_ns == stamp
 
 
-def _worker(folder: Path, out: Path, *extra: str) -> subprocess.Popen:
+def _worker(folder: Path, out: Path, heartbeat: int = 5) -> subprocess.Popen:
     env = {**os.environ, "MMFUSION_DISABLE_PLUGIN_AUTOLOAD": "1"}
     return subprocess.Popen([sys.executable, "-m", "mmfusion", "tune", str(folder / "tune.yaml"), "--out", str(out),
-                             "--heartbeat", "1", "--quiet", *extra], env=env, stdout=subprocess.PIPE,
+                             "--heartbeat", str(heartbeat), "--quiet"], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
 
 
@@ -107,9 +107,9 @@ def test_a_killed_workers_trial_is_finished_by_the_next_worker_from_its_last_epo
     out = tune_dir / "out"
     _tune_file(tune_dir, trials=1, lrs="[0.01]")
     xor_spec(tune_dir, *_spec_args(tune_dir), epochs=30, name="base.yaml")  # long enough to be killed in training
-    worker = _worker(tune_dir, out)
+    worker = _worker(tune_dir, out, heartbeat=2)
     checkpoint = out / "trials" / "trial-000" / "checkpoints" / "last.json"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300
     while not _epochs_done(out / "trials" / "trial-000") >= 2 and time.monotonic() < deadline:
         assert worker.poll() is None, worker.stdout.read() if worker.stdout else ""
         time.sleep(0.2)
@@ -118,7 +118,7 @@ def test_a_killed_workers_trial_is_finished_by_the_next_worker_from_its_last_epo
     killed_at = _epochs_done(out / "trials" / "trial-000")
     assert killed_at >= 2, checkpoint
     with pytest.warns(UserWarning, match="took over the lock"):  # the killed training's lock is stale
-        result = tune(tune_dir / "tune.yaml", out, progress=False, heartbeat=1)
+        result = tune(tune_dir / "tune.yaml", out, progress=False, heartbeat=2)
     trials = [t for t in _study(out).trials if not t.user_attrs.get("spare")]
     assert [t.state.name for t in trials] == ["FAIL", "COMPLETE"]
     assert trials[1].user_attrs["run"] == 0  # the retry continued trial 0's folder
@@ -143,16 +143,19 @@ def _epochs_done(run_dir: Path) -> int:
 
 
 @pytest.mark.slow
-def test_two_workers_share_the_trials_of_one_study(tune_dir: Path) -> None:
+def test_two_workers_share_the_trials_of_one_study_and_draw_different_values(tune_dir: Path) -> None:
     out = tune_dir / "out"
-    _tune_file(tune_dir, trials=3, lrs="[0.01, 0.003, 0.001, 0.0003]")
+    write_spec(tune_dir, "base: base.yaml\ntrials: 3\nmetric: val_accuracy\npruner: {type: none}\n"
+               "space:\n  train.lr: {type: float, low: 1.0e-3, high: 3.0e-2, log: true}\n", "tune.yaml")
     workers = [_worker(tune_dir, out) for _ in range(2)]
-    logs = [w.communicate(timeout=300)[0] for w in workers]
+    logs = [w.communicate(timeout=600)[0] for w in workers]
     assert [w.returncode for w in workers] == [0, 0], logs
     trials = [t for t in _study(out).trials if not t.user_attrs.get("spare")]
     assert len(trials) == 3 and all(t.state.name == "COMPLETE" for t in trials)
-    assert len({t.params["train.lr"] for t in trials}) == 3  # the grid hands out distinct values
+    assert len({t.params["train.lr"] for t in trials}) == 3  # a joining worker's sampler draws its own values
     assert len(list((out / "trials").iterdir())) == 3
+    assert json.loads((out / "tune.json").read_text())["finished"] == 3
+    assert len((out / "trials.md").read_text().strip().splitlines()) == 2 + 3
 
 
 # ----- errors, before anything trains -----------------------------------------------------------------------------
@@ -220,6 +223,23 @@ space:
     text = lora.model.encoders["text"]
     assert not text.freeze and text.peft.type == "lora" and text.peft.r == 4
     assert str(text.path) == str(base.model.encoders["text"].path)  # merged: the rest of the encoder is kept
+
+
+def test_keys_inside_other_keys_are_refused(tmp_path: Path) -> None:
+    write_spec(tmp_path, "model: {}\n", "base.yaml")
+    path = write_spec(tmp_path, "base: base.yaml\nspace:\n  model.fusion: {choices: [{type: concat}]}\n"
+                      "  model.fusion.dim: {type: int, low: 8, high: 16}\n", "tune.yaml")
+    with pytest.raises(SpecError, match="'model.fusion.dim' lies inside 'model.fusion'"):
+        load_tune(path)
+
+
+def test_choices_of_different_types_are_distinct_and_a_stepped_grid_stays_inside_its_range(tmp_path: Path) -> None:
+    from mmfusion.search.runner import grid_space
+
+    write_spec(tmp_path, "model: {}\n", "base.yaml")
+    path = write_spec(tmp_path, "base: base.yaml\nspace:\n  a: {choices: [1, true]}\n"
+                      "  b: {type: float, low: 0.0, high: 0.5, step: 0.3}\n", "tune.yaml")
+    assert grid_space(load_tune(path)) == {"a": [1, True], "b": [0.0, 0.3]}
 
 
 def test_merge_needs_mappings(tmp_path: Path) -> None:

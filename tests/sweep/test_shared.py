@@ -58,10 +58,10 @@ def alone(xor_data: Path, tiny_bert: Path, feature_cache: Path, tmp_path_factory
     return run_sweep(folder / "sweep.yaml", folder / "out", progress=False).out_dir
 
 
-def _worker(folder: Path, out: Path, storage: str, *extra: str) -> subprocess.Popen:
+def _worker(folder: Path, out: Path, storage: str, heartbeat: int = 5) -> subprocess.Popen:
     env = {**os.environ, "MMFUSION_DISABLE_PLUGIN_AUTOLOAD": "1"}
     return subprocess.Popen([sys.executable, "-m", "mmfusion", "ablate", str(folder / "sweep.yaml"), "--out", str(out),
-                             "--storage", storage, "--heartbeat", "1", "--quiet", *extra], env=env,
+                             "--storage", storage, "--heartbeat", str(heartbeat), "--quiet"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -106,8 +106,8 @@ def test_a_killed_workers_run_is_finished_by_another(sweep_dir: Path) -> None:
     storage = f"sqlite:///{sweep_dir / 'shared.db'}"
     out = sweep_dir / "shared"
     xor_spec(sweep_dir, *_spec_paths(sweep_dir), epochs=10, name="base.yaml", extra="  threads: 1\n")
-    first = _worker(sweep_dir, out, storage)
-    deadline = time.monotonic() + 180
+    first = _worker(sweep_dir, out, storage, heartbeat=2)
+    deadline = time.monotonic() + 300
     while not list(out.glob("runs/*/seed-*/checkpoints/last.json")) and time.monotonic() < deadline:
         assert first.poll() is None, first.stdout.read() if first.stdout else ""
         time.sleep(0.2)
@@ -116,7 +116,7 @@ def test_a_killed_workers_run_is_finished_by_another(sweep_dir: Path) -> None:
     killed = {t.user_attrs["run"] for t in _runs(storage) if t.state.name == "RUNNING"}
     assert len(killed) == 1
     with pytest.warns(UserWarning, match="took over the lock"):
-        result = run_sweep(sweep_dir / "sweep.yaml", out, progress=False, storage=storage, heartbeat=1)
+        result = run_sweep(sweep_dir / "sweep.yaml", out, progress=False, storage=storage, heartbeat=2)
     assert len(result.records) == 4
     runs = _runs(storage)
     retried = [t for t in runs if t.user_attrs["run"] in killed]
@@ -195,9 +195,63 @@ def test_an_unreachable_database_is_a_clear_error_without_its_password() -> None
     assert "secret" not in str(info.value)
 
 
-def test_a_malformed_url_is_a_clear_error() -> None:
-    with pytest.raises(StorageError, match="cannot open the study storage nonsense://x"):
-        open_storage("nonsense://x")
+def test_a_malformed_url_is_a_clear_error_without_its_password() -> None:
+    with pytest.raises(StorageError, match=r"cannot open the study storage nonsense://me:\*\*\*@x") as info:
+        open_storage("nonsense://me:secret@x")
+    assert "secret" not in str(info.value)
+
+
+@pytest.mark.parametrize("url", ["postgresql://me:p@ss@127.0.0.1/db", "postgresql:/me:secret@host/db"])
+def test_passwords_are_masked_in_odd_urls(url: str) -> None:
+    from mmfusion.sweep.storage import masked
+
+    assert "ss@" not in masked(url).split("***")[-1] and "secret" not in masked(url) and "***" in masked(url)
+
+
+def test_a_sqlite_study_refuses_edited_files_another_kind_and_another_out(tmp_path: Path) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 'study.db'}", heartbeat=5)
+    open_study(storage, "s", kind="tune", digest="a", source="tune.yaml", out_dir=tmp_path / "out")
+    with pytest.raises(StorageError, match="made from tune.yaml with other settings"):
+        open_study(storage, "s", kind="tune", digest="b", source="tune.yaml", out_dir=tmp_path / "out")
+    with pytest.raises(StorageError, match="is a tune study, not a ablate"):
+        open_study(storage, "s", kind="ablate", digest="a", source="sweep.yaml", out_dir=tmp_path / "out")
+    with pytest.raises(StorageError, match="keeps its runs in .*out, not in .*elsewhere"):
+        open_study(storage, "s", kind="tune", digest="a", source="tune.yaml", out_dir=tmp_path / "elsewhere")
+    study, created = open_study(storage, "s", kind="tune", digest="a", source="tune.yaml", out_dir=tmp_path / "out")
+    assert not created and study.study_name == "s"
+
+
+def test_of_two_trials_holding_one_run_exactly_one_runs_it() -> None:
+    from mmfusion.sweep.trials import RUN_ATTR, counts, held_elsewhere
+
+    study = optuna.create_study()
+    first, second = study.ask(), study.ask()
+    for trial in (first, second):
+        trial.set_user_attr(RUN_ATTR, "concat/seed-0")
+    assert [held_elsewhere(study, t) for t in (first, second)] == [False, True]
+    third = study.ask()
+    assert counts(study, before=third.number)["claimed"] == 2 and counts(study)["claimed"] == 3
+    study.tell(first, 0.5)
+    assert held_elsewhere(study, third) is False  # another run
+    third.set_user_attr(RUN_ATTR, "concat/seed-0")
+    assert held_elsewhere(study, third)  # its run is complete
+
+
+def test_a_restart_queues_an_interrupted_run_again_but_not_a_finished_one() -> None:
+    from mmfusion.sweep.trials import ERROR, RUN_ATTR, requeue_interrupted
+
+    study = optuna.create_study()
+    for run, state in (("a", "fail"), ("b", "fail"), ("c", "complete"), ("d", "fail")):
+        trial = study.ask()
+        trial.set_user_attr(RUN_ATTR, run)
+        if run == "d":
+            trial.set_user_attr(ERROR, "bad data")
+        study.tell(trial, 1.0 if state == "complete" else None, state=getattr(optuna.trial.TrialState,
+                                                                               state.upper()))
+    again = study.ask()
+    again.set_user_attr(RUN_ATTR, "b")  # b is running again already
+    assert requeue_interrupted(study) == ["a"]
+    assert requeue_interrupted(study, failed_too=True) == ["d"]  # a is waiting now
 
 
 def test_the_study_option_needs_a_storage(sweep_dir: Path) -> None:
@@ -207,10 +261,12 @@ def test_the_study_option_needs_a_storage(sweep_dir: Path) -> None:
 
     result = CliRunner().invoke(cli, ["ablate", str(sweep_dir / "sweep.yaml"), "--study", "x"])
     assert result.exit_code == 2 and "give --storage too" in result.output
+    result = CliRunner().invoke(cli, ["ablate", str(sweep_dir / "sweep.yaml"), "--heartbeat", "5"])
+    assert result.exit_code == 2 and "give --storage too" in result.output
 
 
 def test_a_sweep_whose_runs_failed_elsewhere_says_so(tmp_path: Path) -> None:
     from mmfusion.sweep.runner import _shared_records
 
-    with pytest.raises(MMFusionError, match="1 run.*concat/seed-0.*run the command again"):
+    with pytest.raises(MMFusionError, match="(?s)1 run.*concat/seed-0.*run the command again"):
         _shared_records(tmp_path, {("Concat", 0): None})  # type: ignore[dict-item]
