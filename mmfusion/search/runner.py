@@ -90,11 +90,11 @@ def tune(tune_file: str | Path, out: str | Path | None = None, *, storage: str |
         if points < trials:
             reporter.log(f"the grid has {points} points: the study stops after {points} trials, not {trials}")
             trials = points
-    study, created = open_study(open_storage(url, heartbeat=heartbeat), name, kind="tune",
-                                digest=tune_digest(base, settings, metric), source=str(tune_file), out_dir=out_dir,
-                                direction=direction, sampler=make_sampler(settings), pruner=make_pruner(settings))
-    if not created:  # another worker (or an earlier run) draws from the seed itself: draw other values
-        study.sampler = make_sampler(settings, offset=len(study.get_trials(deepcopy=False)))
+    opened = open_storage(url, heartbeat=heartbeat)
+    # a worker joining a study (or continuing one) seeds its sampler past the trials there, not to draw their values
+    sampler = make_sampler(settings, offset=_trials_in(opened, name))
+    study, _ = open_study(opened, name, kind="tune", digest=tune_digest(base, settings, metric), source=str(tune_file),
+                          out_dir=out_dir, direction=direction, sampler=sampler, pruner=make_pruner(settings))
     again = requeue_interrupted(study)
     folder = tune_file.resolve().parent
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -123,6 +123,14 @@ def tune(tune_file: str | Path, out: str | Path | None = None, *, storage: str |
     return TuneResult(out_dir, name, masked(url), metric, direction, best.number if best else None,
                       best.value if best else None, dict(best.params) if best else {}, rows, files,
                       time.perf_counter() - started)
+
+
+def _trials_in(storage: Any, name: str) -> int:
+    optuna = require_optuna()
+    try:
+        return len(optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False))
+    except KeyError:  # no such study yet
+        return 0
 
 
 def _waiting(study: Any) -> bool:
@@ -279,11 +287,11 @@ def make_sampler(settings: TuneSpec, offset: int = 0) -> Any:
     trials, so that it does not draw the values the first worker drew."""
     optuna = require_optuna()
     sampler = settings.sampler
+    if sampler.type == "grid":  # the seed shuffles the grid, whose point numbers every worker must share
+        return optuna.samplers.GridSampler(grid_space(settings), seed=sampler.seed)
     seed = None if sampler.seed is None else sampler.seed + offset
     if sampler.type == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    if sampler.type == "grid":
-        return optuna.samplers.GridSampler(grid_space(settings), seed=seed)
     return optuna.samplers.TPESampler(seed=seed, n_startup_trials=sampler.startup_trials)
 
 
