@@ -55,7 +55,8 @@ def trial_rows(study: Any, settings: TuneSpec) -> list[dict[str, Any]]:
 
 
 def write_tune_reports(study: Any, out_dir: Path, metric: str, settings: TuneSpec, base: Spec, folder: Path,
-                       registry: Registry | None, tune_file: Path) -> tuple[dict[str, str], list[dict[str, Any]]]:
+                       registry: Registry | None, tune_file: Path, storage_url: str = "", trials: int | None = None
+                       ) -> tuple[dict[str, str], list[dict[str, Any]]]:
     """Write every output of the study as it stands now (any worker may call it; the last one sees all trials)."""
     import pandas as pd
 
@@ -88,8 +89,8 @@ def write_tune_reports(study: Any, out_dir: Path, metric: str, settings: TuneSpe
         write_text_atomic(out_dir / BEST_SPEC, header + spec_to_yaml(spec))
         files["best_spec"] = str(out_dir / BEST_SPEC)
     files.update(_plots(study, out_dir, metric, rows, keys))
-    summary = {"study": study.study_name, "storage": masked(getattr(study._storage, "url", "")), "metric": metric,
-               "direction": "minimize" if minimise else "maximize", "trials": settings.trials,
+    summary = {"study": study.study_name, "storage": masked(storage_url), "metric": metric,
+               "direction": "minimize" if minimise else "maximize", "trials": trials or settings.trials,
                "finished": counts(study)["finished"],
                "best": None if best is None else {"trial": best.number, "value": best.value,
                                                   "values": decoded(settings, best.params)},
@@ -161,6 +162,9 @@ def history_figure(done: list[dict[str, Any]], metric: str) -> Any:
     ax = fig.subplots()
     ax.scatter(numbers, values, label="trial", zorder=3)
     ax.step(numbers, best, where="post", color="tab:red", label="best so far")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial")
     ax.set_ylabel(metric)
     ax.set_title("Optimisation history")
@@ -187,6 +191,9 @@ def epochs_figure(curves: list[tuple[int, str, list[tuple[int, float]]]], metric
         steps, values = zip(*points)
         ax.plot(steps, values, linestyle="--" if state == "pruned" else "-", marker=".",
                 label=f"trial {number} ({state})" if len(curves) <= 12 else None)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     ax.set_title("Validation metric per epoch (pruned trials dashed)")

@@ -116,7 +116,7 @@ def tune(tune_file: str | Path, out: str | Path | None = None, *, storage: str |
                 # a sampler may stop the study (the grid is used up) while a dead worker's trial waits to run again
                 if counts(study)["finished"] >= trials or not _waiting(study):
                     break
-    files, rows = write_tune_reports(study, out_dir, metric, settings, base, folder, registry, tune_file)
+    files, rows = write_tune_reports(study, out_dir, metric, settings, base, folder, registry, tune_file, url, trials)
     best = _best(study, optuna)
     reporter.log(f"best: trial {best.number} {metric} {best.value:.4f} with " +
                  ", ".join(f"{k}={v}" for k, v in best.params.items()) if best else "no trial has finished yet")

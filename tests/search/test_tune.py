@@ -66,6 +66,7 @@ def test_tune_finds_the_learning_rate_that_trains_and_writes_its_outputs(tune_di
     assert best.train.lr == 0.01 and best.train.monitor == "val_accuracy"
     summary = json.loads((out / "tune.json").read_text())
     assert summary["best"]["values"] == {"train.lr": 0.01} and summary["finished"] == 2
+    assert summary["storage"] == f"sqlite:///{(out / 'study.db').resolve()}"
     assert (out / "trials.md").read_text().splitlines()[4].startswith(f"| {result.best_trial} | complete | 0.9")
     # run again: the study is finished, nothing trains, the same best comes back
     again = tune(_tune_file(tune_dir), out, progress=False)
