@@ -127,12 +127,30 @@ def apply_peft(encoder: Encoder, options: LoraOptions | IA3Options | BiasOptions
         encoder.use_peft("bias", trainable)
         return
     targets, feedforward = _targets(options, target, path=path, what=what)
+    before = dict(target.named_modules(remove_duplicate=False))
     try:
         _peft().inject_adapter_in_model(_peft_config(options, targets, feedforward), target)
     except (ValueError, TypeError) as exc:  # e.g. a grouped convolution whose groups do not divide r
         raise SpecError(f"{path}: peft cannot adapt {what} with {targets}: {exc}") from None
+    _repoint_aliases(encoder, before, dict(target.named_modules(remove_duplicate=False)))
     prefix = _prefix(encoder, target)
     encoder.use_peft(options.type, [prefix + n for n, p in target.named_parameters() if p.requires_grad])
+
+
+def _repoint_aliases(encoder: nn.Module, before: dict[str, nn.Module], after: dict[str, nn.Module]) -> None:
+    """peft swaps each adapted layer where it sits in the model; an encoder that also holds that layer under a
+    second name (a CLIP encoder's handle on its projection) must hold the adapted layer there too, or its forward
+    would run the old one and the adapter would never act."""
+    replaced = {id(old): after[name] for name, old in before.items() if name in after and after[name] is not old}
+    if not replaced:
+        return
+    wrappers = {id(new) for new in replaced.values()}
+    for parent in encoder.modules():
+        if id(parent) in wrappers:  # the adapted layer holds the old one as its base_layer: that one stays
+            continue
+        for attribute, child in list(parent._modules.items()):
+            if child is not None and id(child) in replaced:
+                setattr(parent, attribute, replaced[id(child)])
 
 
 def _tuner_layers(model: nn.Module) -> list[tuple[nn.Module, str, nn.Module]]:

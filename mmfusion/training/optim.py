@@ -14,14 +14,16 @@ from ..spec.train_spec import TrainSpec
 def parameter_groups(model: MultimodalModel, train: TrainSpec) -> list[dict]:
     """Trainable parameters grouped by learning rate and weight decay: pretrained encoders get ``encoder_lr``,
     everything else ``lr`` (the adapters of a ``peft:`` encoder too: new layers, or BitFit's biases, that need a new
-    layer's rate); biases and normalisation weights get no weight decay."""
+    layer's rate); biases, normalisation weights and IA3's scaling vectors get no weight decay."""
     groups: dict[tuple[str, bool], list[nn.Parameter]] = {}
     for module in [*model.encoders.values(), model.fusion, model.head, *([model.aux] if model.aux is not None else [])]:
         pretrained = bool(getattr(module, "pretrained", False)) and getattr(module, "peft_type", None) is None
         for param_name, param in module.named_parameters():
             if not param.requires_grad:
                 continue
-            decay = param.ndim >= 2 and "norm" not in param_name.lower()
+            # IA3's scaling vectors are stored [n, 1]: decaying them would pull them to 0 (the layer off), not to
+            # their identity value 1
+            decay = param.ndim >= 2 and "norm" not in param_name.lower() and "ia3_" not in param_name
             groups.setdefault(("encoder" if pretrained else "new", decay), []).append(param)
     return [{"params": params, "lr": train.encoder_lr if kind == "encoder" else train.lr,
              "weight_decay": train.weight_decay if decay else 0.0, "name": f"{kind}{'' if decay else '-no-decay'}"}

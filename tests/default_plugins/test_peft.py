@@ -268,3 +268,46 @@ def test_lora_on_a_vit_learns_the_tone(encoder: str, tone_data: Path, tiny_vit: 
     result = _fit(tmp_path, "image", config, tone_data, epochs=8)
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     assert result.history[-1]["val_accuracy"] > 0.35  # chance 0.25; the tone alone gives 0.5
+
+
+@pytest.mark.parametrize("modality", ["image", "text"])
+def test_lora_on_a_clip_projection_acts_where_the_encoder_uses_it(modality: str, tmp_path: Path) -> None:
+    """A CLIP encoder also holds its projection under a second name; the adapted layer must be the one it runs."""
+    import yaml
+
+    from mmfusion.model.builder import build_model
+    from mmfusion.testing.tiny_models import write_tiny_vision_model
+
+    clip = write_tiny_vision_model(tmp_path / "clip", "clip")
+    encoder = {"image": f"{{type: hf_image, path: {clip}, projection: true, tokens: true, "
+                        "peft: {type: lora, r: 2, target_modules: [visual_projection]}}",
+               "text": f"{{type: hf_text, path: {clip}, projection: true, pooling: mean, "
+                       "peft: {type: lora, r: 2, target_modules: [text_projection]}}"}[modality]
+    spec = load_spec(yaml.safe_load(f"model:\n  encoders:\n    {modality}: {encoder}\n"
+                                    "  fusion: {type: concat, projection_dim: 8}\ndata: {task: multiclass}\n"))
+    built = build_model(spec, 2).encoders[modality].eval()
+    inputs = ({"pixels": torch.randn(2, 3, built.image_size, built.image_size)} if modality == "image"
+              else built.collate(built.preprocess_batch(["a red circle", "blue"])))
+    with torch.no_grad():
+        before = built(inputs)
+        for name, parameter in built.named_parameters():
+            if "lora_B" in name:
+                parameter.fill_(1.0)
+        after = built(inputs)
+    assert not torch.allclose(before.pooled, after.pooled) and not torch.allclose(before.tokens, after.tokens)
+
+
+def test_ia3_scaling_vectors_get_no_weight_decay(tiny_bert: Path) -> None:
+    import yaml
+
+    from mmfusion.model.builder import build_model
+    from mmfusion.spec.train_spec import TrainSpec
+    from mmfusion.training.optim import parameter_groups
+
+    spec = load_spec(yaml.safe_load(f"model:\n  encoders:\n    text: {{type: hf_text, path: {tiny_bert}, "
+                                    "peft: {type: ia3}}\n  fusion: {type: concat, projection_dim: 8}\n"
+                                    "data: {task: multiclass}\n"))
+    model = build_model(spec, 2)
+    groups = parameter_groups(model, TrainSpec(weight_decay=0.01))
+    ia3 = {id(p) for n, p in model.named_parameters() if "ia3_" in n}
+    assert ia3 and all(g["weight_decay"] == 0.0 for g in groups if ia3 & {id(p) for p in g["params"]})
