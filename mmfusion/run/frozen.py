@@ -107,8 +107,12 @@ def referenced_names(encoder: Encoder) -> list[str]:
 
 
 def reference_digest(encoder: Encoder) -> str:
-    """The digest of the tensors a reference stands for (every tensor's for a frozen encoder)."""
-    return encoder.weights_digest() if encoder.frozen else encoder.weights_digest(referenced_names(encoder))
+    """The digest of the tensors a reference stands for: every tensor's for a frozen encoder (and for one a spec
+    now trains in full: resuming then fails on its optimiser state, which names the spec), the base's for an
+    adapted one."""
+    if encoder.frozen or getattr(encoder, "peft_type", None) is None:  # (a spec that unfroze it is caught later)
+        return encoder.weights_digest()
+    return encoder.weights_digest(referenced_names(encoder))
 
 
 def find_references(model: MultimodalModel, *, registry: Registry | None = None, seed: int = 0

@@ -583,7 +583,7 @@ RESUME_CASES = [
          r"cannot resume: the checkpoint \S+ refers to the frozen weights of encoder 'text' \(hf_text\) with digest"),
     Case("resume-frozen-run-unfrozen",
          lambda w: _resume(w, lambda r: None, w.spec(epochs=13, freeze=False, name="unfrozen.yaml")),
-         r"optimi[sz]er state in \S*optimizer\.safetensors does not fit"),
+         r"the model has parameter '\S+' that \S*model\.safetensors lacks; the spec differs"),
 ]
 
 
