@@ -260,3 +260,20 @@ def test_the_easy_vqa_tune_example_is_valid_at_every_edge_of_its_space() -> None
     settings = load_tune(path)
     check_space(load_spec(settings.base), settings, path, "val_accuracy", None)
     assert set(settings.space) == {"train.lr", "model.head.dropout", "model.fusion"} and settings.trials == 12
+
+
+def test_the_pictures_show_the_trials_the_importances_and_the_epochs() -> None:
+    from mmfusion.search.report import epochs_figure, history_figure, importance_figure
+
+    done = [{"trial": 0, "value": 0.7}, {"trial": 2, "value": 0.9}, {"trial": 3, "value": 0.8}]
+    ax = history_figure(done, "val_accuracy").axes[0]
+    assert ax.get_title() == "Optimisation history" and ax.get_ylabel() == "val_accuracy"
+    assert list(ax.collections[0].get_offsets()[:, 1]) == [0.7, 0.9, 0.8]
+    assert list(ax.lines[0].get_ydata()) == [0.7, 0.9, 0.9]  # the best so far
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["trial", "best so far"]
+    ax = importance_figure({"train.lr": 0.8, "model.head.dropout": 0.2}, "val_accuracy").axes[0]
+    assert [p.get_width() for p in ax.patches] == [0.2, 0.8] and ax.get_title() == "Parameter importances"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["model.head.dropout", "train.lr"]
+    ax = epochs_figure([(0, "complete", [(1, 0.6), (2, 0.9)]), (1, "pruned", [(1, 0.5)])], "val_accuracy").axes[0]
+    assert [line.get_linestyle() for line in ax.lines] == ["-", "--"] and ax.get_xlabel() == "epoch"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["trial 0 (complete)", "trial 1 (pruned)"]
