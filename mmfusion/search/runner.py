@@ -90,11 +90,13 @@ def tune(tune_file: str | Path, out: str | Path | None = None, *, storage: str |
         if points < trials:
             reporter.log(f"the grid has {points} points: the study stops after {points} trials, not {trials}")
             trials = points
-    opened = open_storage(url, heartbeat=heartbeat)
-    # a worker joining a study (or continuing one) seeds its sampler past the trials there, not to draw their values
-    sampler = make_sampler(settings, offset=_trials_in(opened, name))
-    study, _ = open_study(opened, name, kind="tune", digest=tune_digest(base, settings, metric), source=str(tune_file),
-                          out_dir=out_dir, direction=direction, sampler=sampler, pruner=make_pruner(settings))
+    study, created = open_study(open_storage(url, heartbeat=heartbeat), name, kind="tune",
+                                digest=tune_digest(base, settings, metric), source=str(tune_file), out_dir=out_dir,
+                                direction=direction, sampler=make_sampler(settings), pruner=make_pruner(settings))
+    if not created and settings.sampler.type != "grid":
+        # a worker joining a study (another worker's, or an earlier run's) must not draw the values the seed drew
+        # there: it draws from a fresh seed (a grid keeps its seed, which numbers its points)
+        study.sampler.reseed_rng()
     again = requeue_interrupted(study)
     folder = tune_file.resolve().parent
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -123,14 +125,6 @@ def tune(tune_file: str | Path, out: str | Path | None = None, *, storage: str |
     return TuneResult(out_dir, name, masked(url), metric, direction, best.number if best else None,
                       best.value if best else None, dict(best.params) if best else {}, rows, files,
                       time.perf_counter() - started)
-
-
-def _trials_in(storage: Any, name: str) -> int:
-    optuna = require_optuna()
-    try:
-        return len(optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False))
-    except KeyError:  # no such study yet
-        return 0
 
 
 def _waiting(study: Any) -> bool:
