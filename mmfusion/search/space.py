@@ -19,14 +19,12 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from ..errors import SpecError
 from ..interfaces.locations import SpecLocation
 from ..registry import Registry
-from ..spec.loader import describe, format_errors, validate_spec
+from ..spec.loader import load_settings_file, validate_spec
 from ..spec.spec import Spec
-from ..spec.yaml_file import read_yaml
 from ..sweep.variants import apply_overrides
 from ..tasks.definitions import ALL_MONITORS
 
@@ -188,14 +186,7 @@ def load_tune(path: str | Path) -> TuneSpec:
     Raises:
         SpecError: the file is missing or invalid (file, line and YAML path named).
     """
-    path = Path(path)
-    data, lines = read_yaml(path, "tune", "a mapping with `base:` and `space:`")
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: a tune file is a mapping with `base:` and `space:`, got {describe(data)}")
-    try:
-        return TuneSpec.model_validate(data, context={"base_dir": path.resolve().parent})
-    except ValidationError as exc:
-        raise SpecError(format_errors(exc, str(path), lines)) from None
+    return load_settings_file(path, TuneSpec, "tune", "a mapping with `base:` and `space:`")
 
 
 def overrides(space: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:

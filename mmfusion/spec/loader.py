@@ -76,3 +76,20 @@ def describe(data: Any) -> str:
 def spec_to_yaml(spec: Spec) -> str:
     """Serialise a spec back to YAML (round-trips through :func:`load_spec`)."""
     return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
+
+
+def load_settings_file(path: str | Path, model: type[Any], kind: str, shape: str) -> Any:
+    """Read a YAML settings file (a sweep, a tune file) into the pydantic ``model``; relative paths resolve
+    against the file's folder. ``kind`` names the file and ``shape`` what it holds, in messages.
+
+    Raises:
+        SpecError: the file is missing or invalid (file, line and YAML path named).
+    """
+    path = Path(path)
+    data, lines = read_yaml(path, kind, shape)
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a {kind} file is {shape}, got {describe(data)}")
+    try:
+        return model.model_validate(data, context={"base_dir": path.resolve().parent})
+    except ValidationError as exc:
+        raise SpecError(format_errors(exc, str(path), lines)) from None

@@ -6,12 +6,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from ..errors import SpecError
 from ..interfaces.locations import SpecLocation
-from ..spec.loader import describe, format_errors
-from ..spec.yaml_file import read_yaml
+from ..spec.loader import load_settings_file
 from ..tasks.definitions import ALL_METRICS
 
 
@@ -84,11 +82,4 @@ def load_sweep(path: str | Path) -> SweepSpec:
     Raises:
         SpecError: the file is missing or invalid (file, line and path named).
     """
-    path = Path(path)
-    data, lines = read_yaml(path, "sweep", "a mapping with `base:` and `variants:`")
-    if not isinstance(data, dict):
-        raise SpecError(f"{path}: a sweep file is a mapping with `base:` and `variants:`, got {describe(data)}")
-    try:
-        return SweepSpec.model_validate(data, context={"base_dir": path.resolve().parent})
-    except ValidationError as exc:
-        raise SpecError(format_errors(exc, str(path), lines)) from None
+    return load_settings_file(path, SweepSpec, "sweep", "a mapping with `base:` and `variants:`")
